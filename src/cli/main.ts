@@ -1,0 +1,115 @@
+/**
+ * Command dispatch: `isched COMMAND [flags]`, `isched help [COMMAND]`, `isched --help`, `isched --version`.
+ * Every failure ends as one line on stderr and an exit code (2 usage, 1 failure); never a stack trace
+ * unless ISCHED_DEBUG is set.
+ */
+import { VERSION } from "../version.ts";
+import type { Command } from "./command.ts";
+import { CommandError, UsageError } from "./errors.ts";
+import { describeFlags, nearest, parseFlags } from "./flags.ts";
+import { COMMANDS } from "./registry.ts";
+
+const HELP_FLAGS = new Set(["--help", "-h"]);
+
+export function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
+  return [
+    `isched ${VERSION}: an iSchedule gateway (DKIM-verified server-to-server calendar scheduling)`,
+    "",
+    "Usage: isched COMMAND [FLAGS]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    "Run 'isched help COMMAND' for the flags of a command.",
+    "Global: --help, --version",
+  ].join("\n");
+}
+
+export function commandHelp(c: Command): string {
+  const parts = [`Usage: isched ${c.usage}`, "", c.summary];
+  if (c.description) parts.push("", c.description);
+  if (Object.keys(c.flags).length > 0) parts.push("", "Flags:", describeFlags(c.flags));
+  return parts.join("\n");
+}
+
+/** Finds the command named by the leading words of argv (`dkim verify ...`). */
+function resolve(argv: readonly string[]): { command: Command; rest: string[] } {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  for (let n = 2; n >= 1; n--) {
+    const name = words.slice(0, n).join(" ");
+    const command = COMMANDS.find((c) => c.name === name);
+    if (command && argv.slice(0, n).join(" ") === name) return { command, rest: argv.slice(n) };
+  }
+  const typed = argv.slice(0, 2).join(" ");
+  const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+  if (group.length > 0) {
+    const sub = argv[1];
+    const hint = sub ? nearest(`${argv[0]} ${sub}`, group.map((c) => c.name)) : undefined;
+    throw new UsageError(
+      sub === undefined || sub.startsWith("-")
+        ? `'${argv[0]}' needs a subcommand: ${group.map((c) => c.name.split(" ")[1]).join(", ")}`
+        : `unknown command '${typed}'${hint ? ` (did you mean '${hint}'?)` : ""}`,
+    );
+  }
+  const hint = nearest(argv[0] ?? "", new Set(COMMANDS.map((c) => c.name.split(" ")[0]!)));
+  throw new UsageError(`unknown command '${argv[0]}'${hint ? ` (did you mean '${hint}'?)` : ""}`);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined) {
+    process.stderr.write(`${overview()}\n`);
+    return 2;
+  }
+  if (HELP_FLAGS.has(first)) {
+    process.stdout.write(`${overview()}\n`);
+    return 0;
+  }
+  if (first === "--version" || first === "version") {
+    process.stdout.write(`isched ${VERSION}\n`);
+    return 0;
+  }
+  if (first === "help") {
+    if (argv.length === 1) {
+      process.stdout.write(`${overview()}\n`);
+      return 0;
+    }
+    const { command } = resolve(argv.slice(1));
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
+  if (first.startsWith("-")) {
+    throw new UsageError(`unknown flag ${first} (flags come after the command; see 'isched --help')`);
+  }
+  const { command, rest } = resolve(argv);
+  if (rest.some((a) => HELP_FLAGS.has(a))) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
+  const parsed = parseFlags(rest, command.flags, command.name);
+  const { min, max } = command.positionals;
+  const n = parsed.positionals.length;
+  if (n < min) throw new UsageError(`'${command.name}' needs ${min === max ? min : `at least ${min}`} argument(s): isched ${command.usage}`);
+  if (n > max) throw new UsageError(`'${command.name}' takes ${max === 0 ? "no" : `at most ${max}`} argument(s), got '${parsed.positionals[max]}'`);
+  return command.run(parsed);
+}
+
+/** Runs main and exits with its code, reporting errors as one line. */
+export async function run(argv: readonly string[]): Promise<never> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof CommandError) {
+      process.stderr.write(`isched: ${e.message}\n`);
+      code = e.exitCode;
+    } else {
+      const err = e as Error;
+      process.stderr.write(`isched: internal error: ${err?.message ?? String(e)}\n`);
+      if (process.env.ISCHED_DEBUG) process.stderr.write(`${err?.stack}\n`);
+      code = 70;
+    }
+  }
+  process.exit(code);
+}

@@ -1,0 +1,67 @@
+/**
+ * Parsers for the value syntaxes that flags and configuration share: durations and HOST:PORT.
+ * Each throws an Error whose message says exactly what is wrong with the value.
+ */
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `5m`, `1h30m`, `2d`, `250ms`; a bare number means seconds. Returns milliseconds. */
+export function parseDuration(raw: string): number {
+  const text = raw.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const re = /(\d+)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    consumed = re.lastIndex;
+  }
+  if (text === "" || consumed !== text.length) {
+    throw new Error(`"${raw}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+  }
+  return total;
+}
+
+/** The shortest readable form of a duration in milliseconds: `1h30m`, `45s`, `250ms`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  if (ms % 1000 !== 0) return `${ms}ms`;
+  let rest = ms / 1000;
+  let out = "";
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
+    if (rest >= size) {
+      out += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return out;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** `HOST:PORT`, `[v6]:PORT`, or `:PORT` (host defaults to `defaultHost`). */
+export function parseHostPort(raw: string, defaultHost = "127.0.0.1"): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  if (!m) throw new Error(`"${raw}" is not HOST:PORT`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error(`port ${m[3]} is outside 1..65535`);
+  const host = m[1] ?? m[2] ?? "";
+  return { host: host === "" ? defaultHost : host, port };
+}
+
+/** `HOST:PORT`, or `HOST` alone with `defaultPort`. */
+export function parseHostOptionalPort(raw: string, defaultPort: number): HostPort {
+  if (/:\d+$/.test(raw) && !/^[0-9a-fA-F:]+$/.test(raw)) return parseHostPort(raw);
+  if (/^\[.*\]:\d+$/.test(raw)) return parseHostPort(raw);
+  const host = raw.replace(/^\[(.*)\]$/, "$1").trim();
+  if (host === "") throw new Error(`"${raw}" is not a host name or address`);
+  return { host, port: defaultPort };
+}

@@ -1,0 +1,4 @@
+/** Every command of the executable, in the order `isched --help` lists them. */
+import type { Command } from "./command.ts";
+
+export const COMMANDS: readonly Command[] = [];

@@ -1,0 +1,137 @@
+/**
+ * DKIM-for-HTTP canonicalisation: what exactly gets hashed.
+ *
+ * Header `ischedule-relaxed` (draft §7.2.1), applied in this order:
+ *   1. lower-case the field name;  2. unfold;  3. join same-named fields with "," in wire order;
+ *   4. collapse each run of WSP to one SP;  5. delete trailing WS;  6. delete WS around the colon;
+ *   7. delete WS before and after every comma.
+ * Header `relaxed` (RFC 6376 §3.4.2) is accepted on verify because peers vary: steps 1, 2, 4, 5, 6
+ * per field instance, with repeated names in h= taking instances from the bottom up (§5.4.2).
+ * Body `simple` (RFC 6376 §3.4.3): trailing CRLFs reduced to one CRLF, an empty body is one CRLF;
+ * bytes are hashed as they are (a bare LF is not a line ending). Body `relaxed` (§3.4.4) on verify.
+ *
+ * Header names and values are byte strings (one char per byte, as HTTP stacks expose them);
+ * hash them with latin1 encoding.
+ */
+
+export type HeaderCanonicalization = "ischedule-relaxed" | "relaxed";
+export type BodyCanonicalization = "simple" | "relaxed";
+
+export type HeaderField = readonly [name: string, value: string];
+/** Header fields in wire order; the same name may appear more than once. */
+export type HeaderFields = readonly HeaderField[];
+
+/** Field values by lower-cased name, in wire order. */
+export type HeaderIndex = ReadonlyMap<string, readonly string[]>;
+
+export function indexHeaders(fields: HeaderFields): HeaderIndex {
+  const index = new Map<string, string[]>();
+  for (const [name, value] of fields) {
+    const key = name.toLowerCase();
+    const list = index.get(key);
+    if (list) list.push(value);
+    else index.set(key, [value]);
+  }
+  return index;
+}
+
+const FOLD = /\r?\n(?=[ \t])/g;
+const WSP_RUN = /[ \t]+/g;
+
+/** draft §7.2.1 steps 2 and 4-7 on one (already joined) value. */
+export function canonicalizeISchedule(value: string): string {
+  let v = value.replace(FOLD, "").replace(WSP_RUN, " ");
+  if (v.charCodeAt(0) === 32) v = v.slice(1);
+  if (v.charCodeAt(v.length - 1) === 32) v = v.slice(0, -1);
+  return v.indexOf(",") === -1 ? v : v.replace(/ ?, ?/g, ",");
+}
+
+/** RFC 6376 §3.4.2 on one field value. */
+export function canonicalizeRelaxed(value: string): string {
+  let v = value.replace(FOLD, "").replace(WSP_RUN, " ");
+  if (v.charCodeAt(0) === 32) v = v.slice(1);
+  if (v.charCodeAt(v.length - 1) === 32) v = v.slice(0, -1);
+  return v;
+}
+
+/**
+ * The DKIM-Signature value with the b= value (and the whitespace around it) deleted, as hashed
+ * (RFC 6376 §3.7 step 2). The rest of the value is left byte for byte.
+ */
+export function withoutSignatureData(signatureValue: string): string {
+  const specs = signatureValue.split(";");
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i]!;
+    const eq = spec.indexOf("=");
+    if (eq !== -1 && spec.slice(0, eq).trim() === "b") specs[i] = spec.slice(0, eq + 1);
+  }
+  return specs.join(";");
+}
+
+export interface HeaderHashInputOptions {
+  index: HeaderIndex;
+  /** The names in h=, in order, as written in the signature. */
+  signedHeaders: readonly string[];
+  canonicalization: HeaderCanonicalization;
+  /** The DKIM-Signature value with b= emptied (see withoutSignatureData). */
+  signatureWithoutData: string;
+}
+
+/**
+ * The exact text whose hash is signed: each header named in h= (in h= order, CRLF-terminated; a
+ * name absent from the request contributes nothing), then the DKIM-Signature field, without CRLF.
+ */
+export function headerHashInput(o: HeaderHashInputOptions): string {
+  let out = "";
+  if (o.canonicalization === "ischedule-relaxed") {
+    for (const name of o.signedHeaders) {
+      const lower = name.toLowerCase();
+      const values = o.index.get(lower);
+      if (values) out += `${lower}:${canonicalizeISchedule(values.length === 1 ? values[0]! : values.join(","))}\r\n`;
+    }
+    return `${out}dkim-signature:${canonicalizeISchedule(o.signatureWithoutData)}`;
+  }
+  const used = new Map<string, number>();
+  for (const name of o.signedHeaders) {
+    const lower = name.toLowerCase();
+    const values = o.index.get(lower) ?? [];
+    const k = used.get(lower) ?? 0;
+    used.set(lower, k + 1);
+    const value = values[values.length - 1 - k];
+    if (value !== undefined) out += `${lower}:${canonicalizeRelaxed(value)}\r\n`;
+  }
+  return `${out}dkim-signature:${canonicalizeRelaxed(o.signatureWithoutData)}`;
+}
+
+const CRLF = new Uint8Array([13, 10]);
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The canonical body as a list of byte chunks to hash in order (no copy of the body for `simple`).
+ */
+export function canonicalBody(body: Uint8Array, canonicalization: BodyCanonicalization): Uint8Array[] {
+  if (canonicalization === "simple") {
+    let end = body.length;
+    while (end >= 2 && body[end - 2] === 13 && body[end - 1] === 10) end -= 2;
+    return end === 0 ? [CRLF] : [body.subarray(0, end), CRLF];
+  }
+  return [relaxedBody(body)];
+}
+
+/** Length in bytes of the canonical body, for checking l=. */
+export function canonicalBodyLength(body: Uint8Array, canonicalization: BodyCanonicalization): number {
+  let n = 0;
+  for (const chunk of canonicalBody(body, canonicalization)) n += chunk.length;
+  return n;
+}
+
+function relaxedBody(body: Uint8Array): Uint8Array {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  const lines = text.split("\r\n");
+  // A body ending in CRLF yields a last empty element that is not a line.
+  if (lines[lines.length - 1] === "") lines.pop();
+  const out = lines.map((line) => line.replace(WSP_RUN, " ").replace(/ $/, ""));
+  while (out.length > 0 && out[out.length - 1] === "") out.pop();
+  if (out.length === 0) return EMPTY;
+  return Buffer.from(`${out.join("\r\n")}\r\n`, "latin1");
+}
