@@ -1,0 +1,131 @@
+/**
+ * Verifying the DKIM-Signature of an iSchedule request (draft §7.4, RFC 6376 §6.1), in this order:
+ * exactly one signature; its tags (signature.ts); the Authorization rule; l=; t= and x= against the
+ * clock; the body hash; the key (key-resolver.ts) and its record checks; the signature itself. A
+ * mismatch with a cached key is retried once with a fresh key (key rotation).
+ */
+import {
+  canonicalBody,
+  canonicalBodyLength,
+  type HeaderFields,
+  headerHashInput,
+  indexHeaders,
+  withoutSignatureData,
+} from "./canonicalize.ts";
+import { hashChunksBase64, hashOf, verifyHeaderInput } from "./crypto.ts";
+import { checkKeyForSignature } from "./key-record.ts";
+import type { KeyCandidate, KeyResolver } from "./key-resolver.ts";
+import { type DkimSignature, parseSignature } from "./signature.ts";
+import { type DkimFail, type DkimVerdict, fail } from "./verdict.ts";
+
+export interface SignedRequest {
+  /** Header fields in wire order (or as an HTTP stack joined them). */
+  readonly fields: HeaderFields;
+  /** The body after removing any transfer-coding. */
+  readonly body: Uint8Array;
+}
+
+export interface VerifyOptions {
+  keys: KeyResolver;
+  /** The clock, in milliseconds. */
+  nowMs: number;
+  allowSha1?: boolean;
+  /** draft §7.4: t= up to 5 minutes in the future is clock skew. */
+  maxFutureSeconds?: number;
+}
+
+export const DEFAULT_MAX_FUTURE_SECONDS = 300;
+
+export async function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
+  const index = indexHeaders(request.fields);
+  const values = index.get("dkim-signature");
+  if (!values || values.length === 0) return fail("no-signature", "The request has no DKIM-Signature header.");
+  if (values.length > 1) return fail("multiple-signatures", "The request has more than one DKIM-Signature header.");
+  const raw = values[0]!;
+  const parsed = parseSignature(raw, { allowSha1: o.allowSha1 });
+  if (!parsed.ok) return parsed;
+  const sig = parsed.signature;
+  const ids = { domain: sig.domain, selector: sig.selector };
+
+  if (index.has("authorization") && !sig.signedHeaders.some((n) => n.toLowerCase() === "authorization")) {
+    return fail("required-header-not-signed", "The request has an Authorization header that h= does not include.", ids);
+  }
+
+  const preliminary = checkTimesAndBody(sig, request.body, o);
+  if (preliminary) return { ...preliminary, ...ids };
+
+  const input = headerHashInput({
+    index,
+    signedHeaders: sig.signedHeaders,
+    canonicalization: sig.headerCanonicalization,
+    signatureWithoutData: withoutSignatureData(raw),
+  });
+
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  let lookup = await o.keys.lookup(query);
+  if (!lookup.ok) return lookup;
+  let outcome = tryCandidates(sig, lookup.candidates, input);
+  if (!outcome.ok && lookup.fromCache) {
+    lookup = await o.keys.lookup({ ...query, refresh: true });
+    if (!lookup.ok) return lookup;
+    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input);
+  }
+  return outcome;
+}
+
+function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOptions): DkimFail | undefined {
+  if (sig.bodyLength !== undefined) {
+    // RFC 6376 §8.2: a partial-body signature lets anyone append content; only whole-body l= is accepted.
+    const length = canonicalBodyLength(body, sig.bodyCanonicalization);
+    if (sig.bodyLength !== length) {
+      return fail("body-length-limited", `l=${sig.bodyLength} does not cover the whole body (${length} bytes).`);
+    }
+  }
+  const nowSeconds = Math.floor(o.nowMs / 1000);
+  const maxFuture = o.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS;
+  if (sig.timestamp !== undefined && sig.timestamp > nowSeconds + maxFuture) {
+    return fail("signature-in-future", `t=${sig.timestamp} is ${sig.timestamp - nowSeconds} seconds in the future (at most ${maxFuture} allowed).`);
+  }
+  if (sig.expiration !== undefined && sig.expiration < nowSeconds) {
+    return fail("signature-expired", `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago.`);
+  }
+  const bodyHash = hashChunksBase64(canonicalBody(body, sig.bodyCanonicalization), hashOf(sig.algorithm));
+  if (bodyHash !== sig.bodyHash) {
+    return fail("body-hash-mismatch", "The body hash does not match bh=: the body was changed after signing.");
+  }
+  return undefined;
+}
+
+/** Verifies against each usable candidate; reports the first refusal when none verifies. */
+function tryCandidates(sig: DkimSignature, candidates: readonly KeyCandidate[], input: string): DkimVerdict {
+  const ids = { domain: sig.domain, selector: sig.selector };
+  let firstRefusal: DkimFail | undefined;
+  let sawUsableKey = false;
+  for (const c of candidates) {
+    const refusal = c.parsed.ok ? checkKeyForSignature(c.parsed.key, sig.algorithm) : c.parsed;
+    if (refusal) {
+      firstRefusal ??= fail(refusal.reason, `Key record at ${c.where} (${c.source}): ${refusal.message}.`, ids);
+      continue;
+    }
+    if (!c.parsed.ok) continue;
+    sawUsableKey = true;
+    if (verifyHeaderInput(sig.algorithm, c.parsed.key.key, input, sig.signature)) {
+      return {
+        ok: true,
+        ...ids,
+        algorithm: sig.algorithm,
+        canonicalization: `${sig.headerCanonicalization}/${sig.bodyCanonicalization}`,
+        signedHeaders: sig.signedHeaders,
+        keySource: c.source,
+        keyBits: c.parsed.key.bits,
+        signedAt: sig.timestamp,
+        expiresAt: sig.expiration,
+        bodyHash: sig.bodyHash,
+      };
+    }
+  }
+  if (sawUsableKey || !firstRefusal) {
+    return fail("signature-mismatch", "The signature does not match the signed headers with the published key.", ids);
+  }
+  return firstRefusal;
+}

@@ -1,0 +1,83 @@
+/**
+ * http/well-known keys (draft §7.3.2): SRV `_domainkey_lookup._tcp.<d>` names the key server, then
+ * `GET https://host:port/.well-known/domainkey/<d>/<s>` answers text/plain with one key record per
+ * line. Without an SRV record the domain itself on port 443 is asked (what CalendarServer does).
+ * Fetched through peerFetch: verified TLS, address checks, size and time limits.
+ */
+import type { DnsResolver } from "../dns/client.ts";
+import { orderSrvTargets, srvSaysUnavailable } from "../dns/srv-order.ts";
+import { PeerFetchError, type PeerFetchOptions, peerFetch } from "../net/peer-fetch.ts";
+import type { FoundRecord, KeySource, SourceResult } from "./key-source.ts";
+
+export const KEY_DOCUMENT_MAX_BYTES = 64 * 1024;
+const DEFAULT_TTL_SECONDS = 3600;
+
+export interface WellKnownSourceOptions {
+  resolver: DnsResolver;
+  fetch: Omit<PeerFetchOptions, "resolver">;
+  random?: () => number;
+}
+
+export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
+  const fetchOptions: PeerFetchOptions = {
+    connectTimeoutMs: 5000,
+    totalTimeoutMs: 10_000,
+    ...o.fetch,
+    maxResponseBytes: Math.min(o.fetch.maxResponseBytes ?? KEY_DOCUMENT_MAX_BYTES, KEY_DOCUMENT_MAX_BYTES),
+    resolver: o.resolver,
+  };
+  return {
+    method: "http/well-known",
+    async fetch(domain, selector): Promise<SourceResult> {
+      const srvName = `_domainkey_lookup._tcp.${domain}`;
+      const srv = await o.resolver.srv(srvName);
+      let servers: { host: string; port: number }[];
+      if (srv.status === "ok") {
+        if (srvSaysUnavailable(srv.records)) return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
+        servers = orderSrvTargets(srv.records, o.random).map((r) => ({ host: r.target, port: r.port }));
+      } else if (srv.status === "error") {
+        return { status: "error", message: `DNS lookup of ${srvName} failed: ${srv.message}` };
+      } else {
+        servers = [{ host: domain, port: 443 }];
+      }
+      const path = `/.well-known/domainkey/${encodeURIComponent(domain)}/${encodeURIComponent(selector)}`;
+      const errors: string[] = [];
+      for (const server of servers) {
+        const url = `https://${server.host}${server.port === 443 ? "" : `:${server.port}`}${path}`;
+        try {
+          const res = await peerFetch({ method: "GET", url, headers: { Accept: "text/plain" } }, fetchOptions);
+          if (res.status === 404 || res.status === 410) return { status: "absent", where: url, ttlSeconds: 300 };
+          if (res.status !== 200) {
+            errors.push(`${url} answered HTTP ${res.status}`);
+            continue;
+          }
+          const type = (res.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+          if (type !== "text/plain") {
+            errors.push(`${url} answered ${type || "no Content-Type"}, not text/plain`);
+            continue;
+          }
+          const records: FoundRecord[] = Buffer.from(res.body)
+            .toString("latin1")
+            .split(/\r?\n/)
+            .map((line) => line.trim())
+            .filter((line) => line !== "")
+            .map((text) => ({ text, where: url }));
+          if (records.length === 0) return { status: "absent", where: `${url} (empty document)`, ttlSeconds: 300 };
+          return { status: "found", records, ttlSeconds: maxAge(res.headers.get("cache-control")) };
+        } catch (e) {
+          errors.push(e instanceof PeerFetchError ? e.message : `${url}: ${(e as Error).message}`);
+        }
+      }
+      // Without an SRV record the domain never said it serves keys: a failed guess is an absence.
+      if (srv.status !== "ok") return { status: "absent", where: errors.join("; "), ttlSeconds: 300 };
+      return { status: "error", message: errors.join("; ") };
+    },
+  };
+}
+
+function maxAge(cacheControl: string | null): number {
+  if (!cacheControl) return DEFAULT_TTL_SECONDS;
+  if (/\bno-(store|cache)\b/i.test(cacheControl)) return 0;
+  const m = /\bmax-age\s*=\s*(\d+)/i.exec(cacheControl);
+  return m ? Number(m[1]) : DEFAULT_TTL_SECONDS;
+}
