@@ -111,10 +111,17 @@ export const flag = {
   },
   /** A duration such as `90s`, `5m`, `1h30m`, `2d`; the value is in milliseconds. */
   durationMs(o: BaseOptions & { defaultValue: number }): FlagSpec<number> {
-    return spec<number>(parseDuration, { placeholder: "DURATION", defaultText: formatDuration(o.defaultValue), ...o });
+    return spec<number>(parseDuration, {
+      placeholder: "DURATION",
+      defaultText: formatDuration(o.defaultValue),
+      ...o,
+    });
   },
   /** Any custom conversion; `parse` throws an Error describing the problem. */
-  custom<T>(parse: (raw: string) => T, o: BaseOptions & { defaultValue: T; repeatable?: boolean }): FlagSpec<T> {
+  custom<T>(
+    parse: (raw: string) => T,
+    o: BaseOptions & { defaultValue: T; repeatable?: boolean },
+  ): FlagSpec<T> {
     return spec<T>(parse, o);
   },
 };
@@ -162,7 +169,11 @@ export interface ParsedArgs<S extends Specs> {
  * Parses `argv` against `specs`. `context` names the command in messages ("keygen").
  * Throws UsageError with one line for any mistake.
  */
-export function parseFlags<S extends Specs>(argv: readonly string[], specs: S, context: string): ParsedArgs<S> {
+export function parseFlags<S extends Specs>(
+  argv: readonly string[],
+  specs: S,
+  context: string,
+): ParsedArgs<S> {
   const byName = new Map<string, string>();
   for (const key of Object.keys(specs)) byName.set(kebab(key), key);
   const values: Record<string, unknown> = {};

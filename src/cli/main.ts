@@ -45,7 +45,12 @@ function resolve(argv: readonly string[]): { command: Command; rest: string[] } 
   const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
   if (group.length > 0) {
     const sub = argv[1];
-    const hint = sub ? nearest(`${argv[0]} ${sub}`, group.map((c) => c.name)) : undefined;
+    const hint = sub
+      ? nearest(
+          `${argv[0]} ${sub}`,
+          group.map((c) => c.name),
+        )
+      : undefined;
     throw new UsageError(
       sub === undefined || sub.startsWith("-")
         ? `'${argv[0]}' needs a subcommand: ${group.map((c) => c.name.split(" ")[1]).join(", ")}`
@@ -90,8 +95,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseFlags(rest, command.flags, command.name);
   const { min, max } = command.positionals;
   const n = parsed.positionals.length;
-  if (n < min) throw new UsageError(`'${command.name}' needs ${min === max ? min : `at least ${min}`} argument(s): isched ${command.usage}`);
-  if (n > max) throw new UsageError(`'${command.name}' takes ${max === 0 ? "no" : `at most ${max}`} argument(s), got '${parsed.positionals[max]}'`);
+  if (n < min)
+    throw new UsageError(
+      `'${command.name}' needs ${min === max ? min : `at least ${min}`} argument(s): isched ${command.usage}`,
+    );
+  if (n > max)
+    throw new UsageError(
+      `'${command.name}' takes ${max === 0 ? "no" : `at most ${max}`} argument(s), got '${parsed.positionals[max]}'`,
+    );
   return command.run(parsed);
 }
 

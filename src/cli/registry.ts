@@ -1,4 +1,7 @@
 /** Every command of the executable, in the order `isched --help` lists them. */
 import type { Command } from "./command.ts";
+import { dkimSignCommand } from "./commands/dkim-sign.ts";
+import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
+import { keygenCommand } from "./commands/keygen.ts";
 
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [keygenCommand, dkimSignCommand, dkimVerifyCommand];

@@ -87,7 +87,8 @@ export function headerHashInput(o: HeaderHashInputOptions): string {
     for (const name of o.signedHeaders) {
       const lower = name.toLowerCase();
       const values = o.index.get(lower);
-      if (values) out += `${lower}:${canonicalizeISchedule(values.length === 1 ? values[0]! : values.join(","))}\r\n`;
+      if (values)
+        out += `${lower}:${canonicalizeISchedule(values.length === 1 ? values[0]! : values.join(","))}\r\n`;
     }
     return `${out}dkim-signature:${canonicalizeISchedule(o.signatureWithoutData)}`;
   }

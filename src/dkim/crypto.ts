@@ -11,8 +11,10 @@ import type { Algorithm } from "./signature.ts";
 
 export type KeyType = "rsa" | "ed25519";
 
-export const keyTypeOf = (algorithm: Algorithm): KeyType => (algorithm === "ed25519-sha256" ? "ed25519" : "rsa");
-export const hashOf = (algorithm: Algorithm): "sha256" | "sha1" => (algorithm === "rsa-sha1" ? "sha1" : "sha256");
+export const keyTypeOf = (algorithm: Algorithm): KeyType =>
+  algorithm === "ed25519-sha256" ? "ed25519" : "rsa";
+export const hashOf = (algorithm: Algorithm): "sha256" | "sha1" =>
+  algorithm === "rsa-sha1" ? "sha1" : "sha256";
 
 /** base64 of the hash of the given chunks, as in bh=. */
 export function hashChunksBase64(chunks: readonly Uint8Array[], hash: "sha256" | "sha1"): string {
@@ -23,7 +25,8 @@ export function hashChunksBase64(chunks: readonly Uint8Array[], hash: "sha256" |
 
 export function signHeaderInput(algorithm: Algorithm, privateKey: KeyObject, input: string): Buffer {
   const data = Buffer.from(input, "latin1");
-  if (algorithm === "ed25519-sha256") return sign(null, createHash("sha256").update(data).digest(), privateKey);
+  if (algorithm === "ed25519-sha256")
+    return sign(null, createHash("sha256").update(data).digest(), privateKey);
   return sign(hashOf(algorithm), data, privateKey);
 }
 

@@ -44,17 +44,22 @@ export function parseKeyRecord(text: string, options: ParseKeyRecordOptions = {}
   const tags = parsed.tags;
 
   const v = tags.get("v");
-  if (v !== undefined && v !== "DKIM1") return fail("key-malformed", `the key record has v=${v}, not v=DKIM1`);
+  if (v !== undefined && v !== "DKIM1")
+    return fail("key-malformed", `the key record has v=${v}, not v=DKIM1`);
 
   const services = tags.has("s") ? colonList(tags.get("s")!) : ["*"];
   if (!services.includes("*") && !services.includes("ischedule")) {
-    return fail("key-service-not-allowed", `the key is restricted to s=${tags.get("s")}, not iSchedule (s=* or s=ischedule)`);
+    return fail(
+      "key-service-not-allowed",
+      `the key is restricted to s=${tags.get("s")}, not iSchedule (s=* or s=ischedule)`,
+    );
   }
 
   const p = tags.get("p");
   if (p === undefined) return fail("key-malformed", "the key record has no p= tag");
   const publicKeyBase64 = stripWhitespace(p);
-  if (publicKeyBase64 === "") return fail("key-revoked", "the key record has an empty p=: the key is revoked");
+  if (publicKeyBase64 === "")
+    return fail("key-revoked", "the key record has an empty p=: the key is revoked");
   if (!BASE64.test(publicKeyBase64)) {
     const hint = publicKeyBase64.includes('"')
       ? " (it contains quote characters: were the quotes of the TXT strings copied into the record?)"
@@ -63,11 +68,13 @@ export function parseKeyRecord(text: string, options: ParseKeyRecordOptions = {}
   }
 
   const k = tags.get("k") ?? "rsa";
-  if (k !== "rsa" && k !== "ed25519") return fail("key-malformed", `k=${k} is not a supported key type (rsa, ed25519)`);
+  if (k !== "rsa" && k !== "ed25519")
+    return fail("key-malformed", `k=${k} is not a supported key type (rsa, ed25519)`);
 
   const der = Buffer.from(publicKeyBase64, "base64");
   const key = importPublicKey(k, der);
-  if (key === undefined) return fail("key-malformed", `p= does not hold a valid ${k === "rsa" ? "RSA" : "Ed25519"} public key`);
+  if (key === undefined)
+    return fail("key-malformed", `p= does not hold a valid ${k === "rsa" ? "RSA" : "Ed25519"} public key`);
   if (key.asymmetricKeyType !== k) {
     return fail("key-type-mismatch", `the record says k=${k} but p= holds an ${key.asymmetricKeyType} key`);
   }
@@ -115,7 +122,10 @@ function importPublicKey(k: KeyType, der: Buffer): KeyObject | undefined {
 export function checkKeyForSignature(key: DkimPublicKey, algorithm: Algorithm): DkimFail | undefined {
   const wanted = keyTypeOf(algorithm);
   if (key.type !== wanted) {
-    return fail("key-type-mismatch", `a=${algorithm} needs an ${wanted} key but the record has k=${key.type}`);
+    return fail(
+      "key-type-mismatch",
+      `a=${algorithm} needs an ${wanted} key but the record has k=${key.type}`,
+    );
   }
   const hash = hashOf(algorithm);
   if (key.hashes && !key.hashes.includes(hash)) {
@@ -138,7 +148,8 @@ export function formatKeyRecord(f: KeyRecordFields): string {
 /** The p= material for a public key object: SPKI DER for RSA, the raw key for Ed25519 (RFC 8463). */
 export function publicKeyMaterial(key: KeyObject): KeyRecordFields {
   const der = key.export({ format: "der", type: "spki" });
-  if (key.asymmetricKeyType === "ed25519") return { type: "ed25519", publicKey: der.subarray(ED25519_SPKI_PREFIX.length) };
+  if (key.asymmetricKeyType === "ed25519")
+    return { type: "ed25519", publicKey: der.subarray(ED25519_SPKI_PREFIX.length) };
   if (key.asymmetricKeyType === "rsa") return { type: "rsa", publicKey: der };
   throw new TypeError(`unsupported key type ${key.asymmetricKeyType}`);
 }

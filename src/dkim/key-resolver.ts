@@ -72,7 +72,12 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
       }));
       entry = { kind: "found", candidates, expiresAtMs: t + ttl * 1000, fetchedAtMs: t };
     } else {
-      entry = { kind: "absent", where: result.where, expiresAtMs: t + Math.min(result.ttlSeconds, maxNegativeTtl) * 1000, fetchedAtMs: t };
+      entry = {
+        kind: "absent",
+        where: result.where,
+        expiresAtMs: t + Math.min(result.ttlSeconds, maxNegativeTtl) * 1000,
+        fetchedAtMs: t,
+      };
     }
     cache.delete(key);
     if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
@@ -111,12 +116,17 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
         absentAt.push(`${entry.where} (${method})`);
       }
       if (errors.length > 0) {
-        return fail("key-unavailable", `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain} now: ${errors.join("; ")}.`, {
-          ...ids,
-          temporary: true,
-        });
+        return fail(
+          "key-unavailable",
+          `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain} now: ${errors.join("; ")}.`,
+          {
+            ...ids,
+            temporary: true,
+          },
+        );
       }
-      const tried = absentAt.length > 0 ? absentAt.join(", ") : `none of q=${q.methods.join(":")} is enabled here`;
+      const tried =
+        absentAt.length > 0 ? absentAt.join(", ") : `none of q=${q.methods.join(":")} is enabled here`;
       return fail("key-not-found", `No key record for selector ${q.selector} of ${q.domain}: ${tried}.`, ids);
     },
   };

@@ -5,7 +5,7 @@
  */
 import { createPublicKey } from "node:crypto";
 import { formatKeyRecord, publicKeyMaterial } from "./key-record.ts";
-import { type KeySource, type SourceResult } from "./key-source.ts";
+import type { KeySource, SourceResult } from "./key-source.ts";
 
 export interface PrivateKeyEntry {
   readonly domain: string;
@@ -42,8 +42,13 @@ export function privateExchangeSource(entries: readonly PrivateKeyEntry[]): KeyS
     method: "private-exchange",
     async fetch(domain, selector): Promise<SourceResult> {
       const found = byKey.get(`${domain.toLowerCase()}|${selector}`);
-      if (!found) return { status: "absent", where: `no --peer-key for ${domain}:${selector}`, ttlSeconds: 0 };
-      return { status: "found", records: found.map((e) => ({ text: e.record, where: e.where })), ttlSeconds: 0 };
+      if (!found)
+        return { status: "absent", where: `no --peer-key for ${domain}:${selector}`, ttlSeconds: 0 };
+      return {
+        status: "found",
+        records: found.map((e) => ({ text: e.record, where: e.where })),
+        ttlSeconds: 0,
+      };
     },
   };
 }

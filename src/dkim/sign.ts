@@ -33,9 +33,11 @@ export function loadSigningKey(pem: string | Uint8Array, domain: string, selecto
   }
   const type = privateKey.asymmetricKeyType;
   if (type === "ed25519") return { domain, selector, algorithm: "ed25519-sha256", privateKey };
-  if (type !== "rsa") throw new TypeError(`the private key is ${type}; isched signs with RSA or Ed25519 keys`);
+  if (type !== "rsa")
+    throw new TypeError(`the private key is ${type}; isched signs with RSA or Ed25519 keys`);
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < MIN_RSA_BITS) throw new TypeError(`the RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
+  if (bits < MIN_RSA_BITS)
+    throw new TypeError(`the RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
   return { domain, selector, algorithm: "rsa-sha256", privateKey };
 }
 
@@ -63,12 +65,16 @@ export interface SignRequestOptions {
 /** Throws TypeError when the request cannot be signed as asked (missing or forbidden headers). */
 export function signRequest(o: SignRequestOptions): string {
   const index = indexHeaders(o.fields);
-  const signedHeaders =
-    o.signedHeaders ?? [...DEFAULT_ORDER, ...OPTIONAL_SIGNED_HEADERS.filter((n) => index.has(n.toLowerCase()))];
+  const signedHeaders = o.signedHeaders ?? [
+    ...DEFAULT_ORDER,
+    ...OPTIONAL_SIGNED_HEADERS.filter((n) => index.has(n.toLowerCase())),
+  ];
   const lowered = signedHeaders.map((n) => n.toLowerCase());
   for (const required of REQUIRED_SIGNED_HEADERS) {
-    if (!index.has(required)) throw new TypeError(`cannot sign: the request has no ${displayName(required)} header`);
-    if (!lowered.includes(required)) throw new TypeError(`cannot sign: h= must include ${displayName(required)}`);
+    if (!index.has(required))
+      throw new TypeError(`cannot sign: the request has no ${displayName(required)} header`);
+    if (!lowered.includes(required))
+      throw new TypeError(`cannot sign: h= must include ${displayName(required)}`);
   }
   if (index.has("authorization") && !lowered.includes("authorization")) {
     throw new TypeError("cannot sign: the request has an Authorization header, which must be signed");
@@ -79,7 +85,8 @@ export function signRequest(o: SignRequestOptions): string {
   if (dup) throw new TypeError(`cannot sign: ${dup} is listed twice`);
 
   const expireSeconds = o.expireSeconds ?? DEFAULT_EXPIRE_SECONDS;
-  if (expireSeconds !== 0 && expireSeconds < 60) throw new TypeError("cannot sign: the expiry must be at least 60 seconds");
+  if (expireSeconds !== 0 && expireSeconds < 60)
+    throw new TypeError("cannot sign: the expiry must be at least 60 seconds");
   const timestamp = Math.floor(o.nowMs / 1000);
   const value = formatSignatureWithoutData({
     algorithm: o.key.algorithm,

@@ -32,7 +32,12 @@ export interface DkimSignature {
 }
 
 /** draft §7.1: these must be in h=. Authorization too, when the request has one. */
-export const REQUIRED_SIGNED_HEADERS = ["content-type", "ischedule-version", "originator", "recipient"] as const;
+export const REQUIRED_SIGNED_HEADERS = [
+  "content-type",
+  "ischedule-version",
+  "originator",
+  "recipient",
+] as const;
 
 /** draft §7.1: hop-by-hop fields and Content-Length must not be signed. */
 const FORBIDDEN_SIGNED_HEADERS = new Set([
@@ -65,15 +70,18 @@ export interface ParseSignatureOptions {
 /** Parses and checks one DKIM-Signature value. */
 export function parseSignature(value: string, options: ParseSignatureOptions = {}): SignatureParse {
   const parsed = parseTagList(value);
-  if (!parsed.ok) return fail("malformed-signature", `The DKIM-Signature is not a valid tag list: ${parsed.error}.`);
+  if (!parsed.ok)
+    return fail("malformed-signature", `The DKIM-Signature is not a valid tag list: ${parsed.error}.`);
   const tags = parsed.tags;
   for (const t of ["v", "a", "b", "bh", "c", "d", "h", "s"]) {
     if (!tags.has(t)) return fail("missing-tag", `The DKIM-Signature has no ${t}= tag.`);
   }
   const domainRaw = tags.get("d")!;
   const selector = tags.get("s")!;
-  if (!isDomainName(domainRaw)) return fail("malformed-signature", `d=${clip(domainRaw)} is not a domain name.`);
-  if (!isDomainName(selector)) return fail("malformed-signature", `s=${clip(selector)} is not a valid selector.`);
+  if (!isDomainName(domainRaw))
+    return fail("malformed-signature", `d=${clip(domainRaw)} is not a domain name.`);
+  if (!isDomainName(selector))
+    return fail("malformed-signature", `s=${clip(selector)} is not a valid selector.`);
   const domain = normalizeDomain(domainRaw);
   const ids = { domain, selector };
 
@@ -90,7 +98,11 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   }
 
   const [hc, bc = "simple", extra] = tags.get("c")!.toLowerCase().split("/");
-  if (extra !== undefined || (hc !== "ischedule-relaxed" && hc !== "relaxed") || (bc !== "simple" && bc !== "relaxed")) {
+  if (
+    extra !== undefined ||
+    (hc !== "ischedule-relaxed" && hc !== "relaxed") ||
+    (bc !== "simple" && bc !== "relaxed")
+  ) {
     return fail(
       "unsupported-canonicalization",
       `c=${clip(tags.get("c")!)} is not supported (ischedule-relaxed/simple; relaxed also accepted).`,
@@ -105,11 +117,16 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   const lowered = signedHeaders.map((n) => n.toLowerCase());
   for (const required of REQUIRED_SIGNED_HEADERS) {
     if (!lowered.includes(required)) {
-      return fail("required-header-not-signed", `h= does not include ${displayName(required)}, which must be signed.`, ids);
+      return fail(
+        "required-header-not-signed",
+        `h= does not include ${displayName(required)}, which must be signed.`,
+        ids,
+      );
     }
   }
   const forbidden = signedHeaders.find(isForbiddenSignedHeader);
-  if (forbidden) return fail("forbidden-header-signed", `h= includes ${forbidden}, which must not be signed.`, ids);
+  if (forbidden)
+    return fail("forbidden-header-signed", `h= includes ${forbidden}, which must not be signed.`, ids);
   if (hc === "ischedule-relaxed") {
     // draft §7.2.1: same-named fields are combined, so h= lists each name once.
     const dup = lowered.find((n, i) => lowered.indexOf(n) !== i);
@@ -117,14 +134,19 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   }
 
   const bodyHash = stripWhitespace(tags.get("bh")!);
-  if (bodyHash === "" || !BASE64.test(bodyHash)) return fail("malformed-signature", "bh= is not base64.", ids);
+  if (bodyHash === "" || !BASE64.test(bodyHash))
+    return fail("malformed-signature", "bh= is not base64.", ids);
   const b = stripWhitespace(tags.get("b")!);
   if (b === "" || !BASE64.test(b)) return fail("malformed-signature", "b= is empty or not base64.", ids);
 
   const q = tags.has("q") ? colonList(tags.get("q")!) : ["dns/txt"];
   const queryMethods = q.filter((m): m is QueryMethod => (QUERY_METHODS as readonly string[]).includes(m));
   if (queryMethods.length === 0) {
-    return fail("unsupported-query-method", `q=${clip(tags.get("q") ?? "")} names no supported key retrieval method.`, ids);
+    return fail(
+      "unsupported-query-method",
+      `q=${clip(tags.get("q") ?? "")} names no supported key retrieval method.`,
+      ids,
+    );
   }
 
   const timestamp = optionalNumber(tags.get("t"));

@@ -30,12 +30,13 @@ export function parseTagList(text: string): TagListResult {
       // A trailing ";" (optionally followed by whitespace) is allowed.
       if (i === specs.length - 1 && spec.replace(FWS_EDGES, "") === "") break;
       const shown = spec.trim();
-      return { ok: false, error: shown === "" ? "empty tag (\";;\")" : `"${clip(shown)}" is not tag=value` };
+      return { ok: false, error: shown === "" ? 'empty tag (";;")' : `"${clip(shown)}" is not tag=value` };
     }
     const name = spec.slice(0, eq).replace(FWS_EDGES, "");
     const value = spec.slice(eq + 1).replace(FWS_EDGES, "");
     if (!NAME.test(name)) return { ok: false, error: `"${clip(name)}" is not a valid tag name` };
-    if (!VALUE.test(value)) return { ok: false, error: `tag ${name}= has a character not allowed in a value` };
+    if (!VALUE.test(value))
+      return { ok: false, error: `tag ${name}= has a character not allowed in a value` };
     if (tags.has(name)) return { ok: false, error: `tag ${name}= appears twice` };
     tags.set(name, value);
   }
@@ -46,7 +47,8 @@ export function parseTagList(text: string): TagListResult {
 export const stripWhitespace = (value: string): string => value.replace(/[ \t\r\n]+/g, "");
 
 /** Splits a colon-separated list value (h=, q=, k= lists) into trimmed items. */
-export const colonList = (value: string): string[] => value.split(":").map((s) => s.replace(/[ \t\r\n]+/g, ""));
+export const colonList = (value: string): string[] =>
+  value.split(":").map((s) => s.replace(/[ \t\r\n]+/g, ""));
 
 function clip(s: string): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;

@@ -68,5 +68,12 @@ export function fail(
   message: string,
   extra: { temporary?: boolean; domain?: string; selector?: string } = {},
 ): DkimFail {
-  return { ok: false, reason, message, temporary: extra.temporary ?? false, domain: extra.domain, selector: extra.selector };
+  return {
+    ok: false,
+    reason,
+    message,
+    temporary: extra.temporary ?? false,
+    domain: extra.domain,
+    selector: extra.selector,
+  };
 }

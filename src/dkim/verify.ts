@@ -39,8 +39,10 @@ export const DEFAULT_MAX_FUTURE_SECONDS = 300;
 export async function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
   const index = indexHeaders(request.fields);
   const values = index.get("dkim-signature");
-  if (!values || values.length === 0) return fail("no-signature", "The request has no DKIM-Signature header.");
-  if (values.length > 1) return fail("multiple-signatures", "The request has more than one DKIM-Signature header.");
+  if (!values || values.length === 0)
+    return fail("no-signature", "The request has no DKIM-Signature header.");
+  if (values.length > 1)
+    return fail("multiple-signatures", "The request has more than one DKIM-Signature header.");
   const raw = values[0]!;
   const parsed = parseSignature(raw, { allowSha1: o.allowSha1 });
   if (!parsed.ok) return parsed;
@@ -48,7 +50,11 @@ export async function verifyRequest(request: SignedRequest, o: VerifyOptions): P
   const ids = { domain: sig.domain, selector: sig.selector };
 
   if (index.has("authorization") && !sig.signedHeaders.some((n) => n.toLowerCase() === "authorization")) {
-    return fail("required-header-not-signed", "The request has an Authorization header that h= does not include.", ids);
+    return fail(
+      "required-header-not-signed",
+      "The request has an Authorization header that h= does not include.",
+      ids,
+    );
   }
 
   const preliminary = checkTimesAndBody(sig, request.body, o);
@@ -78,20 +84,32 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
     // RFC 6376 §8.2: a partial-body signature lets anyone append content; only whole-body l= is accepted.
     const length = canonicalBodyLength(body, sig.bodyCanonicalization);
     if (sig.bodyLength !== length) {
-      return fail("body-length-limited", `l=${sig.bodyLength} does not cover the whole body (${length} bytes).`);
+      return fail(
+        "body-length-limited",
+        `l=${sig.bodyLength} does not cover the whole body (${length} bytes).`,
+      );
     }
   }
   const nowSeconds = Math.floor(o.nowMs / 1000);
   const maxFuture = o.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS;
   if (sig.timestamp !== undefined && sig.timestamp > nowSeconds + maxFuture) {
-    return fail("signature-in-future", `t=${sig.timestamp} is ${sig.timestamp - nowSeconds} seconds in the future (at most ${maxFuture} allowed).`);
+    return fail(
+      "signature-in-future",
+      `t=${sig.timestamp} is ${sig.timestamp - nowSeconds} seconds in the future (at most ${maxFuture} allowed).`,
+    );
   }
   if (sig.expiration !== undefined && sig.expiration < nowSeconds) {
-    return fail("signature-expired", `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago.`);
+    return fail(
+      "signature-expired",
+      `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago.`,
+    );
   }
   const bodyHash = hashChunksBase64(canonicalBody(body, sig.bodyCanonicalization), hashOf(sig.algorithm));
   if (bodyHash !== sig.bodyHash) {
-    return fail("body-hash-mismatch", "The body hash does not match bh=: the body was changed after signing.");
+    return fail(
+      "body-hash-mismatch",
+      "The body hash does not match bh=: the body was changed after signing.",
+    );
   }
   return undefined;
 }
@@ -104,7 +122,11 @@ function tryCandidates(sig: DkimSignature, candidates: readonly KeyCandidate[], 
   for (const c of candidates) {
     const refusal = c.parsed.ok ? checkKeyForSignature(c.parsed.key, sig.algorithm) : c.parsed;
     if (refusal) {
-      firstRefusal ??= fail(refusal.reason, `Key record at ${c.where} (${c.source}): ${refusal.message}.`, ids);
+      firstRefusal ??= fail(
+        refusal.reason,
+        `Key record at ${c.where} (${c.source}): ${refusal.message}.`,
+        ids,
+      );
       continue;
     }
     if (!c.parsed.ok) continue;
@@ -125,7 +147,11 @@ function tryCandidates(sig: DkimSignature, candidates: readonly KeyCandidate[], 
     }
   }
   if (sawUsableKey || !firstRefusal) {
-    return fail("signature-mismatch", "The signature does not match the signed headers with the published key.", ids);
+    return fail(
+      "signature-mismatch",
+      "The signature does not match the signed headers with the published key.",
+      ids,
+    );
   }
   return firstRefusal;
 }

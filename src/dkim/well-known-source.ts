@@ -33,7 +33,8 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
       const srv = await o.resolver.srv(srvName);
       let servers: { host: string; port: number }[];
       if (srv.status === "ok") {
-        if (srvSaysUnavailable(srv.records)) return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
+        if (srvSaysUnavailable(srv.records))
+          return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
         servers = orderSrvTargets(srv.records, o.random).map((r) => ({ host: r.target, port: r.port }));
       } else if (srv.status === "error") {
         return { status: "error", message: `DNS lookup of ${srvName} failed: ${srv.message}` };
@@ -45,8 +46,12 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
       for (const server of servers) {
         const url = `https://${server.host}${server.port === 443 ? "" : `:${server.port}`}${path}`;
         try {
-          const res = await peerFetch({ method: "GET", url, headers: { Accept: "text/plain" } }, fetchOptions);
-          if (res.status === 404 || res.status === 410) return { status: "absent", where: url, ttlSeconds: 300 };
+          const res = await peerFetch(
+            { method: "GET", url, headers: { Accept: "text/plain" } },
+            fetchOptions,
+          );
+          if (res.status === 404 || res.status === 410)
+            return { status: "absent", where: url, ttlSeconds: 300 };
           if (res.status !== 200) {
             errors.push(`${url} answered HTTP ${res.status}`);
             continue;
@@ -62,7 +67,8 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
             .map((line) => line.trim())
             .filter((line) => line !== "")
             .map((text) => ({ text, where: url }));
-          if (records.length === 0) return { status: "absent", where: `${url} (empty document)`, ttlSeconds: 300 };
+          if (records.length === 0)
+            return { status: "absent", where: `${url} (empty document)`, ttlSeconds: 300 };
           return { status: "found", records, ttlSeconds: maxAge(res.headers.get("cache-control")) };
         } catch (e) {
           errors.push(e instanceof PeerFetchError ? e.message : `${url}: ${(e as Error).message}`);

@@ -10,13 +10,18 @@ export const srvSaysUnavailable = (records: readonly SrvRecord[]): boolean =>
   records.length === 1 && (records[0]!.target === "" || records[0]!.target === ".");
 
 /** The order in which to try the targets. `random` returns [0, 1). */
-export function orderSrvTargets(records: readonly SrvRecord[], random: () => number = Math.random): SrvRecord[] {
+export function orderSrvTargets(
+  records: readonly SrvRecord[],
+  random: () => number = Math.random,
+): SrvRecord[] {
   const usable = records.filter((r) => r.target !== "" && r.target !== ".");
   const priorities = [...new Set(usable.map((r) => r.priority))].sort((a, b) => a - b);
   const out: SrvRecord[] = [];
   for (const p of priorities) {
     // Zero-weight entries first, then the rest, as RFC 2782 orders them before summing.
-    const pool = usable.filter((r) => r.priority === p).sort((a, b) => (a.weight === 0 ? 0 : 1) - (b.weight === 0 ? 0 : 1));
+    const pool = usable
+      .filter((r) => r.priority === p)
+      .sort((a, b) => (a.weight === 0 ? 0 : 1) - (b.weight === 0 ? 0 : 1));
     while (pool.length > 0) {
       const total = pool.reduce((s, r) => s + r.weight, 0);
       const pick = Math.floor(random() * (total + 1));

@@ -23,7 +23,8 @@ export function parseRawRequest(bytes: Uint8Array): RawRequest {
   const lines = text.slice(0, headEnd.start).split(/\r?\n/);
   const requestLine = lines[0] ?? "";
   const m = /^([A-Z]+) (\S+) (HTTP\/\d\.\d)$/.exec(requestLine.trimEnd());
-  if (!m) throw new SyntaxError(`line 1 is not a request line (METHOD TARGET HTTP/1.1): "${clip(requestLine)}"`);
+  if (!m)
+    throw new SyntaxError(`line 1 is not a request line (METHOD TARGET HTTP/1.1): "${clip(requestLine)}"`);
   const fields: [string, string][] = [];
   const ends = text.slice(0, headEnd.start).match(/\r?\n/g) ?? [];
   for (let i = 1; i < lines.length; i++) {
@@ -36,7 +37,8 @@ export function parseRawRequest(bytes: Uint8Array): RawRequest {
     }
     const colon = line.indexOf(":");
     const name = colon === -1 ? "" : line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new SyntaxError(`line ${i + 1} is not a header field (Name: value): "${clip(line)}"`);
+    if (!TOKEN.test(name))
+      throw new SyntaxError(`line ${i + 1} is not a header field (Name: value): "${clip(line)}"`);
     fields.push([name, line.slice(colon + 1).replace(/^[ \t]+/, "")]);
   }
   for (const f of fields) f[1] = f[1].replace(/[ \t]+$/, "");
@@ -44,14 +46,19 @@ export function parseRawRequest(bytes: Uint8Array): RawRequest {
   let body = bytes.subarray(headEnd.end);
   const lengths = fields.filter(([n]) => n.toLowerCase() === "content-length").map(([, v]) => v.trim());
   if (fields.some(([n, v]) => n.toLowerCase() === "transfer-encoding" && v.toLowerCase() !== "identity")) {
-    throw new SyntaxError("chunked or encoded request files are not supported: save the decoded body with a Content-Length");
+    throw new SyntaxError(
+      "chunked or encoded request files are not supported: save the decoded body with a Content-Length",
+    );
   }
   if (lengths.length > 0) {
     if (new Set(lengths).size > 1 || !/^\d+$/.test(lengths[0]!)) {
       throw new SyntaxError(`Content-Length "${lengths.join(", ")}" is not one whole number`);
     }
     const n = Number(lengths[0]);
-    if (n > body.length) throw new SyntaxError(`Content-Length says ${n} bytes but the file holds ${body.length} after the headers`);
+    if (n > body.length)
+      throw new SyntaxError(
+        `Content-Length says ${n} bytes but the file holds ${body.length} after the headers`,
+      );
     body = body.subarray(0, n);
   }
   return { method: m[1]!, target: m[2]!, version: m[3]!, fields, body };

@@ -1,6 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { canonicalBody, headerHashInput, indexHeaders, withoutSignatureData } from "../../src/dkim/canonicalize.ts";
+import {
+  canonicalBody,
+  headerHashInput,
+  indexHeaders,
+  withoutSignatureData,
+} from "../../src/dkim/canonicalize.ts";
 import { loadSigningKey, signRequest } from "../../src/dkim/sign.ts";
 import { parseSignature } from "../../src/dkim/signature.ts";
 import { verifyRequest } from "../../src/dkim/verify.ts";
@@ -37,7 +42,9 @@ describe.each(cases)("vector %s: %s", (id, _title, privatePem, publicPem) => {
   });
 
   test("body hash and header hash input are the vector's exact bytes", () => {
-    const bh = createHash("sha256").update(Buffer.concat(canonicalBody(request.body, "simple"))).digest("base64");
+    const bh = createHash("sha256")
+      .update(Buffer.concat(canonicalBody(request.body, "simple")))
+      .digest("base64");
     expect(bh).toBe(vector.bh);
     const input = headerHashInput({
       index: indexHeaders(request.fields),
@@ -65,8 +72,12 @@ describe.each(cases)("vector %s: %s", (id, _title, privatePem, publicPem) => {
 
   test("@noble reproduces b= and bh= and verifies the vector", () => {
     expect(referenceBodyHash(canonicalBody(request.body, "simple"))).toBe(vector.bh);
-    expect(Buffer.from(referenceSign(sig.algorithm, privatePem, vector.headerHashInput)).toString("base64")).toBe(vector.b);
-    expect(referenceVerify(sig.algorithm, publicPem, vector.headerHashInput, Buffer.from(vector.b, "base64"))).toBe(true);
+    expect(
+      Buffer.from(referenceSign(sig.algorithm, privatePem, vector.headerHashInput)).toString("base64"),
+    ).toBe(vector.b);
+    expect(
+      referenceVerify(sig.algorithm, publicPem, vector.headerHashInput, Buffer.from(vector.b, "base64")),
+    ).toBe(true);
   });
 });
 
@@ -75,14 +86,20 @@ test("V2b: one Recipient field with spaces around the comma verifies with V2's s
   const fields = request.fields.filter(([n]) => n !== "Recipient");
   const at = request.fields.findIndex(([n]) => n === "Recipient");
   fields.splice(at, 0, ["Recipient", "mailto:cyrus@example.org ,  mailto:mike@example.org"]);
-  const verdict = await verifyRequest({ fields, body: request.body }, { keys: vectorKeys(), nowMs: VECTOR_TIME_MS });
+  const verdict = await verifyRequest(
+    { fields, body: request.body },
+    { keys: vectorKeys(), nowMs: VECTOR_TIME_MS },
+  );
   expect(verdict.ok).toBe(true);
 });
 
-test("V2 verifies when an HTTP stack has joined the two Recipient fields with \", \"", async () => {
+test('V2 verifies when an HTTP stack has joined the two Recipient fields with ", "', async () => {
   const request = fixtureRequest(VECTORS.V2.file);
   const joined = new Headers();
   for (const [n, v] of request.fields) joined.append(n, v);
-  const verdict = await verifyRequest({ fields: [...joined.entries()], body: request.body }, { keys: vectorKeys(), nowMs: VECTOR_TIME_MS });
+  const verdict = await verifyRequest(
+    { fields: [...joined.entries()], body: request.body },
+    { keys: vectorKeys(), nowMs: VECTOR_TIME_MS },
+  );
   expect(verdict.ok).toBe(true);
 });

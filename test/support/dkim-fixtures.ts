@@ -8,7 +8,8 @@ import { parseRawRequest, type RawRequest } from "../../src/http/raw-request.ts"
 export const FIXTURES = join(import.meta.dir, "..", "fixtures", "dkim");
 
 export const fixtureText = (name: string): string => readFileSync(join(FIXTURES, name), "utf8");
-export const fixtureRequest = (name: string): RawRequest => parseRawRequest(readFileSync(join(FIXTURES, name)));
+export const fixtureRequest = (name: string): RawRequest =>
+  parseRawRequest(readFileSync(join(FIXTURES, name)));
 
 export const RSA_PRIVATE = fixtureText("test-rsa-2048.pem");
 export const RSA_PUBLIC = fixtureText("test-rsa-2048.pub.pem");
@@ -33,7 +34,12 @@ export function keysFor(entries: { domain: string; selector: string; key: string
   return createKeyResolver({
     sources: [
       privateExchangeSource(
-        entries.map((e) => ({ domain: e.domain, selector: e.selector, record: keyRecordFromFile(e.key), where: "test" })),
+        entries.map((e) => ({
+          domain: e.domain,
+          selector: e.selector,
+          record: keyRecordFromFile(e.key),
+          where: "test",
+        })),
       ),
     ],
   });

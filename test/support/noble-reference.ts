@@ -4,7 +4,7 @@
  * BigInt. Nothing here goes through node:crypto's signing or hashing; the key components are read
  * from the keys' JWK export.
  */
-import { type KeyObject, createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha1 } from "@noble/hashes/legacy.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -63,7 +63,12 @@ export function referenceSign(algorithm: Algorithm, privatePem: string, input: s
   return toBytes(modPow(m, d, n), k);
 }
 
-export function referenceVerify(algorithm: Algorithm, publicKey: KeyObject | string, input: string, signature: Uint8Array): boolean {
+export function referenceVerify(
+  algorithm: Algorithm,
+  publicKey: KeyObject | string,
+  input: string,
+  signature: Uint8Array,
+): boolean {
   const key = typeof publicKey === "string" ? createPublicKey(publicKey) : publicKey;
   const data = Buffer.from(input, "latin1");
   const jwk = key.export({ format: "jwk" });
