@@ -7,6 +7,8 @@ import { createPublicKey } from "node:crypto";
 import { formatKeyRecord, publicKeyMaterial } from "./key-record.ts";
 import type { KeySource, SourceResult } from "./key-source.ts";
 
+const STATIC_TTL_SECONDS = 86_400;
+
 export interface PrivateKeyEntry {
   readonly domain: string;
   readonly selector: string;
@@ -42,13 +44,12 @@ export function privateExchangeSource(entries: readonly PrivateKeyEntry[]): KeyS
     method: "private-exchange",
     async fetch(domain, selector): Promise<SourceResult> {
       const found = byKey.get(`${domain.toLowerCase()}|${selector}`);
-      if (!found)
-        return { status: "absent", where: `no --peer-key for ${domain}:${selector}`, ttlSeconds: 0 };
-      return {
-        status: "found",
-        records: found.map((e) => ({ text: e.record, where: e.where })),
-        ttlSeconds: 0,
-      };
+      // Configured keys change only with the configuration: cache them as long as the cache allows.
+      if (!found) {
+        return { status: "absent", where: `no --peer-key for ${domain}:${selector}`, ttlSeconds: STATIC_TTL_SECONDS };
+      }
+      const records = found.map((e) => ({ text: e.record, where: e.where }));
+      return { status: "found", records, ttlSeconds: STATIC_TTL_SECONDS };
     },
   };
 }

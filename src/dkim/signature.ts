@@ -53,10 +53,11 @@ const FORBIDDEN_SIGNED_HEADERS = new Set([
   "dkim-signature",
 ]);
 
-export function isForbiddenSignedHeader(name: string): boolean {
-  const n = name.toLowerCase();
-  return FORBIDDEN_SIGNED_HEADERS.has(n) || n.startsWith("proxy-");
-}
+const isForbiddenLower = (lower: string): boolean => FORBIDDEN_SIGNED_HEADERS.has(lower) || lower.startsWith("proxy-");
+
+export const isForbiddenSignedHeader = (name: string): boolean => isForbiddenLower(name.toLowerCase());
+
+const HEADER_NAME = /^[!-9;-~]+$/;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -111,26 +112,21 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   }
 
   const signedHeaders = colonList(tags.get("h")!);
-  if (signedHeaders.some((n) => !/^[!-9;-~]+$/.test(n))) {
-    return fail("malformed-signature", "h= contains an empty or invalid header name.", ids);
+  const lowered: string[] = [];
+  for (const name of signedHeaders) {
+    if (!HEADER_NAME.test(name)) return fail("malformed-signature", "h= contains an empty or invalid header name.", ids);
+    const lower = name.toLowerCase();
+    if (isForbiddenLower(lower)) return fail("forbidden-header-signed", `h= includes ${name}, which must not be signed.`, ids);
+    // draft §7.2.1: same-named fields are combined, so h= lists each name once.
+    if (hc === "ischedule-relaxed" && lowered.includes(lower)) {
+      return fail("header-signed-twice", `h= lists ${displayName(lower)} more than once.`, ids);
+    }
+    lowered.push(lower);
   }
-  const lowered = signedHeaders.map((n) => n.toLowerCase());
   for (const required of REQUIRED_SIGNED_HEADERS) {
     if (!lowered.includes(required)) {
-      return fail(
-        "required-header-not-signed",
-        `h= does not include ${displayName(required)}, which must be signed.`,
-        ids,
-      );
+      return fail("required-header-not-signed", `h= does not include ${displayName(required)}, which must be signed.`, ids);
     }
-  }
-  const forbidden = signedHeaders.find(isForbiddenSignedHeader);
-  if (forbidden)
-    return fail("forbidden-header-signed", `h= includes ${forbidden}, which must not be signed.`, ids);
-  if (hc === "ischedule-relaxed") {
-    // draft §7.2.1: same-named fields are combined, so h= lists each name once.
-    const dup = lowered.find((n, i) => lowered.indexOf(n) !== i);
-    if (dup) return fail("header-signed-twice", `h= lists ${displayName(dup)} more than once.`, ids);
   }
 
   const bodyHash = stripWhitespace(tags.get("bh")!);
