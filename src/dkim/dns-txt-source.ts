@@ -23,7 +23,7 @@ export function dnsTxtSource(resolver: DnsResolver): KeySource {
         case "nodata":
           return { status: "absent", where: name, ttlSeconds: answer.ttl };
         default:
-          return { status: "error", message: `DNS lookup of ${name} failed: ${answer.message}` };
+          return { status: "error", message: `DNS lookup of ${name} failed: ${answer.message}`, temporary: true };
       }
     },
   };

@@ -48,6 +48,12 @@ export interface KeyResolverOptions {
 
 const REFRESH_INTERVAL_MS = 10_000;
 
+/** private-exchange first, the rest in the signer's order. */
+function sortOperatorFirst(methods: readonly QueryMethod[]): readonly QueryMethod[] {
+  if (methods[0] === "private-exchange") return methods;
+  return ["private-exchange", ...methods.filter((m) => m !== "private-exchange")];
+}
+
 type Cached =
   | { kind: "found"; candidates: KeyCandidate[]; expiresAtMs: number; fetchedAtMs: number }
   | { kind: "absent"; where: string; expiresAtMs: number; fetchedAtMs: number };
@@ -59,6 +65,7 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
   const maxEntries = o.maxEntries ?? 10_000;
   const cache = new Map<string, Cached>();
   const sources = new Map(o.sources.map((s) => [s.method, s]));
+  const operatorFirst = sources.has("private-exchange");
 
   function remember(key: string, result: SourceResult, t: number): Cached | undefined {
     if (result.status === "error") return undefined;
@@ -90,10 +97,9 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
       const ids = { domain: q.domain, selector: q.selector };
       const absentAt: string[] = [];
       const errors: string[] = [];
-      const order = sources.has("private-exchange")
-        ? ["private-exchange" as const, ...q.methods.filter((m) => m !== "private-exchange")]
-        : q.methods;
-      for (const method of order) {
+      let temporary = false;
+      const order = operatorFirst && !q.methods.includes("private-exchange") ? ["private-exchange" as const, ...q.methods] : q.methods;
+      for (const method of operatorFirst ? sortOperatorFirst(order) : order) {
         const source = sources.get(method);
         if (!source) continue;
         const key = `${method}|${q.domain}|${q.selector}`;
@@ -106,6 +112,7 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
           const result = await source.fetch(q.domain, q.selector);
           if (result.status === "error") {
             errors.push(result.message);
+            temporary ||= result.temporary;
             continue;
           }
           entry = remember(key, result, t);
@@ -116,14 +123,8 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
         absentAt.push(`${entry.where} (${method})`);
       }
       if (errors.length > 0) {
-        return fail(
-          "key-unavailable",
-          `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain} now: ${errors.join("; ")}.`,
-          {
-            ...ids,
-            temporary: true,
-          },
-        );
+        const message = `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain}: ${errors.join("; ")}.`;
+        return fail("key-unavailable", message, { ...ids, temporary });
       }
       const tried =
         absentAt.length > 0 ? absentAt.join(", ") : `none of q=${q.methods.join(":")} is enabled here`;

@@ -14,7 +14,8 @@ export interface FoundRecord {
 export type SourceResult =
   | { readonly status: "found"; readonly records: readonly FoundRecord[]; readonly ttlSeconds: number }
   | { readonly status: "absent"; readonly where: string; readonly ttlSeconds: number }
-  | { readonly status: "error"; readonly message: string };
+  /** `temporary`: asking again later may work (timeouts, SERVFAIL), unlike a refused address. */
+  | { readonly status: "error"; readonly message: string; readonly temporary: boolean };
 
 export interface KeySource {
   readonly method: QueryMethod;

@@ -37,12 +37,13 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
           return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
         servers = orderSrvTargets(srv.records, o.random).map((r) => ({ host: r.target, port: r.port }));
       } else if (srv.status === "error") {
-        return { status: "error", message: `DNS lookup of ${srvName} failed: ${srv.message}` };
+        return { status: "error", message: `DNS lookup of ${srvName} failed: ${srv.message}`, temporary: true };
       } else {
         servers = [{ host: domain, port: 443 }];
       }
       const path = `/.well-known/domainkey/${encodeURIComponent(domain)}/${encodeURIComponent(selector)}`;
       const errors: string[] = [];
+      let temporary = false;
       for (const server of servers) {
         const url = `https://${server.host}${server.port === 443 ? "" : `:${server.port}`}${path}`;
         try {
@@ -53,6 +54,7 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
           if (res.status === 404 || res.status === 410)
             return { status: "absent", where: url, ttlSeconds: 300 };
           if (res.status !== 200) {
+            temporary ||= res.status >= 500;
             errors.push(`${url} answered HTTP ${res.status}`);
             continue;
           }
@@ -71,12 +73,13 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
             return { status: "absent", where: `${url} (empty document)`, ttlSeconds: 300 };
           return { status: "found", records, ttlSeconds: maxAge(res.headers.get("cache-control")) };
         } catch (e) {
+          temporary ||= !(e instanceof PeerFetchError) || e.temporary;
           errors.push(e instanceof PeerFetchError ? e.message : `${url}: ${(e as Error).message}`);
         }
       }
       // Without an SRV record the domain never said it serves keys: a failed guess is an absence.
       if (srv.status !== "ok") return { status: "absent", where: errors.join("; "), ttlSeconds: 300 };
-      return { status: "error", message: errors.join("; ") };
+      return { status: "error", message: errors.join("; "), temporary };
     },
   };
 }
