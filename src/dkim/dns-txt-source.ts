@@ -23,7 +23,11 @@ export function dnsTxtSource(resolver: DnsResolver): KeySource {
         case "nodata":
           return { status: "absent", where: name, ttlSeconds: answer.ttl };
         default:
-          return { status: "error", message: `DNS lookup of ${name} failed: ${answer.message}`, temporary: true };
+          return {
+            status: "error",
+            message: `DNS lookup of ${name} failed: ${answer.message}`,
+            temporary: true,
+          };
       }
     },
   };

@@ -98,7 +98,10 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
       const absentAt: string[] = [];
       const errors: string[] = [];
       let temporary = false;
-      const order = operatorFirst && !q.methods.includes("private-exchange") ? ["private-exchange" as const, ...q.methods] : q.methods;
+      const order =
+        operatorFirst && !q.methods.includes("private-exchange")
+          ? ["private-exchange" as const, ...q.methods]
+          : q.methods;
       for (const method of operatorFirst ? sortOperatorFirst(order) : order) {
         const source = sources.get(method);
         if (!source) continue;

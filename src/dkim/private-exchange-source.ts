@@ -46,7 +46,11 @@ export function privateExchangeSource(entries: readonly PrivateKeyEntry[]): KeyS
       const found = byKey.get(`${domain.toLowerCase()}|${selector}`);
       // Configured keys change only with the configuration: cache them as long as the cache allows.
       if (!found) {
-        return { status: "absent", where: `no --peer-key for ${domain}:${selector}`, ttlSeconds: STATIC_TTL_SECONDS };
+        return {
+          status: "absent",
+          where: `no --peer-key for ${domain}:${selector}`,
+          ttlSeconds: STATIC_TTL_SECONDS,
+        };
       }
       const records = found.map((e) => ({ text: e.record, where: e.where }));
       return { status: "found", records, ttlSeconds: STATIC_TTL_SECONDS };

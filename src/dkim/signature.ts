@@ -53,7 +53,8 @@ const FORBIDDEN_SIGNED_HEADERS = new Set([
   "dkim-signature",
 ]);
 
-const isForbiddenLower = (lower: string): boolean => FORBIDDEN_SIGNED_HEADERS.has(lower) || lower.startsWith("proxy-");
+const isForbiddenLower = (lower: string): boolean =>
+  FORBIDDEN_SIGNED_HEADERS.has(lower) || lower.startsWith("proxy-");
 
 export const isForbiddenSignedHeader = (name: string): boolean => isForbiddenLower(name.toLowerCase());
 
@@ -114,9 +115,11 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   const signedHeaders = colonList(tags.get("h")!);
   const lowered: string[] = [];
   for (const name of signedHeaders) {
-    if (!HEADER_NAME.test(name)) return fail("malformed-signature", "h= contains an empty or invalid header name.", ids);
+    if (!HEADER_NAME.test(name))
+      return fail("malformed-signature", "h= contains an empty or invalid header name.", ids);
     const lower = name.toLowerCase();
-    if (isForbiddenLower(lower)) return fail("forbidden-header-signed", `h= includes ${name}, which must not be signed.`, ids);
+    if (isForbiddenLower(lower))
+      return fail("forbidden-header-signed", `h= includes ${name}, which must not be signed.`, ids);
     // draft §7.2.1: same-named fields are combined, so h= lists each name once.
     if (hc === "ischedule-relaxed" && lowered.includes(lower)) {
       return fail("header-signed-twice", `h= lists ${displayName(lower)} more than once.`, ids);
@@ -125,7 +128,11 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   }
   for (const required of REQUIRED_SIGNED_HEADERS) {
     if (!lowered.includes(required)) {
-      return fail("required-header-not-signed", `h= does not include ${displayName(required)}, which must be signed.`, ids);
+      return fail(
+        "required-header-not-signed",
+        `h= does not include ${displayName(required)}, which must be signed.`,
+        ids,
+      );
     }
   }
 

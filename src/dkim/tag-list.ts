@@ -79,7 +79,10 @@ export function parseTagList(text: string): TagListResult {
     }
     const eq = text.indexOf("=", from);
     if (eq === -1 || eq > semi) {
-      return { ok: false, error: `"${clip(text.slice(from, trimFwsEnd(text, from, semi)))}" is not tag=value` };
+      return {
+        ok: false,
+        error: `"${clip(text.slice(from, trimFwsEnd(text, from, semi)))}" is not tag=value`,
+      };
     }
     const name = text.slice(from, trimFwsEnd(text, from, eq));
     if (!NAME.test(name)) return { ok: false, error: `"${clip(name)}" is not a valid tag name` };

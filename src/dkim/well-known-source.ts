@@ -37,7 +37,11 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
           return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
         servers = orderSrvTargets(srv.records, o.random).map((r) => ({ host: r.target, port: r.port }));
       } else if (srv.status === "error") {
-        return { status: "error", message: `DNS lookup of ${srvName} failed: ${srv.message}`, temporary: true };
+        return {
+          status: "error",
+          message: `DNS lookup of ${srvName} failed: ${srv.message}`,
+          temporary: true,
+        };
       } else {
         servers = [{ host: domain, port: 443 }];
       }
