@@ -100,7 +100,7 @@ beforeAll(async () => {
         strings: [`v=DKIM1; k=rsa; p="${rsaP.slice(0, 200)}"`, ` "${rsaP.slice(200)}"`],
       },
     ],
-    srv: [{ name: "_domainkey_lookup._tcp.wk.test", target: "keys.wk.test", port: keyServer.port }],
+    srv: [{ name: "_domainkey_lookup._tcp.wk.test", target: "keys.wk.test", port: keyServer.port! }],
     hosts: [{ name: "keys.wk.test", address: "127.0.0.1" }],
   });
   resolver = createResolver({ servers: [dns.server], timeoutMs: 1000 });

@@ -1,0 +1,307 @@
+/**
+ * The durable delivery queue.
+ *
+ * An accepted message is one `messages` row plus one `deliveries` row per recipient, written in one
+ * transaction: after a crash a message is either there with all its deliveries or not there at all.
+ * A delivery waits in 'queued' until its next_attempt_at. A worker leases a batch of due deliveries:
+ * one UPDATE moves them to 'in-flight' and stamps lease_owner and lease_expires_at, so two workers,
+ * or two connections, never get the same delivery. The worker makes the attempt and calls complete(),
+ * which in one transaction records the attempt and moves the delivery to a final state or back to
+ * 'queued' at the time the retry policy chose, provided the worker still holds the lease. A long
+ * attempt renews its lease; a graceful shutdown releases its leases (back to 'queued', due now, no
+ * attempt counted).
+ *
+ * A worker that dies mid-attempt leaves its deliveries 'in-flight'. recoverExpiredLeases() puts them
+ * back in the queue, due a few seconds later (so a crash loop does not hammer a peer), and counts a
+ * lease break. A delivery whose lease broke maxLeaseBreaks times in a row probably crashes the worker
+ * itself: it goes to 'broken' and waits for an operator instead of looping. At start-up every
+ * in-flight delivery belongs to a dead process (the data lock allows one process per database), so
+ * start-up recovery takes them all, expired or not.
+ *
+ * Crash safety rests on SQLite: every change is one transaction, WAL keeps committed transactions
+ * through a process crash. The cost of a crash between a successful send and complete() is one
+ * duplicate send, which the receiver drops by iSchedule-Message-ID.
+ *
+ * Reading (getMessage, listMessages, countByState, nextDue) never changes anything.
+ */
+import type { Database } from "bun:sqlite";
+import { type AttemptRow, attemptsOfMessage, insertAttempt, type NewAttempt } from "../store/attempts.ts";
+import {
+  applyOperatorAction,
+  breakLease,
+  completeLeased,
+  countDeliveriesByState,
+  type DeliveryRow,
+  type DeliveryState,
+  deliveriesOfMessage,
+  type FinalDeliveryState,
+  inFlightDeliveries,
+  insertDelivery,
+  type LeasedDelivery,
+  leaseDue,
+  leaseIds,
+  nextDueAt,
+  type Route,
+  releaseLeases,
+  renewLeases,
+} from "../store/deliveries.ts";
+import {
+  getMessageRow,
+  insertMessage,
+  listMessages,
+  type MessagePage,
+  type MessageRow,
+  type NewMessage,
+} from "../store/messages.ts";
+
+export interface DeliveryQueueOptions {
+  /** The clock, in milliseconds. Default: Date.now. */
+  nowMs?: () => number;
+  /** Uniform in [0, 1). Default: Math.random. */
+  random?: () => number;
+  /** How long a lease lasts unless renewed. Default 5 minutes. */
+  leaseMs?: number;
+  /** Lease breaks in a row that make a delivery 'broken'. Default 3. */
+  maxLeaseBreaks?: number;
+  /** A recovered delivery is due after between this and twice this. Default 5 seconds. */
+  recoveryDelayMs?: number;
+}
+
+export const DEFAULT_LEASE_MS = 5 * 60_000;
+export const DEFAULT_MAX_LEASE_BREAKS = 3;
+export const DEFAULT_RECOVERY_DELAY_MS = 5_000;
+
+export interface NewDelivery {
+  recipient: string;
+  domain: string;
+  route: Route;
+  target?: string;
+  /** 'delivered' or 'failed' record a recipient decided at intake (refused with 3.7, say). Default 'queued'. */
+  state?: "queued" | "delivered" | "failed";
+  requestStatus?: string;
+  lastError?: string;
+  /** Default: now. Ignored unless queued. */
+  nextAttemptAt?: number;
+  /** When to fall back to iMIP if not delivered by then. */
+  fallbackAt?: number;
+}
+
+export interface Accepted {
+  messageId: number;
+  uuid: string;
+  /** In the order of the deliveries given. */
+  deliveryIds: number[];
+}
+
+export type Completion =
+  | { state: FinalDeliveryState; requestStatus?: string; error?: string }
+  | { state: "queued"; nextAttemptAt: number; requestStatus?: string; error?: string };
+
+export interface RecoveryReport {
+  /** Back in the queue, due after the recovery delay. */
+  requeued: number[];
+  /** Moved to 'broken' after maxLeaseBreaks breaks in a row. */
+  broken: number[];
+}
+
+export type DeliveryWithAttempts = DeliveryRow & { attemptList: AttemptRow[] };
+
+export interface MessageDetail {
+  message: MessageRow;
+  deliveries: DeliveryWithAttempts[];
+}
+
+export class DeliveryQueue {
+  readonly #db: Database;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #leaseMs: number;
+  readonly #maxLeaseBreaks: number;
+  readonly #recoveryDelayMs: number;
+
+  constructor(db: Database, o: DeliveryQueueOptions = {}) {
+    this.#db = db;
+    this.#now = o.nowMs ?? Date.now;
+    this.#random = o.random ?? Math.random;
+    this.#leaseMs = atLeast("leaseMs", o.leaseMs ?? DEFAULT_LEASE_MS, 1);
+    this.#maxLeaseBreaks = atLeast("maxLeaseBreaks", o.maxLeaseBreaks ?? DEFAULT_MAX_LEASE_BREAKS, 1);
+    this.#recoveryDelayMs = atLeast("recoveryDelayMs", o.recoveryDelayMs ?? DEFAULT_RECOVERY_DELAY_MS, 0);
+  }
+
+  /** Stores a message and its deliveries in one transaction. */
+  accept(message: NewMessage, deliveries: readonly NewDelivery[]): Accepted {
+    const now = this.#now();
+    const uuid = message.uuid ?? Bun.randomUUIDv7("hex", now);
+    const receivedAt = message.receivedAt ?? now;
+    return this.#db
+      .transaction(() => {
+        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
+        const deliveryIds = deliveries.map((d) => {
+          const state = d.state ?? "queued";
+          return insertDelivery(this.#db, {
+            messageId,
+            recipient: d.recipient,
+            domain: d.domain,
+            route: d.route,
+            target: d.target ?? null,
+            state,
+            requestStatus: d.requestStatus ?? null,
+            lastError: d.lastError ?? null,
+            nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
+            fallbackAt: d.fallbackAt ?? null,
+            nowMs: now,
+          });
+        });
+        return { messageId, uuid, deliveryIds };
+      })
+      .immediate();
+  }
+
+  /** Leases up to `limit` due deliveries (of `routes`, when given), oldest due first. */
+  lease(o: { owner: string; limit: number; routes?: readonly string[] }): LeasedDelivery[] {
+    if (!Number.isInteger(o.limit) || o.limit < 0)
+      throw new RangeError(`limit must be a whole number >= 0, not ${o.limit}`);
+    if (o.limit === 0 || o.routes?.length === 0) return [];
+    const now = this.#now();
+    return leaseDue(this.#db, { ...o, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+  }
+
+  /** Leases those of `ids` still queued, due or not: "deliver now" right after accept(). */
+  leaseIds(owner: string, ids: readonly number[]): LeasedDelivery[] {
+    if (ids.length === 0) return [];
+    const now = this.#now();
+    return leaseIds(this.#db, { owner, ids, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+  }
+
+  /**
+   * Records an attempt and applies its outcome, in one transaction. Returns false when `owner` no
+   * longer holds the lease (it expired and was recovered, or an operator cancelled the delivery):
+   * the delivery is then left as it is, since someone else may own it, but the attempt is recorded
+   * all the same. It happened, and the history must show it (a send the peer accepted after the
+   * operator cancelled explains what the attendee saw). So the attempts table can hold more rows
+   * for a delivery than its `attempts` counter, which counts the outcomes applied.
+   */
+  complete(deliveryId: number, owner: string, attempt: NewAttempt, next: Completion): boolean {
+    const now = this.#now();
+    return this.#db
+      .transaction(() => {
+        const applied = completeLeased(this.#db, {
+          id: deliveryId,
+          owner,
+          nowMs: now,
+          state: next.state,
+          nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
+          requestStatus: next.requestStatus ?? null,
+          error: next.error ?? null,
+        });
+        insertAttempt(this.#db, deliveryId, attempt);
+        return applied;
+      })
+      .immediate();
+  }
+
+  /** Extends the leases `owner` still holds by leaseMs from now; returns the ids still held. */
+  renewLease(ids: readonly number[], owner: string): number[] {
+    if (ids.length === 0) return [];
+    const now = this.#now();
+    return renewLeases(this.#db, { ids, owner, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+  }
+
+  /** Graceful shutdown: puts `owner`'s leased deliveries back, due now, no attempt counted. */
+  release(ids: readonly number[], owner: string): number {
+    if (ids.length === 0) return 0;
+    return releaseLeases(this.#db, { ids, owner, nowMs: this.#now() });
+  }
+
+  /**
+   * Ends abandoned leases: expired ones, or at start-up (`allInFlight`) every in-flight delivery,
+   * which can only belong to a previous, dead process. Each goes back to the queue due in
+   * recoveryDelayMs..2×recoveryDelayMs (spread, so that a restart does not send them all at once),
+   * or to 'broken' when its lease has now broken maxLeaseBreaks times in a row.
+   */
+  recoverExpiredLeases(o: { allInFlight?: boolean } = {}): RecoveryReport {
+    const now = this.#now();
+    return this.#db
+      .transaction((): RecoveryReport => {
+        const report: RecoveryReport = { requeued: [], broken: [] };
+        const abandoned = inFlightDeliveries(this.#db, { expiredBy: o.allInFlight ? undefined : now });
+        for (const d of abandoned) {
+          const breaks = d.leaseBreaks + 1;
+          if (breaks >= this.#maxLeaseBreaks) {
+            const error = `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
+            breakLease(this.#db, { id: d.id, nowMs: now, state: "broken", error });
+            report.broken.push(d.id);
+          } else {
+            const error = `The lease of ${d.leaseOwner} expired before it recorded an attempt (the worker stopped or crashed).`;
+            const nextAttemptAt = now + Math.round(this.#recoveryDelayMs * (1 + this.#random()));
+            breakLease(this.#db, { id: d.id, nowMs: now, state: "queued", nextAttemptAt, error });
+            report.requeued.push(d.id);
+          }
+        }
+        return report;
+      })
+      .immediate();
+  }
+
+  /** queued/failed/broken → queued, due now; attempts are kept, lease breaks forgotten. */
+  retryNow(ids: readonly number[]): number {
+    return this.#operator("retryNow", ids);
+  }
+
+  /** queued/in-flight/broken → cancelled. A worker holding a cancelled delivery loses its lease. */
+  cancel(ids: readonly number[]): number {
+    return this.#operator("cancel", ids);
+  }
+
+  /** queued/failed/broken → queued on route 'imip' (target cleared), due now. */
+  requestImip(ids: readonly number[]): number {
+    return this.#operator("requestImip", ids);
+  }
+
+  #operator(action: "retryNow" | "cancel" | "requestImip", ids: readonly number[]): number {
+    if (ids.length === 0) return 0;
+    return applyOperatorAction(this.#db, { action, ids, nowMs: this.#now() });
+  }
+
+  /** Every state with its number of deliveries (0 for none). */
+  countByState(): Record<DeliveryState, number> {
+    return countDeliveriesByState(this.#db);
+  }
+
+  /** When the earliest queued delivery is due (possibly in the past); undefined when none is queued. */
+  nextDue(): number | undefined {
+    return nextDueAt(this.#db);
+  }
+
+  /** A message by id or uuid, with its deliveries and each delivery's attempts. */
+  getMessage(idOrUuid: number | string): MessageDetail | undefined {
+    return this.#db
+      .transaction((): MessageDetail | undefined => {
+        const message = getMessageRow(this.#db, idOrUuid);
+        if (!message) return undefined;
+        const byDelivery = new Map<number, AttemptRow[]>();
+        for (const a of attemptsOfMessage(this.#db, message.id)) {
+          const list = byDelivery.get(a.deliveryId);
+          if (list) list.push(a);
+          else byDelivery.set(a.deliveryId, [a]);
+        }
+        const deliveries = deliveriesOfMessage(this.#db, message.id).map((d) => ({
+          ...d,
+          attemptList: byDelivery.get(d.id) ?? [],
+        }));
+        return { message, deliveries };
+      })
+      .deferred();
+  }
+
+  /** Messages newest first, `limit` at a time; pass the page's nextBeforeId as `beforeId` for the next. */
+  listMessages(o: { limit: number; beforeId?: number }): MessagePage {
+    return listMessages(this.#db, o);
+  }
+}
+
+function atLeast(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min)
+    throw new RangeError(`${name} must be a whole number >= ${min}, not ${value}`);
+  return value;
+}

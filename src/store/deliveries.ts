@@ -1,0 +1,309 @@
+/**
+ * The deliveries table: one row per recipient of a message, carrying the queue state in real
+ * columns (state, due time, lease, attempt count, last status). Each function here is one statement
+ * (or, for route-filtered leasing, one transaction); src/queue/queue.ts composes them into
+ * transactions and supplies the clock.
+ *
+ * Sets of ids are bound as one JSON array (`json_each`), so a statement is prepared once whatever
+ * the number of ids.
+ */
+import type { Database } from "bun:sqlite";
+import { perDatabase } from "./_per-database.ts";
+
+export type DeliveryState =
+  | "queued"
+  | "in-flight"
+  | "delivered"
+  | "failed"
+  | "sent-imip"
+  | "cancelled"
+  | "broken";
+/** States no worker moves a delivery out of (an operator may: retryNow on 'failed'). */
+export type FinalDeliveryState = "delivered" | "failed" | "sent-imip" | "cancelled";
+export type Route = "local" | "ischedule" | "imip" | "relay";
+
+export const DELIVERY_STATES: readonly DeliveryState[] = [
+  "queued",
+  "in-flight",
+  "delivered",
+  "failed",
+  "sent-imip",
+  "cancelled",
+  "broken",
+];
+
+export interface DeliveryRow {
+  id: number;
+  messageId: number;
+  recipient: string;
+  domain: string;
+  route: Route;
+  /** Local target name, peer URL, SMTP host... */
+  target: string | null;
+  state: DeliveryState;
+  /** Attempts whose outcome was recorded on this delivery. */
+  attempts: number;
+  nextAttemptAt: number | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  /** How many leases in a row expired without the worker recording an attempt. */
+  leaseBreaks: number;
+  /** Latest per-recipient iSchedule status, e.g. `2.0;Success`. */
+  requestStatus: string | null;
+  lastError: string | null;
+  fallbackAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  finalAt: number | null;
+}
+
+export type LeasedDelivery = DeliveryRow & { state: "in-flight"; leaseOwner: string; leaseExpiresAt: number };
+
+export interface DeliveryInsert {
+  messageId: number;
+  recipient: string;
+  domain: string;
+  route: Route;
+  target: string | null;
+  state: "queued" | "delivered" | "failed";
+  requestStatus: string | null;
+  lastError: string | null;
+  nextAttemptAt: number | null;
+  fallbackAt: number | null;
+  nowMs: number;
+}
+
+const COLUMNS = `id, message_id AS messageId, recipient, domain, route, target, state, attempts,
+  next_attempt_at AS nextAttemptAt, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt,
+  lease_breaks AS leaseBreaks, request_status AS requestStatus, last_error AS lastError,
+  fallback_at AS fallbackAt, created_at AS createdAt, updated_at AS updatedAt, final_at AS finalAt`;
+
+const IDS = "id IN (SELECT value FROM json_each($ids))";
+const SET_LEASE =
+  "state = 'in-flight', lease_owner = $owner, lease_expires_at = $expiresAt, updated_at = $now";
+
+type Bindings = Record<string, string | number | null>;
+
+const statements = perDatabase((db) => ({
+  insert: db.query<
+    never,
+    Bindings
+  >(`INSERT INTO deliveries (message_id, recipient, domain, route, target, state,
+      request_status, last_error, next_attempt_at, fallback_at, created_at, updated_at, final_at)
+    VALUES ($messageId, $recipient, $domain, $route, $target, $state, $requestStatus, $lastError, $nextAttemptAt,
+      $fallbackAt, $now, $now, CASE WHEN $state = 'queued' THEN NULL ELSE $now END)`),
+  // The subquery walks the partial index deliveries_due in (next_attempt_at, id) order and stops after
+  // $limit matches: memory and time do not grow with the length of the queue. INDEXED BY makes that a
+  // guarantee rather than a planner choice. One statement takes the write lock before it reads, so two
+  // connections never lease the same row.
+  leaseDue: db.query<DeliveryRow, Bindings>(`UPDATE deliveries SET ${SET_LEASE} WHERE id IN (
+      SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= $now
+      ORDER BY next_attempt_at, id LIMIT $limit)
+    RETURNING ${COLUMNS}`),
+  dueOfRoute: db.query<
+    { id: number; nextAttemptAt: number },
+    Bindings
+  >(`SELECT id, next_attempt_at AS nextAttemptAt
+    FROM deliveries INDEXED BY deliveries_due_route
+    WHERE state = 'queued' AND route = $route AND next_attempt_at <= $now
+    ORDER BY next_attempt_at, id LIMIT $limit`),
+  leaseIds: db.query<DeliveryRow, Bindings>(
+    `UPDATE deliveries SET ${SET_LEASE} WHERE ${IDS} AND state = 'queued' RETURNING ${COLUMNS}`,
+  ),
+  complete: db.query<never, Bindings>(`UPDATE deliveries SET state = $state, attempts = attempts + 1,
+      next_attempt_at = $nextAttemptAt, lease_owner = NULL, lease_expires_at = NULL, lease_breaks = 0,
+      request_status = coalesce($requestStatus, request_status), last_error = $error, updated_at = $now,
+      final_at = CASE WHEN $state = 'queued' THEN NULL ELSE $now END
+    WHERE id = $id AND state = 'in-flight' AND lease_owner = $owner`),
+  renew: db.query<
+    { id: number },
+    Bindings
+  >(`UPDATE deliveries SET lease_expires_at = $expiresAt, updated_at = $now
+    WHERE ${IDS} AND state = 'in-flight' AND lease_owner = $owner RETURNING id`),
+  release: db.query<never, Bindings>(`UPDATE deliveries SET state = 'queued', next_attempt_at = $now,
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = $now
+    WHERE ${IDS} AND state = 'in-flight' AND lease_owner = $owner`),
+  expired: db.query<
+    InFlight,
+    { now: number }
+  >(`SELECT id, lease_owner AS leaseOwner, lease_breaks AS leaseBreaks
+    FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in-flight' AND lease_expires_at <= $now ORDER BY id`),
+  inFlight: db.query<InFlight, []>(`SELECT id, lease_owner AS leaseOwner, lease_breaks AS leaseBreaks
+    FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in-flight' ORDER BY id`),
+  breakLease: db.query<
+    never,
+    Bindings
+  >(`UPDATE deliveries SET state = $state, next_attempt_at = $nextAttemptAt,
+      lease_owner = NULL, lease_expires_at = NULL, lease_breaks = lease_breaks + 1, last_error = $error,
+      updated_at = $now
+    WHERE id = $id AND state = 'in-flight'`),
+  retryNow: db.query<never, Bindings>(`UPDATE deliveries SET state = 'queued', next_attempt_at = $now,
+      lease_breaks = 0, final_at = NULL, updated_at = $now
+    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken')`),
+  cancel: db.query<never, Bindings>(`UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL,
+      lease_owner = NULL, lease_expires_at = NULL, final_at = $now, updated_at = $now
+    WHERE ${IDS} AND state IN ('queued', 'in-flight', 'broken')`),
+  requestImip: db.query<
+    never,
+    Bindings
+  >(`UPDATE deliveries SET state = 'queued', route = 'imip', target = NULL,
+      next_attempt_at = $now, fallback_at = NULL, lease_breaks = 0, final_at = NULL, updated_at = $now
+    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken')`),
+  // Each part counts entries of a partial index instead of scanning the table.
+  countByState: db.query<{ state: DeliveryState; n: number }, []>(`
+    SELECT 'queued' AS state, count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'
+    UNION ALL
+    SELECT 'in-flight', count(*) FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in-flight'
+    UNION ALL
+    SELECT state, count(*) FROM deliveries INDEXED BY deliveries_done
+      WHERE state NOT IN ('queued', 'in-flight') GROUP BY state`),
+  nextDue: db.query<{ due: number | null }, []>(
+    "SELECT min(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'",
+  ),
+  ofMessage: db.query<DeliveryRow, { messageId: number }>(
+    `SELECT ${COLUMNS} FROM deliveries WHERE message_id = $messageId ORDER BY id`,
+  ),
+  byId: db.query<DeliveryRow, { id: number }>(`SELECT ${COLUMNS} FROM deliveries WHERE id = $id`),
+}));
+
+export interface InFlight {
+  id: number;
+  leaseOwner: string;
+  leaseBreaks: number;
+}
+
+export function insertDelivery(db: Database, d: DeliveryInsert): number {
+  const { nowMs, ...rest } = d;
+  return Number(statements(db).insert.run({ ...rest, now: nowMs }).lastInsertRowid);
+}
+
+export interface LeaseTerms {
+  owner: string;
+  nowMs: number;
+  leaseExpiresAt: number;
+}
+
+/** Leases up to `limit` due queued deliveries (of `routes`, when given), oldest due first. */
+export function leaseDue(
+  db: Database,
+  o: LeaseTerms & { limit: number; routes?: readonly string[] },
+): LeasedDelivery[] {
+  const s = statements(db);
+  let rows: DeliveryRow[];
+  if (o.routes === undefined) {
+    rows = s.leaseDue.all({ owner: o.owner, expiresAt: o.leaseExpiresAt, now: o.nowMs, limit: o.limit });
+  } else {
+    const routes = o.routes;
+    // The oldest `limit` of each route, merged: routes.length × limit rows at most, however long the
+    // backlog of other routes. One write transaction, so no other connection leases in between.
+    rows = db
+      .transaction(() => {
+        const due = routes.flatMap((route) => s.dueOfRoute.all({ route, now: o.nowMs, limit: o.limit }));
+        due.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+        const ids = due.slice(0, o.limit).map((d) => d.id);
+        return s.leaseIds.all({
+          owner: o.owner,
+          expiresAt: o.leaseExpiresAt,
+          now: o.nowMs,
+          ids: JSON.stringify(ids),
+        });
+      })
+      .immediate();
+  }
+  // RETURNING gives no order guarantee.
+  return (rows as LeasedDelivery[]).sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
+}
+
+/** Leases those of `ids` that are still queued, due or not. */
+export function leaseIds(db: Database, o: LeaseTerms & { ids: readonly number[] }): LeasedDelivery[] {
+  const rows = statements(db).leaseIds.all({
+    owner: o.owner,
+    expiresAt: o.leaseExpiresAt,
+    now: o.nowMs,
+    ids: JSON.stringify(o.ids),
+  });
+  return (rows as LeasedDelivery[]).sort((a, b) => a.id - b.id);
+}
+
+export interface CompletionUpdate {
+  id: number;
+  owner: string;
+  nowMs: number;
+  state: FinalDeliveryState | "queued";
+  nextAttemptAt: number | null;
+  requestStatus: string | null;
+  error: string | null;
+}
+
+/** Applies an attempt's outcome if `owner` still holds the lease; true when it did. */
+export function completeLeased(db: Database, u: CompletionUpdate): boolean {
+  const { nowMs, ...rest } = u;
+  return statements(db).complete.run({ ...rest, now: nowMs }).changes === 1;
+}
+
+/** Extends the leases `owner` still holds; returns their ids. */
+export function renewLeases(db: Database, o: LeaseTerms & { ids: readonly number[] }): number[] {
+  const rows = statements(db).renew.all({
+    ids: JSON.stringify(o.ids),
+    owner: o.owner,
+    expiresAt: o.leaseExpiresAt,
+    now: o.nowMs,
+  });
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+/** Puts leased deliveries back in the queue, due now, without counting an attempt. */
+export function releaseLeases(
+  db: Database,
+  o: { ids: readonly number[]; owner: string; nowMs: number },
+): number {
+  return statements(db).release.run({ ids: JSON.stringify(o.ids), owner: o.owner, now: o.nowMs }).changes;
+}
+
+/** In-flight deliveries whose lease expired at `expiredBy`, or all of them when it is absent. */
+export function inFlightDeliveries(db: Database, o: { expiredBy?: number }): InFlight[] {
+  const s = statements(db);
+  return o.expiredBy === undefined ? s.inFlight.all() : s.expired.all({ now: o.expiredBy });
+}
+
+/** Ends an abandoned lease: back to the queue at `nextAttemptAt`, or to 'broken'. */
+export function breakLease(
+  db: Database,
+  o: { id: number; nowMs: number; error: string } & (
+    | { state: "queued"; nextAttemptAt: number }
+    | { state: "broken" }
+  ),
+): boolean {
+  const nextAttemptAt = o.state === "queued" ? o.nextAttemptAt : null;
+  const params = { id: o.id, state: o.state, nextAttemptAt, error: o.error, now: o.nowMs };
+  return statements(db).breakLease.run(params).changes === 1;
+}
+
+export type OperatorAction = "retryNow" | "cancel" | "requestImip";
+
+/** Runs one operator action on `ids`; returns how many deliveries changed. */
+export function applyOperatorAction(
+  db: Database,
+  o: { action: OperatorAction; ids: readonly number[]; nowMs: number },
+): number {
+  return statements(db)[o.action].run({ ids: JSON.stringify(o.ids), now: o.nowMs }).changes;
+}
+
+export function countDeliveriesByState(db: Database): Record<DeliveryState, number> {
+  const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+  for (const { state, n } of statements(db).countByState.all()) counts[state] = n;
+  return counts;
+}
+
+/** When the earliest queued delivery is due, or undefined when nothing is queued. */
+export function nextDueAt(db: Database): number | undefined {
+  return statements(db).nextDue.get()?.due ?? undefined;
+}
+
+export function deliveriesOfMessage(db: Database, messageId: number): DeliveryRow[] {
+  return statements(db).ofMessage.all({ messageId });
+}
+
+export function getDeliveryRow(db: Database, id: number): DeliveryRow | undefined {
+  return statements(db).byId.get({ id }) ?? undefined;
+}

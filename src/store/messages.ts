@@ -1,0 +1,197 @@
+/**
+ * The messages table: one row per message accepted through any intake, with the body and headers
+ * as received and, for inbound messages, the answer we gave (so a replay gets the same answer).
+ * Rows are camelCase here and snake_case in SQL; the statements are prepared once per connection.
+ */
+import type { Database } from "bun:sqlite";
+import { perDatabase } from "./_per-database.ts";
+import type { DeliveryState } from "./deliveries.ts";
+
+export type Direction = "inbound" | "outbound";
+export type Intake = "ischedule" | "local" | "api" | "smtp" | "cli";
+export type DkimResult = "pass" | "fail" | "none" | "trusted";
+/** Header fields in wire order. */
+export type HeaderList = readonly (readonly [name: string, value: string])[];
+
+export interface NewMessage {
+  /** Default: a fresh UUIDv7 (time-ordered, which keeps the unique index compact). */
+  uuid?: string;
+  /** Default: now. */
+  receivedAt?: number;
+  direction: Direction;
+  intake: Intake;
+  peerAddress?: string;
+  /** Inbound: the verified signing domain (or originator domain for trusted unsigned); outbound: none. */
+  peerDomain?: string;
+  /** iSchedule-Message-ID as received. */
+  remoteMessageId?: string;
+  originator: string;
+  method: string;
+  component: string;
+  uid?: string;
+  summary?: string;
+  organizer?: string;
+  contentType: string;
+  /** A string is stored as its UTF-8 bytes. */
+  body: Uint8Array | string;
+  /** base64 sha256 of the body (DKIM bh=). */
+  bodyHash?: string;
+  /** As received, with secrets already redacted by the caller. */
+  headers?: HeaderList;
+  dkimResult?: DkimResult;
+  dkimDomain?: string;
+  dkimSelector?: string;
+  dkimReason?: string;
+  responseStatus?: number;
+  responseBody?: string;
+}
+
+/** What the console's message list shows: no body, headers or answer. */
+export interface MessageSummary {
+  id: number;
+  uuid: string;
+  receivedAt: number;
+  direction: Direction;
+  intake: Intake;
+  peerAddress: string | null;
+  peerDomain: string | null;
+  originator: string;
+  method: string;
+  component: string;
+  uid: string | null;
+  summary: string | null;
+  organizer: string | null;
+  dkimResult: DkimResult;
+  /** How many of the message's deliveries are in each state (states with none are absent). */
+  deliveryStates: Partial<Record<DeliveryState, number>>;
+}
+
+export interface MessageRow extends Omit<MessageSummary, "deliveryStates"> {
+  remoteMessageId: string | null;
+  contentType: string;
+  body: Uint8Array;
+  bodyHash: string | null;
+  headers: HeaderList | null;
+  dkimDomain: string | null;
+  dkimSelector: string | null;
+  dkimReason: string | null;
+  responseStatus: number | null;
+  responseBody: string | null;
+}
+
+const SUMMARY_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
+  m.peer_address AS peerAddress, m.peer_domain AS peerDomain, m.originator, m.method, m.component,
+  m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult`;
+
+const ROW_COLUMNS = `${SUMMARY_COLUMNS}, m.remote_message_id AS remoteMessageId, m.content_type AS contentType,
+  m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
+  m.dkim_reason AS dkimReason, m.response_status AS responseStatus, m.response_body AS responseBody`;
+
+type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
+type RawSummary = Omit<MessageSummary, "deliveryStates"> & { deliveryStates: string | null };
+type Bindings = Record<string, string | number | Uint8Array | null>;
+
+const statements = perDatabase((db) => ({
+  insert: db.query<never, Bindings>(`INSERT INTO messages (uuid, received_at, direction, intake, peer_address,
+      peer_domain, remote_message_id, originator, method, component, uid, summary, organizer, content_type, body,
+      body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, response_status, response_body)
+    VALUES ($uuid, $receivedAt, $direction, $intake, $peerAddress, $peerDomain, $remoteMessageId, $originator,
+      $method, $component, $uid, $summary, $organizer, $contentType, $body, $bodyHash, $headers, $dkimResult,
+      $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody)`),
+  byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
+  byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
+  // Keyset paging: `id < $beforeId` walks the rowid b-tree backwards from where the last page ended,
+  // so page 10,000 costs the same as page 1.
+  page: db.query<RawSummary, { beforeId: number; limit: number }>(`SELECT ${SUMMARY_COLUMNS},
+      (SELECT json_group_object(state, n) FROM
+        (SELECT state, count(*) AS n FROM deliveries d WHERE d.message_id = m.id GROUP BY state)) AS deliveryStates
+    FROM messages m WHERE m.id < $beforeId ORDER BY m.id DESC LIMIT $limit`),
+  replay: db.query<
+    RawRow,
+    { peerDomain: string; remoteMessageId: string }
+  >(`SELECT ${ROW_COLUMNS} FROM messages m
+    WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId ORDER BY m.id LIMIT 1`),
+  response: db.query<never, { id: number; status: number; body: string | null }>(
+    "UPDATE messages SET response_status = $status, response_body = $body WHERE id = $id",
+  ),
+}));
+
+const encoder = new TextEncoder();
+
+/** Inserts one message row; the caller holds the transaction. Returns its id. */
+export function insertMessage(db: Database, m: NewMessage & { uuid: string; receivedAt: number }): number {
+  const result = statements(db).insert.run({
+    uuid: m.uuid,
+    receivedAt: m.receivedAt,
+    direction: m.direction,
+    intake: m.intake,
+    peerAddress: m.peerAddress ?? null,
+    peerDomain: m.peerDomain ?? null,
+    remoteMessageId: m.remoteMessageId ?? null,
+    originator: m.originator,
+    method: m.method,
+    component: m.component,
+    uid: m.uid ?? null,
+    summary: m.summary ?? null,
+    organizer: m.organizer ?? null,
+    contentType: m.contentType,
+    body: typeof m.body === "string" ? encoder.encode(m.body) : m.body,
+    bodyHash: m.bodyHash ?? null,
+    headers: m.headers ? JSON.stringify(m.headers) : null,
+    dkimResult: m.dkimResult ?? "none",
+    dkimDomain: m.dkimDomain ?? null,
+    dkimSelector: m.dkimSelector ?? null,
+    dkimReason: m.dkimReason ?? null,
+    responseStatus: m.responseStatus ?? null,
+    responseBody: m.responseBody ?? null,
+  });
+  return Number(result.lastInsertRowid);
+}
+
+export function getMessageRow(db: Database, idOrUuid: number | string): MessageRow | undefined {
+  const s = statements(db);
+  const raw = typeof idOrUuid === "number" ? s.byId.get({ id: idOrUuid }) : s.byUuid.get({ uuid: idOrUuid });
+  return raw ? fromRaw(raw) : undefined;
+}
+
+export interface MessagePage {
+  messages: MessageSummary[];
+  /** Pass as `beforeId` for the next page; absent on the last page. */
+  nextBeforeId?: number;
+}
+
+/** Newest first. `beforeId` is the `nextBeforeId` of the previous page. */
+export function listMessages(db: Database, o: { limit: number; beforeId?: number }): MessagePage {
+  if (!Number.isInteger(o.limit) || o.limit < 1)
+    throw new RangeError(`limit must be a positive integer, not ${o.limit}`);
+  const rows = statements(db).page.all({ beforeId: o.beforeId ?? Number.MAX_SAFE_INTEGER, limit: o.limit });
+  const messages = rows.map((r) => ({
+    ...r,
+    deliveryStates: r.deliveryStates ? JSON.parse(r.deliveryStates) : {},
+  }));
+  const last = messages.at(-1);
+  return messages.length === o.limit && last ? { messages, nextBeforeId: last.id } : { messages };
+}
+
+/** The first message a peer sent with this iSchedule-Message-ID, to answer a replay as we did then. */
+export function findReplay(
+  db: Database,
+  o: { peerDomain: string; remoteMessageId: string },
+): MessageRow | undefined {
+  const raw = statements(db).replay.get(o);
+  return raw ? fromRaw(raw) : undefined;
+}
+
+/** Records what we answered for an inbound message. False when the message does not exist. */
+export function recordResponse(
+  db: Database,
+  o: { messageId: number; status: number; body?: string },
+): boolean {
+  return (
+    statements(db).response.run({ id: o.messageId, status: o.status, body: o.body ?? null }).changes === 1
+  );
+}
+
+function fromRaw(raw: RawRow): MessageRow {
+  return { ...raw, headers: raw.headers === null ? null : (JSON.parse(raw.headers) as HeaderList) };
+}

@@ -1,0 +1,152 @@
+/**
+ * The database schema as an ordered list of migrations. `PRAGMA user_version` records how many have
+ * been applied; each is applied in its own IMMEDIATE transaction together with the version bump, so a
+ * crash leaves the database at the previous version, never between two. A database written by a newer
+ * isched is refused instead of being used with a schema this code does not understand.
+ *
+ * Never edit a migration that has shipped: add a new one.
+ */
+import type { Database } from "bun:sqlite";
+import { StoreError } from "./errors.ts";
+
+export interface Migration {
+  /** What the migration does, for error messages. */
+  readonly name: string;
+  readonly up: string | ((db: Database) => void);
+}
+
+/** `PRAGMA application_id` of an isched database ("isch"): tells it apart from other SQLite files. */
+export const APPLICATION_ID = 0x69736368;
+
+const SCHEMA_V1 = `
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  received_at INTEGER NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('inbound','outbound')),
+  intake TEXT NOT NULL,
+  peer_address TEXT,
+  peer_domain TEXT,
+  remote_message_id TEXT,
+  originator TEXT NOT NULL,
+  method TEXT NOT NULL, component TEXT NOT NULL, uid TEXT, summary TEXT, organizer TEXT,
+  content_type TEXT NOT NULL,
+  body BLOB NOT NULL,
+  body_hash TEXT,
+  headers TEXT,
+  dkim_result TEXT NOT NULL DEFAULT 'none' CHECK (dkim_result IN ('pass','fail','none','trusted')),
+  dkim_domain TEXT, dkim_selector TEXT, dkim_reason TEXT,
+  response_status INTEGER, response_body TEXT
+);
+CREATE INDEX messages_uid ON messages (uid) WHERE uid IS NOT NULL;
+CREATE INDEX messages_received_at ON messages (received_at);
+CREATE INDEX messages_replay ON messages (peer_domain, remote_message_id) WHERE remote_message_id IS NOT NULL;
+
+CREATE TABLE deliveries (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  recipient TEXT NOT NULL, domain TEXT NOT NULL,
+  route TEXT NOT NULL,
+  target TEXT,
+  state TEXT NOT NULL CHECK (state IN ('queued','in-flight','delivered','failed','sent-imip','cancelled','broken')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  lease_owner TEXT, lease_expires_at INTEGER, lease_breaks INTEGER NOT NULL DEFAULT 0,
+  request_status TEXT,
+  last_error TEXT,
+  fallback_at INTEGER,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, final_at INTEGER,
+  -- One delivery per recipient of a message; the index also serves "deliveries of a message".
+  UNIQUE (message_id, recipient),
+  -- A queued delivery without a due time is never leased, an in-flight one without a lease is never
+  -- recovered: both would be lost silently.
+  CHECK (state <> 'queued' OR next_attempt_at IS NOT NULL),
+  CHECK (state <> 'in-flight' OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
+);
+-- The queue's working set; both stay as small as the backlog. The second lets a worker that leases
+-- only some routes skip a backlog of others.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'queued';
+CREATE INDEX deliveries_due_route ON deliveries (route, next_attempt_at) WHERE state = 'queued';
+CREATE INDEX deliveries_leases ON deliveries (lease_expires_at) WHERE state = 'in-flight';
+-- Every other state, for counting and listing them without scanning the table. A query uses it only
+-- if its WHERE contains this exact term (SQLite's partial index rule); a plain index on state would
+-- tempt the planner away from deliveries_due.
+CREATE INDEX deliveries_done ON deliveries (state) WHERE state NOT IN ('queued', 'in-flight');
+
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY,
+  delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+  started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+  route TEXT NOT NULL, target TEXT,
+  http_status INTEGER, request_status TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('delivered','pending','temporary','permanent','sent-imip','cancelled')),
+  error TEXT, tls TEXT, response TEXT
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id);
+
+CREATE TABLE peer_policies (
+  domain TEXT PRIMARY KEY,
+  trust TEXT NOT NULL CHECK (trust IN ('dkim','unsigned','deny')),
+  allow_from TEXT,
+  note TEXT,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE dkim_keys (
+  id INTEGER PRIMARY KEY,
+  domain TEXT NOT NULL, selector TEXT NOT NULL,
+  algorithm TEXT NOT NULL, bits INTEGER NOT NULL,
+  private_key_pem TEXT NOT NULL, record TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending','active','retiring','retired')),
+  created_at INTEGER NOT NULL, activated_at INTEGER, retire_after INTEGER,
+  UNIQUE (domain, selector)
+);
+
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+PRAGMA application_id = ${APPLICATION_ID};
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ name: "initial schema", up: SCHEMA_V1 }];
+
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function schemaVersion(db: Database): number {
+  return db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version;
+}
+
+/**
+ * Applies the migrations the database lacks. Returns the versions applied (empty when up to date).
+ * Throws a StoreError for a database newer than `migrations` knows, and rethrows a migration's
+ * error after rolling it back.
+ */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  const known = migrations.length;
+  const found = schemaVersion(db);
+  if (found > known) throw newerSchema(found, known);
+  const applied: number[] = [];
+  for (let version = found + 1; version <= known; version++) {
+    const migration = migrations[version - 1]!;
+    const apply = db.transaction(() => {
+      // Another connection may have migrated between our read and our write lock: read again.
+      const current = schemaVersion(db);
+      if (current >= version) return false;
+      if (typeof migration.up === "string") db.run(migration.up);
+      else migration.up(db);
+      db.run(`PRAGMA user_version = ${version}`);
+      return true;
+    });
+    try {
+      if (apply.immediate()) applied.push(version);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new StoreError(`migration ${version} (${migration.name}) failed: ${reason}`, { cause: e });
+    }
+  }
+  return applied;
+}
+
+function newerSchema(found: number, known: number): StoreError {
+  return new StoreError(`it was written by a newer isched (schema ${found}, this version knows ${known})`);
+}

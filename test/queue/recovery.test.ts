@@ -1,0 +1,140 @@
+import type { Database } from "bun:sqlite";
+import { beforeEach, describe, expect, test } from "bun:test";
+import { DeliveryQueue } from "../../src/queue/queue.ts";
+import { openDatabase } from "../../src/store/database.ts";
+import { attempt, invitation, queueOptions, recipients, T0, TestClock } from "./_fixtures.ts";
+
+let db: Database;
+let clock: TestClock;
+let queue: DeliveryQueue;
+
+beforeEach(() => {
+  db = openDatabase(":memory:");
+  clock = new TestClock();
+  // random 0.5: a recovered delivery is due 5 s × 1.5 = 7.5 s after recovery.
+  queue = new DeliveryQueue(db, queueOptions(clock, { leaseMs: 60_000, recoveryDelayMs: 5_000 }));
+});
+
+const delivery = (id: number) => queue.getMessage(1)!.deliveries.find((d) => d.id === id)!;
+
+describe("recoverExpiredLeases()", () => {
+  test("requeues expired leases after the recovery delay and leaves live leases alone", () => {
+    const [old, fresh] = queue.accept(invitation(), recipients(2)).deliveryIds as [number, number];
+    queue.leaseIds("dead", [old]);
+    clock.advance(30_000);
+    queue.leaseIds("alive", [fresh]);
+    clock.advance(30_000);
+    // The first lease expires exactly now; the second has 30 s left.
+    expect(queue.recoverExpiredLeases()).toEqual({ requeued: [old], broken: [] });
+    expect(delivery(old)).toMatchObject({
+      state: "queued",
+      nextAttemptAt: T0 + 60_000 + 7_500,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      leaseBreaks: 1,
+      attempts: 0,
+    });
+    expect(delivery(old).lastError).toContain("The lease of dead expired");
+    expect(delivery(fresh)).toMatchObject({ state: "in-flight", leaseOwner: "alive", leaseBreaks: 0 });
+  });
+
+  test("a recovered delivery is not leased again before its delay", () => {
+    const [id] = queue.accept(invitation(), recipients(1)).deliveryIds as [number];
+    queue.lease({ owner: "dead", limit: 1 });
+    clock.advance(60_000);
+    queue.recoverExpiredLeases();
+    clock.advance(7_499);
+    expect(queue.lease({ owner: "w", limit: 1 })).toEqual([]);
+    clock.advance(1);
+    expect(queue.lease({ owner: "w", limit: 1 }).map((d) => d.id)).toEqual([id]);
+  });
+
+  test("spreads recovered deliveries between one and two recovery delays", () => {
+    let r = 0;
+    const randoms = [0, 0.999];
+    const spread = new DeliveryQueue(
+      db,
+      queueOptions(clock, { recoveryDelayMs: 5_000, random: () => randoms[r++]! }),
+    );
+    const ids = spread.accept(invitation(), recipients(2)).deliveryIds;
+    spread.leaseIds("dead", ids);
+    spread.recoverExpiredLeases({ allInFlight: true });
+    expect(ids.map((id) => delivery(id).nextAttemptAt)).toEqual([T0 + 5_000, T0 + 9_995]);
+  });
+
+  test("at start-up takes every in-flight delivery, expired or not", () => {
+    const ids = queue.accept(invitation(), recipients(3)).deliveryIds;
+    queue.leaseIds("previous-process", ids.slice(0, 2));
+    clock.advance(1_000);
+    expect(queue.recoverExpiredLeases()).toEqual({ requeued: [], broken: [] });
+    expect(queue.recoverExpiredLeases({ allInFlight: true })).toEqual({
+      requeued: ids.slice(0, 2),
+      broken: [],
+    });
+    expect(queue.countByState()).toMatchObject({ queued: 3, "in-flight": 0 });
+  });
+
+  test("marks a delivery broken when its lease has broken maxLeaseBreaks times in a row", () => {
+    const [id] = queue.accept(invitation(), recipients(1)).deliveryIds as [number];
+    for (let round = 1; round <= 3; round++) {
+      clock.advance(10_000);
+      expect(queue.lease({ owner: `crash-${round}`, limit: 1 }).map((d) => d.id)).toEqual([id]);
+      clock.advance(60_000);
+      const expected = round < 3 ? { requeued: [id], broken: [] } : { requeued: [], broken: [id] };
+      expect(queue.recoverExpiredLeases()).toEqual(expected);
+    }
+    expect(delivery(id)).toMatchObject({
+      state: "broken",
+      leaseBreaks: 3,
+      nextAttemptAt: null,
+      finalAt: null,
+    });
+    expect(delivery(id).lastError).toContain("expired 3 times in a row (last owner crash-3)");
+    clock.advance(3_600_000);
+    expect(queue.lease({ owner: "w", limit: 1 })).toEqual([]);
+  });
+
+  test("a recorded attempt resets the count of lease breaks", () => {
+    const [id] = queue.accept(invitation(), recipients(1)).deliveryIds as [number];
+    const breakOnce = () => {
+      clock.advance(10_000);
+      queue.lease({ owner: "w", limit: 1 });
+      clock.advance(60_000);
+      queue.recoverExpiredLeases();
+    };
+    breakOnce();
+    breakOnce();
+    expect(delivery(id).leaseBreaks).toBe(2);
+    clock.advance(10_000);
+    queue.lease({ owner: "w", limit: 1 });
+    queue.complete(id, "w", attempt({ outcome: "temporary" }), { state: "queued", nextAttemptAt: clock.ms });
+    expect(delivery(id).leaseBreaks).toBe(0);
+    breakOnce();
+    breakOnce();
+    expect(delivery(id)).toMatchObject({ state: "queued", leaseBreaks: 2 });
+  });
+
+  test("retryNow() gives a broken delivery a fresh count of lease breaks", () => {
+    const q = new DeliveryQueue(db, queueOptions(clock, { leaseMs: 60_000, maxLeaseBreaks: 2 }));
+    const [id] = q.accept(invitation(), recipients(1)).deliveryIds as [number];
+    const breakOnce = () => {
+      clock.advance(10_000);
+      expect(q.lease({ owner: "w", limit: 1 }).map((d) => d.id)).toEqual([id]);
+      clock.advance(60_000);
+      return q.recoverExpiredLeases();
+    };
+    expect(breakOnce()).toEqual({ requeued: [id], broken: [] });
+    expect(breakOnce()).toEqual({ requeued: [], broken: [id] });
+    expect(q.retryNow([id])).toBe(1);
+    expect(delivery(id)).toMatchObject({ state: "queued", leaseBreaks: 0, nextAttemptAt: clock.ms });
+    expect(breakOnce()).toEqual({ requeued: [id], broken: [] });
+  });
+
+  test("refuses options that would make leases or recovery meaningless", () => {
+    expect(() => new DeliveryQueue(db, { leaseMs: 0 })).toThrow("leaseMs must be a whole number >= 1, not 0");
+    expect(() => new DeliveryQueue(db, { maxLeaseBreaks: 0 })).toThrow(RangeError);
+    expect(() => new DeliveryQueue(db, { recoveryDelayMs: -1 })).toThrow(
+      "recoveryDelayMs must be a whole number >= 0",
+    );
+  });
+});

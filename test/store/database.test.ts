@@ -1,0 +1,148 @@
+import { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openDatabase } from "../../src/store/database.ts";
+import { StoreError } from "../../src/store/errors.ts";
+import { APPLICATION_ID, SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { removeTempDirs, tempDatabasePath, tempDir } from "./_temp-dir.ts";
+
+afterEach(removeTempDirs);
+
+const pragma = (db: Database, name: string): unknown =>
+  Object.values(db.query(`PRAGMA ${name}`).get() as object)[0];
+
+function tables(db: Database): string[] {
+  return db
+    .query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+    .all()
+    .map((r) => r.name);
+}
+
+function openError(path: string): StoreError {
+  try {
+    openDatabase(path).close();
+  } catch (e) {
+    if (e instanceof StoreError) return e;
+    throw e;
+  }
+  throw new Error(`openDatabase(${path}) did not fail`);
+}
+
+describe("openDatabase()", () => {
+  test("creates an isched database in WAL mode with foreign keys, NORMAL sync and a busy timeout", () => {
+    const db = openDatabase(tempDatabasePath());
+    expect(pragma(db, "journal_mode")).toBe("wal");
+    expect(pragma(db, "foreign_keys")).toBe(1);
+    expect(pragma(db, "synchronous")).toBe(1);
+    expect(pragma(db, "busy_timeout")).toBe(5000);
+    expect(pragma(db, "application_id")).toBe(APPLICATION_ID);
+    expect(pragma(db, "user_version")).toBe(SCHEMA_VERSION);
+    expect(tables(db)).toEqual([
+      "attempts",
+      "deliveries",
+      "dkim_keys",
+      "messages",
+      "peer_policies",
+      "settings",
+    ]);
+    db.close();
+  });
+
+  test("synchronous: full sets PRAGMA synchronous to FULL", () => {
+    const db = openDatabase(tempDatabasePath(), { synchronous: "full" });
+    expect(pragma(db, "synchronous")).toBe(2);
+    db.close();
+  });
+
+  test("reopening an existing database keeps its data and changes nothing", () => {
+    const path = tempDatabasePath();
+    const first = openDatabase(path);
+    first.run("INSERT INTO settings (key, value) VALUES ('a', 'b')");
+    const schema = first.query("SELECT sql FROM sqlite_schema ORDER BY name").all();
+    first.close();
+    const again = openDatabase(path);
+    expect(again.query("SELECT value FROM settings WHERE key = 'a'").get()).toEqual({ value: "b" });
+    expect(again.query("SELECT sql FROM sqlite_schema ORDER BY name").all()).toEqual(schema);
+    expect(pragma(again, "user_version")).toBe(SCHEMA_VERSION);
+    again.close();
+  });
+
+  test(":memory: opens a migrated database without a lock file", () => {
+    const db = openDatabase(":memory:");
+    expect(pragma(db, "user_version")).toBe(SCHEMA_VERSION);
+    expect(tables(db)).toContain("deliveries");
+    db.close();
+  });
+
+  test("refuses a database written by a newer isched, naming both schema versions", () => {
+    const path = tempDatabasePath();
+    openDatabase(path).close();
+    const raw = new Database(path);
+    raw.run("PRAGMA user_version = 5");
+    raw.close();
+    expect(openError(path).message).toBe(
+      `Cannot open the database ${path}: it was written by a newer isched (schema 5, this version knows ${SCHEMA_VERSION})`,
+    );
+    // Refusing does not touch the file.
+    const check = new Database(path);
+    expect(pragma(check, "user_version")).toBe(5);
+    check.close();
+  });
+
+  test("refuses a file that is not an SQLite database", () => {
+    const path = tempDatabasePath();
+    writeFileSync(path, "this is a calendar, not a database\n".repeat(200));
+    expect(openError(path).message).toBe(
+      `Cannot open the database ${path}: the file is not an SQLite database`,
+    );
+  });
+
+  test("refuses another program's SQLite database instead of adding tables to it", () => {
+    const path = tempDatabasePath();
+    const other = new Database(path);
+    other.run("CREATE TABLE contacts (name TEXT)");
+    other.close();
+    expect(openError(path).message).toBe(
+      `Cannot open the database ${path}: it is not an isched database (it has tables, but no isched schema)`,
+    );
+    const check = new Database(path);
+    expect(tables(check)).toEqual(["contacts"]);
+    check.close();
+  });
+
+  test("refuses an SQLite database with another application id", () => {
+    const path = tempDatabasePath();
+    const other = new Database(path);
+    other.run("PRAGMA application_id = 1234");
+    other.close();
+    expect(openError(path).message).toBe(
+      `Cannot open the database ${path}: it is not an isched database (application_id 0x4d2)`,
+    );
+  });
+
+  test("says which directory is missing", () => {
+    const path = join(tempDir(), "no", "such", "isched.db");
+    expect(openError(path).message).toBe(
+      `Cannot open the database ${path}: the directory ${join(path, "..")} does not exist`,
+    );
+  });
+
+  test("readOnly reads a database another connection writes, and refuses writes", () => {
+    const path = tempDatabasePath();
+    const writer = openDatabase(path);
+    writer.run("INSERT INTO settings (key, value) VALUES ('x', '1')");
+    const reader = openDatabase(path, { readOnly: true });
+    expect(reader.query("SELECT value FROM settings").all()).toEqual([{ value: "1" }]);
+    expect(() => reader.run("INSERT INTO settings (key, value) VALUES ('y', '2')")).toThrow("readonly");
+    reader.close();
+    writer.close();
+  });
+
+  test("readOnly refuses a database that does not exist yet", () => {
+    const path = tempDatabasePath();
+    expect(() => openDatabase(path, { readOnly: true })).toThrow(
+      `Cannot open the database ${path}: the file does not exist`,
+    );
+  });
+});
