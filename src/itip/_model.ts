@@ -82,6 +82,12 @@ export function buildMessage(input: ModelInput): ItipMessage {
     ...(end && { end: isoOf(end) }),
     recurrence: {
       rrule: isMaster && master.hasProperty("rrule"),
+      openEnded:
+        isMaster &&
+        master.getAllProperties("rrule").some((p) => {
+          const rule = p.getFirstValue() as { count?: number | null; until?: unknown } | null;
+          return rule !== null && !rule.count && !rule.until;
+        }),
       rdates: count("rdate"),
       exdates: count("exdate"),
       overridden: input.mains.filter((c) => c.hasProperty("recurrence-id")).length,

@@ -63,6 +63,11 @@ export interface ItipMessage {
   readonly recurrence: {
     /** The master has an RRULE. */
     readonly rrule: boolean;
+    /**
+     * An RRULE of the master has neither COUNT nor UNTIL: its instances never end, so a max-instances
+     * limit cannot apply to it (a weekly meeting "forever" is ordinary).
+     */
+    readonly openEnded: boolean;
     /** RDATE values of the master. */
     readonly rdates: number;
     /** EXDATE values of the master. */

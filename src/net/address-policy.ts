@@ -60,7 +60,7 @@ const V4_TABLE: readonly (readonly [string, number, AddressClass])[] = [
   ["240.0.0.0", 4, "reserved"],
 ];
 
-function parseV4(ip: string): number | null {
+export function parseV4(ip: string): number | null {
   const parts = ip.split(".");
   if (parts.length !== 4) return null;
   let value = 0;
@@ -82,8 +82,8 @@ function classifyV4(value: number): AddressClass {
   return "public";
 }
 
-/** Eight 16-bit groups, or null. Accepts `::` compression, an embedded dotted quad and a `%zone`. */
-function parseV6(ip: string): number[] | null {
+/** Eight 16-bit groups, or null (also used by cidr.ts). Accepts `::` compression, an embedded dotted quad and a `%zone`. */
+export function parseV6(ip: string): number[] | null {
   let text = ip.replace(/%[^%]*$/, "");
   const tail: number[] = [];
   const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);

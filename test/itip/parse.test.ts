@@ -42,7 +42,7 @@ describe("parseItip() reads valid messages", () => {
       summary: "Design meeting",
       start: "2004-09-02T13:00:00Z",
       end: "2004-09-02T14:00:00Z",
-      recurrence: { rrule: false, rdates: 0, exdates: 0, overridden: 0 },
+      recurrence: { rrule: false, openEnded: false, rdates: 0, exdates: 0, overridden: 0 },
       dateTimesUtc: { min: "20040901T200200Z", max: "20040902T140000Z" },
       attachments: { inline: 0, external: 0 },
       text: A1_INVITE,
@@ -101,12 +101,27 @@ describe("parseItip() reads valid messages", () => {
     expect(message.dateTimesUtc).toEqual({ min: "20040901T200200Z", max: "20070505T000000Z" });
   });
 
+  test("an RRULE without COUNT or UNTIL is open-ended, with either it is not", () => {
+    const open = parseItip(RECURRING.replace("RRULE:FREQ=WEEKLY;COUNT=10", "RRULE:FREQ=WEEKLY"));
+    expect(open.recurrence.openEnded).toBe(true);
+    const until = parseItip(
+      RECURRING.replace("RRULE:FREQ=WEEKLY;COUNT=10", "RRULE:FREQ=WEEKLY;UNTIL=20050101T000000Z"),
+    );
+    expect(until.recurrence.openEnded).toBe(false);
+  });
+
   test("reads a recurring event: TZID converted to UTC, RRULE/EXDATE/overrides counted, VTIMEZONE dates ignored", () => {
     const message = parseItip(RECURRING);
     expect(message.start).toBe("2004-09-02T08:00:00Z");
     expect(message.end).toBe("2004-09-02T09:00:00Z");
     expect(message.sequence).toBe(2);
-    expect(message.recurrence).toEqual({ rrule: true, rdates: 0, exdates: 1, overridden: 2 });
+    expect(message.recurrence).toEqual({
+      rrule: true,
+      openEnded: false,
+      rdates: 0,
+      exdates: 1,
+      overridden: 2,
+    });
     // The STANDARD DTSTART of 1601 in the VTIMEZONE is not a date of the message.
     expect(message.dateTimesUtc).toEqual({ min: "20040901T200200Z", max: "20040923T090000Z" });
     expect(message.attachments).toEqual({ inline: 1, external: 1 });

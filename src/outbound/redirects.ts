@@ -1,0 +1,127 @@
+/**
+ * Redirect decisions for requests to iSchedule peers, shared by the capabilities GET and the
+ * scheduling POST. peerFetch never follows a redirect; its callers use these pure functions and then
+ * fetch the next hop through peerFetch again, so every hop gets the same address and TLS checks.
+ *
+ * The draft only says "iSchedule Senders MUST handle HTTP redirects" on the well-known URI (draft
+ * §4.4) and nothing about methods, hop limits or schemes. What is decided here follows CalendarServer
+ * and Cyrus (notes §2.5): follow 301, 302, 307 and 308, keep the method and body, at most a few hops,
+ * remember 301 and 308 (permanent), and never leave https for http.
+ */
+
+export type RedirectKind = "permanent" | "temporary";
+
+/**
+ * How `status` redirects a request made with `method`; undefined when it is not a redirect to follow.
+ * RFC 9110 §15.4: 301 and 308 are permanent, 302 and 307 temporary.
+ */
+export function redirectKind(status: number, method: "GET" | "POST"): RedirectKind | undefined {
+  if (status === 301 || status === 308) return "permanent";
+  if (status === 302 || status === 307) return "temporary";
+  // RFC 9110 §15.4.4: 303 points at another resource to GET. For a GET that is a plain temporary
+  // redirect; for a POST it would drop the scheduling message, so it is a failure (notes §2.5).
+  if (status === 303 && method === "GET") return "temporary";
+  return undefined;
+}
+
+/** What a peer's answer means for the request, before reading its body. */
+export type PeerStatusClass = "success" | "not-modified" | "redirect" | "temporary" | "permanent";
+
+/**
+ * The draft lets a receiver use any status (draft §6.1.2), so only HTTP's own meanings count:
+ * 408 (RFC 9110 §15.5.9), 425 (RFC 8470), 429 (RFC 6585) and 5xx other than 501 Not Implemented may
+ * pass if asked again later; any other 4xx or 5xx will not.
+ */
+export function classifyPeerStatus(status: number, method: "GET" | "POST"): PeerStatusClass {
+  if (status >= 200 && status < 300) return "success";
+  if (status === 304) return "not-modified";
+  if (redirectKind(status, method) !== undefined) return "redirect";
+  const temporary = (status >= 500 && status !== 501) || status === 408 || status === 425 || status === 429;
+  return temporary ? "temporary" : "permanent";
+}
+
+export type RedirectDecision =
+  | { readonly ok: true; readonly url: string; readonly kind: RedirectKind }
+  | { readonly ok: false; readonly reason: string };
+
+export interface RedirectInput {
+  /** The URL that answered with the redirect. */
+  readonly from: string;
+  readonly status: number;
+  /** The Location header; null when absent. */
+  readonly location: string | null;
+  readonly method: "GET" | "POST";
+  /** Every URL requested in this chain so far, the first one included. */
+  readonly visited: readonly string[];
+  /** Redirects to follow at most; the one after that is refused. */
+  readonly maxRedirects: number;
+}
+
+/** Where a redirect leads, or why it is not followed. `status` must be a redirect (redirectKind). */
+export function followRedirect(i: RedirectInput): RedirectDecision {
+  const kind = redirectKind(i.status, i.method);
+  if (kind === undefined)
+    return { ok: false, reason: `${i.from} answered ${i.status}, not a redirect to follow` };
+  if (i.location === null || i.location.trim() === "") {
+    return { ok: false, reason: `${i.from} answered ${i.status} without a Location header` };
+  }
+  const to = resolveLocation(i.from, i.location);
+  if (to === undefined) {
+    return { ok: false, reason: `${i.from} redirected to "${clip(i.location)}", which is not a URL` };
+  }
+  const target = new URL(to);
+  if (target.protocol !== "https:" && target.protocol !== "http:") {
+    return { ok: false, reason: `refusing the redirect from ${i.from} to ${clip(to)}: not an https URL` };
+  }
+  if (isDowngrade(i.from, to)) {
+    // draft §10: iSchedule runs over TLS; a redirect must not strip it (notes §2.5).
+    return {
+      ok: false,
+      reason: `refusing the redirect from ${i.from} to ${to}: it leaves https for plain http`,
+    };
+  }
+  if (target.username !== "" || target.password !== "") {
+    return { ok: false, reason: `refusing the redirect from ${i.from} to a URL with credentials` };
+  }
+  if (i.visited.includes(to)) {
+    return { ok: false, reason: `redirect loop: ${i.from} redirected back to ${to}` };
+  }
+  if (i.visited.length > i.maxRedirects) {
+    return {
+      ok: false,
+      reason: `more than ${i.maxRedirects} redirects (${[...i.visited, to].join(" -> ")})`,
+    };
+  }
+  return { ok: true, url: to, kind };
+}
+
+/**
+ * A Location value resolved against the URL that sent it (RFC 9110 §10.2.2: it may be relative),
+ * without a fragment (never sent); undefined when it is not a URL.
+ */
+export function resolveLocation(from: string, location: string): string | undefined {
+  try {
+    const url = new URL(location.trim(), from);
+    url.hash = "";
+    return url.href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when going from `from` to `to` would leave TLS. */
+export function isDowngrade(from: string, to: string): boolean {
+  return new URL(from).protocol === "https:" && new URL(to).protocol !== "https:";
+}
+
+/**
+ * True when both URLs name the same scheme, host and port: a sender re-fetches capabilities when a
+ * redirect changes the authority (notes §2.5), since another server may advertise other limits.
+ */
+export function isSameOrigin(a: string, b: string): boolean {
+  return new URL(a).origin === new URL(b).origin;
+}
+
+function clip(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}

@@ -1,0 +1,182 @@
+/**
+ * Static peer routes from the operator's `--peer DOMAIN=URL[,key=FILE,selector=S,trust=...,sign=no]`
+ * flags: a fixed iSchedule endpoint for a domain that publishes no SRV record (CalendarServer's
+ * remoteservers.xml and Bedework's host table play this role, interop notes §0 and §2b), together with
+ * how far that peer is trusted. Discovery consults these before DNS (notes §11.2 step 2).
+ *
+ * Pure parsing: every mistake is one Error whose message names the flag, the domain and the fix, so the
+ * CLI can print it as is. Key files are only named here; loading them belongs to the DKIM key sources.
+ */
+import { isDomainName, normalizeDomain } from "../dns/names.ts";
+
+/**
+ * How messages from this peer are checked on intake: `dkim` (a valid signature is required, the
+ * default when absent), `unsigned` (accepted without a signature: test peers, Bedework which signs
+ * nothing, interop notes §2b), `deny` (refused).
+ */
+export type PeerTrust = "dkim" | "unsigned" | "deny";
+
+export interface PeerRoute {
+  /** Lower case, no trailing dot. */
+  readonly domain: string;
+  /** The iSchedule endpoint to POST to (and to GET `?action=capabilities` from). */
+  readonly url: string;
+  /** A public key file of this peer, used as a private-exchange key (draft §7.3.3). */
+  readonly keyFile?: string;
+  /** The DKIM selector that key is published under; absent = any selector the peer signs with. */
+  readonly selector?: string;
+  readonly trust?: PeerTrust;
+  /** False with `sign=no`: requests to this peer go out without a DKIM-Signature. */
+  readonly sign: boolean;
+}
+
+export interface PeerFlagOptions {
+  /** Accept `http:` URLs (internal test peers only); default false: https is required (draft §4.2, §10). */
+  allowHttp?: boolean;
+}
+
+const OPTION_NAMES = ["key", "selector", "trust", "sign"] as const;
+type OptionName = (typeof OPTION_NAMES)[number];
+const TRUST_VALUES: readonly PeerTrust[] = ["dkim", "unsigned", "deny"];
+
+/** The draft's well-known endpoint (draft §4.4), used when a URL names only a host. */
+const WELL_KNOWN_PATH = "/.well-known/ischedule";
+
+/**
+ * Parses one `--peer` value. A comma ends the URL, so a URL that contains one must write it `%2C`.
+ * Throws an Error with a one-line message such as `--peer: "example.com" needs =URL`.
+ */
+export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
+  const text = raw.trim();
+  const eq = text.indexOf("=");
+  // "example.com,key=FILE" forgot the URL too: the "=" found belongs to an option.
+  const comma = text.indexOf(",");
+  if (eq === -1 || (comma !== -1 && comma < eq)) {
+    throw new Error(`--peer: "${comma === -1 ? text : text.slice(0, comma)}" needs =URL`);
+  }
+  const domainText = text.slice(0, eq).trim();
+  if (!isDomainName(domainText)) throw new Error(`--peer: "${domainText}" is not a domain name`);
+  const domain = normalizeDomain(domainText);
+  const fail = (message: string): never => {
+    throw new Error(`--peer ${domain}: ${message}`);
+  };
+
+  const [urlText = "", ...items] = text.slice(eq + 1).split(",");
+  const url = parseRouteUrl(urlText.trim(), o.allowHttp === true, fail);
+
+  const seen = new Map<OptionName, string>();
+  for (const item of items) {
+    const part = item.trim();
+    if (part === "") fail("an option is empty (two commas in a row, or a comma at the end?)");
+    const at = part.indexOf("=");
+    const name = (at === -1 ? part : part.slice(0, at)).trim().toLowerCase();
+    if (!(OPTION_NAMES as readonly string[]).includes(name)) {
+      // With four options the nearest one is always worth naming, even for a wild guess.
+      fail(`unknown option "${name}" (did you mean "${nearest(name, OPTION_NAMES)}"?)`);
+    }
+    const option = name as OptionName;
+    const value = at === -1 ? "" : part.slice(at + 1).trim();
+    if (value === "") fail(`option "${option}" needs a value (${option}=${PLACEHOLDER[option]})`);
+    if (seen.has(option)) fail(`option "${option}" is given twice`);
+    seen.set(option, value);
+  }
+
+  const route: { -readonly [K in keyof PeerRoute]: PeerRoute[K] } = { domain, url, sign: true };
+  const key = seen.get("key");
+  if (key !== undefined) route.keyFile = key;
+  const selector = seen.get("selector");
+  if (selector !== undefined) {
+    // RFC 6376 §3.1: a selector is one or more labels.
+    if (!isDomainName(selector))
+      fail(`selector "${selector}" is not a DKIM selector (labels of letters, digits, "-", "_")`);
+    // A selector names a key; without key= there is nothing for it to name.
+    if (key === undefined) fail(`selector=${selector} needs key=FILE (the selector names that key)`);
+    route.selector = selector;
+  }
+  const trust = seen.get("trust");
+  if (trust !== undefined) {
+    if (!(TRUST_VALUES as readonly string[]).includes(trust)) {
+      fail(`trust "${trust}" is not one of ${TRUST_VALUES.join(", ")}`);
+    }
+    route.trust = trust as PeerTrust;
+    // Refusing everything from the peer leaves nothing for its key to verify: a contradiction.
+    if (trust === "deny" && key !== undefined)
+      fail("trust=deny refuses this peer, so key= would never be used");
+  }
+  const sign = seen.get("sign");
+  if (sign !== undefined) {
+    if (sign !== "no" && sign !== "yes") fail(`sign "${sign}" is not yes or no`);
+    route.sign = sign === "yes";
+  }
+  return route;
+}
+
+/** Parses every `--peer` value; a domain given twice is a mistake, not an override. */
+export function parsePeerFlags(raws: readonly string[], o: PeerFlagOptions = {}): PeerRoute[] {
+  const routes: PeerRoute[] = [];
+  const seen = new Set<string>();
+  for (const raw of raws) {
+    const route = parsePeerFlag(raw, o);
+    if (seen.has(route.domain))
+      throw new Error(`--peer ${route.domain}: given more than once (one --peer per domain)`);
+    seen.add(route.domain);
+    routes.push(route);
+  }
+  return routes;
+}
+
+const PLACEHOLDER: Record<OptionName, string> = {
+  key: "FILE",
+  selector: "S",
+  trust: TRUST_VALUES.join("|"),
+  sign: "no",
+};
+
+function parseRouteUrl(text: string, allowHttp: boolean, fail: (message: string) => never): string {
+  if (text === "") fail('needs a URL after "="');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(`"${text}" is not a URL (example: https://cal.example.com/ischedule)`);
+  }
+  if (url.protocol === "http:" && !allowHttp) {
+    fail(`"${text}" is plain http; iSchedule peers are reached over https (draft §10)`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail(`"${text}" is not an https URL`);
+  if (url.username !== "" || url.password !== "") fail(`"${url.host}": a URL with credentials is refused`);
+  if (url.hash !== "") fail(`"${text}" has a fragment (#...), which HTTP never sends`);
+  if (url.hostname === "") fail(`"${text}" has no host`);
+  // "https://cal.example.com" (no path at all) means the draft's well-known endpoint on that host.
+  if (/^https?:\/\/[^/?#]*$/i.test(text)) url.pathname = WELL_KNOWN_PATH;
+  return url.href;
+}
+
+/** The candidate with the smallest edit distance to `word`. */
+function nearest(word: string, candidates: readonly string[]): string {
+  let best = candidates[0] ?? "";
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance (src/cli has one too; protocol modules do not import from the CLI). */
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
