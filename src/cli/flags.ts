@@ -120,7 +120,7 @@ export const flag = {
   /** Any custom conversion; `parse` throws an Error describing the problem. */
   custom<T>(
     parse: (raw: string) => T,
-    o: BaseOptions & { defaultValue: T; repeatable?: boolean },
+    o: BaseOptions & { defaultValue: T; defaultText?: string; repeatable?: boolean },
   ): FlagSpec<T> {
     return spec<T>(parse, o);
   },

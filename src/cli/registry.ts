@@ -3,5 +3,6 @@ import type { Command } from "./command.ts";
 import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
 import { keygenCommand } from "./commands/keygen.ts";
+import { serveCommand } from "./commands/serve.ts";
 
-export const COMMANDS: readonly Command[] = [keygenCommand, dkimSignCommand, dkimVerifyCommand];
+export const COMMANDS: readonly Command[] = [serveCommand, keygenCommand, dkimSignCommand, dkimVerifyCommand];

@@ -93,9 +93,17 @@ export interface Accepted {
   deliveryIds: number[];
 }
 
+/** `route`/`target` change where the delivery goes next (iMIP fallback, the peer URL found). */
+interface CompletionChange {
+  requestStatus?: string;
+  error?: string;
+  route?: Route;
+  target?: string;
+}
+
 export type Completion =
-  | { state: FinalDeliveryState; requestStatus?: string; error?: string }
-  | { state: "queued"; nextAttemptAt: number; requestStatus?: string; error?: string };
+  | ({ state: FinalDeliveryState } & CompletionChange)
+  | ({ state: "queued"; nextAttemptAt: number } & CompletionChange);
 
 export interface RecoveryReport {
   /** Back in the queue, due after the recovery delay. */
@@ -193,6 +201,8 @@ export class DeliveryQueue {
           nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
           requestStatus: next.requestStatus ?? null,
           error: next.error ?? null,
+          route: next.route ?? null,
+          target: next.target ?? null,
         });
         insertAttempt(this.#db, deliveryId, attempt);
         return applied;

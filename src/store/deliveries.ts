@@ -113,6 +113,7 @@ const statements = perDatabase((db) => ({
   complete: db.query<never, Bindings>(`UPDATE deliveries SET state = $state, attempts = attempts + 1,
       next_attempt_at = $nextAttemptAt, lease_owner = NULL, lease_expires_at = NULL, lease_breaks = 0,
       request_status = coalesce($requestStatus, request_status), last_error = $error, updated_at = $now,
+      route = coalesce($route, route), target = coalesce($target, target),
       final_at = CASE WHEN $state = 'queued' THEN NULL ELSE $now END
     WHERE id = $id AND state = 'in-flight' AND lease_owner = $owner`),
   renew: db.query<
@@ -233,6 +234,9 @@ export interface CompletionUpdate {
   nextAttemptAt: number | null;
   requestStatus: string | null;
   error: string | null;
+  /** A new route (iMIP fallback) and target (the peer URL discovery found); null keeps them. */
+  route: Route | null;
+  target: string | null;
 }
 
 /** Applies an attempt's outcome if `owner` still holds the lease; true when it did. */

@@ -108,9 +108,10 @@ const statements = perDatabase((db) => ({
     FROM messages m WHERE m.id < $beforeId ORDER BY m.id DESC LIMIT $limit`),
   replay: db.query<
     RawRow,
-    { peerDomain: string; remoteMessageId: string }
+    { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number }
   >(`SELECT ${ROW_COLUMNS} FROM messages m
-    WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId ORDER BY m.id LIMIT 1`),
+    WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId AND m.body_hash = $bodyHash
+      AND m.received_at >= $since AND m.dkim_result IN ('pass', 'trusted') ORDER BY m.id LIMIT 1`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
     "UPDATE messages SET response_status = $status, response_body = $body WHERE id = $id",
   ),
@@ -176,7 +177,7 @@ export function listMessages(db: Database, o: { limit: number; beforeId?: number
 /** The first message a peer sent with this iSchedule-Message-ID, to answer a replay as we did then. */
 export function findReplay(
   db: Database,
-  o: { peerDomain: string; remoteMessageId: string },
+  o: { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number },
 ): MessageRow | undefined {
   const raw = statements(db).replay.get(o);
   return raw ? fromRaw(raw) : undefined;

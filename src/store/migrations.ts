@@ -72,6 +72,7 @@ CREATE INDEX deliveries_leases ON deliveries (lease_expires_at) WHERE state = 'i
 -- if its WHERE contains this exact term (SQLite's partial index rule); a plain index on state would
 -- tempt the planner away from deliveries_due.
 CREATE INDEX deliveries_done ON deliveries (state) WHERE state NOT IN ('queued', 'in-flight');
+CREATE INDEX deliveries_recipient ON deliveries (recipient COLLATE NOCASE, message_id);
 
 CREATE TABLE attempts (
   id INTEGER PRIMARY KEY,

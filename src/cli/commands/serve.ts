@@ -1,0 +1,278 @@
+/** `isched serve`: run the gateway. */
+import { readFileSync } from "node:fs";
+import { txtZoneLine } from "../../dkim/dns-record.ts";
+import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
+import { toICalendarUtc } from "../../ischedule/capabilities.ts";
+import { formatRetrySchedule, parseRetrySchedule } from "../../queue/retry-policy.ts";
+import { startServer } from "../../server/app.ts";
+import {
+  ConfigError,
+  DEFAULT_LIMITS,
+  defaultDomain,
+  describeTarget,
+  parseDeliverRule,
+  parsePeerKey,
+  parseTrustRule,
+  readSecretFile,
+  type ServeConfig,
+  targetFor,
+} from "../../server/config.ts";
+import { createLogger, type LogLevel } from "../../server/log.ts";
+import { defineCommand } from "../command.ts";
+import { CommandError, UsageError } from "../errors.ts";
+import { type FlagValues, flag } from "../flags.ts";
+import { parseHostPort } from "../parse-values.ts";
+import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
+
+const hostPort = (help: string, def: string) =>
+  flag.custom(parseHostPort, {
+    help,
+    placeholder: "HOST:PORT",
+    defaultValue: parseHostPort(def),
+    defaultText: def,
+  });
+
+const utcDateTime = (help: string, def: string) =>
+  flag.custom(
+    (raw) => {
+      const v = toICalendarUtc(raw);
+      if (!v)
+        throw new Error(`"${raw}" is not a UTC date-time (e.g. 19000101T000000Z or 1900-01-01T00:00:00Z)`);
+      return v;
+    },
+    { help, placeholder: "DATETIME", defaultValue: def },
+  );
+
+const flags = {
+  domain: flag.list({ help: "a domain whose users isched delivers for", placeholder: "DOMAIN" }),
+  listen: hostPort("address and port of the iSchedule endpoint", "127.0.0.1:8080"),
+  tlsCert: flag.string({ help: "TLS certificate chain (PEM) for the endpoint", placeholder: "FILE" }),
+  tlsKey: flag.string({ help: "TLS private key (PEM) for the endpoint", placeholder: "FILE" }),
+  data: flag.stringWithDefault({
+    help: "folder for the database and keys (created on first start)",
+    placeholder: "DIR",
+    defaultValue: "data",
+  }),
+  dkimKey: flag.string({ help: "sign with this private key instead of isched's own", placeholder: "FILE" }),
+  dkimSelector: selectorFlag("the selector of --dkim-key"),
+  deliver: flag.list({
+    help: "local delivery: [DOMAIN=]store | imip | ischedule:URL | webhook:URL (default store)",
+    placeholder: "TARGET",
+  }),
+  webhookSecretFile: flag.string({
+    help: "shared secret for signing webhook requests (HMAC-SHA256)",
+    placeholder: "FILE",
+  }),
+  smtp: flag.string({ help: "mail relay for iMIP: smtp[s]://[user:pass@]host[:port]", placeholder: "URL" }),
+  imipFrom: flag.string({
+    help: "From address of iMIP mail [default: isched@FIRST-DOMAIN]",
+    placeholder: "ADDRESS",
+  }),
+  path: flag.list({ help: "another path that serves the endpoint (e.g. /ischedule)", placeholder: "PATH" }),
+  trust: flag.list({
+    help: "peer policy: DOMAIN=dkim | deny | unsigned:CIDR[,CIDR] (DOMAIN may be *)",
+    placeholder: "RULE",
+  }),
+  peerKey: flag.list({
+    help: "a peer's public key received out of band (PEM or DKIM record)",
+    placeholder: "DOMAIN:SELECTOR=FILE",
+  }),
+  maxRecipients: flag.int({
+    help: "recipients per request",
+    defaultValue: DEFAULT_LIMITS.maxRecipients,
+    min: 1,
+    max: 100_000,
+  }),
+  maxContentLength: flag.int({
+    help: "largest request body in bytes",
+    placeholder: "BYTES",
+    defaultValue: DEFAULT_LIMITS.maxContentLength,
+    min: 1024,
+    max: 64 * 1024 * 1024,
+  }),
+  minDateTime: utcDateTime("earliest date accepted in a message", DEFAULT_LIMITS.minDateTime),
+  maxDateTime: utcDateTime("latest date accepted in a message", DEFAULT_LIMITS.maxDateTime),
+  maxInstances: flag.int({
+    help: "recurrence instances of a bounded rule (COUNT/UNTIL)",
+    defaultValue: DEFAULT_LIMITS.maxInstances,
+    min: 1,
+  }),
+  administrator: flag.string({
+    help: "contact URI advertised in capabilities [default: mailto:postmaster@FIRST-DOMAIN]",
+    placeholder: "URI",
+  }),
+  deliveryDeadline: flag.durationMs({
+    help: "how long a POST waits for the local calendar before answering 1.0 (pending)",
+    defaultValue: 3000,
+  }),
+  retry: flag.custom(parseRetrySchedule, {
+    help: "retry schedule for deliveries",
+    placeholder: "SCHEDULE",
+    defaultValue: parseRetrySchedule("1m,5m,15m,1h,4h,12h"),
+    defaultText: "1m,5m,15m,1h,4h,12h",
+  }),
+  dnsServer: dnsServerFlag(),
+  caFile: flag.string({
+    help: "extra CA certificates (PEM) trusted for peers, key servers and targets",
+    placeholder: "FILE",
+  }),
+  allowPrivatePeers: flag.bool({
+    help: "let peers' DNS point isched at loopback/private addresses (tests, labs)",
+  }),
+  allowSha1: flag.bool({ help: "accept a=rsa-sha1 signatures (RFC 8301 forbids them)" }),
+  console: hostPort("address and port of the admin console and API", "127.0.0.1:8081"),
+  apiTokenFile: flag.string({
+    help: "API token [default: DATA/api-token, made on first start]",
+    placeholder: "FILE",
+  }),
+  sync: flag.oneOf(["normal", "full"], {
+    help: "SQLite durability: normal survives a crash, full also a power cut",
+    defaultValue: "normal",
+  }),
+  logLevel: flag.oneOf(["debug", "info", "warn", "error"], {
+    help: "least important log lines shown",
+    defaultValue: "info",
+  }),
+};
+
+type ServeFlags = FlagValues<typeof flags>;
+
+/** Turns the flags into a checked configuration; every problem names its flag. */
+export function configFromFlags(f: ServeFlags): ServeConfig {
+  const domains = f.domain.length > 0 ? f.domain.map(checkDomain) : [defaultDomain()];
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
+    throw new ConfigError("--tls-cert and --tls-key go together");
+  const read = (flagName: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (e) {
+      throw new ConfigError(
+        `${flagName}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  };
+  const deliver = f.deliver.map(parseDeliverRule);
+  for (const rule of deliver) {
+    if (rule.domain && !domains.includes(rule.domain))
+      throw new ConfigError(`--deliver ${rule.domain}=...: ${rule.domain} is not a --domain`);
+  }
+  if (f.smtp) parseSmtpUrl(f.smtp);
+  if (f.minDateTime >= f.maxDateTime) throw new ConfigError("--min-date-time must be before --max-date-time");
+  return {
+    domains,
+    listen: f.listen,
+    tls:
+      f.tlsCert && f.tlsKey
+        ? { cert: read("--tls-cert", f.tlsCert), key: read("--tls-key", f.tlsKey), certFile: f.tlsCert }
+        : undefined,
+    dataDir: f.data,
+    dkimKeyFile: f.dkimKey,
+    dkimSelector: f.dkimSelector,
+    deliver,
+    webhookSecret: f.webhookSecretFile
+      ? readSecretFile("--webhook-secret-file", f.webhookSecretFile)
+      : undefined,
+    paths: f.path.map((p) => {
+      if (!/^\/[^\s?#]*$/.test(p)) throw new ConfigError(`--path: "${p}" is not an absolute path`);
+      return p;
+    }),
+    trust: f.trust.map(parseTrustRule),
+    limits: {
+      maxRecipients: f.maxRecipients,
+      maxContentLength: f.maxContentLength,
+      minDateTime: f.minDateTime,
+      maxDateTime: f.maxDateTime,
+      maxInstances: f.maxInstances,
+    },
+    administrator: f.administrator ?? `mailto:postmaster@${domains[0]}`,
+    deliveryDeadlineMs: f.deliveryDeadline,
+    retryScheduleMs: f.retry,
+    dnsServer: f.dnsServer,
+    ca: f.caFile ? read("--ca-file", f.caFile) : undefined,
+    allowPrivatePeers: f.allowPrivatePeers,
+    allowSha1: f.allowSha1,
+    peerKeys: f.peerKey.map(parsePeerKey),
+    console: f.console,
+    apiToken: f.apiTokenFile ? readSecretFile("--api-token-file", f.apiTokenFile) : undefined,
+    smtpUrl: f.smtp,
+    imipFrom: f.imipFrom,
+    sync: f.sync,
+  };
+}
+
+function checkDomain(raw: string): string {
+  const d = raw.toLowerCase().replace(/\.$/, "");
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(d))
+    throw new ConfigError(`--domain: "${raw}" is not a domain name`);
+  return d;
+}
+
+/** What the operator sees at start-up: every setting that matters, defaults included. */
+function summary(c: ServeConfig, urls: { url: string; consoleUrl: string }): string {
+  const lines = [
+    `isched is serving ${c.domains.join(", ")}`,
+    `  endpoint      ${urls.url}/.well-known/ischedule${c.paths.length ? ` (also ${c.paths.join(", ")})` : ""}`,
+    `  console/API   ${urls.consoleUrl}/api/v1 (token in ${c.apiToken ? "--api-token-file" : `${c.dataDir}/api-token`})`,
+    `  data          ${c.dataDir}`,
+    ...c.domains.map((d) => `  deliver       ${d} -> ${describeTarget(targetFor(c.deliver, d))}`),
+    `  limits        ${c.limits.maxRecipients} recipients, ${c.limits.maxContentLength} bytes, ${c.limits.minDateTime}..${c.limits.maxDateTime}, ${c.limits.maxInstances} instances`,
+    `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer pending after ${c.deliveryDeadlineMs} ms`,
+    `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
+  ];
+  if (!c.tls)
+    lines.push(
+      "warning: no --tls-cert/--tls-key: the endpoint speaks plain HTTP; put a TLS proxy in front of it (draft §10.1 requires HTTPS)",
+    );
+  if (c.allowPrivatePeers)
+    lines.push("warning: --allow-private-peers: remote peers may point isched at private addresses");
+  return `${lines.join("\n")}\n`;
+}
+
+export const serveCommand = defineCommand({
+  name: "serve",
+  summary: "Run the gateway: the iSchedule endpoint, delivery workers and the admin API",
+  usage:
+    "serve [--domain D ...] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--data DIR] [--deliver TARGET ...] ...",
+  description: [
+    "Without flags it serves this host's domain on 127.0.0.1:8080 (plain HTTP), keeps messages in",
+    "its own inbox (the store target), and keeps its database and keys in ./data. On first start it",
+    "makes a DKIM key for each domain and prints the DNS record to publish.",
+  ].join("\n"),
+  flags,
+  positionals: { min: 0, max: 0 },
+  async run({ flags: f }) {
+    let config: ServeConfig;
+    try {
+      config = configFromFlags(f);
+    } catch (e) {
+      if (e instanceof ConfigError || e instanceof SyntaxError) throw new UsageError(e.message);
+      throw e;
+    }
+    const log = createLogger({ level: f.logLevel as LogLevel });
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({ config, log });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      const err = e as NodeJS.ErrnoException;
+      if (err?.code === "EADDRINUSE")
+        throw new CommandError(`cannot listen: the address is in use (${err.message})`);
+      throw new CommandError((e as Error)?.message ?? String(e));
+    }
+    process.stdout.write(summary(config, server));
+    for (const k of server.keys.generated) {
+      process.stdout.write(
+        `\nNew DKIM key for ${k.domain}: publish this TXT record:\n${txtZoneLine(`${k.selector}._domainkey.${k.domain}`, k.record)}\n`,
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        log.log("info", "shutting down", { signal });
+        server.stop().then(resolve, resolve);
+      };
+      process.once("SIGINT", () => shutdown("SIGINT"));
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+    });
+    return 0;
+  },
+});

@@ -1,0 +1,122 @@
+/**
+ * What happens to a delivery after an attempt: delivered, retried later, rerouted to iMIP, or failed.
+ * One pure function, so the rules read in one place:
+ *
+ * - 2.x, 1.1 and 1.2 are delivered (by iMIP: sent).
+ * - 1.0 (the receiver is still working on it), 5.1 and unreadable statuses are temporary: retried on
+ *   the schedule (retry-policy.ts), honouring Retry-After. A free/busy query is answered now or never,
+ *   so it is not retried.
+ * - When the schedule is exhausted, or the delivery's fallback time has come, a remote iSchedule
+ *   delivery is emailed instead (iMIP), if isched can send email; otherwise it fails. A local delivery
+ *   keeps trying at the schedule's last interval (the organisation's own calendar server is down: keep
+ *   the invitation until it is back), for at most LOCAL_GIVE_UP_MS.
+ * - 3.x and 4.x (the user, the request) fail; 5.2/5.3 from a remote receiver (no service for this
+ *   user) fall back to iMIP when possible.
+ */
+
+import { classifyStatus, parseRequestStatus } from "../ischedule/status.ts";
+import type { Completion } from "../queue/queue.ts";
+import { nextAttemptAt } from "../queue/retry-policy.ts";
+import type { AttemptOutcome } from "../store/attempts.ts";
+import type { DeliveryRow } from "../store/deliveries.ts";
+import type { RecipientOutcome } from "../targets/target.ts";
+
+export const LOCAL_GIVE_UP_MS = 30 * 24 * 3_600_000;
+
+export interface DecideInput {
+  outcome: RecipientOutcome;
+  delivery: Pick<DeliveryRow, "route" | "attempts" | "fallbackAt" | "createdAt">;
+  component: string;
+  nowMs: number;
+  scheduleMs: readonly number[];
+  random: () => number;
+  retryAfterMs?: number;
+  /** isched can send email (--smtp is set). */
+  imipAvailable: boolean;
+}
+
+export interface Decision {
+  completion: Completion;
+  attemptOutcome: AttemptOutcome;
+}
+
+export function decide(i: DecideInput): Decision {
+  const status = i.outcome.requestStatus;
+  const error = i.outcome.description;
+  const remote = i.delivery.route === "ischedule";
+  const toImip = (why: string): Decision => ({
+    completion: { state: "queued", nextAttemptAt: i.nowMs, route: "imip", requestStatus: status, error: why },
+    attemptOutcome: "permanent",
+  });
+
+  if (i.outcome.reroute === "imip") {
+    if (i.imipAvailable) return toImip(error ?? "no iSchedule receiver can take this message");
+    return { completion: { state: "failed", requestStatus: status, error }, attemptOutcome: "permanent" };
+  }
+
+  const kind = classifyStatus(status);
+  if (kind === "delivered") {
+    const state = i.delivery.route === "imip" ? "sent-imip" : "delivered";
+    return {
+      completion: { state, requestStatus: status },
+      attemptOutcome: state === "sent-imip" ? "sent-imip" : "delivered",
+    };
+  }
+  if (kind === "permanent") {
+    const code = safeCode(status);
+    if (remote && (code === "5.2" || code === "5.3") && i.imipAvailable)
+      return toImip(error ?? `the receiver answered ${status}`);
+    return { completion: { state: "failed", requestStatus: status, error }, attemptOutcome: "permanent" };
+  }
+
+  // Temporary (or 1.0 pending, which is retried with the same message id: the receiver drops duplicates).
+  const attemptOutcome: AttemptOutcome = kind === "pending" ? "pending" : "temporary";
+  if (i.component === "VFREEBUSY") {
+    return {
+      completion: { state: "failed", requestStatus: status, error: error ?? "free/busy is not retried" },
+      attemptOutcome,
+    };
+  }
+  const attempts = i.delivery.attempts + 1;
+  const fallbackDue = i.delivery.fallbackAt !== null && i.nowMs >= i.delivery.fallbackAt;
+  if (remote && fallbackDue && i.imipAvailable)
+    return toImip(`not delivered by iSchedule in time (${error ?? status})`);
+  const next =
+    i.delivery.route === "local"
+      ? nextAttemptAt({
+          attempts: Math.min(attempts, i.scheduleMs.length),
+          scheduleMs: i.scheduleMs,
+          nowMs: i.nowMs,
+          random: i.random,
+          retryAfterMs: i.retryAfterMs,
+        })
+      : nextAttemptAt({
+          attempts,
+          scheduleMs: i.scheduleMs,
+          nowMs: i.nowMs,
+          random: i.random,
+          retryAfterMs: i.retryAfterMs,
+        });
+  const givenUp = i.delivery.route === "local" && i.nowMs - i.delivery.createdAt > LOCAL_GIVE_UP_MS;
+  if (next === undefined || givenUp) {
+    if (remote && i.imipAvailable) return toImip(`iSchedule retries exhausted (${error ?? status})`);
+    return {
+      completion: { state: "failed", requestStatus: status, error: `retries exhausted: ${error ?? status}` },
+      attemptOutcome,
+    };
+  }
+  // Never wait past the fallback time: the email must not be late because a retry was scheduled after it.
+  const at =
+    remote && i.delivery.fallbackAt !== null && i.imipAvailable
+      ? Math.min(next, i.delivery.fallbackAt)
+      : next;
+  return { completion: { state: "queued", nextAttemptAt: at, requestStatus: status, error }, attemptOutcome };
+}
+
+function safeCode(status: string): string | undefined {
+  try {
+    return parseRequestStatus(status).code;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The workers: they lease due deliveries, group them (one message, one target), make one attempt per
+ * group through the target, and record each delivery's attempt and outcome (decide.ts) in one
+ * transaction per delivery.
+ *
+ * Two ways in. deliverNow() runs the deliveries of a just-accepted message at once, so the endpoint
+ * can relay the real answer when the target is quick, and answers "still working" for those not done
+ * by its deadline (the attempt carries on and is recorded all the same). The background loop drains
+ * everything else as it falls due. A global limit and a per-target limit bound concurrent attempts;
+ * stop() lets attempts in progress finish (up to a grace period) and releases the leases of work not
+ * started, so nothing is lost on a graceful shutdown either.
+ */
+import type { Database } from "bun:sqlite";
+import { STATUS } from "../ischedule/status.ts";
+import type { DeliveryQueue } from "../queue/queue.ts";
+import type { NewAttempt } from "../store/attempts.ts";
+import type { DeliveryRow, LeasedDelivery } from "../store/deliveries.ts";
+import { getMessageRow, type MessageRow } from "../store/messages.ts";
+import {
+  allRecipients,
+  type DeliveryTarget,
+  type RecipientOutcome,
+  type TargetAttempt,
+  type TargetMessage,
+} from "../targets/target.ts";
+import { decide } from "./decide.ts";
+
+export interface DispatcherOptions {
+  db: Database;
+  queue: DeliveryQueue;
+  /** The target for a delivery, from its route and domain; undefined when none is configured. */
+  targetFor: (delivery: DeliveryRow) => DeliveryTarget | undefined;
+  scheduleMs: readonly number[];
+  imipAvailable: boolean;
+  owner: string;
+  nowMs?: () => number;
+  random?: () => number;
+  maxConcurrent?: number;
+  maxPerTarget?: number;
+  attemptTimeoutMs?: number;
+  /** Called after each delivery's outcome is recorded (the console's live view listens). */
+  onRecorded?: (delivery: DeliveryRow, outcome: RecipientOutcome) => void;
+}
+
+export interface DeliveredNow {
+  /** The outcome of every delivery whose attempt finished before the deadline, by delivery id. */
+  readonly finished: ReadonlyMap<number, RecipientOutcome>;
+}
+
+const RESPONSE_LOG_CHARS = 16 * 1024;
+
+export class Dispatcher {
+  readonly #o: DispatcherOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #max: number;
+  readonly #maxPerTarget: number;
+  #active = 0;
+  readonly #activeByTarget = new Map<string, number>();
+  readonly #running = new Set<Promise<void>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(o: DispatcherOptions) {
+    this.#o = o;
+    this.#now = o.nowMs ?? Date.now;
+    this.#random = o.random ?? Math.random;
+    this.#max = o.maxConcurrent ?? 16;
+    this.#maxPerTarget = o.maxPerTarget ?? 4;
+  }
+
+  /** Attempts these (just accepted) deliveries now; resolves when all are done or at the deadline. */
+  async deliverNow(ids: readonly number[], deadlineMs: number): Promise<DeliveredNow> {
+    const leased = this.#o.queue.leaseIds(this.#o.owner, ids);
+    const finished = new Map<number, RecipientOutcome>();
+    const work = this.#groups(leased).map((group) =>
+      this.#track(this.#attempt(group, (d, outcome) => finished.set(d.id, outcome))),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(work),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return { finished: new Map(finished) };
+  }
+
+  /** Starts the background loop. */
+  start(): void {
+    if (this.#loop) return;
+    this.#stopping = false;
+    this.#loop = this.#run();
+  }
+
+  /** Wakes the loop (new work is due). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  /** Stops leasing, waits up to graceMs for attempts in progress, and returns when the loop has ended. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    this.poke();
+    await this.#loop;
+    this.#loop = undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#running),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  get activeAttempts(): number {
+    return this.#active;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.#max - this.#active;
+      let leased: LeasedDelivery[] = [];
+      if (free > 0) leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free * 4 });
+      const pending: LeasedDelivery[][] = [];
+      for (const group of this.#groups(leased)) {
+        const key = this.#targetKey(group[0]!);
+        if ((this.#activeByTarget.get(key) ?? 0) >= this.#maxPerTarget || this.#active >= this.#max)
+          pending.push(group);
+        else this.#track(this.#attempt(group));
+      }
+      // Over a limit: give the leases back, due now, so they run when a slot frees up.
+      if (pending.length > 0)
+        this.#o.queue.release(
+          pending.flat().map((d) => d.id),
+          this.#o.owner,
+        );
+      const busy = leased.length > 0 && pending.length === 0;
+      await this.#sleep(busy ? 0 : this.#idleDelay(pending.length > 0));
+    }
+  }
+
+  #idleDelay(saturated: boolean): number {
+    if (saturated) return 200;
+    const next = this.#o.queue.nextDue();
+    if (next === undefined) return 5_000;
+    return Math.max(10, Math.min(5_000, next - this.#now()));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(this.#timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+      this.#timer = setTimeout(done, ms);
+    });
+  }
+
+  #track(p: Promise<void>): Promise<void> {
+    this.#running.add(p);
+    p.finally(() => {
+      this.#running.delete(p);
+      // A slot freed up: there may be due work waiting for it.
+      this.poke();
+    });
+    return p;
+  }
+
+  /** Deliveries of one message to one target, in lease order. */
+  #groups(leased: readonly LeasedDelivery[]): LeasedDelivery[][] {
+    const groups = new Map<string, LeasedDelivery[]>();
+    for (const d of leased) {
+      const key = `${d.messageId}|${this.#targetKey(d)}`;
+      const g = groups.get(key);
+      if (g) g.push(d);
+      else groups.set(key, [d]);
+    }
+    return [...groups.values()];
+  }
+
+  #targetKey(d: DeliveryRow): string {
+    return d.route === "local" ? `local|${this.#o.targetFor(d)?.label ?? "none"}` : `${d.route}|${d.domain}`;
+  }
+
+  async #attempt(
+    group: LeasedDelivery[],
+    onOutcome?: (d: DeliveryRow, o: RecipientOutcome) => void,
+  ): Promise<void> {
+    const first = group[0]!;
+    const key = this.#targetKey(first);
+    this.#active++;
+    this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 0) + 1);
+    const startedAt = this.#now();
+    const t0 = performance.now();
+    try {
+      const message = getMessageRow(this.#o.db, first.messageId);
+      const target = this.#o.targetFor(first);
+      let attempt: TargetAttempt;
+      if (!message) {
+        attempt = {
+          outcomes: allRecipients(
+            group.map((d) => d.recipient),
+            STATUS.invalidService,
+          ),
+          target: "-",
+          error: "the message is gone",
+        };
+      } else if (!target) {
+        const why = `no delivery target is configured for route ${first.route} (${first.domain})`;
+        attempt = {
+          outcomes: allRecipients(
+            group.map((d) => d.recipient),
+            STATUS.invalidService,
+            why,
+          ),
+          target: "-",
+          error: why,
+        };
+      } else {
+        attempt = await this.#deliver(target, toTargetMessage(message), group);
+      }
+      const durationMs = Math.round(performance.now() - t0);
+      for (const [i, d] of group.entries()) {
+        const outcome = attempt.outcomes[i] ?? {
+          recipient: d.recipient,
+          requestStatus: STATUS.serviceUnavailable,
+        };
+        this.#record(d, outcome, attempt, message?.component ?? "", startedAt, durationMs, target?.label);
+        onOutcome?.(d, outcome);
+      }
+    } finally {
+      this.#active--;
+      this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 1) - 1);
+    }
+  }
+
+  async #deliver(
+    target: DeliveryTarget,
+    message: TargetMessage,
+    group: readonly DeliveryRow[],
+  ): Promise<TargetAttempt> {
+    const recipients = group.map((d) => d.recipient);
+    const timeout = AbortSignal.timeout(this.#o.attemptTimeoutMs ?? 60_000);
+    try {
+      return await target.deliver(message, recipients, timeout);
+    } catch (e) {
+      // A target that throws has a bug or met something unexpected: treat it as temporary, keep the error.
+      const error = `${target.label}: ${(e as Error)?.message ?? String(e)}`;
+      return {
+        outcomes: allRecipients(recipients, STATUS.serviceUnavailable, "Delivery failed unexpectedly."),
+        target: target.label,
+        error,
+      };
+    }
+  }
+
+  #record(
+    d: LeasedDelivery,
+    outcome: RecipientOutcome,
+    attempt: TargetAttempt,
+    component: string,
+    startedAt: number,
+    durationMs: number,
+    label: string | undefined,
+  ): void {
+    const { completion, attemptOutcome } = decide({
+      outcome,
+      delivery: d,
+      component,
+      nowMs: this.#now(),
+      scheduleMs: this.#o.scheduleMs,
+      random: this.#random,
+      retryAfterMs: attempt.retryAfterMs,
+      imipAvailable: this.#o.imipAvailable,
+    });
+    const via = outcome.via ?? {};
+    const record: NewAttempt = {
+      startedAt,
+      durationMs,
+      route: d.route,
+      target: via.target ?? attempt.target,
+      httpStatus: via.httpStatus ?? attempt.httpStatus,
+      requestStatus: outcome.requestStatus,
+      outcome: attemptOutcome,
+      error:
+        attempt.error ??
+        (attemptOutcome === "delivered" || attemptOutcome === "sent-imip" ? undefined : outcome.description),
+      tls: via.tls ?? attempt.tls,
+      response: (via.response ?? attempt.response)?.slice(0, RESPONSE_LOG_CHARS),
+    };
+    const target = d.route === "local" ? label : via.target;
+    this.#o.queue.complete(d.id, this.#o.owner, record, target ? { ...completion, target } : completion);
+    this.#o.onRecorded?.(d, outcome);
+  }
+}
+
+export function toTargetMessage(m: MessageRow): TargetMessage {
+  return {
+    uuid: m.uuid,
+    originator: m.originator,
+    method: m.method,
+    component: m.component,
+    contentType: m.contentType,
+    body: m.body,
+    uid: m.uid,
+    summary: m.summary,
+    dkimDomain: m.dkimDomain,
+    dkimResult: m.dkimResult,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Who sent this request, and may they (draft §7.4): a valid DKIM signature whose signing domain d= is
+ * the Originator's domain or a parent of it, or an unsigned request from an address the operator
+ * trusts for that domain. Nothing else gets in: a remote peer can never speak for isched's own
+ * domains, and a domain the operator denies is refused even with a good signature.
+ */
+import type { KeyResolver } from "../dkim/key-resolver.ts";
+import type { DkimPass, DkimVerdict } from "../dkim/verdict.ts";
+import { verifyRequest } from "../dkim/verify.ts";
+import { isSameOrSubdomain } from "../dns/names.ts";
+import { IScheduleError } from "../ischedule/errors.ts";
+import { anyContains } from "../net/cidr.ts";
+import type { TrustPolicy } from "../server/config.ts";
+
+export type Authentication =
+  | { readonly kind: "dkim"; readonly verdict: DkimPass; readonly peerDomain: string }
+  | { readonly kind: "trusted"; readonly peerDomain: string };
+
+/** A refusal, with what the log should keep about the signature. */
+export class AuthenticationError extends IScheduleError {
+  constructor(
+    element: "verification-failed" | "originator-denied",
+    message: string,
+    readonly verdict?: DkimVerdict,
+    options: { httpStatus?: number; retryAfterSeconds?: number } = {},
+  ) {
+    super(element, message, { httpStatus: options.httpStatus });
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+  readonly retryAfterSeconds?: number;
+}
+
+export interface AuthenticateInput {
+  fields: readonly (readonly [string, string])[];
+  body: Uint8Array;
+  originatorDomain: string;
+  remoteAddress: string;
+  hosted: (domain: string) => boolean;
+  trust: (domain: string) => TrustPolicy;
+  keys: KeyResolver;
+  nowMs: number;
+  allowSha1: boolean;
+}
+
+export async function authenticate(i: AuthenticateInput): Promise<Authentication> {
+  const policy = i.trust(i.originatorDomain);
+  if (policy.mode === "deny") {
+    throw new AuthenticationError(
+      "originator-denied",
+      `This server does not accept scheduling messages from ${i.originatorDomain}.`,
+    );
+  }
+  const signed = i.fields.some(([n]) => n.toLowerCase() === "dkim-signature");
+  if (!signed) {
+    if (policy.mode === "unsigned" && anyContains(policy.from, i.remoteAddress)) {
+      return { kind: "trusted", peerDomain: i.originatorDomain };
+    }
+    throw new AuthenticationError(
+      "verification-failed",
+      "The request has no DKIM-Signature header; this server accepts only signed requests.",
+    );
+  }
+  const verdict = await verifyRequest(
+    { fields: i.fields, body: i.body },
+    { keys: i.keys, nowMs: i.nowMs, allowSha1: i.allowSha1 },
+  );
+  if (!verdict.ok) {
+    // A key server or DNS that does not answer now is not the sender's fault: ask it to try again.
+    const options = verdict.temporary ? { httpStatus: 503, retryAfterSeconds: 60 } : {};
+    throw new AuthenticationError("verification-failed", verdict.message, verdict, options);
+  }
+  if (!isSameOrSubdomain(i.originatorDomain, verdict.domain)) {
+    throw new AuthenticationError(
+      "originator-denied",
+      `The request is signed by ${verdict.domain}, which is neither the Originator's domain ${i.originatorDomain} nor a parent of it.`,
+      verdict,
+    );
+  }
+  if (i.hosted(i.originatorDomain)) {
+    throw new AuthenticationError(
+      "originator-denied",
+      `${i.originatorDomain} is served by this server; it does not accept messages on its users' behalf from elsewhere.`,
+      verdict,
+    );
+  }
+  return { kind: "dkim", verdict, peerDomain: verdict.domain };
+}

@@ -1,0 +1,143 @@
+/**
+ * The HTTP face of the iSchedule receiver: `/.well-known/ischedule` (and `--path`) for GET
+ * ?action=capabilities, OPTIONS and POST, and `/.well-known/domainkey/<domain>/<selector>` for
+ * isched's own key records (draft §7.3.2). Every answer carries iSchedule-Version and
+ * iSchedule-Capabilities (draft §8.2, §8.3); every client mistake is an iSchedule <error> with a
+ * description and its 4xx status, never a 500.
+ */
+import { IScheduleError } from "../ischedule/errors.ts";
+import { errorXml } from "../ischedule/xml-writer.ts";
+import type { Logger } from "../server/log.ts";
+import type { PublishedCapabilities } from "./capabilities.ts";
+import { checkHeaders } from "./header-checks.ts";
+import { type IntakeContext, receive, refusal } from "./intake.ts";
+import { BodyTimeoutError, readCappedBody } from "./read-body.ts";
+
+export interface EndpointOptions {
+  intake: IntakeContext;
+  capabilities: () => PublishedCapabilities;
+  keyRecord: (domain: string, selector: string) => string | undefined;
+  log: Logger;
+  bodyTimeoutMs?: number;
+}
+
+const XML = "application/xml; charset=utf-8";
+const ALLOW = "GET, HEAD, POST, OPTIONS";
+
+export interface Endpoint {
+  scheduling(request: Request, remoteAddress: string): Promise<Response>;
+  domainKey(domain: string, selector: string): Response;
+}
+
+export function createEndpoint(o: EndpointOptions): Endpoint {
+  const common = (): Record<string, string> => ({
+    "iSchedule-Version": "1.0",
+    "iSchedule-Capabilities": String(o.capabilities().serial),
+  });
+  const xmlAnswer = (status: number, xml: string, extra: Record<string, string> = {}): Response =>
+    new Response(xml, {
+      status,
+      headers: { ...common(), "Content-Type": XML, "Cache-Control": "no-cache, no-transform", ...extra },
+    });
+
+  async function post(request: Request, remoteAddress: string): Promise<Response> {
+    const started = performance.now();
+    const caps = o.capabilities().capabilities;
+    let answer: { status: number; xml: string; headers?: Record<string, string>; messageUuid?: string };
+    try {
+      const headers = checkHeaders(request.headers, caps);
+      const body = await readCappedBody(request, {
+        maxBytes: caps.maxContentLength ?? Number.MAX_SAFE_INTEGER,
+        timeoutMs: o.bodyTimeoutMs ?? 30_000,
+      });
+      answer = await receive(
+        { headers, fields: [...request.headers.entries()], body, remoteAddress },
+        o.intake,
+      );
+    } catch (e) {
+      if (e instanceof IScheduleError) answer = refusal(e);
+      else if (e instanceof BodyTimeoutError)
+        answer = {
+          status: 408,
+          xml: errorXml("invalid-calendar-data", `The request body was not received in time (${e.message}).`),
+        };
+      else {
+        o.log.log("error", "inbound request failed", {
+          from: remoteAddress,
+          error: (e as Error)?.message ?? String(e),
+        });
+        answer = {
+          status: 500,
+          xml: errorXml(
+            "invalid-scheduling-message",
+            "The server could not process the request; try again later.",
+          ),
+        };
+      }
+    }
+    o.log.log("info", "ischedule POST", {
+      from: remoteAddress,
+      status: answer.status,
+      originator: request.headers.get("originator"),
+      message: answer.messageUuid,
+      ms: Math.round(performance.now() - started),
+    });
+    return xmlAnswer(answer.status, answer.xml, answer.headers);
+  }
+
+  function get(request: Request, head: boolean): Response {
+    const url = new URL(request.url);
+    const action = url.searchParams.get("action") ?? url.searchParams.get("query");
+    if (action !== "capabilities") {
+      return new Response("Use GET ?action=capabilities, or POST a scheduling message.\n", {
+        status: 400,
+        headers: { ...common(), "Content-Type": "text/plain; charset=utf-8" },
+      });
+    }
+    const published = o.capabilities();
+    const headers = {
+      ...common(),
+      "Content-Type": XML,
+      ETag: published.etag,
+      "Cache-Control": "max-age=3600",
+    };
+    const match = request.headers.get("if-none-match");
+    if (match?.split(",").some((t) => t.trim() === published.etag || t.trim() === "*")) {
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(head ? null : published.xml, { status: 200, headers });
+  }
+
+  return {
+    async scheduling(request, remoteAddress) {
+      switch (request.method) {
+        case "POST":
+          return post(request, remoteAddress);
+        case "GET":
+          return get(request, false);
+        case "HEAD":
+          return get(request, true);
+        case "OPTIONS":
+          return new Response(null, { status: 200, headers: { ...common(), Allow: ALLOW } });
+        default:
+          return new Response(`${request.method} is not allowed here.\n`, {
+            status: 405,
+            headers: { ...common(), Allow: ALLOW, "Content-Type": "text/plain; charset=utf-8" },
+          });
+      }
+    },
+    domainKey(domain, selector) {
+      const record = o.keyRecord(domain, selector);
+      if (!record) {
+        return new Response(`No key for ${selector} of ${domain}.\n`, {
+          status: 404,
+          headers: { "Content-Type": "text/plain; charset=utf-8" },
+        });
+      }
+      return new Response(`${record}\r\n`, {
+        status: 200,
+        headers: { "Content-Type": "text/plain; charset=us-ascii", "Cache-Control": "max-age=3600" },
+      });
+    },
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * A scheduling POST from its checked headers to the answer: authenticate (DKIM or trusted source),
+ * drop replays, check the iTIP body, route each recipient, store the message with one delivery per
+ * recipient (committed before anyone is told anything), deliver what can be delivered by the
+ * deadline, and answer per recipient. A refused request is stored too (with its verdict and the
+ * answer) when its headers were readable, so the log shows forgeries and mistakes.
+ */
+import type { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
+import type { Dispatcher } from "../delivery/dispatcher.ts";
+import type { KeyResolver } from "../dkim/key-resolver.ts";
+import { addressDomain } from "../ischedule/address.ts";
+import { IScheduleError } from "../ischedule/errors.ts";
+import { classifyStatus, STATUS } from "../ischedule/status.ts";
+import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
+import type { ItipMessage } from "../itip/index.ts";
+import type { DeliveryQueue, NewDelivery } from "../queue/queue.ts";
+import type { TrustPolicy } from "../server/config.ts";
+import type { Route } from "../store/deliveries.ts";
+import { findReplay, type NewMessage, recordResponse } from "../store/messages.ts";
+import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
+import type { PublishedCapabilities } from "./capabilities.ts";
+import type { CheckedHeaders } from "./header-checks.ts";
+import { checkItip } from "./itip-checks.ts";
+
+export interface IntakeContext {
+  db: Database;
+  queue: DeliveryQueue;
+  dispatcher: Dispatcher;
+  keys: KeyResolver;
+  capabilities: () => PublishedCapabilities;
+  hosted: (domain: string) => boolean;
+  trust: (domain: string) => TrustPolicy;
+  /** The local target's label for a hosted domain (stored with the delivery). */
+  localTargetLabel: (domain: string) => string;
+  /** May isched send this recipient elsewhere (it came from a trusted local server)? */
+  remoteRoute: (domain: string) => Route | undefined;
+  deadlineMs: number;
+  allowSha1: boolean;
+  nowMs: () => number;
+}
+
+export interface IntakeRequest {
+  headers: CheckedHeaders;
+  fields: readonly (readonly [string, string])[];
+  body: Uint8Array;
+  remoteAddress: string;
+}
+
+export interface IntakeAnswer {
+  status: number;
+  xml: string;
+  headers?: Record<string, string>;
+  /** The stored message, when there is one. */
+  messageUuid?: string;
+}
+
+/** Header values kept in the log; a credential never is. */
+function redacted(fields: IntakeRequest["fields"]): [string, string][] {
+  return fields.map(([n, v]) => [
+    n,
+    /^(authorization|cookie|proxy-authorization)$/i.test(n) ? "[redacted]" : v,
+  ]);
+}
+
+export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<IntakeAnswer> {
+  const h = req.headers;
+  const originatorDomain = addressDomain(h.originator) ?? "";
+  const caps = ctx.capabilities().capabilities;
+  const bodyHash = createHash("sha256").update(req.body).digest("base64");
+  const logBase = {
+    intake: "ischedule" as const,
+    peerAddress: req.remoteAddress,
+    remoteMessageId: h.messageId,
+    originator: h.originator,
+    contentType: h.contentTypeRaw,
+    body: req.body,
+    bodyHash,
+    headers: redacted(req.fields),
+    method: (h.contentType.method ?? "?").toUpperCase(),
+    component: (h.contentType.component ?? "?").toUpperCase(),
+  };
+
+  let auth: Authentication;
+  try {
+    auth = await authenticate({
+      fields: req.fields,
+      body: req.body,
+      originatorDomain,
+      remoteAddress: req.remoteAddress,
+      hosted: ctx.hosted,
+      trust: ctx.trust,
+      keys: ctx.keys,
+      nowMs: ctx.nowMs(),
+      allowSha1: ctx.allowSha1,
+    });
+  } catch (e) {
+    if (!(e instanceof AuthenticationError)) throw e;
+    const v = e.verdict;
+    const answer = refusal(e, e.retryAfterSeconds);
+    storeRefused(
+      ctx,
+      req,
+      {
+        ...logBase,
+        direction: "inbound",
+        peerDomain: v?.domain ?? originatorDomain,
+        dkimResult: v ? (v.ok ? "pass" : "fail") : "none",
+        dkimDomain: v?.domain,
+        dkimSelector: v?.selector,
+        dkimReason: v && !v.ok ? `${v.reason}: ${v.message}` : e.publicMessage,
+      },
+      answer,
+    );
+    return answer;
+  }
+
+  const signature =
+    auth.kind === "dkim"
+      ? { dkimResult: "pass" as const, dkimDomain: auth.verdict.domain, dkimSelector: auth.verdict.selector }
+      : { dkimResult: "trusted" as const };
+
+  // draft §7.4 says nothing of replays; a repeated (signer, message id, body) gets the first answer.
+  if (h.messageId) {
+    const since = ctx.nowMs() - replayWindowMs(auth);
+    const earlier = findReplay(ctx.db, {
+      peerDomain: auth.peerDomain,
+      remoteMessageId: h.messageId,
+      bodyHash,
+      since,
+    });
+    if (earlier?.responseBody && earlier.responseStatus) {
+      return {
+        status: earlier.responseStatus,
+        xml: earlier.responseBody,
+        messageUuid: earlier.uuid,
+        headers: { "iSchedule-Replay": "true" },
+      };
+    }
+  }
+
+  const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
+  let itip: ItipMessage;
+  try {
+    itip = checkItip({
+      body: req.body,
+      contentType: h.contentType,
+      originator: h.originator,
+      recipients: h.recipients.map((r) => r.address),
+      capabilities: caps,
+    });
+  } catch (e) {
+    if (!(e instanceof IScheduleError)) throw e;
+    const answer = refusal(e);
+    storeRefused(
+      ctx,
+      req,
+      { ...logBase, ...signature, direction, peerDomain: auth.peerDomain, dkimReason: e.publicMessage },
+      answer,
+    );
+    return answer;
+  }
+
+  // Route each recipient: hosted domains to their local target; other domains only for a trusted
+  // local server's outbound message (never relay for a remote peer): refused with 3.7 otherwise.
+  const deliveries: NewDelivery[] = h.recipients.map((r) => {
+    const domain = addressDomain(r.address) ?? "";
+    if (ctx.hosted(domain))
+      return { recipient: r.address, domain, route: "local", target: ctx.localTargetLabel(domain) };
+    const route = direction === "outbound" ? ctx.remoteRoute(domain) : undefined;
+    if (route) return { recipient: r.address, domain, route };
+    return {
+      recipient: r.address,
+      domain,
+      route: "local",
+      state: "failed",
+      requestStatus: STATUS.invalidUser,
+      lastError: `${domain || r.address} is not a domain served here; isched does not relay`,
+    };
+  });
+  const message: NewMessage = {
+    ...logBase,
+    ...signature,
+    direction,
+    intake: direction === "outbound" ? "local" : "ischedule",
+    peerDomain: auth.peerDomain,
+    method: itip.method,
+    component: itip.component,
+    uid: itip.uid,
+    summary: itip.summary,
+    organizer: itip.organizer?.address,
+  };
+  const accepted = ctx.queue.accept(message, deliveries);
+  const queued = accepted.deliveryIds.filter((_, i) => (deliveries[i]!.state ?? "queued") === "queued");
+  const now = await ctx.dispatcher.deliverNow(queued, ctx.deadlineMs);
+  if (queued.length > 0 && now.finished.size < queued.length) ctx.dispatcher.poke();
+
+  const freeBusy = itip.component === "VFREEBUSY";
+  const items: ScheduleResponseItem[] = h.recipients.map((r, i) => {
+    const d = deliveries[i]!;
+    if (d.state === "failed")
+      return { recipient: r.address, requestStatus: d.requestStatus!, description: d.lastError };
+    const outcome = now.finished.get(accepted.deliveryIds[i]!);
+    if (!outcome) {
+      return freeBusy
+        ? {
+            recipient: r.address,
+            requestStatus: STATUS.serviceUnavailable,
+            description: "The calendar did not answer in time.",
+          }
+        : {
+            recipient: r.address,
+            requestStatus: STATUS.pending,
+            description: "Accepted; delivery is in progress.",
+          };
+    }
+    const kind = classifyStatus(outcome.requestStatus);
+    if (!freeBusy && (kind === "temporary" || kind === "pending")) {
+      return {
+        recipient: r.address,
+        requestStatus: STATUS.pending,
+        description: "Accepted; the calendar is not reachable now, delivery will be retried.",
+      };
+    }
+    return {
+      recipient: r.address,
+      requestStatus: outcome.requestStatus,
+      calendarData: outcome.calendarData,
+      description: outcome.description,
+    };
+  });
+  const xml = scheduleResponseXml(items);
+  recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
+  return { status: 200, xml, messageUuid: accepted.uuid };
+}
+
+/** How far back a replay is looked for: the signature's validity (x= - t=), at least a day. */
+function replayWindowMs(auth: Authentication): number {
+  const day = 86_400_000;
+  if (auth.kind !== "dkim" || auth.verdict.signedAt === undefined || auth.verdict.expiresAt === undefined)
+    return day;
+  return Math.max(day, (auth.verdict.expiresAt - auth.verdict.signedAt) * 1000);
+}
+
+export function refusal(e: IScheduleError, retryAfterSeconds?: number): IntakeAnswer {
+  return {
+    status: e.httpStatus,
+    xml: errorXml(e.element, e.publicMessage),
+    headers: retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined,
+  };
+}
+
+/** Logs a refused request as a message whose deliveries all failed with the refusal. */
+function storeRefused(
+  ctx: IntakeContext,
+  req: IntakeRequest,
+  message: NewMessage,
+  answer: IntakeAnswer,
+): void {
+  const reason = message.dkimReason ?? "refused";
+  const accepted = ctx.queue.accept(
+    { ...message, responseStatus: answer.status, responseBody: answer.xml },
+    req.headers.recipients.map((r) => ({
+      recipient: r.address,
+      domain: addressDomain(r.address) ?? "",
+      route: "local",
+      state: "failed",
+      requestStatus: STATUS.noAuthority,
+      lastError: `request refused (${answer.status}): ${reason}`,
+    })),
+  );
+  answer.messageUuid = accepted.uuid;
+}

@@ -1,0 +1,94 @@
+/**
+ * The body checks of a scheduling POST (draft §6.1, §9.2; notes §11.1 steps 8-9): a valid iTIP
+ * message, consistent with its Content-Type, within the advertised capabilities, and with an
+ * Originator and Recipients that the method allows. Pure: each failure is an IScheduleError.
+ */
+import type { Capabilities } from "../ischedule/capabilities.ts";
+import { IScheduleError } from "../ischedule/errors.ts";
+import type { ContentType } from "../ischedule/media-type.ts";
+import type { ItipMessage, ItipProblem } from "../itip/index.ts";
+import {
+  checkMethodAllowed,
+  checkOriginator,
+  checkRecipients,
+  countInstances,
+  ItipError,
+  parseItip,
+} from "../itip/index.ts";
+
+export interface ItipCheckInput {
+  body: Uint8Array;
+  contentType: ContentType;
+  originator: string;
+  recipients: readonly string[];
+  capabilities: Capabilities;
+}
+
+const problem = (p: ItipProblem): IScheduleError => new IScheduleError(p.element, p.message);
+
+export function checkItip(i: ItipCheckInput): ItipMessage {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(i.body);
+  } catch {
+    throw new IScheduleError("invalid-calendar-data", "The body is not UTF-8 text.");
+  }
+  let msg: ItipMessage;
+  try {
+    msg = parseItip(text);
+  } catch (e) {
+    if (e instanceof ItipError) throw new IScheduleError(e.kind, e.message);
+    throw e;
+  }
+  const ct = i.contentType;
+  if (ct.method && ct.method.toUpperCase() !== msg.method) {
+    throw new IScheduleError(
+      "invalid-scheduling-message",
+      `Content-Type says method=${ct.method} but the body's METHOD is ${msg.method}.`,
+    );
+  }
+  if (ct.component && ct.component.toUpperCase() !== msg.component) {
+    throw new IScheduleError(
+      "invalid-scheduling-message",
+      `Content-Type says component=${ct.component} but the body holds a ${msg.component}.`,
+    );
+  }
+  const caps = i.capabilities;
+  const notAllowed = checkMethodAllowed(msg, caps.components);
+  if (notAllowed) throw problem(notAllowed);
+  if (msg.attachments.inline > 0 && !caps.attachments.inline) {
+    throw new IScheduleError(
+      "attachment-type-not-supported",
+      "Inline (binary) attachments are not accepted here; send attachments as URLs.",
+    );
+  }
+  if (msg.attachments.external > 0 && !caps.attachments.external) {
+    throw new IScheduleError("attachment-type-not-supported", "URL attachments are not accepted here.");
+  }
+  if (caps.minDateTime && msg.dateTimesUtc.min && msg.dateTimesUtc.min < caps.minDateTime) {
+    throw new IScheduleError(
+      "min-date-time",
+      `The message has a date (${msg.dateTimesUtc.min}) before ${caps.minDateTime}.`,
+    );
+  }
+  if (caps.maxDateTime && msg.dateTimesUtc.max && msg.dateTimesUtc.max > caps.maxDateTime) {
+    throw new IScheduleError(
+      "max-date-time",
+      `The message has a date (${msg.dateTimesUtc.max}) after ${caps.maxDateTime}.`,
+    );
+  }
+  // An open-ended RRULE (no COUNT or UNTIL) never ends; max-instances cannot mean to refuse "weekly, forever".
+  const finite = (msg.recurrence.rrule && !msg.recurrence.openEnded) || msg.recurrence.rdates > 0;
+  if (
+    caps.maxInstances !== undefined &&
+    finite &&
+    countInstances(msg, caps.maxInstances) > caps.maxInstances
+  ) {
+    throw new IScheduleError("max-instances", `The recurrence has more than ${caps.maxInstances} instances.`);
+  }
+  const originatorProblem = checkOriginator(msg, i.originator);
+  if (originatorProblem) throw problem(originatorProblem);
+  const recipientProblem = checkRecipients(msg, i.recipients);
+  if (recipientProblem) throw problem(recipientProblem);
+  return msg;
+}

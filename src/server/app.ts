@@ -1,0 +1,272 @@
+/**
+ * The one place that puts isched together for `isched serve`: database and queue, keys, delivery
+ * targets, the dispatcher, the iSchedule endpoint and the API listener; and takes it apart again on
+ * shutdown (stop accepting, let attempts finish or give their leases back, close the database).
+ */
+import type { Database } from "bun:sqlite";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { Elysia } from "elysia";
+import { createApi } from "../console/api.ts";
+import { Dispatcher } from "../delivery/dispatcher.ts";
+import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
+import { createResolver } from "../dns/client.ts";
+import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
+import {
+  buildCapabilities,
+  capabilitiesFingerprint,
+  type PublishedCapabilities,
+  publish,
+} from "../inbound/capabilities.ts";
+import { createEndpoint } from "../inbound/endpoint.ts";
+import type { IntakeContext } from "../inbound/intake.ts";
+import { DeliveryQueue } from "../queue/queue.ts";
+import { openDatabase } from "../store/database.ts";
+import type { DeliveryRow } from "../store/deliveries.ts";
+import { getSetting, setSetting } from "../store/settings.ts";
+import { imipTarget } from "../targets/imip-target.ts";
+import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
+import { storeTarget } from "../targets/store-target.ts";
+import type { DeliveryTarget } from "../targets/target.ts";
+import { webhookTarget } from "../targets/webhook-target.ts";
+import {
+  ConfigError,
+  describeTarget,
+  type LocalTargetSpec,
+  type ServeConfig,
+  targetFor,
+  trustFor,
+} from "./config.ts";
+import type { Logger } from "./log.ts";
+import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly consoleUrl: string;
+  readonly db: Database;
+  readonly keys: OwnKeys;
+  readonly apiToken: string;
+  readonly capabilities: () => PublishedCapabilities;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ServeConfig;
+  log: Logger;
+  nowMs?: () => number;
+}
+
+export async function startServer(o: StartOptions): Promise<RunningServer> {
+  const { config } = o;
+  const now = o.nowMs ?? Date.now;
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new ConfigError(
+      `--data: cannot create ${config.dataDir} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+  const db = openDatabase(join(config.dataDir, "isched.db"), { synchronous: config.sync });
+  try {
+    return await assemble(o, db, now);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+async function assemble(o: StartOptions, db: Database, now: () => number): Promise<RunningServer> {
+  const { config, log } = o;
+  const keys = loadOwnKeys({
+    db,
+    domains: config.domains,
+    keyFile: config.dkimKeyFile,
+    selector: config.dkimSelector,
+    nowMs: now(),
+  });
+  for (const k of keys.generated) {
+    log.log("info", "generated a DKIM key; publish its record", {
+      domain: k.domain,
+      name: `${k.selector}._domainkey.${k.domain}`,
+    });
+  }
+  const queue = new DeliveryQueue(db, { nowMs: now });
+  const recovered = queue.recoverExpiredLeases({ allInFlight: true });
+  if (recovered.requeued.length + recovered.broken.length > 0) {
+    log.log("warn", "recovered deliveries left in flight by a previous run", {
+      requeued: recovered.requeued.length,
+      broken: recovered.broken.length,
+    });
+  }
+
+  const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });
+  const smtpSender: SmtpSender | undefined = config.smtpUrl
+    ? createSmtpSender({ url: parseSmtpUrl(config.smtpUrl), ca: config.ca })
+    : undefined;
+  const imipFrom = config.imipFrom ?? `isched@${config.domains[0]}`;
+  const imip = smtpSender
+    ? imipTarget({
+        sender: smtpSender,
+        from: imipFrom,
+        relayLabel: redactSmtpUrl(config.smtpUrl!),
+        nowMs: now,
+      })
+    : undefined;
+
+  const localTargets = new Map<string, DeliveryTarget>();
+  const buildLocal = (spec: LocalTargetSpec): DeliveryTarget => {
+    const label = describeTarget(spec);
+    const existing = localTargets.get(label);
+    if (existing) return existing;
+    let target: DeliveryTarget;
+    switch (spec.kind) {
+      case "store":
+        target = storeTarget();
+        break;
+      case "ischedule":
+        target = iScheduleForwardTarget({
+          url: spec.url,
+          username: spec.username,
+          password: spec.password,
+          ca: config.ca,
+        });
+        break;
+      case "webhook":
+        if (!config.webhookSecret) throw new ConfigError("--deliver webhook: needs --webhook-secret-file");
+        target = webhookTarget({ url: spec.url, secret: config.webhookSecret, ca: config.ca, nowMs: now });
+        break;
+      case "imip":
+        if (!imip) throw new ConfigError("--deliver imip needs --smtp");
+        target = imip;
+        break;
+    }
+    localTargets.set(label, target);
+    return target;
+  };
+  const domainTargets = new Map(config.domains.map((d) => [d, buildLocal(targetFor(config.deliver, d))]));
+
+  const capabilityInputs = {
+    targets: [...new Set(domainTargets.values())].map((t) => t.handles),
+    limits: config.limits,
+    administrator: config.administrator,
+    inlineAttachments: false,
+  };
+  const unnumbered = buildCapabilities(capabilityInputs, 1);
+  const fingerprint = capabilitiesFingerprint(unnumbered);
+  let serial = Number(getSetting(db, "capabilities.serial") ?? "0");
+  if (getSetting(db, "capabilities.fingerprint") !== fingerprint || serial < 1) {
+    serial += 1;
+    setSetting(db, "capabilities.serial", String(serial));
+    setSetting(db, "capabilities.fingerprint", fingerprint);
+  }
+  const published = publish({ ...unnumbered, serialNumber: serial });
+  const capabilities = () => published;
+
+  const targetFor_ = (d: DeliveryRow): DeliveryTarget | undefined => {
+    if (d.route === "local") return domainTargets.get(d.domain);
+    if (d.route === "imip") return imip;
+    return undefined;
+  };
+  const dispatcher = new Dispatcher({
+    db,
+    queue,
+    targetFor: targetFor_,
+    scheduleMs: config.retryScheduleMs,
+    imipAvailable: imip !== undefined,
+    owner: `${hostname()}:${process.pid}`,
+    nowMs: now,
+  });
+
+  const hosted = new Set(config.domains);
+  const intake: IntakeContext = {
+    db,
+    queue,
+    dispatcher,
+    keys: createNetworkKeyResolver({
+      peerKeys: config.peerKeys,
+      dns,
+      allowPrivatePeers: config.allowPrivatePeers,
+      ca: config.ca,
+      nowMs: now,
+    }),
+    capabilities,
+    hosted: (domain) => hosted.has(domain),
+    trust: (domain) => trustFor(config.trust, domain),
+    localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
+    remoteRoute: () => (imip ? "imip" : undefined),
+    deadlineMs: config.deliveryDeadlineMs,
+    allowSha1: config.allowSha1,
+    nowMs: now,
+  };
+  const endpoint = createEndpoint({ intake, capabilities, keyRecord: keys.record, log: o.log });
+
+  const ischedulePaths = new Set(["/.well-known/ischedule", ...config.paths]);
+  const notFound = () =>
+    new Response("Not found.\n", { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  // Three kinds of path, matched by hand: the endpoint must see the raw, unparsed request.
+  const app = new Elysia().all(
+    "*",
+    ({ request, server }) => {
+      const path = new URL(request.url).pathname;
+      if (ischedulePaths.has(path))
+        return endpoint.scheduling(request, server?.requestIP(request)?.address ?? "");
+      const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
+      if (key && (request.method === "GET" || request.method === "HEAD")) {
+        return endpoint.domainKey(decodeURIComponent(key[1]!), decodeURIComponent(key[2]!));
+      }
+      return notFound();
+    },
+    { parse: "none" },
+  );
+  const listener = app.listen({
+    hostname: config.listen.host,
+    port: config.listen.port,
+    tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
+    maxRequestBodySize: Math.max(config.limits.maxContentLength * 2, 1024 * 1024),
+  });
+
+  const apiToken = config.apiToken ?? ensureApiToken(join(config.dataDir, "api-token"));
+  const api = createApi({ db, queue, token: apiToken, log: o.log }).listen({
+    hostname: config.console.host,
+    port: config.console.port,
+  });
+
+  dispatcher.start();
+  const scheme = config.tls ? "https" : "http";
+  const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.server!.port}`;
+  const consoleUrl = `http://${hostForUrl(config.console.host)}:${api.server!.port}`;
+  return {
+    url,
+    consoleUrl,
+    db,
+    keys,
+    apiToken,
+    capabilities,
+    async stop() {
+      await listener.stop();
+      await api.stop();
+      await dispatcher.stop();
+      smtpSender?.close();
+      db.close();
+    },
+  };
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * The API token when --api-token-file is not given: made on first start and kept in DATA/api-token
+ * (mode 0600), where `isched send` and `isched queue` find it.
+ */
+function ensureApiToken(path: string): string {
+  if (existsSync(path)) {
+    const token = readFileSync(path, "utf8").trim();
+    if (token) return token;
+  }
+  const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}

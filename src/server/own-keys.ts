@@ -1,0 +1,110 @@
+/**
+ * isched's own DKIM keys: one active signing key per hosted domain. An operator's key
+ * (--dkim-key FILE --dkim-selector S) is used for every domain; otherwise a key is generated on first
+ * start and kept in the database, and its DNS record is printed for the operator to publish. The
+ * records are also served at /.well-known/domainkey/<domain>/<selector> (http/well-known retrieval).
+ */
+import type { Database } from "bun:sqlite";
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
+import { generateDkimKey } from "../dkim/keygen.ts";
+import { loadSigningKey, type SigningKey } from "../dkim/sign.ts";
+import { allKeys, insertKey, keysOfDomain } from "../store/dkim-keys.ts";
+import { ConfigError } from "./config.ts";
+
+export interface OwnKeys {
+  /** The key that signs for a hosted domain. */
+  signingKey(domain: string): SigningKey | undefined;
+  /** The record published for (domain, selector), or undefined. */
+  record(domain: string, selector: string): string | undefined;
+  /** Keys generated during this start, to print with their records. */
+  readonly generated: readonly { domain: string; selector: string; record: string }[];
+}
+
+export interface OwnKeysOptions {
+  db: Database;
+  domains: readonly string[];
+  keyFile?: string;
+  selector?: string;
+  nowMs: number;
+}
+
+/** A selector that dates the key, so a rotation gets a new one: `is202611` (year and month). */
+export function defaultSelector(nowMs: number): string {
+  const d = new Date(nowMs);
+  return `is${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+}
+
+export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
+  const signing = new Map<string, SigningKey>();
+  const records = new Map<string, string>();
+  const generated: { domain: string; selector: string; record: string }[] = [];
+
+  if (o.keyFile) {
+    if (!o.selector) throw new ConfigError("--dkim-key needs --dkim-selector");
+    let pem: string;
+    try {
+      pem = readFileSync(o.keyFile, "utf8");
+    } catch (e) {
+      throw new ConfigError(
+        `--dkim-key: cannot read ${o.keyFile} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+    for (const domain of o.domains) {
+      let key: SigningKey;
+      try {
+        key = loadSigningKey(pem, domain, o.selector);
+      } catch (e) {
+        throw new ConfigError(`--dkim-key ${o.keyFile}: ${(e as Error).message}`);
+      }
+      signing.set(domain, key);
+      records.set(
+        `${domain}|${o.selector}`,
+        formatKeyRecord(publicKeyMaterial(createPublicKey(key.privateKey))),
+      );
+    }
+  } else if (o.selector) {
+    throw new ConfigError(
+      "--dkim-selector needs --dkim-key (without both, isched makes and keeps its own key)",
+    );
+  } else {
+    for (const domain of o.domains) {
+      if (!keysOfDomain(o.db, domain).some((k) => k.state === "active")) {
+        const selector = uniqueSelector(o.db, domain, defaultSelector(o.nowMs));
+        const key = generateDkimKey("rsa");
+        insertKey(o.db, {
+          domain,
+          selector,
+          algorithm: "rsa-sha256",
+          bits: key.bits,
+          privateKeyPem: key.privateKeyPem,
+          record: key.record,
+          state: "active",
+          createdAt: o.nowMs,
+          activatedAt: o.nowMs,
+        });
+        generated.push({ domain, selector, record: key.record });
+      }
+    }
+  }
+  // Database keys are published while pending, active or retiring; only an active one signs.
+  for (const k of allKeys(o.db)) {
+    if (k.state === "retired") continue;
+    if (!records.has(`${k.domain}|${k.selector}`)) records.set(`${k.domain}|${k.selector}`, k.record);
+    if (k.state === "active" && !signing.has(k.domain) && o.domains.includes(k.domain)) {
+      signing.set(k.domain, loadSigningKey(k.privateKeyPem, k.domain, k.selector));
+    }
+  }
+  return {
+    signingKey: (domain) => signing.get(domain),
+    record: (domain, selector) => records.get(`${domain.toLowerCase()}|${selector}`),
+    generated,
+  };
+}
+
+function uniqueSelector(db: Database, domain: string, base: string): string {
+  const taken = new Set(keysOfDomain(db, domain).map((k) => k.selector));
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}

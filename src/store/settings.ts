@@ -1,0 +1,18 @@
+/** The settings table: small named values isched keeps between runs (capability serial, tokens). */
+import type { Database } from "bun:sqlite";
+import { perDatabase } from "./_per-database.ts";
+
+const statements = perDatabase((db) => ({
+  get: db.query<{ value: string }, { key: string }>("SELECT value FROM settings WHERE key = $key"),
+  set: db.query<never, { key: string; value: string }>(
+    "INSERT INTO settings (key, value) VALUES ($key, $value) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  ),
+}));
+
+export function getSetting(db: Database, key: string): string | undefined {
+  return statements(db).get.get({ key })?.value;
+}
+
+export function setSetting(db: Database, key: string, value: string): void {
+  statements(db).set.run({ key, value });
+}

@@ -1,0 +1,136 @@
+/**
+ * The `ischedule:URL` target: forward to the organisation's own iSchedule server (Cyrus IMAP's
+ * /ischedule, say) over a trusted link, unsigned, with optional HTTP basic auth. This is how a
+ * calendar server that cannot verify DKIM, or is not reachable from outside, sits behind isched.
+ * The operator gave the URL, so no address policy applies; TLS is verified (with --ca-file).
+ */
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+import { parseScheduleResponse } from "../ischedule/response-reader.ts";
+import { STATUS } from "../ischedule/status.ts";
+import { USER_AGENT } from "../version.ts";
+import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS, type TargetAttempt } from "./target.ts";
+
+export interface IScheduleForwardOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  /** Extra CA certificates (PEM). */
+  ca?: string;
+  /** What the server handles; by default events, to-dos and free/busy. */
+  handles?: readonly ComponentCapability[];
+  timeoutMs?: number;
+}
+
+const MAX_REDIRECTS = 3;
+const MAX_RESPONSE_CHARS = 1024 * 1024;
+
+export function iScheduleForwardTarget(o: IScheduleForwardOptions): DeliveryTarget {
+  const authorization =
+    o.username !== undefined
+      ? `Basic ${Buffer.from(`${o.username}:${o.password ?? ""}`).toString("base64")}`
+      : undefined;
+  return {
+    label: `ischedule:${o.url}`,
+    handles: o.handles ?? [...EVENT_AND_TODO_METHODS, { name: "VFREEBUSY", methods: ["REQUEST"] }],
+    async deliver(message, recipients, signal): Promise<TargetAttempt> {
+      const headers: Record<string, string> = {
+        "iSchedule-Version": "1.0",
+        "iSchedule-Message-ID": message.uuid,
+        Originator: message.originator,
+        Recipient: recipients.join(","),
+        "Content-Type": message.contentType,
+        "Cache-Control": "no-cache, no-transform",
+        "User-Agent": USER_AGENT,
+      };
+      if (authorization) headers.Authorization = authorization;
+      let url = o.url;
+      const timeout = AbortSignal.timeout(o.timeoutMs ?? 30_000);
+      try {
+        for (let hop = 0; ; hop++) {
+          const res = await fetch(url, {
+            method: "POST",
+            headers,
+            body: message.body as Uint8Array<ArrayBuffer>,
+            redirect: "manual",
+            signal: AbortSignal.any([signal, timeout]),
+            tls: o.ca ? { ca: o.ca } : undefined,
+          });
+          const location = res.headers.get("location");
+          if ([301, 302, 307, 308].includes(res.status) && location && hop < MAX_REDIRECTS) {
+            // Keep POST and the body on every redirect (Cyrus answers 301 on /.well-known/ischedule).
+            url = new URL(location, url).toString();
+            continue;
+          }
+          const text = (await res.text()).slice(0, MAX_RESPONSE_CHARS);
+          return interpret(res.status, text, recipients, url, res.headers.get("retry-after"));
+        }
+      } catch (e) {
+        const reason = timeout.aborted ? "timed out" : (e as Error).message;
+        return {
+          outcomes: allRecipients(
+            recipients,
+            STATUS.serviceUnavailable,
+            "The calendar server did not answer.",
+          ),
+          target: url,
+          error: `${url}: ${reason}`,
+        };
+      }
+    },
+  };
+}
+
+/** Maps the server's answer to one outcome per recipient asked. */
+export function interpret(
+  status: number,
+  text: string,
+  recipients: readonly string[],
+  url: string,
+  retryAfter: string | null,
+): TargetAttempt {
+  const base = { target: url, httpStatus: status, response: text };
+  let parsed: ReturnType<typeof parseScheduleResponse> | undefined;
+  try {
+    parsed = parseScheduleResponse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (status === 200 && parsed?.kind === "responses") {
+    const byRecipient = new Map(parsed.responses.map((r) => [r.recipient.toLowerCase(), r]));
+    return {
+      ...base,
+      outcomes: recipients.map((recipient) => {
+        const r = byRecipient.get(recipient.toLowerCase());
+        if (!r)
+          return {
+            recipient,
+            requestStatus: STATUS.serviceUnavailable,
+            description: "The calendar server did not answer for this recipient.",
+          };
+        return {
+          recipient,
+          requestStatus: r.requestStatus,
+          calendarData: r.calendarData,
+          description: r.description,
+        };
+      }),
+    };
+  }
+  const why =
+    parsed?.kind === "error"
+      ? `${parsed.element ?? "error"}${parsed.description ? `: ${parsed.description}` : ""}`
+      : `HTTP ${status}`;
+  // 5xx and 429 are worth retrying; any other refusal of the whole request is not.
+  const temporary = status >= 500 || status === 429 || status === 408;
+  const seconds = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined;
+  return {
+    ...base,
+    outcomes: allRecipients(
+      recipients,
+      temporary ? STATUS.serviceUnavailable : STATUS.invalidService,
+      `The calendar server refused the request (${why}).`,
+    ),
+    error: `${url} answered ${why}`,
+    retryAfterMs: seconds !== undefined ? seconds * 1000 : undefined,
+  };
+}

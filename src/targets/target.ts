@@ -1,0 +1,81 @@
+/**
+ * A delivery target: where a group of deliveries of one message goes in one attempt (a local
+ * calendar server, a webhook, isched's own store, an iMIP mailer, a remote iSchedule receiver).
+ * Modelled on maddy's DeliveryTarget, reduced to what iSchedule needs: one call per attempt with
+ * the message and the recipients, answering one outcome per recipient.
+ *
+ * deliver() does not throw for a peer's or a network's problems: it answers them as outcomes
+ * (5.1 for "try later", 3.x/5.x for "never"), with what happened on the wire for the attempt log.
+ */
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+
+/** The parts of a stored message a target needs. */
+export interface TargetMessage {
+  readonly uuid: string;
+  readonly originator: string;
+  readonly method: string;
+  readonly component: string;
+  readonly contentType: string;
+  readonly body: Uint8Array;
+  readonly uid: string | null;
+  readonly summary: string | null;
+  /** The verified signing domain of an inbound message, if any. */
+  readonly dkimDomain: string | null;
+  readonly dkimResult: string;
+}
+
+export interface RecipientOutcome {
+  readonly recipient: string;
+  /** iTIP REQUEST-STATUS, e.g. "2.0;Success", "3.7;Invalid calendar user", "5.1;Service unavailable". */
+  readonly requestStatus: string;
+  /** Free/busy: the VFREEBUSY REPLY. */
+  readonly calendarData?: string;
+  readonly description?: string;
+  /** This recipient cannot be reached this way at all (no iSchedule receiver that can take it): email it. */
+  readonly reroute?: "imip";
+  /** Where this recipient's request went, when it differs per recipient (the peer URL discovery found). */
+  readonly via?: {
+    readonly target?: string;
+    readonly httpStatus?: number;
+    readonly response?: string;
+    readonly tls?: string;
+  };
+}
+
+export interface TargetAttempt {
+  /** In the order of the recipients asked. */
+  readonly outcomes: readonly RecipientOutcome[];
+  /** What was contacted: a URL, an SMTP host, "store". Never credentials. */
+  readonly target: string;
+  readonly httpStatus?: number;
+  readonly tls?: string;
+  /** The raw answer, for the attempt log (the caller caps its size). */
+  readonly response?: string;
+  /** A Retry-After the peer asked for. */
+  readonly retryAfterMs?: number;
+  /** What went wrong, when the attempt failed as a whole. */
+  readonly error?: string;
+}
+
+export interface DeliveryTarget {
+  /** For logs, the database and the console; never a password. */
+  readonly label: string;
+  /** The components and methods this target can take (draft §9.2.1.3 form). */
+  readonly handles: readonly ComponentCapability[];
+  deliver(message: TargetMessage, recipients: readonly string[], signal: AbortSignal): Promise<TargetAttempt>;
+}
+
+/** The same outcome for every recipient: an attempt that failed as a whole. */
+export function allRecipients(
+  recipients: readonly string[],
+  requestStatus: string,
+  description?: string,
+): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, requestStatus, description }));
+}
+
+/** What scheduling-capable calendar targets take: RFC 5546 methods of events and to-dos. */
+export const EVENT_AND_TODO_METHODS: readonly ComponentCapability[] = [
+  { name: "VEVENT", methods: ["REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"] },
+  { name: "VTODO", methods: ["REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"] },
+];
