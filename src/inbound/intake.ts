@@ -117,7 +117,12 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
 
   const signature =
     auth.kind === "dkim"
-      ? { dkimResult: "pass" as const, dkimDomain: auth.verdict.domain, dkimSelector: auth.verdict.selector }
+      ? {
+          dkimResult: "pass" as const,
+          dkimDomain: auth.verdict.domain,
+          dkimSelector: auth.verdict.selector,
+          dkimReason: `verified with the key from ${auth.verdict.keySource} (${auth.verdict.keyBits} bits)`,
+        }
       : { dkimResult: "trusted" as const };
 
   // draft §7.4 says nothing of replays; a repeated (signer, message id, body) gets the first answer.
