@@ -111,6 +111,7 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
         dkimReason: v && !v.ok ? `${v.reason}: ${v.message}` : e.publicMessage,
       },
       answer,
+      e.publicMessage,
     );
     return answer;
   }
@@ -160,8 +161,9 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     storeRefused(
       ctx,
       req,
-      { ...logBase, ...signature, direction, peerDomain: auth.peerDomain, dkimReason: e.publicMessage },
+      { ...logBase, ...signature, direction, peerDomain: auth.peerDomain },
       answer,
+      e.publicMessage,
     );
     return answer;
   }
@@ -261,8 +263,8 @@ function storeRefused(
   req: IntakeRequest,
   message: NewMessage,
   answer: IntakeAnswer,
+  reason: string,
 ): void {
-  const reason = message.dkimReason ?? "refused";
   const accepted = ctx.queue.accept(
     { ...message, responseStatus: answer.status, responseBody: answer.xml },
     req.headers.recipients.map((r) => ({
