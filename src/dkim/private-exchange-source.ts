@@ -11,6 +11,7 @@ const STATIC_TTL_SECONDS = 86_400;
 
 export interface PrivateKeyEntry {
   readonly domain: string;
+  /** "*" for any selector. */
   readonly selector: string;
   /** A DKIM key record text. */
   readonly record: string;
@@ -43,7 +44,9 @@ export function privateExchangeSource(entries: readonly PrivateKeyEntry[]): KeyS
   return {
     method: "private-exchange",
     async fetch(domain, selector): Promise<SourceResult> {
-      const found = byKey.get(`${domain.toLowerCase()}|${selector}`);
+      // A key configured without a selector (`--peer D=URL,key=FILE`) stands for any selector of D.
+      const found =
+        byKey.get(`${domain.toLowerCase()}|${selector}`) ?? byKey.get(`${domain.toLowerCase()}|*`);
       // Configured keys change only with the configuration: cache them as long as the cache allows.
       if (!found) {
         return {

@@ -86,7 +86,8 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
   }
 
   function get(request: Request, head: boolean): Response {
-    const url = new URL(request.url);
+    // Bun gives a bare path as request.url when the Host header is empty or not a host: no 500 for that.
+    const url = new URL(request.url, "http://host.invalid");
     const action = url.searchParams.get("action") ?? url.searchParams.get("query");
     if (action !== "capabilities") {
       return new Response("Use GET ?action=capabilities, or POST a scheduling message.\n", {

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import { addressDomain } from "../ischedule/address.ts";
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
@@ -19,7 +20,7 @@ import type { TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
 import { findReplay, type NewMessage, recordResponse } from "../store/messages.ts";
 import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
-import type { PublishedCapabilities } from "./capabilities.ts";
+import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import { checkItip } from "./itip-checks.ts";
 
@@ -38,6 +39,10 @@ export interface IntakeContext {
   deadlineMs: number;
   allowSha1: boolean;
   nowMs: () => number;
+  /** Remote deliveries of a trusted local server's message fall back to iMIP after this long. */
+  fallbackAfterMs?: number;
+  /** What isched can send to other domains, on top of what its local targets take (outbound checks). */
+  outboundComponents?: readonly ComponentCapability[];
 }
 
 export interface IntakeRequest {
@@ -153,7 +158,11 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
       contentType: h.contentType,
       originator: h.originator,
       recipients: h.recipients.map((r) => r.address),
-      capabilities: caps,
+      // A trusted local server's message is checked against what isched can send on, not only take.
+      capabilities:
+        direction === "outbound" && ctx.outboundComponents
+          ? { ...caps, components: unionComponents([caps.components, ctx.outboundComponents]) }
+          : caps,
     });
   } catch (e) {
     if (!(e instanceof IScheduleError)) throw e;
@@ -175,7 +184,10 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     if (ctx.hosted(domain))
       return { recipient: r.address, domain, route: "local", target: ctx.localTargetLabel(domain) };
     const route = direction === "outbound" ? ctx.remoteRoute(domain) : undefined;
-    if (route) return { recipient: r.address, domain, route };
+    if (route) {
+      const fallbackAt = ctx.fallbackAfterMs === undefined ? undefined : ctx.nowMs() + ctx.fallbackAfterMs;
+      return { recipient: r.address, domain, route, fallbackAt };
+    }
     return {
       recipient: r.address,
       domain,

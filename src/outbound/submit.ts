@@ -59,18 +59,25 @@ export function submitMessage(s: Submission, ctx: SubmitContext): SubmitResult {
     throw e;
   }
   const originator = s.originator ? normalizeAddress(s.originator) : impliedOriginator(itip);
-  if (!isCalendarUserAddress(originator)) throw new IScheduleError("originator-invalid", `"${originator}" is not a calendar user address.`);
+  if (!isCalendarUserAddress(originator))
+    throw new IScheduleError("originator-invalid", `"${originator}" is not a calendar user address.`);
   const originatorDomain = addressDomain(originator) ?? "";
   if (!ctx.hosted(originatorDomain)) {
-    throw new IScheduleError("originator-denied", `${originatorDomain || originator} is not a domain served here; isched sends only for its own domains.`);
+    throw new IScheduleError(
+      "originator-denied",
+      `${originatorDomain || originator} is not a domain served here; isched sends only for its own domains.`,
+    );
   }
   const problem = checkOriginator(itip, originator);
   if (problem) throw new IScheduleError(problem.element, problem.message);
 
-  const recipients = dedupe((s.recipients ?? impliedRecipients(itip, originator)).map((r) => r.trim()).filter((r) => r !== ""));
+  const recipients = dedupe(
+    (s.recipients ?? impliedRecipients(itip, originator)).map((r) => r.trim()).filter((r) => r !== ""),
+  );
   if (recipients.length === 0) throw new IScheduleError("recipient-missing", "The message has no recipient.");
   for (const r of recipients) {
-    if (!isCalendarUserAddress(r)) throw new IScheduleError("recipient-missing", `"${r}" is not a calendar user address.`);
+    if (!isCalendarUserAddress(r))
+      throw new IScheduleError("recipient-missing", `"${r}" is not a calendar user address.`);
   }
   const recipientProblem = checkRecipients(itip, recipients);
   if (recipientProblem) throw new IScheduleError(recipientProblem.element, recipientProblem.message);
@@ -78,8 +85,14 @@ export function submitMessage(s: Submission, ctx: SubmitContext): SubmitResult {
   const now = ctx.nowMs();
   const deliveries: NewDelivery[] = recipients.map((recipient) => {
     const domain = addressDomain(recipient) ?? "";
-    if (ctx.hosted(domain)) return { recipient, domain, route: "local", target: ctx.localTargetLabel(domain) };
-    return { recipient, domain, route: "ischedule", fallbackAt: ctx.fallbackAfterMs === undefined ? undefined : now + ctx.fallbackAfterMs };
+    if (ctx.hosted(domain))
+      return { recipient, domain, route: "local", target: ctx.localTargetLabel(domain) };
+    return {
+      recipient,
+      domain,
+      route: "ischedule",
+      fallbackAt: ctx.fallbackAfterMs === undefined ? undefined : now + ctx.fallbackAfterMs,
+    };
   });
   const body = Buffer.from(itip.text.replace(/\r?\n/g, "\r\n"));
   const accepted = ctx.queue.accept(
@@ -120,16 +133,21 @@ export function submitMessage(s: Submission, ctx: SubmitContext): SubmitResult {
 function impliedOriginator(itip: ItipMessage): string {
   if (["REPLY", "REFRESH", "COUNTER"].includes(itip.method)) {
     if (itip.attendees.length !== 1) {
-      throw new IScheduleError("originator-missing", `A ${itip.method} with ${itip.attendees.length} ATTENDEEs needs an explicit originator.`);
+      throw new IScheduleError(
+        "originator-missing",
+        `A ${itip.method} with ${itip.attendees.length} ATTENDEEs needs an explicit originator.`,
+      );
     }
     return itip.attendees[0]!.address;
   }
-  if (!itip.organizer) throw new IScheduleError("originator-missing", "The message has no ORGANIZER to send it for.");
+  if (!itip.organizer)
+    throw new IScheduleError("originator-missing", "The message has no ORGANIZER to send it for.");
   return itip.organizer.address;
 }
 
 function impliedRecipients(itip: ItipMessage, originator: string): string[] {
-  if (["REPLY", "REFRESH", "COUNTER"].includes(itip.method)) return itip.organizer ? [itip.organizer.address] : [];
+  if (["REPLY", "REFRESH", "COUNTER"].includes(itip.method))
+    return itip.organizer ? [itip.organizer.address] : [];
   const me = originator.toLowerCase();
   return itip.attendees.map((a) => a.address).filter((a) => a.toLowerCase() !== me);
 }

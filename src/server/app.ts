@@ -11,6 +11,7 @@ import { Elysia } from "elysia";
 import { createApi } from "../console/api.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
+import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { createResolver } from "../dns/client.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import {
@@ -21,6 +22,11 @@ import {
 } from "../inbound/capabilities.ts";
 import { createEndpoint } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
+import { peerFetch } from "../net/peer-fetch.ts";
+import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
+import { createDiscovery } from "../outbound/discovery.ts";
+import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
+import type { PeerRoute } from "../outbound/static-routes.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
 import { openDatabase } from "../store/database.ts";
 import type { DeliveryRow } from "../store/deliveries.ts";
@@ -101,6 +107,24 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
   }
 
   const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });
+  const fetchOptions = {
+    resolver: dns,
+    allowPrivate: config.allowPrivatePeers,
+    allowHttp: config.allowHttpPeers,
+    ca: config.ca,
+  };
+  const remote = remoteIScheduleTarget({
+    discovery: createDiscovery({
+      resolver: dns,
+      staticRoutes: config.peers ?? [],
+      walkParents: config.walkParents,
+    }),
+    capabilities: createCapabilitiesCache({ fetch: (req) => peerFetch(req, fetchOptions), nowMs: now }),
+    fetch: (req) => peerFetch(req, fetchOptions),
+    signingKey: (domain) => keys.signingKey(domain),
+    peerRoutes: config.peers ?? [],
+    nowMs: now,
+  });
   const smtpSender: SmtpSender | undefined = config.smtpUrl
     ? createSmtpSender({ url: parseSmtpUrl(config.smtpUrl), ca: config.ca })
     : undefined;
@@ -166,6 +190,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
   const targetFor_ = (d: DeliveryRow): DeliveryTarget | undefined => {
     if (d.route === "local") return domainTargets.get(d.domain);
     if (d.route === "imip") return imip;
+    if (d.route === "ischedule") return remote;
     return undefined;
   };
   const dispatcher = new Dispatcher({
@@ -184,7 +209,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     queue,
     dispatcher,
     keys: createNetworkKeyResolver({
-      peerKeys: config.peerKeys,
+      peerKeys: [...config.peerKeys, ...peerRouteKeys(config.peers ?? [])],
       dns,
       allowPrivatePeers: config.allowPrivatePeers,
       ca: config.ca,
@@ -194,12 +219,20 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     hosted: (domain) => hosted.has(domain),
     trust: (domain) => trustFor(config.trust, domain),
     localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
-    remoteRoute: () => (imip ? "imip" : undefined),
+    remoteRoute: () => "ischedule",
     deadlineMs: config.deliveryDeadlineMs,
     allowSha1: config.allowSha1,
     nowMs: now,
+    fallbackAfterMs: config.fallbackAfterMs,
+    outboundComponents: remote.handles,
   };
-  const endpoint = createEndpoint({ intake, capabilities, keyRecord: keys.record, log: o.log });
+  const endpoint = createEndpoint({
+    intake,
+    capabilities,
+    keyRecord: keys.record,
+    log: o.log,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+  });
 
   const ischedulePaths = new Set(["/.well-known/ischedule", ...config.paths]);
   const notFound = () =>
@@ -208,7 +241,8 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
   const app = new Elysia().all(
     "*",
     ({ request, server }) => {
-      const path = new URL(request.url).pathname;
+      // request.url is a bare path when the Host header is empty or garbage (Bun); Host is not used here.
+      const path = new URL(request.url, "http://host.invalid").pathname;
       if (ischedulePaths.has(path))
         return endpoint.scheduling(request, server?.requestIP(request)?.address ?? "");
       const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
@@ -269,4 +303,30 @@ function ensureApiToken(path: string): string {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/** `--peer D=URL,key=FILE[,selector=S]`: the peer's key as a private-exchange key. */
+function peerRouteKeys(routes: readonly PeerRoute[]): PrivateKeyEntry[] {
+  return routes
+    .filter((r) => r.keyFile)
+    .map((r) => {
+      let text: string;
+      try {
+        text = readFileSync(r.keyFile!, "utf8");
+      } catch (e) {
+        throw new ConfigError(
+          `--peer ${r.domain}: cannot read key=${r.keyFile} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+        );
+      }
+      try {
+        return {
+          domain: r.domain,
+          selector: r.selector ?? "*",
+          record: keyRecordFromFile(text),
+          where: r.keyFile!,
+        };
+      } catch (e) {
+        throw new ConfigError(`--peer ${r.domain}: key=${r.keyFile}: ${(e as Error).message}`);
+      }
+    });
 }

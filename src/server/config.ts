@@ -9,6 +9,7 @@ import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { keyRecordFromFile } from "../dkim/private-exchange-source.ts";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
+import type { PeerRoute } from "../outbound/static-routes.ts";
 
 /** A configuration mistake; the command line reports it as a usage error. */
 export class ConfigError extends Error {
@@ -189,6 +190,8 @@ export interface ServeConfig {
   readonly administrator: string;
   /** How long the endpoint waits for a local target before answering 1.0;Pending. */
   readonly deliveryDeadlineMs: number;
+  /** How long the endpoint waits for a request body to arrive in full (default 30 s). */
+  readonly bodyTimeoutMs?: number;
   readonly retryScheduleMs: readonly number[];
   readonly dnsServer?: HostPort;
   readonly ca?: string;
@@ -200,6 +203,14 @@ export interface ServeConfig {
   readonly smtpUrl?: string;
   readonly imipFrom?: string;
   readonly sync: "normal" | "full";
+  /** Static routes to peers (`--peer`). */
+  readonly peers?: readonly PeerRoute[];
+  /** Remote deliveries not done by then go by iMIP (when --smtp is set); undefined: only when retries run out. */
+  readonly fallbackAfterMs?: number;
+  /** Strip leftmost labels of a recipient domain without SRV (draft §4.1). */
+  readonly walkParents?: boolean;
+  /** Allow http: peer URLs (labs and tests). */
+  readonly allowHttpPeers?: boolean;
 }
 
 /** The rule for a domain: its own, else the catch-all `*`, else DKIM required. */

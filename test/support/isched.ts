@@ -61,6 +61,8 @@ export interface PeerRequest {
   after?: (fields: HeaderField[]) => HeaderField[];
   messageId?: string;
   contentType?: string;
+  /** Extra CA (PEM) for an HTTPS endpoint. */
+  ca?: string;
 }
 
 export interface PeerAnswer {
@@ -84,7 +86,12 @@ export async function postAsPeer(r: PeerRequest): Promise<PeerAnswer> {
   ];
   if (r.key) fields.unshift(["DKIM-Signature", signRequest({ key: r.key, fields, body, nowMs: Date.now() })]);
   if (r.after) fields = r.after(fields);
-  const res = await fetch(r.url, { method: "POST", headers: fields as [string, string][], body });
+  const res = await fetch(r.url, {
+    method: "POST",
+    headers: fields as [string, string][],
+    body,
+    tls: r.ca ? { ca: r.ca } : undefined,
+  });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { txtZoneLine } from "../../dkim/dns-record.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
+import { parsePeerFlag } from "../../outbound/static-routes.ts";
 import { formatRetrySchedule, parseRetrySchedule } from "../../queue/retry-policy.ts";
 import { startServer } from "../../server/app.ts";
 import {
@@ -21,7 +22,7 @@ import { createLogger, type LogLevel } from "../../server/log.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { type FlagValues, flag } from "../flags.ts";
-import { parseHostPort } from "../parse-values.ts";
+import { parseDuration, parseHostPort } from "../parse-values.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
 const hostPort = (help: string, def: string) =>
@@ -125,6 +126,21 @@ const flags = {
     help: "API token [default: DATA/api-token, made on first start]",
     placeholder: "FILE",
   }),
+  peer: flag.list({
+    help: "static route: DOMAIN=URL[,key=FILE,selector=S,trust=dkim|deny,sign=no]",
+    placeholder: "ROUTE",
+  }),
+  fallbackAfter: flag.custom<number | undefined>(parseDuration, {
+    help: "email (iMIP) a remote recipient not reached by iSchedule within this time [default: when retries run out]",
+    placeholder: "DURATION",
+    defaultValue: undefined,
+  }),
+  walkParents: flag.bool({
+    help: "look for _ischedules._tcp SRV records at parent domains too (draft §4.1)",
+  }),
+  allowHttpPeers: flag.bool({
+    help: "allow http: URLs in --peer (labs and tests; iSchedule requires HTTPS)",
+  }),
   sync: flag.oneOf(["normal", "full"], {
     help: "SQLite durability: normal survives a crash, full also a power cut",
     defaultValue: "normal",
@@ -158,6 +174,22 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
   }
   if (f.smtp) parseSmtpUrl(f.smtp);
   if (f.minDateTime >= f.maxDateTime) throw new ConfigError("--min-date-time must be before --max-date-time");
+  const peers = f.peer.map((raw) => {
+    try {
+      return parsePeerFlag(raw, { allowHttp: f.allowHttpPeers });
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  });
+  const trust = f.trust.map(parseTrustRule);
+  for (const p of peers) {
+    if (p.trust === "unsigned")
+      throw new ConfigError(
+        `--peer ${p.domain}: trust=unsigned needs addresses: use --trust ${p.domain}=unsigned:CIDR`,
+      );
+    if (p.trust && !trust.some((t) => t.domain === p.domain))
+      trust.push({ domain: p.domain, policy: { mode: p.trust } });
+  }
   return {
     domains,
     listen: f.listen,
@@ -176,7 +208,11 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
       if (!/^\/[^\s?#]*$/.test(p)) throw new ConfigError(`--path: "${p}" is not an absolute path`);
       return p;
     }),
-    trust: f.trust.map(parseTrustRule),
+    trust,
+    peers,
+    fallbackAfterMs: f.fallbackAfter,
+    walkParents: f.walkParents,
+    allowHttpPeers: f.allowHttpPeers,
     limits: {
       maxRecipients: f.maxRecipients,
       maxContentLength: f.maxContentLength,

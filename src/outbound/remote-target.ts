@@ -1,0 +1,311 @@
+/**
+ * The remote iSchedule delivery target: isched as an iSchedule Sender (draft §3, notes §11.2). One
+ * deliver() call takes recipients of one remote domain (the dispatcher groups them so) and:
+ *
+ * 1. discovers the receivers (discovery.ts: static route, SRV, TXT path). No receiver: every recipient
+ *    is rerouted to iMIP (5.2). A DNS failure is temporary (5.1), never "no receiver".
+ * 2. tries the SRV targets in RFC 2782 order. A target whose capabilities cannot be fetched, or that
+ *    cannot be reached for a POST (refused, timed out, TLS), is skipped for the next one with what
+ *    is left to send; a target that answered is never asked again in the same attempt. When every
+ *    target failed: 5.1 if any failure was temporary, else 5.2 (rerouted to iMIP when a receiver said
+ *    it does not serve iSchedule).
+ * 3. fits the message to the capabilities (fit.ts, draft §5): refused recipients go to iMIP with the
+ *    reason; the others are split into groups of at most max-recipients.
+ * 4. POSTs each group once (schedule-request.ts, post-schedule.ts): signed unless the peer route
+ *    says sign=no, a VFREEBUSY body restricted to the group's ATTENDEEs (notes §11.2 step 4), the same
+ *    iSchedule-Message-ID on every retry of the same group.
+ * 5. reads each answer (read-answer.ts) into one outcome per recipient, with where it went.
+ *
+ * A permanent (301, 308) redirect of a POST is remembered by this target for the rest of the process,
+ * so later groups and later attempts go straight to the new URL. The capabilities cache is not told:
+ * it has no way to be, and its next refresh of the old URL meets the peer's redirect of the GET
+ * itself. Capabilities fetched before the move keep applying to the new URL (same peer, moved).
+ */
+
+import type { SigningKey } from "../dkim/sign.ts";
+import { addressDomain, addressKey } from "../ischedule/address.ts";
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+import { classifyStatus, STATUS } from "../ischedule/status.ts";
+import { restrictFreeBusyAttendees } from "../itip/index.ts";
+import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
+import {
+  type DeliveryTarget,
+  EVENT_AND_TODO_METHODS,
+  type RecipientOutcome,
+  type TargetAttempt,
+  type TargetMessage,
+} from "../targets/target.ts";
+import { USER_AGENT } from "../version.ts";
+import type { CapabilitiesCache, CapabilitiesResult } from "./capabilities-cache.ts";
+import { type Discovery, type DiscoveryService, SRV_SERVICE } from "./discovery.ts";
+import { planGroups } from "./fit.ts";
+import { messageFacts, readStoredItip, type StoredItip } from "./message-facts.ts";
+import { MovedEndpoints, postSchedule, untilAborted } from "./post-schedule.ts";
+import { readAnswer } from "./read-answer.ts";
+import { scheduleMessageId, scheduleRequest } from "./schedule-request.ts";
+import type { PeerRoute } from "./static-routes.ts";
+
+export interface RemoteIScheduleTargetOptions {
+  discovery: DiscoveryService;
+  capabilities: CapabilitiesCache;
+  /** peerFetch bound to its options: address policy, pinned TLS, time and size caps. */
+  fetch: (req: PeerRequest) => Promise<PeerResponse>;
+  /** isched's key for the Originator's domain; undefined when it has none. */
+  signingKey: (originatorDomain: string) => SigningKey | undefined;
+  /** sign=no routes send unsigned (a trusted peer that cannot verify DKIM, e.g. Debian's Cyrus). */
+  peerRoutes: readonly PeerRoute[];
+  nowMs?: () => number;
+  userAgent?: string;
+  /** Redirects followed per POST; default 3 (notes §2.5). */
+  maxRedirects?: number;
+}
+
+/** What iTIP lets a sender send (RFC 5546 §3); each receiver narrows it with its capabilities. */
+const REMOTE_HANDLES: readonly ComponentCapability[] = [
+  ...EVENT_AND_TODO_METHODS,
+  { name: "VJOURNAL", methods: ["PUBLISH", "ADD", "CANCEL"] },
+  { name: "VFREEBUSY", methods: ["REQUEST"] },
+];
+
+type Failure = { reason: string; kind: "temporary" | "no-service" | "configuration" };
+type Outcome = Omit<RecipientOutcome, "recipient">;
+type Found = Extract<Discovery, { kind: "found" }>;
+
+/** What one deliver() call gathers: outcomes by address key, and the attempt-level record. */
+interface Attempt {
+  readonly outcomes: Map<string, RecipientOutcome>;
+  readonly errors: string[];
+  target?: string;
+  httpStatus?: number;
+  response?: string;
+  retryAfterMs?: number;
+}
+
+export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): DeliveryTarget {
+  const now = o.nowMs ?? Date.now;
+  const userAgent = o.userAgent ?? USER_AGENT;
+  const moved = new MovedEndpoints();
+
+  /** Everything one domain's recipients go through; outcomes land in `a`. */
+  async function toDomain(
+    message: TargetMessage,
+    domain: string,
+    recipients: readonly string[],
+    itip: () => StoredItip,
+    signal: AbortSignal,
+    a: Attempt,
+  ): Promise<void> {
+    const settle = (rs: readonly string[], outcome: Outcome): void => {
+      for (const recipient of rs) a.outcomes.set(addressKey(recipient), { ...outcome, recipient });
+    };
+    let found: Discovery;
+    try {
+      found = await untilAborted(o.discovery.discover(domain), signal);
+    } catch (err) {
+      found = { kind: "error", temporary: true, reason: `discovery for ${domain} failed: ${messageOf(err)}` };
+    }
+    if (found.kind !== "found") {
+      a.target ??= `${SRV_SERVICE}.${domain}`;
+      a.errors.push(found.reason);
+      // draft §4: no receiver for the domain, so iSchedule cannot reach these users; email can.
+      if (found.kind === "none")
+        settle(recipients, {
+          requestStatus: STATUS.invalidService,
+          reroute: "imip",
+          description: found.reason,
+        });
+      else settle(recipients, { requestStatus: STATUS.serviceUnavailable, description: found.reason });
+      return;
+    }
+    const read = itip();
+    if ("problem" in read) {
+      a.errors.push(read.problem);
+      settle(recipients, { requestStatus: STATUS.notSupported, description: read.problem });
+      return;
+    }
+    let key: SigningKey | undefined;
+    if (signs(found, domain, o.peerRoutes)) {
+      const originatorDomain = addressDomain(message.originator) ?? "";
+      key = o.signingKey(originatorDomain);
+      if (key === undefined) {
+        // draft §7.1: every request is signed; a peer would refuse it unsigned. A configuration gap.
+        const why = `isched has no DKIM key for ${originatorDomain || message.originator} to sign with`;
+        a.errors.push(why);
+        settle(recipients, { requestStatus: STATUS.invalidService, description: why });
+        return;
+      }
+    }
+
+    const failures: Failure[] = [];
+    /** Sends what it can through one target; answers the recipients left for the next one. */
+    const viaTarget = async (targetUrl: string, pending: readonly string[]): Promise<readonly string[]> => {
+      let caps: CapabilitiesResult;
+      try {
+        caps = await untilAborted(o.capabilities.get(targetUrl), signal);
+      } catch (err) {
+        caps = { ok: false, temporary: true, reason: `capabilities of ${targetUrl}: ${messageOf(err)}` };
+      }
+      a.target = targetUrl;
+      if (!caps.ok) {
+        failures.push({ reason: caps.reason, kind: caps.temporary ? "temporary" : "no-service" });
+        return pending;
+      }
+      const facts = messageFacts({
+        itip: read.itip,
+        sizeBytes: message.body.byteLength,
+        maxInstances: caps.capabilities.maxInstances,
+      });
+      const plan = planGroups({ recipients: pending, capabilities: caps.capabilities, message: facts });
+      for (const r of plan.refused) {
+        const via = { target: caps.url };
+        settle([r.recipient], {
+          requestStatus: STATUS.invalidService,
+          reroute: "imip",
+          description: r.reason,
+          via,
+        });
+      }
+      for (const [n, group] of plan.groups.entries()) {
+        const sent = await sendGroup(moved.resolve(caps.url), group);
+        if (sent === "unreachable") return plan.groups.slice(n).flat();
+      }
+      return [];
+    };
+
+    const sendGroup = async (
+      endpoint: string,
+      group: readonly string[],
+    ): Promise<"answered" | "unreachable"> => {
+      let body = message.body;
+      if (read.itip.component === "VFREEBUSY") {
+        try {
+          body = Buffer.from(restrictFreeBusyAttendees(read.text, group));
+        } catch (err) {
+          // draft §6.1: a free/busy Recipient list must equal the ATTENDEEs; a stranger cannot be asked.
+          settle(group, { requestStatus: STATUS.invalidUser, description: messageOf(err) });
+          return "answered";
+        }
+      }
+      const messageId = scheduleMessageId(message.uuid, group);
+      const result = await postSchedule({
+        fetch: o.fetch,
+        url: endpoint,
+        signal,
+        maxRedirects: o.maxRedirects,
+        build: (url) =>
+          scheduleRequest({
+            url,
+            originator: message.originator,
+            recipients: group,
+            method: read.itip.method,
+            component: read.itip.component,
+            body,
+            messageId,
+            userAgent,
+            key,
+            nowMs: now(),
+          }),
+        // draft §8.3: every response carries the serial; a new one makes the cache refetch.
+        onResponse: (url, res) => o.capabilities.noteSerial(url, res.headers.get("ischedule-capabilities")),
+      });
+      a.target = result.url;
+      if (result.kind === "failed") {
+        failures.push({ reason: result.reason, kind: result.temporary ? "temporary" : "configuration" });
+        return "unreachable";
+      }
+      if (result.kind === "redirect-refused") {
+        a.httpStatus = result.httpStatus;
+        a.errors.push(result.reason);
+        const via = { target: result.url, httpStatus: result.httpStatus };
+        settle(group, {
+          requestStatus: STATUS.invalidService,
+          reroute: "imip",
+          description: result.reason,
+          via,
+        });
+        return "answered";
+      }
+      if (result.movedTo !== undefined) moved.remember(endpoint, result.movedTo);
+      const answer = readAnswer({
+        response: result.response,
+        url: result.url,
+        recipients: group,
+        nowMs: now(),
+      });
+      for (const outcome of answer.outcomes) a.outcomes.set(addressKey(outcome.recipient), outcome);
+      a.httpStatus = result.response.status;
+      a.response = answer.outcomes[0]?.via?.response;
+      if (answer.error !== undefined) a.errors.push(answer.error);
+      if (answer.retryAfterMs !== undefined)
+        a.retryAfterMs = Math.max(a.retryAfterMs ?? 0, answer.retryAfterMs);
+      return "answered";
+    };
+
+    let pending: readonly string[] = recipients;
+    for (const target of found.targets) {
+      if (pending.length === 0 || signal.aborted) break;
+      pending = await viaTarget(target.url, pending);
+    }
+    if (pending.length === 0) return;
+    if (signal.aborted) failures.push({ reason: "the attempt ran out of time", kind: "temporary" });
+    const description = [...new Set(failures.map((f) => f.reason))].join("; ") || "no receiver was tried";
+    a.errors.push(description);
+    if (failures.some((f) => f.kind === "temporary"))
+      settle(pending, { requestStatus: STATUS.serviceUnavailable, description });
+    else if (failures.some((f) => f.kind === "no-service"))
+      settle(pending, { requestStatus: STATUS.invalidService, reroute: "imip", description });
+    else settle(pending, { requestStatus: STATUS.invalidService, description });
+  }
+
+  return {
+    label: "ischedule",
+    handles: REMOTE_HANDLES,
+    async deliver(message, recipients, signal): Promise<TargetAttempt> {
+      const a: Attempt = { outcomes: new Map(), errors: [] };
+      let read: StoredItip | undefined;
+      const itip = () => (read ??= readStoredItip(message.body, message.uuid));
+      const byDomain = new Map<string, string[]>();
+      const seen = new Set<string>();
+      for (const recipient of recipients) {
+        const key = addressKey(recipient);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const domain = addressDomain(recipient);
+        if (domain === undefined) {
+          const description = `${recipient} has no domain to discover a receiver for (draft §4.1)`;
+          a.outcomes.set(key, { recipient, requestStatus: STATUS.invalidUser, description });
+          continue;
+        }
+        byDomain.set(domain, [...(byDomain.get(domain) ?? []), recipient]);
+      }
+      for (const [domain, list] of byDomain) await toDomain(message, domain, list, itip, signal, a);
+
+      const outcomes = recipients.map((recipient): RecipientOutcome => {
+        const outcome = a.outcomes.get(addressKey(recipient));
+        return outcome ? { ...outcome, recipient } : { recipient, requestStatus: STATUS.serviceUnavailable };
+      });
+      // An attempt-level error would be logged for every recipient: only when none was delivered.
+      const failed = outcomes.every((r) => classifyStatus(r.requestStatus) !== "delivered");
+      const error = failed && a.errors.length > 0 ? [...new Set(a.errors)].join("; ") : undefined;
+      return {
+        outcomes,
+        target: a.target ?? "ischedule",
+        ...(a.httpStatus !== undefined ? { httpStatus: a.httpStatus } : {}),
+        ...(a.response !== undefined ? { response: a.response } : {}),
+        ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
+        ...(error !== undefined ? { error } : {}),
+      };
+    },
+  };
+}
+
+/** False for a static route with sign=no, whether discovery or the route list says so. */
+function signs(found: Found, domain: string, routes: readonly PeerRoute[]): boolean {
+  if (!found.sign) return false;
+  const route = routes.find((r) => r.domain === found.domain || r.domain === domain);
+  return route?.sign ?? true;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
