@@ -49,10 +49,17 @@ export interface HostPort {
 
 /** `HOST:PORT`, `[v6]:PORT`, or `:PORT` (host defaults to `defaultHost`). */
 export function parseHostPort(raw: string, defaultHost = "127.0.0.1"): HostPort {
+  return parseHostPortWith(raw, defaultHost, 1);
+}
+
+/** For a listening address: port 0 asks the system for a free port (printed at start-up). */
+export const parseListenAddress = (raw: string): HostPort => parseHostPortWith(raw, "127.0.0.1", 0);
+
+function parseHostPortWith(raw: string, defaultHost: string, minPort: number): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
   if (!m) throw new Error(`"${raw}" is not HOST:PORT`);
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new Error(`port ${m[3]} is outside 1..65535`);
+  if (port < minPort || port > 65535) throw new Error(`port ${m[3]} is outside ${minPort}..65535`);
   const host = m[1] ?? m[2] ?? "";
   return { host: host === "" ? defaultHost : host, port };
 }

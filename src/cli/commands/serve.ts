@@ -22,14 +22,14 @@ import { createLogger, type LogLevel } from "../../server/log.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { type FlagValues, flag } from "../flags.ts";
-import { parseDuration, parseHostPort } from "../parse-values.ts";
+import { parseDuration, parseListenAddress } from "../parse-values.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
 const hostPort = (help: string, def: string) =>
-  flag.custom(parseHostPort, {
+  flag.custom(parseListenAddress, {
     help,
     placeholder: "HOST:PORT",
-    defaultValue: parseHostPort(def),
+    defaultValue: parseListenAddress(def),
     defaultText: def,
   });
 
