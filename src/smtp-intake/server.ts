@@ -1,0 +1,252 @@
+/**
+ * The SMTP intake: the relay a calendar server (Cyrus, Nextcloud, SOGo) sends its outgoing iMIP mail
+ * through (npm `smtp-server`). Recipients whose domain has an iSchedule receiver that takes the
+ * message are queued for iSchedule; all other mail goes on unchanged to the smarthost (--smtp-relay).
+ * transaction.ts decides and answers; this file is the SMTP session around it.
+ *
+ * Never an open relay (RFC 5321 §3.9 leaves relaying to local policy; this is isched's):
+ * - connect: the client address must be in --smtp-allow, else `554 5.7.1` and the connection closes
+ *   (RFC 5321 §3.1: 554 instead of the greeting means "no service here");
+ * - AUTH (RFC 4954, PLAIN and LOGIN) is required when an auth file is given (auth-file.ts); with a
+ *   certificate, only after STARTTLS (RFC 3207), so passwords never cross the network in clear;
+ * - MAIL FROM: the reverse-path must be in a hosted domain, else `550 5.7.1`;
+ * - after DATA: the Originator of an iMIP message must be in a hosted domain, else `550 5.7.1`.
+ *
+ * SIZE (RFC 1870) is advertised with maxSizeBytes; a client that announces more is refused at MAIL
+ * FROM, and one that sends more gets `552 5.3.4` after DATA: the excess is read and dropped, never
+ * held. smtp-server's own enhanced status codes are off (its table maps every 550 to 5.1.1), so the
+ * RFC 3463 code at the start of each reply text is isched's.
+ */
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
+import { createSmtpSender, type SmtpSender } from "../imip/smtp-sender.ts";
+import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
+import { anyContains, type Cidr } from "../net/cidr.ts";
+import type { Submission, SubmitResult } from "../outbound/submit.ts";
+import type { Logger } from "../server/log.ts";
+import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
+import { checkEnvelopeSender } from "./decide.ts";
+import { createRetryMemory } from "./retry-memory.ts";
+import { handleTransaction, type ScheduleFacts, type SmtpReply } from "./transaction.ts";
+
+export interface SmtpIntakeOptions {
+  listen: { host: string; port: number };
+  /** Client addresses allowed to connect (--smtp-allow, `parseCidrList()`). */
+  allow: readonly Cidr[];
+  /** Accounts file (auth-file.ts); when given, AUTH is required before MAIL. */
+  authFile?: string;
+  /** PEM certificate chain and key: STARTTLS is offered. */
+  tls?: { cert: string; key: string };
+  /** Largest message accepted, in octets. */
+  maxSizeBytes: number;
+  hosted: (domain: string) => boolean;
+  /** Does `domain` have an iSchedule receiver that takes this message (discovery and capabilities)? */
+  canSchedule: (domain: string, facts: ScheduleFacts) => Promise<boolean>;
+  /** `submitMessage()` with its context bound: commits the message and its deliveries. */
+  submit: (s: Submission) => SubmitResult;
+  /** The smarthost for everything else: `smtp[s]://[user:password@]host[:port]` (--smtp-relay). */
+  relay?: { url: string; ca?: string };
+  log: Logger;
+  /** A slower discovery answer counts as "no iSchedule": the recipient is relayed. Default 30 s. */
+  canScheduleTimeoutMs?: number;
+  /** The name in the greeting and in EHLO to the smarthost. Default: the machine's name. */
+  name?: string;
+}
+
+export interface SmtpIntake {
+  /** The port listened on (the real one when `listen.port` was 0). */
+  readonly port: number;
+  /** Stops accepting connections, waits briefly for open ones, closes the smarthost connections. */
+  stop(): Promise<void>;
+}
+
+/** RFC 5321 §4.5.3.1.8 requires at least 100; more than this in one transaction is not a calendar server. */
+const MAX_RECIPIENTS = 1000;
+const DEFAULT_CAN_SCHEDULE_TIMEOUT_MS = 30_000;
+
+/** Throws Error with a sentence for a setting that cannot work, before listening. */
+export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake> {
+  if (!Number.isInteger(o.maxSizeBytes) || o.maxSizeBytes <= 0) {
+    throw new Error(`--smtp-max-size: must be a whole number of octets above 0, not ${o.maxSizeBytes}`);
+  }
+  if (o.allow.length === 0) throw new Error("--smtp-allow: at least one client address or range is needed");
+  const accounts: SmtpAccounts | undefined = o.authFile === undefined ? undefined : loadAuthFile(o.authFile);
+  const relayUrl = o.relay && parseSmtpUrl(o.relay.url, "--smtp-relay");
+  const sender: SmtpSender | undefined =
+    relayUrl &&
+    createSmtpSender({
+      url: relayUrl,
+      ...(o.relay?.ca !== undefined && { ca: o.relay.ca }),
+      ...(o.name !== undefined && { name: o.name }),
+    });
+  const memory = createRetryMemory();
+  const { log } = o;
+  if (accounts && !o.tls)
+    log.log(
+      "warn",
+      "smtp intake: AUTH without STARTTLS sends passwords in clear; give a certificate unless clients are local",
+    );
+
+  const server = new SMTPServer({
+    logger: false,
+    banner: "isched SMTP intake",
+    ...(o.name !== undefined && { name: o.name }),
+    size: o.maxSizeBytes,
+    disabledCommands: [...(accounts ? [] : ["AUTH"]), ...(o.tls ? [] : ["STARTTLS"])],
+    authOptional: !accounts,
+    allowInsecureAuth: accounts !== undefined && !o.tls,
+    authMethods: ["PLAIN", "LOGIN"],
+    disableReverseLookup: true,
+    closeTimeout: 2000,
+    ...(o.tls && { key: o.tls.key, cert: o.tls.cert, secure: false, minVersion: "TLSv1.2" as const }),
+
+    onConnect(session, callback) {
+      if (anyContains(o.allow, session.remoteAddress)) return callback();
+      log.log("warn", "smtp intake refused a client outside --smtp-allow", { client: session.remoteAddress });
+      callback(
+        smtpError({
+          code: 554,
+          status: "5.7.1",
+          text: `Client ${session.remoteAddress} may not use this relay`,
+        }),
+      );
+    },
+
+    onAuth(auth, session, callback) {
+      const user = auth.username ?? "";
+      const refuse = () => {
+        log.log("warn", "smtp intake refused a login", { client: session.remoteAddress, user });
+        callback(smtpError({ code: 535, status: "5.7.8", text: "Authentication credentials invalid" }));
+      };
+      if (!accounts || (auth.method !== "PLAIN" && auth.method !== "LOGIN")) return refuse();
+      accounts.verify(user, auth.password ?? "").then(
+        (ok) => (ok ? callback(null, { user }) : refuse()),
+        () => refuse(),
+      );
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, callback) {
+      const problem = checkEnvelopeSender(address.address, o.hosted);
+      if (!problem) return callback();
+      log.log("warn", "smtp intake refused a relay attempt", {
+        client: session.remoteAddress,
+        from: address.address,
+      });
+      callback(smtpError({ code: 550, status: "5.7.1", text: problem }));
+    },
+
+    onRcptTo(_address, session, callback) {
+      if (session.envelope.rcptTo.length < MAX_RECIPIENTS) return callback();
+      callback(
+        smtpError({
+          code: 452,
+          status: "4.5.3",
+          text: `Too many recipients (at most ${MAX_RECIPIENTS} per message)`,
+        }),
+      );
+    },
+
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= o.maxSizeBytes) chunks.push(chunk);
+      });
+      stream.on("error", (e: Error) => {
+        log.log("warn", "smtp intake: the message stream failed", {
+          client: session.remoteAddress,
+          error: e.message,
+        });
+      });
+      stream.on("end", () => {
+        if (stream.sizeExceeded || size > o.maxSizeBytes) {
+          log.log("info", "smtp intake refused an oversized message", {
+            client: session.remoteAddress,
+            octets: size,
+          });
+          return callback(
+            smtpError({
+              code: 552,
+              status: "5.3.4",
+              text: `The message exceeds the limit of ${o.maxSizeBytes} octets; nothing was queued or relayed`,
+            }),
+          );
+        }
+        handleTransaction(
+          {
+            raw: new Uint8Array(Buffer.concat(chunks)),
+            envelope: envelopeOf(session),
+            peerAddress: session.remoteAddress,
+          },
+          {
+            hosted: o.hosted,
+            canSchedule: o.canSchedule,
+            canScheduleTimeoutMs: o.canScheduleTimeoutMs ?? DEFAULT_CAN_SCHEDULE_TIMEOUT_MS,
+            submit: o.submit,
+            ...(sender && { relay: sender }),
+            memory,
+            log,
+          },
+        ).then(
+          (r) => (r.code < 400 ? callback(null, `${r.status} ${r.text}`) : callback(smtpError(r))),
+          (e: unknown) => {
+            log.log("error", "smtp intake failed on a message", {
+              client: session.remoteAddress,
+              error: e instanceof Error ? e.message : String(e),
+            });
+            callback(
+              smtpError({
+                code: 451,
+                status: "4.3.0",
+                text: "Local error while handling the message; try again later",
+              }),
+            );
+          },
+        );
+      });
+    },
+  });
+  // Errors of single connections (a client resetting its socket) are not the server's.
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `--smtp-listen: cannot listen on ${o.listen.host}:${o.listen.port}: ${e.code ?? e.message}`,
+        ),
+      ),
+    );
+    server.listen(o.listen.port, o.listen.host, () => resolve());
+  });
+  await listening;
+  server.on("error", (e: Error) => log.log("debug", "smtp intake connection error", { error: e.message }));
+  const address = server.server.address();
+  if (address === null || typeof address === "string")
+    throw new Error("--smtp-listen: the SMTP intake has no TCP port");
+  log.log("info", "smtp intake listening", {
+    address: `${o.listen.host}:${address.port}`,
+    auth: accounts ? `${accounts.size} account(s)` : "none",
+    starttls: o.tls !== undefined,
+    relay: relayUrl ? redactSmtpUrl(relayUrl) : "none",
+  });
+
+  return {
+    port: address.port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          sender?.close();
+          resolve();
+        });
+      }),
+  };
+}
+
+function envelopeOf(session: SMTPServerSession): { mailFrom: string; rcptTo: string[] } {
+  const from = session.envelope.mailFrom;
+  return { mailFrom: from ? from.address : "", rcptTo: session.envelope.rcptTo.map((r) => r.address) };
+}
+
+/** smtp-server answers an Error with its responseCode and message. */
+function smtpError(r: SmtpReply): Error {
+  return Object.assign(new Error(`${r.status} ${r.text}`), { responseCode: r.code });
+}

@@ -1,0 +1,282 @@
+/**
+ * One mail transaction of the SMTP intake, after DATA: find the iMIP part, check who sends it, ask
+ * discovery which remote domains take it by iSchedule, queue those recipients, relay the rest
+ * unchanged, and say in one SMTP reply what happened. Independent of the SMTP server library.
+ *
+ * Order: queue first, then relay. A 250 means both are done (nothing accepted is lost).
+ * - The queue commits first because it is the step that fails for reasons of our own (a full disk,
+ *   SQLITE_FULL): then nothing has been relayed and the 451 4.3.0 leaves no trace at all.
+ * - If the smarthost then fails temporarily, the queued deliveries stay (they are valid, and
+ *   iSchedule will deliver them) and the client gets 451 4.4.0 and retries. The retry memory
+ *   (retry-memory.ts) knows which recipients the first try handled, so the retry only relays: no
+ *   duplicate submission, and no duplicate mail to recipients the smarthost already accepted.
+ * - If the smarthost refuses some recipients for good, 554 5.0.0 names them: the client's bounce
+ *   tells the organiser who did not get the message. The others did, so the bounce overstates the
+ *   failure; an iTIP update received twice is harmless (same UID and SEQUENCE), a silent loss is not.
+ * Relaying first would instead risk mail going out for a transaction that then fails to commit.
+ */
+
+import type { SmtpResult, SmtpSendable } from "../imip/smtp-sender.ts";
+import { IScheduleError } from "../ischedule/errors.ts";
+import { type ItipMessage, originatorFor, parseItip } from "../itip/index.ts";
+import type { Submission, SubmitResult } from "../outbound/submit.ts";
+import type { Logger } from "../server/log.ts";
+import { authorize, decide, type SmtpEnvelope, schedulingCandidates } from "./decide.ts";
+import { extractImip } from "./imip-extract.ts";
+import { type RetryMemory, transactionKey } from "./retry-memory.ts";
+
+export interface SmtpReply {
+  readonly code: number;
+  /** RFC 3463 enhanced status code, written at the start of the reply text. */
+  readonly status: string;
+  readonly text: string;
+}
+
+/** What `canSchedule` gets to decide whether a domain's iSchedule receiver takes the message. */
+export interface ScheduleFacts {
+  readonly itip: ItipMessage;
+  readonly originator: string;
+  /** The recipients in this domain, as mailto: addresses. */
+  readonly recipients: readonly string[];
+  /** Octets of the iCalendar body as it will be sent (CRLF line ends). */
+  readonly sizeBytes: number;
+}
+
+export interface TransactionContext {
+  hosted: (domain: string) => boolean;
+  canSchedule: (domain: string, facts: ScheduleFacts) => Promise<boolean>;
+  /** An answer that takes longer counts as "no": the recipient is relayed. */
+  canScheduleTimeoutMs: number;
+  submit: (s: Submission) => SubmitResult;
+  relay?: { send(msg: SmtpSendable): Promise<SmtpResult> };
+  memory: RetryMemory;
+  log: Logger;
+}
+
+export interface Transaction {
+  raw: Uint8Array;
+  envelope: SmtpEnvelope;
+  peerAddress: string;
+}
+
+const MAX_TEXT = 400;
+
+export async function handleTransaction(t: Transaction, ctx: TransactionContext): Promise<SmtpReply> {
+  const { raw, envelope } = t;
+  const fields = { client: t.peerAddress, from: envelope.mailFrom, rcpts: envelope.rcptTo.length };
+  const extraction = extractImip(raw);
+  if (extraction.kind === "malformed") {
+    ctx.log.log("info", "smtp intake refused a malformed iMIP part", {
+      ...fields,
+      reason: extraction.reason,
+    });
+    return reply(550, "5.6.0", `${extraction.reason}; nothing was queued or relayed`);
+  }
+  let itip: ItipMessage | undefined;
+  if (extraction.kind === "imip") {
+    const parsed = parse(extraction.itipText);
+    const problem =
+      typeof parsed === "string"
+        ? parsed
+        : parsed.method !== extraction.method
+          ? `its method parameter ${extraction.method} is not its METHOD ${parsed.method} (RFC 6047 §2.4)`
+          : undefined;
+    if (problem === undefined) itip = parsed as ItipMessage;
+    else if (extraction.declared) {
+      ctx.log.log("info", "smtp intake refused an invalid iMIP part", {
+        ...fields,
+        part: extraction.partPath,
+        reason: problem,
+      });
+      return reply(
+        550,
+        "5.6.0",
+        `The iMIP part ${extraction.partPath} is not a valid iTIP message: ${problem}; nothing was queued or relayed`,
+      );
+    }
+  }
+
+  let refusal = authorize({ envelope, itip, hosted: ctx.hosted });
+  if (refusal && itip && extraction.kind === "imip" && !extraction.declared) {
+    // An .ics attachment the sender never declared iMIP (a user passing on someone else's
+    // invitation) is mail like any other when its Originator is not ours: relayed, not refused.
+    refusal = authorize({ envelope, hosted: ctx.hosted });
+    itip = undefined;
+  }
+  if (refusal?.kind === "refuse") {
+    ctx.log.log("warn", "smtp intake refused a relay attempt", { ...fields, reason: refusal.reason });
+    return reply(refusal.code, refusal.status, refusal.reason);
+  }
+
+  // A retry of a transaction answered 4xx after part of it was done: only the rest is left.
+  const key = transactionKey(raw, envelope.mailFrom);
+  const done = ctx.memory.handled(key);
+  const pending: SmtpEnvelope = {
+    mailFrom: envelope.mailFrom,
+    rcptTo: envelope.rcptTo.filter((r) => !done.has(r.toLowerCase())),
+  };
+  const yes = itip ? await schedulableDomains(pending, itip, ctx) : new Set<string>();
+  const decision = decide({ envelope: pending, itip, hosted: ctx.hosted, schedulable: (d) => yes.has(d) });
+  if (decision.kind === "refuse") return reply(decision.code, decision.status, decision.reason);
+  if (decision.relay.length > 0 && !ctx.relay) {
+    ctx.log.log("error", "smtp intake has mail to relay but no smarthost (--smtp-relay)", fields);
+    return reply(
+      451,
+      "4.3.5",
+      "No smarthost is configured for mail isched cannot send by iSchedule; nothing was queued",
+    );
+  }
+
+  let submitted: SubmitResult | undefined;
+  if (decision.ischedule.length > 0 && itip && decision.originator) {
+    try {
+      submitted = ctx.submit({
+        intake: "smtp",
+        originator: decision.originator,
+        recipients: decision.ischedule.map((r) => `mailto:${r}`),
+        itip: itip.text,
+        peerAddress: t.peerAddress,
+        ...headersOf(raw),
+      });
+    } catch (e) {
+      if (e instanceof IScheduleError) {
+        const status = e.element.startsWith("originator-") ? "5.7.1" : "5.6.0";
+        ctx.log.log("info", "smtp intake: the queue refused the iTIP message", {
+          ...fields,
+          element: e.element,
+          reason: e.publicMessage,
+        });
+        return reply(550, status, `${e.publicMessage} Nothing was queued or relayed.`);
+      }
+      ctx.log.log("error", "smtp intake cannot commit to the queue", {
+        ...fields,
+        error: e instanceof Error ? e.message : String(e),
+      });
+      return reply(
+        451,
+        "4.3.0",
+        "Cannot queue the message now (local storage error); nothing was relayed, try again later",
+      );
+    }
+    ctx.log.log("info", "smtp intake queued for iSchedule", {
+      ...fields,
+      message: submitted.uuid,
+      recipients: decision.ischedule.join(","),
+    });
+  }
+  const queuedNote = submitted
+    ? `${decision.ischedule.length} queued for iSchedule (message ${submitted.uuid})`
+    : "";
+
+  if (decision.relay.length === 0 || !ctx.relay) {
+    ctx.memory.forget(key);
+    return reply(250, "2.0.0", `Accepted: ${queuedNote || "nothing left to do"}`);
+  }
+  const result = await ctx.relay.send({
+    raw,
+    envelope: { from: envelope.mailFrom, to: [...decision.relay] },
+  });
+  const accepted = result.ok ? result.accepted : [];
+  if (result.ok && result.rejected.length === 0) {
+    ctx.memory.forget(key);
+    ctx.log.log("info", "smtp intake relayed", {
+      ...fields,
+      recipients: decision.relay.join(","),
+      response: result.response,
+    });
+    const relayed = `${decision.relay.length} relayed`;
+    return reply(250, "2.0.0", `Accepted: ${queuedNote ? `${queuedNote}, ${relayed}` : relayed}`);
+  }
+
+  const refused = result.rejections.map((r) => r.address).filter((a) => a !== "");
+  const temporary = result.ok ? result.rejections.some((r) => r.temporary) : result.temporary;
+  // The client hears the smarthost's own replies; where and how isched connects stays in the log.
+  const replies = result.rejections
+    .map((r) => r.response ?? `${r.address}: ${r.code ?? "refused"}`)
+    .join("; ");
+  const why = replies || (!result.ok && (result.response ?? `no answer (${result.kind})`)) || "no reply";
+  ctx.log.log(temporary ? "warn" : "error", "smtp intake: the smarthost did not take the message", {
+    ...fields,
+    accepted: accepted.join(","),
+    refused: refused.join(","),
+    temporary,
+    reason: result.ok ? replies : result.message,
+  });
+  const progress = [...decision.ischedule, ...accepted];
+  if (temporary) {
+    if (progress.length > 0) ctx.memory.remember(key, progress);
+    const kept =
+      progress.length > 0 ? `; ${progress.length} recipient(s) already handled will not get it again` : "";
+    return reply(451, "4.4.0", `The smarthost did not take the message now (${why})${kept}; try again later`);
+  }
+  ctx.memory.forget(key);
+  const others = progress.length > 0 ? `; the other ${progress.length} recipient(s) got it` : "";
+  return reply(
+    554,
+    "5.0.0",
+    `The smarthost refused ${refused.join(", ") || "the message"} (${why})${others}`,
+  );
+}
+
+/** Asks discovery about every candidate domain at once; a failure or a slow answer is a "no". */
+async function schedulableDomains(
+  envelope: SmtpEnvelope,
+  itip: ItipMessage,
+  ctx: TransactionContext,
+): Promise<Set<string>> {
+  const candidates = schedulingCandidates({ envelope, itip, hosted: ctx.hosted });
+  const originator = originatorFor(itip)?.address ?? "";
+  const sizeBytes = Buffer.byteLength(itip.text.replace(/\r?\n/g, "\r\n"));
+  const answers = await Promise.all(
+    [...candidates].map(async ([domain, recipients]) => {
+      const facts: ScheduleFacts = {
+        itip,
+        originator,
+        recipients: recipients.map((r) => `mailto:${r}`),
+        sizeBytes,
+      };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), ctx.canScheduleTimeoutMs);
+      });
+      try {
+        return [domain, await Promise.race([ctx.canSchedule(domain, facts), timeout])] as const;
+      } catch (e) {
+        ctx.log.log("warn", "smtp intake: discovery failed, relaying instead", {
+          domain,
+          error: e instanceof Error ? e.message : String(e),
+        });
+        return [domain, false] as const;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return new Set(answers.filter(([, yes]) => yes).map(([d]) => d));
+}
+
+function parse(text: string): ItipMessage | string {
+  try {
+    return parseItip(text);
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** Message-ID and Subject, kept with the stored message so the console can tie it to the mail. */
+function headersOf(raw: Uint8Array): { headers?: [string, string][] } {
+  const text = Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 65536)).toString("latin1");
+  const end = /\r?\n\r?\n/.exec(text);
+  const head = (end ? text.slice(0, end.index) : text).replace(/\r?\n(?=[ \t])/g, "");
+  const headers: [string, string][] = [];
+  for (const name of ["Message-ID", "Subject"]) {
+    const m = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(head);
+    if (m) headers.push([name, m[1]!.trim().slice(0, 998)]);
+  }
+  return headers.length > 0 ? { headers } : {};
+}
+
+function reply(code: number, status: string, text: string): SmtpReply {
+  const oneLine = text.replace(/[\r\n\t]+/g, " ");
+  return { code, status, text: oneLine.length > MAX_TEXT ? `${oneLine.slice(0, MAX_TEXT - 3)}...` : oneLine };
+}
