@@ -41,6 +41,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_uid ON messages (uid) WHERE uid IS NOT NULL;
 CREATE INDEX messages_received_at ON messages (received_at);
 CREATE INDEX messages_replay ON messages (peer_domain, remote_message_id) WHERE remote_message_id IS NOT NULL;
+-- The console: per-peer traffic and the peer: filter (covering), without reading message rows.
+CREATE INDEX messages_peer ON messages (peer_domain, received_at, dkim_result) WHERE peer_domain IS NOT NULL;
 
 CREATE TABLE deliveries (
   id INTEGER PRIMARY KEY,
@@ -73,6 +75,11 @@ CREATE INDEX deliveries_leases ON deliveries (lease_expires_at) WHERE state = 'i
 -- tempt the planner away from deliveries_due.
 CREATE INDEX deliveries_done ON deliveries (state) WHERE state NOT IN ('queued', 'in-flight');
 CREATE INDEX deliveries_recipient ON deliveries (recipient COLLATE NOCASE, message_id);
+-- The console: per-peer outcomes and the peer: filter (covering), and what changed for the live view.
+CREATE INDEX deliveries_domain ON deliveries (domain, updated_at, route, state, message_id);
+CREATE INDEX deliveries_updated ON deliveries (updated_at);
+-- The console's status: filter for every state but the common 'delivered' (covering, and small).
+CREATE INDEX deliveries_state ON deliveries (state, message_id) WHERE state <> 'delivered';
 
 CREATE TABLE attempts (
   id INTEGER PRIMARY KEY,
@@ -84,6 +91,9 @@ CREATE TABLE attempts (
   error TEXT, tls TEXT, response TEXT
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id);
+-- The console: attempts by outcome over time, and the latest failures.
+CREATE INDEX attempts_started ON attempts (started_at, outcome);
+CREATE INDEX attempts_failed ON attempts (started_at) WHERE outcome IN ('temporary', 'permanent');
 
 CREATE TABLE peer_policies (
   domain TEXT PRIMARY KEY,

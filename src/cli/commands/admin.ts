@@ -1,0 +1,132 @@
+/**
+ * `isched admin set-password`, and what `isched serve` does about console access: apply
+ * --admin-password-file, or print the one-time setup token; refuse a console on a network address
+ * without TLS unless --console-insecure says so.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { passwordProblem, prepareAdminAccess, setAdminPassword } from "../../console/auth.ts";
+import { ClientError, createClient, DEFAULT_SERVER, readToken } from "../../console/client.ts";
+import { isLoopbackHost } from "../../console/guard.ts";
+import type { RunningServer } from "../../server/app.ts";
+import { ConfigError, readSecretFile, type ServeConfig } from "../../server/config.ts";
+import { openDatabase } from "../../store/database.ts";
+import { defineCommand } from "../command.ts";
+import { CommandError, UsageError } from "../errors.ts";
+import { flag } from "../flags.ts";
+import { describeFsError } from "../io.ts";
+
+export interface ConsoleAccess {
+  password?: string;
+}
+
+/** Checked before the server starts: a mistake here is a usage error, not a half-started server. */
+export function consoleAccessFromFlags(
+  f: { adminPasswordFile?: string; consoleInsecure: boolean },
+  c: ServeConfig,
+): ConsoleAccess {
+  if (!isLoopbackHost(c.console.host) && !c.tls && !f.consoleInsecure) {
+    throw new UsageError(
+      `--console ${c.console.host}: a console on a network address needs TLS (--tls-cert/--tls-key), or --console-insecure`,
+    );
+  }
+  if (f.adminPasswordFile === undefined) return {};
+  let password: string;
+  try {
+    password = readSecretFile("--admin-password-file", f.adminPasswordFile);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const problem = passwordProblem(password);
+  if (problem) throw new UsageError(`--admin-password-file: ${problem}`);
+  return { password };
+}
+
+/** After start: the password from the file, or the setup token to sign in the first time. */
+export async function announceConsoleAccess(
+  server: RunningServer,
+  access: ConsoleAccess,
+  write: (text: string) => void = (t) => process.stdout.write(t),
+): Promise<void> {
+  const { setupToken } = await prepareAdminAccess(server.db, access);
+  if (setupToken) {
+    write(
+      `\nThe console has no password yet. Open ${server.consoleUrl}/ and enter this one-time setup token\n` +
+        `(it changes at every start until a password is set; or run 'isched admin set-password'):\n  ${setupToken}\n`,
+    );
+  }
+}
+
+function readPassword(file: string | undefined): string {
+  let text: string;
+  try {
+    text = file === undefined || file === "-" ? readFileSync(0, "utf8") : readFileSync(file, "utf8");
+  } catch (e) {
+    throw new CommandError(
+      `cannot read the password ${file ? `from ${file}` : "from standard input"}: ${describeFsError(e)}`,
+    );
+  }
+  const password = text.replace(/\r?\n$/, "");
+  const problem = passwordProblem(password);
+  if (problem) throw new UsageError(problem);
+  return password;
+}
+
+export const adminSetPasswordCommand = defineCommand({
+  name: "admin set-password",
+  summary: "Set the admin console's password (read from standard input or --password-file)",
+  usage: "admin set-password [--password-file FILE] [--data DIR] [--server URL --token-file F]",
+  description: [
+    "Stores the password's argon2id hash in the database and signs everyone out. When isched is",
+    "running (it holds the database), the password goes through its API with the API token.",
+  ].join("\n"),
+  flags: {
+    passwordFile: flag.string({
+      help: "read the password from this file [default: standard input]",
+      placeholder: "FILE",
+    }),
+    data: flag.stringWithDefault({ help: "isched's data folder", placeholder: "DIR", defaultValue: "data" }),
+    server: flag.string({
+      help: `the running isched's console [default: ${DEFAULT_SERVER}]`,
+      placeholder: "URL",
+    }),
+    tokenFile: flag.string({ help: "API token [default: DATA/api-token]", placeholder: "FILE" }),
+  },
+  positionals: { min: 0, max: 0 },
+  async run({ flags }) {
+    const password = readPassword(flags.passwordFile);
+    if (flags.server === undefined) {
+      let db: ReturnType<typeof openDatabase> | undefined;
+      try {
+        db = openDatabase(join(flags.data, "isched.db"));
+      } catch (e) {
+        // isched holds the database while it runs: go through its API instead.
+        if (!/in use by/.test((e as Error).message)) throw new CommandError((e as Error).message);
+      }
+      if (db) {
+        try {
+          await setAdminPassword(db, password);
+        } finally {
+          db.close();
+        }
+        process.stdout.write(`The console password is set (in ${join(flags.data, "isched.db")}).\n`);
+        return 0;
+      }
+    }
+    try {
+      const client = createClient({
+        server: flags.server ?? DEFAULT_SERVER,
+        token: readToken({ tokenFile: flags.tokenFile, dataDir: flags.data }),
+      });
+      await client.call("PUT", "/admin/password", { password });
+      process.stdout.write(
+        `The console password is set (through ${client.server}); everyone was signed out.\n`,
+      );
+      return 0;
+    } catch (e) {
+      if (e instanceof ClientError) throw new CommandError(e.message);
+      throw e;
+    }
+  },
+});

@@ -1,0 +1,242 @@
+/**
+ * `isched queue list|show|retry|cancel|imip`: the console's Messages page on the command line,
+ * talking to the running server's API (the console address and DATA/api-token by default). `list`
+ * and `show` only read; the actions change the deliveries named by id, by message, or by a filter
+ * (which shows the count first and needs --yes).
+ */
+
+import {
+  type ApiClient,
+  ClientError,
+  createClient,
+  DEFAULT_SERVER,
+  readToken,
+} from "../../console/client.ts";
+import { FILTER_HELP } from "../../console/filter-help.ts";
+import type { DeliveryView, MessageView } from "../../console/message-view.ts";
+import type { LogMessageSummary, LogPage } from "../../store/message-search.ts";
+import { defineCommand } from "../command.ts";
+import { CommandError, UsageError } from "../errors.ts";
+import { flag } from "../flags.ts";
+
+const connection = {
+  server: flag.string({
+    help: `the running isched's console [default: ${DEFAULT_SERVER}]`,
+    placeholder: "URL",
+  }),
+  tokenFile: flag.string({ help: "API token [default: DATA/api-token]", placeholder: "FILE" }),
+  data: flag.stringWithDefault({
+    help: "isched's data folder (for the token)",
+    placeholder: "DIR",
+    defaultValue: "data",
+  }),
+};
+
+function client(f: { server?: string; tokenFile?: string; data: string }): ApiClient {
+  try {
+    return createClient({
+      server: f.server ?? DEFAULT_SERVER,
+      token: readToken({ tokenFile: f.tokenFile, dataDir: f.data }),
+    });
+  } catch (e) {
+    if (e instanceof ClientError) throw new CommandError(e.message);
+    throw e;
+  }
+}
+
+/** Runs an API call, turning its refusal into the command's one-line failure. */
+async function ask<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (!(e instanceof ClientError)) throw e;
+    if (e.status === 400) throw new UsageError(e.message);
+    throw new CommandError(e.message);
+  }
+}
+
+const utc = (ms: number | null): string =>
+  ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+
+function states(m: LogMessageSummary): string {
+  const entries = Object.entries(m.deliveryStates);
+  return entries.length === 0
+    ? `refused${m.responseStatus ? ` (${m.responseStatus})` : ""}`
+    : entries.map(([s, n]) => `${s}:${n}`).join(" ");
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "))
+    .join("\n");
+}
+
+export const queueListCommand = defineCommand({
+  name: "queue list",
+  summary: "List messages, newest first, with the console's filter language (reads only)",
+  usage: "queue list [FILTER ...] [--limit N] [--before ID] [--json] [--server URL --token-file F]",
+  description: [
+    "FILTER terms (all must match):",
+    ...FILTER_HELP.map(([t, h]) => `  ${t.padEnd(24)}${h}`),
+  ].join("\n"),
+  flags: {
+    ...connection,
+    limit: flag.int({ help: "messages per page", defaultValue: 50, min: 1, max: 500 }),
+    before: flag.optionalInt({
+      help: "the page after this message id (keyset paging)",
+      placeholder: "ID",
+      min: 1,
+    }),
+    json: flag.bool({ help: "print the API's JSON" }),
+  },
+  positionals: { min: 0, max: 100 },
+  async run({ flags, positionals }) {
+    const q = positionals.join(" ");
+    const api = client(flags);
+    const path = `/messages?limit=${flags.limit}&q=${encodeURIComponent(q)}${flags.before ? `&before=${flags.before}` : ""}`;
+    const page = await ask(() => api.call<LogPage>("GET", path));
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+      return 0;
+    }
+    if (page.messages.length === 0) {
+      process.stdout.write("no message matches\n");
+      return 0;
+    }
+    const rows = [
+      ["ID", "RECEIVED (UTC)", "DIR", "PEER", "METHOD", "DELIVERIES", "SUMMARY"],
+      ...page.messages.map((m) => [
+        String(m.id),
+        utc(m.receivedAt),
+        m.direction === "inbound" ? "in" : "out",
+        (m.direction === "inbound" ? (m.peerDomain ?? "-") : m.domains.join(",")) || "-",
+        m.method,
+        states(m),
+        m.summary ?? `(${m.component})`,
+      ]),
+    ];
+    process.stdout.write(`${table(rows)}\n`);
+    if (page.nextBeforeId !== undefined) {
+      process.stdout.write(`more: isched queue list${q ? ` '${q}'` : ""} --before ${page.nextBeforeId}\n`);
+    }
+    return 0;
+  },
+});
+
+function deliveryText(d: DeliveryView): string {
+  const lines = [
+    `  delivery ${d.id}: ${d.recipient}  ${d.state}  (${d.route}${d.target ? ` -> ${d.target}` : ""})`,
+    `    attempts ${d.attempts}${d.plan.maxAttempts === null ? "" : ` of ${d.plan.maxAttempts}`}; next ${utc(d.plan.nextAttemptAt)}; status ${d.requestStatus ?? "-"}`,
+    `    iMIP fallback: ${d.plan.fallback}`,
+  ];
+  if (d.lastError) lines.push(`    last error: ${d.lastError}`);
+  for (const [i, a] of d.attemptList.entries()) {
+    lines.push(
+      `    #${i + 1} ${utc(a.startedAt)} ${a.outcome} ${a.route} ${a.target ?? "-"} HTTP ${a.httpStatus ?? "-"} ${a.requestStatus ?? "-"} ${a.durationMs} ms${a.tls ? ` ${a.tls}` : ""}${a.error ? `: ${a.error}` : ""}`,
+    );
+  }
+  const allowed = d.actions.filter((a) => a.allowed).map((a) => a.command);
+  if (allowed.length > 0) lines.push(`    can: ${allowed.join(" | ")}`);
+  return lines.join("\n");
+}
+
+export const queueShowCommand = defineCommand({
+  name: "queue show",
+  summary: "Show one message with its deliveries and every attempt (reads only)",
+  usage: "queue show ID|UUID [--json] [--server URL --token-file F]",
+  flags: { ...connection, json: flag.bool({ help: "print the API's JSON" }) },
+  positionals: { min: 1, max: 1 },
+  async run({ flags, positionals }) {
+    const api = client(flags);
+    const m = await ask(() =>
+      api.call<MessageView>("GET", `/messages/${encodeURIComponent(positionals[0]!)}`),
+    );
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
+      return 0;
+    }
+    const out = [
+      `message ${m.id} (${m.uuid})`,
+      `  ${m.itip.ok ? m.itip.view.title : `${m.method} ${m.component} (calendar data unreadable: ${m.itip.error})`}`,
+      m.itip.ok ? `  when: ${m.itip.view.when}` : "",
+      `  received ${utc(m.receivedAt)} UTC, ${m.direction} via ${m.intake}${m.peerDomain ? ` from ${m.peerDomain}` : ""}`,
+      `  originator ${m.originator}; uid ${m.uid ?? "-"}`,
+      `  DKIM ${m.dkim.result}${m.dkim.domain ? ` d=${m.dkim.domain} s=${m.dkim.selector}` : ""}${m.dkim.reason ? `: ${m.dkim.reason}` : ""}`,
+      ...m.deliveries.map(deliveryText),
+    ].filter((l) => l !== "");
+    process.stdout.write(`${out.join("\n")}\n`);
+    return 0;
+  },
+});
+
+type Action = "retry" | "cancel" | "imip";
+const VERB: Record<Action, string> = { retry: "retried now", cancel: "cancelled", imip: "sent by iMIP now" };
+
+function actionCommand(action: Action, summary: string) {
+  return defineCommand({
+    name: `queue ${action}`,
+    summary,
+    usage: `queue ${action} DELIVERY_ID ... | --message ID | --filter FILTER [--yes] [--server URL --token-file F]`,
+    description:
+      "With --filter it prints how many deliveries would change, and changes them only with --yes.",
+    flags: {
+      ...connection,
+      message: flag.optionalInt({ help: "every delivery of this message", placeholder: "ID", min: 1 }),
+      filter: flag.string({
+        help: "every delivery this filter names (see 'isched help queue list')",
+        placeholder: "FILTER",
+      }),
+      yes: flag.bool({ help: "with --filter: do it (without, only count)" }),
+    },
+    positionals: { min: 0, max: 10_000 },
+    async run({ flags, positionals }) {
+      const ids = positionals.map((p) => {
+        if (!/^\d+$/.test(p))
+          throw new UsageError(`"${p}" is not a delivery id (see 'isched queue show MESSAGE')`);
+        return Number(p);
+      });
+      const given = [ids.length > 0, flags.message !== undefined, flags.filter !== undefined].filter(
+        Boolean,
+      ).length;
+      if (given !== 1)
+        throw new UsageError(
+          `queue ${action} needs delivery ids, --message ID or --filter FILTER (one of them)`,
+        );
+      const api = client(flags);
+      const path = `/deliveries/${action}`;
+      const target =
+        ids.length > 0
+          ? { ids }
+          : flags.message !== undefined
+            ? { messageId: flags.message }
+            : { q: flags.filter! };
+      let expect: number | undefined;
+      if ("q" in target) {
+        const dry = await ask(() => api.call<{ count: number }>("POST", path, { ...target, dryRun: true }));
+        if (dry.count === 0 || !flags.yes) {
+          process.stdout.write(
+            `${dry.count} deliveries would be ${VERB[action]}${dry.count > 0 ? "; add --yes to do it" : ""}\n`,
+          );
+          return 0;
+        }
+        expect = dry.count;
+      }
+      const done = await ask(() =>
+        api.call<{ count: number; changed: number }>("POST", path, { ...target, expect }),
+      );
+      process.stdout.write(`${done.changed} of ${done.count} deliveries ${VERB[action]}\n`);
+      return 0;
+    },
+  });
+}
+
+export const queueRetryCommand = actionCommand(
+  "retry",
+  "Retry deliveries now (queued, failed or broken ones)",
+);
+export const queueCancelCommand = actionCommand(
+  "cancel",
+  "Cancel deliveries (queued, in-flight or broken ones)",
+);
+export const queueImipCommand = actionCommand("imip", "Send deliveries by iMIP (e-mail) now");

@@ -1,0 +1,192 @@
+/**
+ * Who may use the console. One administrator password, kept as an argon2id hash (Bun.password) in
+ * the settings table; until one is set, a one-time setup token (random, 192 bits) printed when isched
+ * starts is the only way in, and it can do nothing but set the password. Only its SHA-256 is stored,
+ * and each start without a password replaces it, so there is never a moment when the console can be
+ * claimed by whoever reaches it first.
+ *
+ * Signing in makes a session: a random id in an HttpOnly, SameSite=Strict cookie (Secure, and
+ * `__Host-` prefixed, under TLS) and a CSRF token the page sends back in a header with every change.
+ * Sessions live in memory (a restart signs everyone out), expire after 12 idle hours or 7 days,
+ * and a new password ends all of them.
+ */
+import type { Database } from "bun:sqlite";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { getSetting, setSetting } from "../store/settings.ts";
+
+export const PASSWORD_SETTING = "console.admin-password";
+export const SETUP_TOKEN_SETTING = "console.setup-token";
+export const MIN_PASSWORD_LENGTH = 10;
+export const SESSION_IDLE_MS = 12 * 3_600_000;
+export const SESSION_MAX_MS = 7 * 24 * 3_600_000;
+const MAX_SESSIONS = 1000;
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+const randomToken = (bytes: number): string =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
+
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Why a password is not acceptable, or undefined. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < MIN_PASSWORD_LENGTH)
+    return `the password needs at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.length > 1024) return "the password is longer than 1024 characters";
+  if (/^\s|\s$/.test(password)) return "the password starts or ends with a space";
+  return undefined;
+}
+
+export function hasAdminPassword(db: Database): boolean {
+  return getSetting(db, PASSWORD_SETTING) !== undefined;
+}
+
+/** Stores the password's argon2id hash and voids any setup token. Throws RangeError for a weak one. */
+export async function setAdminPassword(db: Database, password: string): Promise<void> {
+  const problem = passwordProblem(password);
+  if (problem) throw new RangeError(problem);
+  const hash = await Bun.password.hash(password, { algorithm: "argon2id" });
+  db.transaction(() => {
+    setSetting(db, PASSWORD_SETTING, hash);
+    db.query("DELETE FROM settings WHERE key = ?").run(SETUP_TOKEN_SETTING);
+  }).immediate();
+}
+
+export async function adminPasswordMatches(db: Database, password: string): Promise<boolean> {
+  const hash = getSetting(db, PASSWORD_SETTING);
+  if (!hash || password.length > 1024) return false;
+  try {
+    return await Bun.password.verify(password, hash);
+  } catch {
+    return false;
+  }
+}
+
+/** A fresh setup token (the previous one stops working); undefined when a password is set. */
+export function createSetupToken(db: Database): string | undefined {
+  if (hasAdminPassword(db)) return undefined;
+  const token = randomToken(24);
+  setSetting(db, SETUP_TOKEN_SETTING, sha256(token));
+  return token;
+}
+
+export function setupTokenMatches(db: Database, token: string): boolean {
+  const stored = getSetting(db, SETUP_TOKEN_SETTING);
+  return stored !== undefined && !hasAdminPassword(db) && sameSecret(sha256(token.trim()), stored);
+}
+
+export interface Session {
+  readonly csrfToken: string;
+  readonly createdAtMs: number;
+  lastSeenMs: number;
+}
+
+/** Sessions by the SHA-256 of their cookie value, so the table never holds a usable secret. */
+export class SessionStore {
+  readonly #sessions = new Map<string, Session>();
+  readonly #now: () => number;
+
+  constructor(nowMs: () => number = Date.now) {
+    this.#now = nowMs;
+  }
+
+  /** Returns the cookie value (shown once) and the session. */
+  create(): { cookieValue: string; session: Session } {
+    const cookieValue = randomToken(32);
+    const now = this.#now();
+    const session: Session = { csrfToken: randomToken(24), createdAtMs: now, lastSeenMs: now };
+    if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    this.#sessions.set(sha256(cookieValue), session);
+    return { cookieValue, session };
+  }
+
+  /** The live session of a cookie value (touching it), or undefined. */
+  get(cookieValue: string): Session | undefined {
+    const key = sha256(cookieValue);
+    const s = this.#sessions.get(key);
+    if (!s) return undefined;
+    const now = this.#now();
+    if (now - s.lastSeenMs > SESSION_IDLE_MS || now - s.createdAtMs > SESSION_MAX_MS) {
+      this.#sessions.delete(key);
+      return undefined;
+    }
+    s.lastSeenMs = now;
+    return s;
+  }
+
+  /** Whether the session still exists and has not expired, without counting as activity. */
+  alive(cookieValue: string): boolean {
+    const s = this.#sessions.get(sha256(cookieValue));
+    const now = this.#now();
+    return s !== undefined && now - s.lastSeenMs <= SESSION_IDLE_MS && now - s.createdAtMs <= SESSION_MAX_MS;
+  }
+
+  delete(cookieValue: string): void {
+    this.#sessions.delete(sha256(cookieValue));
+  }
+
+  /** Ends every session (a new password). */
+  clear(): void {
+    this.#sessions.clear();
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+}
+
+export interface CookieOptions {
+  secure: boolean;
+}
+
+export const sessionCookieName = (o: CookieOptions): string =>
+  o.secure ? "__Host-isched_session" : "isched_session";
+
+export function sessionCookie(
+  value: string,
+  o: CookieOptions,
+  maxAgeSeconds = SESSION_MAX_MS / 1000,
+): string {
+  const attrs = [
+    `${sessionCookieName(o)}=${value}`,
+    "Path=/",
+    "HttpOnly",
+    "SameSite=Strict",
+    `Max-Age=${maxAgeSeconds}`,
+  ];
+  if (o.secure) attrs.push("Secure");
+  return attrs.join("; ");
+}
+
+export const clearedSessionCookie = (o: CookieOptions): string => sessionCookie("", o, 0);
+
+/** The session cookie's value in a Cookie header, if any. */
+export function readSessionCookie(header: string | null, o: CookieOptions): string | undefined {
+  if (!header) return undefined;
+  const name = sessionCookieName(o);
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/**
+ * What `isched serve` does about the password before it says it is ready: apply
+ * `--admin-password-file`, or, with no password yet, make the setup token it prints.
+ */
+export async function prepareAdminAccess(
+  db: Database,
+  o: { password?: string },
+): Promise<{ setupToken?: string }> {
+  if (o.password !== undefined) {
+    // Re-hashing an unchanged password at every start would end the sessions of nobody, but costs
+    // an argon2 round: skip it when the stored hash already matches.
+    if (!(await adminPasswordMatches(db, o.password))) await setAdminPassword(db, o.password);
+    return {};
+  }
+  return { setupToken: createSetupToken(db) };
+}

@@ -1,0 +1,111 @@
+/**
+ * Every DNS record a peer needs to reach and verify us, presented for copying into a DNS panel or a
+ * zone file: the owner name in full (with its final dot) and relative to the zone, the value as one
+ * string and as quoted strings of at most 255 bytes (RFC 1035 §3.3), and a zone-file line.
+ *
+ * - `_ischedules._tcp.DOMAIN` SRV: where our endpoint is (draft §4.2);
+ * - `_ischedules._tcp.DOMAIN` TXT `path=...`: only needed when the path is not the well-known one (§4.3);
+ * - `SELECTOR._domainkey.DOMAIN` TXT: each key we publish (pending, active or retiring; RFC 6376 §3.6.2).
+ */
+import { quotedTxtStrings, relativeName, splitTxtValue, txtZoneLine } from "../dkim/dns-record.ts";
+
+export interface DnsRecordView {
+  purpose: string;
+  type: "TXT" | "SRV";
+  /** With its final dot. */
+  name: string;
+  /** Relative to the zone (the hosted domain), as most DNS panels want it. */
+  relative: string;
+  value: string;
+  /** TXT only: the value cut into character-strings of at most 255 bytes. */
+  strings: string[];
+  /** TXT: `"..." "..."`; SRV: the value. */
+  quoted: string;
+  zoneLine: string;
+  optional: boolean;
+  selector?: string;
+}
+
+export interface PublicEndpoint {
+  host: string;
+  port: number;
+  path: string;
+}
+
+export const TTL_SECONDS = 3600;
+const WELL_KNOWN = "/.well-known/ischedule";
+
+function txt(purpose: string, owner: string, zone: string, value: string, optional: boolean): DnsRecordView {
+  return {
+    purpose,
+    type: "TXT",
+    name: `${owner}.`,
+    relative: relativeName(owner, zone),
+    value,
+    strings: splitTxtValue(value),
+    quoted: quotedTxtStrings(value),
+    zoneLine: txtZoneLine(owner, value, TTL_SECONDS),
+    optional,
+  };
+}
+
+export function endpointRecords(domain: string, e: PublicEndpoint): DnsRecordView[] {
+  const owner = `_ischedules._tcp.${domain}`;
+  const srvValue = `0 1 ${e.port} ${e.host.replace(/\.$/, "")}.`;
+  const srv: DnsRecordView = {
+    purpose: "where peers send iSchedule requests (SRV)",
+    type: "SRV",
+    name: `${owner}.`,
+    relative: relativeName(owner, domain),
+    value: srvValue,
+    strings: [],
+    quoted: srvValue,
+    zoneLine: `${owner}. ${TTL_SECONDS} IN SRV ${srvValue}`,
+    optional: false,
+  };
+  const path = txt(
+    e.path === WELL_KNOWN ? "request path (optional: the well-known path is the default)" : "request path",
+    owner,
+    domain,
+    `path=${e.path}`,
+    e.path === WELL_KNOWN,
+  );
+  return [srv, path];
+}
+
+export function keyRecord(domain: string, selector: string, record: string, state: string): DnsRecordView {
+  return {
+    ...txt(`DKIM key ${selector} (${state})`, `${selector}._domainkey.${domain}`, domain, record, false),
+    selector,
+  };
+}
+
+/** A zone-file fragment with every record of a domain. */
+export function zoneFile(domain: string, records: readonly DnsRecordView[], generatedAt: Date): string {
+  const lines = [
+    `; DNS records for isched, ${domain} (generated ${generatedAt.toISOString()})`,
+    `; Paste into the zone of ${domain}; names are absolute (they end with a dot).`,
+    "",
+  ];
+  for (const r of records) {
+    lines.push(`; ${r.purpose}${r.optional ? " [optional]" : ""}`);
+    lines.push(r.optional ? `; ${r.zoneLine}` : r.zoneLine);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** `https://host[:port]/path` as the SRV and TXT records need it; undefined when it is not such a URL. */
+export function parsePublicEndpoint(url: string): PublicEndpoint | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== "https:" || u.hostname === "" || u.search || u.hash) return undefined;
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 443,
+    path: u.pathname === "/" ? WELL_KNOWN : u.pathname,
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The console API's plumbing: a route table (method, path pattern, who may call it), JSON answers
+ * with the headers every answer carries, and request-body reading with limits. Routes are data, so
+ * the tests can walk all of them ("every route refuses an unauthenticated call").
+ */
+import type { Session } from "./auth.ts";
+
+export type Access =
+  /** Reachable without signing in (signing in itself); still same-origin only. */
+  | "public"
+  /** Reads; never changes anything. */
+  | "read"
+  /** Changes something: needs the CSRF token when called with a session. */
+  | "change";
+
+export interface Caller {
+  readonly via: "session" | "token";
+  readonly session?: Session;
+  /** The session cookie value (to sign out), when `via` is session. */
+  readonly cookieValue?: string;
+}
+
+export interface RouteRequest {
+  readonly request: Request;
+  readonly url: URL;
+  readonly params: Readonly<Record<string, string>>;
+  /** Undefined only on public routes. */
+  readonly caller: Caller | undefined;
+  /** The client's IP address. */
+  readonly address: string;
+  /** Lifts the idle timeout for a long-lived answer (server-sent events). */
+  readonly keepOpen: () => void;
+}
+
+export interface Route {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Under /api/v1, with `:name` parameters: `/messages/:id`. */
+  readonly path: string;
+  readonly access: Access;
+  /** One line for the route list (GET /api/v1/routes). */
+  readonly summary: string;
+  handle(r: RouteRequest): Response | Promise<Response>;
+}
+
+export const API_PREFIX = "/api/v1";
+
+/** Every API answer: not cached, not sniffed, not framed, no referrer, nothing to run. */
+export const API_HEADERS: Readonly<Record<string, string>> = {
+  "Cache-Control": "no-store",
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "DENY",
+  "Referrer-Policy": "no-referrer",
+  "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { ...API_HEADERS, "Content-Type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+export const apiError = (status: number, message: string, extra: Record<string, unknown> = {}): Response =>
+  json(status, { error: message, ...extra });
+
+/** A problem with the request that the handler reports as a 4xx answer. */
+export class RequestError extends Error {
+  override readonly name = "RequestError";
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/** The JSON object in the body; RequestError (400, 413, 415) otherwise. */
+export async function readJson(request: Request): Promise<Record<string, unknown>> {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") throw new RequestError(415, "send the body as application/json");
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES)
+    throw new RequestError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  const text = await request.text();
+  if (text.length > MAX_BODY_BYTES)
+    throw new RequestError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = text === "" ? {} : JSON.parse(text);
+  } catch {
+    throw new RequestError(400, "the body is not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new RequestError(400, "the body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+export function stringField(
+  body: Record<string, unknown>,
+  name: string,
+  o: { optional: true },
+): string | undefined;
+export function stringField(body: Record<string, unknown>, name: string, o?: { optional?: false }): string;
+export function stringField(
+  body: Record<string, unknown>,
+  name: string,
+  o: { optional?: boolean } = {},
+): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) {
+    if (o.optional) return undefined;
+    throw new RequestError(400, `${name} is required`);
+  }
+  if (typeof v !== "string") throw new RequestError(400, `${name} must be a string`);
+  return v;
+}
+
+export function idList(body: Record<string, unknown>, name: string): number[] | undefined {
+  const v = body[name];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x > 0))
+    throw new RequestError(400, `${name} must be a list of ids`);
+  if (v.length > 100_000) throw new RequestError(400, `${name} has more than 100000 ids`);
+  return v as number[];
+}
+
+/** Compiled route patterns, matched in order. */
+export function createRouter(routes: readonly Route[]) {
+  const compiled = routes.map((route) => {
+    const names: string[] = [];
+    const source = route.path.replace(/:([a-zA-Z]+)/g, (_, name: string) => {
+      names.push(name);
+      return "([^/]+)";
+    });
+    return { route, re: new RegExp(`^${source}$`), names };
+  });
+  return {
+    /** The route for a method and path (below the prefix); `methods` lists those of the path otherwise. */
+    match(
+      method: string,
+      path: string,
+    ): { route: Route; params: Record<string, string> } | { route: undefined; methods: string[] } {
+      const methods: string[] = [];
+      for (const c of compiled) {
+        const m = c.re.exec(path);
+        if (!m) continue;
+        if (c.route.method !== method && !(method === "HEAD" && c.route.method === "GET")) {
+          methods.push(c.route.method);
+          continue;
+        }
+        const params: Record<string, string> = {};
+        for (const [i, name] of c.names.entries()) {
+          try {
+            params[name] = decodeURIComponent(m[i + 1]!);
+          } catch {
+            params[name] = m[i + 1]!;
+          }
+        }
+        return { route: c.route, params };
+      }
+      return { route: undefined, methods };
+    },
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * Our DKIM keys' life cycle (dkim_keys.state): a new key is made `pending` (published, not
+ * signing); once a check shows peers can find it (DNS or the public well-known document serves it),
+ * it becomes `active` and the key it replaces `retiring`: still published for an overlap (default
+ * 7 days, beyond any signature's x= and any DNS cache), so messages signed just before the switch
+ * still verify; then `retired`. A sweep retires keys whose overlap is over.
+ */
+import type { Database } from "bun:sqlite";
+import { createPublicKey } from "node:crypto";
+import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
+import { generateDkimKey } from "../dkim/keygen.ts";
+import { defaultSelector, type OwnKeys } from "../server/own-keys.ts";
+import {
+  allKeys,
+  type DkimKeyRow,
+  insertKey,
+  type KeyState,
+  keysOfDomain,
+  setKeyState,
+} from "../store/dkim-keys.ts";
+import { RequestError } from "./http.ts";
+import type { KeyCheck } from "./key-check.ts";
+
+export const DEFAULT_OVERLAP_MS = 7 * 24 * 3_600_000;
+
+/** A key as the page shows it: never the private key. */
+export interface KeyView {
+  /** null for the operator's --dkim-key, which is not in the database. */
+  id: number | null;
+  domain: string;
+  selector: string;
+  algorithm: string;
+  bits: number;
+  state: KeyState;
+  source: "database" | "--dkim-key";
+  createdAt: number | null;
+  activatedAt: number | null;
+  retireAfter: number | null;
+  record: string;
+}
+
+export interface KeyRotationOptions {
+  db: Database;
+  domains: readonly string[];
+  ownKeys: OwnKeys;
+  /** --dkim-key was given: its key signs, and the console cannot rotate it. */
+  operatorKey: boolean;
+  nowMs: () => number;
+}
+
+const view = (k: DkimKeyRow): KeyView => ({
+  id: k.id,
+  domain: k.domain,
+  selector: k.selector,
+  algorithm: k.algorithm,
+  bits: k.bits,
+  state: k.state,
+  source: "database",
+  createdAt: k.createdAt,
+  activatedAt: k.activatedAt,
+  retireAfter: k.retireAfter,
+  record: k.record,
+});
+
+export class KeyRotation {
+  readonly #o: KeyRotationOptions;
+
+  constructor(o: KeyRotationOptions) {
+    this.#o = o;
+  }
+
+  /** Every key of every hosted domain, the operator's first, newest last. */
+  keys(domain: string): KeyView[] {
+    const out: KeyView[] = [];
+    if (this.#o.operatorKey) {
+      const k = this.#o.ownKeys.signingKey(domain);
+      if (k) {
+        const pub = createPublicKey(k.privateKey);
+        out.push({
+          id: null,
+          domain,
+          selector: k.selector,
+          algorithm: k.algorithm,
+          bits: pub.asymmetricKeyDetails?.modulusLength ?? 256,
+          state: "active",
+          source: "--dkim-key",
+          createdAt: null,
+          activatedAt: null,
+          retireAfter: null,
+          record: formatKeyRecord(publicKeyMaterial(pub)),
+        });
+      }
+    }
+    for (const k of keysOfDomain(this.#o.db, domain)) out.push(view(k));
+    return out;
+  }
+
+  byId(id: number): DkimKeyRow {
+    const k = allKeys(this.#o.db).find((x) => x.id === id);
+    if (!k) throw new RequestError(404, `no key ${id}`);
+    return k;
+  }
+
+  /** A new pending key for `domain`, under a fresh selector. */
+  generate(domain: string, type: "rsa" | "ed25519"): KeyView {
+    if (!this.#o.domains.includes(domain)) throw new RequestError(400, `${domain} is not a hosted domain`);
+    if (this.#o.operatorKey)
+      throw new RequestError(
+        409,
+        "isched signs with --dkim-key: rotate that key outside isched, then restart",
+      );
+    const existing = keysOfDomain(this.#o.db, domain);
+    const pending = existing.find((k) => k.state === "pending");
+    if (pending)
+      throw new RequestError(
+        409,
+        `${domain} already has a pending key (${pending.selector}): activate or discard it`,
+      );
+    const now = this.#o.nowMs();
+    const taken = new Set(existing.map((k) => k.selector));
+    const base = defaultSelector(now);
+    let selector = base;
+    for (let i = 2; taken.has(selector); i++) selector = `${base}-${i}`;
+    const key = generateDkimKey(type);
+    insertKey(this.#o.db, {
+      domain,
+      selector,
+      algorithm: type === "rsa" ? "rsa-sha256" : "ed25519-sha256",
+      bits: key.bits,
+      privateKeyPem: key.privateKeyPem,
+      record: key.record,
+      state: "pending",
+      createdAt: now,
+      activatedAt: null,
+    });
+    return view(keysOfDomain(this.#o.db, domain).find((k) => k.selector === selector)!);
+  }
+
+  /**
+   * Makes a pending key the signing key, provided `check` (made just now) shows peers can find it;
+   * the keys it replaces retire after `overlapMs`.
+   */
+  activate(id: number, check: KeyCheck, overlapMs: number): { activated: KeyView; retiring: string[] } {
+    const key = this.byId(id);
+    if (key.state !== "pending")
+      throw new RequestError(409, `key ${key.selector} is ${key.state}, not pending`);
+    if (!check.verified) {
+      throw new RequestError(
+        409,
+        `peers cannot find key ${key.selector} yet: publish its record, then check again`,
+        {
+          check,
+        },
+      );
+    }
+    const now = this.#o.nowMs();
+    const retiring: string[] = [];
+    this.#o.db
+      .transaction(() => {
+        for (const k of keysOfDomain(this.#o.db, key.domain)) {
+          if (k.state !== "active") continue;
+          setKeyState(this.#o.db, { id: k.id, state: "retiring", retireAfter: now + overlapMs });
+          retiring.push(k.selector);
+        }
+        setKeyState(this.#o.db, { id, state: "active", activatedAt: now });
+      })
+      .immediate();
+    return { activated: view(this.byId(id)), retiring };
+  }
+
+  /** Retires a retiring key now, or discards a pending one. An active key is replaced, not retired. */
+  retire(id: number): KeyView {
+    const key = this.byId(id);
+    if (key.state === "active")
+      throw new RequestError(409, "the active key signs: rotate to a new key instead");
+    if (key.state === "retired") throw new RequestError(409, `key ${key.selector} is already retired`);
+    setKeyState(this.#o.db, { id, state: "retired" });
+    return view(this.byId(id));
+  }
+
+  /** Retires the keys whose overlap has ended; returns their selectors. */
+  sweep(): string[] {
+    const now = this.#o.nowMs();
+    const done: string[] = [];
+    for (const k of allKeys(this.#o.db)) {
+      if (k.state === "retiring" && k.retireAfter !== null && k.retireAfter <= now) {
+        setKeyState(this.#o.db, { id: k.id, state: "retired" });
+        done.push(`${k.domain}:${k.selector}`);
+      }
+    }
+    return done;
+  }
+}

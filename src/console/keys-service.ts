@@ -1,0 +1,160 @@
+/**
+ * The Keys and DNS page's state: our keys with the records to publish, the public endpoint the SRV
+ * record names (a setting, with a guess until it is set), the latest check of each published key,
+ * rechecked every 10 minutes while isched runs, and the sweep that retires keys after their overlap.
+ */
+import type { Database } from "bun:sqlite";
+import { hostname } from "node:os";
+import type { DnsResolver } from "../dns/client.ts";
+import type { OwnKeys } from "../server/own-keys.ts";
+import { getSetting, setSetting } from "../store/settings.ts";
+import {
+  type DnsRecordView,
+  endpointRecords,
+  keyRecord,
+  type PublicEndpoint,
+  parsePublicEndpoint,
+  zoneFile,
+} from "./dns-records.ts";
+import { RequestError } from "./http.ts";
+import { checkKey, type KeyCheck } from "./key-check.ts";
+import { KeyRotation, type KeyView } from "./key-rotation.ts";
+
+export const ENDPOINT_SETTING = "console.public-endpoint";
+const RECHECK_MS = 10 * 60_000;
+const SWEEP_MS = 60_000;
+
+export interface KeysServiceOptions {
+  db: Database;
+  domains: readonly string[];
+  ownKeys: OwnKeys;
+  operatorKey: boolean;
+  dns: DnsResolver;
+  fetch: { allowPrivate: boolean; ca?: string };
+  /** isched's own endpoint, e.g. http://127.0.0.1:8080. */
+  localBase: string;
+  /** The listen port, for the guessed public endpoint. */
+  listenPort: number;
+  tls: boolean;
+  nowMs: () => number;
+  log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
+}
+
+export interface DomainKeys {
+  domain: string;
+  keys: (KeyView & { check: KeyCheck | null })[];
+  records: DnsRecordView[];
+}
+
+const PUBLISHED = new Set(["pending", "active", "retiring"]);
+
+export class KeysService {
+  readonly rotation: KeyRotation;
+  readonly #o: KeysServiceOptions;
+  readonly #checks = new Map<string, KeyCheck>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(o: KeysServiceOptions) {
+    this.#o = o;
+    this.rotation = new KeyRotation({
+      db: o.db,
+      domains: o.domains,
+      ownKeys: o.ownKeys,
+      operatorKey: o.operatorKey,
+      nowMs: o.nowMs,
+    });
+  }
+
+  start(): void {
+    const recheck = setInterval(() => void this.checkAll().catch(() => {}), RECHECK_MS);
+    const sweep = setInterval(() => {
+      for (const k of this.rotation.sweep())
+        this.#o.log.log("info", "retired a DKIM key after its overlap", { key: k });
+    }, SWEEP_MS);
+    recheck.unref();
+    sweep.unref();
+    this.#timers = [recheck, sweep];
+  }
+
+  stop(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+  }
+
+  publicEndpoint(): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
+    const stored = getSetting(this.#o.db, ENDPOINT_SETTING);
+    const parsed = stored ? parsePublicEndpoint(stored) : undefined;
+    if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
+    // A guess: this host's name if it has a domain, on 443 behind a TLS proxy or the TLS port itself.
+    const host = hostname().includes(".") ? hostname() : (this.#o.domains[0] ?? "localhost");
+    const port = this.#o.tls ? this.#o.listenPort : 443;
+    const url = `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
+    return { url, endpoint: parsePublicEndpoint(url)!, fromSetting: false };
+  }
+
+  setPublicEndpoint(url: string): void {
+    if (!parsePublicEndpoint(url))
+      throw new RequestError(
+        400,
+        "the public endpoint must be an https://HOST[:PORT]/PATH URL without query",
+      );
+    setSetting(this.#o.db, ENDPOINT_SETTING, url);
+  }
+
+  domain(domain: string): DomainKeys {
+    if (!this.#o.domains.includes(domain)) throw new RequestError(404, `${domain} is not a hosted domain`);
+    const keys = this.rotation.keys(domain);
+    const records = [
+      ...endpointRecords(domain, this.publicEndpoint().endpoint),
+      ...keys
+        .filter((k) => PUBLISHED.has(k.state))
+        .map((k) => keyRecord(domain, k.selector, k.record, k.state)),
+    ];
+    return {
+      domain,
+      keys: keys.map((k) => ({ ...k, check: this.#checks.get(`${domain}|${k.selector}`) ?? null })),
+      records,
+    };
+  }
+
+  all(): DomainKeys[] {
+    return this.#o.domains.map((d) => this.domain(d));
+  }
+
+  zone(domain: string): string {
+    return zoneFile(domain, this.domain(domain).records, new Date(this.#o.nowMs()));
+  }
+
+  /** Checks one published key now and keeps the result. */
+  async check(domain: string, selector: string): Promise<KeyCheck> {
+    const keys = this.rotation.keys(domain);
+    const key = keys.find((k) => k.selector === selector);
+    if (!key) throw new RequestError(404, `no key ${selector} for ${domain}`);
+    const result = await checkKey({
+      domain,
+      selector,
+      record: key.record,
+      others: keys
+        .filter((k) => k.selector !== selector)
+        .map((k) => ({ selector: k.selector, record: k.record })),
+      dns: this.#o.dns,
+      fetch: this.#o.fetch,
+      localBase: this.#o.localBase,
+      nowMs: this.#o.nowMs(),
+    });
+    this.#checks.set(`${domain}|${selector}`, result);
+    return result;
+  }
+
+  /** Checks every published key of every hosted domain (or of one). */
+  async checkAll(only?: string): Promise<KeyCheck[]> {
+    const out: KeyCheck[] = [];
+    for (const domain of this.#o.domains) {
+      if (only && domain !== only) continue;
+      for (const k of this.rotation.keys(domain)) {
+        if (PUBLISHED.has(k.state)) out.push(await this.check(domain, k.selector));
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The trust policy the server applies to a peer domain: a policy set in the console (peer_policies)
+ * first, then the `--trust` flags (the domain's own rule, then `*`), then DKIM required. The running
+ * server must read it per request for a console change to apply at once; wire it in app.ts as
+ * `trust: createPeerTrust(db, config.trust)` in the IntakeContext instead of `trustFor(config.trust, d)`.
+ */
+import type { Database } from "bun:sqlite";
+import { type Cidr, parseCidrList } from "../net/cidr.ts";
+import type { TrustPolicy, TrustRule } from "../server/config.ts";
+import { getPeerPolicy, type PeerPolicyRow } from "../store/peer-policies.ts";
+
+export type PolicySource = "console" | "console *" | "--trust" | "--trust *" | "default";
+
+export interface EffectivePolicy {
+  policy: TrustPolicy;
+  source: PolicySource;
+  /** The console's row, when there is one for this very domain. */
+  row?: PeerPolicyRow;
+}
+
+function fromRow(row: PeerPolicyRow): TrustPolicy {
+  if (row.trust !== "unsigned") return { mode: row.trust };
+  let from: Cidr[] = [];
+  try {
+    from = parseCidrList(row.allowFrom ?? "");
+  } catch {
+    // Rows are checked when written; a bad one (edited by hand) trusts no address rather than failing.
+  }
+  return { mode: "unsigned", from };
+}
+
+export function effectivePolicy(db: Database, rules: readonly TrustRule[], domain: string): EffectivePolicy {
+  const own = getPeerPolicy(db, domain);
+  if (own) return { policy: fromRow(own), source: "console", row: own };
+  const rule = rules.find((r) => r.domain === domain);
+  if (rule) return { policy: rule.policy, source: "--trust" };
+  const star = getPeerPolicy(db, "*");
+  if (star) return { policy: fromRow(star), source: "console *" };
+  const starRule = rules.find((r) => r.domain === "*");
+  if (starRule) return { policy: starRule.policy, source: "--trust *" };
+  return { policy: { mode: "dkim" }, source: "default" };
+}
+
+/** For the server's IntakeContext: one indexed read per request, so a change applies to the next one. */
+export function createPeerTrust(db: Database, rules: readonly TrustRule[]): (domain: string) => TrustPolicy {
+  return (domain) => effectivePolicy(db, rules, domain).policy;
+}
+
+/** A policy as the page shows it and the API returns it. */
+export function describePolicy(p: TrustPolicy): { mode: TrustPolicy["mode"]; allowFrom: string | null } {
+  if (p.mode !== "unsigned") return { mode: p.mode, allowFrom: null };
+  return { mode: p.mode, allowFrom: p.from.map((c) => c.text.trim()).join(", ") };
+}

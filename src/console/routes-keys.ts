@@ -1,0 +1,143 @@
+/**
+ * Keys and DNS: our keys and every record to publish, the zone file, the live check, and rotation
+ * (generate a pending key, activate it once a check shows it published, retire the old one).
+ */
+import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { API_HEADERS, json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import { DEFAULT_OVERLAP_MS } from "./key-rotation.ts";
+import type { KeysService } from "./keys-service.ts";
+
+export interface KeyRouteOptions {
+  keys: KeysService;
+  log: { log(level: "info", message: string, fields?: Record<string, string>): void };
+}
+
+function idParam(raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new RequestError(400, `"${raw}" is not a key id`);
+  return Number(raw);
+}
+
+function domainOf(raw: string | null | undefined): string {
+  if (!raw || !isDomainName(raw)) throw new RequestError(400, "domain must be one of the hosted domains");
+  return normalizeDomain(raw);
+}
+
+export function keyRoutes(o: KeyRouteOptions): Route[] {
+  const k = o.keys;
+  return [
+    {
+      method: "GET",
+      path: "/keys",
+      access: "read",
+      summary: "our DKIM keys per domain, each with its latest check, and every DNS record to publish",
+      handle() {
+        const endpoint = k.publicEndpoint();
+        return json(200, {
+          publicEndpoint: { url: endpoint.url, fromSetting: endpoint.fromSetting },
+          defaultOverlapDays: DEFAULT_OVERLAP_MS / 86_400_000,
+          domains: k.all(),
+        });
+      },
+    },
+    {
+      method: "GET",
+      path: "/keys/zone",
+      access: "read",
+      summary: "a zone-file fragment with a domain's records: ?domain=",
+      handle({ url }) {
+        const domain = domainOf(url.searchParams.get("domain"));
+        return new Response(k.zone(domain), {
+          headers: {
+            ...API_HEADERS,
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-Disposition": `attachment; filename="isched-${domain}.zone"`,
+          },
+        });
+      },
+    },
+    {
+      method: "PUT",
+      path: "/keys/endpoint",
+      access: "change",
+      summary: "where peers reach us, for the SRV record: {url: https://HOST[:PORT]/PATH}",
+      async handle({ request }) {
+        const body = await readJson(request);
+        k.setPublicEndpoint(stringField(body, "url").trim());
+        return json(200, { publicEndpoint: { url: k.publicEndpoint().url, fromSetting: true } });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/check",
+      access: "change",
+      summary: "check now what DNS and /.well-known/domainkey serve: {domain?, selector?}",
+      async handle({ request }) {
+        const body = await readJson(request);
+        const domain = body.domain === undefined ? undefined : domainOf(stringField(body, "domain"));
+        const selector = stringField(body, "selector", { optional: true });
+        if (selector !== undefined) {
+          if (!domain) throw new RequestError(400, "a selector needs its domain");
+          return json(200, { checks: [await k.check(domain, selector)] });
+        }
+        return json(200, { checks: await k.checkAll(domain) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys",
+      access: "change",
+      summary: "make a new pending key (published, not signing yet): {domain, type: rsa|ed25519}",
+      async handle({ request, caller }) {
+        const body = await readJson(request);
+        const domain = domainOf(stringField(body, "domain"));
+        const type = stringField(body, "type", { optional: true }) ?? "rsa";
+        if (type !== "rsa" && type !== "ed25519") throw new RequestError(400, "type must be rsa or ed25519");
+        const key = k.rotation.generate(domain, type);
+        o.log.log("info", "console: new pending DKIM key", {
+          domain,
+          selector: key.selector,
+          via: caller?.via ?? "",
+        });
+        return json(201, { key, domain: k.domain(domain) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/:id/activate",
+      access: "change",
+      summary: "sign with a pending key once a check finds it published: {overlapDays?: 1..90}",
+      async handle({ params, request, caller }) {
+        const id = idParam(params.id!);
+        const body = await readJson(request);
+        const days = body.overlapDays ?? DEFAULT_OVERLAP_MS / 86_400_000;
+        if (typeof days !== "number" || !(days >= 1 && days <= 90))
+          throw new RequestError(400, "overlapDays must be a number from 1 to 90");
+        const key = k.rotation.byId(id);
+        const check = await k.check(key.domain, key.selector);
+        const result = k.rotation.activate(id, check, Math.round(days * 86_400_000));
+        o.log.log("info", "console: DKIM key activated", {
+          domain: key.domain,
+          selector: key.selector,
+          retiring: result.retiring.join(","),
+          via: caller?.via ?? "",
+        });
+        return json(200, { ...result, check, domain: k.domain(key.domain) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/:id/retire",
+      access: "change",
+      summary: "retire a retiring key now, or discard a pending one",
+      handle({ params, caller }) {
+        const key = k.rotation.retire(idParam(params.id!));
+        o.log.log("info", "console: DKIM key retired", {
+          domain: key.domain,
+          selector: key.selector,
+          via: caller?.via ?? "",
+        });
+        return json(200, { key, domain: k.domain(key.domain) });
+      },
+    },
+  ];
+}

@@ -1,0 +1,212 @@
+/**
+ * Peers: every remote domain seen (inbound senders, outbound recipients) or configured (`--trust`,
+ * `--peer-key`, console policies), with its traffic and our trust policy for it, which the page can
+ * change; and "test this domain", streamed as one JSON line per step (application/x-ndjson).
+ */
+import type { Database } from "bun:sqlite";
+import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { parseCidrList } from "../net/cidr.ts";
+import type { ServeConfig } from "../server/config.ts";
+import {
+  type InboundPeerStats,
+  inboundPeerStats,
+  type OutboundPeerStats,
+  outboundPeerStats,
+  selectorsSeen,
+} from "../store/console-stats.ts";
+import {
+  allPeerPolicies,
+  type PolicyTrust,
+  removePeerPolicy,
+  setPeerPolicy,
+} from "../store/peer-policies.ts";
+import { API_HEADERS, apiError, json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import { type PeerTestOptions, type TestStep, testPeer } from "./peer-test.ts";
+import { describePolicy, effectivePolicy } from "./peer-trust.ts";
+
+export interface PeerRouteOptions {
+  db: Database;
+  config: Pick<ServeConfig, "domains" | "trust" | "peerKeys">;
+  test: PeerTestOptions;
+  nowMs: () => number;
+  log: { log(level: "info", message: string, fields?: Record<string, string>): void };
+}
+
+const STATS_TTL_MS = 30_000;
+/** Traffic figures cover this window (the last message or delivery is shown whenever it was). */
+export const STATS_WINDOW_MS = 7 * 86_400_000;
+const TRUST_VALUES: readonly PolicyTrust[] = ["dkim", "unsigned", "deny"];
+
+export function peerRoutes(o: PeerRouteOptions): Route[] {
+  const hosted = new Set(o.config.domains);
+  let stats: { atMs: number; inbound: InboundPeerStats[]; outbound: OutboundPeerStats[] } | undefined;
+  const lastTests = new Map<string, { atMs: number; steps: TestStep[] }>();
+
+  // Grouping the whole log is the one costly read here; the list shows it at most 30 s old.
+  const currentStats = () => {
+    const now = o.nowMs();
+    if (!stats || now - stats.atMs > STATS_TTL_MS)
+      stats = {
+        atMs: now,
+        inbound: inboundPeerStats(o.db, now - STATS_WINDOW_MS),
+        outbound: outboundPeerStats(o.db, now - STATS_WINDOW_MS).filter((x) => !hosted.has(x.domain)),
+      };
+    return stats;
+  };
+
+  const peerJson = (domain: string, s = currentStats()) => {
+    const eff = effectivePolicy(o.db, o.config.trust, domain);
+    const test = lastTests.get(domain);
+    return {
+      domain,
+      policy: { ...describePolicy(eff.policy), source: eff.source, note: eff.row?.note ?? null },
+      inbound: s.inbound.find((x) => x.domain === domain) ?? null,
+      outbound: s.outbound.find((x) => x.domain === domain) ?? null,
+      peerKeys: o.config.peerKeys
+        .filter((k) => k.domain === domain)
+        .map((k) => ({ selector: k.selector, where: k.where })),
+      lastTest: test ? { atMs: test.atMs, outcomes: test.steps.map((x) => x.outcome) } : null,
+    };
+  };
+
+  const domainParam = (raw: string): string => {
+    if (raw === "*") return raw;
+    if (!isDomainName(raw)) throw new RequestError(400, `"${raw}" is not a domain name`);
+    const domain = normalizeDomain(raw);
+    if (hosted.has(domain)) throw new RequestError(400, `${domain} is one of our own domains, not a peer`);
+    return domain;
+  };
+
+  return [
+    {
+      method: "GET",
+      path: "/peers",
+      access: "read",
+      summary: "every remote domain seen or configured, with traffic and trust policy",
+      handle() {
+        const s = currentStats();
+        const domains = new Set<string>();
+        for (const x of s.inbound) domains.add(x.domain);
+        for (const x of s.outbound) domains.add(x.domain);
+        for (const r of o.config.trust) domains.add(r.domain);
+        for (const k of o.config.peerKeys) domains.add(k.domain);
+        for (const p of allPeerPolicies(o.db)) domains.add(p.domain);
+        for (const h of hosted) domains.delete(h);
+        const peers = [...domains].sort((a, b) => (a === "*" ? -1 : b === "*" ? 1 : a.localeCompare(b)));
+        return json(200, {
+          statsAtMs: s.atMs,
+          statsWindowDays: STATS_WINDOW_MS / 86_400_000,
+          peers: peers.map((d) => peerJson(d, s)),
+        });
+      },
+    },
+    {
+      method: "GET",
+      path: "/peers/:domain",
+      access: "read",
+      summary: "one peer: traffic, policy, selectors seen verifying, the last test",
+      handle({ params }) {
+        const domain = domainParam(params.domain!);
+        return json(200, {
+          ...peerJson(domain),
+          selectors: selectorsSeen(o.db, domain),
+          test: lastTests.get(domain) ?? null,
+        });
+      },
+    },
+    {
+      method: "PUT",
+      path: "/peers/:domain/policy",
+      access: "change",
+      summary: "set our trust policy: {trust: dkim|unsigned|deny, allowFrom?: CIDRs, note?}",
+      async handle({ params, request, caller }) {
+        const domain = domainParam(params.domain!);
+        const body = await readJson(request);
+        const trust = stringField(body, "trust") as PolicyTrust;
+        if (!TRUST_VALUES.includes(trust))
+          throw new RequestError(400, "trust must be dkim, unsigned or deny");
+        const allowFrom = stringField(body, "allowFrom", { optional: true })?.trim() || null;
+        if (trust === "unsigned") {
+          if (!allowFrom)
+            throw new RequestError(
+              400,
+              "unsigned needs allowFrom: the addresses to accept unsigned requests from",
+            );
+          try {
+            parseCidrList(allowFrom);
+          } catch (e) {
+            throw new RequestError(400, `allowFrom: ${(e as Error).message}`);
+          }
+        }
+        const note = stringField(body, "note", { optional: true })?.slice(0, 500) || null;
+        setPeerPolicy(o.db, {
+          domain,
+          trust,
+          allowFrom: trust === "unsigned" ? allowFrom : null,
+          note,
+          updatedAt: o.nowMs(),
+        });
+        o.log.log("info", "console: peer policy set", { domain, trust, via: caller?.via ?? "" });
+        return json(200, peerJson(domain));
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/peers/:domain/policy",
+      access: "change",
+      summary: "remove the console's policy (back to --trust or the default)",
+      handle({ params, caller }) {
+        const domain = domainParam(params.domain!);
+        if (!removePeerPolicy(o.db, domain)) return apiError(404, `no console policy for ${domain}`);
+        o.log.log("info", "console: peer policy removed", { domain, via: caller?.via ?? "" });
+        return json(200, peerJson(domain));
+      },
+    },
+    {
+      method: "POST",
+      path: "/peers/:domain/test",
+      access: "change",
+      summary: "test this domain: discovery, capabilities, keys; one JSON line per step ({selector?})",
+      async handle({ params, request }) {
+        const domain = domainParam(params.domain!);
+        if (domain === "*") throw new RequestError(400, "test a domain, not *");
+        const body = await readJson(request);
+        const asked = stringField(body, "selector", { optional: true })?.trim();
+        if (asked && !/^[A-Za-z0-9._-]{1,63}$/.test(asked))
+          throw new RequestError(400, `"${asked}" is not a selector`);
+        const selectors = asked
+          ? [asked]
+          : selectorsSeen(o.db, domain)
+              .slice(0, 3)
+              .map((s) => s.selector);
+        const encoder = new TextEncoder();
+        const atMs = o.nowMs();
+        const body$ = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            const emit = (s: TestStep) => {
+              try {
+                controller.enqueue(encoder.encode(`${JSON.stringify(s)}\n`));
+              } catch {
+                // The page went away; the test still finishes and is kept as the last result.
+              }
+            };
+            try {
+              const steps = await testPeer(domain, selectors, o.test, emit);
+              lastTests.set(domain, { atMs, steps });
+              if (lastTests.size > 500) lastTests.delete(lastTests.keys().next().value!);
+            } finally {
+              try {
+                controller.close();
+              } catch {
+                // Already closed.
+              }
+            }
+          },
+        });
+        return new Response(body$, {
+          headers: { ...API_HEADERS, "Content-Type": "application/x-ndjson; charset=utf-8" },
+        });
+      },
+    },
+  ];
+}

@@ -1,0 +1,153 @@
+/**
+ * Signing in and out, the first password (with the setup token), and changing the password. Every
+ * guess at a password or setup token counts against the client's address (throttle.ts).
+ */
+import type { Database } from "bun:sqlite";
+import {
+  adminPasswordMatches,
+  type CookieOptions,
+  clearedSessionCookie,
+  hasAdminPassword,
+  passwordProblem,
+  type SessionStore,
+  sessionCookie,
+  setAdminPassword,
+  setupTokenMatches,
+} from "./auth.ts";
+import { apiError, json, type Route, type RouteRequest, readJson, stringField } from "./http.ts";
+import type { Throttle } from "./throttle.ts";
+
+export interface SessionRouteOptions {
+  db: Database;
+  sessions: SessionStore;
+  throttle: Throttle;
+  cookie: CookieOptions;
+  log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
+}
+
+/** 429 with Retry-After: the client may try again after that many seconds. */
+function throttled(waitMs: number): Response {
+  const seconds = Math.ceil(waitMs / 1000);
+  return json(
+    429,
+    { error: `too many failed attempts from your address: wait ${seconds} s`, retryAfterSeconds: seconds },
+    { "Retry-After": String(seconds) },
+  );
+}
+function signedIn(o: SessionRouteOptions, status = 200): Response {
+  const { cookieValue, session } = o.sessions.create();
+  return json(
+    status,
+    { signedIn: true, via: "session", csrfToken: session.csrfToken },
+    {
+      "Set-Cookie": sessionCookie(cookieValue, o.cookie),
+    },
+  );
+}
+
+export function sessionRoutes(o: SessionRouteOptions): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/session",
+      access: "public",
+      summary: "who is signed in (401 with setupNeeded when nobody is)",
+      handle: ({ caller }: RouteRequest) => {
+        if (caller?.via === "token") return json(200, { signedIn: true, via: "token" });
+        if (caller?.session)
+          return json(200, { signedIn: true, via: "session", csrfToken: caller.session.csrfToken });
+        return apiError(401, "not signed in", { signedIn: false, setupNeeded: !hasAdminPassword(o.db) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/session",
+      access: "public",
+      summary: "sign in: {password}; sets the session cookie and returns the CSRF token",
+      async handle({ request, address }) {
+        const wait = o.throttle.waitMs(address);
+        if (wait > 0) return throttled(wait);
+        const body = await readJson(request);
+        // A missing password is a wrong one: 401, counted like any other guess.
+        const password = typeof body.password === "string" ? body.password : "";
+        if (!hasAdminPassword(o.db))
+          return apiError(409, "no password is set yet: use the setup token isched printed when it started");
+        if (!(await adminPasswordMatches(o.db, password))) {
+          o.throttle.failed(address);
+          o.log.log("warn", "console sign-in failed", { address });
+          return apiError(401, "the password is wrong");
+        }
+        o.throttle.succeeded(address);
+        o.log.log("info", "console sign-in", { address });
+        return signedIn(o);
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/session",
+      access: "change",
+      summary: "sign out: ends this session",
+      handle({ caller }) {
+        if (caller?.cookieValue) o.sessions.delete(caller.cookieValue);
+        return json(200, { signedIn: false }, { "Set-Cookie": clearedSessionCookie(o.cookie) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/setup",
+      access: "public",
+      summary: "set the first password with the one-time setup token: {token, password}",
+      async handle({ request, address }) {
+        const wait = o.throttle.waitMs(address);
+        if (wait > 0) return throttled(wait);
+        const body = await readJson(request);
+        const token = typeof body.token === "string" ? body.token : "";
+        const password = typeof body.password === "string" ? body.password : "";
+        if (hasAdminPassword(o.db)) {
+          o.throttle.failed(address);
+          return apiError(401, "a password is already set, so the setup token is void: sign in instead");
+        }
+        if (!setupTokenMatches(o.db, token)) {
+          o.throttle.failed(address);
+          o.log.log("warn", "console setup token refused", { address });
+          return apiError(
+            401,
+            "the setup token is wrong (it changes every time isched starts without a password)",
+          );
+        }
+        const problem = passwordProblem(password);
+        if (problem) return apiError(400, problem);
+        await setAdminPassword(o.db, password);
+        o.throttle.succeeded(address);
+        o.sessions.clear();
+        o.log.log("info", "console password set with the setup token", { address });
+        return signedIn(o, 201);
+      },
+    },
+    {
+      method: "PUT",
+      path: "/admin/password",
+      access: "change",
+      summary: "change the password: {current, password} (current not needed with the API token)",
+      async handle({ request, caller, address }) {
+        const body = await readJson(request);
+        const password = stringField(body, "password");
+        if (caller?.via === "session") {
+          const wait = o.throttle.waitMs(address);
+          if (wait > 0) return throttled(wait);
+          const current = stringField(body, "current");
+          if (!(await adminPasswordMatches(o.db, current))) {
+            o.throttle.failed(address);
+            return apiError(403, "the current password is wrong");
+          }
+        }
+        const problem = passwordProblem(password);
+        if (problem) return apiError(400, problem);
+        await setAdminPassword(o.db, password);
+        o.sessions.clear();
+        o.log.log("info", "console password changed", { address, via: caller?.via ?? "" });
+        return caller?.via === "session" ? signedIn(o) : json(200, { changed: true });
+      },
+    },
+  ];
+}

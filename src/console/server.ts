@@ -1,0 +1,79 @@
+/**
+ * The console listener (`--console HOST:PORT`): the admin page at `/` (web/index.html with its
+ * scripts and styles, bundled by Bun's HTML import, so `bun build --compile` puts them inside the
+ * executable) and the JSON API under /api/v1. On a loopback address it speaks plain HTTP and answers
+ * only to loopback names; elsewhere it uses the endpoint's TLS certificate, and then the session
+ * cookie is Secure.
+ */
+import page from "../../web/index.html";
+import { type Api, type ApiOptions, createApi } from "./api.ts";
+import { isLoopbackHost } from "./guard.ts";
+import { API_HEADERS, API_PREFIX } from "./http.ts";
+
+export interface ConsoleListener {
+  readonly url: string;
+  readonly port: number;
+  readonly api: Api;
+  stop(): Promise<void>;
+}
+
+export type StartConsoleOptions = Omit<ApiOptions, "secure" | "loopbackOnly" | "listeners"> & {
+  /** Listeners to show on the Overview besides the console itself. */
+  listeners?: () => readonly { name: string; url: string }[];
+};
+
+const hostForUrl = (host: string): string => (host.includes(":") ? `[${host}]` : host);
+
+export function startConsole(o: StartConsoleOptions): ConsoleListener {
+  const { host, port } = o.config.console;
+  const loopback = isLoopbackHost(host);
+  const tls = !loopback && o.config.tls ? { cert: o.config.tls.cert, key: o.config.tls.key } : undefined;
+  const scheme = tls ? "https" : "http";
+  let url = "";
+  const api = createApi({
+    ...o,
+    secure: tls !== undefined,
+    loopbackOnly: loopback,
+    listeners: () => [...(o.listeners?.() ?? []), { name: "Console and API", url }],
+  });
+  const notFound = () =>
+    new Response("Not found.\n", {
+      status: 404,
+      headers: { ...API_HEADERS, "Content-Type": "text/plain; charset=utf-8" },
+    });
+  const server = Bun.serve({
+    hostname: host,
+    port,
+    tls,
+    development: false,
+    routes: { "/": page },
+    async fetch(request, srv) {
+      const path = new URL(request.url).pathname;
+      if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return notFound();
+      return api.handle(request, {
+        address: srv.requestIP(request)?.address ?? "",
+        keepOpen: () => srv.timeout(request, 0),
+      });
+    },
+  });
+  url = `${scheme}://${hostForUrl(host)}:${server.port}`;
+  if (!loopback && !tls) {
+    o.log.log(
+      "warn",
+      "the console listens on a non-loopback address without TLS: passwords cross the network in clear",
+      {
+        address: host,
+      },
+    );
+  }
+  api.start();
+  return {
+    url,
+    port: server.port!,
+    api,
+    async stop() {
+      api.stop();
+      await server.stop(true);
+    },
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * Searching the message log for the console and `isched queue`: a parsed filter (the console's
+ * filter language, parsed in src/console/filter.ts) becomes one SQL WHERE clause with bound values,
+ * and pages are keyset pages on the rowid (newest first), so page 10,000 costs what page 1 does.
+ *
+ * A message matches `status:` when any of its deliveries is in that state, `peer:` when it came from
+ * that domain or (outbound) went to it, `recipient:` when one of its deliveries is for that address.
+ * Terms are ANDed, the values of one term (`status:failed,broken`) ORed; a negated term matches what
+ * the term does not. Bulk actions use the same filter and narrow it to the deliveries the
+ * delivery-level terms (status, peer, recipient) name, so "retry status:failed" leaves the delivered
+ * recipients of a message alone.
+ */
+import type { Database } from "bun:sqlite";
+import type { DeliveryState } from "./deliveries.ts";
+import type { Direction, DkimResult, Intake } from "./messages.ts";
+
+export type ValueKey =
+  | "peer"
+  | "status"
+  | "method"
+  | "uid"
+  | "organizer"
+  | "originator"
+  | "recipient"
+  | "dkim"
+  | "direction";
+
+/** `status:refused` is the state of a message stored without deliveries (refused at intake). */
+export type StatusValue = DeliveryState | "refused";
+
+export type FilterTerm =
+  | { readonly key: ValueKey; readonly negated: boolean; readonly values: readonly string[] }
+  | { readonly key: "before" | "after"; readonly negated: boolean; readonly atMs: number };
+
+export type MessageFilter = readonly FilterTerm[];
+
+export interface LogMessageSummary {
+  id: number;
+  uuid: string;
+  receivedAt: number;
+  direction: Direction;
+  intake: Intake;
+  peerDomain: string | null;
+  originator: string;
+  method: string;
+  component: string;
+  uid: string | null;
+  summary: string | null;
+  organizer: string | null;
+  dkimResult: DkimResult;
+  responseStatus: number | null;
+  /** Distinct recipient domains (outbound: the peers it went to). */
+  domains: string[];
+  recipients: number;
+  /** How many of the message's deliveries are in each state (states with none are absent). */
+  deliveryStates: Partial<Record<DeliveryState, number>>;
+}
+
+export interface LogPage {
+  messages: LogMessageSummary[];
+  /** Pass as `beforeId` for the next page; absent on the last page. */
+  nextBeforeId?: number;
+}
+
+type Param = string | number;
+
+interface Compiled {
+  where: string;
+  params: Param[];
+}
+
+const SUMMARY_SQL = `SELECT m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
+    m.peer_domain AS peerDomain, m.originator, m.method, m.component, m.uid, m.summary, m.organizer,
+    m.dkim_result AS dkimResult, m.response_status AS responseStatus,
+    (SELECT json_group_array(DISTINCT domain) FROM deliveries d WHERE d.message_id = m.id) AS domains,
+    (SELECT json_group_object(state, n) FROM
+      (SELECT state, count(*) AS n FROM deliveries d WHERE d.message_id = m.id GROUP BY state)) AS deliveryStates
+  FROM messages m`;
+
+type RawSummary = Omit<LogMessageSummary, "domains" | "deliveryStates" | "recipients"> & {
+  domains: string;
+  deliveryStates: string | null;
+};
+
+const placeholders = (n: number): string => Array.from({ length: n }, () => "?").join(", ");
+
+/**
+ * One term as SQL over `m` (messages). Selective terms drive from an index through `m.id IN (...)`;
+ * `status:delivered`, which most messages match, is a per-row probe instead, so the newest-first
+ * rowid walk finds a page after a few rows rather than collecting every delivered message first.
+ */
+function termSql(t: FilterTerm, below: number): Compiled {
+  if ("atMs" in t) return { where: `m.received_at ${t.key === "before" ? "<" : ">="} ?`, params: [t.atMs] };
+  const v = t.values;
+  const list = placeholders(v.length);
+  switch (t.key) {
+    case "peer":
+      return {
+        where: `(m.peer_domain IN (${list}) OR (m.direction = 'outbound' AND m.id IN
+          (SELECT message_id FROM deliveries WHERE domain IN (${list}) AND message_id < ?)))`,
+        params: [...v, ...v, below],
+      };
+    case "status": {
+      const parts: string[] = [];
+      const params: Param[] = [];
+      if (v.includes("refused"))
+        parts.push("NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id)");
+      if (v.includes("delivered")) {
+        parts.push("EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state = 'delivered')");
+      }
+      const rare = v.filter((s) => s !== "delivered" && s !== "refused");
+      if (rare.length > 0) {
+        // `state <> 'delivered'` lets SQLite use the small covering index deliveries_state.
+        parts.push(`m.id IN (SELECT message_id FROM deliveries
+          WHERE state <> 'delivered' AND state IN (${placeholders(rare.length)}) AND message_id < ?)`);
+        params.push(...rare, below);
+      }
+      return { where: `(${parts.join(" OR ")})`, params };
+    }
+    case "method":
+      return { where: `m.method IN (${list})`, params: [...v] };
+    case "uid":
+      return { where: `m.uid IN (${list})`, params: [...v] };
+    case "organizer":
+      return { where: `m.organizer COLLATE NOCASE IN (${list})`, params: [...v] };
+    case "originator":
+      return { where: `m.originator COLLATE NOCASE IN (${list})`, params: [...v] };
+    case "recipient":
+      return {
+        where: `m.id IN (SELECT message_id FROM deliveries
+          WHERE recipient COLLATE NOCASE IN (${list}) AND message_id < ?)`,
+        params: [...v, below],
+      };
+    case "dkim":
+      return { where: `m.dkim_result IN (${list})`, params: [...v] };
+    case "direction":
+      return { where: `m.direction IN (${list})`, params: [...v] };
+  }
+}
+
+/**
+ * The WHERE clause of a filter over `m`. `below` is the page's upper bound, repeated inside the
+ * subqueries so that SQLite lists only the candidates below it: a page deep in the log does not
+ * collect (and step over) every newer match first.
+ */
+export function compileFilter(filter: MessageFilter, below = Number.MAX_SAFE_INTEGER): Compiled {
+  const parts: string[] = [];
+  const params: Param[] = [];
+  for (const t of filter) {
+    const c = termSql(t, below);
+    // A NULL column (no uid, no organizer) does not match a term, so it matches the negated one.
+    parts.push(t.negated ? `NOT coalesce(${c.where}, 0)` : c.where);
+    params.push(...c.params);
+  }
+  return { where: parts.length > 0 ? parts.join(" AND ") : "1", params };
+}
+
+function fromRaw(r: RawSummary): LogMessageSummary {
+  const states: Partial<Record<DeliveryState, number>> = r.deliveryStates ? JSON.parse(r.deliveryStates) : {};
+  const domains = (JSON.parse(r.domains) as (string | null)[]).filter((d): d is string => d !== null);
+  const recipients = Object.values(states).reduce((a, b) => a + (b ?? 0), 0);
+  return { ...r, domains, recipients, deliveryStates: states };
+}
+
+/** Newest first; `beforeId` is the `nextBeforeId` of the previous page. */
+export function searchMessages(
+  db: Database,
+  o: { filter: MessageFilter; limit: number; beforeId?: number },
+): LogPage {
+  if (!Number.isInteger(o.limit) || o.limit < 1)
+    throw new RangeError(`limit must be a positive integer, not ${o.limit}`);
+  const before = o.beforeId ?? Number.MAX_SAFE_INTEGER;
+  const c = compileFilter(o.filter, before);
+  // The page's ids first, then their summaries: a filter that collects and sorts many candidates
+  // (peer:) then computes the per-message subqueries for the page only.
+  const sql = `${SUMMARY_SQL} WHERE m.id IN (SELECT m.id FROM messages m WHERE m.id < ? AND ${c.where}
+    ORDER BY m.id DESC LIMIT ?) ORDER BY m.id DESC`;
+  const rows = db.query<RawSummary, Param[]>(sql).all(before, ...c.params, o.limit);
+  const messages = rows.map(fromRaw);
+  const last = messages.at(-1);
+  return messages.length === o.limit && last ? { messages, nextBeforeId: last.id } : { messages };
+}
+
+/** The summaries of those of `ids` that match the filter (the live view's changed rows). */
+export function summariesOf(
+  db: Database,
+  ids: readonly number[],
+  filter: MessageFilter,
+): LogMessageSummary[] {
+  if (ids.length === 0) return [];
+  const c = compileFilter(filter);
+  const sql = `${SUMMARY_SQL} WHERE m.id IN (SELECT value FROM json_each(?)) AND ${c.where} ORDER BY m.id DESC`;
+  return db
+    .query<RawSummary, Param[]>(sql)
+    .all(JSON.stringify(ids), ...c.params)
+    .map(fromRaw);
+}
+
+export type BulkAction = "retryNow" | "cancel" | "requestImip";
+
+/** The states each operator action applies to (the queue's own statements check them again). */
+export const ACTION_STATES: Readonly<Record<BulkAction, readonly DeliveryState[]>> = {
+  retryNow: ["queued", "failed", "broken"],
+  cancel: ["queued", "in-flight", "broken"],
+  requestImip: ["queued", "failed", "broken"],
+};
+
+/** The delivery-level part of a filter: which recipients of a matching message it names. */
+function deliveryRestrictions(filter: MessageFilter): Compiled {
+  const parts: string[] = [];
+  const params: Param[] = [];
+  for (const t of filter) {
+    if (!("values" in t)) continue;
+    const v = t.values;
+    const not = t.negated ? "NOT " : "";
+    if (t.key === "status") {
+      const states = v.filter((s) => s !== "refused");
+      if (states.length === 0) continue;
+      parts.push(`d.state ${not}IN (${placeholders(states.length)})`);
+      params.push(...states);
+    } else if (t.key === "peer") {
+      parts.push(`(m.direction = 'inbound' OR d.domain ${not}IN (${placeholders(v.length)}))`);
+      params.push(...v);
+    } else if (t.key === "recipient") {
+      parts.push(`d.recipient COLLATE NOCASE ${not}IN (${placeholders(v.length)})`);
+      params.push(...v);
+    }
+  }
+  return { where: parts.length > 0 ? parts.join(" AND ") : "1", params };
+}
+
+/**
+ * The deliveries a bulk action on the filtered set would change: of the matching messages, those in
+ * a state the action applies to and named by the filter's delivery-level terms. At most `max` + 1
+ * ids, so a caller can refuse an unbounded set.
+ */
+export function deliveriesForAction(
+  db: Database,
+  o: { filter: MessageFilter; action: BulkAction; max: number },
+): number[] {
+  const m = compileFilter(o.filter);
+  const d = deliveryRestrictions(o.filter);
+  const states = ACTION_STATES[o.action];
+  const sql = `SELECT d.id FROM deliveries d JOIN messages m ON m.id = d.message_id
+    WHERE ${m.where} AND ${d.where} AND d.state IN (${placeholders(states.length)})
+    ORDER BY d.id LIMIT ?`;
+  return db
+    .query<{ id: number }, Param[]>(sql)
+    .all(...m.params, ...d.params, ...states, o.max + 1)
+    .map((r) => r.id);
+}
+
+/** Which of `ids` are in a state the action applies to (the count a confirmation shows). */
+export function actionableDeliveries(db: Database, ids: readonly number[], action: BulkAction): number[] {
+  if (ids.length === 0) return [];
+  const states = ACTION_STATES[action];
+  return db
+    .query<{ id: number }, Param[]>(
+      `SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))
+        AND state IN (${placeholders(states.length)}) ORDER BY id`,
+    )
+    .all(JSON.stringify(ids), ...states)
+    .map((r) => r.id);
+}
+
+/** The delivery ids of a message (actions "per message"). */
+export function deliveryIdsOfMessage(db: Database, messageId: number): number[] {
+  return db
+    .query<{ id: number }, [number]>("SELECT id FROM deliveries WHERE message_id = ? ORDER BY id")
+    .all(messageId)
+    .map((r) => r.id);
+}

@@ -1,0 +1,73 @@
+/**
+ * A DNS server whose TXT records a test changes while it runs (dnsmasq reads its records once, at
+ * start): UDP and TCP on 127.0.0.1, NXDOMAIN for unknown names, so a test can "publish" a key the
+ * console generated and watch the check find it.
+ */
+import * as dgram from "node:dgram";
+import * as net from "node:net";
+import * as packet from "dns-packet";
+
+export interface FakeDns {
+  readonly server: { host: string; port: number };
+  /** Sets the TXT records of a name (each record a list of strings); [] removes it. */
+  setTxt(name: string, records: string[][]): void;
+  stop(): Promise<void>;
+}
+
+export async function startFakeDns(): Promise<FakeDns> {
+  const txt = new Map<string, string[][]>();
+  const answer = (query: Buffer): Buffer => {
+    const q = packet.decode(query);
+    const question = q.questions?.[0];
+    const name = (question?.name ?? "").toLowerCase().replace(/\.$/, "");
+    const records = txt.get(name);
+    const answers =
+      question?.type === "TXT" && records
+        ? records.map((strings) => ({
+            type: "TXT" as const,
+            name: question.name,
+            ttl: 60,
+            class: "IN" as const,
+            data: strings,
+          }))
+        : [];
+    return packet.encode({
+      type: "response",
+      id: q.id,
+      flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | (records || answers.length ? 0 : 3),
+      questions: q.questions,
+      answers,
+    });
+  };
+  const udp = dgram.createSocket("udp4");
+  udp.on("message", (msg, rinfo) => udp.send(answer(msg), rinfo.port, rinfo.address));
+  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+  const port = udp.address().port;
+  const tcp = net.createServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const len = buffered.readUInt16BE(0);
+        const reply = answer(buffered.subarray(2, 2 + len));
+        buffered = buffered.subarray(2 + len);
+        const head = Buffer.alloc(2);
+        head.writeUInt16BE(reply.length);
+        socket.write(Buffer.concat([head, reply]));
+      }
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => tcp.listen(port, "127.0.0.1", resolve));
+  return {
+    server: { host: "127.0.0.1", port },
+    setTxt(name, records) {
+      if (records.length === 0) txt.delete(name.toLowerCase());
+      else txt.set(name.toLowerCase(), records);
+    },
+    async stop() {
+      udp.close();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    },
+  };
+}

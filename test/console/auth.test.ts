@@ -1,0 +1,293 @@
+/**
+ * Who gets into the console: every API route refuses an unauthenticated call (401) and a cross-site
+ * form post (403), the API token keeps working for programs, sessions need their CSRF token for
+ * changes, failed sign-ins slow down, the setup token only sets the first password.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createSetupToken } from "../../src/console/auth.ts";
+import { createThrottle, FIRST_DELAY_MS, MAX_DELAY_MS, throttleKey } from "../../src/console/throttle.ts";
+import { type ConsoleServer, PASSWORD, type Session, samplePath, startConsoleServer } from "./_console.ts";
+
+interface RouteInfo {
+  method: string;
+  path: string;
+  access: "public" | "read" | "change";
+}
+
+describe("every API route", () => {
+  let c: ConsoleServer;
+  let routes: RouteInfo[];
+  let session: Session;
+
+  beforeAll(async () => {
+    c = await startConsoleServer();
+    const res = await c.token("/api/v1/routes");
+    routes = ((await res.json()) as { routes: RouteInfo[] }).routes;
+    session = await c.signIn();
+  });
+  afterAll(() => c.close());
+
+  test("the route list covers the console's sections", () => {
+    const paths = routes.map((r) => `${r.method} ${r.path}`);
+    for (const p of [
+      "GET /api/v1/overview",
+      "GET /api/v1/messages",
+      "GET /api/v1/messages/:id",
+      "GET /api/v1/events",
+      "POST /api/v1/deliveries/retry",
+      "PUT /api/v1/peers/:domain/policy",
+      "POST /api/v1/peers/:domain/test",
+      "GET /api/v1/keys",
+      "POST /api/v1/keys/:id/activate",
+      "POST /api/v1/tools/verify",
+      "POST /api/v1/messages",
+    ]) {
+      expect(paths).toContain(p);
+    }
+    expect(routes.length).toBeGreaterThan(25);
+  });
+
+  test("refuses an unauthenticated call with 401", async () => {
+    for (const r of routes) {
+      const res = await c.raw(samplePath(r.path), {
+        method: r.method,
+        headers: r.method === "GET" ? {} : { "Content-Type": "application/json" },
+        body: r.method === "GET" ? undefined : "{}",
+      });
+      // The sign-in routes refuse a repeated guess from one address with 429 before looking at it.
+      const refused = r.access === "public" && r.method === "POST" && res.status === 429 ? 401 : res.status;
+      expect({ route: `${r.method} ${r.path}`, status: refused }).toEqual({
+        route: `${r.method} ${r.path}`,
+        status: 401,
+      });
+      expect(res.headers.get("content-type")).toContain("application/json");
+    }
+  });
+
+  test("refuses a cross-site form post with 403, even with a valid session cookie", async () => {
+    for (const r of routes) {
+      const res = await c.raw(samplePath(r.path), {
+        method: "POST",
+        headers: {
+          Cookie: session.cookie,
+          Origin: "https://evil.example",
+          "Sec-Fetch-Site": "cross-site",
+          "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body: "trust=unsigned&allowFrom=0.0.0.0/0&password=attackerpassword",
+      });
+      expect({ route: r.path, status: res.status }).toEqual({ route: r.path, status: 403 });
+    }
+    // Nothing changed: the peer has no console policy, and the session still works.
+    const peer = await c.session(session, "/api/v1/peers/peer.example");
+    expect(((await peer.json()) as { policy: { source: string } }).policy.source).toBe("default");
+  });
+
+  test("refuses a form post from another origin without Sec-Fetch-Site (an older browser)", async () => {
+    const signInPaths = new Set(routes.filter((x) => x.access === "public").map((x) => x.path));
+    for (const r of routes.filter((x) => !signInPaths.has(x.path))) {
+      const res = await c.raw(samplePath(r.path), {
+        method: "POST",
+        headers: { Cookie: session.cookie, "Content-Type": "text/plain" },
+        body: "{}",
+      });
+      // No CSRF token: a form cannot send the header.
+      expect({ route: r.path, status: res.status }).toEqual({ route: r.path, status: 403 });
+    }
+  });
+
+  test("the API token reads every read route", async () => {
+    for (const r of routes.filter(
+      (x) => x.method === "GET" && x.access === "read" && !x.path.includes(":"),
+    )) {
+      if (r.path.endsWith("/events") || r.path.endsWith("/inbox") || r.path.endsWith("/keys/zone")) continue;
+      const res = await c.token(r.path);
+      expect({ route: r.path, status: res.status }).toEqual({ route: r.path, status: 200 });
+    }
+  });
+
+  test("a wrong API token is 401, not a fall-back to the cookie", async () => {
+    const res = await c.raw("/api/v1/overview", {
+      headers: { Authorization: "Bearer nope", Cookie: session.cookie },
+    });
+    expect(res.status).toBe(401);
+  });
+
+  test("a console bound to loopback refuses other Host names (DNS rebinding)", async () => {
+    const res = await c.raw("/api/v1/overview", {
+      headers: { Host: "attacker.example:8081", Cookie: session.cookie },
+    });
+    expect(res.status).toBe(403);
+  });
+
+  test("the page is served without signing in, with a CSP that allows only its own scripts", async () => {
+    const res = await c.raw("/");
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("Content-Security-Policy");
+    expect(html).toMatch(/<script type="module" crossorigin src="\/[^"]+\.js"><\/script>/);
+  });
+});
+
+describe("sessions", () => {
+  let c: ConsoleServer;
+  beforeAll(async () => {
+    c = await startConsoleServer();
+  });
+  afterAll(() => c.close());
+
+  test("sign-in sets an HttpOnly, SameSite=Strict cookie and returns the CSRF token", async () => {
+    const res = await c.raw("/api/v1/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Origin: c.base },
+      body: JSON.stringify({ password: PASSWORD }),
+    });
+    expect(res.status).toBe(200);
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^isched_session=[A-Za-z0-9_-]{40,};/);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Strict");
+    expect(cookie).not.toContain("Secure"); // plain HTTP on loopback; Secure under TLS
+    expect(((await res.json()) as { csrfToken: string }).csrfToken.length).toBeGreaterThan(20);
+  });
+
+  test("a change needs the session's CSRF token", async () => {
+    const s = await c.signIn();
+    const body = JSON.stringify({ trust: "deny" });
+    const without = await c.raw("/api/v1/peers/peer.example/policy", {
+      method: "PUT",
+      headers: { Cookie: s.cookie, "Content-Type": "application/json", Origin: c.base },
+      body,
+    });
+    expect(without.status).toBe(403);
+    const wrong = await c.raw("/api/v1/peers/peer.example/policy", {
+      method: "PUT",
+      headers: { Cookie: s.cookie, "Content-Type": "application/json", "X-CSRF-Token": "x".repeat(32) },
+      body,
+    });
+    expect(wrong.status).toBe(403);
+    const right = await c.session(s, "/api/v1/peers/peer.example/policy", {
+      method: "PUT",
+      json: { trust: "deny" },
+    });
+    expect(right.status).toBe(200);
+  });
+
+  test("sign-out ends the session and clears the cookie", async () => {
+    const s = await c.signIn();
+    expect((await c.session(s, "/api/v1/session")).status).toBe(200);
+    const out = await c.session(s, "/api/v1/session", { method: "DELETE" });
+    expect(out.status).toBe(200);
+    expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
+    expect((await c.session(s, "/api/v1/overview")).status).toBe(401);
+  });
+
+  test("a new password signs every other session out", async () => {
+    const a = await c.signIn();
+    const b = await c.signIn();
+    const res = await c.session(a, "/api/v1/admin/password", {
+      method: "PUT",
+      json: { current: PASSWORD, password: "another good password" },
+    });
+    expect(res.status).toBe(200);
+    expect((await c.session(b, "/api/v1/overview")).status).toBe(401);
+    // Put it back with the API token (what `isched admin set-password` does while isched runs).
+    expect(
+      (await c.token("/api/v1/admin/password", { method: "PUT", json: { password: PASSWORD } })).status,
+    ).toBe(200);
+  });
+
+  test("failed sign-ins slow the address down: 429 with Retry-After before the delay is over", async () => {
+    const attempt = () =>
+      c.raw("/api/v1/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Origin: c.base },
+        body: JSON.stringify({ password: "wrong password" }),
+      });
+    expect((await attempt()).status).toBe(401);
+    const second = await attempt();
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    await Bun.sleep(FIRST_DELAY_MS + 50);
+    expect((await attempt()).status).toBe(401);
+    await Bun.sleep(2 * FIRST_DELAY_MS + 50);
+    expect((await c.signIn()).cookie).toContain("isched_session=");
+  });
+});
+
+describe("the setup token", () => {
+  test("sets the first password once; no password, no sign-in", async () => {
+    const c = await startConsoleServer({}, { password: null });
+    try {
+      const who = await c.raw("/api/v1/session");
+      expect(who.status).toBe(401);
+      expect(((await who.json()) as { setupNeeded: boolean }).setupNeeded).toBe(true);
+      const token = createSetupToken(c.isched.db)!;
+      const post = (body: unknown) =>
+        c.raw("/api/v1/setup", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Origin: c.base },
+          body: JSON.stringify(body),
+        });
+      expect((await post({ token: "guess", password: "a good long password" })).status).toBe(401);
+      await Bun.sleep(FIRST_DELAY_MS + 50);
+      expect((await post({ token, password: "short" })).status).toBe(400);
+      const ok = await post({ token, password: "a good long password" });
+      expect(ok.status).toBe(201);
+      expect(ok.headers.get("set-cookie")).toContain("HttpOnly");
+      await Bun.sleep(2 * FIRST_DELAY_MS + 50);
+      // The token is void once used.
+      expect((await post({ token, password: "another long password" })).status).toBe(401);
+      await Bun.sleep(FIRST_DELAY_MS + 50);
+      expect((await c.signIn("a good long password")).csrf.length).toBeGreaterThan(20);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a new token replaces the previous one", async () => {
+    const c = await startConsoleServer({}, { password: null });
+    try {
+      const first = createSetupToken(c.isched.db)!;
+      const second = createSetupToken(c.isched.db)!;
+      const res = await c.raw("/api/v1/setup", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Origin: c.base },
+        body: JSON.stringify({ token: first, password: "a good long password" }),
+      });
+      expect(res.status).toBe(401);
+      expect(second).not.toBe(first);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe("throttle", () => {
+  test("doubles the wait after each failure, up to the cap, and forgets on success", () => {
+    let now = 0;
+    const t = createThrottle(() => now);
+    expect(t.waitMs("192.0.2.1")).toBe(0);
+    t.failed("192.0.2.1");
+    expect(t.waitMs("192.0.2.1")).toBe(FIRST_DELAY_MS);
+    t.failed("192.0.2.1");
+    expect(t.waitMs("192.0.2.1")).toBe(2 * FIRST_DELAY_MS);
+    t.failed("192.0.2.1");
+    expect(t.waitMs("192.0.2.1")).toBe(4 * FIRST_DELAY_MS);
+    expect(t.waitMs("192.0.2.2")).toBe(0);
+    for (let i = 0; i < 30; i++) t.failed("192.0.2.1");
+    expect(t.waitMs("192.0.2.1")).toBe(MAX_DELAY_MS);
+    now += MAX_DELAY_MS;
+    expect(t.waitMs("192.0.2.1")).toBe(0);
+    t.succeeded("192.0.2.1");
+    t.failed("192.0.2.1");
+    expect(t.waitMs("192.0.2.1")).toBe(FIRST_DELAY_MS);
+  });
+
+  test("counts IPv6 clients per /64 and IPv4-mapped ones as IPv4", () => {
+    expect(throttleKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
+    expect(throttleKey("2001:db8:1:2::ffff")).toBe("2001:db8:1:2::/64");
+    expect(throttleKey("::ffff:192.0.2.7")).toBe("192.0.2.7");
+    expect(throttleKey("::1")).toBe("0:0:0:0::/64");
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * The console in a real browser: Debian's Chromium, headless, driven by playwright-core, against a
+ * real isched. Sign in, watch an invitation arrive live, open it, retry its failed delivery, change a
+ * peer's trust policy, rotate a key, verify a request. The screenshots it takes go to
+ * docs/screenshots/ (the README shows them).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { createPeerTrust } from "../../src/console/peer-trust.ts";
+import { splitTxtValue } from "../../src/dkim/dns-record.ts";
+import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
+import { keysOfDomain } from "../../src/store/dkim-keys.ts";
+import { invitation, postAsPeer } from "../support/isched.ts";
+import { type ConsoleServer, PASSWORD, startConsoleServer } from "./_console.ts";
+import { type FakeDns, startFakeDns } from "./_fake-dns.ts";
+import { eventually, startWebhook, type TestWebhook } from "./_webhook.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let c: ConsoleServer;
+let hook: TestWebhook;
+let dns: FakeDns;
+let profile: string;
+let browser: BrowserContext;
+let page: Page;
+
+async function send(uid: string, summary: string, from = "alice"): Promise<void> {
+  const res = await postAsPeer({
+    url: `${c.isched.url}/.well-known/ischedule`,
+    originator: `mailto:${from}@example.org`,
+    recipients: ["mailto:bob@example.com"],
+    body: invitation({
+      uid,
+      summary,
+      organizer: `mailto:${from}@example.org`,
+      attendees: ["mailto:bob@example.com"],
+    }),
+  });
+  expect(res.status).toBe(200);
+}
+
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  hook = startWebhook("2.0;Success");
+  dns = await startFakeDns();
+  c = await startConsoleServer({
+    domains: ["example.com"],
+    deliver: [parseDeliverRule(`webhook:${hook.url}`)],
+    webhookSecret: "test-webhook-secret",
+    trust: [parseTrustRule("example.org=unsigned:127.0.0.1")],
+    dnsServer: dns.server,
+  });
+  // Some history, so the overview has something to show.
+  for (const [i, s] of ["Budget planning", "Team lunch", "Roadmap", "1:1"].entries())
+    await send(`seed-${i}@example.org`, s);
+  hook.status = "3.7;Invalid calendar user";
+  await send("seed-x@example.org", "Offsite", "mallory");
+  profile = mkdtempSync(join(tmpdir(), "isched-chromium-"));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1360, height: 900 },
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await c?.close();
+  await dns?.stop();
+  hook?.stop();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe("the console in Chromium", () => {
+  test("sign in", async () => {
+    await page.goto(`${c.base}/`);
+    await page.fill("#password", "wrong password");
+    await page.click("#sign-in");
+    await page.waitForSelector("p.error");
+    expect(await page.textContent("p.error")).toContain("the password is wrong");
+    await Bun.sleep(600);
+    await page.fill("#password", PASSWORD);
+    await shot("sign-in");
+    await page.click("#sign-in");
+    await page.waitForSelector("h1:text('Overview')");
+    await page.waitForSelector("figure.chart-card");
+    const cookies = await browser.cookies(c.base);
+    expect(cookies.find((k) => k.name === "isched_session")).toMatchObject({
+      httpOnly: true,
+      sameSite: "Strict",
+    });
+    await shot("overview");
+  });
+
+  test("an invitation sent through isched appears in Messages without reloading", async () => {
+    await page.click("nav a[data-section=messages]");
+    await page.waitForSelector("#live.on");
+    expect(await page.locator("#messages tbody tr").count()).toBe(5);
+    await send("quarterly@example.org", "Quarterly review");
+    const row = page.locator("#messages tbody tr", { hasText: "Quarterly review" });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.locator("#messages tbody tr").count()).toBe(6);
+    await page.locator("#filter-help summary").click();
+    await shot("messages");
+  });
+
+  test("the filter: a click on a value adds it, and the list follows", async () => {
+    await page
+      .locator("#messages tbody tr", { hasText: "Quarterly review" })
+      .locator("button.fv[data-filter='status:failed']")
+      .click();
+    await page.waitForFunction(
+      () => (document.getElementById("filter") as HTMLInputElement).value === "status:failed",
+    );
+    await page.waitForFunction(() => document.querySelectorAll("#messages tbody tr").length === 2);
+    const summaries = await page.locator("#messages td.summary").allTextContents();
+    expect(summaries.sort()).toEqual(["Offsite", "Quarterly review"]);
+  });
+
+  test("open a message: the invitation for a person, the DKIM verdict, the timeline", async () => {
+    await page.locator("#messages td.summary a", { hasText: "Quarterly review" }).click();
+    await page.waitForSelector("#itip-title");
+    expect(await page.textContent("#itip-title")).toBe("Invitation: Quarterly review");
+    expect(await page.textContent("#dkim-verdict")).toContain("trusted");
+    const delivery = page.locator("section.delivery");
+    expect(await delivery.locator("h3 .badge").textContent()).toBe("failed");
+    expect(await delivery.locator("table.timeline tbody tr").count()).toBe(1);
+    expect(await delivery.locator("button.action-retry").getAttribute("title")).toMatch(
+      /^isched queue retry \d+$/,
+    );
+    await shot("message-failed");
+  });
+
+  test("retry a failed delivery: confirm the count, then watch it become delivered", async () => {
+    hook.status = "2.0;Success";
+    await page.locator("section.delivery button.action-retry").click();
+    await page.waitForSelector("dialog.confirm[open]");
+    expect(await page.textContent("dialog.confirm h2")).toBe("Retry now: 1 delivery?");
+    await page.click("#confirm-yes");
+    await page.waitForSelector("section.delivery h3 .badge:text('delivered')", { timeout: 10_000 });
+    expect(await page.locator("section.delivery table.timeline tbody tr").count()).toBe(2);
+    await shot("message-retried");
+  });
+
+  test("change a peer's trust policy", async () => {
+    await page.goto(`${c.base}/#/peers`);
+    await page.waitForSelector("#peers");
+    await shot("peers");
+    await page.locator("#peers a", { hasText: "example.org" }).click();
+    await page.waitForSelector("#trust");
+    await page.selectOption("#trust", "deny");
+    await page.fill("#policy-note", "paused while they rotate keys");
+    await page.click("#save-policy");
+    await page.waitForSelector("#policy-now:has-text('refused')");
+    expect(
+      createPeerTrust(c.isched.db, [parseTrustRule("example.org=unsigned:127.0.0.1")])("example.org"),
+    ).toEqual({ mode: "deny" });
+    await page.click("#test-domain");
+    await page.waitForSelector("#test-steps li.step >> nth=2");
+    await shot("peer");
+  });
+
+  test("rotate a key: new pending key, published, checked, activated; the old one retires", async () => {
+    await page.goto(`${c.base}/#/keys`);
+    const oldSelector = keysOfDomain(c.isched.db, "example.com")[0]!.selector;
+    await page.click("#rotate-example\\.com");
+    const pending = await eventually(async () =>
+      keysOfDomain(c.isched.db, "example.com").find((k) => k.state === "pending"),
+    );
+    await page.waitForSelector(`tr[data-selector='${pending.selector}'] .badge:text('pending')`);
+    // The administrator publishes the record shown on the page.
+    dns.setTxt(`${pending.selector}._domainkey.example.com`, [splitTxtValue(pending.record)]);
+    await page.click(`button[data-check='${pending.selector}']`);
+    await page.waitForSelector(`tr[data-selector='${pending.selector}'] .place .badge:text('matching')`);
+    await page.click(`button[data-activate='${pending.selector}']`);
+    await page.click("#confirm-yes");
+    await page.waitForSelector(
+      `tr[data-selector='${pending.selector}'] td:nth-child(3) .badge:text('active')`,
+    );
+    await page.waitForSelector(`tr[data-selector='${oldSelector}'] td:nth-child(3) .badge:text('retiring')`);
+    expect(keysOfDomain(c.isched.db, "example.com").map((k) => k.state)).toEqual(["retiring", "active"]);
+    await shot("keys");
+  });
+
+  test("verify a pasted request step by step", async () => {
+    await page.goto(`${c.base}/#/tools`);
+    const fixtures = join(import.meta.dir, "..", "fixtures", "dkim");
+    await page.fill("#raw-request", readFileSync(join(fixtures, "v1-invite-rsa.http"), "latin1"));
+    await page.fill("#public-key", readFileSync(join(fixtures, "test-rsa-2048.pub.pem"), "utf8"));
+    await page.click("#verify");
+    await page.waitForSelector("#verify-result li.step");
+    // Signed in 2010 with a one-year x=: the steps show where it fails (expired), the rest passes.
+    expect(await page.locator("#verify-result li.step-failed strong").allTextContents()).toEqual([
+      "Time",
+      "Verdict",
+    ]);
+    await shot("tools");
+  });
+
+  test("sign out", async () => {
+    await page.click("#sign-out");
+    await page.waitForSelector("#password");
+    expect((await browser.cookies(c.base)).find((k) => k.name === "isched_session")).toBeUndefined();
+  });
+});

@@ -1,0 +1,178 @@
+/** The filter language: parsing with precise errors, and the SQL it becomes over a real database. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { FilterError, parseFilter, parseTime } from "../../src/console/filter.ts";
+import { quoteValue } from "../../src/console/filter-help.ts";
+import { DeliveryQueue } from "../../src/queue/queue.ts";
+import { openDatabase } from "../../src/store/database.ts";
+import { deliveriesForAction, searchMessages, summariesOf } from "../../src/store/message-search.ts";
+import { invitation, queueOptions, TestClock } from "../queue/_fixtures.ts";
+import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
+
+afterEach(removeTempDirs);
+
+const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
+
+function errorOf(q: string): FilterError {
+  try {
+    parseFilter(q, NOW);
+  } catch (e) {
+    if (e instanceof FilterError) return e;
+    throw e;
+  }
+  throw new Error(`"${q}" parsed`);
+}
+
+describe("parseFilter", () => {
+  test("reads keys, negation, value lists, quotes and aliases", () => {
+    expect(
+      parseFilter(
+        ' peer:Example.ORG  -status:delivered method:request,cancel uid:"a b\\"c" to:bob@x.org ',
+        NOW,
+      ),
+    ).toEqual([
+      { key: "peer", negated: false, values: ["example.org"] },
+      { key: "status", negated: true, values: ["delivered"] },
+      { key: "method", negated: false, values: ["REQUEST", "CANCEL"] },
+      { key: "uid", negated: false, values: ['a b"c'] },
+      { key: "recipient", negated: false, values: ["mailto:bob@x.org"] },
+    ]);
+    expect(parseFilter("", NOW)).toEqual([]);
+  });
+
+  test("reads times as UTC dates, date-times, or a duration ago", () => {
+    expect(parseTime("2026-11-01", NOW)).toBe(Date.UTC(2026, 10, 1));
+    expect(parseTime("2026-11-01T14:30", NOW)).toBe(Date.UTC(2026, 10, 1, 14, 30));
+    expect(parseTime("2h", NOW)).toBe(NOW - 2 * 3_600_000);
+    expect(parseTime("2026-02-31", NOW)).toBeUndefined();
+    expect(parseFilter("after:3d", NOW)).toEqual([
+      { key: "after", negated: false, atMs: NOW - 3 * 86_400_000 },
+    ]);
+  });
+
+  test("names the mistake and where it is", () => {
+    expect(errorOf("status:failed colour:red").message).toContain('unknown key "colour:"');
+    expect(errorOf("status:failed colour:red").position).toBe(14);
+    expect(errorOf("status:lost").message).toContain("status:lost is not one of queued");
+    expect(errorOf("peer:not_a_domain!").message).toContain("is not a domain name");
+    expect(errorOf("after:yesterday").message).toContain("is not a time");
+    expect(errorOf("hello").message).toContain('"hello" is not a term');
+    expect(errorOf("status:").message).toContain("needs a value");
+  });
+
+  test("quoteValue quotes what would not read back", () => {
+    expect(quoteValue("abc@x")).toBe("abc@x");
+    expect(quoteValue("a b")).toBe('"a b"');
+    expect(quoteValue('a"b')).toBe('"a\\"b"');
+    const q = `uid:${quoteValue('x "y", z')}`;
+    expect(parseFilter(q, NOW)).toEqual([{ key: "uid", negated: false, values: ['x "y", z'] }]);
+  });
+});
+
+describe("searchMessages", () => {
+  function seed() {
+    const db = openDatabase(tempDatabasePath());
+    const clock = new TestClock(NOW - 10 * 3_600_000);
+    const queue = new DeliveryQueue(db, queueOptions(clock));
+    const ids: number[] = [];
+    const add = (
+      extra: Parameters<typeof invitation>[0],
+      recipients: { r: string; state?: "delivered" | "failed" }[],
+    ) => {
+      clock.advance(3_600_000);
+      ids.push(
+        queue.accept(
+          invitation(extra),
+          recipients.map(({ r, state }) => ({
+            recipient: r,
+            domain: r.split("@")[1]!,
+            route: "ischedule",
+            state,
+          })),
+        ).messageId,
+      );
+    };
+    add({ uid: "u1", organizer: "mailto:alice@example.com" }, [
+      { r: "mailto:bob@peer.example", state: "delivered" },
+    ]);
+    add({ uid: "u2", method: "CANCEL" }, [
+      { r: "mailto:bob@peer.example", state: "failed" },
+      { r: "mailto:carl@other.example", state: "delivered" },
+    ]);
+    add(
+      {
+        uid: "u3",
+        direction: "inbound",
+        intake: "ischedule",
+        peerDomain: "peer.example",
+        dkimResult: "pass",
+        organizer: "mailto:dan@peer.example",
+      },
+      [],
+    );
+    add({ uid: "u4" }, [{ r: "mailto:eve@other.example" }]);
+    return { db, queue, ids };
+  }
+  const find = (db: ReturnType<typeof openDatabase>, q: string) =>
+    searchMessages(db, { filter: parseFilter(q, NOW), limit: 50 }).messages.map((m) => m.uid);
+
+  test("each key matches what it says, newest first", () => {
+    const { db } = seed();
+    expect(find(db, "")).toEqual(["u4", "u3", "u2", "u1"]);
+    expect(find(db, "peer:peer.example")).toEqual(["u3", "u2", "u1"]);
+    expect(find(db, "peer:other.example")).toEqual(["u4", "u2"]);
+    expect(find(db, "status:failed")).toEqual(["u2"]);
+    expect(find(db, "status:queued,failed")).toEqual(["u4", "u2"]);
+    expect(find(db, "-status:delivered")).toEqual(["u4", "u3"]);
+    expect(find(db, "status:refused")).toEqual(["u3"]);
+    expect(find(db, "method:CANCEL")).toEqual(["u2"]);
+    expect(find(db, "-method:cancel")).toEqual(["u4", "u3", "u1"]);
+    expect(find(db, "uid:u3")).toEqual(["u3"]);
+    expect(find(db, "organizer:ALICE@example.com")).toEqual(["u4", "u2", "u1"]);
+    expect(find(db, "recipient:carl@other.example")).toEqual(["u2"]);
+    expect(find(db, "dkim:pass direction:in")).toEqual(["u3"]);
+    expect(find(db, "direction:out -uid:u4")).toEqual(["u2", "u1"]);
+    expect(find(db, `after:${new Date(NOW - 8 * 3_600_000 + 60_000).toISOString().slice(0, 16)}`)).toEqual([
+      "u4",
+      "u3",
+    ]);
+    expect(find(db, `before:${new Date(NOW - 7 * 3_600_000).toISOString().slice(0, 16)}`)).toEqual([
+      "u2",
+      "u1",
+    ]);
+    db.close();
+  });
+
+  test("pages by id: the next page starts below the last id, with no gap or repeat", () => {
+    const { db } = seed();
+    const first = searchMessages(db, { filter: [], limit: 3 });
+    expect(first.messages.map((m) => m.uid)).toEqual(["u4", "u3", "u2"]);
+    const second = searchMessages(db, { filter: [], limit: 3, beforeId: first.nextBeforeId });
+    expect(second.messages.map((m) => m.uid)).toEqual(["u1"]);
+    expect(second.nextBeforeId).toBeUndefined();
+    db.close();
+  });
+
+  test("summaries carry the delivery states and the peers an outbound message went to", () => {
+    const { db, ids } = seed();
+    const [m] = summariesOf(db, [ids[1]!], []);
+    expect(m!.deliveryStates).toEqual({ failed: 1, delivered: 1 });
+    expect(m!.domains.sort()).toEqual(["other.example", "peer.example"]);
+    expect(summariesOf(db, [ids[1]!, ids[0]!], parseFilter("status:failed", NOW)).map((x) => x.id)).toEqual([
+      ids[1]!,
+    ]);
+    db.close();
+  });
+
+  test("a bulk action takes only the deliveries the filter names, in states it applies to", () => {
+    const { db } = seed();
+    const ids = (q: string, action: "retryNow" | "cancel" | "requestImip") =>
+      deliveriesForAction(db, { filter: parseFilter(q, NOW), action, max: 100 }).length;
+    // u2 has a failed delivery to peer.example and a delivered one to other.example: only the first.
+    expect(ids("status:failed", "retryNow")).toBe(1);
+    expect(ids("uid:u2", "retryNow")).toBe(1);
+    expect(ids("peer:other.example", "retryNow")).toBe(1); // u4's queued one; u2's is delivered
+    expect(ids("peer:other.example", "cancel")).toBe(1);
+    expect(ids("", "retryNow")).toBe(2);
+    db.close();
+  });
+});

@@ -1,0 +1,214 @@
+/**
+ * Messages: the log, newest first, with the filter language (help inline; a click on a value in the
+ * table adds it to the filter), keyset paging ("Older"), live updates over server-sent events, and
+ * the actions on every delivery the filter names.
+ */
+import { FILTER_HELP, quoteValue } from "../../src/console/filter-help.ts";
+import type { LogMessageSummary, LogPage } from "../../src/store/message-search.ts";
+import { ApiError, api } from "../api.ts";
+import { badge, errorBox, h, replace, time } from "../dom.ts";
+import { actionButton } from "./actions.ts";
+
+const PAGE = 50;
+
+/** The query with `key:value` added (unless it is there already). */
+export function withTerm(query: string, key: string, value: string): string {
+  const term = `${key}:${quoteValue(value)}`;
+  const terms = query.trim().split(/\s+/).filter(Boolean);
+  return terms.includes(term) ? query.trim() : [...terms, term].join(" ");
+}
+
+function goFilter(q: string): void {
+  location.hash = `#/messages?q=${encodeURIComponent(q)}`;
+}
+
+function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
+  const fv = (key: string, value: string, label: HTMLElement | string = value) =>
+    h(
+      "button",
+      { type: "button", class: "fv", title: `filter: ${key}:${value}`, "data-filter": `${key}:${value}` },
+      label,
+    );
+  const peers = m.direction === "inbound" ? (m.peerDomain ? [m.peerDomain] : []) : m.domains;
+  const states = Object.entries(m.deliveryStates);
+  const status =
+    states.length === 0
+      ? [fv("status", "refused", badge("refused", m.responseStatus ?? undefined))]
+      : states.map(([s, n]) => fv("status", s, badge(s, (n ?? 0) > 1 ? `×${n}` : undefined)));
+  const tr = h(
+    "tr",
+    { "data-id": m.id },
+    h("td", null, h("a", { href: `#/messages/${m.id}`, class: "open" }, time(m.receivedAt))),
+    h("td", null, fv("direction", m.direction === "inbound" ? "in" : "out")),
+    h(
+      "td",
+      null,
+      peers.map((p) => fv("peer", p)),
+    ),
+    h("td", null, fv("method", m.method)),
+    h("td", { class: "summary" }, h("a", { href: `#/messages/${m.id}` }, m.summary ?? `(${m.component})`)),
+    h(
+      "td",
+      { class: "uid" },
+      m.uid ? fv("uid", m.uid, m.uid.length > 28 ? `${m.uid.slice(0, 25)}...` : m.uid) : null,
+    ),
+    h("td", null, m.organizer ? fv("organizer", m.organizer, m.organizer.replace(/^mailto:/i, "")) : null),
+    h("td", null, status),
+    h("td", null, fv("dkim", m.dkimResult, badge(`dkim-${m.dkimResult}`))),
+  );
+  tr.addEventListener("click", (ev) => {
+    const target = (ev.target as HTMLElement).closest("button.fv");
+    if (!target) return;
+    const [key, ...rest] = target.getAttribute("data-filter")!.split(":");
+    goFilter(withTerm(q, key!, rest.join(":")));
+  });
+  return tr;
+}
+
+export function renderMessages(main: HTMLElement, params: URLSearchParams): () => void {
+  const q = params.get("q") ?? "";
+  const input = h("input", {
+    id: "filter",
+    type: "search",
+    value: q,
+    placeholder: "status:failed peer:example.org -method:REPLY",
+    "aria-label": "Filter",
+    spellcheck: "false",
+    autocomplete: "off",
+  });
+  const form = h("form", { class: "filter" }, input, h("button", { type: "submit" }, "Filter"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    goFilter(input.value);
+  });
+  const help = h(
+    "details",
+    { class: "help", id: "filter-help" },
+    h("summary", null, "Filter help"),
+    h(
+      "dl",
+      null,
+      FILTER_HELP.map(([term, text]) => [h("dt", null, h("code", null, term)), h("dd", null, text)]),
+    ),
+    h(
+      "p",
+      { class: "muted" },
+      "Click a value in the table to add it to the filter. Same filter on the command line: isched queue list 'FILTER'.",
+    ),
+  );
+  const live = h("span", { class: "live", id: "live" }, "connecting...");
+  const message = h("div");
+  const body = h("tbody");
+  const table = h(
+    "table",
+    { class: "messages", id: "messages" },
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        ["Received (UTC)", "Dir", "Peer", "Method", "Summary", "UID", "Organizer", "Deliveries", "DKIM"].map(
+          (c) => h("th", null, c),
+        ),
+      ),
+    ),
+    body,
+  );
+  const more = h("button", { type: "button", class: "quiet", id: "older", hidden: true }, "Older messages");
+  const refresh = () => goFilterReload();
+  const bulk = h(
+    "div",
+    { class: "bulk" },
+    "Every delivery this filter names: ",
+    actionButton("retry", { q }, `matching "${q}"`, true, refresh),
+    actionButton("cancel", { q }, `matching "${q}"`, true, refresh),
+    actionButton("imip", { q }, `matching "${q}"`, true, refresh),
+  );
+  replace(
+    main,
+    h("div", { class: "title-row" }, h("h1", null, "Messages"), live),
+    form,
+    help,
+    message,
+    bulk,
+    table,
+    more,
+  );
+
+  let next: number | undefined;
+  let topId = 0;
+  const rows = new Map<number, HTMLTableRowElement>();
+  const add = (ms: readonly LogMessageSummary[]) => {
+    for (const m of ms) {
+      const tr = row(m, q);
+      rows.set(m.id, tr);
+      body.appendChild(tr);
+      topId = Math.max(topId, m.id);
+    }
+  };
+  const load = async (before?: number) => {
+    try {
+      const page = await api.get<LogPage>(
+        `/messages?limit=${PAGE}&q=${encodeURIComponent(q)}${before ? `&before=${before}` : ""}`,
+      );
+      add(page.messages);
+      next = page.nextBeforeId;
+      more.hidden = next === undefined;
+      if (rows.size === 0) replace(message, h("p", { class: "muted" }, "No message matches."));
+    } catch (e) {
+      const pos = e instanceof ApiError ? e.body.position : undefined;
+      replace(
+        message,
+        errorBox(`${(e as Error).message}${typeof pos === "number" ? ` (at character ${pos + 1})` : ""}`),
+      );
+    }
+  };
+  function goFilterReload() {
+    body.replaceChildren();
+    rows.clear();
+    topId = 0;
+    replace(message);
+    void load();
+  }
+  more.addEventListener("click", () => void load(next));
+  void load();
+
+  const events = new EventSource(`/api/v1/events?q=${encodeURIComponent(q)}`);
+  events.addEventListener("ready", () => {
+    live.textContent = "live";
+    live.className = "live on";
+  });
+  events.addEventListener("error", () => {
+    live.textContent = "reconnecting...";
+    live.className = "live off";
+  });
+  events.addEventListener("messages", (ev) => {
+    const data = JSON.parse((ev as MessageEvent<string>).data) as {
+      messages: LogMessageSummary[];
+      changed: number[];
+    };
+    const fresh = new Set<number>();
+    for (const m of [...data.messages].sort((a, b) => a.id - b.id)) {
+      fresh.add(m.id);
+      const tr = row(m, q);
+      tr.classList.add("changed");
+      const old = rows.get(m.id);
+      if (old) old.replaceWith(tr);
+      else if (m.id > topId) {
+        body.insertBefore(tr, body.firstChild);
+        topId = m.id;
+      } else continue;
+      rows.set(m.id, tr);
+      if (message.textContent === "No message matches.") replace(message);
+    }
+    for (const id of data.changed) {
+      const old = rows.get(id);
+      if (old && !fresh.has(id)) {
+        old.classList.add("stale");
+        old.title = "changed: no longer matches the filter";
+      }
+    }
+  });
+  return () => events.close();
+}
