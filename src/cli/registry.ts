@@ -1,14 +1,28 @@
 /** Every command of the executable, in the order `isched --help` lists them. */
 import type { Command } from "./command.ts";
+import { adminSetPasswordCommand } from "./commands/admin.ts";
 import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
 import { keygenCommand } from "./commands/keygen.ts";
+import {
+  queueCancelCommand,
+  queueImipCommand,
+  queueListCommand,
+  queueRetryCommand,
+  queueShowCommand,
+} from "./commands/queue.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
   sendCommand,
+  queueListCommand,
+  queueShowCommand,
+  queueRetryCommand,
+  queueCancelCommand,
+  queueImipCommand,
+  adminSetPasswordCommand,
   keygenCommand,
   dkimSignCommand,
   dkimVerifyCommand,

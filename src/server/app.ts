@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Elysia } from "elysia";
-import { createApi } from "../console/api.ts";
+import { createLiveKeys } from "../console/live-keys.ts";
+import { createPeerTrust } from "../console/peer-trust.ts";
+import { submissionRoute } from "../console/routes-submission.ts";
+import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
@@ -23,11 +26,14 @@ import {
 import { createEndpoint } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
+import { createCanSchedule } from "../outbound/can-schedule.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import { createDiscovery } from "../outbound/discovery.ts";
 import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
+import { submitMessage } from "../outbound/submit.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
+import { startSmtpIntake } from "../smtp-intake/index.ts";
 import { openDatabase } from "../store/database.ts";
 import type { DeliveryRow } from "../store/deliveries.ts";
 import { getSetting, setSetting } from "../store/settings.ts";
@@ -36,14 +42,7 @@ import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
 import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
-import {
-  ConfigError,
-  describeTarget,
-  type LocalTargetSpec,
-  type ServeConfig,
-  targetFor,
-  trustFor,
-} from "./config.ts";
+import { ConfigError, describeTarget, type LocalTargetSpec, type ServeConfig, targetFor } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
 
@@ -54,6 +53,8 @@ export interface RunningServer {
   readonly keys: OwnKeys;
   readonly apiToken: string;
   readonly capabilities: () => PublishedCapabilities;
+  /** The SMTP intake's port, when it runs. */
+  readonly smtpPort?: number;
   stop(): Promise<void>;
 }
 
@@ -91,6 +92,8 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     selector: config.dkimSelector,
     nowMs: now(),
   });
+  // The console can add, activate and retire keys while isched runs: sign and publish from the database.
+  const liveKeys = createLiveKeys({ db, startup: keys, operatorKey: config.dkimKeyFile !== undefined });
   for (const k of keys.generated) {
     log.log("info", "generated a DKIM key; publish its record", {
       domain: k.domain,
@@ -113,15 +116,20 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     allowHttp: config.allowHttpPeers,
     ca: config.ca,
   };
-  const remote = remoteIScheduleTarget({
-    discovery: createDiscovery({
-      resolver: dns,
-      staticRoutes: config.peers ?? [],
-      walkParents: config.walkParents,
-    }),
-    capabilities: createCapabilitiesCache({ fetch: (req) => peerFetch(req, fetchOptions), nowMs: now }),
+  const discovery = createDiscovery({
+    resolver: dns,
+    staticRoutes: config.peers ?? [],
+    walkParents: config.walkParents,
+  });
+  const peerCapabilities = createCapabilitiesCache({
     fetch: (req) => peerFetch(req, fetchOptions),
-    signingKey: (domain) => keys.signingKey(domain),
+    nowMs: now,
+  });
+  const remote = remoteIScheduleTarget({
+    discovery,
+    capabilities: peerCapabilities,
+    fetch: (req) => peerFetch(req, fetchOptions),
+    signingKey: (domain) => liveKeys.signingKey(domain),
     peerRoutes: config.peers ?? [],
     nowMs: now,
   });
@@ -217,7 +225,8 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     }),
     capabilities,
     hosted: (domain) => hosted.has(domain),
-    trust: (domain) => trustFor(config.trust, domain),
+    // Console policies first, then --trust (src/console/peer-trust.ts).
+    trust: createPeerTrust(db, config.trust),
     localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
     remoteRoute: () => "ischedule",
     deadlineMs: config.deliveryDeadlineMs,
@@ -229,7 +238,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
   const endpoint = createEndpoint({
     intake,
     capabilities,
-    keyRecord: keys.record,
+    keyRecord: liveKeys.record,
     log: o.log,
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
@@ -261,15 +270,78 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
   });
 
   const apiToken = config.apiToken ?? ensureApiToken(join(config.dataDir, "api-token"));
-  const api = createApi({ db, queue, token: apiToken, log: o.log }).listen({
-    hostname: config.console.host,
-    port: config.console.port,
+  const api = startConsole({
+    db,
+    queue,
+    token: apiToken,
+    log: o.log,
+    config,
+    dns,
+    ownKeys: keys,
+    endpointPort: listener.server!.port!,
+    localTargets: config.domains.map((d) => [d, domainTargets.get(d)!.label] as const),
+    imipLabel: imip?.label,
+    activeAttempts: () => dispatcher.activeAttempts,
+    poke: () => dispatcher.poke(),
+    listeners: () => [
+      { name: "iSchedule endpoint", url: `${url}/.well-known/ischedule` },
+      ...(smtpIntake
+        ? [
+            {
+              name: "SMTP intake",
+              url: `smtp://${hostForUrl(config.smtpIntake!.listen.host)}:${smtpIntake.port}`,
+            },
+          ]
+        : []),
+    ],
+    staticRoutes: config.peers ?? [],
+    extraRoutes: [
+      submissionRoute({
+        queue,
+        dispatcher,
+        hosted: (domain) => hosted.has(domain),
+        localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
+        fallbackAfterMs: config.fallbackAfterMs,
+        nowMs: now,
+        deadlineMs: config.deliveryDeadlineMs,
+        maxBytes: config.limits.maxContentLength,
+      }),
+    ],
+    nowMs: now,
   });
+
+  const submitContext = {
+    queue,
+    hosted: (domain: string) => hosted.has(domain),
+    localTargetLabel: (domain: string) => domainTargets.get(domain)?.label ?? "store",
+    fallbackAfterMs: config.fallbackAfterMs,
+    nowMs: now,
+  };
+  const smtpIntake = config.smtpIntake
+    ? await startSmtpIntake({
+        listen: config.smtpIntake.listen,
+        allow: config.smtpIntake.allow,
+        authFile: config.smtpIntake.authFile,
+        tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
+        maxSizeBytes: config.smtpIntake.maxSizeBytes,
+        hosted: (domain) => hosted.has(domain),
+        canSchedule: createCanSchedule({ discovery, capabilities: peerCapabilities }),
+        submit: (s) => {
+          const result = submitMessage(s, submitContext);
+          dispatcher.poke();
+          return result;
+        },
+        relay: config.smtpIntake.relay ? { url: config.smtpIntake.relay, ca: config.ca } : undefined,
+        log: o.log,
+      }).catch((e: Error) => {
+        throw new ConfigError(e.message);
+      })
+    : undefined;
 
   dispatcher.start();
   const scheme = config.tls ? "https" : "http";
   const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.server!.port}`;
-  const consoleUrl = `http://${hostForUrl(config.console.host)}:${api.server!.port}`;
+  const consoleUrl = api.url;
   return {
     url,
     consoleUrl,
@@ -277,7 +349,9 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     keys,
     apiToken,
     capabilities,
+    smtpPort: smtpIntake?.port,
     async stop() {
+      await smtpIntake?.stop();
       await listener.stop();
       await api.stop();
       await dispatcher.stop();

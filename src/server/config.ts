@@ -211,6 +211,14 @@ export interface ServeConfig {
   readonly walkParents?: boolean;
   /** Allow http: peer URLs (labs and tests). */
   readonly allowHttpPeers?: boolean;
+  /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
+  readonly smtpIntake?: {
+    readonly listen: HostPort;
+    readonly allow: readonly Cidr[];
+    readonly authFile?: string;
+    readonly relay?: string;
+    readonly maxSizeBytes: number;
+  };
 }
 
 /** The rule for a domain: its own, else the catch-all `*`, else DKIM required. */

@@ -94,7 +94,11 @@ const fromLocal = (recipients: string[], body: string) =>
 
 describe("outbound delivery", () => {
   test("to Cyrus as a remote receiver through a static route, unsigned: the event lands in carol's calendar", async () => {
-    const body = invitation({ uid: "to-cyrus-1", organizer: "mailto:alice@home.test", attendees: ["mailto:carol@cyrus.test"] });
+    const body = invitation({
+      uid: "to-cyrus-1",
+      organizer: "mailto:alice@home.test",
+      attendees: ["mailto:carol@cyrus.test"],
+    });
     const r = await fromLocal(["mailto:carol@cyrus.test"], body);
     expect(statuses(r.text)).toEqual({ "mailto:carol@cyrus.test": "2.0;Success" });
     const event = await waitForEvent(cyrus, "carol", "pw-carol", "Default", "to-cyrus-1");
@@ -102,7 +106,11 @@ describe("outbound delivery", () => {
   });
 
   test("a receiver that is down is retried with backoff and gets the message once when it is up", async () => {
-    const body = invitation({ uid: "flaky-1", organizer: "mailto:alice@home.test", attendees: ["mailto:dan@flaky.test"] });
+    const body = invitation({
+      uid: "flaky-1",
+      organizer: "mailto:alice@home.test",
+      attendees: ["mailto:dan@flaky.test"],
+    });
     const r = await fromLocal(["mailto:dan@flaky.test"], body);
     expect(statuses(r.text)).toEqual({ "mailto:dan@flaky.test": "1.0;Pending" });
     await Bun.sleep(700);
@@ -111,7 +119,9 @@ describe("outbound delivery", () => {
     let state = "";
     while (Date.now() < deadline) {
       state = isched.db
-        .query<{ state: string }, []>("SELECT d.state FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.uid = 'flaky-1'")
+        .query<{ state: string }, []>(
+          "SELECT d.state FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.uid = 'flaky-1'",
+        )
         .get()!.state;
       if (state === "delivered") break;
       await Bun.sleep(100);
@@ -133,7 +143,12 @@ describe("outbound delivery", () => {
 
   test("a domain without an iSchedule server gets the invitation by email (iMIP)", async () => {
     const before = smtp.messages.length;
-    const body = invitation({ uid: "plain-1", organizer: "mailto:alice@home.test", attendees: ["mailto:erin@plain.test"], summary: "Offsite" });
+    const body = invitation({
+      uid: "plain-1",
+      organizer: "mailto:alice@home.test",
+      attendees: ["mailto:erin@plain.test"],
+      summary: "Offsite",
+    });
     const r = await fromLocal(["mailto:erin@plain.test"], body);
     expect(r.status).toBe(200);
     await smtp.waitFor(before + 1, 10_000);
@@ -153,7 +168,9 @@ describe("outbound delivery", () => {
     const calendar = mail.attachments.find((a) => a.contentType === "text/calendar");
     expect(calendar?.content.toString()).toContain("UID:plain-1");
     const state = isched.db
-      .query<{ state: string; route: string }, []>("SELECT d.state, d.route FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.uid = 'plain-1'")
+      .query<{ state: string; route: string }, []>(
+        "SELECT d.state, d.route FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.uid = 'plain-1'",
+      )
       .get();
     expect(state).toEqual({ state: "sent-imip", route: "imip" });
   });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { txtZoneLine } from "../../dkim/dns-record.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
+import { parseCidrList } from "../../net/cidr.ts";
 import { parsePeerFlag } from "../../outbound/static-routes.ts";
 import { formatRetrySchedule, parseRetrySchedule } from "../../queue/retry-policy.ts";
 import { startServer } from "../../server/app.ts";
@@ -23,6 +24,7 @@ import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { type FlagValues, flag } from "../flags.ts";
 import { parseDuration, parseListenAddress } from "../parse-values.ts";
+import { announceConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
 const hostPort = (help: string, def: string) =>
@@ -126,6 +128,13 @@ const flags = {
     help: "API token [default: DATA/api-token, made on first start]",
     placeholder: "FILE",
   }),
+  adminPasswordFile: flag.string({
+    help: "the console's administrator password [default: set it with the setup token printed at start]",
+    placeholder: "FILE",
+  }),
+  consoleInsecure: flag.bool({
+    help: "allow --console on a non-loopback address without TLS (passwords in clear)",
+  }),
   peer: flag.list({
     help: "static route: DOMAIN=URL[,key=FILE,selector=S,trust=dkim|deny,sign=no]",
     placeholder: "ROUTE",
@@ -140,6 +149,31 @@ const flags = {
   }),
   allowHttpPeers: flag.bool({
     help: "allow http: URLs in --peer (labs and tests; iSchedule requires HTTPS)",
+  }),
+  smtpListen: flag.custom<ReturnType<typeof parseListenAddress> | undefined>(parseListenAddress, {
+    help: "run the SMTP intake here: iMIP from your calendar servers becomes iSchedule",
+    placeholder: "HOST:PORT",
+    defaultValue: undefined,
+  }),
+  smtpAllow: flag.custom(parseCidrList, {
+    help: "client addresses allowed to use the SMTP intake",
+    placeholder: "CIDR,...",
+    defaultValue: parseCidrList("127.0.0.1,::1"),
+    defaultText: "127.0.0.1,::1",
+  }),
+  smtpAuthFile: flag.string({
+    help: "require SMTP AUTH with these accounts (user:password lines)",
+    placeholder: "FILE",
+  }),
+  smtpRelay: flag.string({
+    help: "smarthost for mail that does not go by iSchedule: smtp[s]://host[:port]",
+    placeholder: "URL",
+  }),
+  smtpMaxSize: flag.int({
+    help: "largest message the SMTP intake accepts",
+    placeholder: "BYTES",
+    defaultValue: 10 * 1024 * 1024,
+    min: 1024,
   }),
   sync: flag.oneOf(["normal", "full"], {
     help: "SQLite durability: normal survives a crash, full also a power cut",
@@ -213,6 +247,15 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     fallbackAfterMs: f.fallbackAfter,
     walkParents: f.walkParents,
     allowHttpPeers: f.allowHttpPeers,
+    smtpIntake: f.smtpListen
+      ? {
+          listen: f.smtpListen,
+          allow: f.smtpAllow,
+          authFile: f.smtpAuthFile,
+          relay: f.smtpRelay,
+          maxSizeBytes: f.smtpMaxSize,
+        }
+      : undefined,
     limits: {
       maxRecipients: f.maxRecipients,
       maxContentLength: f.maxContentLength,
@@ -254,6 +297,7 @@ function summary(c: ServeConfig, urls: { url: string; consoleUrl: string }): str
     `  limits        ${c.limits.maxRecipients} recipients, ${c.limits.maxContentLength} bytes, ${c.limits.minDateTime}..${c.limits.maxDateTime}, ${c.limits.maxInstances} instances`,
     `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer pending after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
+    `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
   ];
   if (!c.tls)
     lines.push(
@@ -284,6 +328,7 @@ export const serveCommand = defineCommand({
       if (e instanceof ConfigError || e instanceof SyntaxError) throw new UsageError(e.message);
       throw e;
     }
+    const consoleAccess = consoleAccessFromFlags(f, config);
     const log = createLogger({ level: f.logLevel as LogLevel });
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
@@ -301,6 +346,7 @@ export const serveCommand = defineCommand({
         `\nNew DKIM key for ${k.domain}: publish this TXT record:\n${txtZoneLine(`${k.selector}._domainkey.${k.domain}`, k.record)}\n`,
       );
     }
+    await announceConsoleAccess(server, consoleAccess);
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
         log.log("info", "shutting down", { signal });
