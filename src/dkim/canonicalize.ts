@@ -144,7 +144,12 @@ const EMPTY = new Uint8Array(0);
  */
 export function canonicalBody(body: Uint8Array, canonicalization: BodyCanonicalization): Uint8Array[] {
   if (canonicalization === "simple") {
-    let end = body.length;
+    const n = body.length;
+    // The usual case: the body ends with exactly one CRLF and is already canonical.
+    if (n >= 2 && body[n - 2] === 13 && body[n - 1] === 10 && !(n >= 4 && body[n - 4] === 13 && body[n - 3] === 10)) {
+      return [body];
+    }
+    let end = n;
     while (end >= 2 && body[end - 2] === 13 && body[end - 1] === 10) end -= 2;
     return end === 0 ? [CRLF] : [body.subarray(0, end), CRLF];
   }

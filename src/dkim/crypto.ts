@@ -18,6 +18,7 @@ export const hashOf = (algorithm: Algorithm): "sha256" | "sha1" =>
 
 /** base64 of the hash of the given chunks, as in bh=. */
 export function hashChunksBase64(chunks: readonly Uint8Array[], hash: "sha256" | "sha1"): string {
+  if (hash === "sha256" && chunks.length === 1) return Bun.SHA256.hash(chunks[0]!, "base64");
   const h = createHash(hash);
   for (const c of chunks) h.update(c);
   return h.digest("base64");
@@ -26,7 +27,7 @@ export function hashChunksBase64(chunks: readonly Uint8Array[], hash: "sha256" |
 export function signHeaderInput(algorithm: Algorithm, privateKey: KeyObject, input: string): Buffer {
   const data = Buffer.from(input, "latin1");
   if (algorithm === "ed25519-sha256")
-    return sign(null, createHash("sha256").update(data).digest(), privateKey);
+    return sign(null, Bun.SHA256.hash(data) as Uint8Array, privateKey);
   return sign(hashOf(algorithm), data, privateKey);
 }
 
@@ -39,7 +40,7 @@ export function verifyHeaderInput(
   const data = Buffer.from(input, "latin1");
   try {
     if (algorithm === "ed25519-sha256") {
-      return verify(null, createHash("sha256").update(data).digest(), publicKey, signature);
+      return verify(null, Bun.SHA256.hash(data) as Uint8Array, publicKey, signature);
     }
     return verify(hashOf(algorithm), data, publicKey, signature);
   } catch {
