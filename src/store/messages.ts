@@ -106,10 +106,12 @@ const statements = perDatabase((db) => ({
       (SELECT json_group_object(state, n) FROM
         (SELECT state, count(*) AS n FROM deliveries d WHERE d.message_id = m.id GROUP BY state)) AS deliveryStates
     FROM messages m WHERE m.id < $beforeId ORDER BY m.id DESC LIMIT $limit`),
+  // Without the hint SQLite prefers messages_peer and reads every message of the peer in the replay
+  // window, on every inbound request (7.9 ms a lookup at 20,000 messages, against 0.01 ms).
   replay: db.query<
     RawRow,
     { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number }
-  >(`SELECT ${ROW_COLUMNS} FROM messages m
+  >(`SELECT ${ROW_COLUMNS} FROM messages m INDEXED BY messages_replay
     WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId AND m.body_hash = $bodyHash
       AND m.received_at >= $since AND m.dkim_result IN ('pass', 'trusted') ORDER BY m.id LIMIT 1`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
