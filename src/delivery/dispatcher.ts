@@ -125,7 +125,10 @@ export class Dispatcher {
     while (!this.#stopping) {
       const free = this.#max - this.#active;
       let leased: LeasedDelivery[] = [];
-      if (free > 0) leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free * 4 });
+      // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits.
+      const next = free > 0 ? this.#o.queue.nextDue() : undefined;
+      if (next !== undefined && next <= this.#now())
+        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free * 4 });
       const pending: LeasedDelivery[][] = [];
       for (const group of this.#groups(leased)) {
         const key = this.#targetKey(group[0]!);

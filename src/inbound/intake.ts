@@ -12,6 +12,7 @@ import type { KeyResolver } from "../dkim/key-resolver.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
+import type { Recipient } from "../ischedule/headers.ts";
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
@@ -19,6 +20,7 @@ import type { DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import type { TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
 import { findReplay, type NewMessage, recordResponse } from "../store/messages.ts";
+import type { DeliveryTarget, RecipientOutcome } from "../targets/target.ts";
 import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
@@ -43,6 +45,8 @@ export interface IntakeContext {
   fallbackAfterMs?: number;
   /** What isched can send to other domains, on top of what its local targets take (outbound checks). */
   outboundComponents?: readonly ComponentCapability[];
+  /** The local target of a hosted domain, to ask immediate targets (the store) before the commit. */
+  localTarget?: (domain: string) => DeliveryTarget | undefined;
 }
 
 export interface IntakeRequest {
@@ -209,17 +213,110 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     summary: itip.summary,
     organizer: itip.organizer?.address,
   };
+  // Targets that answer without I/O (the store) are asked before the commit, so their deliveries are
+  // stored already decided, with their attempt: one transaction for the whole request.
+  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
+  const decided = await decideImmediately(ctx, message, itip, deliveries);
+  const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
+  const freeBusy = itip.component === "VFREEBUSY";
+  if (allDecided) {
+    const xml = scheduleResponseXml(
+      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
+    );
+    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    return { status: 200, xml, messageUuid: accepted.uuid };
+  }
   const accepted = ctx.queue.accept(message, deliveries);
   const queued = accepted.deliveryIds.filter((_, i) => (deliveries[i]!.state ?? "queued") === "queued");
   const now = await ctx.dispatcher.deliverNow(queued, ctx.deadlineMs);
   if (queued.length > 0 && now.finished.size < queued.length) ctx.dispatcher.poke();
+  const xml = scheduleResponseXml(
+    responseItems(h.recipients, deliveries, decided, now.finished, accepted.deliveryIds, freeBusy),
+  );
+  recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
+  return { status: 200, xml, messageUuid: accepted.uuid };
+}
 
-  const freeBusy = itip.component === "VFREEBUSY";
-  const items: ScheduleResponseItem[] = h.recipients.map((r, i) => {
+/** Asks the immediate local targets for their outcomes and records them on the deliveries. */
+async function decideImmediately(
+  ctx: IntakeContext,
+  message: NewMessage,
+  itip: ItipMessage,
+  deliveries: NewDelivery[],
+): Promise<Map<number, RecipientOutcome>> {
+  const decided = new Map<number, RecipientOutcome>();
+  const byTarget = new Map<DeliveryTarget, number[]>();
+  deliveries.forEach((d, i) => {
+    if ((d.state ?? "queued") !== "queued" || d.route !== "local") return;
+    const target = ctx.localTarget?.(d.domain);
+    if (target?.immediate) byTarget.set(target, [...(byTarget.get(target) ?? []), i]);
+  });
+  for (const [target, indexes] of byTarget) {
+    const startedAt = ctx.nowMs();
+    const attempt = await target.deliver(
+      {
+        uuid: message.uuid!,
+        originator: message.originator,
+        method: itip.method,
+        component: itip.component,
+        contentType: message.contentType,
+        body: message.body as Uint8Array,
+        uid: itip.uid,
+        summary: itip.summary ?? null,
+        dkimDomain: message.dkimDomain ?? null,
+        dkimResult: message.dkimResult ?? "none",
+      },
+      indexes.map((i) => deliveries[i]!.recipient),
+      AbortSignal.timeout(1000),
+    );
+    indexes.forEach((i, k) => {
+      const outcome = attempt.outcomes[k];
+      if (!outcome) return;
+      const kind = classifyStatus(outcome.requestStatus);
+      if (kind !== "delivered" && kind !== "permanent") return;
+      const delivered = kind === "delivered";
+      deliveries[i] = {
+        ...deliveries[i]!,
+        state: delivered ? "delivered" : "failed",
+        requestStatus: outcome.requestStatus,
+        lastError: delivered ? undefined : outcome.description,
+        attempt: {
+          startedAt,
+          durationMs: 0,
+          route: "local",
+          target: target.label,
+          requestStatus: outcome.requestStatus,
+          outcome: delivered ? "delivered" : "permanent",
+          error: delivered ? undefined : outcome.description,
+        },
+      };
+      decided.set(i, outcome);
+    });
+  }
+  return decided;
+}
+
+function responseItems(
+  recipients: readonly Recipient[],
+  deliveries: readonly NewDelivery[],
+  decided: ReadonlyMap<number, RecipientOutcome>,
+  finished: ReadonlyMap<number, RecipientOutcome>,
+  deliveryIds: readonly number[],
+  freeBusy: boolean,
+): ScheduleResponseItem[] {
+  return recipients.map((r, i) => {
     const d = deliveries[i]!;
+    const early = decided.get(i);
+    if (early)
+      return {
+        recipient: r.address,
+        requestStatus: early.requestStatus,
+        calendarData: early.calendarData,
+        description: early.description,
+      };
     if (d.state === "failed")
       return { recipient: r.address, requestStatus: d.requestStatus!, description: d.lastError };
-    const outcome = now.finished.get(accepted.deliveryIds[i]!);
+    const outcome = finished.get(deliveryIds[i]!);
     if (!outcome) {
       return freeBusy
         ? {
@@ -248,9 +345,6 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
       description: outcome.description,
     };
   });
-  const xml = scheduleResponseXml(items);
-  recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
-  return { status: 200, xml, messageUuid: accepted.uuid };
 }
 
 /** How far back a replay is looked for: the signature's validity (x= - t=), at least a day. */

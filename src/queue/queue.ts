@@ -84,6 +84,12 @@ export interface NewDelivery {
   nextAttemptAt?: number;
   /** When to fall back to iMIP if not delivered by then. */
   fallbackAt?: number;
+  /**
+   * The attempt that decided a delivered/failed delivery at intake (a target that answers without
+   * I/O, like the store): recorded in the same transaction, so the log is the same as a queued
+   * delivery's and the request costs one commit.
+   */
+  attempt?: NewAttempt;
 }
 
 export interface Accepted {
@@ -158,7 +164,12 @@ export class DeliveryQueue {
             nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
             fallbackAt: d.fallbackAt ?? null,
             nowMs: now,
+            attempts: d.attempt && state !== "queued" ? 1 : 0,
           });
+        });
+        deliveries.forEach((d, i) => {
+          if (d.attempt && (d.state ?? "queued") !== "queued")
+            insertAttempt(this.#db, deliveryIds[i]!, d.attempt);
         });
         return { messageId, uuid, deliveryIds };
       })

@@ -234,6 +234,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     nowMs: now,
     fallbackAfterMs: config.fallbackAfterMs,
     outboundComponents: remote.handles,
+    localTarget: (domain) => domainTargets.get(domain),
   };
   const endpoint = createEndpoint({
     intake,

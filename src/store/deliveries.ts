@@ -71,6 +71,8 @@ export interface DeliveryInsert {
   nextAttemptAt: number | null;
   fallbackAt: number | null;
   nowMs: number;
+  /** Attempts already made (1 when the delivery was decided by an attempt at intake). */
+  attempts?: number;
 }
 
 const COLUMNS = `id, message_id AS messageId, recipient, domain, route, target, state, attempts,
@@ -88,10 +90,10 @@ const statements = perDatabase((db) => ({
   insert: db.query<
     never,
     Bindings
-  >(`INSERT INTO deliveries (message_id, recipient, domain, route, target, state,
+  >(`INSERT INTO deliveries (message_id, recipient, domain, route, target, state, attempts,
       request_status, last_error, next_attempt_at, fallback_at, created_at, updated_at, final_at)
-    VALUES ($messageId, $recipient, $domain, $route, $target, $state, $requestStatus, $lastError, $nextAttemptAt,
-      $fallbackAt, $now, $now, CASE WHEN $state = 'queued' THEN NULL ELSE $now END)`),
+    VALUES ($messageId, $recipient, $domain, $route, $target, $state, $attempts, $requestStatus, $lastError,
+      $nextAttemptAt, $fallbackAt, $now, $now, CASE WHEN $state = 'queued' THEN NULL ELSE $now END)`),
   // The subquery walks the partial index deliveries_due in (next_attempt_at, id) order and stops after
   // $limit matches: memory and time do not grow with the length of the queue. INDEXED BY makes that a
   // guarantee rather than a planner choice. One statement takes the write lock before it reads, so two
@@ -174,8 +176,8 @@ export interface InFlight {
 }
 
 export function insertDelivery(db: Database, d: DeliveryInsert): number {
-  const { nowMs, ...rest } = d;
-  return Number(statements(db).insert.run({ ...rest, now: nowMs }).lastInsertRowid);
+  const { nowMs, attempts, ...rest } = d;
+  return Number(statements(db).insert.run({ ...rest, attempts: attempts ?? 0, now: nowMs }).lastInsertRowid);
 }
 
 export interface LeaseTerms {

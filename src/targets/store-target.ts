@@ -9,6 +9,7 @@ import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS } from "./ta
 export function storeTarget(): DeliveryTarget {
   return {
     label: "store",
+    immediate: true,
     handles: [...EVENT_AND_TODO_METHODS, { name: "VJOURNAL", methods: ["PUBLISH", "ADD", "CANCEL"] }],
     async deliver(message, recipients) {
       if (message.component === "VFREEBUSY") {

@@ -62,6 +62,8 @@ export interface DeliveryTarget {
   readonly label: string;
   /** The components and methods this target can take (draft §9.2.1.3 form). */
   readonly handles: readonly ComponentCapability[];
+  /** deliver() answers without I/O (the store): the intake may ask it before committing. */
+  readonly immediate?: boolean;
   deliver(message: TargetMessage, recipients: readonly string[], signal: AbortSignal): Promise<TargetAttempt>;
 }
 
