@@ -152,20 +152,22 @@ function splitContentLine(text: string): { name: string; value: string } | strin
   NAME.lastIndex = 0;
   const name = NAME.exec(text)?.[0];
   if (!name) return "not an iCalendar content line (expected NAME:value)";
-  const shown = clip(name.toUpperCase(), 30);
+  // Only an error message needs the shown name: built on demand, this runs for every line.
+  const shown = () => clip(name.toUpperCase(), 30);
   let i = name.length;
   while (text[i] === ";") {
     NAME.lastIndex = i + 1;
     const param = NAME.exec(text)?.[0];
-    if (!param) return `a parameter of ${shown} has no name`;
+    if (!param) return `a parameter of ${shown()} has no name`;
     i += 1 + param.length;
-    if (text[i] !== "=") return `parameter ${clip(param.toUpperCase(), 30)} of ${shown} has no "=" and value`;
+    if (text[i] !== "=")
+      return `parameter ${clip(param.toUpperCase(), 30)} of ${shown()} has no "=" and value`;
     i++;
     for (;;) {
       if (text[i] === '"') {
         const close = text.indexOf('"', i + 1);
         if (close === -1)
-          return `a quoted value of parameter ${clip(param.toUpperCase(), 30)} of ${shown} is not closed`;
+          return `a quoted value of parameter ${clip(param.toUpperCase(), 30)} of ${shown()} is not closed`;
         i = close + 1;
       } else {
         PARAM_TEXT.lastIndex = i;
@@ -175,6 +177,6 @@ function splitContentLine(text: string): { name: string; value: string } | strin
       i++;
     }
   }
-  if (text[i] !== ":") return `${shown} is not followed by ":" and a value`;
+  if (text[i] !== ":") return `${shown()} is not followed by ":" and a value`;
   return { name: name.toUpperCase(), value: text.slice(i + 1) };
 }

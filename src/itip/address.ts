@@ -20,6 +20,8 @@ export function isCalendarAddress(raw: string): boolean {
 
 /** `MAILTO:Bernard@Example.COM` → `mailto:Bernard@example.com`; other URIs get a lower-case scheme. */
 export function normalizeAddress(raw: string): string {
+  // Most addresses are already normal (`mailto:` and a lower-case domain): return them as they are.
+  if (raw.startsWith("mailto:") && isNormalMailto(raw)) return raw;
   const value = raw.trim();
   if (BARE_EMAIL.test(value)) return mailto(value);
   const scheme = SCHEME.exec(value);
@@ -42,6 +44,24 @@ export function sameAddress(a: string, b: string): boolean {
 /** The address without `mailto:`, for people to read. */
 export function displayAddress(address: string): string {
   return address.startsWith("mailto:") ? address.slice("mailto:".length) : address;
+}
+
+function isNormalMailto(value: string): boolean {
+  const at = value.lastIndexOf("@");
+  if (at <= 7) return false;
+  for (let i = 7; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (
+      c <= 32 ||
+      c === 34 ||
+      c === 60 ||
+      c === 62 ||
+      (c === 64 && i !== at) ||
+      (i > at && c >= 65 && c <= 90)
+    )
+      return false;
+  }
+  return true;
 }
 
 function mailto(addrSpec: string): string {
