@@ -3,43 +3,15 @@
  * Each throws an Error whose message says exactly what is wrong with the value.
  */
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+import { formatDuration, readDuration } from "../time/duration.ts";
+
+export { formatDuration };
 
 /** `90s`, `5m`, `1h30m`, `2d`, `250ms`; a bare number means seconds. Returns milliseconds. */
 export function parseDuration(raw: string): number {
-  const text = raw.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const re = /(\d+)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    consumed = re.lastIndex;
-  }
-  if (text === "" || consumed !== text.length) {
-    throw new Error(`"${raw}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
-  }
-  return total;
-}
-
-/** The shortest readable form of a duration in milliseconds: `1h30m`, `45s`, `250ms`. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  if (ms % 1000 !== 0) return `${ms}ms`;
-  let rest = ms / 1000;
-  let out = "";
-  for (const [unit, size] of [
-    ["d", 86_400],
-    ["h", 3_600],
-    ["m", 60],
-    ["s", 1],
-  ] as const) {
-    if (rest >= size) {
-      out += `${Math.floor(rest / size)}${unit}`;
-      rest %= size;
-    }
-  }
-  return out;
+  const ms = readDuration(raw);
+  if (ms === undefined) throw new Error(`"${raw}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+  return ms;
 }
 
 export interface HostPort {

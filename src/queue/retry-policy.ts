@@ -10,6 +10,8 @@
  * hostile peer cannot park our deliveries for a month.
  */
 
+import { formatDuration, readDuration } from "../time/duration.ts";
+
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
@@ -58,8 +60,6 @@ export function nextAttemptAt(o: NextAttemptOptions): number | undefined {
   return o.nowMs + delay;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: 24 * HOUR };
-
 /**
  * Parses a schedule such as `1m,5m,15m,1h,4h,12h` (durations like 90s, 1h30m, 2d, 250ms; a bare
  * number is seconds; spaces around commas are ignored). Throws a SyntaxError naming the bad item.
@@ -74,7 +74,7 @@ export function parseRetrySchedule(text: string): number[] {
   return items.map((item, i) => {
     const where = `The retry schedule "${text}" has`;
     if (item === "") throw new SyntaxError(`${where} an empty item at position ${i + 1}`);
-    const ms = parseDelay(item);
+    const ms = readDuration(item);
     if (ms === undefined) {
       throw new SyntaxError(
         `${where} "${item}" at position ${i + 1}, which is not a duration (e.g. 30s, 5m, 1h30m, 2d)`,
@@ -85,33 +85,7 @@ export function parseRetrySchedule(text: string): number[] {
   });
 }
 
-function parseDelay(item: string): number | undefined {
-  if (/^\d+$/.test(item)) return Number(item) * SECOND;
-  const re = /(\d+)(ms|s|m|h|d)/y;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(item); m !== null; m = re.exec(item)) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    consumed = re.lastIndex;
-  }
-  return consumed === item.length ? total : undefined;
-}
-
 /** The shortest form of a schedule, for help texts and logs: `1m,5m,15m,1h,4h,12h`. */
 export function formatRetrySchedule(scheduleMs: readonly number[]): string {
-  return scheduleMs.map(formatDelay).join(",");
-}
-
-function formatDelay(ms: number): string {
-  if (ms % SECOND !== 0) return `${ms}ms`;
-  let rest = ms;
-  let out = "";
-  for (const unit of ["d", "h", "m", "s"] as const) {
-    const size = UNIT_MS[unit]!;
-    if (rest >= size) {
-      out += `${Math.floor(rest / size)}${unit}`;
-      rest %= size;
-    }
-  }
-  return out;
+  return scheduleMs.map(formatDuration).join(",");
 }

@@ -8,7 +8,13 @@ import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import { parseScheduleResponse } from "../ischedule/response-reader.ts";
 import { STATUS } from "../ischedule/status.ts";
 import { USER_AGENT } from "../version.ts";
-import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS, type TargetAttempt } from "./target.ts";
+import {
+  allRecipients,
+  type DeliveryTarget,
+  EVENT_AND_TODO_METHODS,
+  matchAnswers,
+  type TargetAttempt,
+} from "./target.ts";
 
 export interface IScheduleForwardOptions {
   url: string;
@@ -96,24 +102,13 @@ export function interpret(
     parsed = undefined;
   }
   if (status === 200 && parsed?.kind === "responses") {
-    const byRecipient = new Map(parsed.responses.map((r) => [r.recipient.toLowerCase(), r]));
     return {
       ...base,
-      outcomes: recipients.map((recipient) => {
-        const r = byRecipient.get(recipient.toLowerCase());
-        if (!r)
-          return {
-            recipient,
-            requestStatus: STATUS.serviceUnavailable,
-            description: "The calendar server did not answer for this recipient.",
-          };
-        return {
-          recipient,
-          requestStatus: r.requestStatus,
-          calendarData: r.calendarData,
-          description: r.description,
-        };
-      }),
+      outcomes: matchAnswers(
+        recipients,
+        parsed.responses,
+        "The calendar server did not answer for this recipient.",
+      ),
     };
   }
   const why =

@@ -81,3 +81,32 @@ export const EVENT_AND_TODO_METHODS: readonly ComponentCapability[] = [
   { name: "VEVENT", methods: ["REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"] },
   { name: "VTODO", methods: ["REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"] },
 ];
+
+export interface RecipientAnswer {
+  readonly recipient: string;
+  readonly requestStatus: string;
+  readonly calendarData?: string;
+  readonly description?: string;
+}
+
+/**
+ * One outcome per recipient asked, in order, from an answer that lists recipients in any order and
+ * case; a recipient the answer leaves out gets 5.1 (try again) with `missing` as its description.
+ */
+export function matchAnswers(
+  recipients: readonly string[],
+  answers: readonly RecipientAnswer[],
+  missing: string,
+): RecipientOutcome[] {
+  const byRecipient = new Map(answers.map((a) => [a.recipient.toLowerCase(), a]));
+  return recipients.map((recipient) => {
+    const a = byRecipient.get(recipient.toLowerCase());
+    if (!a) return { recipient, requestStatus: "5.1;Service unavailable", description: missing };
+    return {
+      recipient,
+      requestStatus: a.requestStatus,
+      calendarData: a.calendarData,
+      description: a.description,
+    };
+  });
+}

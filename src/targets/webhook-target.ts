@@ -9,7 +9,13 @@
 import { createHmac } from "node:crypto";
 import { STATUS } from "../ischedule/status.ts";
 import { USER_AGENT } from "../version.ts";
-import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS, type TargetAttempt } from "./target.ts";
+import {
+  allRecipients,
+  type DeliveryTarget,
+  EVENT_AND_TODO_METHODS,
+  matchAnswers,
+  type TargetAttempt,
+} from "./target.ts";
 
 export interface WebhookOptions {
   url: string;
@@ -111,24 +117,10 @@ export function webhookTarget(o: WebhookOptions): DeliveryTarget {
           error: answer,
         };
       }
-      const byRecipient = new Map(answer.recipients.map((r) => [r.recipient.toLowerCase(), r]));
+      const answers = answer.recipients.map((r) => ({ ...r, requestStatus: r.status }));
       return {
         ...base,
-        outcomes: recipients.map((recipient) => {
-          const r = byRecipient.get(recipient.toLowerCase());
-          if (!r)
-            return {
-              recipient,
-              requestStatus: STATUS.serviceUnavailable,
-              description: "The webhook gave no status for this recipient.",
-            };
-          return {
-            recipient,
-            requestStatus: r.status,
-            calendarData: r.calendarData,
-            description: r.description,
-          };
-        }),
+        outcomes: matchAnswers(recipients, answers, "The webhook gave no status for this recipient."),
       };
     },
   };
