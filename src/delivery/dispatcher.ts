@@ -12,7 +12,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { STATUS } from "../ischedule/status.ts";
-import type { DeliveryQueue } from "../queue/queue.ts";
+import type { Completion, DeliveryQueue } from "../queue/queue.ts";
 import type { NewAttempt } from "../store/attempts.ts";
 import type { DeliveryRow, LeasedDelivery } from "../store/deliveries.ts";
 import { getMessageRow, type MessageRow } from "../store/messages.ts";
@@ -56,6 +56,9 @@ export class Dispatcher {
   readonly #max: number;
   readonly #maxPerTarget: number;
   #active = 0;
+  /** Leased groups waiting for a slot of their target, by target key. */
+  readonly #waiting = new Map<string, LeasedDelivery[][]>();
+  #waitingDeliveries = 0;
   readonly #activeByTarget = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -107,6 +110,15 @@ export class Dispatcher {
     this.poke();
     await this.#loop;
     this.#loop = undefined;
+    // Work leased but not started goes back to the queue, due now, for the next run.
+    const waiting = [...this.#waiting.values()].flat(2);
+    this.#waiting.clear();
+    this.#waitingDeliveries = 0;
+    if (waiting.length > 0)
+      this.#o.queue.release(
+        waiting.map((d) => d.id),
+        this.#o.owner,
+      );
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#running),
@@ -123,27 +135,51 @@ export class Dispatcher {
 
   async #run(): Promise<void> {
     while (!this.#stopping) {
-      const free = this.#max - this.#active;
+      // Lease no more than could start soon: what is leased and cannot start waits in memory for its
+      // target's next free slot (a few per target), and only the rest goes back to the queue.
+      const free = this.#max - this.#active - this.#waitingDeliveries;
       let leased: LeasedDelivery[] = [];
       // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits.
       const next = free > 0 ? this.#o.queue.nextDue() : undefined;
       if (next !== undefined && next <= this.#now())
-        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free * 4 });
-      const pending: LeasedDelivery[][] = [];
+        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+      const released: LeasedDelivery[][] = [];
       for (const group of this.#groups(leased)) {
         const key = this.#targetKey(group[0]!);
-        if ((this.#activeByTarget.get(key) ?? 0) >= this.#maxPerTarget || this.#active >= this.#max)
-          pending.push(group);
-        else this.#track(this.#attempt(group));
+        if (this.#hasSlot(key)) this.#track(this.#attempt(group));
+        else if ((this.#waiting.get(key)?.length ?? 0) < this.#maxPerTarget) this.#wait(key, group);
+        else released.push(group);
       }
-      // Over a limit: give the leases back, due now, so they run when a slot frees up.
-      if (pending.length > 0)
+      if (released.length > 0)
         this.#o.queue.release(
-          pending.flat().map((d) => d.id),
+          released.flat().map((d) => d.id),
           this.#o.owner,
         );
-      const busy = leased.length > 0 && pending.length === 0;
-      await this.#sleep(busy ? 0 : this.#idleDelay(pending.length > 0));
+      const busy = leased.length > 0 && released.length === 0;
+      await this.#sleep(busy ? 0 : this.#idleDelay(released.length > 0));
+    }
+  }
+
+  #hasSlot(key: string): boolean {
+    return this.#active < this.#max && (this.#activeByTarget.get(key) ?? 0) < this.#maxPerTarget;
+  }
+
+  #wait(key: string, group: LeasedDelivery[]): void {
+    const list = this.#waiting.get(key);
+    if (list) list.push(group);
+    else this.#waiting.set(key, [group]);
+    this.#waitingDeliveries += group.length;
+  }
+
+  /** Starts waiting groups whose target has a free slot again. */
+  #startWaiting(): void {
+    for (const [key, list] of this.#waiting) {
+      while (list.length > 0 && this.#hasSlot(key)) {
+        const group = list.shift()!;
+        this.#waitingDeliveries -= group.length;
+        this.#track(this.#attempt(group));
+      }
+      if (list.length === 0) this.#waiting.delete(key);
     }
   }
 
@@ -170,7 +206,8 @@ export class Dispatcher {
     this.#running.add(p);
     p.finally(() => {
       this.#running.delete(p);
-      // A slot freed up: there may be due work waiting for it.
+      // A slot freed up: leased work may be waiting for it, and due work in the queue.
+      if (!this.#stopping) this.#startWaiting();
       this.poke();
     });
     return p;
@@ -230,14 +267,28 @@ export class Dispatcher {
         attempt = await this.#deliver(target, toTargetMessage(message), group);
       }
       const durationMs = Math.round(performance.now() - t0);
-      for (const [i, d] of group.entries()) {
-        const outcome = attempt.outcomes[i] ?? {
-          recipient: d.recipient,
-          requestStatus: STATUS.serviceUnavailable,
-        };
-        this.#record(d, outcome, attempt, message?.component ?? "", startedAt, durationMs, target?.label);
-        onOutcome?.(d, outcome);
-      }
+      const outcomes = group.map(
+        (d, i) => attempt.outcomes[i] ?? { recipient: d.recipient, requestStatus: STATUS.serviceUnavailable },
+      );
+      // One transaction for the whole group: one request, one commit.
+      this.#o.queue.completeMany(
+        this.#o.owner,
+        group.map((d, i) =>
+          this.#record(
+            d,
+            outcomes[i]!,
+            attempt,
+            message?.component ?? "",
+            startedAt,
+            durationMs,
+            target?.label,
+          ),
+        ),
+      );
+      group.forEach((d, i) => {
+        this.#o.onRecorded?.(d, outcomes[i]!);
+        onOutcome?.(d, outcomes[i]!);
+      });
     } finally {
       this.#active--;
       this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 1) - 1);
@@ -272,7 +323,7 @@ export class Dispatcher {
     startedAt: number,
     durationMs: number,
     label: string | undefined,
-  ): void {
+  ): { deliveryId: number; attempt: NewAttempt; next: Completion } {
     const { completion, attemptOutcome } = decide({
       outcome,
       delivery: d,
@@ -299,8 +350,7 @@ export class Dispatcher {
       response: (via.response ?? attempt.response)?.slice(0, RESPONSE_LOG_CHARS),
     };
     const target = d.route === "local" ? label : via.target;
-    this.#o.queue.complete(d.id, this.#o.owner, record, target ? { ...completion, target } : completion);
-    this.#o.onRecorded?.(d, outcome);
+    return { deliveryId: d.id, attempt: record, next: target ? { ...completion, target } : completion };
   }
 }
 

@@ -201,23 +201,36 @@ export class DeliveryQueue {
    * for a delivery than its `attempts` counter, which counts the outcomes applied.
    */
   complete(deliveryId: number, owner: string, attempt: NewAttempt, next: Completion): boolean {
+    return this.completeMany(owner, [{ deliveryId, attempt, next }])[0]!;
+  }
+
+  /**
+   * complete() for the deliveries of one attempt (a group sent in one request) in one transaction:
+   * the same outcome as one by one, one commit instead of one per recipient.
+   */
+  completeMany(
+    owner: string,
+    items: readonly { deliveryId: number; attempt: NewAttempt; next: Completion }[],
+  ): boolean[] {
     const now = this.#now();
     return this.#db
-      .transaction(() => {
-        const applied = completeLeased(this.#db, {
-          id: deliveryId,
-          owner,
-          nowMs: now,
-          state: next.state,
-          nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
-          requestStatus: next.requestStatus ?? null,
-          error: next.error ?? null,
-          route: next.route ?? null,
-          target: next.target ?? null,
-        });
-        insertAttempt(this.#db, deliveryId, attempt);
-        return applied;
-      })
+      .transaction(() =>
+        items.map(({ deliveryId, attempt, next }) => {
+          const applied = completeLeased(this.#db, {
+            id: deliveryId,
+            owner,
+            nowMs: now,
+            state: next.state,
+            nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
+            requestStatus: next.requestStatus ?? null,
+            error: next.error ?? null,
+            route: next.route ?? null,
+            target: next.target ?? null,
+          });
+          insertAttempt(this.#db, deliveryId, attempt);
+          return applied;
+        }),
+      )
       .immediate();
   }
 

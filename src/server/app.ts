@@ -208,6 +208,8 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     scheduleMs: config.retryScheduleMs,
     imipAvailable: imip !== undefined,
     owner: `${hostname()}:${process.pid}`,
+    maxConcurrent: config.maxDeliveries,
+    maxPerTarget: config.maxPerTarget,
     nowMs: now,
   });
 

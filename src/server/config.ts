@@ -211,6 +211,9 @@ export interface ServeConfig {
   readonly walkParents?: boolean;
   /** Allow http: peer URLs (labs and tests). */
   readonly allowHttpPeers?: boolean;
+  /** Delivery attempts at once, in all and per target (a peer domain or a local target). */
+  readonly maxDeliveries?: number;
+  readonly maxPerTarget?: number;
   /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
   readonly smtpIntake?: {
     readonly listen: HostPort;

@@ -175,6 +175,8 @@ const flags = {
     defaultValue: 10 * 1024 * 1024,
     min: 1024,
   }),
+  maxDeliveries: flag.int({ help: "delivery attempts at once", defaultValue: 32, min: 1, max: 1000 }),
+  maxPerPeer: flag.int({ help: "delivery attempts at once to one peer domain or local target", defaultValue: 8, min: 1, max: 1000 }),
   sync: flag.oneOf(["normal", "full"], {
     help: "SQLite durability: normal survives a crash, full also a power cut",
     defaultValue: "normal",
@@ -247,6 +249,8 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     fallbackAfterMs: f.fallbackAfter,
     walkParents: f.walkParents,
     allowHttpPeers: f.allowHttpPeers,
+    maxDeliveries: f.maxDeliveries,
+    maxPerTarget: f.maxPerPeer,
     smtpIntake: f.smtpListen
       ? {
           listen: f.smtpListen,
