@@ -26,8 +26,7 @@ export function hashChunksBase64(chunks: readonly Uint8Array[], hash: "sha256" |
 
 export function signHeaderInput(algorithm: Algorithm, privateKey: KeyObject, input: string): Buffer {
   const data = Buffer.from(input, "latin1");
-  if (algorithm === "ed25519-sha256")
-    return sign(null, Bun.SHA256.hash(data) as Uint8Array, privateKey);
+  if (algorithm === "ed25519-sha256") return sign(null, Bun.SHA256.hash(data) as Uint8Array, privateKey);
   return sign(hashOf(algorithm), data, privateKey);
 }
 

@@ -45,6 +45,7 @@ function trimFwsEnd(s: string, start: number, end: number): number {
 }
 
 const PLAIN_VALUE = /^[\x21-\x3a\x3c-\x7e \t]*$/;
+const PRINTABLE_LINE = /^[\x20-\x7e\t]*$/;
 
 /** VALCHAR or whitespace, where a line break must be a fold (followed by WSP). */
 function validValue(s: string, start: number, end: number): boolean {
@@ -66,6 +67,8 @@ function validValue(s: string, start: number, end: number): boolean {
 /** Parses a tag list; the error names the offending tag or position. */
 export function parseTagList(text: string): TagListResult {
   const tags = new Map<string, string>();
+  // Printable ASCII and blanks only (the usual one-line header): every value is valid as it stands.
+  const plain = PRINTABLE_LINE.test(text);
   let pos = 0;
   const length = text.length;
   while (pos <= length) {
@@ -88,7 +91,7 @@ export function parseTagList(text: string): TagListResult {
     if (!NAME.test(name)) return { ok: false, error: `"${clip(name)}" is not a valid tag name` };
     const valueStart = skipFws(text, eq + 1, semi);
     const valueEnd = trimFwsEnd(text, valueStart, semi);
-    if (!validValue(text, valueStart, valueEnd)) {
+    if (!plain && !validValue(text, valueStart, valueEnd)) {
       return { ok: false, error: `tag ${name}= has a character not allowed in a value` };
     }
     if (tags.has(name)) return { ok: false, error: `tag ${name}= appears twice` };
