@@ -45,7 +45,9 @@ export class HeaderIndex {
   get(lower: string): string[] | undefined {
     let found: string[] | undefined;
     for (let i = 0; i < this.#names.length; i++) {
-      if (this.#names[i] === lower) (found ??= []).push(this.#values[i]!);
+      if (this.#names[i] !== lower) continue;
+      if (found) found.push(this.#values[i]!);
+      else found = [this.#values[i]!];
     }
     return found;
   }

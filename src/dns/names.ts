@@ -16,7 +16,8 @@ export function isDomainName(name: string): boolean {
     const c = i === n ? 46 : name.charCodeAt(i);
     if (c === 46) {
       const length = i - start;
-      if (length === 0 || length > 63 || name.charCodeAt(start) === 45 || name.charCodeAt(i - 1) === 45) return false;
+      if (length === 0 || length > 63 || name.charCodeAt(start) === 45 || name.charCodeAt(i - 1) === 45)
+        return false;
       start = i + 1;
     } else if (!isLabelChar(c)) {
       return false;

@@ -2,7 +2,8 @@
  * The console in a real browser: Debian's Chromium, headless, driven by playwright-core, against a
  * real isched. Sign in, watch an invitation arrive live, open it, retry its failed delivery, change a
  * peer's trust policy, rotate a key, verify a request. The screenshots it takes go to
- * docs/screenshots/ (the README shows them).
+ * .test-artifacts/screenshots/ (and with ISCHED_UPDATE_SCREENSHOTS=1 to docs/screenshots/, which the
+ * README shows).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,7 +20,11 @@ import { type FakeDns, startFakeDns } from "./_fake-dns.ts";
 import { eventually, startWebhook, type TestWebhook } from "./_webhook.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
+// Every run saves its screenshots under .test-artifacts/; ISCHED_UPDATE_SCREENSHOTS=1 also refreshes
+// the README's copies in docs/screenshots (so an ordinary test run leaves the tree as it was).
+const SHOTS = process.env.ISCHED_UPDATE_SCREENSHOTS
+  ? join(import.meta.dir, "..", "..", "docs", "screenshots")
+  : join(import.meta.dir, "..", "..", ".test-artifacts", "screenshots");
 const ARGS = [
   "--headless",
   "--no-sandbox",

@@ -18,7 +18,10 @@ function slowTarget(delayMs: number) {
       most = Math.max(most, running);
       await Bun.sleep(delayMs);
       running--;
-      return { outcomes: recipients.map((recipient) => ({ recipient, requestStatus: "2.0;Success" })), target: "slow" };
+      return {
+        outcomes: recipients.map((recipient) => ({ recipient, requestStatus: "2.0;Success" })),
+        target: "slow",
+      };
     },
   };
   return { target, most: () => most, calls: () => calls };
@@ -27,7 +30,15 @@ function slowTarget(delayMs: number) {
 function fill(queue: DeliveryQueue, messages: number, domain: string) {
   for (let i = 0; i < messages; i++) {
     queue.accept(
-      { direction: "outbound", intake: "api", originator: "mailto:a@home.test", method: "REQUEST", component: "VEVENT", contentType: "text/calendar", body: "x" },
+      {
+        direction: "outbound",
+        intake: "api",
+        originator: "mailto:a@home.test",
+        method: "REQUEST",
+        component: "VEVENT",
+        contentType: "text/calendar",
+        body: "x",
+      },
       [{ recipient: `mailto:u${i}@${domain}`, domain, route: "ischedule" }],
     );
   }
@@ -38,7 +49,16 @@ test("the dispatcher keeps at most maxPerTarget attempts per target and delivers
   const queue = new DeliveryQueue(db);
   fill(queue, 30, "peer.test");
   const slow = slowTarget(20);
-  const d = new Dispatcher({ db, queue, targetFor: () => slow.target, scheduleMs: [1000], imipAvailable: false, owner: "t", maxConcurrent: 16, maxPerTarget: 3 });
+  const d = new Dispatcher({
+    db,
+    queue,
+    targetFor: () => slow.target,
+    scheduleMs: [1000],
+    imipAvailable: false,
+    owner: "t",
+    maxConcurrent: 16,
+    maxPerTarget: 3,
+  });
   d.start();
   const deadline = Date.now() + 10_000;
   while (queue.countByState().delivered < 30 && Date.now() < deadline) await Bun.sleep(20);
@@ -54,7 +74,16 @@ test("work leased but waiting for a slot is given back on stop, due now, nothing
   const queue = new DeliveryQueue(db);
   fill(queue, 10, "peer.test");
   const slow = slowTarget(300);
-  const d = new Dispatcher({ db, queue, targetFor: () => slow.target, scheduleMs: [1000], imipAvailable: false, owner: "t", maxConcurrent: 16, maxPerTarget: 2 });
+  const d = new Dispatcher({
+    db,
+    queue,
+    targetFor: () => slow.target,
+    scheduleMs: [1000],
+    imipAvailable: false,
+    owner: "t",
+    maxConcurrent: 16,
+    maxPerTarget: 2,
+  });
   d.start();
   await Bun.sleep(100);
   await d.stop(5000);

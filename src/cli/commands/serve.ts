@@ -176,7 +176,12 @@ const flags = {
     min: 1024,
   }),
   maxDeliveries: flag.int({ help: "delivery attempts at once", defaultValue: 32, min: 1, max: 1000 }),
-  maxPerPeer: flag.int({ help: "delivery attempts at once to one peer domain or local target", defaultValue: 8, min: 1, max: 1000 }),
+  maxPerPeer: flag.int({
+    help: "delivery attempts at once to one peer domain or local target",
+    defaultValue: 8,
+    min: 1,
+    max: 1000,
+  }),
   sync: flag.oneOf(["normal", "full"], {
     help: "SQLite durability: normal survives a crash, full also a power cut",
     defaultValue: "normal",
