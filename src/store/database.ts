@@ -92,6 +92,10 @@ function configure(
       throw new StoreError(`the file system does not support WAL (journal_mode is ${mode})`);
   }
   db.run(`PRAGMA synchronous = ${o.synchronous === "full" ? "FULL" : "NORMAL"}`);
+  // A checkpoint (which syncs the database file) every 10,000 WAL pages rather than 1,000: under a
+  // steady stream of small commits that sync was a fifth of each commit's cost. The WAL grows to
+  // about 40 MB before it is folded back; durability is the same.
+  db.run("PRAGMA wal_autocheckpoint = 10000");
   db.run("PRAGMA foreign_keys = ON");
 }
 

@@ -108,12 +108,15 @@ const statements = perDatabase((db) => ({
     FROM messages m WHERE m.id < $beforeId ORDER BY m.id DESC LIMIT $limit`),
   // Without the hint SQLite prefers messages_peer and reads every message of the peer in the replay
   // window, on every inbound request (7.9 ms a lookup at 20,000 messages, against 0.01 ms).
+  // No ORDER BY: the index walks equal keys in rowid order already, so LIMIT 1 is the first message,
+  // and an explicit ORDER BY made SQLite set up a sorter (10 µs on every request). Only the id here:
+  // the whole row is read in the rare case of a replay.
   replay: db.query<
-    RawRow,
+    { id: number },
     { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number }
-  >(`SELECT ${ROW_COLUMNS} FROM messages m INDEXED BY messages_replay
+  >(`SELECT m.id FROM messages m INDEXED BY messages_replay
     WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId AND m.body_hash = $bodyHash
-      AND m.received_at >= $since AND m.dkim_result IN ('pass', 'trusted') ORDER BY m.id LIMIT 1`),
+      AND m.received_at >= $since AND m.dkim_result IN ('pass', 'trusted') LIMIT 1`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
     "UPDATE messages SET response_status = $status, response_body = $body WHERE id = $id",
   ),
@@ -181,7 +184,9 @@ export function findReplay(
   db: Database,
   o: { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number },
 ): MessageRow | undefined {
-  const raw = statements(db).replay.get(o);
+  const hit = statements(db).replay.get(o);
+  if (!hit) return undefined;
+  const raw = statements(db).byId.get({ id: hit.id });
   return raw ? fromRaw(raw) : undefined;
 }
 
