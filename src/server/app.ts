@@ -34,6 +34,7 @@ import type { PeerRoute } from "../outbound/static-routes.ts";
 import { submitMessage } from "../outbound/submit.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
 import { startSmtpIntake } from "../smtp-intake/index.ts";
+import { startCheckpointer } from "../store/checkpointer.ts";
 import { openDatabase } from "../store/database.ts";
 import type { DeliveryRow } from "../store/deliveries.ts";
 import { getSetting, setSetting } from "../store/settings.ts";
@@ -74,10 +75,21 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       `--data: cannot create ${config.dataDir} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
     );
   }
-  const db = openDatabase(join(config.dataDir, "isched.db"), { synchronous: config.sync });
+  const path = join(config.dataDir, "isched.db");
+  const db = openDatabase(path, { synchronous: config.sync });
+  const checkpointer = startCheckpointer(db, path);
   try {
-    return await assemble(o, db, now);
+    const server = await assemble(o, db, now);
+    return {
+      ...server,
+      async stop() {
+        await server.stop();
+        await checkpointer.stop();
+        db.close();
+      },
+    };
   } catch (e) {
+    await checkpointer.stop();
     db.close();
     throw e;
   }
@@ -359,7 +371,6 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
       await api.stop();
       await dispatcher.stop();
       smtpSender?.close();
-      db.close();
     },
   };
 }
