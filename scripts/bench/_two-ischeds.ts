@@ -5,14 +5,9 @@
  * (`_ischedules._tcp.DOMAIN` -> isched.b.test:PORT) and A's DKIM key (TXT, TTL 300 s so that the
  * receiver's key cache and the sender's discovery cache work as in production).
  *
- * Run directly, this file is the launcher of one isched process:
- *
- *   bun scripts/bench/_two-ischeds.ts [--max-per-target N] [--max-concurrent N] serve FLAGS...
- *
- * It runs the real command line (`src/cli/main.ts`); --max-per-target and --max-concurrent replace
- * the dispatcher's built-in defaults (4 and 16) in this process only, by rewriting the two default
- * expressions of src/delivery/dispatcher.ts as Bun loads it (a runtime plugin): `isched serve` has
- * no flag for them, and the benchmark must not change src/.
+ * Run directly, this file is the launcher of one isched process (`bun scripts/bench/_two-ischeds.ts
+ * serve FLAGS...`): the real command line (`src/cli/main.ts`). The dispatcher's limits are set with
+ * the serve flags --max-deliveries and --max-per-peer.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -26,51 +21,9 @@ const LAUNCHER = new URL(import.meta.url).pathname;
 // ---------------------------------------------------------------------------------------------
 // The launcher
 
-interface LauncherOptions {
-  maxPerTarget?: number;
-  maxConcurrent?: number;
-  argv: string[];
-}
-
-function parseLauncherArgs(argv: readonly string[]): LauncherOptions {
-  // Bun drops a "--" from process.argv: the launcher's own options are the leading --max-* pairs.
-  const o: LauncherOptions = { argv: [] };
-  let i = 0;
-  for (; i < argv.length && argv[i]!.startsWith("--max-"); i += 2) {
-    const value = Number(argv[i + 1]);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${argv[i]}: "${argv[i + 1]}" is not a count`);
-    if (argv[i] === "--max-per-target") o.maxPerTarget = value;
-    else if (argv[i] === "--max-concurrent") o.maxConcurrent = value;
-    else throw new Error(`unknown option ${argv[i]}`);
-  }
-  o.argv = argv.slice(i);
-  return o;
-}
-
-async function launch(o: LauncherOptions): Promise<void> {
-  const replacements: [string, number | undefined][] = [
-    ["o.maxPerTarget ?? 4", o.maxPerTarget],
-    ["o.maxConcurrent ?? 16", o.maxConcurrent],
-  ];
-  if (replacements.some(([, v]) => v !== undefined)) {
-    Bun.plugin({
-      name: "bench-dispatcher-limits",
-      setup(build) {
-        build.onLoad({ filter: /src\/delivery\/dispatcher\.ts$/ }, async (file) => {
-          let text = await Bun.file(file.path).text();
-          for (const [expression, value] of replacements) {
-            if (value === undefined) continue;
-            if (!text.includes(expression))
-              throw new Error(`dispatcher.ts no longer contains "${expression}": update the benchmark`);
-            text = text.replace(expression, `${expression.split("??")[0]}?? ${value}`);
-          }
-          return { contents: text, loader: "ts" };
-        });
-      },
-    });
-  }
+async function launch(argv: string[]): Promise<void> {
   const { run } = await import("../../src/cli/main.ts");
-  await run(o.argv);
+  await run(argv);
 }
 
 /**
@@ -119,7 +72,7 @@ async function sink(argv: readonly string[]): Promise<void> {
 if (import.meta.main) {
   const argv = process.argv.slice(2);
   if (argv[0] === "sink") await sink(argv.slice(1));
-  else await launch(parseLauncherArgs(argv));
+  else await launch(argv);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,12 +99,12 @@ export interface SpawnIschedOptions {
 }
 
 export function spawnIsched(o: SpawnIschedOptions): IschedProcess {
-  const own = [
-    ...(o.maxPerTarget !== undefined ? ["--max-per-target", String(o.maxPerTarget)] : []),
-    ...(o.maxConcurrent !== undefined ? ["--max-concurrent", String(o.maxConcurrent)] : []),
+  const limits = [
+    ...(o.maxPerTarget !== undefined ? ["--max-per-peer", String(o.maxPerTarget)] : []),
+    ...(o.maxConcurrent !== undefined ? ["--max-deliveries", String(o.maxConcurrent)] : []),
   ];
   const profile = o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : [];
-  const argv = [BUN, ...profile, LAUNCHER, ...own, "serve", ...o.flags];
+  const argv = [BUN, ...profile, LAUNCHER, "serve", ...o.flags, ...limits];
   // Its log (info: a line per request) goes to /dev/null as a production log would go to a file;
   // warnings and errors are kept.
   const child = spawn("taskset", ["-c", String(o.cpu), ...argv], { stdio: ["ignore", "ignore", "pipe"] });

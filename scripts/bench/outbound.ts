@@ -7,8 +7,8 @@
  *    --deliver store`, pinned to CPU 1), found through SRV in dnsmasq. Beside it, the single-core
  *    RSA-2048 signing rate (crypto.sign("sha256") in a loop on CPU 0), the floor cost of each request.
  *    Target: A's drain rate at least 70% of the signing rate. Runs with the dispatcher's default
- *    per-target limit (4) and with higher limits (--limits), the latter by replacing the default in
- *    A's process only (see _two-ischeds.ts); and, to tell A's cost from B's, the same drain into a
+ *    per-target limit (8, --max-per-peer) and with other limits (--limits), set with that flag
+ *    (see _two-ischeds.ts); and, to tell A's cost from B's, the same drain into a
  *    bare receiver that verifies and stores nothing (the "sink").
  * 2. Fan-out: one invitation to 1,000 recipients in 100 domains (10 each), submitted through A's
  *    API; B hosts the 100 domains, each with its own SRV record in dnsmasq. Timed from the submission
@@ -52,7 +52,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     messages: { type: "string", default: "3000" },
-    limits: { type: "string", default: "4,16" },
+    limits: { type: "string", default: "8,16" },
     "no-sink": { type: "boolean", default: false },
     "no-fanout": { type: "boolean", default: false },
     "no-rss": { type: "boolean", default: false },
@@ -63,7 +63,7 @@ const { values: args } = parseArgs({
   },
 });
 
-const DEFAULT_PER_TARGET = 4;
+const DEFAULT_PER_TARGET = 8; // isched serve --max-per-peer default
 
 interface DrainRow {
   receiver: string;
@@ -256,7 +256,7 @@ async function drains(orgs: TwoOrgs, dir: string, messages: number): Promise<Dra
       messages,
       receiver,
       capabilitiesFile,
-      // The default is left alone (the code as shipped); others replace it in A's process.
+      // The default is left alone (the command line as shipped); others are set with --max-per-peer.
       maxPerTarget: limit === DEFAULT_PER_TARGET ? undefined : limit,
       profileDir: args.profile ? join(args.profile, `${receiver}-${limit}`) : undefined,
     });

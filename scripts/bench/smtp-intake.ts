@@ -14,10 +14,10 @@
  * B, which has room to spare) sending pre-built messages with nodemailer over --connections pooled
  * SMTP connections.
  *
- *   npx bun scripts/bench/smtp-intake.ts [--messages 3000] [--connections 8] [--limits 4,16]
+ *   npx bun scripts/bench/smtp-intake.ts [--messages 3000] [--connections 8] [--limits 8,16]
  *                                        [--profile DIR] [--write BENCHMARKS.md]
  *
- * --limits: the dispatcher's per-target limits to run both measurements with (4 is the default;
+ * --limits: the dispatcher's per-target limits to run both measurements with (8 is the default, --max-per-peer;
  * others replace it in A's process only, see _two-ischeds.ts). Internal role: --role send.
  */
 import { spawn } from "node:child_process";
@@ -44,14 +44,14 @@ const { values: args } = parseArgs({
     role: { type: "string" },
     messages: { type: "string", default: "3000" },
     connections: { type: "string", default: "8" },
-    limits: { type: "string", default: "4,16" },
+    limits: { type: "string", default: "8,16" },
     profile: { type: "string" },
     write: { type: "string" },
     port: { type: "string" },
   },
 });
 
-const DEFAULT_PER_TARGET = 4;
+const DEFAULT_PER_TARGET = 8; // isched serve --max-per-peer default
 
 // ---------------------------------------------------------------------------------------------
 // The load generator

@@ -48,6 +48,8 @@ export interface DeliveredNow {
 }
 
 const RESPONSE_LOG_CHARS = 16 * 1024;
+/** Free slots worth a lease transaction while other attempts are still running. */
+const LEASE_BATCH = 4;
 
 export class Dispatcher {
   readonly #o: DispatcherOptions;
@@ -139,8 +141,10 @@ export class Dispatcher {
       // target's next free slot (a few per target), and only the rest goes back to the queue.
       const free = this.#max - this.#active - this.#waitingDeliveries;
       let leased: LeasedDelivery[] = [];
-      // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits.
-      const next = free > 0 ? this.#o.queue.nextDue() : undefined;
+      // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
+      // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
+      const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
+      const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
       if (next !== undefined && next <= this.#now())
         leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
       const released: LeasedDelivery[][] = [];

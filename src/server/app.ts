@@ -15,6 +15,7 @@ import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
+import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import {
@@ -123,7 +124,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
 
   const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });
   const fetchOptions = {
-    resolver: dns,
+    resolver: cachingAddresses(dns, { nowMs: now }),
     allowPrivate: config.allowPrivatePeers,
     allowHttp: config.allowHttpPeers,
     ca: config.ca,
