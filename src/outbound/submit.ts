@@ -20,6 +20,8 @@ export interface Submission {
   recipients?: readonly string[];
   /** The iTIP message (iCalendar text). */
   itip: string;
+  /** The same message already parsed by the caller (the SMTP intake parses it to decide routes). */
+  parsed?: ItipMessage;
   peerAddress?: string;
   headers?: HeaderList;
 }
@@ -53,7 +55,7 @@ export interface SubmitResult {
 export function submitMessage(s: Submission, ctx: SubmitContext): SubmitResult {
   let itip: ItipMessage;
   try {
-    itip = parseItip(s.itip);
+    itip = s.parsed ?? parseItip(s.itip);
   } catch (e) {
     if (e instanceof ItipError) throw new IScheduleError(e.kind, e.message);
     throw e;

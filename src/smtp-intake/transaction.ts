@@ -135,6 +135,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
         originator: decision.originator,
         recipients: decision.ischedule.map((r) => `mailto:${r}`),
         itip: itip.text,
+        parsed: itip,
         peerAddress: t.peerAddress,
         ...headersOf(raw),
       });
