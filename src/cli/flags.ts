@@ -5,6 +5,7 @@
  * Flags are `--name value` or `--name=value`; booleans are `--name` (or `--name=true|false`);
  * `--` ends the flags. Keys are camelCase in code and kebab-case on the command line.
  */
+import { nearest } from "../text/suggest.ts";
 import { UsageError } from "./errors.ts";
 import { formatDuration, parseDuration } from "./parse-values.ts";
 
@@ -128,35 +129,7 @@ export const flag = {
 
 export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
-
-/** The closest candidate when it is close enough to be a plausible typo. */
-export function nearest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  const limit = Math.max(2, Math.floor(word.length / 3));
-  return bestDistance <= limit ? best : undefined;
-}
+export { editDistance, nearest } from "../text/suggest.ts";
 
 export interface ParsedArgs<S extends Specs> {
   flags: FlagValues<S>;

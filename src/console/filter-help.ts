@@ -2,7 +2,7 @@
  * The words of the filter language, with no dependencies, so the page's script can import them as
  * well as the parser (src/console/filter.ts) does.
  */
-import type { DeliveryState } from "../store/deliveries.ts";
+import { DELIVERY_STATES, type DeliveryState } from "../store/delivery-states.ts";
 
 export const FILTER_KEYS = [
   "peer",
@@ -18,16 +18,7 @@ export const FILTER_KEYS = [
   "after",
 ] as const;
 
-export const STATUS_WORDS: readonly (DeliveryState | "refused")[] = [
-  "queued",
-  "in-flight",
-  "delivered",
-  "failed",
-  "sent-imip",
-  "cancelled",
-  "broken",
-  "refused",
-];
+export const STATUS_WORDS: readonly (DeliveryState | "refused")[] = [...DELIVERY_STATES, "refused"];
 
 /** One line per key, for the inline help box and `isched queue list --help`. */
 export const FILTER_HELP: readonly (readonly [term: string, help: string])[] = [

@@ -7,7 +7,9 @@
  * Pure parsing: every mistake is one Error whose message names the flag, the domain and the fix, so the
  * CLI can print it as is. Key files are only named here; loading them belongs to the DKIM key sources.
  */
+
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { closest } from "../text/suggest.ts";
 
 /**
  * How messages from this peer are checked on intake: `dkim` (a valid signature is required, the
@@ -72,7 +74,7 @@ export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
     const name = (at === -1 ? part : part.slice(0, at)).trim().toLowerCase();
     if (!(OPTION_NAMES as readonly string[]).includes(name)) {
       // With four options the nearest one is always worth naming, even for a wild guess.
-      fail(`unknown option "${name}" (did you mean "${nearest(name, OPTION_NAMES)}"?)`);
+      fail(`unknown option "${name}" (did you mean "${closest(name, OPTION_NAMES)?.word}"?)`);
     }
     const option = name as OptionName;
     const value = at === -1 ? "" : part.slice(at + 1).trim();
@@ -150,33 +152,4 @@ function parseRouteUrl(text: string, allowHttp: boolean, fail: (message: string)
   // "https://cal.example.com" (no path at all) means the draft's well-known endpoint on that host.
   if (/^https?:\/\/[^/?#]*$/i.test(text)) url.pathname = WELL_KNOWN_PATH;
   return url.href;
-}
-
-/** The candidate with the smallest edit distance to `word`. */
-function nearest(word: string, candidates: readonly string[]): string {
-  let best = candidates[0] ?? "";
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance (src/cli has one too; protocol modules do not import from the CLI). */
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
 }

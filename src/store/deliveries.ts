@@ -10,27 +10,19 @@
 import type { Database } from "bun:sqlite";
 import { perDatabase } from "./_per-database.ts";
 
-export type DeliveryState =
-  | "queued"
-  | "in-flight"
-  | "delivered"
-  | "failed"
-  | "sent-imip"
-  | "cancelled"
-  | "broken";
-/** States no worker moves a delivery out of (an operator may: retryNow on 'failed'). */
-export type FinalDeliveryState = "delivered" | "failed" | "sent-imip" | "cancelled";
-export type Route = "local" | "ischedule" | "imip" | "relay";
+export {
+  DELIVERY_STATES,
+  type DeliveryState,
+  type FinalDeliveryState,
+  type Route,
+} from "./delivery-states.ts";
 
-export const DELIVERY_STATES: readonly DeliveryState[] = [
-  "queued",
-  "in-flight",
-  "delivered",
-  "failed",
-  "sent-imip",
-  "cancelled",
-  "broken",
-];
+import {
+  DELIVERY_STATES,
+  type DeliveryState,
+  type FinalDeliveryState,
+  type Route,
+} from "./delivery-states.ts";
 
 export interface DeliveryRow {
   id: number;

@@ -1,11 +1,11 @@
 /** `isched dkim sign`: sign a raw HTTP request file, as isched signs its outbound requests. */
 import { writeFileSync } from "node:fs";
 import { DEFAULT_EXPIRE_SECONDS, loadSigningKey, signRequest } from "../../dkim/sign.ts";
-import { parseRawRequest, serializeRawRequest } from "../../http/raw-request.ts";
+import { serializeRawRequest } from "../../http/raw-request.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
-import { describeFsError, readInput, readTextInput } from "../io.ts";
+import { describeFsError, readRequestFile, readTextInput } from "../io.ts";
 import { domainFlag, selectorFlag } from "./shared-flags.ts";
 
 export const dkimSignCommand = defineCommand({
@@ -48,13 +48,7 @@ export const dkimSignCommand = defineCommand({
       throw new CommandError(`cannot use the key ${flags.key}: ${(e as Error).message}`);
     }
     const path = positionals[0]!;
-    let request: ReturnType<typeof parseRawRequest>;
-    try {
-      request = parseRawRequest(readInput(path, "request file"));
-    } catch (e) {
-      if (e instanceof CommandError) throw e;
-      throw new CommandError(`${path} is not an HTTP request: ${(e as Error).message}`);
-    }
+    const request = readRequestFile(path);
     if (request.fields.some(([n]) => n.toLowerCase() === "dkim-signature")) {
       throw new CommandError(`${path} already has a DKIM-Signature; remove it to sign again`);
     }

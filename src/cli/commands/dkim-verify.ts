@@ -5,11 +5,10 @@ import { keyRecordFromFile } from "../../dkim/private-exchange-source.ts";
 import { parseSignature } from "../../dkim/signature.ts";
 import type { DkimVerdict } from "../../dkim/verdict.ts";
 import { verifyRequest } from "../../dkim/verify.ts";
-import { parseRawRequest } from "../../http/raw-request.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError } from "../errors.ts";
 import { flag } from "../flags.ts";
-import { readInput, readTextInput } from "../io.ts";
+import { readRequestFile, readTextInput } from "../io.ts";
 import { dnsServerFlag } from "./shared-flags.ts";
 
 export const dkimVerifyCommand = defineCommand({
@@ -41,13 +40,7 @@ export const dkimVerifyCommand = defineCommand({
   positionals: { min: 1, max: 1 },
   async run({ flags, positionals }) {
     const path = positionals[0]!;
-    let request: ReturnType<typeof parseRawRequest>;
-    try {
-      request = parseRawRequest(readInput(path, "request file"));
-    } catch (e) {
-      if (e instanceof CommandError) throw e;
-      throw new CommandError(`${path} is not an HTTP request: ${(e as Error).message}`);
-    }
+    const request = readRequestFile(path);
     const nowMs = flags.at !== undefined ? flags.at * 1000 : Date.now();
     let peerKeys: { domain: string; selector: string; record: string; where: string }[] = [];
     if (flags.pubKey) {
