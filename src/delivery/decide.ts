@@ -10,11 +10,13 @@
  *   delivery is emailed instead (iMIP), if isched can send email; otherwise it fails. A local delivery
  *   keeps trying at the schedule's last interval (the organisation's own calendar server is down: keep
  *   the invitation until it is back), for at most LOCAL_GIVE_UP_MS.
- * - 3.x and 4.x (the user, the request) fail; 5.2/5.3 from a remote receiver (no service for this
- *   user) fall back to iMIP when possible.
+ * - 3.x, 4.x and 5.x other than 5.1 are permanent answers (the receiver knows this recipient
+ *   cannot be scheduled, or refused the request): the delivery ends with the reason, as iTIP
+ *   senders expect. Only a recipient the sender could not reach by iSchedule at all (no receiver,
+ *   or one that cannot take the message: `reroute`) goes to iMIP.
  */
 
-import { classifyStatus, parseRequestStatus } from "../ischedule/status.ts";
+import { classifyStatus } from "../ischedule/status.ts";
 import type { Completion } from "../queue/queue.ts";
 import { nextAttemptAt } from "../queue/retry-policy.ts";
 import type { AttemptOutcome } from "../store/attempts.ts";
@@ -63,9 +65,6 @@ export function decide(i: DecideInput): Decision {
     };
   }
   if (kind === "permanent") {
-    const code = safeCode(status);
-    if (remote && (code === "5.2" || code === "5.3") && i.imipAvailable)
-      return toImip(error ?? `the receiver answered ${status}`);
     return { completion: { state: "failed", requestStatus: status, error }, attemptOutcome: "permanent" };
   }
 
@@ -111,12 +110,4 @@ export function decide(i: DecideInput): Decision {
       ? Math.min(next, i.delivery.fallbackAt)
       : next;
   return { completion: { state: "queued", nextAttemptAt: at, requestStatus: status, error }, attemptOutcome };
-}
-
-function safeCode(status: string): string | undefined {
-  try {
-    return parseRequestStatus(status).code;
-  } catch {
-    return undefined;
-  }
 }

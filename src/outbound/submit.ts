@@ -163,3 +163,92 @@ function dedupe(list: readonly string[]): string[] {
     return true;
   });
 }
+
+export interface RelayRecord {
+  /** The message already stored for this mail's iSchedule recipients, if there was one. */
+  messageId?: number;
+  itip: ItipMessage;
+  originator: string;
+  peerAddress?: string;
+  /** The smarthost, without credentials. */
+  relayTarget: string;
+  /** Recipients (bare addresses) the smarthost took. */
+  accepted: readonly string[];
+  /** Recipients it refused for good, with its answer. */
+  refused: readonly { address: string; response?: string }[];
+  response?: string;
+}
+
+/**
+ * Records the recipients of an iMIP mail that the SMTP intake relayed to the smarthost (route
+ * `relay`), so the log shows every recipient of the message and how it went: on the message stored
+ * for the iSchedule recipients, or on a new one when none went by iSchedule.
+ */
+export function recordRelayed(r: RelayRecord, ctx: SubmitContext): void {
+  const now = ctx.nowMs();
+  const deliveries: NewDelivery[] = [
+    ...r.accepted.map(
+      (address): NewDelivery => ({
+        recipient: `mailto:${address}`,
+        domain: addressDomain(`mailto:${address}`) ?? "",
+        route: "relay",
+        target: r.relayTarget,
+        state: "delivered",
+        requestStatus: "1.1;Sent",
+        attempt: {
+          startedAt: now,
+          durationMs: 0,
+          route: "relay",
+          target: r.relayTarget,
+          requestStatus: "1.1;Sent",
+          outcome: "delivered",
+          response: r.response,
+        },
+      }),
+    ),
+    ...r.refused.map(
+      (x): NewDelivery => ({
+        recipient: `mailto:${x.address}`,
+        domain: addressDomain(`mailto:${x.address}`) ?? "",
+        route: "relay",
+        target: r.relayTarget,
+        state: "failed",
+        requestStatus: "3.7;Invalid calendar user",
+        lastError: `the mail relay refused it: ${x.response ?? "no reason given"}`,
+        attempt: {
+          startedAt: now,
+          durationMs: 0,
+          route: "relay",
+          target: r.relayTarget,
+          outcome: "permanent",
+          error: x.response,
+          response: x.response,
+        },
+      }),
+    ),
+  ];
+  if (deliveries.length === 0) return;
+  if (r.messageId !== undefined) {
+    ctx.queue.addDeliveries(r.messageId, deliveries);
+    return;
+  }
+  const body = Buffer.from(r.itip.text.replace(/\r?\n/g, "\r\n"));
+  ctx.queue.accept(
+    {
+      direction: "outbound",
+      intake: "smtp",
+      peerAddress: r.peerAddress,
+      originator: r.originator,
+      method: r.itip.method,
+      component: r.itip.component,
+      uid: r.itip.uid,
+      summary: r.itip.summary,
+      organizer: r.itip.organizer?.address,
+      contentType: `text/calendar; charset=utf-8; method=${r.itip.method}; component=${r.itip.component}`,
+      body,
+      bodyHash: createHash("sha256").update(body).digest("base64"),
+      dkimResult: "trusted",
+    },
+    deliveries,
+  );
+}

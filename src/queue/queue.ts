@@ -150,30 +150,44 @@ export class DeliveryQueue {
     return this.#db
       .transaction(() => {
         const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        const deliveryIds = deliveries.map((d) => {
-          const state = d.state ?? "queued";
-          return insertDelivery(this.#db, {
-            messageId,
-            recipient: d.recipient,
-            domain: d.domain,
-            route: d.route,
-            target: d.target ?? null,
-            state,
-            requestStatus: d.requestStatus ?? null,
-            lastError: d.lastError ?? null,
-            nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
-            fallbackAt: d.fallbackAt ?? null,
-            nowMs: now,
-            attempts: d.attempt && state !== "queued" ? 1 : 0,
-          });
-        });
-        deliveries.forEach((d, i) => {
-          if (d.attempt && (d.state ?? "queued") !== "queued")
-            insertAttempt(this.#db, deliveryIds[i]!, d.attempt);
-        });
-        return { messageId, uuid, deliveryIds };
+        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };
       })
       .immediate();
+  }
+
+  /**
+   * Adds deliveries to a stored message, in one transaction: recipients whose fate was decided after
+   * the message was accepted (the SMTP intake's relayed recipients, recorded once the smarthost
+   * answered).
+   */
+  addDeliveries(messageId: number, deliveries: readonly NewDelivery[]): number[] {
+    const now = this.#now();
+    return this.#db.transaction(() => this.#insertDeliveries(messageId, deliveries, now)).immediate();
+  }
+
+  #insertDeliveries(messageId: number, deliveries: readonly NewDelivery[], now: number): number[] {
+    const deliveryIds = deliveries.map((d) => {
+      const state = d.state ?? "queued";
+      return insertDelivery(this.#db, {
+        messageId,
+        recipient: d.recipient,
+        domain: d.domain,
+        route: d.route,
+        target: d.target ?? null,
+        state,
+        requestStatus: d.requestStatus ?? null,
+        lastError: d.lastError ?? null,
+        nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
+        fallbackAt: d.fallbackAt ?? null,
+        nowMs: now,
+        attempts: d.attempt && state !== "queued" ? 1 : 0,
+      });
+    });
+    deliveries.forEach((d, i) => {
+      if (d.attempt && (d.state ?? "queued") !== "queued")
+        insertAttempt(this.#db, deliveryIds[i]!, d.attempt);
+    });
+    return deliveryIds;
   }
 
   /** Leases up to `limit` due deliveries (of `routes`, when given), oldest due first. */

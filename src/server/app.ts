@@ -32,7 +32,7 @@ import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import { createDiscovery } from "../outbound/discovery.ts";
 import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
-import { submitMessage } from "../outbound/submit.ts";
+import { recordRelayed, submitMessage } from "../outbound/submit.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
 import { startSmtpIntake } from "../smtp-intake/index.ts";
 import { startCheckpointer } from "../store/checkpointer.ts";
@@ -347,6 +347,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
           dispatcher.poke();
           return result;
         },
+        recordRelayed: (r) => recordRelayed(r, submitContext),
         relay: config.smtpIntake.relay ? { url: config.smtpIntake.relay, ca: config.ca } : undefined,
         log: o.log,
       }).catch((e: Error) => {

@@ -18,10 +18,10 @@
  * RFC 3463 code at the start of each reply text is isched's.
  */
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
-import { createSmtpSender, type SmtpSender } from "../imip/smtp-sender.ts";
+import { createSmtpSender, type SmtpSendable, type SmtpSender } from "../imip/smtp-sender.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
 import { anyContains, type Cidr } from "../net/cidr.ts";
-import type { Submission, SubmitResult } from "../outbound/submit.ts";
+import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
 import type { Logger } from "../server/log.ts";
 import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
 import { checkEnvelopeSender } from "./decide.ts";
@@ -43,6 +43,8 @@ export interface SmtpIntakeOptions {
   canSchedule: (domain: string, facts: ScheduleFacts) => Promise<boolean>;
   /** `submitMessage()` with its context bound: commits the message and its deliveries. */
   submit: (s: Submission) => SubmitResult;
+  /** Logs the relayed recipients of an iMIP mail (recordRelayed() in src/outbound/submit.ts, bound). */
+  recordRelayed?: (r: RelayRecord) => void;
   /** The smarthost for everything else: `smtp[s]://[user:password@]host[:port]` (--smtp-relay). */
   relay?: { url: string; ca?: string };
   log: Logger;
@@ -183,7 +185,11 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
             canSchedule: o.canSchedule,
             canScheduleTimeoutMs: o.canScheduleTimeoutMs ?? DEFAULT_CAN_SCHEDULE_TIMEOUT_MS,
             submit: o.submit,
-            ...(sender && { relay: sender }),
+            ...(o.recordRelayed && { recordRelayed: o.recordRelayed }),
+            ...(sender &&
+              relayUrl && {
+                relay: { send: (m: SmtpSendable) => sender.send(m), label: redactSmtpUrl(relayUrl) },
+              }),
             memory,
             log,
           },

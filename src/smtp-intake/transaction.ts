@@ -19,7 +19,7 @@
 import type { SmtpResult, SmtpSendable } from "../imip/smtp-sender.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { type ItipMessage, originatorFor, parseItip } from "../itip/index.ts";
-import type { Submission, SubmitResult } from "../outbound/submit.ts";
+import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
 import type { Logger } from "../server/log.ts";
 import { authorize, decide, type SmtpEnvelope, schedulingCandidates } from "./decide.ts";
 import { extractImip } from "./imip-extract.ts";
@@ -48,7 +48,9 @@ export interface TransactionContext {
   /** An answer that takes longer counts as "no": the recipient is relayed. */
   canScheduleTimeoutMs: number;
   submit: (s: Submission) => SubmitResult;
-  relay?: { send(msg: SmtpSendable): Promise<SmtpResult> };
+  /** Logs the relayed recipients of an iMIP mail beside its iSchedule ones (optional). */
+  recordRelayed?: (r: RelayRecord) => void;
+  relay?: { send(msg: SmtpSendable): Promise<SmtpResult>; label?: string };
   memory: RetryMemory;
   log: Logger;
 }
@@ -178,6 +180,28 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
     envelope: { from: envelope.mailFrom, to: [...decision.relay] },
   });
   const accepted = result.ok ? result.accepted : [];
+  if (itip && decision.originator && ctx.recordRelayed) {
+    try {
+      ctx.recordRelayed({
+        messageId: submitted?.messageId,
+        itip,
+        originator: decision.originator,
+        peerAddress: t.peerAddress,
+        relayTarget: ctx.relay.label ?? "smarthost",
+        accepted,
+        refused: result.rejections
+          .filter((x) => !x.temporary && x.address !== "")
+          .map((x) => ({ address: x.address, response: x.response })),
+        response: result.ok ? result.response : result.response,
+      });
+    } catch (e) {
+      // The mail went; only its line in the log is missing.
+      ctx.log.log("warn", "smtp intake could not log the relayed recipients", {
+        ...fields,
+        error: (e as Error).message,
+      });
+    }
+  }
   if (result.ok && result.rejected.length === 0) {
     ctx.memory.forget(key);
     ctx.log.log("info", "smtp intake relayed", {

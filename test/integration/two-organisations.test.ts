@@ -195,9 +195,14 @@ test("an attendee at a domain without iSchedule gets Cyrus's original email thro
   const raw = Buffer.from(mail.raw).toString("latin1");
   expect(raw).toContain("Invitation.ics");
   expect(raw).toMatch(/Message-ID: <cyrus-caldav-/i);
-  // Nothing of isched's own was added: no iSchedule delivery for this recipient either.
-  const queued = ischedA.db
-    .query<{ n: number }, []>("SELECT count(*) AS n FROM messages WHERE uid = 'two-orgs-2'")
-    .get();
-  expect(queued?.n).toBe(0);
+  // The log shows the message with its intake and, for the recipient, that it was relayed (not
+  // sent by iSchedule).
+  const logged = ischedA.db
+    .query<{ intake: string; route: string; state: string; request_status: string }, []>(
+      "SELECT m.intake, d.route, d.state, d.request_status FROM messages m JOIN deliveries d ON d.message_id = m.id WHERE m.uid = 'two-orgs-2'",
+    )
+    .all();
+  expect(logged).toEqual([
+    { intake: "smtp", route: "relay", state: "delivered", request_status: "1.1;Sent" },
+  ]);
 }, 60_000);
