@@ -4,30 +4,12 @@
  * builder options every test starts from.
  */
 import type { ImipMessageOptions } from "../../src/imip/index.ts";
+import { A1_INVITE, crlf } from "../itip/_fixtures.ts";
 
-export const crlf = (...lines: string[]): string => `${lines.join("\r\n")}\r\n`;
+export { crlf };
 
-export const A1_REQUEST = crlf(
-  "BEGIN:VCALENDAR",
-  "VERSION:2.0",
-  "PRODID:-//Example Corp.//EN",
-  "METHOD:REQUEST",
-  "BEGIN:VEVENT",
-  "DTSTAMP:20040901T200200Z",
-  "ORGANIZER:mailto:bernard@example.com",
-  "DTSTART:20040902T130000Z",
-  "DTEND:20040902T140000Z",
-  "SUMMARY:Design meeting",
-  "UID:34222-232@example.com",
-  "ATTENDEE;PARTSTAT=ACCEPTED;ROLE=CHAIR;CUTYPE=IND",
-  " IVIDUAL;CN=Bernard Desruisseaux:mailto:bernard@",
-  " example.com",
-  "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;ROLE=RE",
-  " Q-PARTICIPANT;CUTYPE=INDIVIDUAL;CN=Cyrus Daboo:",
-  " mailto:cyrus@example.org",
-  "END:VEVENT",
-  "END:VCALENDAR",
-);
+/** The draft's A.1 invitation, shared with the iTIP tests. */
+export const A1_REQUEST = A1_INVITE;
 
 export const A1_REPLY = crlf(
   "BEGIN:VCALENDAR",
