@@ -44,7 +44,7 @@ export {
   requireAcceptedMediaType,
 } from "./media-type.ts";
 export { CALDAV_NS, DAV_NS, ISCHEDULE_NS } from "./namespaces.ts";
-export { parseScheduleResponse, type RecipientResponse, type ScheduleResponse } from "./response-reader.ts";
+export { parseScheduleResponse, type ScheduleResponse } from "./response-reader.ts";
 export {
   classifyStatus,
   formatRequestStatus,

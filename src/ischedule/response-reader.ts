@@ -16,23 +16,10 @@ import {
   type XmlReadOptions,
   XmlSyntaxError,
 } from "./xml-reader.ts";
-
-export interface RecipientResponse {
-  /** As the peer wrote it (trimmed): normally the string we sent in Recipient. */
-  readonly recipient: string;
-  /** The REQUEST-STATUS value, trimmed: "2.0;Success". */
-  readonly requestStatus: string;
-  /** iCalendar data exactly as sent (free/busy replies). */
-  readonly calendarData?: string;
-  /** draft -06 content-type attribute of calendar-data. */
-  readonly calendarDataContentType?: string;
-  /** The local name of the first child of <error>, e.g. "recipient-invalid". */
-  readonly error?: string;
-  readonly description?: string;
-}
+import type { ScheduleResponseItem } from "./xml-writer.ts";
 
 export type ScheduleResponse =
-  | { readonly kind: "responses"; readonly responses: readonly RecipientResponse[] }
+  | { readonly kind: "responses"; readonly responses: readonly ScheduleResponseItem[] }
   | {
       readonly kind: "error";
       /** The error element's local name ("verification-failed"); undefined when the peer named none. */
@@ -70,7 +57,7 @@ export function parseScheduleResponse(xml: string | Uint8Array, options?: XmlRea
   );
 }
 
-function readResponse(el: XmlElement, index: number, nsList: readonly string[]): RecipientResponse {
+function readResponse(el: XmlElement, index: number, nsList: readonly string[]): ScheduleResponseItem {
   const where = `<response> #${index} (line ${el.line})`;
   const recipientEl = childElement(el, nsList, "recipient");
   if (!recipientEl) throw new XmlSyntaxError(`${where} has no <recipient>`);
@@ -84,7 +71,7 @@ function readResponse(el: XmlElement, index: number, nsList: readonly string[]):
   if (requestStatus === "")
     throw new XmlSyntaxError(`${where} for ${recipient} has an empty <request-status>`);
 
-  const out: { -readonly [K in keyof RecipientResponse]: RecipientResponse[K] } = {
+  const out: { -readonly [K in keyof ScheduleResponseItem]: ScheduleResponseItem[K] } = {
     recipient,
     requestStatus,
   };

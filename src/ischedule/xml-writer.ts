@@ -19,9 +19,12 @@ const ELEMENT_NAME = /^[A-Za-z_][A-Za-z0-9._-]*$/;
 const UTC_DATE_TIME = /^\d{8}T\d{6}Z$/;
 
 export interface ScheduleResponseItem {
-  /** Echoed as the sender wrote it in the Recipient header (draft §9.1.1.1). */
+  /**
+   * Echoed as the sender wrote it in the Recipient header (draft §9.1.1.1); when read from a peer,
+   * as the peer wrote it, trimmed.
+   */
   readonly recipient: string;
-  /** "2.0;Success" (draft §9.1.1.2). */
+  /** The REQUEST-STATUS value, e.g. "2.0;Success" (draft §9.1.1.2). */
   readonly requestStatus: string;
   /** iCalendar data, for free/busy replies (draft §9.1.1.3). */
   readonly calendarData?: string;
