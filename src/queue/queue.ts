@@ -45,14 +45,8 @@ import {
   releaseLeases,
   renewLeases,
 } from "../store/deliveries.ts";
-import {
-  getMessageRow,
-  insertMessage,
-  listMessages,
-  type MessagePage,
-  type MessageRow,
-  type NewMessage,
-} from "../store/messages.ts";
+import { type LogPage, searchMessages } from "../store/message-search.ts";
+import { getMessageRow, insertMessage, type MessageRow, type NewMessage } from "../store/messages.ts";
 
 export interface DeliveryQueueOptions {
   /** The clock, in milliseconds. Default: Date.now. */
@@ -343,8 +337,8 @@ export class DeliveryQueue {
   }
 
   /** Messages newest first, `limit` at a time; pass the page's nextBeforeId as `beforeId` for the next. */
-  listMessages(o: { limit: number; beforeId?: number }): MessagePage {
-    return listMessages(this.#db, o);
+  listMessages(o: { limit: number; beforeId?: number }): LogPage {
+    return searchMessages(this.#db, { filter: [], ...o });
   }
 }
 

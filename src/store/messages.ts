@@ -5,7 +5,6 @@
  */
 import type { Database } from "bun:sqlite";
 import { perDatabase } from "./_per-database.ts";
-import type { DeliveryState } from "./deliveries.ts";
 
 export type Direction = "inbound" | "outbound";
 export type Intake = "ischedule" | "local" | "api" | "smtp" | "cli";
@@ -46,8 +45,8 @@ export interface NewMessage {
   responseBody?: string;
 }
 
-/** What the console's message list shows: no body, headers or answer. */
-export interface MessageSummary {
+/** One stored message as the delivery side reads it (the console's list is in message-search.ts). */
+export interface MessageRow {
   id: number;
   uuid: string;
   receivedAt: number;
@@ -62,11 +61,6 @@ export interface MessageSummary {
   summary: string | null;
   organizer: string | null;
   dkimResult: DkimResult;
-  /** How many of the message's deliveries are in each state (states with none are absent). */
-  deliveryStates: Partial<Record<DeliveryState, number>>;
-}
-
-export interface MessageRow extends Omit<MessageSummary, "deliveryStates"> {
   remoteMessageId: string | null;
   contentType: string;
   body: Uint8Array;
@@ -79,16 +73,13 @@ export interface MessageRow extends Omit<MessageSummary, "deliveryStates"> {
   responseBody: string | null;
 }
 
-const SUMMARY_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
+const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
   m.peer_address AS peerAddress, m.peer_domain AS peerDomain, m.originator, m.method, m.component,
-  m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult`;
-
-const ROW_COLUMNS = `${SUMMARY_COLUMNS}, m.remote_message_id AS remoteMessageId, m.content_type AS contentType,
-  m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
+  m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,
+  m.content_type AS contentType, m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
   m.dkim_reason AS dkimReason, m.response_status AS responseStatus, m.response_body AS responseBody`;
 
 type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
-type RawSummary = Omit<MessageSummary, "deliveryStates"> & { deliveryStates: string | null };
 type Bindings = Record<string, string | number | Uint8Array | null>;
 
 const statements = perDatabase((db) => ({
@@ -100,12 +91,6 @@ const statements = perDatabase((db) => ({
       $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody)`),
   byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
   byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
-  // Keyset paging: `id < $beforeId` walks the rowid b-tree backwards from where the last page ended,
-  // so page 10,000 costs the same as page 1.
-  page: db.query<RawSummary, { beforeId: number; limit: number }>(`SELECT ${SUMMARY_COLUMNS},
-      (SELECT json_group_object(state, n) FROM
-        (SELECT state, count(*) AS n FROM deliveries d WHERE d.message_id = m.id GROUP BY state)) AS deliveryStates
-    FROM messages m WHERE m.id < $beforeId ORDER BY m.id DESC LIMIT $limit`),
   // Without the hint SQLite prefers messages_peer and reads every message of the peer in the replay
   // window, on every inbound request (7.9 ms a lookup at 20,000 messages, against 0.01 ms).
   // No ORDER BY: the index walks equal keys in rowid order already, so LIMIT 1 is the first message,
@@ -158,25 +143,6 @@ export function getMessageRow(db: Database, idOrUuid: number | string): MessageR
   const s = statements(db);
   const raw = typeof idOrUuid === "number" ? s.byId.get({ id: idOrUuid }) : s.byUuid.get({ uuid: idOrUuid });
   return raw ? fromRaw(raw) : undefined;
-}
-
-export interface MessagePage {
-  messages: MessageSummary[];
-  /** Pass as `beforeId` for the next page; absent on the last page. */
-  nextBeforeId?: number;
-}
-
-/** Newest first. `beforeId` is the `nextBeforeId` of the previous page. */
-export function listMessages(db: Database, o: { limit: number; beforeId?: number }): MessagePage {
-  if (!Number.isInteger(o.limit) || o.limit < 1)
-    throw new RangeError(`limit must be a positive integer, not ${o.limit}`);
-  const rows = statements(db).page.all({ beforeId: o.beforeId ?? Number.MAX_SAFE_INTEGER, limit: o.limit });
-  const messages = rows.map((r) => ({
-    ...r,
-    deliveryStates: r.deliveryStates ? JSON.parse(r.deliveryStates) : {},
-  }));
-  const last = messages.at(-1);
-  return messages.length === o.limit && last ? { messages, nextBeforeId: last.id } : { messages };
 }
 
 /** The first message a peer sent with this iSchedule-Message-ID, to answer a replay as we did then. */
