@@ -1,6 +1,6 @@
 /**
  * The whole test suite: installs the system packages the integration tests need (when missing and
- * allowed), runs `bun test`, and ends with one line `N passed, N failed`.
+ * allowed), builds dist/isched, runs `bun test`, and ends with one line `N passed, N failed`.
  *
  *   npm test                 everything
  *   npm test -- test/dkim    a subset (arguments go to `bun test`)
@@ -12,6 +12,14 @@ const args = process.argv.slice(2);
 const install = spawnSync("bash", ["scripts/install-test-deps.sh"], { stdio: "inherit" });
 if (install.status !== 0) {
   console.error("test: installing the system packages the tests need failed (see above)");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+
+// The end-to-end and crash tests run the compiled binary, as users do: build it once per run.
+const build = spawnSync("npm", ["run", "--silent", "build"], { stdio: ["ignore", "ignore", "inherit"] });
+if (build.status !== 0) {
+  console.error("test: npm run build failed (see above)");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }

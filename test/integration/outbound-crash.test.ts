@@ -1,5 +1,5 @@
 /**
- * Crash safety of the outbound queue with real processes: isched A (a child process) drains 1,000
+ * Crash safety of the outbound queue with real processes: isched A (the compiled binary) drains 1,000
  * queued deliveries to isched B over HTTPS; A is killed with SIGKILL while deliveries are in flight,
  * then started again. Every message reaches B, and B holds each exactly once (the stable
  * iSchedule-Message-ID lets it drop a duplicate sent just before the kill).
@@ -13,7 +13,7 @@ import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/database.ts";
-import { MAIN } from "../support/cli.ts";
+import { ischedBinary } from "../support/binary.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, startIsched, type TestServer } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
@@ -30,8 +30,7 @@ let a: Subprocess | undefined;
 function startA(): Subprocess {
   return Bun.spawn(
     [
-      process.execPath,
-      MAIN,
+      ischedBinary(),
       "serve",
       "--domain",
       "a.test",
