@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the integration tests use: openssl (test CA), dnsmasq (real DNS on loopback),
-# Cyrus IMAP with CalDAV (the peer calendar server) and Chromium (the console tests).
+# Cyrus IMAP with CalDAV (the peer calendar server), Chromium (the console tests) and pebble (the
+# ACME test CA).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -10,6 +11,7 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/lib/cyrus/bin/httpd ] || need+=(cyrus-caldav)
 [ -x /usr/sbin/saslpasswd2 ] || need+=(sasl2-bin)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/pebble ] || need+=(pebble)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "test: missing system packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

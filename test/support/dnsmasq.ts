@@ -33,6 +33,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createResolver } from "../../src/dns/client.ts";
 import { isDomainName } from "../../src/dns/names.ts";
+import { terminate } from "./child.ts";
 
 export const DNSMASQ = "/usr/sbin/dnsmasq";
 
@@ -224,10 +225,7 @@ async function launch(port: number, config: Config): Promise<RunningDnsmasq> {
     stderr: () => stderr,
     async stop() {
       if (exit !== undefined) return;
-      child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 2000);
-      await exited;
-      clearTimeout(killer);
+      await terminate(child, exited);
     },
   };
 }
