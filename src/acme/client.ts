@@ -154,7 +154,16 @@ async function validate(
   }
   const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
   const c: Challenge = { name, token: challenge.token, keyAuthorization };
-  await solver.present(c);
+  try {
+    await solver.present(c);
+  } catch (e) {
+    throw new AcmeError(
+      `Cannot present the ${solver.type} challenge for ${name}: ${(e as Error).message}`,
+      "validation",
+      false,
+      { cause: e },
+    );
+  }
   try {
     await client.completeChallenge(challenge);
     await client.waitForValidStatus(challenge);
