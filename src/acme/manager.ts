@@ -122,7 +122,7 @@ export function createCertificateManager(o: CertificateManagerOptions): Certific
     lastSuccessMs,
     lastError,
     failures,
-    nextAttemptMs: attempt ? undefined : nextAttemptMs(),
+    nextAttemptMs: state === "obtaining" ? undefined : nextAttemptMs(),
   });
   const report = (): void => o.onStatus?.(status());
 

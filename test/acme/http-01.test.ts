@@ -131,6 +131,15 @@ describe("certificates by HTTP-01 from pebble", () => {
     expect(challenges.size).toBe(0);
   });
 
+  test("start() obtains on its own, then waits for the renewal time", async () => {
+    const { m, installed, statuses } = manager({ dir: dataDir() });
+    m.start();
+    for (let i = 0; i < 100 && installed.length === 0; i++) await Bun.sleep(50);
+    m.stop();
+    expect(installed).toHaveLength(1);
+    expect(statuses.at(-1)).toMatchObject({ state: "valid", nextAttemptMs: renewalDueAt(installed[0]!) });
+  });
+
   test("a restart serves the saved certificate without asking the CA", async () => {
     const dir = dataDir();
     const first = manager({ dir });
