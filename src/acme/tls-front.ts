@@ -15,8 +15,8 @@
  * The backend sees every connection coming from 127.0.0.1; `clientAddress()` maps the port it sees
  * back to the real client, so address-based trust keeps working.
  *
- * Costs, measured on 2 cores (docs/acme.md): about +10 µs of CPU per request on a kept-alive
- * connection and +75 µs per new connection, against about 1 ms for an iSchedule request.
+ * Costs (scripts/bench/tls-front.ts, docs/acme.md): about +11 µs of CPU per request on a kept-alive
+ * connection and +75-120 µs per new TLS connection, against about 1 ms for an iSchedule request.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { readClientHello } from "./client-hello.ts";
