@@ -3,6 +3,10 @@
  * the expected answer: for tests that change a listener under load (a certificate swap) and must show
  * that no request failed meanwhile. Half the loops keep their connections alive, half open a new
  * connection for every request.
+ *
+ * The new-connection loops pause between requests: each closed connection holds an ephemeral port
+ * in TIME_WAIT for a minute, and on Linux a port in TIME_WAIT cannot be listened on, so thousands of
+ * them would make later tests that listen on a kernel-chosen UDP port's number over TCP fail.
  */
 export interface RequestLoopOptions {
   url: string;
@@ -15,6 +19,8 @@ export interface RequestLoopOptions {
   expect: string;
   /** Loops of each kind (kept-alive and new connection). Default 2. */
   loops?: number;
+  /** The pause between two requests of a new-connection loop. Default 20 ms. */
+  newConnectionPauseMs?: number;
 }
 
 export interface RequestLoopResult {
@@ -40,6 +46,7 @@ export function startRequestLoop(o: RequestLoopOptions): { stop(): Promise<Reque
       } catch (e) {
         result.failures.push((e as Error).message);
       }
+      if (fresh) await Bun.sleep(o.newConnectionPauseMs ?? 20);
     }
   };
   const n = o.loops ?? 2;
