@@ -10,6 +10,7 @@ import type { DnsResolver } from "../dns/client.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import type { ServeConfig } from "../server/config.ts";
+import type { Problem } from "../server/health.ts";
 import type { Logger } from "../server/log.ts";
 import type { OwnKeys } from "../server/own-keys.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
@@ -50,6 +51,8 @@ export interface ApiOptions {
   listeners: () => readonly ListenerInfo[];
   nowMs?: () => number;
   liveIntervalMs?: number;
+  /** What the operator must know about now, shown on the Overview (src/server/health.ts). */
+  problems?: () => readonly Problem[];
   /** Routes other modules add (e.g. the submission API), under the same guard. */
   extraRoutes?: readonly Route[];
 }
@@ -105,6 +108,7 @@ export function createApi(o: ApiOptions): Api {
       localTargets: o.localTargets,
       imipLabel: o.imipLabel,
       activeAttempts: o.activeAttempts,
+      problems: o.problems,
     }),
     ...messageRoutes({
       db: o.db,

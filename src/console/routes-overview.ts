@@ -1,9 +1,11 @@
 /**
- * The Overview: listeners and delivery targets with their latest outcome, the queue's depth,
- * attempts by outcome over the last hour and day, and the latest failures.
+ * The Overview: what the operator must know about now (problems), listeners and delivery targets
+ * with their latest outcome, the queue's depth, attempts by outcome over the last hour and day, and
+ * the latest failures.
  */
 import type { Database } from "bun:sqlite";
 import type { DeliveryQueue } from "../queue/queue.ts";
+import type { Problem } from "../server/health.ts";
 import type { AttemptOutcome } from "../store/attempts.ts";
 import { attemptsByOutcome, recentFailures } from "../store/console-stats.ts";
 import { json, type Route } from "./http.ts";
@@ -24,6 +26,8 @@ export interface OverviewOptions {
   localTargets: readonly (readonly [domain: string, label: string])[];
   imipLabel?: string;
   activeAttempts?: () => number;
+  /** Shown above everything else until they end. */
+  problems?: () => readonly Problem[];
 }
 
 interface LastAttempt {
@@ -63,7 +67,7 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
       method: "GET",
       path: "/overview",
       access: "read",
-      summary: "listeners, targets, queue depth, attempts by outcome (hour, day), latest failures",
+      summary: "problems, listeners, targets, queue depth, attempts by outcome (hour, day), latest failures",
       handle() {
         const now = o.nowMs();
         const targets = o.localTargets.map(([domain, label]) => ({
@@ -76,6 +80,7 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
         }
         return json(200, {
           nowMs: now,
+          problems: o.problems?.() ?? [],
           listeners: listenersNow(o),
           targets,
           imip: o.imipLabel ?? null,

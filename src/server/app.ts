@@ -45,6 +45,7 @@ import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
 import { ConfigError, describeTarget, type LocalTargetSpec, type ServeConfig, targetFor } from "./config.ts";
+import { createHealth, type Health, type Problem } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
 
@@ -55,6 +56,8 @@ export interface RunningServer {
   readonly keys: OwnKeys;
   readonly apiToken: string;
   readonly capabilities: () => PublishedCapabilities;
+  /** What the operator must know about now (failing checkpoints, risky settings): see health.ts. */
+  readonly problems: () => readonly Problem[];
   /** The SMTP intake's port, when it runs. */
   readonly smtpPort?: number;
   stop(): Promise<void>;
@@ -78,9 +81,17 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   }
   const path = join(config.dataDir, "isched.db");
   const db = openDatabase(path, { synchronous: config.sync });
-  const checkpointer = startCheckpointer(db, path);
+  const health = createHealth({ log: o.log, nowMs: now });
+  const checkpointer = startCheckpointer({
+    db,
+    path,
+    onProblem: (problem) =>
+      problem === undefined
+        ? health.resolve("checkpoints", "WAL checkpoints complete again")
+        : health.report("checkpoints", problem),
+  });
   try {
-    const server = await assemble(o, db, now);
+    const server = await assemble(o, db, health, now);
     return {
       ...server,
       async stop() {
@@ -96,7 +107,12 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   }
 }
 
-async function assemble(o: StartOptions, db: Database, now: () => number): Promise<RunningServer> {
+async function assemble(
+  o: StartOptions,
+  db: Database,
+  health: Health,
+  now: () => number,
+): Promise<RunningServer> {
   const { config, log } = o;
   const keys = loadOwnKeys({
     db,
@@ -311,6 +327,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
         : []),
     ],
     staticRoutes: config.peers ?? [],
+    problems: () => health.problems(),
     extraRoutes: [
       submissionRoute({
         queue,
@@ -366,6 +383,7 @@ async function assemble(o: StartOptions, db: Database, now: () => number): Promi
     keys,
     apiToken,
     capabilities,
+    problems: () => health.problems(),
     smtpPort: smtpIntake?.port,
     async stop() {
       await smtpIntake?.stop();

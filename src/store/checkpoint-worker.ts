@@ -1,17 +1,74 @@
 /**
  * The checkpointer's thread (see checkpointer.ts): its own connection to the database file, folding
- * the WAL back into the database every interval. The sync a checkpoint needs happens here, not on the
- * thread that answers requests.
+ * the WAL back into the database as checkpoint-plan.ts decides, every tick. The sync a checkpoint
+ * needs happens here, not on the thread that answers requests. It tells the main thread when it is
+ * ready, when checkpoints keep failing and when they work again.
  */
 import { Database } from "bun:sqlite";
+import { statSync } from "node:fs";
+import {
+  afterTruncate,
+  type CheckpointPolicy,
+  type CheckpointState,
+  initialCheckpointState,
+  planCheckpoint,
+} from "./checkpoint-plan.ts";
+import type { FromCheckpointWorker, ToCheckpointWorker } from "./checkpointer.ts";
 
 declare const self: Worker;
 
 let db: Database | undefined;
 let timer: ReturnType<typeof setInterval> | undefined;
+let state: CheckpointState = initialCheckpointState(Date.now());
+let failing = false;
 
-self.onmessage = (event: MessageEvent<{ path: string; intervalMs: number } | "stop">) => {
-  if (event.data === "stop") {
+const tell = (m: FromCheckpointWorker) => self.postMessage(m);
+
+function walBytes(path: string): number {
+  try {
+    return statSync(`${path}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** [busy, log, checkpointed] of PRAGMA wal_checkpoint: busy is 1 when it could not complete. */
+function checkpoint(mode: "PASSIVE" | "TRUNCATE"): boolean {
+  const row = db!.query<{ busy: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get();
+  return row?.busy === 0;
+}
+
+function round(path: string, policy: CheckpointPolicy): void {
+  const now = Date.now();
+  let problem: string | undefined;
+  try {
+    const dataVersion = db!.query<{ data_version: number }, []>("PRAGMA data_version").get()!.data_version;
+    const plan = planCheckpoint(state, { dataVersion, walBytes: walBytes(path), nowMs: now }, policy);
+    state = plan.state;
+    if (plan.mode === "passive") checkpoint("PASSIVE");
+    if (plan.mode !== "truncate") return;
+    const ok = checkpoint("TRUNCATE");
+    state = afterTruncate(state, ok, now);
+    if (!ok)
+      problem =
+        "a reader keeps an old snapshot of the database open (a long query, a backup, another program)";
+  } catch (e) {
+    state = afterTruncate(state, false, now);
+    problem = e instanceof Error ? e.message : String(e);
+  }
+  if (problem === undefined && failing && state.failures === 0) {
+    failing = false;
+    tell({ type: "recovered", walBytes: walBytes(path) });
+  }
+  if (problem !== undefined && !failing && state.failures >= policy.failuresBeforeAlarm) {
+    failing = true;
+    tell({ type: "failing", problem, walBytes: walBytes(path) });
+  }
+}
+
+self.onmessage = (event: MessageEvent<ToCheckpointWorker>) => {
+  const m = event.data;
+  if (m.type === "stop") {
     clearInterval(timer);
     try {
       db?.run("PRAGMA wal_checkpoint(PASSIVE)");
@@ -19,17 +76,18 @@ self.onmessage = (event: MessageEvent<{ path: string; intervalMs: number } | "st
       // The main connection folds what is left when it closes.
     }
     db?.close();
-    self.postMessage("stopped");
+    tell({ type: "stopped" });
     return;
   }
-  db = new Database(event.data.path, { readwrite: true });
-  db.run("PRAGMA busy_timeout = 5000");
-  timer = setInterval(() => {
-    try {
-      // PASSIVE: copies what no reader needs any more, never waits for or blocks a writer.
-      db?.run("PRAGMA wal_checkpoint(PASSIVE)");
-    } catch {
-      // Busy or briefly locked: the next round does it.
-    }
-  }, event.data.intervalMs);
+  try {
+    db = new Database(m.path, { readwrite: true });
+    // How long a TRUNCATE checkpoint may wait for the writer and for readers; writers wait as long.
+    db.run(`PRAGMA busy_timeout = ${m.busyTimeoutMs}`);
+    db.query("PRAGMA data_version").get();
+  } catch (e) {
+    tell({ type: "failed", problem: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  tell({ type: "ready" });
+  timer = setInterval(() => round(m.path, m.policy), m.tickMs);
 };

@@ -2,34 +2,155 @@
  * WAL checkpoints off the request path. SQLite folds the WAL back into the database file from
  * whichever connection commits past the autocheckpoint limit, and a checkpoint syncs the file: on a
  * slow disk that stalled every request queued behind it (tens of milliseconds at the 99th
- * percentile). isched turns automatic checkpoints off on its own connection and runs them from a
- * worker thread with a second connection instead. Durability does not change: committed transactions
- * are in the WAL either way.
+ * percentile). isched runs them from a worker thread with a second connection instead
+ * (checkpoint-worker.ts, on the schedule of checkpoint-plan.ts, which also keeps the WAL file
+ * bounded under a sustained load). Durability does not change: committed transactions are in the WAL
+ * either way.
+ *
+ * The main connection keeps its automatic checkpoints until the worker says it is ready, and gets
+ * them back if the worker fails to start or dies, so the WAL never goes unchecked. Either failure,
+ * and checkpoints that keep failing, are reported through `onProblem` (the server logs them and the
+ * console shows them); so is the recovery.
  */
 import type { Database } from "bun:sqlite";
+import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "./checkpoint-plan.ts";
+
+export type ToCheckpointWorker =
+  | {
+      type: "start";
+      path: string;
+      tickMs: number;
+      busyTimeoutMs: number;
+      policy: CheckpointPolicy;
+    }
+  | { type: "stop" };
+
+export type FromCheckpointWorker =
+  | { type: "ready" }
+  | { type: "failed"; problem: string }
+  | { type: "failing"; problem: string; walBytes: number }
+  | { type: "recovered"; walBytes: number }
+  | { type: "stopped" };
+
+export interface CheckpointerOptions {
+  db: Database;
+  /** The database file (the WAL is PATH-wal). */
+  path: string;
+  /** A sentence when checkpoints stop working; undefined when they work again. */
+  onProblem: (problem: string | undefined) => void;
+  tickMs?: number;
+  /** How long a TRUNCATE checkpoint may hold writers back. */
+  busyTimeoutMs?: number;
+  policy?: CheckpointPolicy;
+  /** How long the worker may take to open its connection. */
+  startTimeoutMs?: number;
+  /** The worker's module (tests point it elsewhere to see a failed start). */
+  workerUrl?: string;
+}
 
 export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startCheckpointer(db: Database, path: string, intervalMs = 1000): Checkpointer {
-  const worker = new Worker(new URL("./checkpoint-worker.ts", import.meta.url).href);
-  worker.postMessage({ path, intervalMs });
-  // The worker checkpoints from now on; the main connection no longer does it on commit.
-  db.run("PRAGMA wal_autocheckpoint = 0");
+/** The main connection's own checkpoints, while the worker does not run: SQLite's default. */
+const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * Where the worker's code is. From source, beside this file. In the executable `bun build --compile`
+ * makes, this module is bundled into the main entry point, whose import.meta.url names the executable
+ * at the root of the embedded file system (file:///$bunfs/root/isched); the worker, the build's second
+ * entry point (package.json), keeps its folder below that root.
+ */
+function defaultWorkerUrl(): string {
+  const compiled = import.meta.url.includes("/$bunfs/") || import.meta.url.includes("/~BUN/");
+  return new URL(compiled ? "./store/checkpoint-worker.ts" : "./checkpoint-worker.ts", import.meta.url).href;
+}
+
+export function startCheckpointer(o: CheckpointerOptions): Checkpointer {
+  const mb = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MB`;
+  let worker: Worker | undefined;
+  let ready = false;
+  let stopped = false;
+  let fellBack = false;
+  let onStopped: (() => void) | undefined;
+  const fallBack = (problem: string) => {
+    worker?.terminate();
+    worker = undefined;
+    if (stopped || fellBack) return;
+    fellBack = true;
+    o.db.run(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    o.onProblem(
+      `the WAL checkpointer thread ${ready ? "stopped" : "did not start"} (${problem}); ` +
+        "the database connection checkpoints on commit instead, which makes requests wait for the disk",
+    );
+  };
+  try {
+    worker = new Worker(o.workerUrl ?? defaultWorkerUrl());
+  } catch (e) {
+    fallBack(e instanceof Error ? e.message : String(e));
+    return { stop: async () => {} };
+  }
+  const startTimer = setTimeout(
+    () => fallBack(`no answer within ${o.startTimeoutMs ?? 10_000} ms`),
+    o.startTimeoutMs ?? 10_000,
+  );
+  worker.addEventListener("error", (e) => {
+    clearTimeout(startTimer);
+    fallBack((e as ErrorEvent).message || "error");
+  });
+  worker.addEventListener("close", () => {
+    clearTimeout(startTimer);
+    if (!stopped && worker) fallBack("the thread exited");
+  });
+  worker.onmessage = (event: MessageEvent<FromCheckpointWorker>) => {
+    const m = event.data;
+    switch (m.type) {
+      case "ready":
+        clearTimeout(startTimer);
+        ready = true;
+        // The worker checkpoints from now on; the main connection no longer does it on commit.
+        o.db.run("PRAGMA wal_autocheckpoint = 0");
+        break;
+      case "failed":
+        clearTimeout(startTimer);
+        fallBack(m.problem);
+        break;
+      case "failing":
+        o.onProblem(
+          `WAL checkpoints cannot complete: ${m.problem}; the WAL file is ${mb(m.walBytes)} and grows until they can`,
+        );
+        break;
+      case "recovered":
+        o.onProblem(undefined);
+        break;
+      case "stopped":
+        onStopped?.();
+        break;
+    }
+  };
+  const start: ToCheckpointWorker = {
+    type: "start",
+    path: o.path,
+    tickMs: o.tickMs ?? 100,
+    busyTimeoutMs: o.busyTimeoutMs ?? 500,
+    policy: o.policy ?? DEFAULT_CHECKPOINT_POLICY,
+  };
+  worker.postMessage(start);
   return {
     stop: () =>
       new Promise<void>((resolve) => {
+        stopped = true;
+        clearTimeout(startTimer);
+        const running = worker;
+        if (!running) return resolve();
         const done = () => {
-          worker.terminate();
+          clearTimeout(timer);
+          running.terminate();
           resolve();
         };
         const timer = setTimeout(done, 2000);
-        worker.onmessage = () => {
-          clearTimeout(timer);
-          done();
-        };
-        worker.postMessage("stop");
+        onStopped = done;
+        running.postMessage({ type: "stop" } satisfies ToCheckpointWorker);
       }),
   };
 }

@@ -1,4 +1,7 @@
-/** Overview: listeners and targets, the queue's depth, attempts by outcome, the latest failures. */
+/**
+ * Overview: problems the operator must know about (as banners on top), listeners and targets, the
+ * queue's depth, attempts by outcome, the latest failures.
+ */
 
 import type { AttemptOutcome } from "../../src/store/attempts.ts";
 import type { OutcomeBucket, RecentFailure } from "../../src/store/console-stats.ts";
@@ -8,6 +11,7 @@ import { outcomeChart } from "./chart.ts";
 
 interface Overview {
   nowMs: number;
+  problems: { id: string; text: string; sinceMs: number }[];
   listeners: { name: string; url: string }[];
   targets: {
     domain: string;
@@ -144,6 +148,16 @@ function draw(main: HTMLElement, o: Overview): void {
   replace(
     main,
     h("h1", null, "Overview"),
+    o.problems.map((p) =>
+      h(
+        "p",
+        { class: "error problem", role: "alert", "data-problem": p.id },
+        p.text,
+        " (since ",
+        time(p.sinceMs),
+        ")",
+      ),
+    ),
     h(
       "div",
       { class: "grid" },

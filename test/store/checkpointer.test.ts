@@ -1,0 +1,96 @@
+import type { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, statSync } from "node:fs";
+import {
+  afterTruncate,
+  DEFAULT_CHECKPOINT_POLICY,
+  initialCheckpointState,
+  planCheckpoint,
+} from "../../src/store/checkpoint-plan.ts";
+import { startCheckpointer } from "../../src/store/checkpointer.ts";
+import { openDatabase } from "../../src/store/database.ts";
+import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
+
+afterEach(removeTempDirs);
+
+const LIMIT = DEFAULT_CHECKPOINT_POLICY.walLimitBytes;
+
+const autocheckpoint = (db: Database) =>
+  db.query<{ wal_autocheckpoint: number }, []>("PRAGMA wal_autocheckpoint").get()?.wal_autocheckpoint;
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await Bun.sleep(20);
+  }
+}
+
+describe("planCheckpoint()", () => {
+  const s0 = { ...initialCheckpointState(0), dataVersion: 1 };
+
+  test("a round with commits gets a PASSIVE checkpoint, a round without none", () => {
+    const a = planCheckpoint(s0, { dataVersion: 2, walBytes: 4096, nowMs: 100 });
+    expect(a.mode).toBe("passive");
+    expect(planCheckpoint(a.state, { dataVersion: 2, walBytes: 4096, nowMs: 200 }).mode).toBe("none");
+  });
+
+  test("a WAL at the limit gets a TRUNCATE checkpoint even while writers keep committing", () => {
+    expect(planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, nowMs: 100 }).mode).toBe("truncate");
+  });
+
+  test("a quiet WAL is truncated once", () => {
+    const quiet = DEFAULT_CHECKPOINT_POLICY.quietMs;
+    const a = planCheckpoint(s0, { dataVersion: 2, walBytes: 4096, nowMs: 0 });
+    const b = planCheckpoint(a.state, { dataVersion: 2, walBytes: 4096, nowMs: quiet });
+    expect(b.mode).toBe("truncate");
+    const c = afterTruncate(b.state, true, quiet);
+    expect(planCheckpoint(c, { dataVersion: 2, walBytes: 0, nowMs: quiet + 100 }).mode).toBe("none");
+  });
+
+  test("after a TRUNCATE that could not complete, the next waits longer each time", () => {
+    let s = afterTruncate(s0, false, 1000);
+    expect(planCheckpoint(s, { dataVersion: 1, walBytes: LIMIT, nowMs: 1400 }).mode).toBe("none");
+    expect(planCheckpoint(s, { dataVersion: 1, walBytes: LIMIT, nowMs: 1500 }).mode).toBe("truncate");
+    s = afterTruncate(s, false, 1500);
+    expect(s.retryAtMs).toBe(2500);
+    s = afterTruncate(s, false, 2500);
+    expect(s.retryAtMs).toBe(4500);
+    expect(afterTruncate(s, true, 4500).failures).toBe(0);
+  });
+});
+
+describe("startCheckpointer()", () => {
+  test("the worker takes over checkpoints: the WAL is emptied once writes stop", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const problems: (string | undefined)[] = [];
+    const checkpointer = startCheckpointer({ db, path, onProblem: (p) => problems.push(p), tickMs: 20 });
+    await waitFor(() => autocheckpoint(db) === 0, 5000);
+    db.run("CREATE TABLE filler (x BLOB)");
+    for (let i = 0; i < 200; i++) db.run("INSERT INTO filler VALUES (randomblob(4000))");
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(800_000);
+    await waitFor(() => statSync(`${path}-wal`).size === 0, 10_000);
+    await checkpointer.stop();
+    db.close();
+    expect(problems).toEqual([]);
+  }, 20_000);
+
+  test("a worker that cannot start is reported, and the connection checkpoints on commit again", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const problems: (string | undefined)[] = [];
+    const checkpointer = startCheckpointer({
+      db,
+      path,
+      onProblem: (p) => problems.push(p),
+      workerUrl: new URL("./no-such-worker.ts", import.meta.url).href,
+    });
+    await waitFor(() => problems.length > 0, 10_000);
+    expect(problems[0]).toMatch(/^the WAL checkpointer thread did not start \(.+\); the database connection/);
+    expect(autocheckpoint(db)).toBe(1000);
+    await checkpointer.stop();
+    db.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  }, 20_000);
+});

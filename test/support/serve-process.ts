@@ -1,0 +1,91 @@
+/**
+ * `isched serve` as a real process of the compiled binary (test/support/binary.ts), for tests that
+ * must see what an operator sees: its output, its exit code, its files, its ports. The process is
+ * ready when it prints its start-up summary; the endpoint's and console's addresses are read from it.
+ */
+import type { Subprocess } from "bun";
+import { ischedBinary } from "./binary.ts";
+
+export interface ServeProcess {
+  readonly process: Subprocess<"ignore", "pipe", "pipe">;
+  /** `http://127.0.0.1:PORT` of the iSchedule endpoint. */
+  readonly url: string;
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` of the console and API. */
+  readonly consoleUrl: string;
+  /** Everything printed so far on standard output and standard error. */
+  stdout(): string;
+  stderr(): string;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<number>;
+}
+
+export interface ExitedServe {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function collect(stream: ReadableStream<Uint8Array>, into: { text: string }): Promise<void> {
+  const decoder = new TextDecoder();
+  return (async () => {
+    for await (const chunk of stream) into.text += decoder.decode(chunk, { stream: true });
+  })();
+}
+
+/**
+ * Starts `isched serve ARGS` and resolves once it is serving, or with its exit (code and output) when
+ * it stops before that.
+ */
+export async function serveProcess(
+  args: readonly string[],
+  o: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<ServeProcess | ExitedServe> {
+  const proc = Bun.spawn([ischedBinary(), "serve", ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...o.env },
+  });
+  const out = { text: "" };
+  const err = { text: "" };
+  const done = Promise.all([collect(proc.stdout, out), collect(proc.stderr, err)]);
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    const endpoint = /endpoint\s+(https?:\/\/[^\s/]+:(\d+))\//.exec(out.text);
+    const console_ = /console\/API\s+(https?:\/\/[^\s/]+:\d+)\//.exec(out.text);
+    if (endpoint && console_) {
+      return {
+        process: proc,
+        url: endpoint[1]!,
+        port: Number(endpoint[2]),
+        consoleUrl: console_[1]!,
+        stdout: () => out.text,
+        stderr: () => err.text,
+        async stop() {
+          proc.kill("SIGTERM");
+          const code = await proc.exited;
+          await done;
+          return code;
+        },
+      };
+    }
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      const exitCode = await proc.exited;
+      await done;
+      return { exitCode, stdout: out.text, stderr: err.text };
+    }
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      await done;
+      throw new Error(`isched serve did not start within the time:\n${out.text}\n${err.text}`);
+    }
+    await Bun.sleep(25);
+  }
+}
+
+/** The running server, or a test failure that shows why it stopped. */
+export function running(s: ServeProcess | ExitedServe): ServeProcess {
+  if ("exitCode" in s) throw new Error(`isched serve exited with ${s.exitCode}:\n${s.stdout}\n${s.stderr}`);
+  return s;
+}
