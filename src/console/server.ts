@@ -45,6 +45,8 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     hostname: host,
     port,
     tls,
+    // Never share the port with another process (src/server/ports.ts).
+    reusePort: false,
     development: false,
     routes: { "/": page },
     async fetch(request, srv) {

@@ -4,7 +4,7 @@
  * shutdown (stop accepting, let attempts finish or give their leases back, close the database).
  */
 import type { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Elysia } from "elysia";
@@ -14,7 +14,6 @@ import { submissionRoute } from "../console/routes-submission.ts";
 import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
-import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
@@ -31,7 +30,6 @@ import { createCanSchedule } from "../outbound/can-schedule.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import { createDiscovery } from "../outbound/discovery.ts";
 import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
-import type { PeerRoute } from "../outbound/static-routes.ts";
 import { recordRelayed, submitMessage } from "../outbound/submit.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
 import { startSmtpIntake } from "../smtp-intake/index.ts";
@@ -45,9 +43,11 @@ import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
 import { ConfigError, describeTarget, type LocalTargetSpec, type ServeConfig, targetFor } from "./config.ts";
+import { prepareDataFolder } from "./data-folder.ts";
 import { createHealth, type Health, type Problem } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
+import { checkAddressesFree, type ListenAddress, listenError } from "./ports.ts";
 
 export interface RunningServer {
   readonly url: string;
@@ -72,13 +72,13 @@ export interface StartOptions {
 export async function startServer(o: StartOptions): Promise<RunningServer> {
   const { config } = o;
   const now = o.nowMs ?? Date.now;
-  try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new ConfigError(
-      `--data: cannot create ${config.dataDir} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
-    );
-  }
+  // Nothing is written before every address is known to be free and the data folder to be ours.
+  await checkAddressesFree([
+    { flag: "--listen", ...config.listen },
+    { flag: "--console", ...config.console },
+    ...(config.smtpIntake ? [{ flag: "--smtp-listen", ...config.smtpIntake.listen }] : []),
+  ]);
+  prepareDataFolder(config.dataDir);
   const path = join(config.dataDir, "isched.db");
   const db = openDatabase(path, { synchronous: config.sync });
   const health = createHealth({ log: o.log, nowMs: now });
@@ -248,7 +248,7 @@ async function assemble(
     queue,
     dispatcher,
     keys: createNetworkKeyResolver({
-      peerKeys: [...config.peerKeys, ...peerRouteKeys(config.peers ?? [])],
+      peerKeys: config.peerKeys,
       dns,
       allowPrivatePeers: config.allowPrivatePeers,
       ca: config.ca,
@@ -294,54 +294,60 @@ async function assemble(
     },
     { parse: "none" },
   );
-  const listener = app.listen({
-    hostname: config.listen.host,
-    port: config.listen.port,
-    tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
-    maxRequestBodySize: Math.max(config.limits.maxContentLength * 2, 1024 * 1024),
-  });
+  const listener = listening({ flag: "--listen", ...config.listen }, () =>
+    app.listen({
+      hostname: config.listen.host,
+      port: config.listen.port,
+      tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
+      maxRequestBodySize: Math.max(config.limits.maxContentLength * 2, 1024 * 1024),
+      // Elysia's default is true; never share a port with another process (ports.ts).
+      reusePort: false,
+    }),
+  );
 
   const apiToken = config.apiToken ?? ensureApiToken(join(config.dataDir, "api-token"));
-  const api = startConsole({
-    db,
-    queue,
-    token: apiToken,
-    log: o.log,
-    config,
-    dns,
-    ownKeys: keys,
-    endpointPort: listener.server!.port!,
-    localTargets: config.domains.map((d) => [d, domainTargets.get(d)!.label] as const),
-    imipLabel: imip?.label,
-    activeAttempts: () => dispatcher.activeAttempts,
-    poke: () => dispatcher.poke(),
-    listeners: () => [
-      { name: "iSchedule endpoint", url: `${url}/.well-known/ischedule` },
-      ...(smtpIntake
-        ? [
-            {
-              name: "SMTP intake",
-              url: `smtp://${hostForUrl(config.smtpIntake!.listen.host)}:${smtpIntake.port}`,
-            },
-          ]
-        : []),
-    ],
-    staticRoutes: config.peers ?? [],
-    problems: () => health.problems(),
-    extraRoutes: [
-      submissionRoute({
-        queue,
-        dispatcher,
-        hosted: (domain) => hosted.has(domain),
-        localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
-        fallbackAfterMs: config.fallbackAfterMs,
-        nowMs: now,
-        deadlineMs: config.deliveryDeadlineMs,
-        maxBytes: config.limits.maxContentLength,
-      }),
-    ],
-    nowMs: now,
-  });
+  const api = listening({ flag: "--console", ...config.console }, () =>
+    startConsole({
+      db,
+      queue,
+      token: apiToken,
+      log: o.log,
+      config,
+      dns,
+      ownKeys: keys,
+      endpointPort: listener.server!.port!,
+      localTargets: config.domains.map((d) => [d, domainTargets.get(d)!.label] as const),
+      imipLabel: imip?.label,
+      activeAttempts: () => dispatcher.activeAttempts,
+      poke: () => dispatcher.poke(),
+      listeners: () => [
+        { name: "iSchedule endpoint", url: `${url}/.well-known/ischedule` },
+        ...(smtpIntake
+          ? [
+              {
+                name: "SMTP intake",
+                url: `smtp://${hostForUrl(config.smtpIntake!.listen.host)}:${smtpIntake.port}`,
+              },
+            ]
+          : []),
+      ],
+      staticRoutes: config.peers ?? [],
+      problems: () => health.problems(),
+      extraRoutes: [
+        submissionRoute({
+          queue,
+          dispatcher,
+          hosted: (domain) => hosted.has(domain),
+          localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
+          fallbackAfterMs: config.fallbackAfterMs,
+          nowMs: now,
+          deadlineMs: config.deliveryDeadlineMs,
+          maxBytes: config.limits.maxContentLength,
+        }),
+      ],
+      nowMs: now,
+    }),
+  );
 
   const submitContext = {
     queue,
@@ -395,6 +401,16 @@ async function assemble(
   };
 }
 
+/** Runs `start` (which binds `address`), turning a failure to bind into a one-line ListenError. */
+function listening<T>(address: ListenAddress, start: () => T): T {
+  try {
+    return start();
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException)?.code === "string") throw listenError(address, e);
+    throw e;
+  }
+}
+
 function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
@@ -411,30 +427,4 @@ function ensureApiToken(path: string): string {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   return token;
-}
-
-/** `--peer D=URL,key=FILE[,selector=S]`: the peer's key as a private-exchange key. */
-function peerRouteKeys(routes: readonly PeerRoute[]): PrivateKeyEntry[] {
-  return routes
-    .filter((r) => r.keyFile)
-    .map((r) => {
-      let text: string;
-      try {
-        text = readFileSync(r.keyFile!, "utf8");
-      } catch (e) {
-        throw new ConfigError(
-          `--peer ${r.domain}: cannot read key=${r.keyFile} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
-        );
-      }
-      try {
-        return {
-          domain: r.domain,
-          selector: r.selector ?? "*",
-          record: keyRecordFromFile(text),
-          where: r.keyFile!,
-        };
-      } catch (e) {
-        throw new ConfigError(`--peer ${r.domain}: key=${r.keyFile}: ${(e as Error).message}`);
-      }
-    });
 }

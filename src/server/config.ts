@@ -241,3 +241,29 @@ export function targetFor(rules: readonly DeliverRule[], domain: string): LocalT
     }
   );
 }
+
+/** `--peer D=URL,key=FILE[,selector=S]`: the peer's key as a private-exchange key. */
+export function peerRouteKeys(routes: readonly PeerRoute[]): PrivateKeyEntry[] {
+  return routes
+    .filter((r) => r.keyFile)
+    .map((r) => {
+      let text: string;
+      try {
+        text = readFileSync(r.keyFile!, "utf8");
+      } catch (e) {
+        throw new ConfigError(
+          `--peer ${r.domain}: cannot read key=${r.keyFile} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+        );
+      }
+      try {
+        return {
+          domain: r.domain,
+          selector: r.selector ?? "*",
+          record: keyRecordFromFile(text),
+          where: r.keyFile!,
+        };
+      } catch (e) {
+        throw new ConfigError(`--peer ${r.domain}: key=${r.keyFile}: ${(e as Error).message}`);
+      }
+    });
+}

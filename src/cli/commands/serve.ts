@@ -1,6 +1,6 @@
 /** `isched serve`: run the gateway. */
-import { readFileSync } from "node:fs";
 import { txtZoneLine } from "../../dkim/dns-record.ts";
+import { loadSigningKey } from "../../dkim/sign.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
 import { parseCidrList } from "../../net/cidr.ts";
@@ -15,11 +15,14 @@ import {
   parseDeliverRule,
   parsePeerKey,
   parseTrustRule,
+  peerRouteKeys,
   readSecretFile,
   type ServeConfig,
   targetFor,
 } from "../../server/config.ts";
 import { createLogger, type LogLevel } from "../../server/log.ts";
+import { readCertificates, readPrivateKey, readTlsPair } from "../../server/pem-files.ts";
+import { loadAuthFile } from "../../smtp-intake/auth-file.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { type FlagValues, flag } from "../flags.ts";
@@ -199,21 +202,17 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
   const domains = f.domain.length > 0 ? f.domain.map(checkDomain) : [defaultDomain()];
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
     throw new ConfigError("--tls-cert and --tls-key go together");
-  const read = (flagName: string, path: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch (e) {
-      throw new ConfigError(
-        `${flagName}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
-      );
-    }
-  };
   const deliver = f.deliver.map(parseDeliverRule);
   for (const rule of deliver) {
     if (rule.domain && !domains.includes(rule.domain))
       throw new ConfigError(`--deliver ${rule.domain}=...: ${rule.domain} is not a --domain`);
+    if (rule.target.kind === "webhook" && !f.webhookSecretFile)
+      throw new ConfigError("--deliver webhook:...: needs --webhook-secret-file");
+    if (rule.target.kind === "imip" && !f.smtp) throw new ConfigError("--deliver imip: needs --smtp");
   }
   if (f.smtp) parseSmtpUrl(f.smtp);
+  checkDkimKey(f, domains[0]!);
+  if (f.smtpListen) checkSmtpIntake(f);
   if (f.minDateTime >= f.maxDateTime) throw new ConfigError("--min-date-time must be before --max-date-time");
   const peers = f.peer.map((raw) => {
     try {
@@ -234,10 +233,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
   return {
     domains,
     listen: f.listen,
-    tls:
-      f.tlsCert && f.tlsKey
-        ? { cert: read("--tls-cert", f.tlsCert), key: read("--tls-key", f.tlsKey), certFile: f.tlsCert }
-        : undefined,
+    tls: f.tlsCert && f.tlsKey ? { ...readTlsPair(f.tlsCert, f.tlsKey), certFile: f.tlsCert } : undefined,
     dataDir: f.data,
     dkimKeyFile: f.dkimKey,
     dkimSelector: f.dkimSelector,
@@ -276,16 +272,46 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     deliveryDeadlineMs: f.deliveryDeadline,
     retryScheduleMs: f.retry,
     dnsServer: f.dnsServer,
-    ca: f.caFile ? read("--ca-file", f.caFile) : undefined,
+    ca: f.caFile ? readCertificates("--ca-file", f.caFile).pem : undefined,
     allowPrivatePeers: f.allowPrivatePeers,
     allowSha1: f.allowSha1,
-    peerKeys: f.peerKey.map(parsePeerKey),
+    peerKeys: [...f.peerKey.map(parsePeerKey), ...peerRouteKeys(peers)],
     console: f.console,
     apiToken: f.apiTokenFile ? readSecretFile("--api-token-file", f.apiTokenFile) : undefined,
     smtpUrl: f.smtp,
     imipFrom: f.imipFrom,
     sync: f.sync,
   };
+}
+
+/** --dkim-key and --dkim-selector go together, and the file holds a key isched can sign with. */
+function checkDkimKey(f: ServeFlags, domain: string): void {
+  if (f.dkimKey === undefined) {
+    if (f.dkimSelector !== undefined)
+      throw new ConfigError(
+        "--dkim-selector needs --dkim-key (without both, isched makes and keeps its own key)",
+      );
+    return;
+  }
+  if (f.dkimSelector === undefined) throw new ConfigError("--dkim-key needs --dkim-selector");
+  const { pem } = readPrivateKey("--dkim-key", f.dkimKey);
+  try {
+    loadSigningKey(pem, domain, f.dkimSelector);
+  } catch (e) {
+    throw new ConfigError(`--dkim-key ${f.dkimKey}: ${(e as Error).message}`);
+  }
+}
+
+/** The SMTP intake's settings, checked here rather than when it starts (after the data folder). */
+function checkSmtpIntake(f: ServeFlags): void {
+  if (f.smtpAllow.length === 0)
+    throw new ConfigError("--smtp-allow: at least one client address or range is needed");
+  try {
+    if (f.smtpAuthFile !== undefined) loadAuthFile(f.smtpAuthFile);
+    if (f.smtpRelay !== undefined) parseSmtpUrl(f.smtpRelay, "--smtp-relay");
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 function checkDomain(raw: string): string {
@@ -330,6 +356,8 @@ export const serveCommand = defineCommand({
   flags,
   positionals: { min: 0, max: 0 },
   async run({ flags: f }) {
+    // Whatever isched creates (the database, its WAL, the API token) is for its own user only.
+    process.umask(0o077);
     let config: ServeConfig;
     try {
       config = configFromFlags(f);
@@ -344,9 +372,6 @@ export const serveCommand = defineCommand({
       server = await startServer({ config, log });
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
-      const err = e as NodeJS.ErrnoException;
-      if (err?.code === "EADDRINUSE")
-        throw new CommandError(`cannot listen: the address is in use (${err.message})`);
       throw new CommandError((e as Error)?.message ?? String(e));
     }
     process.stdout.write(summary(config, server));

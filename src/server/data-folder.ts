@@ -1,0 +1,59 @@
+/**
+ * The data folder (--data) holds secrets: the database keeps the DKIM private keys, the console's
+ * password hash and every message, and `api-token` is the API's bearer token. Whatever folder the
+ * operator gives, and however it was made (systemd's StateDirectory= makes it 0755), isched makes it
+ * its own user's alone before it writes anything there: the folder 0700, its files 0600. A folder or
+ * file that belongs to another user is refused: isched cannot make it private, and another user could
+ * read or replace the keys.
+ */
+import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "./config.ts";
+
+/** Creates the folder (0700) or checks and restricts an existing one and the files in it. */
+export function prepareDataFolder(dir: string): void {
+  let folder: Stats;
+  try {
+    folder = lstatSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw cannot("read", dir, e);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e2) {
+      throw cannot("create", dir, e2);
+    }
+    return;
+  }
+  if (!folder.isDirectory()) throw new ConfigError(`--data ${dir}: not a folder`);
+  checkOwner(dir, folder, "the folder");
+  restrict(dir, folder, 0o700);
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const file = lstatSync(path);
+    if (!file.isFile()) continue;
+    checkOwner(dir, file, name);
+    restrict(path, file, 0o600);
+  }
+}
+
+function checkOwner(dir: string, st: Stats, what: string): void {
+  const uid = process.getuid?.();
+  if (uid === undefined || st.uid === uid) return;
+  throw new ConfigError(
+    `--data ${dir}: ${what} belongs to uid ${st.uid}, not to the user isched runs as (uid ${uid}); ` +
+      "run isched as its owner, or give it a folder of its own",
+  );
+}
+
+function restrict(path: string, st: Stats, mode: number): void {
+  if ((st.mode & 0o777 & ~mode) === 0) return;
+  try {
+    chmodSync(path, st.mode & 0o777 & mode);
+  } catch (e) {
+    throw cannot("make private", path, e);
+  }
+}
+
+function cannot(what: string, path: string, e: unknown): ConfigError {
+  return new ConfigError(`--data: cannot ${what} ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+}
