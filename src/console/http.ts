@@ -1,8 +1,10 @@
 /**
  * The console API's plumbing: a route table (method, path pattern, who may call it), JSON answers
  * with the headers every answer carries, and request-body reading with limits. Routes are data, so
- * the tests can walk all of them ("every route refuses an unauthenticated call").
+ * the tests can walk all of them ("every route refuses an unauthenticated call"). Bodies are read
+ * through the capped, streaming reader, so a route never holds more than its limit.
  */
+import { BodyTimeoutError, BodyTooLargeError, readCappedText } from "../http/read-body.ts";
 import type { Session } from "./auth.ts";
 
 export type Access =
@@ -76,18 +78,33 @@ export class RequestError extends Error {
   }
 }
 
-const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** The largest JSON body an authenticated route reads. */
+export const MAX_JSON_BYTES = 2 * 1024 * 1024;
+/** Signing in and setting the first password: a password and a token, read before anyone is known. */
+export const MAX_PUBLIC_JSON_BYTES = 16 * 1024;
+const BODY_TIMEOUT_MS = 30_000;
 
-/** The JSON object in the body; RequestError (400, 413, 415) otherwise. */
-export async function readJson(request: Request): Promise<Record<string, unknown>> {
+/** The body as text, read no further than `maxBytes` (src/http/read-body.ts); RequestError 413 or 408. */
+export async function readText(request: Request, maxBytes: number): Promise<string> {
+  try {
+    return await readCappedText(request, { maxBytes, timeoutMs: BODY_TIMEOUT_MS });
+  } catch (e) {
+    if (e instanceof BodyTooLargeError)
+      throw new RequestError(413, `the body is larger than ${maxBytes} bytes`);
+    if (e instanceof BodyTimeoutError)
+      throw new RequestError(408, `the body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`);
+    throw e;
+  }
+}
+
+/** The JSON object in the body; RequestError (400, 408, 413, 415) otherwise. */
+export async function readJson(
+  request: Request,
+  maxBytes = MAX_JSON_BYTES,
+): Promise<Record<string, unknown>> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") throw new RequestError(415, "send the body as application/json");
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES)
-    throw new RequestError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES)
-    throw new RequestError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  const text = await readText(request, maxBytes);
   let value: unknown;
   try {
     value = text === "" ? {} : JSON.parse(text);

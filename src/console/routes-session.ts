@@ -14,7 +14,15 @@ import {
   setAdminPassword,
   setupTokenMatches,
 } from "./auth.ts";
-import { apiError, json, type Route, type RouteRequest, readJson, stringField } from "./http.ts";
+import {
+  apiError,
+  json,
+  MAX_PUBLIC_JSON_BYTES,
+  type Route,
+  type RouteRequest,
+  readJson,
+  stringField,
+} from "./http.ts";
 import type { Throttle } from "./throttle.ts";
 
 export interface SessionRouteOptions {
@@ -67,7 +75,7 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       async handle({ request, address }) {
         const wait = o.throttle.waitMs(address);
         if (wait > 0) return throttled(wait);
-        const body = await readJson(request);
+        const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
         // A missing password is a wrong one: 401, counted like any other guess.
         const password = typeof body.password === "string" ? body.password : "";
         if (!hasAdminPassword(o.db))
@@ -100,7 +108,7 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       async handle({ request, address }) {
         const wait = o.throttle.waitMs(address);
         if (wait > 0) return throttled(wait);
-        const body = await readJson(request);
+        const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
         const token = typeof body.token === "string" ? body.token : "";
         const password = typeof body.password === "string" ? body.password : "";
         if (hasAdminPassword(o.db)) {

@@ -6,6 +6,7 @@
  * cookie is Secure.
  */
 import page from "../../web/index.html";
+import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
 import { API_HEADERS, API_PREFIX } from "./http.ts";
@@ -47,6 +48,8 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     tls,
     // Never share the port with another process (src/server/ports.ts).
     reusePort: false,
+    // Each route reads its body through the capped reader and answers 413 in JSON (http.ts).
+    maxRequestBodySize: UNCAPPED_AT_LISTENER,
     development: false,
     routes: { "/": page },
     async fetch(request, srv) {

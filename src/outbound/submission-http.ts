@@ -7,6 +7,7 @@
  */
 
 import type { Dispatcher } from "../delivery/dispatcher.ts";
+import { BodyTimeoutError, BodyTooLargeError, readCappedText } from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { STATUS } from "../ischedule/status.ts";
 import type { Intake } from "../store/messages.ts";
@@ -25,6 +26,8 @@ const json = (status: number, value: unknown): Response =>
     headers: { "Content-Type": "application/json; charset=utf-8" },
   });
 
+const BODY_TIMEOUT_MS = 30_000;
+
 interface Parsed {
   itip: string;
   originator?: string;
@@ -33,11 +36,15 @@ interface Parsed {
 
 async function readSubmission(request: Request, maxBytes: number): Promise<Parsed | Response> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) return json(413, { error: `the body is larger than ${maxBytes} bytes` });
-  const text = await request.text();
-  if (Buffer.byteLength(text) > maxBytes)
-    return json(413, { error: `the body is larger than ${maxBytes} bytes` });
+  let text: string;
+  try {
+    text = await readCappedText(request, { maxBytes, timeoutMs: BODY_TIMEOUT_MS });
+  } catch (e) {
+    if (e instanceof BodyTooLargeError)
+      return json(413, { error: `the body is larger than ${maxBytes} bytes` });
+    if (e instanceof BodyTimeoutError) return json(408, { error: e.message });
+    throw e;
+  }
   if (type === "text/calendar") {
     const recipients = request.headers.get("recipient");
     return {

@@ -16,6 +16,7 @@ import { Dispatcher } from "../delivery/dispatcher.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
+import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import {
   buildCapabilities,
@@ -299,7 +300,8 @@ async function assemble(
       hostname: config.listen.host,
       port: config.listen.port,
       tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
-      maxRequestBodySize: Math.max(config.limits.maxContentLength * 2, 1024 * 1024),
+      // The endpoint's reader refuses bodies over the limit with the iSchedule error (read-body.ts).
+      maxRequestBodySize: UNCAPPED_AT_LISTENER,
       // Elysia's default is true; never share a port with another process (ports.ts).
       reusePort: false,
     }),

@@ -1,0 +1,126 @@
+/**
+ * Request bodies are capped while they stream, on every route that reads one, in the compiled binary:
+ * a 100 MB chunked body sent to the console's public routes (sign-in, setup) or to the submission
+ * API is refused once it passes the route's limit, while the client is still sending, and the
+ * server's memory does not grow with it. The iSchedule endpoint answers any declared Content-Length
+ * over its limit with its own max-content-length error element and iSchedule headers (never Bun's
+ * bare 413).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type RawField, rawExchange, requestBytes } from "../support/raw-http.ts";
+import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
+
+const MB = 1024 * 1024;
+const FLOOD_BYTES = 100 * MB;
+/** --max-content-length of the server below. */
+const CAP = 64 * 1024;
+
+let dir: string;
+let isched: ServeProcess;
+let token: string;
+
+const rssBytes = () =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${isched.process.pid}/status`, "utf8"))![1]) * 1024;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "isched-bodies-"));
+  isched = running(
+    await serveProcess([
+      ...["--domain", "org.test", "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0"],
+      ...["--data", join(dir, "data"), "--max-content-length", String(CAP), "--log-level", "warn"],
+    ]),
+  );
+  token = readFileSync(join(dir, "data", "api-token"), "utf8").trim();
+});
+
+afterAll(async () => {
+  await isched?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const portOf = (url: string) => Number(new URL(url).port);
+
+/** Sends up to 100 MB of chunked body in 64 KB chunks, stopping once the server has answered. */
+async function flood(url: string, path: string, fields: readonly RawField[]) {
+  const chunk = Buffer.concat([Buffer.from("10000\r\n"), Buffer.alloc(65536, "a"), Buffer.from("\r\n")]);
+  const before = rssBytes();
+  const r = await rawExchange({
+    port: portOf(url),
+    request: requestBytes({
+      path,
+      fields: [["Host", `127.0.0.1:${portOf(url)}`], ["Transfer-Encoding", "chunked"], ...fields],
+    }),
+    async stream(send, answered) {
+      for (let sent = 0; sent < FLOOD_BYTES && !answered(); sent += 65536) await send(chunk);
+      if (!answered()) await send(Buffer.from("0\r\n\r\n"));
+    },
+    timeoutMs: 60_000,
+  });
+  return { ...r, rssGrowth: rssBytes() - before };
+}
+
+describe("a 100 MB chunked body is refused while it streams, and the server's memory stays flat", () => {
+  const json: RawField = ["Content-Type", "application/json"];
+  const cases: [string, string, () => RawField[], RegExp][] = [
+    ["POST /api/v1/session (public)", "/api/v1/session", () => [json], /larger than 16384 bytes/],
+    ["POST /api/v1/setup (public)", "/api/v1/setup", () => [json], /larger than 16384 bytes/],
+    [
+      "POST /api/v1/messages (the submission API)",
+      "/api/v1/messages",
+      () => [
+        ["Content-Type", "text/calendar"],
+        ["Authorization", `Bearer ${token}`],
+      ],
+      new RegExp(`larger than ${CAP} bytes`),
+    ],
+  ];
+  for (const [name, path, fields, error] of cases) {
+    test(name, async () => {
+      const r = await flood(isched.consoleUrl, path, fields());
+      expect(r.status).toBe(413);
+      expect((JSON.parse(r.text) as { error: string }).error).toMatch(error);
+      // Answered long before the client was done, and nothing close to the body was held.
+      expect(r.bytesSent).toBeLessThan(16 * MB);
+      expect(r.rssGrowth).toBeLessThan(32 * MB);
+    }, 90_000);
+  }
+});
+
+describe("the iSchedule endpoint answers an oversized Content-Length with its own error element", () => {
+  const head = (length: string): RawField[] => [
+    ["Host", "127.0.0.1"],
+    ["iSchedule-Version", "1.0"],
+    ["Originator", "mailto:bernard@peer.test"],
+    ["Recipient", "mailto:ann@org.test"],
+    ["Content-Type", "text/calendar; component=VEVENT; method=REQUEST"],
+    ["Content-Length", length],
+  ];
+  for (const declared of [String(CAP + 1), String(3 * CAP), String(200 * MB), "10000000000"]) {
+    test(`Content-Length: ${declared}`, async () => {
+      const r = await rawExchange({
+        port: isched.port,
+        request: requestBytes({ path: "/.well-known/ischedule", fields: head(declared) }),
+        timeoutMs: 10_000,
+      });
+      expect(r.status).toBe(413);
+      expect(r.headers.get("ischedule-version")).toBe("1.0");
+      expect(r.headers.get("ischedule-capabilities")).toMatch(/^\d+$/);
+      expect(r.text).toContain("<max-content-length/>");
+      expect(r.text).toContain(
+        `The body (${declared} bytes) is larger than the ${CAP} bytes this server accepts.`,
+      );
+    });
+  }
+
+  test("a chunked body past the limit", async () => {
+    const r = await flood(isched.url, "/.well-known/ischedule", head("0").slice(1, -1));
+    expect(r.status).toBe(413);
+    expect(r.headers.get("ischedule-version")).toBe("1.0");
+    expect(r.text).toContain("<max-content-length/>");
+    expect(r.bytesSent).toBeLessThan(16 * MB);
+    expect(r.rssGrowth).toBeLessThan(32 * MB);
+  }, 90_000);
+});
