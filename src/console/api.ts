@@ -7,6 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { DnsResolver } from "../dns/client.ts";
+import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import type { ServeConfig } from "../server/config.ts";
@@ -25,7 +26,6 @@ import { type ListenerInfo, overviewRoutes } from "./routes-overview.ts";
 import { peerRoutes } from "./routes-peers.ts";
 import { sessionRoutes } from "./routes-session.ts";
 import { toolRoutes } from "./routes-tools.ts";
-import { createThrottle, type Throttle } from "./throttle.ts";
 
 export interface ApiOptions {
   db: Database;
@@ -60,7 +60,7 @@ export interface ApiOptions {
 export interface Api {
   readonly routes: readonly Route[];
   readonly sessions: SessionStore;
-  readonly throttle: Throttle;
+  readonly throttle: AttemptThrottle;
   readonly live: LiveFeed;
   readonly keys: KeysService;
   handle(request: Request, o: { address: string; keepOpen: () => void }): Promise<Response>;
@@ -77,7 +77,7 @@ function localBase(o: ApiOptions): string {
 export function createApi(o: ApiOptions): Api {
   const nowMs = o.nowMs ?? Date.now;
   const sessions = new SessionStore(nowMs);
-  const throttle = createThrottle(nowMs);
+  const throttle = createAttemptThrottle({ nowMs });
   const cookie: CookieOptions = { secure: o.secure };
   const counts = cachedCounts(() => deliveryStateCounts(o.db), nowMs);
   const live = new LiveFeed({ db: o.db, counts, nowMs, intervalMs: o.liveIntervalMs });

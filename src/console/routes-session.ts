@@ -1,8 +1,10 @@
 /**
  * Signing in and out, the first password (with the setup token), and changing the password. Every
- * guess at a password or setup token counts against the client's address (throttle.ts).
+ * guess at a password or setup token is checked only under a reservation of the client's address
+ * (src/net/attempt-throttle.ts), so guesses sent in parallel wait their turn.
  */
 import type { Database } from "bun:sqlite";
+import type { AttemptThrottle, Refusal } from "../net/attempt-throttle.ts";
 import {
   adminPasswordMatches,
   type CookieOptions,
@@ -23,24 +25,48 @@ import {
   readJson,
   stringField,
 } from "./http.ts";
-import type { Throttle } from "./throttle.ts";
 
 export interface SessionRouteOptions {
   db: Database;
   sessions: SessionStore;
-  throttle: Throttle;
+  throttle: AttemptThrottle;
   cookie: CookieOptions;
   log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
 }
 
 /** 429 with Retry-After: the client may try again after that many seconds. */
-function throttled(waitMs: number): Response {
-  const seconds = Math.ceil(waitMs / 1000);
+function throttled(r: Refusal): Response {
+  const seconds = Math.ceil(r.waitMs / 1000);
+  const who = r.scope === "address" ? "your address" : "all addresses together";
   return json(
     429,
-    { error: `too many failed attempts from your address: wait ${seconds} s`, retryAfterSeconds: seconds },
+    { error: `too many failed attempts from ${who}: wait ${seconds} s`, retryAfterSeconds: seconds },
     { "Retry-After": String(seconds) },
   );
+}
+
+type Outcome = "success" | "failure";
+
+/**
+ * Checks one guess under a reservation taken before anything is checked, so that guesses sent at
+ * once wait their turn (src/net/attempt-throttle.ts); 429 when the address, or everyone, must wait.
+ * Whatever `check` throws counts as a failure.
+ */
+async function guess<T extends Response | undefined>(
+  o: SessionRouteOptions,
+  address: string,
+  check: () => Promise<[T, Outcome]>,
+): Promise<T | Response> {
+  const reservation = o.throttle.reserve(address);
+  if (!reservation.ok) return throttled(reservation);
+  let outcome: Outcome = "failure";
+  try {
+    const [response, result] = await check();
+    outcome = result;
+    return response;
+  } finally {
+    reservation.settle(outcome);
+  }
 }
 function signedIn(o: SessionRouteOptions, status = 200): Response {
   const { cookieValue, session } = o.sessions.create();
@@ -72,23 +98,23 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       path: "/session",
       access: "public",
       summary: "sign in: {password}; sets the session cookie and returns the CSRF token",
-      async handle({ request, address }) {
-        const wait = o.throttle.waitMs(address);
-        if (wait > 0) return throttled(wait);
-        const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
-        // A missing password is a wrong one: 401, counted like any other guess.
-        const password = typeof body.password === "string" ? body.password : "";
-        if (!hasAdminPassword(o.db))
-          return apiError(409, "no password is set yet: use the setup token isched printed when it started");
-        if (!(await adminPasswordMatches(o.db, password))) {
-          o.throttle.failed(address);
-          o.log.log("warn", "console sign-in failed", { address });
-          return apiError(401, "the password is wrong");
-        }
-        o.throttle.succeeded(address);
-        o.log.log("info", "console sign-in", { address });
-        return signedIn(o);
-      },
+      handle: ({ request, address }) =>
+        guess(o, address, async () => {
+          const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
+          // A missing password is a wrong one: 401, counted like any other guess.
+          const password = typeof body.password === "string" ? body.password : "";
+          if (!hasAdminPassword(o.db))
+            return [
+              apiError(409, "no password is set yet: use the setup token isched printed when it started"),
+              "failure",
+            ];
+          if (!(await adminPasswordMatches(o.db, password))) {
+            o.log.log("warn", "console sign-in failed", { address });
+            return [apiError(401, "the password is wrong"), "failure"];
+          }
+          o.log.log("info", "console sign-in", { address });
+          return [signedIn(o), "success"];
+        }),
     },
     {
       method: "DELETE",
@@ -105,32 +131,34 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       path: "/setup",
       access: "public",
       summary: "set the first password with the one-time setup token: {token, password}",
-      async handle({ request, address }) {
-        const wait = o.throttle.waitMs(address);
-        if (wait > 0) return throttled(wait);
-        const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
-        const token = typeof body.token === "string" ? body.token : "";
-        const password = typeof body.password === "string" ? body.password : "";
-        if (hasAdminPassword(o.db)) {
-          o.throttle.failed(address);
-          return apiError(401, "a password is already set, so the setup token is void: sign in instead");
-        }
-        if (!setupTokenMatches(o.db, token)) {
-          o.throttle.failed(address);
-          o.log.log("warn", "console setup token refused", { address });
-          return apiError(
-            401,
-            "the setup token is wrong (it changes every time isched starts without a password)",
-          );
-        }
-        const problem = passwordProblem(password);
-        if (problem) return apiError(400, problem);
-        await setAdminPassword(o.db, password);
-        o.throttle.succeeded(address);
-        o.sessions.clear();
-        o.log.log("info", "console password set with the setup token", { address });
-        return signedIn(o, 201);
-      },
+      handle: ({ request, address }) =>
+        guess(o, address, async () => {
+          const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
+          const token = typeof body.token === "string" ? body.token : "";
+          const password = typeof body.password === "string" ? body.password : "";
+          if (hasAdminPassword(o.db))
+            return [
+              apiError(401, "a password is already set, so the setup token is void: sign in instead"),
+              "failure",
+            ];
+          if (!setupTokenMatches(o.db, token)) {
+            o.log.log("warn", "console setup token refused", { address });
+            return [
+              apiError(
+                401,
+                "the setup token is wrong (it changes every time isched starts without a password)",
+              ),
+              "failure",
+            ];
+          }
+          // The token was right: not a failed guess, even if the password is refused.
+          const problem = passwordProblem(password);
+          if (problem) return [apiError(400, problem), "success"];
+          await setAdminPassword(o.db, password);
+          o.sessions.clear();
+          o.log.log("info", "console password set with the setup token", { address });
+          return [signedIn(o, 201), "success"];
+        }),
     },
     {
       method: "PUT",
@@ -141,13 +169,13 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         const body = await readJson(request);
         const password = stringField(body, "password");
         if (caller?.via === "session") {
-          const wait = o.throttle.waitMs(address);
-          if (wait > 0) return throttled(wait);
           const current = stringField(body, "current");
-          if (!(await adminPasswordMatches(o.db, current))) {
-            o.throttle.failed(address);
-            return apiError(403, "the current password is wrong");
-          }
+          const refused = await guess(o, address, async () =>
+            (await adminPasswordMatches(o.db, current))
+              ? [undefined, "success"]
+              : [apiError(403, "the current password is wrong"), "failure"],
+          );
+          if (refused) return refused;
         }
         const problem = passwordProblem(password);
         if (problem) return apiError(400, problem);

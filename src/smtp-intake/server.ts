@@ -8,7 +8,10 @@
  * - connect: the client address must be in --smtp-allow, else `554 5.7.1` and the connection closes
  *   (RFC 5321 §3.1: 554 instead of the greeting means "no service here");
  * - AUTH (RFC 4954, PLAIN and LOGIN) is required when an auth file is given (auth-file.ts); with a
- *   certificate, only after STARTTLS (RFC 3207), so passwords never cross the network in clear;
+ *   certificate, only after STARTTLS (RFC 3207), so passwords never cross the network in clear.
+ *   Guessing is slowed down: each password check needs a reservation of the client's address taken
+ *   before the check (src/net/attempt-throttle.ts; `454 4.7.0` while it must wait), and the third
+ *   failed AUTH on one connection is answered `421 4.7.0` and closes it;
  * - MAIL FROM: the reverse-path must be in a hosted domain, else `550 5.7.1`;
  * - after DATA: the Originator of an iMIP message must be in a hosted domain, else `550 5.7.1`.
  *
@@ -20,6 +23,7 @@
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import { createSmtpSender, type SmtpSendable, type SmtpSender } from "../imip/smtp-sender.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
+import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import { anyContains, type Cidr } from "../net/cidr.ts";
 import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
 import type { Logger } from "../server/log.ts";
@@ -50,6 +54,8 @@ export interface SmtpIntakeOptions {
   log: Logger;
   /** A slower discovery answer counts as "no iSchedule": the recipient is relayed. Default 30 s. */
   canScheduleTimeoutMs?: number;
+  /** Slows down password guessing per client address and overall; default: a throttle of its own. */
+  authThrottle?: AttemptThrottle;
   /** The name in the greeting and in EHLO to the smarthost. Default: the machine's name. */
   name?: string;
 }
@@ -61,6 +67,8 @@ export interface SmtpIntake {
   stop(): Promise<void>;
 }
 
+/** Failed AUTH commands one connection may send; the last is answered 421 and the connection closed. */
+const MAX_AUTH_FAILURES_PER_CONNECTION = 3;
 /** RFC 5321 §4.5.3.1.8 requires at least 100; more than this in one transaction is not a calendar server. */
 const MAX_RECIPIENTS = 1000;
 const DEFAULT_CAN_SCHEDULE_TIMEOUT_MS = 30_000;
@@ -81,6 +89,8 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
       ...(o.name !== undefined && { name: o.name }),
     });
   const memory = createRetryMemory();
+  const authThrottle = o.authThrottle ?? createAttemptThrottle();
+  const authFailures = new WeakMap<SMTPServerSession, number>();
   const { log } = o;
   if (accounts && !o.tls)
     log.log(
@@ -115,14 +125,47 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
 
     onAuth(auth, session, callback) {
       const user = auth.username ?? "";
-      const refuse = () => {
-        log.log("warn", "smtp intake refused a login", { client: session.remoteAddress, user });
-        callback(smtpError({ code: 535, status: "5.7.8", text: "Authentication credentials invalid" }));
+      const client = session.remoteAddress;
+      // Every AUTH that does not succeed counts against the connection; the last one closes it.
+      const fail = (reply: SmtpReply) => {
+        const failures = (authFailures.get(session) ?? 0) + 1;
+        authFailures.set(session, failures);
+        if (failures < MAX_AUTH_FAILURES_PER_CONNECTION) return callback(smtpError(reply));
+        log.log("warn", "smtp intake closed a connection after failed logins", { client, failures });
+        callback(
+          smtpError({
+            code: 421,
+            status: "4.7.0",
+            text: `${failures} failed authentication attempts; closing the connection`,
+          }),
+        );
       };
-      if (!accounts || (auth.method !== "PLAIN" && auth.method !== "LOGIN")) return refuse();
+      const invalid = () => {
+        log.log("warn", "smtp intake refused a login", { client, user });
+        fail({ code: 535, status: "5.7.8", text: "Authentication credentials invalid" });
+      };
+      if (!accounts || (auth.method !== "PLAIN" && auth.method !== "LOGIN")) return invalid();
+      // Reserved before the password is checked, so logins sent in parallel wait their turn.
+      const reservation = authThrottle.reserve(client);
+      if (!reservation.ok) {
+        const seconds = Math.ceil(reservation.waitMs / 1000);
+        log.log("warn", "smtp intake slowed down a login", { client, user, scope: reservation.scope });
+        return fail({
+          code: 454,
+          status: "4.7.0",
+          text: `Too many failed logins from ${reservation.scope === "address" ? "your address" : "all addresses"}; try again in ${seconds} s`,
+        });
+      }
       accounts.verify(user, auth.password ?? "").then(
-        (ok) => (ok ? callback(null, { user }) : refuse()),
-        () => refuse(),
+        (ok) => {
+          reservation.settle(ok ? "success" : "failure");
+          if (ok) callback(null, { user });
+          else invalid();
+        },
+        () => {
+          reservation.settle("failure");
+          invalid();
+        },
       );
     },
 

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createSetupToken } from "../../src/console/auth.ts";
-import { createThrottle, FIRST_DELAY_MS, MAX_DELAY_MS, throttleKey } from "../../src/console/throttle.ts";
+import { FIRST_DELAY_MS } from "../../src/net/attempt-throttle.ts";
+import { rawExchange, requestBytes } from "../support/raw-http.ts";
 import { type ConsoleServer, PASSWORD, type Session, samplePath, startConsoleServer } from "./_console.ts";
 
 interface RouteInfo {
@@ -215,6 +216,55 @@ describe("sessions", () => {
   });
 });
 
+describe("guesses sent at once", () => {
+  let c: ConsoleServer;
+  beforeAll(async () => {
+    c = await startConsoleServer();
+  });
+  afterAll(() => c.close());
+
+  /** POST /api/v1/session with a wrong password, over its own connection from `localAddress`. */
+  const wrongSignIn = (localAddress: string) => {
+    const port = Number(new URL(c.base).port);
+    return rawExchange({
+      port,
+      localAddress,
+      request: requestBytes({
+        path: "/api/v1/session",
+        fields: [
+          ["Host", `127.0.0.1:${port}`],
+          ["Origin", c.base],
+          ["Content-Type", "application/json"],
+        ],
+        body: JSON.stringify({ password: "a wrong guess" }),
+      }),
+    });
+  };
+  const tally = (statuses: number[]) => ({
+    checked: statuses.filter((s) => s === 401).length,
+    throttled: statuses.filter((s) => s === 429).length,
+  });
+
+  test("40 wrong passwords sent in parallel from one address: one is checked, 39 get 429", async () => {
+    const answers = await Promise.all(Array.from({ length: 40 }, () => wrongSignIn("127.0.0.1")));
+    expect(tally(answers.map((a) => a.status))).toEqual({ checked: 1, throttled: 39 });
+    expect(JSON.parse(answers.find((a) => a.status === 429)!.text).error).toMatch(
+      /^too many failed attempts from your address: wait \d+ s$/,
+    );
+  });
+
+  test("40 wrong passwords sent in parallel from 40 addresses: the global ceiling holds", async () => {
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => wrongSignIn(`127.0.1.${i + 1}`)));
+    const t = tally(answers.map((a) => a.status));
+    expect(t.checked + t.throttled).toBe(40);
+    // At most two checks run at a time, and at most 20 guesses go through a full bucket.
+    expect(t.checked).toBeLessThanOrEqual(20);
+    expect(answers.map((a) => a.text).join("\n")).toContain(
+      "too many failed attempts from all addresses together",
+    );
+  });
+});
+
 describe("the setup token", () => {
   test("sets the first password once; no password, no sign-in", async () => {
     const c = await startConsoleServer({}, { password: null });
@@ -260,34 +310,5 @@ describe("the setup token", () => {
     } finally {
       await c.close();
     }
-  });
-});
-
-describe("throttle", () => {
-  test("doubles the wait after each failure, up to the cap, and forgets on success", () => {
-    let now = 0;
-    const t = createThrottle(() => now);
-    expect(t.waitMs("192.0.2.1")).toBe(0);
-    t.failed("192.0.2.1");
-    expect(t.waitMs("192.0.2.1")).toBe(FIRST_DELAY_MS);
-    t.failed("192.0.2.1");
-    expect(t.waitMs("192.0.2.1")).toBe(2 * FIRST_DELAY_MS);
-    t.failed("192.0.2.1");
-    expect(t.waitMs("192.0.2.1")).toBe(4 * FIRST_DELAY_MS);
-    expect(t.waitMs("192.0.2.2")).toBe(0);
-    for (let i = 0; i < 30; i++) t.failed("192.0.2.1");
-    expect(t.waitMs("192.0.2.1")).toBe(MAX_DELAY_MS);
-    now += MAX_DELAY_MS;
-    expect(t.waitMs("192.0.2.1")).toBe(0);
-    t.succeeded("192.0.2.1");
-    t.failed("192.0.2.1");
-    expect(t.waitMs("192.0.2.1")).toBe(FIRST_DELAY_MS);
-  });
-
-  test("counts IPv6 clients per /64 and IPv4-mapped ones as IPv4", () => {
-    expect(throttleKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
-    expect(throttleKey("2001:db8:1:2::ffff")).toBe("2001:db8:1:2::/64");
-    expect(throttleKey("::ffff:192.0.2.7")).toBe("192.0.2.7");
-    expect(throttleKey("::1")).toBe("0:0:0:0::/64");
   });
 });

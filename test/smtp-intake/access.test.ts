@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCidrList } from "../../src/net/cidr.ts";
@@ -83,6 +84,27 @@ describe("SMTP intake access", () => {
     expect(h.logs.join("")).not.toContain("guess");
   });
 
+  test("40 wrong logins sent at once from one address: one password is checked, the others get 454 4.7.0", async () => {
+    h = await startHarness({ intake: { authFile } });
+    const replies = await authAtOnce(h.intake.port, 40, plainAuth("cyrus", "guess"));
+    const checked = replies.filter((r) => r.startsWith("535 "));
+    const slowed = replies.filter((r) =>
+      /^454 4\.7\.0 Too many failed logins from your address; try again in \d+ s$/.test(r),
+    );
+    expect({ checked: checked.length, slowed: slowed.length }).toEqual({ checked: 1, slowed: 39 });
+  });
+
+  test("the third failed AUTH on one connection is answered 421 4.7.0 and closes it", async () => {
+    h = await startHarness({ intake: { authFile } });
+    const wrong = plainAuth("cyrus", "guess");
+    const replies = await dialog(h.intake.port, ["EHLO client.example", wrong, wrong, wrong, wrong]);
+    expect(replies.slice(2)).toEqual([
+      "535 5.7.8 Authentication credentials invalid",
+      expect.stringMatching(/^454 4\.7\.0 Too many failed logins/),
+      "421 4.7.0 3 failed authentication attempts; closing the connection",
+    ]);
+  });
+
   test("STARTTLS is offered with a certificate and carries the whole transaction", async () => {
     h = await startHarness({ intake: { tls: { cert: cert.certPem, key: cert.keyPem } } });
     const ehlo = await dialog(h.intake.port, ["EHLO client.example"]);
@@ -148,3 +170,51 @@ describe("SMTP intake access", () => {
     expect(replies[2]).toMatch(/^552 /);
   });
 });
+
+const plainAuth = (user: string, password: string) =>
+  `AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString("base64")}`;
+
+/**
+ * `n` connections that each say EHLO, then all send `auth` in the same instant; the reply each got.
+ */
+async function authAtOnce(port: number, n: number, auth: string): Promise<string[]> {
+  const connections = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.setEncoding("latin1");
+      let buffer = "";
+      let waiting: ((line: string) => void) | undefined;
+      const lines: string[] = [];
+      socket.on("data", (d: string) => {
+        buffer += d;
+        for (let end = buffer.indexOf("\r\n"); end !== -1; end = buffer.indexOf("\r\n")) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          // The last line of a reply: three digits and a space (RFC 5321 §4.2.1).
+          if (!/^\d{3} /.test(line)) continue;
+          if (waiting) waiting(line);
+          else lines.push(line);
+        }
+      });
+      socket.on("error", () => {});
+      const reply = () =>
+        new Promise<string>((resolve) => {
+          const queued = lines.shift();
+          if (queued !== undefined) resolve(queued);
+          else
+            waiting = (line) => {
+              waiting = undefined;
+              resolve(line);
+            };
+        });
+      await reply();
+      socket.write("EHLO client.example\r\n");
+      await reply();
+      return { socket, reply };
+    }),
+  );
+  for (const c of connections) c.socket.write(`${auth}\r\n`);
+  const replies = await Promise.all(connections.map((c) => c.reply()));
+  for (const c of connections) c.socket.destroy();
+  return replies;
+}
