@@ -5,8 +5,8 @@
  */
 import type { Database } from "bun:sqlite";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
-import { parseCidrList } from "../net/cidr.ts";
-import type { ServeConfig } from "../server/config.ts";
+import { type Cidr, parseCidrList } from "../net/cidr.ts";
+import { openRelayProblem, type ServeConfig } from "../server/config.ts";
 import {
   type InboundPeerStats,
   inboundPeerStats,
@@ -132,11 +132,14 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
               400,
               "unsigned needs allowFrom: the addresses to accept unsigned requests from",
             );
+          let ranges: Cidr[];
           try {
-            parseCidrList(allowFrom);
+            ranges = parseCidrList(allowFrom);
           } catch (e) {
             throw new RequestError(400, `allowFrom: ${(e as Error).message}`);
           }
+          const open = openRelayProblem(ranges, domain);
+          if (open) throw new RequestError(400, `allowFrom: ${open}`);
         }
         const note = stringField(body, "note", { optional: true })?.slice(0, 500) || null;
         setPeerPolicy(o.db, {

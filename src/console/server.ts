@@ -7,6 +7,7 @@
  */
 import page from "../../web/index.html";
 import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
+import { clientAddress } from "../net/client-address.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
 import { API_HEADERS, API_PREFIX } from "./http.ts";
@@ -56,7 +57,11 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
       const path = new URL(request.url).pathname;
       if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return notFound();
       return api.handle(request, {
-        address: srv.requestIP(request)?.address ?? "",
+        address: clientAddress({
+          peer: srv.requestIP(request)?.address ?? "",
+          headers: request.headers,
+          trustedProxies: o.config.trustedProxies ?? [],
+        }),
         keepOpen: () => srv.timeout(request, 0),
       });
     },

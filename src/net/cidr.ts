@@ -64,3 +64,35 @@ export function cidrContains(range: Cidr, ip: string): boolean {
 
 export const anyContains = (ranges: readonly Cidr[], ip: string): boolean =>
   ranges.some((r) => cidrContains(r, ip));
+
+/** The first and last address of a range, as integers (IPv4 in 32 bits, IPv6 in 128). */
+function bounds(range: Cidr): [bigint, bigint] {
+  const width = range.family === 4 ? 32 : 128;
+  const value =
+    range.family === 4
+      ? BigInt(range.groups[0]!)
+      : range.groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+  const hostBits = BigInt(width - range.bits);
+  const first = (value >> hostBits) << hostBits;
+  return [first, first + (1n << hostBits) - 1n];
+}
+
+/**
+ * The family (4 or 6) of which these ranges together cover every address, or undefined: `0.0.0.0/0`,
+ * `::/0`, or pieces that add up to them (`0.0.0.0/1,128.0.0.0/1`).
+ */
+export function coversEveryAddress(ranges: readonly Cidr[]): 4 | 6 | undefined {
+  for (const family of [4, 6] as const) {
+    const spans = ranges
+      .filter((r) => r.family === family)
+      .map(bounds)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    let next = 0n;
+    for (const [first, last] of spans) {
+      if (first > next) break;
+      if (last + 1n > next) next = last + 1n;
+    }
+    if (next === 1n << (family === 4 ? 32n : 128n)) return family;
+  }
+  return undefined;
+}

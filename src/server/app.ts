@@ -26,6 +26,7 @@ import {
 } from "../inbound/capabilities.ts";
 import { createEndpoint } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
+import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
@@ -37,6 +38,7 @@ import { startSmtpIntake } from "../smtp-intake/index.ts";
 import { startCheckpointer } from "../store/checkpointer.ts";
 import { openDatabase } from "../store/database.ts";
 import type { DeliveryRow } from "../store/deliveries.ts";
+import { allPeerPolicies } from "../store/peer-policies.ts";
 import { getSetting, setSetting } from "../store/settings.ts";
 import { imipTarget } from "../targets/imip-target.ts";
 import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
@@ -49,6 +51,7 @@ import { createHealth, type Health, type Problem } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
 import { checkAddressesFree, type ListenAddress, listenError } from "./ports.ts";
+import { riskySettings } from "./risky-settings.ts";
 
 export interface RunningServer {
   readonly url: string;
@@ -243,6 +246,18 @@ async function assemble(
     nowMs: now,
   });
 
+  const startedMs = now();
+  // Failing checkpoints and the like, then risky settings (console policies may change those).
+  const problems = (): Problem[] => [
+    ...health.problems(),
+    ...riskySettings({
+      trust: config.trust,
+      consolePolicies: allPeerPolicies(db),
+      tls: config.tls !== undefined,
+      trustedProxies: config.trustedProxies ?? [],
+    }).map((r) => ({ ...r, sinceMs: startedMs })),
+  ];
+
   const hosted = new Set(config.domains);
   const intake: IntakeContext = {
     db,
@@ -285,8 +300,14 @@ async function assemble(
     ({ request, server }) => {
       // request.url is a bare path when the Host header is empty or garbage (Bun); Host is not used here.
       const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path))
-        return endpoint.scheduling(request, server?.requestIP(request)?.address ?? "");
+      if (ischedulePaths.has(path)) {
+        const peer = server?.requestIP(request)?.address ?? "";
+        const trustedProxies = config.trustedProxies ?? [];
+        return endpoint.scheduling(
+          request,
+          clientAddress({ peer, headers: request.headers, trustedProxies }),
+        );
+      }
       const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
       if (key && (request.method === "GET" || request.method === "HEAD")) {
         return endpoint.domainKey(decodeURIComponent(key[1]!), decodeURIComponent(key[2]!));
@@ -334,7 +355,7 @@ async function assemble(
           : []),
       ],
       staticRoutes: config.peers ?? [],
-      problems: () => health.problems(),
+      problems,
       extraRoutes: [
         submissionRoute({
           queue,
@@ -391,7 +412,7 @@ async function assemble(
     keys,
     apiToken,
     capabilities,
-    problems: () => health.problems(),
+    problems,
     smtpPort: smtpIntake?.port,
     async stop() {
       await smtpIntake?.stop();

@@ -8,7 +8,7 @@ import type { HostPort } from "../cli/parse-values.ts";
 import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { keyRecordFromFile } from "../dkim/private-exchange-source.ts";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
-import { type Cidr, parseCidrList } from "../net/cidr.ts";
+import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 
 /** A configuration mistake; the command line reports it as a usage error. */
@@ -111,11 +111,29 @@ export function parseTrustRule(raw: string): TrustRule {
   const m = /^unsigned:(.+)$/.exec(policyText);
   if (!m)
     throw new ConfigError(`--trust ${domainText}: "${policyText}" is not dkim, deny or unsigned:ADDRESSES`);
+  let from: Cidr[];
   try {
-    return { domain, policy: { mode: "unsigned", from: parseCidrList(m[1]!) } };
+    from = parseCidrList(m[1]!);
   } catch (e) {
     throw new ConfigError(`--trust ${domainText}: ${(e as Error).message}`);
   }
+  const open = openRelayProblem(from, domainText);
+  if (open) throw new ConfigError(`--trust ${domainText}=${policyText}: ${open}`);
+  return { domain, policy: { mode: "unsigned", from } };
+}
+
+/**
+ * Why accepting unsigned requests from these addresses is refused, or undefined: ranges that cover
+ * every IPv4 or every IPv6 address let anyone on the Internet speak, unsigned, for `domain` (for `*`,
+ * for every domain: an open relay into your calendars).
+ */
+export function openRelayProblem(from: readonly Cidr[], domain: string): string | undefined {
+  const family = coversEveryAddress(from);
+  if (family === undefined) return undefined;
+  return (
+    `unsigned requests from every IPv${family} address would let anyone speak for ` +
+    `${domain === "*" ? "every domain" : domain} without a signature; list your own servers' addresses`
+  );
 }
 
 /** `DOMAIN:SELECTOR=FILE`: a peer's public key received out of band (private-exchange). */
@@ -214,6 +232,11 @@ export interface ServeConfig {
   /** Delivery attempts at once, in all and per target (a peer domain or a local target). */
   readonly maxDeliveries?: number;
   readonly maxPerTarget?: number;
+  /**
+   * Reverse proxies whose Forwarded / X-Forwarded-For headers give the client's address, for the
+   * endpoint and the console (src/net/client-address.ts).
+   */
+  readonly trustedProxies?: readonly Cidr[];
   /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
   readonly smtpIntake?: {
     readonly listen: HostPort;

@@ -106,6 +106,23 @@ describe("bad start-up input is one line naming the flag and the file, exit 2, b
       () => ["--deliver", "webhook:https://hooks.test/isched"],
       () => "--deliver webhook:...: needs --webhook-secret-file",
     ],
+    [
+      "--trust unsigned from every IPv4 address (an open relay)",
+      () => ["--trust", "*=unsigned:0.0.0.0/0"],
+      () =>
+        "--trust *=unsigned:0.0.0.0/0: unsigned requests from every IPv4 address would let anyone speak for every domain without a signature; list your own servers' addresses",
+    ],
+    [
+      "--trust unsigned from ranges that add up to every IPv6 address",
+      () => ["--trust", "example.org=unsigned:::/1,8000::/1"],
+      () =>
+        "--trust example.org=unsigned:::/1,8000::/1: unsigned requests from every IPv6 address would let anyone speak for example.org without a signature; list your own servers' addresses",
+    ],
+    [
+      "--trusted-proxy covering every address",
+      () => ["--trusted-proxy", "0.0.0.0/0"],
+      () => 'flag --trusted-proxy: "0.0.0.0/0" covers every address: anyone could name any client address',
+    ],
   ];
   for (const [name, args, message] of cases) {
     test(name, async () => {
@@ -221,4 +238,36 @@ describe("the data folder is private", () => {
       expect(readdirSync(data)).toEqual([]);
     },
   );
+});
+
+describe("risky settings are said at start-up", () => {
+  const start = async (...extra: string[]) => {
+    const s = running(
+      await serveProcess([
+        ...[
+          "--listen",
+          "127.0.0.1:0",
+          "--console",
+          "127.0.0.1:0",
+          "--data",
+          join(dir, `risky-${crypto.randomUUID()}`),
+        ],
+        ...extra,
+      ]),
+    );
+    await s.stop();
+    return s.stdout();
+  };
+
+  test("unsigned trust for loopback without TLS is a warning, unless --trusted-proxy says where clients come from", async () => {
+    const warning =
+      "warning: --trust peer.test=unsigned:127.0.0.1 trusts unsigned requests from loopback, and the endpoint has no TLS";
+    expect(await start("--trust", "peer.test=unsigned:127.0.0.1")).toContain(warning);
+    expect(
+      await start("--trust", "peer.test=unsigned:127.0.0.1", "--trusted-proxy", "127.0.0.1"),
+    ).not.toContain("trusts unsigned requests from loopback");
+    expect(await start("--trust", "peer.test=unsigned:10.1.2.3")).not.toContain(
+      "trusts unsigned requests from loopback",
+    );
+  });
 });

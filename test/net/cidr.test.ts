@@ -1,5 +1,11 @@
 import { expect, test } from "bun:test";
-import { anyContains, cidrContains, parseCidr, parseCidrList } from "../../src/net/cidr.ts";
+import {
+  anyContains,
+  cidrContains,
+  coversEveryAddress,
+  parseCidr,
+  parseCidrList,
+} from "../../src/net/cidr.ts";
 
 test("parseCidr() reads single addresses as full-length ranges", () => {
   expect(parseCidr("192.168.1.5")).toMatchObject({ family: 4, bits: 32 });
@@ -35,4 +41,17 @@ test("parseCidrList() accepts commas, pluses and spaces between items", () => {
   expect(list.map((c) => c.text)).toEqual(["127.0.0.1", "::1", "10.0.0.0/8"]);
   expect(anyContains(list, "10.9.9.9")).toBe(true);
   expect(anyContains(list, "192.168.0.1")).toBe(false);
+});
+
+test("coversEveryAddress() finds ranges that together cover all of IPv4 or IPv6", () => {
+  const covers = (text: string) => coversEveryAddress(parseCidrList(text));
+  expect(covers("0.0.0.0/0")).toBe(4);
+  expect(covers("128.0.0.0/1,0.0.0.0/1")).toBe(4);
+  expect(covers("0.0.0.0/2,64.0.0.0/2,128.0.0.0/1,10.0.0.0/8")).toBe(4);
+  expect(covers("::/0")).toBe(6);
+  expect(covers("::/1,8000::/1")).toBe(6);
+  expect(covers("0.0.0.0/1,128.0.0.0/2,192.0.0.0/3")).toBeUndefined();
+  expect(covers("0.0.0.0/1,::/1")).toBeUndefined();
+  expect(covers("10.0.0.0/8,127.0.0.1,::1")).toBeUndefined();
+  expect(covers("255.255.255.255")).toBeUndefined();
 });

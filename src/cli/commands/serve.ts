@@ -3,7 +3,7 @@ import { txtZoneLine } from "../../dkim/dns-record.ts";
 import { loadSigningKey } from "../../dkim/sign.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
-import { parseCidrList } from "../../net/cidr.ts";
+import { type Cidr, coversEveryAddress, parseCidrList } from "../../net/cidr.ts";
 import { parsePeerFlag } from "../../outbound/static-routes.ts";
 import { formatRetrySchedule, parseRetrySchedule } from "../../queue/retry-policy.ts";
 import { startServer } from "../../server/app.ts";
@@ -78,6 +78,12 @@ const flags = {
   trust: flag.list({
     help: "peer policy: DOMAIN=dkim | deny | unsigned:CIDR[,CIDR] (DOMAIN may be *)",
     placeholder: "RULE",
+  }),
+  trustedProxy: flag.custom(parseTrustedProxies, {
+    help: "reverse proxies whose Forwarded/X-Forwarded-For headers give the client's address",
+    placeholder: "CIDR,...",
+    defaultValue: [],
+    defaultText: "none",
   }),
   peerKey: flag.list({
     help: "a peer's public key received out of band (PEM or DKIM record)",
@@ -246,6 +252,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
       return p;
     }),
     trust,
+    trustedProxies: f.trustedProxy,
     peers,
     fallbackAfterMs: f.fallbackAfter,
     walkParents: f.walkParents,
@@ -282,6 +289,15 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     imipFrom: f.imipFrom,
     sync: f.sync,
   };
+}
+
+/** --trusted-proxy: proxies that may name the client; all of the Internet may not. */
+function parseTrustedProxies(raw: string): Cidr[] {
+  const ranges = parseCidrList(raw);
+  if (ranges.length === 0) throw new Error("give the proxies' addresses");
+  if (coversEveryAddress(ranges) !== undefined)
+    throw new Error(`"${raw}" covers every address: anyone could name any client address`);
+  return ranges;
 }
 
 /** --dkim-key and --dkim-selector go together, and the file holds a key isched can sign with. */
@@ -322,7 +338,11 @@ function checkDomain(raw: string): string {
 }
 
 /** What the operator sees at start-up: every setting that matters, defaults included. */
-function summary(c: ServeConfig, urls: { url: string; consoleUrl: string }): string {
+function summary(
+  c: ServeConfig,
+  server: { url: string; consoleUrl: string; problems: () => readonly { text: string }[] },
+): string {
+  const urls = server;
   const lines = [
     `isched is serving ${c.domains.join(", ")}`,
     `  endpoint      ${urls.url}/.well-known/ischedule${c.paths.length ? ` (also ${c.paths.join(", ")})` : ""}`,
@@ -340,6 +360,7 @@ function summary(c: ServeConfig, urls: { url: string; consoleUrl: string }): str
     );
   if (c.allowPrivatePeers)
     lines.push("warning: --allow-private-peers: remote peers may point isched at private addresses");
+  for (const p of server.problems()) lines.push(`warning: ${p.text}`);
   return `${lines.join("\n")}\n`;
 }
 
