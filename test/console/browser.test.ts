@@ -107,6 +107,10 @@ describe("the console in Chromium", () => {
     await page.click("#sign-in");
     await page.waitForSelector("h1:text('Overview')");
     await page.waitForSelector("figure.chart-card");
+    // example.org is trusted unsigned from 127.0.0.1 and there is no TLS: a banner says what that risks.
+    expect(await page.textContent("p.problem[data-problem=loopback-trust]")).toContain(
+      "trusts unsigned requests from loopback, and the endpoint has no TLS",
+    );
     const cookies = await browser.cookies(c.base);
     expect(cookies.find((k) => k.name === "isched_session")).toMatchObject({
       httpOnly: true,

@@ -153,9 +153,8 @@ function draw(main: HTMLElement, o: Overview): void {
         "p",
         { class: "error problem", role: "alert", "data-problem": p.id },
         p.text,
-        " (since ",
-        time(p.sinceMs),
-        ")",
+        " ",
+        h("span", { class: "muted" }, "Since ", time(p.sinceMs), "."),
       ),
     ),
     h(
