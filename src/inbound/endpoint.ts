@@ -26,7 +26,23 @@ const ALLOW = "GET, HEAD, POST, OPTIONS";
 
 export interface Endpoint {
   scheduling(request: Request, remoteAddress: string): Promise<Response>;
-  domainKey(domain: string, selector: string): Response;
+  /** `/.well-known/domainkey/<domain>/<selector>`, both still percent-encoded as in the path. */
+  domainKey(encodedDomain: string, encodedSelector: string): Response;
+}
+
+/** Plain-text answers (404s among them) are never to be sniffed into HTML by a browser. */
+export const TEXT_HEADERS = {
+  "Content-Type": "text/plain; charset=utf-8",
+  "X-Content-Type-Options": "nosniff",
+} as const;
+
+/** A path segment decoded, or undefined when its percent-escapes are not valid UTF-8. */
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 export function createEndpoint(o: EndpointOptions): Endpoint {
@@ -92,7 +108,7 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
     if (action !== "capabilities") {
       return new Response("Use GET ?action=capabilities, or POST a scheduling message.\n", {
         status: 400,
-        headers: { ...common(), "Content-Type": "text/plain; charset=utf-8" },
+        headers: { ...common(), ...TEXT_HEADERS },
       });
     }
     const published = o.capabilities();
@@ -123,17 +139,22 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
         default:
           return new Response(`${request.method} is not allowed here.\n`, {
             status: 405,
-            headers: { ...common(), Allow: ALLOW, "Content-Type": "text/plain; charset=utf-8" },
+            headers: { ...common(), Allow: ALLOW, ...TEXT_HEADERS },
           });
       }
     },
-    domainKey(domain, selector) {
+    domainKey(encodedDomain, encodedSelector) {
+      const domain = decodeSegment(encodedDomain);
+      const selector = decodeSegment(encodedSelector);
+      if (domain === undefined || selector === undefined) {
+        return new Response("The key path has a percent-escape that is not UTF-8.\n", {
+          status: 400,
+          headers: TEXT_HEADERS,
+        });
+      }
       const record = o.keyRecord(domain, selector);
       if (!record) {
-        return new Response(`No key for ${selector} of ${domain}.\n`, {
-          status: 404,
-          headers: { "Content-Type": "text/plain; charset=utf-8" },
-        });
+        return new Response(`No key for ${selector} of ${domain}.\n`, { status: 404, headers: TEXT_HEADERS });
       }
       return new Response(`${record}\r\n`, {
         status: 200,

@@ -24,7 +24,7 @@ import {
   type PublishedCapabilities,
   publish,
 } from "../inbound/capabilities.ts";
-import { createEndpoint } from "../inbound/endpoint.ts";
+import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
@@ -292,8 +292,7 @@ async function assemble(
   });
 
   const ischedulePaths = new Set(["/.well-known/ischedule", ...config.paths]);
-  const notFound = () =>
-    new Response("Not found.\n", { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  const notFound = () => new Response("Not found.\n", { status: 404, headers: TEXT_HEADERS });
   // Three kinds of path, matched by hand: the endpoint must see the raw, unparsed request.
   const app = new Elysia().all(
     "*",
@@ -310,7 +309,7 @@ async function assemble(
       }
       const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
       if (key && (request.method === "GET" || request.method === "HEAD")) {
-        return endpoint.domainKey(decodeURIComponent(key[1]!), decodeURIComponent(key[2]!));
+        return endpoint.domainKey(key[1]!, key[2]!);
       }
       return notFound();
     },

@@ -479,6 +479,25 @@ describe("other methods, capabilities and trusted sources", () => {
     expect(r.text).toContain("<query-result");
   });
 
+  test("a key path with a malformed percent-escape is a 400 text answer, not a 500", async () => {
+    const r = await fetch(`${isched.url}/.well-known/domainkey/%E0%A4%A/x`);
+    expect(r.status).toBe(400);
+    expect(r.headers.get("content-type")).toStartWith("text/plain");
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(await r.text()).toContain("percent-escape");
+  });
+
+  test("the endpoint's 404s (an unknown path, a key it does not have) carry X-Content-Type-Options: nosniff", async () => {
+    for (const path of ["/nothing-here", "/.well-known/domainkey/org.test/none"]) {
+      const r = await fetch(`${isched.url}${path}`);
+      expect({ path, status: r.status, nosniff: r.headers.get("x-content-type-options") }).toEqual({
+        path,
+        status: 404,
+        nosniff: "nosniff",
+      });
+    }
+  });
+
   test("an unsigned request from an address trusted for peer.test (127.0.0.1) is accepted", async () => {
     const r = await post({ body: invite("tr-1"), key: null });
     expect(r.status).toBe(200);
