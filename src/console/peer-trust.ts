@@ -1,10 +1,13 @@
 /**
- * The trust policy the server applies to a peer domain: a policy set in the console (peer_policies)
- * first, then the `--trust` flags (the domain's own rule, then `*`), then DKIM required. The running
+ * The trust policy the server applies to a peer domain: the nearest rule along the domain and its
+ * parents (sub.evil.example is held to evil.example's rule unless it has one of its own), at each
+ * level a policy set in the console (peer_policies) before the `--trust` flags; then `*` (console,
+ * then flags); then DKIM required. The running
  * server must read it per request for a console change to apply at once; wire it in app.ts as
  * `trust: createPeerTrust(db, config.trust)` in the IntakeContext instead of `trustFor(config.trust, d)`.
  */
 import type { Database } from "bun:sqlite";
+import { selfAndParents } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
 import type { TrustPolicy, TrustRule } from "../server/config.ts";
 import { getPeerPolicy, type PeerPolicyRow } from "../store/peer-policies.ts";
@@ -14,6 +17,8 @@ export type PolicySource = "console" | "console *" | "--trust" | "--trust *" | "
 export interface EffectivePolicy {
   policy: TrustPolicy;
   source: PolicySource;
+  /** The domain whose rule applies when it is a parent of the one asked about. */
+  inheritedFrom?: string;
   /** The console's row, when there is one for this very domain. */
   row?: PeerPolicyRow;
 }
@@ -30,10 +35,14 @@ function fromRow(row: PeerPolicyRow): TrustPolicy {
 }
 
 export function effectivePolicy(db: Database, rules: readonly TrustRule[], domain: string): EffectivePolicy {
-  const own = getPeerPolicy(db, domain);
-  if (own) return { policy: fromRow(own), source: "console", row: own };
-  const rule = rules.find((r) => r.domain === domain);
-  if (rule) return { policy: rule.policy, source: "--trust" };
+  for (const d of selfAndParents(domain)) {
+    const inheritedFrom = d === domain ? undefined : d;
+    const own = getPeerPolicy(db, d);
+    if (own)
+      return { policy: fromRow(own), source: "console", inheritedFrom, row: inheritedFrom ? undefined : own };
+    const rule = rules.find((r) => r.domain === d);
+    if (rule) return { policy: rule.policy, source: "--trust", inheritedFrom };
+  }
   const star = getPeerPolicy(db, "*");
   if (star) return { policy: fromRow(star), source: "console *" };
   const starRule = rules.find((r) => r.domain === "*");

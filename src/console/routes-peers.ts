@@ -59,7 +59,11 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
     const test = lastTests.get(domain);
     return {
       domain,
-      policy: { ...describePolicy(eff.policy), source: eff.source, note: eff.row?.note ?? null },
+      policy: {
+        ...describePolicy(eff.policy),
+        source: eff.inheritedFrom ? `${eff.source} for ${eff.inheritedFrom}` : eff.source,
+        note: eff.row?.note ?? null,
+      },
       inbound: s.inbound.find((x) => x.domain === domain) ?? null,
       outbound: s.outbound.find((x) => x.domain === domain) ?? null,
       peerKeys: o.config.peerKeys

@@ -35,3 +35,13 @@ export function isSameOrSubdomain(child: string, parent: string): boolean {
   const p = normalizeDomain(parent);
   return c === p || c.endsWith(`.${p}`);
 }
+
+/**
+ * The domain and each of its parents, nearest first: `a.b.example` gives `a.b.example`, `b.example`,
+ * `example`. Policies and hosted domains are looked up along this chain, so that a subdomain can
+ * never step around a rule made for its parent.
+ */
+export function selfAndParents(domain: string): string[] {
+  const labels = normalizeDomain(domain).split(".");
+  return labels.map((_, i) => labels.slice(i).join(".")).filter((d) => d !== "");
+}

@@ -2,12 +2,14 @@
  * Who sent this request, and may they (draft §7.4): a valid DKIM signature whose signing domain d= is
  * the Originator's domain or a parent of it, or an unsigned request from an address the operator
  * trusts for that domain. Nothing else gets in: a remote peer can never speak for isched's own
- * domains, and a domain the operator denies is refused even with a good signature.
+ * domains or any subdomain of them, and a domain the operator denies is refused even with a good
+ * signature, whether it is the Originator's domain, a parent of it, or the signing domain d=.
+ * (`trust` walks a domain's parents itself: the caller's policy lookup.)
  */
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import type { DkimPass, DkimVerdict } from "../dkim/verdict.ts";
 import { verifyRequest } from "../dkim/verify.ts";
-import { isSameOrSubdomain } from "../dns/names.ts";
+import { isSameOrSubdomain, selfAndParents } from "../dns/names.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { anyContains } from "../net/cidr.ts";
 import type { TrustPolicy } from "../server/config.ts";
@@ -36,6 +38,7 @@ export interface AuthenticateInput {
   originatorDomain: string;
   remoteAddress: string;
   hosted: (domain: string) => boolean;
+  /** The policy for a domain: its own rule or its nearest parent's. */
   trust: (domain: string) => TrustPolicy;
   keys: KeyResolver;
   nowMs: number;
@@ -76,10 +79,22 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
       verdict,
     );
   }
-  if (i.hosted(i.originatorDomain)) {
+  if (verdict.domain !== i.originatorDomain && i.trust(verdict.domain).mode === "deny") {
     throw new AuthenticationError(
       "originator-denied",
-      `${i.originatorDomain} is served by this server; it does not accept messages on its users' behalf from elsewhere.`,
+      `This server does not accept scheduling messages signed by ${verdict.domain}.`,
+      verdict,
+    );
+  }
+  const hostedParent = selfAndParents(i.originatorDomain).find(i.hosted);
+  if (hostedParent !== undefined) {
+    const whose =
+      hostedParent === i.originatorDomain
+        ? `${hostedParent} is served by this server`
+        : `${i.originatorDomain} is under ${hostedParent}, which this server serves`;
+    throw new AuthenticationError(
+      "originator-denied",
+      `${whose}; it does not accept messages on its users' behalf from elsewhere.`,
       verdict,
     );
   }

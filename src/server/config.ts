@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import type { HostPort } from "../cli/parse-values.ts";
 import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { keyRecordFromFile } from "../dkim/private-exchange-source.ts";
-import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { isDomainName, normalizeDomain, selfAndParents } from "../dns/names.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 
@@ -247,13 +247,12 @@ export interface ServeConfig {
   };
 }
 
-/** The rule for a domain: its own, else the catch-all `*`, else DKIM required. */
+/** The rule for a domain: its own or its nearest parent's, else the catch-all `*`, else DKIM required. */
 export function trustFor(rules: readonly TrustRule[], domain: string): TrustPolicy {
-  return (
-    (rules.find((r) => r.domain === domain) ?? rules.find((r) => r.domain === "*"))?.policy ?? {
-      mode: "dkim",
-    }
-  );
+  const nearest = selfAndParents(domain)
+    .map((d) => rules.find((r) => r.domain === d))
+    .find((r) => r !== undefined);
+  return (nearest ?? rules.find((r) => r.domain === "*"))?.policy ?? { mode: "dkim" };
 }
 
 /** The local target of a hosted domain: its own rule, else the catch-all, else the store. */

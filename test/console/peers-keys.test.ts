@@ -78,6 +78,20 @@ describe("peers", () => {
     expect(back.mode === "unsigned" && back.from.map((x) => x.text)).toEqual(["10.0.0.0/8"]);
   });
 
+  test("a subdomain is held to its parent's policy unless it has one of its own, and the page says whose", async () => {
+    const trust = createPeerTrust(c.isched.db, rules);
+    expect(trust("cal.partner.example").mode).toBe("unsigned");
+    await c.token("/api/v1/peers/spam.example/policy", { method: "PUT", json: { trust: "deny" } });
+    expect(trust("a.b.spam.example")).toEqual({ mode: "deny" });
+    const peer = (await (await c.token("/api/v1/peers/a.b.spam.example")).json()) as {
+      policy: { mode: string; source: string };
+    };
+    expect(peer.policy).toMatchObject({ mode: "deny", source: "console for spam.example" });
+    await c.token("/api/v1/peers/ok.spam.example/policy", { method: "PUT", json: { trust: "dkim" } });
+    expect(trust("x.ok.spam.example")).toEqual({ mode: "dkim" });
+    expect(trust("spam.example")).toEqual({ mode: "deny" });
+  });
+
   test("a policy is checked before it is stored", async () => {
     const put = (domain: string, json: object) =>
       c.token(`/api/v1/peers/${domain}/policy`, { method: "PUT", json });
