@@ -9,9 +9,14 @@
  * - Parsed keys are cached, so a verification with a cached key does no parsing and no I/O.
  * - `refresh` bypasses the cache once (key rotation), at most once per key per REFRESH_INTERVAL_MS,
  *   so forged signatures cannot turn isched into a DNS amplifier.
+ * - Lookups that must wait on the network are limited per signing domain and in all (lookup-gate.ts);
+ *   one over the limit fails at once as temporary. Concurrent lookups of one key share one fetch.
+ * - A lookup ends when the caller's signal aborts (its verification deadline), as a temporary failure;
+ *   a fetch itself is stopped after fetchTimeoutMs whoever waits for it.
  */
 import { type KeyRecordParse, parseKeyRecord } from "./key-record.ts";
 import type { KeySource, SourceResult } from "./key-source.ts";
+import { createLookupGate, type LookupLimits } from "./lookup-gate.ts";
 import type { QueryMethod } from "./signature.ts";
 import { type DkimFail, fail } from "./verdict.ts";
 
@@ -31,10 +36,28 @@ export interface KeyQuery {
   readonly methods: readonly QueryMethod[];
   /** Bypass the cache (after a failed verification with a cached key). */
   readonly refresh?: boolean;
+  /** The caller's deadline: the lookup gives up (temporary) when it aborts. */
+  readonly signal?: AbortSignal;
 }
+
+export type KeyReservation =
+  | {
+      readonly ok: true;
+      /** Looks up keys in the place reserved (if one was needed), without asking the gate again. */
+      readonly keys: KeyResolver;
+      /** Gives the place back; call it exactly once, when the request is done. */
+      release(): void;
+    }
+  | { readonly ok: false; readonly message: string };
 
 export interface KeyResolver {
   lookup(query: KeyQuery): Promise<KeyLookup>;
+  /**
+   * Before a request's body is read: when its key is not in the cache, a place among the lookups
+   * that may wait on the network, or why there is none. So a request that would wait for a key
+   * never buffers its body past the limits.
+   */
+  reserve(query: Omit<KeyQuery, "refresh" | "signal">): KeyReservation;
 }
 
 export interface KeyResolverOptions {
@@ -44,9 +67,14 @@ export interface KeyResolverOptions {
   maxTtlSeconds?: number;
   maxNegativeTtlSeconds?: number;
   maxEntries?: number;
+  /** Lookups waiting on the network at once (default 32 in all, 8 per signing domain). */
+  limits?: LookupLimits;
+  /** A source's fetch is stopped after this long. Default 10 s. */
+  fetchTimeoutMs?: number;
 }
 
 const REFRESH_INTERVAL_MS = 10_000;
+const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 
 /** private-exchange first, the rest in the signer's order. */
 function sortOperatorFirst(methods: readonly QueryMethod[]): readonly QueryMethod[] {
@@ -58,6 +86,21 @@ type Cached =
   | { kind: "found"; candidates: KeyCandidate[]; expiresAtMs: number; fetchedAtMs: number }
   | { kind: "absent"; where: string; expiresAtMs: number; fetchedAtMs: number };
 
+type Fetched = { ok: true; entry: Cached | undefined } | { ok: false; message: string; temporary: boolean };
+
+const ABORTED = Symbol("aborted");
+
+/** `promise`, or ABORTED as soon as `signal` aborts (the promise itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T | typeof ABORTED> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
   const now = o.nowMs ?? Date.now;
   const maxTtl = o.maxTtlSeconds ?? 3600;
@@ -66,6 +109,27 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
   const cache = new Map<string, Cached>();
   const sources = new Map(o.sources.map((s) => [s.method, s]));
   const operatorFirst = sources.has("private-exchange");
+  const gate = createLookupGate(o.limits);
+  const fetchTimeoutMs = o.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  const inFlight = new Map<string, Promise<Fetched>>();
+
+  /** One fetch per key at a time, whoever asks; the result goes into the cache. */
+  function fetchShared(source: KeySource, key: string, q: KeyQuery): Promise<Fetched> {
+    let pending = inFlight.get(key);
+    if (!pending) {
+      const t = now();
+      pending = source
+        .fetch(q.domain, q.selector, AbortSignal.timeout(fetchTimeoutMs))
+        .then((result): Fetched => {
+          if (result.status === "error")
+            return { ok: false, message: result.message, temporary: result.temporary };
+          return { ok: true, entry: remember(key, result, t) };
+        })
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  }
 
   function remember(key: string, result: SourceResult, t: number): Cached | undefined {
     if (result.status === "error") return undefined;
@@ -92,46 +156,87 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
     return entry;
   }
 
-  return {
-    async lookup(q: KeyQuery): Promise<KeyLookup> {
-      const ids = { domain: q.domain, selector: q.selector };
-      const absentAt: string[] = [];
-      const errors: string[] = [];
-      let temporary = false;
-      const order =
-        operatorFirst && !q.methods.includes("private-exchange")
-          ? ["private-exchange" as const, ...q.methods]
-          : q.methods;
-      for (const method of operatorFirst ? sortOperatorFirst(order) : order) {
-        const source = sources.get(method);
-        if (!source) continue;
-        const key = `${method}|${q.domain}|${q.selector}`;
-        const t = now();
-        let entry = cache.get(key);
-        const fresh = entry !== undefined && entry.expiresAtMs > t;
-        const mayRefresh = entry === undefined || t - entry.fetchedAtMs >= REFRESH_INTERVAL_MS;
-        let fromCache = true;
-        if (!fresh || (q.refresh && mayRefresh)) {
-          const result = await source.fetch(q.domain, q.selector);
-          if (result.status === "error") {
-            errors.push(result.message);
-            temporary ||= result.temporary;
-            continue;
-          }
-          entry = remember(key, result, t);
-          fromCache = false;
+  const methodsFor = (q: Pick<KeyQuery, "methods">): readonly QueryMethod[] => {
+    if (!operatorFirst) return q.methods;
+    return sortOperatorFirst(
+      q.methods.includes("private-exchange") ? q.methods : ["private-exchange", ...q.methods],
+    );
+  };
+
+  /** Would a lookup of `q` now wait on the network (a key not in the cache, or stale)? */
+  function needsNetwork(q: Pick<KeyQuery, "domain" | "selector" | "methods">): boolean {
+    const t = now();
+    for (const method of methodsFor(q)) {
+      if (!sources.has(method) || method === "private-exchange") continue;
+      const entry = cache.get(`${method}|${q.domain}|${q.selector}`);
+      if (entry === undefined || entry.expiresAtMs <= t) return true;
+      if (entry.kind === "found") return false;
+    }
+    return false;
+  }
+
+  /** `placeHeld`: the caller reserved a place for this request, so the gate is not asked again. */
+  async function lookup(q: KeyQuery, placeHeld: boolean): Promise<KeyLookup> {
+    const ids = { domain: q.domain, selector: q.selector };
+    const absentAt: string[] = [];
+    const errors: string[] = [];
+    let temporary = false;
+    for (const method of methodsFor(q)) {
+      const source = sources.get(method);
+      if (!source) continue;
+      const key = `${method}|${q.domain}|${q.selector}`;
+      const t = now();
+      let entry = cache.get(key);
+      const fresh = entry !== undefined && entry.expiresAtMs > t;
+      const mayRefresh = entry === undefined || t - entry.fetchedAtMs >= REFRESH_INTERVAL_MS;
+      let fromCache = true;
+      if (!fresh || (q.refresh && mayRefresh)) {
+        // Operator keys are read from memory; every other method may wait on a stranger's server.
+        const place = method === "private-exchange" || placeHeld ? undefined : gate.enter(q.domain);
+        if (place && !place.ok) return fail("key-unavailable", place.message, { ...ids, temporary: true });
+        let fetched: Fetched | typeof ABORTED;
+        try {
+          fetched = await untilAborted(fetchShared(source, key, q), q.signal);
+        } finally {
+          if (place?.ok) place.leave();
         }
-        if (!entry) continue;
-        if (entry.kind === "found") return { ok: true, candidates: entry.candidates, fromCache };
-        absentAt.push(`${entry.where} (${method})`);
+        if (fetched === ABORTED) {
+          const message = `Retrieving the key for ${q.selector}._domainkey.${q.domain} (${method}) did not finish in time; try again later.`;
+          return fail("key-unavailable", message, { ...ids, temporary: true });
+        }
+        if (!fetched.ok) {
+          errors.push(fetched.message);
+          temporary ||= fetched.temporary;
+          continue;
+        }
+        entry = fetched.entry;
+        fromCache = false;
       }
-      if (errors.length > 0) {
-        const message = `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain}: ${errors.join("; ")}.`;
-        return fail("key-unavailable", message, { ...ids, temporary });
-      }
-      const tried =
-        absentAt.length > 0 ? absentAt.join(", ") : `none of q=${q.methods.join(":")} is enabled here`;
-      return fail("key-not-found", `No key record for selector ${q.selector} of ${q.domain}: ${tried}.`, ids);
+      if (!entry) continue;
+      if (entry.kind === "found") return { ok: true, candidates: entry.candidates, fromCache };
+      absentAt.push(`${entry.where} (${method})`);
+    }
+    if (errors.length > 0) {
+      const message = `Cannot retrieve the key for ${q.selector}._domainkey.${q.domain}: ${errors.join("; ")}.`;
+      return fail("key-unavailable", message, { ...ids, temporary });
+    }
+    const tried =
+      absentAt.length > 0 ? absentAt.join(", ") : `none of q=${q.methods.join(":")} is enabled here`;
+    return fail("key-not-found", `No key record for selector ${q.selector} of ${q.domain}: ${tried}.`, ids);
+  }
+
+  const resolver: KeyResolver = {
+    lookup: (q) => lookup(q, false),
+    reserve(q) {
+      if (!needsNetwork(q)) return { ok: true, keys: resolver, release() {} };
+      const place = gate.enter(q.domain);
+      if (!place.ok) return place;
+      const held: KeyResolver = {
+        lookup: (query) => lookup(query, true),
+        reserve: () => ({ ok: true, keys: held, release() {} }),
+      };
+      return { ok: true, keys: held, release: place.leave };
     },
   };
+  return resolver;
 }

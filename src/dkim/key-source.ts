@@ -19,7 +19,8 @@ export type SourceResult =
 
 export interface KeySource {
   readonly method: QueryMethod;
-  fetch(domain: string, selector: string): Promise<SourceResult>;
+  /** `signal`: stop when it aborts (the caller's deadline), answering a temporary error. */
+  fetch(domain: string, selector: string, signal?: AbortSignal): Promise<SourceResult>;
 }
 
 /** Where a key for (domain, selector) lives in DNS (RFC 6376 §3.6.2.1). */

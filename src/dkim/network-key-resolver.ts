@@ -8,6 +8,7 @@ import { createResolver, type DnsResolver } from "../dns/client.ts";
 import { dnsTxtSource } from "./dns-txt-source.ts";
 import { createKeyResolver, type KeyResolver } from "./key-resolver.ts";
 import type { KeySource } from "./key-source.ts";
+import type { LookupLimits } from "./lookup-gate.ts";
 import { type PrivateKeyEntry, privateExchangeSource } from "./private-exchange-source.ts";
 import { wellKnownSource } from "./well-known-source.ts";
 
@@ -21,6 +22,8 @@ export interface NetworkKeyResolverOptions {
   /** Extra CA certificates (PEM) for http/well-known key servers. */
   ca?: string;
   nowMs?: () => number;
+  /** Lookups waiting on the network at once (the receiver's limits against forged signatures). */
+  limits?: LookupLimits;
 }
 
 export function createNetworkKeyResolver(o: NetworkKeyResolverOptions): KeyResolver {
@@ -33,5 +36,5 @@ export function createNetworkKeyResolver(o: NetworkKeyResolverOptions): KeyResol
       wellKnownSource({ resolver: dns, fetch: { allowPrivate: o.allowPrivatePeers ?? false, ca: o.ca } }),
     );
   }
-  return createKeyResolver({ sources, nowMs: o.nowMs });
+  return createKeyResolver({ sources, nowMs: o.nowMs, limits: o.limits });
 }

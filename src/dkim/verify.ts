@@ -32,6 +32,8 @@ export interface VerifyOptions {
   allowSha1?: boolean;
   /** draft §7.4: t= up to 5 minutes in the future is clock skew. */
   maxFutureSeconds?: number;
+  /** The verification's deadline: key lookups still waiting when it aborts fail as temporary. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_FUTURE_SECONDS = 300;
@@ -67,7 +69,7 @@ export async function verifyRequest(request: SignedRequest, o: VerifyOptions): P
     signatureWithoutData: withoutSignatureData(raw),
   });
 
-  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   let lookup = await o.keys.lookup(query);
   if (!lookup.ok) return lookup;
   let outcome = tryCandidates(sig, lookup.candidates, input);

@@ -2,7 +2,10 @@
  * http/well-known keys (draft §7.3.2): SRV `_domainkey_lookup._tcp.<d>` names the key server, then
  * `GET https://host:port/.well-known/domainkey/<d>/<s>` answers text/plain with one key record per
  * line. Without an SRV record the domain itself on port 443 is asked (what CalendarServer does).
- * Fetched through peerFetch: verified TLS, address checks, size and time limits.
+ * Fetched through peerFetch: verified TLS, address checks, size and time limits. The signer's DNS
+ * decides how many targets the SRV lists, so only the first MAX_KEY_SERVERS of them (RFC 2782 order)
+ * are tried: a forged signature naming eight silent servers must not hold a request for eight
+ * connection timeouts.
  */
 import type { DnsResolver } from "../dns/client.ts";
 import { orderSrvTargets, srvSaysUnavailable } from "../dns/srv-order.ts";
@@ -10,6 +13,7 @@ import { PeerFetchError, type PeerFetchOptions, peerFetch } from "../net/peer-fe
 import type { FoundRecord, KeySource, SourceResult } from "./key-source.ts";
 
 export const KEY_DOCUMENT_MAX_BYTES = 64 * 1024;
+export const MAX_KEY_SERVERS = 3;
 const DEFAULT_TTL_SECONDS = 3600;
 
 export interface WellKnownSourceOptions {
@@ -28,14 +32,16 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
   };
   return {
     method: "http/well-known",
-    async fetch(domain, selector): Promise<SourceResult> {
+    async fetch(domain, selector, signal): Promise<SourceResult> {
       const srvName = `_domainkey_lookup._tcp.${domain}`;
       const srv = await o.resolver.srv(srvName);
       let servers: { host: string; port: number }[];
       if (srv.status === "ok") {
         if (srvSaysUnavailable(srv.records))
           return { status: "absent", where: `${srvName} (SRV target ".")`, ttlSeconds: srv.ttl };
-        servers = orderSrvTargets(srv.records, o.random).map((r) => ({ host: r.target, port: r.port }));
+        servers = orderSrvTargets(srv.records, o.random)
+          .slice(0, MAX_KEY_SERVERS)
+          .map((r) => ({ host: r.target, port: r.port }));
       } else if (srv.status === "error") {
         return {
           status: "error",
@@ -49,11 +55,16 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
       const errors: string[] = [];
       let temporary = false;
       for (const server of servers) {
+        if (signal?.aborted) {
+          errors.push("the deadline passed before the next key server was asked");
+          temporary = true;
+          break;
+        }
         const url = `https://${server.host}${server.port === 443 ? "" : `:${server.port}`}${path}`;
         try {
           const res = await peerFetch(
             { method: "GET", url, headers: { Accept: "text/plain" } },
-            fetchOptions,
+            { ...fetchOptions, signal },
           );
           if (res.status === 404 || res.status === 410)
             return { status: "absent", where: url, ttlSeconds: 300 };
@@ -81,8 +92,10 @@ export function wellKnownSource(o: WellKnownSourceOptions): KeySource {
           errors.push(e instanceof PeerFetchError ? e.message : `${url}: ${(e as Error).message}`);
         }
       }
-      // Without an SRV record the domain never said it serves keys: a failed guess is an absence.
-      if (srv.status !== "ok") return { status: "absent", where: errors.join("; "), ttlSeconds: 300 };
+      // Without an SRV record the domain never said it serves keys: a failed guess is an absence
+      // (unless the caller's deadline cut it short).
+      if (srv.status !== "ok" && !signal?.aborted)
+        return { status: "absent", where: errors.join("; "), ttlSeconds: 300 };
       return { status: "error", message: errors.join("; "), temporary };
     },
   };

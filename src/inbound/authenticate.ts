@@ -32,6 +32,9 @@ export class AuthenticationError extends IScheduleError {
   readonly retryAfterSeconds?: number;
 }
 
+/** Retry-After of a temporary refusal (a key server that does not answer now, the lookup limits). */
+export const TRY_AGAIN_SECONDS = 60;
+
 export interface AuthenticateInput {
   fields: readonly (readonly [string, string])[];
   body: Uint8Array;
@@ -43,6 +46,8 @@ export interface AuthenticateInput {
   keys: KeyResolver;
   nowMs: number;
   allowSha1: boolean;
+  /** The whole DKIM verification (key retrieval included) ends by then, temporary if unfinished. */
+  verifyDeadlineMs: number;
 }
 
 export async function authenticate(i: AuthenticateInput): Promise<Authentication> {
@@ -65,11 +70,11 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
   }
   const verdict = await verifyRequest(
     { fields: i.fields, body: i.body },
-    { keys: i.keys, nowMs: i.nowMs, allowSha1: i.allowSha1 },
+    { keys: i.keys, nowMs: i.nowMs, allowSha1: i.allowSha1, signal: AbortSignal.timeout(i.verifyDeadlineMs) },
   );
   if (!verdict.ok) {
     // A key server or DNS that does not answer now is not the sender's fault: ask it to try again.
-    const options = verdict.temporary ? { httpStatus: 503, retryAfterSeconds: 60 } : {};
+    const options = verdict.temporary ? { httpStatus: 503, retryAfterSeconds: TRY_AGAIN_SECONDS } : {};
     throw new AuthenticationError("verification-failed", verdict.message, verdict, options);
   }
   if (!isSameOrSubdomain(i.originatorDomain, verdict.domain)) {

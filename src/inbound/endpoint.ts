@@ -10,7 +10,7 @@ import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../server/log.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
-import { type IntakeContext, receive, refusal } from "./intake.ts";
+import { type IntakeContext, receive, refusal, reserveKeyLookup } from "./intake.ts";
 import { BodyTimeoutError, readCappedBody } from "./read-body.ts";
 
 export interface EndpointOptions {
@@ -62,14 +62,20 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
     let answer: { status: number; xml: string; headers?: Record<string, string>; messageUuid?: string };
     try {
       const headers = checkHeaders(request.headers, caps);
-      const body = await readCappedBody(request, {
-        maxBytes: caps.maxContentLength ?? Number.MAX_SAFE_INTEGER,
-        timeoutMs: o.bodyTimeoutMs ?? 30_000,
-      });
-      answer = await receive(
-        { headers, fields: [...request.headers.entries()], body, remoteAddress },
-        o.intake,
-      );
+      const fields = [...request.headers.entries()];
+      const reservation = reserveKeyLookup(fields, o.intake);
+      if (!reservation.ok) answer = reservation.answer;
+      else {
+        try {
+          const body = await readCappedBody(request, {
+            maxBytes: caps.maxContentLength ?? Number.MAX_SAFE_INTEGER,
+            timeoutMs: o.bodyTimeoutMs ?? 30_000,
+          });
+          answer = await receive({ headers, fields, body, remoteAddress, keys: reservation.keys }, o.intake);
+        } finally {
+          reservation.release();
+        }
+      }
     } catch (e) {
       if (e instanceof IScheduleError) answer = refusal(e);
       else if (e instanceof BodyTimeoutError)

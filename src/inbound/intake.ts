@@ -9,6 +9,7 @@ import type { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
+import { parseSignature } from "../dkim/signature.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
@@ -21,7 +22,7 @@ import type { TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
 import { findReplay, type NewMessage, recordResponse } from "../store/messages.ts";
 import type { DeliveryTarget, RecipientOutcome } from "../targets/target.ts";
-import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
+import { type Authentication, AuthenticationError, authenticate, TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import { checkItip } from "./itip-checks.ts";
@@ -40,6 +41,8 @@ export interface IntakeContext {
   remoteRoute: (domain: string) => Route | undefined;
   deadlineMs: number;
   allowSha1: boolean;
+  /** One deadline for a request's DKIM verification, key retrieval included. */
+  verifyDeadlineMs: number;
   nowMs: () => number;
   /** Remote deliveries of a trusted local server's message fall back to iMIP after this long. */
   fallbackAfterMs?: number;
@@ -54,6 +57,39 @@ export interface IntakeRequest {
   fields: readonly (readonly [string, string])[];
   body: Uint8Array;
   remoteAddress: string;
+  /** The key resolver of the place reserveKeyLookup() gave this request (default ctx.keys). */
+  keys?: KeyResolver;
+}
+
+export type KeyLookupReservation =
+  | { readonly ok: true; readonly keys: KeyResolver; release(): void }
+  | { readonly ok: false; readonly answer: IntakeAnswer };
+
+/**
+ * Before a request's body is read: a signature whose key is not in the cache needs a place among the
+ * key lookups that may wait on the network. When none is left the request is answered 503 at once,
+ * before its body is buffered, so forged signatures pointing at silent key servers cannot make
+ * isched hold more bodies than the limits allow. Anything unreadable here is left to verification.
+ */
+export function reserveKeyLookup(
+  fields: readonly (readonly [string, string])[],
+  ctx: Pick<IntakeContext, "keys" | "allowSha1">,
+): KeyLookupReservation {
+  const values = fields.filter(([n]) => n.toLowerCase() === "dkim-signature");
+  const parsed =
+    values.length === 1 ? parseSignature(values[0]![1], { allowSha1: ctx.allowSha1 }) : undefined;
+  if (!parsed?.ok) return { ok: true, keys: ctx.keys, release() {} };
+  const sig = parsed.signature;
+  const reservation = ctx.keys.reserve({
+    domain: sig.domain,
+    selector: sig.selector,
+    methods: sig.queryMethods,
+  });
+  if (reservation.ok) return reservation;
+  const refused = new AuthenticationError("verification-failed", reservation.message, undefined, {
+    httpStatus: 503,
+  });
+  return { ok: false, answer: refusal(refused, TRY_AGAIN_SECONDS) };
 }
 
 export interface IntakeAnswer {
@@ -99,9 +135,10 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
       remoteAddress: req.remoteAddress,
       hosted: ctx.hosted,
       trust: ctx.trust,
-      keys: ctx.keys,
+      keys: req.keys ?? ctx.keys,
       nowMs: ctx.nowMs(),
       allowSha1: ctx.allowSha1,
+      verifyDeadlineMs: ctx.verifyDeadlineMs,
     });
   } catch (e) {
     if (!(e instanceof AuthenticationError)) throw e;

@@ -25,6 +25,8 @@ export interface PeerFetchOptions {
   maxResponseBytes?: number;
   /** Accept `http:` URLs (plain-HTTP internal targets in tests). Default false. */
   allowHttp?: boolean;
+  /** The caller's own deadline: when it aborts, the request stops like at the total timeout. */
+  signal?: AbortSignal;
 }
 
 export interface PeerRequest {
@@ -95,6 +97,12 @@ export async function peerFetch(req: PeerRequest, o: PeerFetchOptions): Promise<
   const totalMs = o.totalTimeoutMs ?? DEFAULT_TOTAL_TIMEOUT_MS;
   const late = new PeerFetchError("timeout", `No complete response from ${host} within ${totalMs}ms`, true);
   const timer = setTimeout(() => total.abort(late), totalMs);
+  const stopped = () =>
+    total.abort(
+      new PeerFetchError("timeout", `The request to ${host} was stopped (its deadline passed)`, true),
+    );
+  if (o.signal?.aborted) stopped();
+  o.signal?.addEventListener("abort", stopped, { once: true });
   try {
     const addresses = await checkedAddresses(host, o, total.signal);
     const failures: string[] = [];
@@ -113,6 +121,7 @@ export async function peerFetch(req: PeerRequest, o: PeerFetchOptions): Promise<
     throw new PeerFetchError("no-address", `${host} has no address to connect to`, false);
   } finally {
     clearTimeout(timer);
+    o.signal?.removeEventListener("abort", stopped);
   }
 }
 

@@ -13,6 +13,7 @@ import { createPeerTrust } from "../console/peer-trust.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
 import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
+import { DEFAULT_LOOKUP_LIMITS } from "../dkim/lookup-gate.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
@@ -45,7 +46,14 @@ import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
 import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
-import { ConfigError, describeTarget, type LocalTargetSpec, type ServeConfig, targetFor } from "./config.ts";
+import {
+  ConfigError,
+  DEFAULT_VERIFY_DEADLINE_MS,
+  describeTarget,
+  type LocalTargetSpec,
+  type ServeConfig,
+  targetFor,
+} from "./config.ts";
 import { prepareDataFolder } from "./data-folder.ts";
 import { createHealth, type Health, type Problem } from "./health.ts";
 import type { Logger } from "./log.ts";
@@ -269,6 +277,10 @@ async function assemble(
       allowPrivatePeers: config.allowPrivatePeers,
       ca: config.ca,
       nowMs: now,
+      limits: {
+        maxWaiting: config.maxKeyFetches ?? DEFAULT_LOOKUP_LIMITS.maxWaiting,
+        maxWaitingPerDomain: config.maxKeyFetchesPerDomain ?? DEFAULT_LOOKUP_LIMITS.maxWaitingPerDomain,
+      },
     }),
     capabilities,
     hosted: (domain) => hosted.has(domain),
@@ -278,6 +290,7 @@ async function assemble(
     remoteRoute: () => "ischedule",
     deadlineMs: config.deliveryDeadlineMs,
     allowSha1: config.allowSha1,
+    verifyDeadlineMs: config.verifyDeadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS,
     nowMs: now,
     fallbackAfterMs: config.fallbackAfterMs,
     outboundComponents: remote.handles,

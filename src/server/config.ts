@@ -193,6 +193,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxInstances: 10_000,
 };
 
+export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
+
 export interface ServeConfig {
   readonly domains: readonly string[];
   readonly listen: HostPort;
@@ -237,6 +239,11 @@ export interface ServeConfig {
    * endpoint and the console (src/net/client-address.ts).
    */
   readonly trustedProxies?: readonly Cidr[];
+  /** One deadline for an inbound request's DKIM verification, key retrieval included (default 10 s). */
+  readonly verifyDeadlineMs?: number;
+  /** Inbound requests waiting for a signer's key from the network, in all and per signing domain. */
+  readonly maxKeyFetches?: number;
+  readonly maxKeyFetchesPerDomain?: number;
   /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
   readonly smtpIntake?: {
     readonly listen: HostPort;

@@ -57,6 +57,16 @@ const usageErrors: [string[], string][] = [
     ["dkim", "verify", "--dns-server", "1.2.3.4:99999", "x"],
     "isched: flag --dns-server: port 99999 is outside 1..65535",
   ],
+  [["serve", "--verify-deadline", "0s"], "isched: flag --verify-deadline: 0s is outside 1s..2m"],
+  [
+    ["serve", "--verify-deadline", "soon"],
+    'isched: flag --verify-deadline: "soon" is not a duration (examples: 30s, 5m, 1h30m, 2d)',
+  ],
+  [["serve", "--max-key-fetches", "0"], "isched: flag --max-key-fetches: 0 is outside 1..10000"],
+  [
+    ["serve", "--max-key-fetches-per-domain", "-1"],
+    "isched: flag --max-key-fetches-per-domain: -1 is outside 1..10000",
+  ],
 ];
 for (const [args, message] of usageErrors) {
   test(`'isched ${args.join(" ")}' exits 2 with one line`, () => {

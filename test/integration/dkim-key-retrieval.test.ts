@@ -270,6 +270,32 @@ describe("http/well-known over HTTPS with a test CA", () => {
     expect(keyServerHits).toBe(before + 1);
   });
 
+  test("concurrent verifications that need one key make one fetch of it", async () => {
+    const before = keyServerHits;
+    const keys = network();
+    const request = sign(ed.privateKeyPem, "sel", "wk.test", ["http/well-known"]);
+    const verdicts = await Promise.all(Array.from({ length: 5 }, () => verdict(request, keys)));
+    expect(verdicts.map((v) => v.ok)).toEqual([true, true, true, true, true]);
+    expect(keyServerHits).toBe(before + 1);
+  });
+
+  test("past the per-domain limit a lookup fails at once as temporary, naming the limit", async () => {
+    const keys = createNetworkKeyResolver({
+      dns: resolver,
+      allowPrivatePeers: true,
+      ca: ca.caCertPem,
+      nowMs: () => NOW,
+      limits: { maxWaiting: 10, maxWaitingPerDomain: 1 },
+    });
+    const [first, second] = await Promise.all([
+      verdict(sign(ed.privateKeyPem, "sel", "wk.test", ["http/well-known"]), keys),
+      verdict(sign(ed.privateKeyPem, "html", "wk.test", ["http/well-known"]), keys),
+    ]);
+    expect(first.ok).toBe(true);
+    expect(second).toMatchObject({ ok: false, reason: "key-unavailable", temporary: true });
+    if (!second.ok) expect(second.message).toContain("too many key retrievals for wk.test");
+  });
+
   test("a key server on a private address is refused unless private peers are allowed", async () => {
     const v = await verdict(
       sign(ed.privateKeyPem, "sel", "wk.test", ["http/well-known"]),

@@ -1,5 +1,6 @@
 /** `isched serve`: run the gateway. */
 import { txtZoneLine } from "../../dkim/dns-record.ts";
+import { DEFAULT_LOOKUP_LIMITS } from "../../dkim/lookup-gate.ts";
 import { loadSigningKey } from "../../dkim/sign.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
@@ -10,6 +11,7 @@ import { startServer } from "../../server/app.ts";
 import {
   ConfigError,
   DEFAULT_LIMITS,
+  DEFAULT_VERIFY_DEADLINE_MS,
   defaultDomain,
   describeTarget,
   parseDeliverRule,
@@ -26,7 +28,7 @@ import { loadAuthFile } from "../../smtp-intake/auth-file.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { type FlagValues, flag } from "../flags.ts";
-import { parseDuration, parseListenAddress } from "../parse-values.ts";
+import { formatDuration, parseDuration, parseListenAddress } from "../parse-values.ts";
 import { announceConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
@@ -37,6 +39,18 @@ const hostPort = (help: string, def: string) =>
     defaultValue: parseListenAddress(def),
     defaultText: def,
   });
+
+/** A duration flag that must lie within [minMs, maxMs]. */
+const boundedDuration = (help: string, o: { defaultMs: number; minMs: number; maxMs: number }) =>
+  flag.custom(
+    (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < o.minMs || ms > o.maxMs)
+        throw new Error(`${raw} is outside ${formatDuration(o.minMs)}..${formatDuration(o.maxMs)}`);
+      return ms;
+    },
+    { help, placeholder: "DURATION", defaultValue: o.defaultMs, defaultText: formatDuration(o.defaultMs) },
+  );
 
 const utcDateTime = (help: string, def: string) =>
   flag.custom(
@@ -184,6 +198,22 @@ const flags = {
     defaultValue: 10 * 1024 * 1024,
     min: 1024,
   }),
+  verifyDeadline: boundedDuration(
+    "one deadline for an inbound signature's check, key retrieval included (temporary failure, 503, after it)",
+    { defaultMs: DEFAULT_VERIFY_DEADLINE_MS, minMs: 1000, maxMs: 120_000 },
+  ),
+  maxKeyFetches: flag.int({
+    help: "inbound requests waiting at once for a signer's key from the network (more get 503)",
+    defaultValue: DEFAULT_LOOKUP_LIMITS.maxWaiting,
+    min: 1,
+    max: 10_000,
+  }),
+  maxKeyFetchesPerDomain: flag.int({
+    help: "of those, for one signing domain",
+    defaultValue: DEFAULT_LOOKUP_LIMITS.maxWaitingPerDomain,
+    min: 1,
+    max: 10_000,
+  }),
   maxDeliveries: flag.int({ help: "delivery attempts at once", defaultValue: 32, min: 1, max: 1000 }),
   maxPerPeer: flag.int({
     help: "delivery attempts at once to one peer domain or local target",
@@ -259,6 +289,9 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     allowHttpPeers: f.allowHttpPeers,
     maxDeliveries: f.maxDeliveries,
     maxPerTarget: f.maxPerPeer,
+    verifyDeadlineMs: f.verifyDeadline,
+    maxKeyFetches: f.maxKeyFetches,
+    maxKeyFetchesPerDomain: f.maxKeyFetchesPerDomain,
     smtpIntake: f.smtpListen
       ? {
           listen: f.smtpListen,
