@@ -21,6 +21,7 @@ export type DkimFailureReason =
   | "body-length-limited"
   | "signature-in-future"
   | "signature-expired"
+  | "signature-undated"
   | "body-hash-mismatch"
   // The key
   | "key-unavailable"
@@ -46,6 +47,8 @@ export interface DkimPass {
   readonly keyBits: number;
   readonly signedAt?: number;
   readonly expiresAt?: number;
+  /** When the signature stops being good (x=, bounded by the verifier's lifetime): the replay window. */
+  readonly endsAt?: number;
   /** The body hash (bh=), useful for replay detection. */
   readonly bodyHash: string;
 }

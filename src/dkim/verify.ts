@@ -3,6 +3,11 @@
  * exactly one signature; its tags (signature.ts); the Authorization rule; l=; t= and x= against the
  * clock; the body hash; the key (key-resolver.ts) and its record checks; the signature itself. A
  * mismatch with a cached key is retried once with a fresh key (key rotation).
+ *
+ * A receiver can bound every signature's life (`lifetime`): the draft makes t= and x= optional
+ * (§7.1), so a signature without x= would otherwise be good forever, and one with a far x= for
+ * years, and a replay cache could never forget it. With `lifetime`, t= is required, a signature
+ * without x= ends maxAgeSeconds after t=, and x= counts for at most maxLifetimeSeconds after t=.
  */
 import {
   canonicalBody,
@@ -34,9 +39,30 @@ export interface VerifyOptions {
   maxFutureSeconds?: number;
   /** The verification's deadline: key lookups still waiting when it aborts fail as temporary. */
   signal?: AbortSignal;
+  /** Bounds on a signature's life; without them t= and x= are checked as written. */
+  lifetime?: SignatureLifetime;
+}
+
+export interface SignatureLifetime {
+  /** Without x=, a signature is good for this long after t=. */
+  maxAgeSeconds: number;
+  /** x= counts for at most this long after t=. */
+  maxLifetimeSeconds: number;
 }
 
 export const DEFAULT_MAX_FUTURE_SECONDS = 300;
+export const DEFAULT_MAX_SIGNATURE_AGE_SECONDS = 3600;
+export const MAX_SIGNATURE_LIFETIME_SECONDS = 24 * 3600;
+
+/** When a signature stops being good (seconds): x=, within the lifetime's bounds when given. */
+export function signatureEndsAt(
+  sig: Pick<DkimSignature, "timestamp" | "expiration">,
+  lifetime?: SignatureLifetime,
+): number | undefined {
+  if (!lifetime || sig.timestamp === undefined) return sig.expiration;
+  if (sig.expiration === undefined) return sig.timestamp + lifetime.maxAgeSeconds;
+  return Math.min(sig.expiration, sig.timestamp + lifetime.maxLifetimeSeconds);
+}
 
 export async function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
   const index = indexHeaders(request.fields);
@@ -72,11 +98,11 @@ export async function verifyRequest(request: SignedRequest, o: VerifyOptions): P
   const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   let lookup = await o.keys.lookup(query);
   if (!lookup.ok) return lookup;
-  let outcome = tryCandidates(sig, lookup.candidates, input);
+  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
   if (!outcome.ok && lookup.fromCache) {
     lookup = await o.keys.lookup({ ...query, refresh: true });
     if (!lookup.ok) return lookup;
-    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input);
+    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
   }
   return outcome;
 }
@@ -106,6 +132,25 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
       `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago.`,
     );
   }
+  const life = o.lifetime;
+  if (life && sig.timestamp === undefined) {
+    return fail(
+      "signature-undated",
+      "The signature has no t= tag; this server needs the signing time to bound the signature's life.",
+    );
+  }
+  const endsAt = signatureEndsAt(sig, life);
+  if (life && endsAt !== undefined && endsAt < nowSeconds) {
+    const age = nowSeconds - sig.timestamp!;
+    const why =
+      sig.expiration === undefined
+        ? `without x= this server accepts signatures up to ${life.maxAgeSeconds} seconds old`
+        : `x= counts for at most ${life.maxLifetimeSeconds} seconds after t= here`;
+    return fail(
+      "signature-expired",
+      `The signature is too old: made at t=${sig.timestamp}, ${age} seconds ago, and ${why}.`,
+    );
+  }
   const bodyHash = hashChunksBase64(canonicalBody(body, sig.bodyCanonicalization), hashOf(sig.algorithm));
   if (bodyHash !== sig.bodyHash) {
     return fail(
@@ -117,7 +162,12 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
 }
 
 /** Verifies against each usable candidate; reports the first refusal when none verifies. */
-function tryCandidates(sig: DkimSignature, candidates: readonly KeyCandidate[], input: string): DkimVerdict {
+function tryCandidates(
+  sig: DkimSignature,
+  candidates: readonly KeyCandidate[],
+  input: string,
+  lifetime: SignatureLifetime | undefined,
+): DkimVerdict {
   const ids = { domain: sig.domain, selector: sig.selector };
   let firstRefusal: DkimFail | undefined;
   let sawUsableKey = false;
@@ -144,6 +194,7 @@ function tryCandidates(sig: DkimSignature, candidates: readonly KeyCandidate[], 
         keyBits: c.parsed.key.bits,
         signedAt: sig.timestamp,
         expiresAt: sig.expiration,
+        endsAt: signatureEndsAt(sig, lifetime),
         bodyHash: sig.bodyHash,
       };
     }

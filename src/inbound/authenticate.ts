@@ -8,7 +8,7 @@
  */
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import type { DkimPass, DkimVerdict } from "../dkim/verdict.ts";
-import { verifyRequest } from "../dkim/verify.ts";
+import { type SignatureLifetime, verifyRequest } from "../dkim/verify.ts";
 import { isSameOrSubdomain, selfAndParents } from "../dns/names.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { anyContains } from "../net/cidr.ts";
@@ -48,6 +48,7 @@ export interface AuthenticateInput {
   allowSha1: boolean;
   /** The whole DKIM verification (key retrieval included) ends by then, temporary if unfinished. */
   verifyDeadlineMs: number;
+  lifetime: SignatureLifetime;
 }
 
 export async function authenticate(i: AuthenticateInput): Promise<Authentication> {
@@ -70,7 +71,13 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
   }
   const verdict = await verifyRequest(
     { fields: i.fields, body: i.body },
-    { keys: i.keys, nowMs: i.nowMs, allowSha1: i.allowSha1, signal: AbortSignal.timeout(i.verifyDeadlineMs) },
+    {
+      keys: i.keys,
+      nowMs: i.nowMs,
+      allowSha1: i.allowSha1,
+      signal: AbortSignal.timeout(i.verifyDeadlineMs),
+      lifetime: i.lifetime,
+    },
   );
   if (!verdict.ok) {
     // A key server or DNS that does not answer now is not the sender's fault: ask it to try again.

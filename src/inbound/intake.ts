@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import { parseSignature } from "../dkim/signature.ts";
+import type { SignatureLifetime } from "../dkim/verify.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
@@ -17,15 +18,17 @@ import type { Recipient } from "../ischedule/headers.ts";
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
-import type { DeliveryQueue, NewDelivery } from "../queue/queue.ts";
+import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import type { TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
-import { findReplay, type NewMessage, recordResponse } from "../store/messages.ts";
+import { type NewMessage, recordResponse } from "../store/messages.ts";
+import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
 import type { DeliveryTarget, RecipientOutcome } from "../targets/target.ts";
 import { type Authentication, AuthenticationError, authenticate, TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import { checkItip } from "./itip-checks.ts";
+import { type InFlightRequests, replayKeyOf, storedAnswer } from "./replays.ts";
 
 export interface IntakeContext {
   db: Database;
@@ -43,6 +46,10 @@ export interface IntakeContext {
   allowSha1: boolean;
   /** One deadline for a request's DKIM verification, key retrieval included. */
   verifyDeadlineMs: number;
+  /** How long a signature stays good (verify.ts): also how long its replay key is kept. */
+  signatureLifetime: SignatureLifetime;
+  /** Requests being processed, by replay key: a copy waits for its first one's answer. */
+  inFlight: InFlightRequests<IntakeAnswer>;
   nowMs: () => number;
   /** Remote deliveries of a trusted local server's message fall back to iMIP after this long. */
   fallbackAfterMs?: number;
@@ -108,12 +115,10 @@ function redacted(fields: IntakeRequest["fields"]): [string, string][] {
   ]);
 }
 
-export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<IntakeAnswer> {
+/** What the log keeps of a request whatever becomes of it. */
+function logBaseOf(req: IntakeRequest, bodyHash: string) {
   const h = req.headers;
-  const originatorDomain = addressDomain(h.originator) ?? "";
-  const caps = ctx.capabilities().capabilities;
-  const bodyHash = createHash("sha256").update(req.body).digest("base64");
-  const logBase = {
+  return {
     intake: "ischedule" as const,
     peerAddress: req.remoteAddress,
     remoteMessageId: h.messageId,
@@ -125,6 +130,15 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     method: (h.contentType.method ?? "?").toUpperCase(),
     component: (h.contentType.component ?? "?").toUpperCase(),
   };
+}
+
+type LogBase = ReturnType<typeof logBaseOf>;
+
+export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<IntakeAnswer> {
+  const h = req.headers;
+  const originatorDomain = addressDomain(h.originator) ?? "";
+  const bodyHash = createHash("sha256").update(req.body).digest("base64");
+  const logBase = logBaseOf(req, bodyHash);
 
   let auth: Authentication;
   try {
@@ -139,6 +153,7 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
       nowMs: ctx.nowMs(),
       allowSha1: ctx.allowSha1,
       verifyDeadlineMs: ctx.verifyDeadlineMs,
+      lifetime: ctx.signatureLifetime,
     });
   } catch (e) {
     if (!(e instanceof AuthenticationError)) throw e;
@@ -162,6 +177,28 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     return answer;
   }
 
+  // A copy of a request gets its first answer (replays.ts): from the copy still being processed, or
+  // from the database. Between the two checks and run() nothing awaits, so no copy slips in between.
+  const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
+  if (!replay) return accept(req, ctx, { auth, logBase });
+  const pending = ctx.inFlight.pending(replay.key);
+  if (pending) return asReplay(await pending);
+  const earlier = storedAnswer(ctx.db, { key: replay.key, nowMs: ctx.nowMs() });
+  if (earlier) return asReplay(earlier);
+  return ctx.inFlight.run(replay.key, () => accept(req, ctx, { auth, logBase, replay }));
+}
+
+function asReplay(first: IntakeAnswer): IntakeAnswer {
+  return { ...first, headers: { ...first.headers, "iSchedule-Replay": "true" } };
+}
+
+/** An authenticated request: the iTIP checks, routing, the durable store, delivery and the answer. */
+async function accept(
+  req: IntakeRequest,
+  ctx: IntakeContext,
+  o: { auth: Authentication; logBase: LogBase; replay?: ReplayClaim },
+): Promise<IntakeAnswer> {
+  const { auth, logBase } = o;
   const signature =
     auth.kind === "dkim"
       ? {
@@ -171,26 +208,9 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
           dkimReason: `verified with the key from ${auth.verdict.keySource} (${auth.verdict.keyBits} bits)`,
         }
       : { dkimResult: "trusted" as const };
-
-  // draft §7.4 says nothing of replays; a repeated (signer, message id, body) gets the first answer.
-  if (h.messageId) {
-    const since = ctx.nowMs() - replayWindowMs(auth);
-    const earlier = findReplay(ctx.db, {
-      peerDomain: auth.peerDomain,
-      remoteMessageId: h.messageId,
-      bodyHash,
-      since,
-    });
-    if (earlier?.responseBody && earlier.responseStatus) {
-      return {
-        status: earlier.responseStatus,
-        xml: earlier.responseBody,
-        messageUuid: earlier.uuid,
-        headers: { "iSchedule-Replay": "true" },
-      };
-    }
-  }
-
+  const h = req.headers;
+  const originatorDomain = addressDomain(h.originator) ?? "";
+  const caps = ctx.capabilities().capabilities;
   const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
   let itip: ItipMessage;
   try {
@@ -249,6 +269,7 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     uid: itip.uid,
     summary: itip.summary,
     organizer: itip.organizer?.address,
+    replay: o.replay,
   };
   // Targets that answer without I/O (the store) are asked before the commit, so their deliveries are
   // stored already decided, with their attempt: one transaction for the whole request.
@@ -260,10 +281,12 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     const xml = scheduleResponseXml(
       responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
     );
-    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
     return { status: 200, xml, messageUuid: accepted.uuid };
   }
-  const accepted = ctx.queue.accept(message, deliveries);
+  const accepted = store(ctx, message, deliveries);
+  if ("replayOf" in accepted) return asReplay(accepted.replayOf);
   const queued = accepted.deliveryIds.filter((_, i) => (deliveries[i]!.state ?? "queued") === "queued");
   const now = await ctx.dispatcher.deliverNow(queued, ctx.deadlineMs);
   if (queued.length > 0 && now.finished.size < queued.length) ctx.dispatcher.poke();
@@ -272,6 +295,26 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
   );
   recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
   return { status: 200, xml, messageUuid: accepted.uuid };
+}
+
+/**
+ * queue.accept(), or the answer of the message that already holds the replay key. Copies in this
+ * process wait for their first one before this point, so this is the database's word for the rare
+ * rest (a key taken while the first copy's answer was lost in a crash).
+ */
+function store(
+  ctx: IntakeContext,
+  message: NewMessage,
+  deliveries: readonly NewDelivery[],
+): Accepted | { replayOf: IntakeAnswer } {
+  try {
+    return ctx.queue.accept(message, deliveries);
+  } catch (e) {
+    if (!(e instanceof ReplayConflictError)) throw e;
+    const first = storedAnswer(ctx.db, { key: e.key, nowMs: ctx.nowMs() });
+    if (!first) throw e;
+    return { replayOf: first };
+  }
 }
 
 /** Asks the immediate local targets for their outcomes and records them on the deliveries. */
@@ -382,14 +425,6 @@ function responseItems(
       description: outcome.description,
     };
   });
-}
-
-/** How far back a replay is looked for: the signature's validity (x= - t=), at least a day. */
-function replayWindowMs(auth: Authentication): number {
-  const day = 86_400_000;
-  if (auth.kind !== "dkim" || auth.verdict.signedAt === undefined || auth.verdict.expiresAt === undefined)
-    return day;
-  return Math.max(day, (auth.verdict.expiresAt - auth.verdict.signedAt) * 1000);
 }
 
 export function refusal(e: IScheduleError, retryAfterSeconds?: number): IntakeAnswer {

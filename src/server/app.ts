@@ -15,6 +15,7 @@ import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import { DEFAULT_LOOKUP_LIMITS } from "../dkim/lookup-gate.ts";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
+import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
 import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
@@ -27,6 +28,7 @@ import {
 } from "../inbound/capabilities.ts";
 import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
+import { InFlightRequests } from "../inbound/replays.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
@@ -291,6 +293,11 @@ async function assemble(
     deadlineMs: config.deliveryDeadlineMs,
     allowSha1: config.allowSha1,
     verifyDeadlineMs: config.verifyDeadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS,
+    signatureLifetime: {
+      maxAgeSeconds: (config.maxSignatureAgeMs ?? DEFAULT_MAX_SIGNATURE_AGE_SECONDS * 1000) / 1000,
+      maxLifetimeSeconds: MAX_SIGNATURE_LIFETIME_SECONDS,
+    },
+    inFlight: new InFlightRequests(),
     nowMs: now,
     fallbackAfterMs: config.fallbackAfterMs,
     outboundComponents: remote.handles,

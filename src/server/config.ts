@@ -241,6 +241,8 @@ export interface ServeConfig {
   readonly trustedProxies?: readonly Cidr[];
   /** One deadline for an inbound request's DKIM verification, key retrieval included (default 10 s). */
   readonly verifyDeadlineMs?: number;
+  /** A signature without x= is refused this long after its t= (default 1 hour). */
+  readonly maxSignatureAgeMs?: number;
   /** Inbound requests waiting for a signer's key from the network, in all and per signing domain. */
   readonly maxKeyFetches?: number;
   readonly maxKeyFetchesPerDomain?: number;

@@ -5,6 +5,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { perDatabase } from "./_per-database.ts";
+import { claimReplayKey, type ReplayClaim } from "./replays.ts";
 
 export type Direction = "inbound" | "outbound";
 export type Intake = "ischedule" | "local" | "api" | "smtp" | "cli";
@@ -43,6 +44,8 @@ export interface NewMessage {
   dkimReason?: string;
   responseStatus?: number;
   responseBody?: string;
+  /** The replay key this message answers for (replays.ts); claimed in the same transaction. */
+  replay?: ReplayClaim;
 }
 
 /** One stored message as the delivery side reads it (the console's list is in message-search.ts). */
@@ -91,17 +94,6 @@ const statements = perDatabase((db) => ({
       $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody)`),
   byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
   byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
-  // Without the hint SQLite prefers messages_peer and reads every message of the peer in the replay
-  // window, on every inbound request (7.9 ms a lookup at 20,000 messages, against 0.01 ms).
-  // No ORDER BY: the index walks equal keys in rowid order already, so LIMIT 1 is the first message,
-  // and an explicit ORDER BY made SQLite set up a sorter (10 µs on every request). Only the id here:
-  // the whole row is read in the rare case of a replay.
-  replay: db.query<
-    { id: number },
-    { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number }
-  >(`SELECT m.id FROM messages m INDEXED BY messages_replay
-    WHERE m.peer_domain = $peerDomain AND m.remote_message_id = $remoteMessageId AND m.body_hash = $bodyHash
-      AND m.received_at >= $since AND m.dkim_result IN ('pass', 'trusted') LIMIT 1`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
     "UPDATE messages SET response_status = $status, response_body = $body WHERE id = $id",
   ),
@@ -109,7 +101,10 @@ const statements = perDatabase((db) => ({
 
 const encoder = new TextEncoder();
 
-/** Inserts one message row; the caller holds the transaction. Returns its id. */
+/**
+ * Inserts one message row (and claims its replay key); the caller holds the transaction. Returns
+ * its id. Throws ReplayConflictError when another message holds the replay key.
+ */
 export function insertMessage(db: Database, m: NewMessage & { uuid: string; receivedAt: number }): number {
   const result = statements(db).insert.run({
     uuid: m.uuid,
@@ -136,23 +131,14 @@ export function insertMessage(db: Database, m: NewMessage & { uuid: string; rece
     responseStatus: m.responseStatus ?? null,
     responseBody: m.responseBody ?? null,
   });
-  return Number(result.lastInsertRowid);
+  const id = Number(result.lastInsertRowid);
+  if (m.replay) claimReplayKey(db, { ...m.replay, messageId: id, nowMs: m.receivedAt });
+  return id;
 }
 
 export function getMessageRow(db: Database, idOrUuid: number | string): MessageRow | undefined {
   const s = statements(db);
   const raw = typeof idOrUuid === "number" ? s.byId.get({ id: idOrUuid }) : s.byUuid.get({ uuid: idOrUuid });
-  return raw ? fromRaw(raw) : undefined;
-}
-
-/** The first message a peer sent with this iSchedule-Message-ID, to answer a replay as we did then. */
-export function findReplay(
-  db: Database,
-  o: { peerDomain: string; remoteMessageId: string; bodyHash: string; since: number },
-): MessageRow | undefined {
-  const hit = statements(db).replay.get(o);
-  if (!hit) return undefined;
-  const raw = statements(db).byId.get({ id: hit.id });
   return raw ? fromRaw(raw) : undefined;
 }
 

@@ -118,7 +118,24 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA application_id = ${APPLICATION_ID};
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ name: "initial schema", up: SCHEMA_V1 }];
+/**
+ * Replays are answered from replay_keys (store/replays.ts): a unique key per signed request, kept for
+ * the signature's life. The message index the old replay lookup used goes.
+ */
+const REPLAY_KEYS = `
+CREATE TABLE replay_keys (
+  key TEXT PRIMARY KEY,
+  message_id INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX replay_keys_expiry ON replay_keys (expires_at);
+DROP INDEX messages_replay;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { name: "initial schema", up: SCHEMA_V1 },
+  { name: "replay keys", up: REPLAY_KEYS },
+];
 
 /** The schema version this code writes and understands. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -216,6 +216,39 @@ describe("time", () => {
     expect(await reason(r, NOW + 601_000)).toBe("signature-expired");
   });
 
+  describe("with a bounded lifetime (max age 1 h, x= for 24 h at most)", () => {
+    const lifetime = { maxAgeSeconds: 3600, maxLifetimeSeconds: 86_400 };
+    const bounded = async (r: ReturnType<typeof signed>, nowMs: number) => {
+      const v = await verifyRequest(r, { keys: keys(), nowMs, lifetime });
+      return v.ok ? { ok: true, endsAt: v.endsAt } : { ok: false, reason: v.reason, message: v.message };
+    };
+
+    test("without x=, a signature ends max age after t=", async () => {
+      const r = signed({ expireSeconds: 0 });
+      expect(await bounded(r, NOW + 3_599_000)).toEqual({ ok: true, endsAt: NOW / 1000 + 3600 });
+      const late = await bounded(r, NOW + 3_601_000);
+      expect(late).toMatchObject({ ok: false, reason: "signature-expired" });
+      expect(late.message).toContain("up to 3600 seconds old");
+    });
+
+    test("x= beyond 24 hours after t= counts as t= + 24 hours", async () => {
+      const r = signed({ expireSeconds: 30 * 86_400 });
+      expect(await bounded(r, NOW + 86_399_000)).toEqual({ ok: true, endsAt: NOW / 1000 + 86_400 });
+      expect(await bounded(r, NOW + 86_401_000)).toMatchObject({ ok: false, reason: "signature-expired" });
+    });
+
+    test("a signature without t= is refused as undated", async () => {
+      const r = signed();
+      const undated = r.value.replace(/ ?t=\d+;/, "");
+      expect(undated).not.toContain("t=");
+      const v = await verifyRequest(
+        { fields: [["DKIM-Signature", undated], ...FIELDS], body: r.body },
+        { keys: keys(), nowMs: NOW, lifetime },
+      );
+      expect(v).toMatchObject({ ok: false, reason: "signature-undated" });
+    });
+  });
+
   test("the verdict carries t= and x= and where the key came from", async () => {
     const v = await verifyRequest(signed(), { keys: keys(), nowMs: NOW });
     expect(v).toMatchObject({

@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import { loadSigningKey, type SigningKey, signRequest } from "../../src/dkim/sign.ts";
+import { loadSigningKey, type SigningKey } from "../../src/dkim/sign.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, startIsched, statuses, type TestServer } from "../support/isched.ts";
-import { type RawField, type RawResponse, rawExchange, requestBytes } from "../support/raw-http.ts";
+import { type RawResponse, rawExchange } from "../support/raw-http.ts";
+import { errorElement, signedPostBytes } from "../support/signed-post.ts";
 
 const KEYS = {
   peer: generateDkimKey("rsa"),
@@ -50,44 +51,11 @@ afterAll(async () => {
   await dns?.stop();
 });
 
-interface Signed {
-  key: SigningKey;
-  originator: string;
-  recipients?: string[];
-  body: string;
-}
-
-/** A signed request's bytes, ready to be sent (and sent again). */
-function signedRequest(s: Signed): Buffer {
-  const fields: RawField[] = [
-    ["iSchedule-Version", "1.0"],
-    ["iSchedule-Message-ID", crypto.randomUUID()],
-    ["Originator", s.originator],
-    ["Recipient", (s.recipients ?? ["mailto:ann@org.test"]).join(", ")],
-    ["Content-Type", "text/calendar; component=VEVENT; method=REQUEST"],
-  ];
-  const signature = signRequest({
-    key: s.key,
-    fields,
-    body: Buffer.from(s.body),
-    nowMs: Date.now(),
-  });
-  return requestBytes({
-    path: "/.well-known/ischedule",
-    fields: [["Host", "isched.org.test"], ["DKIM-Signature", signature], ...fields],
-    body: s.body,
-  });
-}
-
 const send = (request: Uint8Array): Promise<RawResponse> =>
   rawExchange({ port: Number(new URL(isched.url).port), request });
 
 const invite = (uid: string, organizer: string, attendee = "mailto:ann@org.test") =>
   invitation({ uid, organizer, attendees: [attendee] });
-
-function errorElement(xml: string): string | undefined {
-  return /<error[^>]*>\s*<([a-z-]+)/.exec(xml)?.[1];
-}
 
 const storedCount = (uid: string): number =>
   isched.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM messages WHERE uid = ?").get(uid)!.n;
@@ -95,7 +63,7 @@ const storedCount = (uid: string): number =>
 describe("policies cannot be dodged through subdomains or parents", () => {
   test("--trust evil.test=deny refuses a request signed d=evil.test for x@sub.evil.test", async () => {
     const r = await send(
-      signedRequest({
+      signedPostBytes({
         key: signer("evil.test", KEYS.evil.privateKeyPem),
         originator: "mailto:x@sub.evil.test",
         body: invite("sub-evil-1", "mailto:x@sub.evil.test"),
@@ -110,7 +78,7 @@ describe("policies cannot be dodged through subdomains or parents", () => {
 
   test("a policy on d= applies too: d=corp.test (denied) cannot sign for sales.corp.test (allowed)", async () => {
     const r = await send(
-      signedRequest({
+      signedPostBytes({
         key: signer("corp.test", KEYS.corp.privateKeyPem),
         originator: "mailto:x@sales.corp.test",
         body: invite("corp-1", "mailto:x@sales.corp.test"),
@@ -125,7 +93,7 @@ describe("policies cannot be dodged through subdomains or parents", () => {
 
   test("a remote signer d=org.test cannot speak for ceo@sub.org.test when isched hosts org.test", async () => {
     const r = await send(
-      signedRequest({
+      signedPostBytes({
         key: signer("org.test", KEYS.org.privateKeyPem),
         originator: "mailto:ceo@sub.org.test",
         body: invite("sub-hosted-1", "mailto:ceo@sub.org.test"),
@@ -141,7 +109,7 @@ describe("policies cannot be dodged through subdomains or parents", () => {
 
   test("nor can d=sub.org.test, a subdomain of a hosted domain", async () => {
     const r = await send(
-      signedRequest({
+      signedPostBytes({
         key: signer("sub.org.test", KEYS.org.privateKeyPem),
         originator: "mailto:ceo@sub.org.test",
         body: invite("sub-hosted-2", "mailto:ceo@sub.org.test"),
@@ -155,7 +123,7 @@ describe("policies cannot be dodged through subdomains or parents", () => {
 
   test("a peer without a policy still gets in, for its own domain and its subdomains", async () => {
     const r = await send(
-      signedRequest({
+      signedPostBytes({
         key: signer("peer.test", KEYS.peer.privateKeyPem),
         originator: "mailto:b@cal.peer.test",
         body: invite("peer-sub-1", "mailto:b@cal.peer.test"),

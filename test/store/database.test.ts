@@ -44,6 +44,7 @@ describe("openDatabase()", () => {
       "dkim_keys",
       "messages",
       "peer_policies",
+      "replay_keys",
       "settings",
     ]);
     db.close();

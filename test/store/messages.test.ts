@@ -1,53 +1,59 @@
 import { describe, expect, test } from "bun:test";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/database.ts";
-import { findReplay, recordResponse } from "../../src/store/messages.ts";
+import { getMessageRow, recordResponse } from "../../src/store/messages.ts";
+import { findReplay, ReplayConflictError } from "../../src/store/replays.ts";
 import { invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
 
-describe("replay lookup", () => {
-  const clock = () => new TestClock();
-
-  test("findReplay() finds the first verified message a peer sent with an iSchedule-Message-ID and body, and only that peer's", () => {
+describe("replay keys", () => {
+  test("a key answers for its message while in force, and a second message cannot claim it", () => {
     const db = openDatabase(":memory:");
-    const c = clock();
+    const c = new TestClock();
     const queue = new DeliveryQueue(db, queueOptions(c));
-    const inbound = (peerDomain: string, remoteMessageId: string, extra: object = {}) =>
-      invitation({
-        direction: "inbound",
-        intake: "ischedule",
-        peerDomain,
-        remoteMessageId,
-        bodyHash: "H1",
-        dkimResult: "pass",
-        ...extra,
-      });
-    // A forged (failed) request with the same id must never answer for the real one.
-    queue.accept(inbound("a.example", "msg-1", { dkimResult: "fail" }), recipients(1));
-    const first = queue.accept(inbound("a.example", "msg-1"), recipients(1)).messageId;
-    queue.accept(inbound("a.example", "msg-1"), recipients(1));
-    const other = queue.accept(inbound("b.example", "msg-1"), recipients(1)).messageId;
-    const since = c.ms - 1000;
-    expect(
-      findReplay(db, { peerDomain: "a.example", remoteMessageId: "msg-1", bodyHash: "H1", since })?.id,
-    ).toBe(first);
-    expect(
-      findReplay(db, { peerDomain: "b.example", remoteMessageId: "msg-1", bodyHash: "H1", since })?.id,
-    ).toBe(other);
-    expect(
-      findReplay(db, { peerDomain: "a.example", remoteMessageId: "msg-2", bodyHash: "H1", since }),
-    ).toBeUndefined();
-    expect(
-      findReplay(db, { peerDomain: "a.example", remoteMessageId: "msg-1", bodyHash: "H2", since }),
-    ).toBeUndefined();
-    expect(
-      findReplay(db, { peerDomain: "a.example", remoteMessageId: "msg-1", bodyHash: "H1", since: c.ms + 1 }),
-    ).toBeUndefined();
+    const replay = { key: "dkim\na.example\nmsg-1\nBH", expiresAt: c.ms + 60_000 };
+    const first = queue.accept(invitation({ replay }), recipients(1));
+    expect(findReplay(db, { key: replay.key, nowMs: c.ms })).toBe(first.messageId);
+    expect(findReplay(db, { key: "dkim\nb.example\nmsg-1\nBH", nowMs: c.ms })).toBeUndefined();
+    // The claim and the message are one transaction: a conflicting claim stores nothing.
+    expect(() => queue.accept(invitation({ uid: "second", replay }), recipients(1))).toThrow(
+      ReplayConflictError,
+    );
+    const stored = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n;
+    expect(stored).toBe(1);
+    db.close();
+  });
+
+  test("an expired key answers for nothing and is taken over by the next message", () => {
+    const db = openDatabase(":memory:");
+    const c = new TestClock();
+    const queue = new DeliveryQueue(db, queueOptions(c));
+    const key = "dkim\na.example\n\nBH";
+    queue.accept(invitation({ replay: { key, expiresAt: c.ms + 1000 } }), recipients(1));
+    c.ms += 1000;
+    expect(findReplay(db, { key, nowMs: c.ms })).toBeUndefined();
+    const later = queue.accept(invitation({ replay: { key, expiresAt: c.ms + 1000 } }), recipients(1));
+    expect(findReplay(db, { key, nowMs: c.ms })).toBe(later.messageId);
+    db.close();
+  });
+
+  test("claims prune expired keys, so the table holds about one window of traffic", () => {
+    const db = openDatabase(":memory:");
+    const c = new TestClock();
+    const queue = new DeliveryQueue(db, queueOptions(c));
+    for (let i = 0; i < 40; i++)
+      queue.accept(invitation({ replay: { key: `k${i}`, expiresAt: c.ms + 1000 } }), recipients(1));
+    c.ms += 2000;
+    for (let i = 0; i < 3; i++)
+      queue.accept(invitation({ replay: { key: `new${i}`, expiresAt: c.ms + 1000 } }), recipients(1));
+    const left = db.query<{ n: number }, []>("SELECT count(*) AS n FROM replay_keys").get()!.n;
+    // Each claim prunes up to 16 expired keys: 3 claims take all 40, and leave their own 3.
+    expect(left).toBe(3);
     db.close();
   });
 
   test("recordResponse() keeps the answer we gave, so a replay can get it again", () => {
     const db = openDatabase(":memory:");
-    const c = clock();
+    const c = new TestClock();
     const queue = new DeliveryQueue(db, queueOptions(c));
     const { messageId } = queue.accept(
       invitation({ peerDomain: "a.example", remoteMessageId: "m", bodyHash: "H", dkimResult: "trusted" }),
@@ -55,9 +61,7 @@ describe("replay lookup", () => {
     );
     expect(recordResponse(db, { messageId, status: 200, body: "<schedule-response/>" })).toBe(true);
     expect(recordResponse(db, { messageId: 999, status: 200 })).toBe(false);
-    expect(
-      findReplay(db, { peerDomain: "a.example", remoteMessageId: "m", bodyHash: "H", since: 0 }),
-    ).toMatchObject({
+    expect(getMessageRow(db, messageId)).toMatchObject({
       responseStatus: 200,
       responseBody: "<schedule-response/>",
     });

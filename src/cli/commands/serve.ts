@@ -2,6 +2,7 @@
 import { txtZoneLine } from "../../dkim/dns-record.ts";
 import { DEFAULT_LOOKUP_LIMITS } from "../../dkim/lookup-gate.ts";
 import { loadSigningKey } from "../../dkim/sign.ts";
+import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../../dkim/verify.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../../imip/index.ts";
 import { toICalendarUtc } from "../../ischedule/capabilities.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../../net/cidr.ts";
@@ -202,6 +203,14 @@ const flags = {
     "one deadline for an inbound signature's check, key retrieval included (temporary failure, 503, after it)",
     { defaultMs: DEFAULT_VERIFY_DEADLINE_MS, minMs: 1000, maxMs: 120_000 },
   ),
+  maxSignatureAge: boundedDuration(
+    "an inbound signature without x= is refused this long after its t= (x= itself counts for 24h at most)",
+    {
+      defaultMs: DEFAULT_MAX_SIGNATURE_AGE_SECONDS * 1000,
+      minMs: 60_000,
+      maxMs: MAX_SIGNATURE_LIFETIME_SECONDS * 1000,
+    },
+  ),
   maxKeyFetches: flag.int({
     help: "inbound requests waiting at once for a signer's key from the network (more get 503)",
     defaultValue: DEFAULT_LOOKUP_LIMITS.maxWaiting,
@@ -290,6 +299,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     maxDeliveries: f.maxDeliveries,
     maxPerTarget: f.maxPerPeer,
     verifyDeadlineMs: f.verifyDeadline,
+    maxSignatureAgeMs: f.maxSignatureAge,
     maxKeyFetches: f.maxKeyFetches,
     maxKeyFetchesPerDomain: f.maxKeyFetchesPerDomain,
     smtpIntake: f.smtpListen
