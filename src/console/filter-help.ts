@@ -25,7 +25,7 @@ export const FILTER_HELP: readonly (readonly [term: string, help: string])[] = [
   ["peer:DOMAIN", "came from, or went to, this domain"],
   [
     "status:STATE",
-    "a delivery is queued, in-flight, delivered, failed, sent-imip, cancelled or broken; refused: stored without deliveries",
+    "a delivery is queued, in-flight, delivered, failed, sent-imip, cancelled or broken; refused: refused at intake (kept with its reason, never delivered)",
   ],
   ["method:METHOD", "iTIP method: REQUEST, REPLY, CANCEL, ..."],
   ["uid:UID", "the iCalendar UID"],

@@ -51,6 +51,13 @@ export interface MessageView {
   headers: HeaderList | null;
   dkim: { result: string; domain: string | null; selector: string | null; reason: string | null };
   response: { status: number; body: string | null } | null;
+  /** A request refused at intake: why, what it was answered, and what is left of its body. */
+  refusal: {
+    reason: string;
+    status: number | null;
+    bodyBytes: number | null;
+    bodySha256: string | null;
+  } | null;
   itip: { ok: true; view: ItipSummary; sequence: number } | { ok: false; error: string };
   deliveries: DeliveryView[];
   command: string;
@@ -110,11 +117,15 @@ export function messageView(detail: MessageDetail, c: PlanContext): MessageView 
   const m = detail.message;
   const body = Buffer.from(m.body).toString("utf8");
   let itip: MessageView["itip"];
-  try {
-    const parsed = parseItip(body);
-    itip = { ok: true, view: describeItip(parsed), sequence: parsed.sequence };
-  } catch (e) {
-    itip = { ok: false, error: (e as Error).message };
+  if (m.refusal !== null) {
+    itip = { ok: false, error: "not kept: the request was refused, and a refusal keeps no body" };
+  } else {
+    try {
+      const parsed = parseItip(body);
+      itip = { ok: true, view: describeItip(parsed), sequence: parsed.sequence };
+    } catch (e) {
+      itip = { ok: false, error: (e as Error).message };
+    }
   }
   return {
     id: m.id,
@@ -137,6 +148,10 @@ export function messageView(detail: MessageDetail, c: PlanContext): MessageView 
     headers: m.headers,
     dkim: { result: m.dkimResult, domain: m.dkimDomain, selector: m.dkimSelector, reason: m.dkimReason },
     response: m.responseStatus === null ? null : { status: m.responseStatus, body: m.responseBody },
+    refusal:
+      m.refusal === null
+        ? null
+        : { reason: m.refusal, status: m.responseStatus, bodyBytes: m.bodySize, bodySha256: m.bodyHash },
     itip,
     command: `isched queue show ${m.id}`,
     deliveries: detail.deliveries.map(({ leaseOwner: _o, leaseExpiresAt, ...d }) => ({

@@ -3,6 +3,8 @@
  * (retry now, cancel, send by iMIP now) on chosen deliveries, a message's deliveries, or every
  * delivery a filter names. A filter-wide action must say how many deliveries it expects to change
  * (the count the page confirmed), and is refused with the current count when the set has changed.
+ * A request refused at intake has no delivery: an action on it, or on `status:refused`, is answered
+ * 409 with the reason, so nobody takes "0 changed" for "done".
  */
 import type { Database } from "bun:sqlite";
 import type { DeliveryQueue } from "../queue/queue.ts";
@@ -13,8 +15,11 @@ import {
   deliveriesForAction,
   deliveryIdsOfMessage,
   type MessageFilter,
+  namesRefused,
   searchMessages,
+  unknownDeliveries,
 } from "../store/message-search.ts";
+import { getMessageRow, type MessageRow } from "../store/messages.ts";
 import { FilterError, parseFilter } from "./filter.ts";
 import { apiError, idList, json, RequestError, type Route, readJson } from "./http.ts";
 import { type LiveFeed, MAX_SUBSCRIBERS } from "./live.ts";
@@ -58,6 +63,12 @@ function beforeOf(raw: string | null): number | undefined {
   return Number(raw);
 }
 
+/** Why an action on a refused request does nothing. */
+function refusedSentence(m: MessageRow): string {
+  const status = m.responseStatus === null ? "" : ` with HTTP ${m.responseStatus}`;
+  return `message ${m.id} was refused at intake${status} (${m.refusal}): a refused request has no deliveries and is never delivered`;
+}
+
 export function messageRoutes(o: MessageRouteOptions): Route[] {
   const actionRoute = (action: "retry" | "cancel" | "imip", summary: string): Route => ({
     method: "POST",
@@ -71,20 +82,36 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       const q = body.q;
       const given = [ids !== undefined, messageId !== undefined, q !== undefined].filter(Boolean).length;
       if (given !== 1) throw new RequestError(400, "give exactly one of ids, messageId or q");
-      if (action === "imip" && !o.plan.imipAvailable)
-        return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
       const kind = ACTION_OF[action];
       let targets: number[];
-      if (ids !== undefined) targets = actionableDeliveries(o.db, ids, kind);
-      else if (messageId !== undefined) {
+      if (ids !== undefined) {
+        const unknown = unknownDeliveries(o.db, ids);
+        if (unknown.length > 0)
+          return apiError(
+            404,
+            `no delivery ${unknown.slice(0, 10).join(", ")} (see the message's deliveries)`,
+          );
+        targets = actionableDeliveries(o.db, ids, kind);
+      } else if (messageId !== undefined) {
         if (!Number.isSafeInteger(messageId)) throw new RequestError(400, "messageId must be a message id");
-        targets = actionableDeliveries(o.db, deliveryIdsOfMessage(o.db, messageId as number), kind);
+        const message = getMessageRow(o.db, messageId as number);
+        if (!message) return apiError(404, `no message ${messageId}`);
+        if (message.refusal !== null) return apiError(409, refusedSentence(message));
+        targets = actionableDeliveries(o.db, deliveryIdsOfMessage(o.db, message.id), kind);
       } else {
         if (typeof q !== "string") throw new RequestError(400, "q must be a filter");
-        targets = deliveriesForAction(o.db, { filter: filterOf(q, o.nowMs()), action: kind, max: MAX_BULK });
+        const filter = filterOf(q, o.nowMs());
+        if (namesRefused(filter))
+          return apiError(
+            409,
+            "status:refused names requests refused at intake: they have no deliveries and are never retried, cancelled or sent by iMIP",
+          );
+        targets = deliveriesForAction(o.db, { filter, action: kind, max: MAX_BULK });
         if (targets.length > MAX_BULK)
           return apiError(413, `the filter names more than ${MAX_BULK} deliveries: narrow it`);
       }
+      if (action === "imip" && !o.plan.imipAvailable)
+        return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
       if (body.dryRun === true)
         return json(200, { action, count: targets.length, ids: targets.slice(0, 1000) });
       if (q !== undefined && body.expect === undefined)

@@ -10,7 +10,8 @@ import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../server/log.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
-import { type IntakeContext, receive, refusal, reserveKeyLookup } from "./intake.ts";
+import { type IntakeContext, receive, refusal } from "./intake.ts";
+import { reserveKeyLookup } from "./key-admission.ts";
 import { BodyTimeoutError, readCappedBody } from "./read-body.ts";
 
 export interface EndpointOptions {
@@ -63,7 +64,16 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
     try {
       const headers = checkHeaders(request.headers, caps);
       const fields = [...request.headers.entries()];
-      const reservation = reserveKeyLookup(fields, o.intake);
+      const declared = request.headers.get("content-length");
+      const reservation = reserveKeyLookup(
+        {
+          headers,
+          fields,
+          remoteAddress,
+          declaredBytes: declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined,
+        },
+        o.intake,
+      );
       if (!reservation.ok) answer = reservation.answer;
       else {
         try {

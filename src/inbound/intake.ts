@@ -2,14 +2,14 @@
  * A scheduling POST from its checked headers to the answer: authenticate (DKIM or trusted source),
  * drop replays, check the iTIP body, route each recipient, store the message with one delivery per
  * recipient (committed before anyone is told anything), deliver what can be delivered by the
- * deadline, and answer per recipient. A refused request is stored too (with its verdict and the
- * answer) when its headers were readable, so the log shows forgeries and mistakes.
+ * deadline, and answer per recipient. A refused request is logged too (with its verdict and the
+ * answer) when its headers were readable, so the log shows forgeries and mistakes: its metadata
+ * only, never its body, and never with a delivery (refusals.ts).
  */
 import type { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
-import { parseSignature } from "../dkim/signature.ts";
 import type { SignatureLifetime } from "../dkim/verify.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
@@ -24,10 +24,12 @@ import type { Route } from "../store/deliveries.ts";
 import { type NewMessage, recordResponse } from "../store/messages.ts";
 import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
 import type { DeliveryTarget, RecipientOutcome } from "../targets/target.ts";
-import { type Authentication, AuthenticationError, authenticate, TRY_AGAIN_SECONDS } from "./authenticate.ts";
+import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import { checkItip } from "./itip-checks.ts";
+import type { RefusalLog } from "./refusal-log.ts";
+import { logRefusal, requestFacts } from "./refusals.ts";
 import { type InFlightRequests, replayKeyOf, storedAnswer } from "./replays.ts";
 
 export interface IntakeContext {
@@ -50,6 +52,8 @@ export interface IntakeContext {
   signatureLifetime: SignatureLifetime;
   /** Requests being processed, by replay key: a copy waits for its first one's answer. */
   inFlight: InFlightRequests<IntakeAnswer>;
+  /** Where refused requests are logged: metadata only, pruned oldest first. */
+  refusals: RefusalLog;
   nowMs: () => number;
   /** Remote deliveries of a trusted local server's message fall back to iMIP after this long. */
   fallbackAfterMs?: number;
@@ -68,37 +72,6 @@ export interface IntakeRequest {
   keys?: KeyResolver;
 }
 
-export type KeyLookupReservation =
-  | { readonly ok: true; readonly keys: KeyResolver; release(): void }
-  | { readonly ok: false; readonly answer: IntakeAnswer };
-
-/**
- * Before a request's body is read: a signature whose key is not in the cache needs a place among the
- * key lookups that may wait on the network. When none is left the request is answered 503 at once,
- * before its body is buffered, so forged signatures pointing at silent key servers cannot make
- * isched hold more bodies than the limits allow. Anything unreadable here is left to verification.
- */
-export function reserveKeyLookup(
-  fields: readonly (readonly [string, string])[],
-  ctx: Pick<IntakeContext, "keys" | "allowSha1">,
-): KeyLookupReservation {
-  const values = fields.filter(([n]) => n.toLowerCase() === "dkim-signature");
-  const parsed =
-    values.length === 1 ? parseSignature(values[0]![1], { allowSha1: ctx.allowSha1 }) : undefined;
-  if (!parsed?.ok) return { ok: true, keys: ctx.keys, release() {} };
-  const sig = parsed.signature;
-  const reservation = ctx.keys.reserve({
-    domain: sig.domain,
-    selector: sig.selector,
-    methods: sig.queryMethods,
-  });
-  if (reservation.ok) return reservation;
-  const refused = new AuthenticationError("verification-failed", reservation.message, undefined, {
-    httpStatus: 503,
-  });
-  return { ok: false, answer: refusal(refused, TRY_AGAIN_SECONDS) };
-}
-
 export interface IntakeAnswer {
   status: number;
   xml: string;
@@ -107,29 +80,9 @@ export interface IntakeAnswer {
   messageUuid?: string;
 }
 
-/** Header values kept in the log; a credential never is. */
-function redacted(fields: IntakeRequest["fields"]): [string, string][] {
-  return fields.map(([n, v]) => [
-    n,
-    /^(authorization|cookie|proxy-authorization)$/i.test(n) ? "[redacted]" : v,
-  ]);
-}
-
-/** What the log keeps of a request whatever becomes of it. */
+/** What the log keeps of an accepted request: its facts, and the body as received. */
 function logBaseOf(req: IntakeRequest, bodyHash: string) {
-  const h = req.headers;
-  return {
-    intake: "ischedule" as const,
-    peerAddress: req.remoteAddress,
-    remoteMessageId: h.messageId,
-    originator: h.originator,
-    contentType: h.contentTypeRaw,
-    body: req.body,
-    bodyHash,
-    headers: redacted(req.fields),
-    method: (h.contentType.method ?? "?").toUpperCase(),
-    component: (h.contentType.component ?? "?").toUpperCase(),
-  };
+  return { ...requestFacts(req), body: req.body, bodyHash };
 }
 
 type LogBase = ReturnType<typeof logBaseOf>;
@@ -159,21 +112,15 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
     if (!(e instanceof AuthenticationError)) throw e;
     const v = e.verdict;
     const answer = refusal(e, e.retryAfterSeconds);
-    storeRefused(
-      ctx,
-      req,
-      {
-        ...logBase,
-        direction: "inbound",
-        peerDomain: v?.domain ?? originatorDomain,
-        dkimResult: v ? (v.ok ? "pass" : "fail") : "none",
-        dkimDomain: v?.domain,
-        dkimSelector: v?.selector,
-        dkimReason: v && !v.ok ? `${v.reason}: ${v.message}` : e.publicMessage,
-      },
-      answer,
-      e.publicMessage,
-    );
+    logRefusal(ctx, { ...req, bodySha256: bodyHash }, answer, {
+      reason: e.publicMessage,
+      direction: "inbound",
+      peerDomain: v?.domain ?? originatorDomain,
+      dkimResult: v ? (v.ok ? "pass" : "fail") : "none",
+      dkimDomain: v?.domain,
+      dkimSelector: v?.selector,
+      dkimReason: v && !v.ok ? `${v.reason}: ${v.message}` : e.publicMessage,
+    });
     return answer;
   }
 
@@ -228,13 +175,12 @@ async function accept(
   } catch (e) {
     if (!(e instanceof IScheduleError)) throw e;
     const answer = refusal(e);
-    storeRefused(
-      ctx,
-      req,
-      { ...logBase, ...signature, direction, peerDomain: auth.peerDomain },
-      answer,
-      e.publicMessage,
-    );
+    logRefusal(ctx, { ...req, bodySha256: logBase.bodyHash }, answer, {
+      ...signature,
+      reason: e.publicMessage,
+      direction,
+      peerDomain: auth.peerDomain,
+    });
     return answer;
   }
 
@@ -433,26 +379,4 @@ export function refusal(e: IScheduleError, retryAfterSeconds?: number): IntakeAn
     xml: errorXml(e.element, e.publicMessage),
     headers: retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined,
   };
-}
-
-/** Logs a refused request as a message whose deliveries all failed with the refusal. */
-function storeRefused(
-  ctx: IntakeContext,
-  req: IntakeRequest,
-  message: NewMessage,
-  answer: IntakeAnswer,
-  reason: string,
-): void {
-  const accepted = ctx.queue.accept(
-    { ...message, responseStatus: answer.status, responseBody: answer.xml },
-    req.headers.recipients.map((r) => ({
-      recipient: r.address,
-      domain: addressDomain(r.address) ?? "",
-      route: "local",
-      state: "failed",
-      requestStatus: STATUS.noAuthority,
-      lastError: `request refused (${answer.status}): ${reason}`,
-    })),
-  );
-  answer.messageUuid = accepted.uuid;
 }

@@ -28,6 +28,7 @@ import {
 } from "../inbound/capabilities.ts";
 import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
+import { RefusalLog } from "../inbound/refusal-log.ts";
 import { InFlightRequests } from "../inbound/replays.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
@@ -298,6 +299,7 @@ async function assemble(
       maxLifetimeSeconds: MAX_SIGNATURE_LIFETIME_SECONDS,
     },
     inFlight: new InFlightRequests(),
+    refusals: new RefusalLog(db, { nowMs: now }),
     nowMs: now,
     fallbackAfterMs: config.fallbackAfterMs,
     outboundComponents: remote.handles,
@@ -436,6 +438,7 @@ async function assemble(
     async stop() {
       await smtpIntake?.stop();
       await listener.stop();
+      intake.refusals.close();
       await api.stop();
       await dispatcher.stop();
       smtpSender?.close();

@@ -25,7 +25,7 @@ export type ValueKey =
   | "dkim"
   | "direction";
 
-/** `status:refused` is the state of a message stored without deliveries (refused at intake). */
+/** `status:refused` names requests refused at intake: logged with their reason, never a delivery. */
 export type StatusValue = DeliveryState | "refused";
 
 export type FilterTerm =
@@ -49,6 +49,8 @@ export interface LogMessageSummary {
   organizer: string | null;
   dkimResult: DkimResult;
   responseStatus: number | null;
+  /** Why the request was refused at intake; null for an accepted message. */
+  refusal: string | null;
   /** Distinct recipient domains (outbound: the peers it went to). */
   domains: string[];
   recipients: number;
@@ -71,7 +73,7 @@ interface Compiled {
 
 const SUMMARY_SQL = `SELECT m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
     m.peer_domain AS peerDomain, m.originator, m.method, m.component, m.uid, m.summary, m.organizer,
-    m.dkim_result AS dkimResult, m.response_status AS responseStatus,
+    m.dkim_result AS dkimResult, m.response_status AS responseStatus, m.refusal,
     (SELECT json_group_array(DISTINCT domain) FROM deliveries d WHERE d.message_id = m.id) AS domains,
     (SELECT json_group_object(state, n) FROM
       (SELECT state, count(*) AS n FROM deliveries d WHERE d.message_id = m.id GROUP BY state)) AS deliveryStates
@@ -103,8 +105,7 @@ function termSql(t: FilterTerm, below: number): Compiled {
     case "status": {
       const parts: string[] = [];
       const params: Param[] = [];
-      if (v.includes("refused"))
-        parts.push("NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id)");
+      if (v.includes("refused")) parts.push("m.refusal IS NOT NULL");
       if (v.includes("delivered")) {
         parts.push("EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state = 'delivered')");
       }
@@ -261,6 +262,27 @@ export function actionableDeliveries(db: Database, ids: readonly number[], actio
     )
     .all(JSON.stringify(ids), ...states)
     .map((r) => r.id);
+}
+
+/** Those of `ids` that are no delivery at all. */
+export function unknownDeliveries(db: Database, ids: readonly number[]): number[] {
+  if (ids.length === 0) return [];
+  const known = new Set(
+    db
+      .query<{ id: number }, [string]>(
+        "SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+      )
+      .all(JSON.stringify(ids))
+      .map((r) => r.id),
+  );
+  return ids.filter((id) => !known.has(id));
+}
+
+/** Does the filter name refused requests (`status:refused`, not negated)? */
+export function namesRefused(filter: MessageFilter): boolean {
+  return filter.some(
+    (t) => "values" in t && t.key === "status" && !t.negated && t.values.includes("refused"),
+  );
 }
 
 /** The delivery ids of a message (actions "per message"). */

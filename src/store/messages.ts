@@ -46,6 +46,10 @@ export interface NewMessage {
   responseBody?: string;
   /** The replay key this message answers for (replays.ts); claimed in the same transaction. */
   replay?: ReplayClaim;
+  /** Why the request was refused: a refusal keeps no body and never gets a delivery (refusals.ts). */
+  refusal?: string;
+  /** Bytes of the body as received, when the body itself is not kept. */
+  bodySize?: number;
 }
 
 /** One stored message as the delivery side reads it (the console's list is in message-search.ts). */
@@ -74,13 +78,18 @@ export interface MessageRow {
   dkimReason: string | null;
   responseStatus: number | null;
   responseBody: string | null;
+  /** Why the request was refused at intake; null for a message that was accepted. */
+  refusal: string | null;
+  /** Bytes of the body as received (a refusal's body is not kept). */
+  bodySize: number | null;
 }
 
 const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
   m.peer_address AS peerAddress, m.peer_domain AS peerDomain, m.originator, m.method, m.component,
   m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,
   m.content_type AS contentType, m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
-  m.dkim_reason AS dkimReason, m.response_status AS responseStatus, m.response_body AS responseBody`;
+  m.dkim_reason AS dkimReason, m.response_status AS responseStatus, m.response_body AS responseBody,
+  m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize`;
 
 type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
 type Bindings = Record<string, string | number | Uint8Array | null>;
@@ -88,10 +97,11 @@ type Bindings = Record<string, string | number | Uint8Array | null>;
 const statements = perDatabase((db) => ({
   insert: db.query<never, Bindings>(`INSERT INTO messages (uuid, received_at, direction, intake, peer_address,
       peer_domain, remote_message_id, originator, method, component, uid, summary, organizer, content_type, body,
-      body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, response_status, response_body)
+      body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, response_status, response_body,
+      refusal, body_size)
     VALUES ($uuid, $receivedAt, $direction, $intake, $peerAddress, $peerDomain, $remoteMessageId, $originator,
       $method, $component, $uid, $summary, $organizer, $contentType, $body, $bodyHash, $headers, $dkimResult,
-      $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody)`),
+      $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody, $refusal, $bodySize)`),
   byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
   byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
@@ -130,6 +140,8 @@ export function insertMessage(db: Database, m: NewMessage & { uuid: string; rece
     dkimReason: m.dkimReason ?? null,
     responseStatus: m.responseStatus ?? null,
     responseBody: m.responseBody ?? null,
+    refusal: m.refusal ?? null,
+    bodySize: m.bodySize ?? null,
   });
   const id = Number(result.lastInsertRowid);
   if (m.replay) claimReplayKey(db, { ...m.replay, messageId: id, nowMs: m.receivedAt });

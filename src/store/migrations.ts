@@ -132,9 +132,34 @@ CREATE INDEX replay_keys_expiry ON replay_keys (expires_at);
 DROP INDEX messages_replay;
 `;
 
+/**
+ * A refused request keeps its metadata only (store/refusals.ts): `refusal` says why (a message with
+ * one is a refusal), `body_size` how large the body was; the body is not kept. It never has a
+ * delivery, so no operator action can ever deliver it: a trigger refuses one. Refusals stored before
+ * (a message answered with an error status, with failed deliveries) become the same: their bodies
+ * and deliveries go.
+ */
+const REFUSALS = `
+ALTER TABLE messages ADD COLUMN refusal TEXT;
+ALTER TABLE messages ADD COLUMN body_size INTEGER;
+CREATE INDEX messages_refused ON messages (id) WHERE refusal IS NOT NULL;
+UPDATE messages SET
+    refusal = coalesce(
+      (SELECT d.last_error FROM deliveries d WHERE d.message_id = messages.id ORDER BY d.id LIMIT 1),
+      'refused (HTTP ' || response_status || ')'),
+    body_size = length(body),
+    body = x''
+  WHERE response_status >= 300;
+DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE refusal IS NOT NULL);
+CREATE TRIGGER deliveries_never_for_refused BEFORE INSERT ON deliveries
+  WHEN (SELECT refusal FROM messages WHERE id = NEW.message_id) IS NOT NULL
+  BEGIN SELECT RAISE(ABORT, 'a refused request never gets a delivery'); END;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
+  { name: "refused requests keep metadata only", up: REFUSALS },
 ];
 
 /** The schema version this code writes and understands. */

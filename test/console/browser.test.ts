@@ -169,6 +169,35 @@ describe("the console in Chromium", () => {
     await shot("message-retried");
   });
 
+  test("a forged request is listed as refused with its reason, and its page offers no action", async () => {
+    const forged = await postAsPeer({
+      url: `${c.isched.url}/.well-known/ischedule`,
+      originator: "mailto:ceo@example.com",
+      recipients: ["mailto:bob@example.com"],
+      body: invitation({
+        uid: "forged@example.com",
+        summary: "Wire the money",
+        organizer: "mailto:ceo@example.com",
+        attendees: ["mailto:bob@example.com"],
+      }),
+    });
+    expect(forged.status).toBe(403);
+    await page.goto(`${c.base}/#/messages?q=${encodeURIComponent("status:refused")}`);
+    const row = page.locator("#messages tbody tr", { hasText: "Refused:" });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.locator("#messages tbody tr").count()).toBe(1);
+    expect(await row.locator("td.summary").textContent()).toContain("DKIM-Signature");
+    await row.locator("td.summary a").click();
+    await page.waitForSelector("#refusal");
+    expect(await page.textContent("#refusal-reason")).toContain("DKIM-Signature");
+    expect(await page.textContent("#refusal")).toContain("HTTP 403");
+    expect(await page.locator("button.action-retry, button.action-imip, button.action-cancel").count()).toBe(
+      0,
+    );
+    expect(await page.textContent("main")).not.toContain("Wire the money");
+    await shot("message-refused");
+  });
+
   test("change a peer's trust policy", async () => {
     await page.goto(`${c.base}/#/peers`);
     await page.waitForSelector("#peers");

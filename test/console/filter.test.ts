@@ -106,6 +106,7 @@ describe("searchMessages", () => {
         peerDomain: "peer.example",
         dkimResult: "pass",
         organizer: "mailto:dan@peer.example",
+        refusal: "METHOD:REQUEST needs an ORGANIZER that is the Originator",
       },
       [],
     );

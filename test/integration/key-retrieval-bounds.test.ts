@@ -181,5 +181,13 @@ describe("key retrieval is bounded", () => {
     expect(held.length).toBe(4);
     expect(quick.length).toBe(6);
     for (const a of quick) expect(a.text).toContain("too many");
+    // Those refused before their body was read are in the refusal log all the same, with its size.
+    await Bun.sleep(400);
+    const logged = isched.db
+      .query<{ body_size: number }, []>(
+        "SELECT body_size FROM messages WHERE refusal LIKE '%too many key retrievals%' AND body_size IS NOT NULL",
+      )
+      .all();
+    expect(logged.length).toBe(6);
   }, 60_000);
 });

@@ -92,6 +92,26 @@ function dkimCard(m: MessageView): HTMLElement {
   );
 }
 
+/** A request refused at intake: why, and that nothing of it can ever be delivered. */
+function refusalCard(r: NonNullable<MessageView["refusal"]>): HTMLElement {
+  return h(
+    "div",
+    { class: "card refusal", id: "refusal" },
+    h("h2", null, badge("refused", r.status ?? undefined), " Refused at intake"),
+    h("p", { id: "refusal-reason" }, r.reason),
+    facts([
+      ["Answer given", r.status === null ? null : `HTTP ${r.status}`],
+      ["Body", `not kept (${r.bodyBytes ?? "?"} bytes)`],
+      ["Body SHA-256", r.bodySha256],
+    ]),
+    h(
+      "p",
+      { class: "muted" },
+      "A refused request has no deliveries: nothing of it can be retried, cancelled or sent by e-mail.",
+    ),
+  );
+}
+
 function deliveryCard(d: DeliveryView, reload: () => void): HTMLElement {
   const p = d.plan;
   const attemptText = p.maxAttempts === null ? `${d.attempts} made` : `${d.attempts} of ${p.maxAttempts}`;
@@ -180,7 +200,8 @@ function draw(main: HTMLElement, m: MessageView, reload: () => void): void {
     main,
     h("p", null, h("a", { href: "#/messages" }, "← Messages")),
     h("h1", null, `${m.method} ${m.summary ?? m.component}`, " ", h("span", { class: "muted" }, `#${m.id}`)),
-    h("div", { class: "grid" }, itipCard(m), dkimCard(m)),
+    m.refusal ? refusalCard(m.refusal) : null,
+    h("div", { class: "grid" }, m.refusal ? null : itipCard(m), dkimCard(m)),
     h(
       "div",
       { class: "card" },
@@ -205,12 +226,9 @@ function draw(main: HTMLElement, m: MessageView, reload: () => void): void {
         ["Command line", h("code", null, m.command)],
       ]),
     ),
-    h("h2", null, `Recipients (${m.deliveries.length})`),
+    m.refusal ? null : h("h2", null, `Recipients (${m.deliveries.length})`),
     m.deliveries.length > 1
       ? h("div", { class: "buttons" }, "All recipients: ", all("retry"), all("cancel"), all("imip"))
-      : null,
-    m.deliveries.length === 0
-      ? h("p", { class: "muted" }, "No delivery: the message was refused at intake.")
       : null,
     m.deliveries.map((d) => deliveryCard(d, reload)),
     m.headers
@@ -221,7 +239,9 @@ function draw(main: HTMLElement, m: MessageView, reload: () => void): void {
           facts(m.headers.map(([n, v]) => [n, v] as const)),
         )
       : null,
-    h("details", { class: "card" }, h("summary", null, "iCalendar body"), h("pre", null, m.body)),
+    m.refusal
+      ? null
+      : h("details", { class: "card" }, h("summary", null, "iCalendar body"), h("pre", null, m.body)),
   );
 }
 

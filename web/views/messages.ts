@@ -32,7 +32,7 @@ function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
   const peers = m.direction === "inbound" ? (m.peerDomain ? [m.peerDomain] : []) : m.domains;
   const states = Object.entries(m.deliveryStates);
   const status =
-    states.length === 0
+    m.refusal !== null
       ? [fv("status", "refused", badge("refused", m.responseStatus ?? undefined))]
       : states.map(([s, n]) => fv("status", s, badge(s, (n ?? 0) > 1 ? `×${n}` : undefined)));
   const tr = h(
@@ -46,7 +46,16 @@ function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
       peers.map((p) => fv("peer", p)),
     ),
     h("td", null, fv("method", m.method)),
-    h("td", { class: "summary" }, h("a", { href: `#/messages/${m.id}` }, m.summary ?? `(${m.component})`)),
+    h(
+      "td",
+      { class: "summary" },
+      h(
+        "a",
+        { href: `#/messages/${m.id}` },
+        // A refusal keeps no calendar data: its reason says what it was.
+        m.refusal !== null ? `Refused: ${m.refusal}` : (m.summary ?? `(${m.component})`),
+      ),
+    ),
     h(
       "td",
       { class: "uid" },

@@ -59,11 +59,13 @@ const utc = (ms: number | null): string =>
   ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 
 function states(m: LogMessageSummary): string {
+  if (m.refusal !== null) return `refused${m.responseStatus ? ` (${m.responseStatus})` : ""}`;
   const entries = Object.entries(m.deliveryStates);
-  return entries.length === 0
-    ? `refused${m.responseStatus ? ` (${m.responseStatus})` : ""}`
-    : entries.map(([s, n]) => `${s}:${n}`).join(" ");
+  return entries.length === 0 ? "-" : entries.map(([s, n]) => `${s}:${n}`).join(" ");
 }
+
+const clip = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -113,7 +115,7 @@ export const queueListCommand = defineCommand({
         (m.direction === "inbound" ? (m.peerDomain ?? "-") : m.domains.join(",")) || "-",
         m.method,
         states(m),
-        m.summary ?? `(${m.component})`,
+        m.refusal !== null ? clip(m.refusal, 60) : (m.summary ?? `(${m.component})`),
       ]),
     ];
     process.stdout.write(`${table(rows)}\n`);
@@ -141,6 +143,13 @@ function deliveryText(d: DeliveryView): string {
   return lines.join("\n");
 }
 
+function refusalText(r: NonNullable<MessageView["refusal"]>): string[] {
+  return [
+    `  refused${r.status === null ? "" : ` (HTTP ${r.status})`}: ${r.reason}`,
+    `  body not kept: ${r.bodyBytes ?? "?"} bytes${r.bodySha256 ? `, SHA-256 ${r.bodySha256}` : ""}; a refused request is never delivered`,
+  ];
+}
+
 export const queueShowCommand = defineCommand({
   name: "queue show",
   summary: "Show one message with its deliveries and every attempt (reads only)",
@@ -158,11 +167,12 @@ export const queueShowCommand = defineCommand({
     }
     const out = [
       `message ${m.id} (${m.uuid})`,
-      `  ${m.itip.ok ? m.itip.view.title : `${m.method} ${m.component} (calendar data unreadable: ${m.itip.error})`}`,
+      `  ${m.itip.ok ? m.itip.view.title : m.refusal ? `${m.method} ${m.component}, refused: its calendar data is not kept` : `${m.method} ${m.component} (calendar data unreadable: ${m.itip.error})`}`,
       m.itip.ok ? `  when: ${m.itip.view.when}` : "",
       `  received ${utc(m.receivedAt)} UTC, ${m.direction} via ${m.intake}${m.peerDomain ? ` from ${m.peerDomain}` : ""}`,
       `  originator ${m.originator}; uid ${m.uid ?? "-"}`,
       `  DKIM ${m.dkim.result}${m.dkim.domain ? ` d=${m.dkim.domain} s=${m.dkim.selector}` : ""}${m.dkim.reason ? `: ${m.dkim.reason}` : ""}`,
+      ...(m.refusal ? refusalText(m.refusal) : []),
       ...m.deliveries.map(deliveryText),
     ].filter((l) => l !== "");
     process.stdout.write(`${out.join("\n")}\n`);

@@ -1,0 +1,163 @@
+import { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { RefusalLog } from "../../src/inbound/refusal-log.ts";
+import { DeliveryQueue } from "../../src/queue/queue.ts";
+import { openDatabase } from "../../src/store/database.ts";
+import { MIGRATIONS, migrate } from "../../src/store/migrations.ts";
+import { cappedHeaders, MAX_HEADER_BYTES, type NewRefusal, refusalTotals } from "../../src/store/refusals.ts";
+import { invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
+import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
+
+afterEach(removeTempDirs);
+
+const refused = (n: number, extra: Partial<NewRefusal> = {}): NewRefusal => ({
+  direction: "inbound",
+  intake: "ischedule",
+  originator: `mailto:x${n}@stranger.example`,
+  method: "REQUEST",
+  component: "VEVENT",
+  contentType: "text/calendar; component=VEVENT; method=REQUEST",
+  peerDomain: "stranger.example",
+  refusal: "The request has no DKIM-Signature header; this server accepts only signed requests.",
+  responseStatus: 403,
+  responseBody: "<error/>",
+  bodySize: 1_000_000,
+  headers: [["Originator", `mailto:x${n}@stranger.example`]],
+  ...extra,
+});
+
+const originators = (db: Database): string[] =>
+  db
+    .query<{ originator: string }, []>(
+      "SELECT originator FROM messages WHERE refusal IS NOT NULL ORDER BY id",
+    )
+    .all()
+    .map((r) => r.originator);
+
+describe("the refusal log", () => {
+  test("keeps metadata only: no body, the body's size, the reason", () => {
+    const db = openDatabase(":memory:");
+    const log = new RefusalLog(db, { windowMs: 10 });
+    const uuid = log.record(refused(1));
+    log.close();
+    const row = db
+      .query<{ uuid: string; body: Uint8Array; body_size: number; refusal: string }, []>(
+        "SELECT uuid, body, body_size, refusal FROM messages",
+      )
+      .get()!;
+    expect({ uuid: row.uuid, bodyBytes: row.body.byteLength, size: row.body_size }).toEqual({
+      uuid,
+      bodyBytes: 0,
+      size: 1_000_000,
+    });
+    expect(row.refusal).toContain("DKIM-Signature");
+    db.close();
+  });
+
+  test("a refused request can never get a delivery", () => {
+    const db = openDatabase(":memory:");
+    const queue = new DeliveryQueue(db, queueOptions(new TestClock()));
+    expect(() => queue.accept(invitation({ refusal: "forged" }), recipients(1))).toThrow(
+      "a refused request never gets a delivery",
+    );
+    expect(db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(0);
+    db.close();
+  });
+
+  test("is pruned oldest first past its row limit", () => {
+    const db = openDatabase(":memory:");
+    const log = new RefusalLog(db, { limits: { maxCount: 10, maxBytes: 1 << 30 }, windowMs: 0 });
+    for (let i = 1; i <= 11; i++) {
+      log.record(refused(i));
+      log.close();
+    }
+    // Past 10 it prunes to nine tenths: the 9 newest are left.
+    expect(originators(db)).toEqual(Array.from({ length: 9 }, (_, i) => `mailto:x${i + 3}@stranger.example`));
+    db.close();
+  });
+
+  test("is pruned oldest first past its byte limit", () => {
+    const db = openDatabase(":memory:");
+    const log = new RefusalLog(db, { limits: { maxCount: 1000, maxBytes: 20_000 }, windowMs: 0 });
+    const big: [string, string][] = [["X-Padding", "p".repeat(1500)]];
+    for (let i = 1; i <= 20; i++) {
+      log.record(refused(i, { headers: big }));
+      log.close();
+    }
+    const { count, bytes } = refusalTotals(db);
+    expect(bytes).toBeLessThanOrEqual(20_000);
+    expect(count).toBeLessThan(20);
+    expect(originators(db).at(-1)).toBe("mailto:x20@stranger.example");
+    expect(originators(db)[0]).not.toBe("mailto:x1@stranger.example");
+    db.close();
+  });
+
+  test("a flood is written in batches: the first at once, the rest at the end of the window", async () => {
+    const db = openDatabase(":memory:");
+    const log = new RefusalLog(db, { windowMs: 100 });
+    const count = () => db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n;
+    log.record(refused(1));
+    expect(count()).toBe(1);
+    for (let i = 2; i <= 50; i++) log.record(refused(i));
+    expect(count()).toBe(1);
+    await Bun.sleep(250);
+    expect(count()).toBe(50);
+    log.close();
+    db.close();
+  });
+
+  test("header fields are kept up to a cap, and long values are cut", () => {
+    const fields: [string, string][] = Array.from({ length: 50 }, (_, i) => [`X-H${i}`, "v".repeat(5000)]);
+    const kept = cappedHeaders(fields);
+    const bytes = kept.reduce((n, [a, b]) => n + a.length + b.length, 0);
+    expect(bytes).toBeLessThan(MAX_HEADER_BYTES + 200);
+    expect(kept[0]![1]).toContain("(5000 characters)");
+    expect(kept.at(-1)).toEqual(["…", `${50 - (kept.length - 1)} more header fields not kept`]);
+  });
+});
+
+describe("migrating refusals stored before", () => {
+  test("a refused message loses its body and its failed deliveries, an accepted one is untouched", () => {
+    const path = tempDatabasePath();
+    const old = new Database(path);
+    migrate(old, MIGRATIONS.slice(0, 2));
+    const body = "BEGIN:VCALENDAR\r\nX-FORGED:1\r\nEND:VCALENDAR\r\n";
+    // How a refusal was stored before: the answer's status, one failed delivery per recipient.
+    const message = old.query<{ id: number }, [string, Uint8Array, number]>(
+      `INSERT INTO messages (uuid, received_at, direction, intake, originator, method, component, content_type,
+         body, response_status)
+       VALUES (?, 1, 'inbound', 'ischedule', 'mailto:alice@example.com', 'REQUEST', 'VEVENT', 'text/calendar', ?, ?)
+       RETURNING id`,
+    );
+    const delivery = old.query<never, [number, string]>(
+      `INSERT INTO deliveries (message_id, recipient, domain, route, state, last_error, created_at, updated_at)
+       VALUES (?, 'mailto:bob@example.com', 'example.com', 'local', 'failed', ?, 1, 1)`,
+    );
+    const forged = { messageId: message.get("u-forged", Buffer.from(body), 403)!.id };
+    delivery.run(forged.messageId, "request refused (403): The request has no DKIM-Signature header.");
+    const fine = { messageId: message.get("u-fine", Buffer.from(body), 200)!.id };
+    delivery.run(fine.messageId, "");
+    old.close();
+
+    const db = openDatabase(path);
+    const row = (id: number) =>
+      db
+        .query<{ refusal: string | null; body: Uint8Array; body_size: number | null }, [number]>(
+          "SELECT refusal, body, body_size FROM messages WHERE id = ?",
+        )
+        .get(id)!;
+    const deliveries = (id: number) =>
+      db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM deliveries WHERE message_id = ?").get(id)!
+        .n;
+    expect(row(forged.messageId).refusal).toBe(
+      "request refused (403): The request has no DKIM-Signature header.",
+    );
+    expect(row(forged.messageId).body.byteLength).toBe(0);
+    expect(row(forged.messageId).body_size).toBe(Buffer.byteLength(body));
+    expect(deliveries(forged.messageId)).toBe(0);
+    expect(row(fine.messageId).refusal).toBeNull();
+    expect(row(fine.messageId).body.byteLength).toBeGreaterThan(0);
+    expect(deliveries(fine.messageId)).toBe(1);
+    db.close();
+  });
+});
