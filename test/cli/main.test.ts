@@ -63,6 +63,8 @@ const usageErrors: [string[], string][] = [
     'isched: flag --verify-deadline: "soon" is not a duration (examples: 30s, 5m, 1h30m, 2d)',
   ],
   [["serve", "--max-key-fetches", "0"], "isched: flag --max-key-fetches: 0 is outside 1..10000"],
+  [["serve", "--max-signature-age", "30s"], "isched: flag --max-signature-age: 30s is outside 1m..1d"],
+  [["serve", "--max-signature-age", "2d"], "isched: flag --max-signature-age: 2d is outside 1m..1d"],
   [
     ["serve", "--max-key-fetches-per-domain", "-1"],
     "isched: flag --max-key-fetches-per-domain: -1 is outside 1..10000",
