@@ -9,7 +9,6 @@ import { join } from "node:path";
 import type { LogPage } from "../../src/store/message-search.ts";
 import { invitation } from "../support/isched.ts";
 import { type IschedProcess, startIschedProcess } from "../support/isched-process.ts";
-import { type RawField, rawExchange, requestBytes } from "../support/raw-http.ts";
 
 let isched: IschedProcess;
 
@@ -21,23 +20,30 @@ afterAll(async () => {
   await isched?.close();
 });
 
-function unsigned(o: { originator: string; recipient: string; body: string | Uint8Array }): Promise<{
+/**
+ * An unsigned POST, through fetch's kept-alive connections: a test that sends hundreds must not leave
+ * an ephemeral port in TIME_WAIT for each (later tests listen on kernel-chosen port numbers).
+ */
+async function unsigned(o: {
+  originator: string;
+  recipient: string;
+  body: string | Uint8Array<ArrayBuffer>;
+}): Promise<{
   status: number;
   text: string;
 }> {
-  const fields: RawField[] = [
-    ["Host", "isched.example.com"],
-    ["iSchedule-Version", "1.0"],
-    ["iSchedule-Message-ID", crypto.randomUUID()],
-    ["Originator", o.originator],
-    ["Recipient", o.recipient],
-    ["Content-Type", "text/calendar; component=VEVENT; method=REQUEST"],
-  ];
-  return rawExchange({
-    port: Number(new URL(isched.url).port),
-    request: requestBytes({ path: "/.well-known/ischedule", fields, body: o.body }),
-    timeoutMs: 30_000,
+  const res = await fetch(`${isched.url}/.well-known/ischedule`, {
+    method: "POST",
+    headers: {
+      "iSchedule-Version": "1.0",
+      "iSchedule-Message-ID": crypto.randomUUID(),
+      Originator: o.originator,
+      Recipient: o.recipient,
+      "Content-Type": "text/calendar; component=VEVENT; method=REQUEST",
+    },
+    body: o.body,
   });
+  return { status: res.status, text: await res.text() };
 }
 
 async function json<T>(res: Response): Promise<{ status: number; body: T }> {
