@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { storedAnswer } from "../../src/inbound/replays.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/database.ts";
 import { getMessageRow, recordResponse } from "../../src/store/messages.ts";
 import { findReplay, ReplayConflictError } from "../../src/store/replays.ts";
 import { invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
+import { statuses } from "../support/isched.ts";
 
 describe("replay keys", () => {
   test("a key answers for its message while in force, and a second message cannot claim it", () => {
@@ -48,6 +50,31 @@ describe("replay keys", () => {
     const left = db.query<{ n: number }, []>("SELECT count(*) AS n FROM replay_keys").get()!.n;
     // Each claim prunes up to 16 expired keys: 3 claims take all 40, and leave their own 3.
     expect(left).toBe(3);
+    db.close();
+  });
+
+  test("a key whose message was stored but never answered (a crash) answers from its deliveries", () => {
+    const db = openDatabase(":memory:");
+    const c = new TestClock();
+    const queue = new DeliveryQueue(db, queueOptions(c));
+    const key = "dkim\na.example\nmsg-9\nBH";
+    queue.accept(invitation({ replay: { key, expiresAt: c.ms + 60_000 } }), [
+      { recipient: "mailto:ann@example.com", domain: "example.com", route: "local" },
+      {
+        recipient: "mailto:ghost@example.com",
+        domain: "example.com",
+        route: "local",
+        state: "failed",
+        requestStatus: "3.7;Invalid calendar user",
+        lastError: "no such user",
+      },
+    ]);
+    const answer = storedAnswer(db, { key, nowMs: c.ms });
+    expect(answer?.status).toBe(200);
+    expect(statuses(answer!.xml)).toEqual({
+      "mailto:ann@example.com": "1.0;Pending",
+      "mailto:ghost@example.com": "3.7;Invalid calendar user",
+    });
     db.close();
   });
 
