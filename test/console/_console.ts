@@ -29,9 +29,9 @@ export interface ConsoleServer {
 
 export async function startConsoleServer(
   overrides: Partial<ServeConfig> & { domains?: string[] } = {},
-  o: { password?: string | null } = {},
+  o: { password?: string | null; nowMs?: () => number } = {},
 ): Promise<ConsoleServer> {
-  const isched = await startIsched({ domains: ["example.com"], ...overrides });
+  const isched = await startIsched({ domains: ["example.com"], ...overrides }, { nowMs: o.nowMs });
   if (o.password !== null) await setAdminPassword(isched.db, o.password ?? PASSWORD);
   const base = isched.consoleUrl;
   const raw = (path: string, init: RequestInit = {}) =>

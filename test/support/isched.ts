@@ -19,6 +19,7 @@ export interface TestServer extends RunningServer {
 
 export async function startIsched(
   overrides: Partial<ServeConfig> & { domains: string[] },
+  o: { nowMs?: () => number } = {},
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), "isched-test-"));
   const config: ServeConfig = {
@@ -39,7 +40,7 @@ export async function startIsched(
     ...overrides,
   };
   const log = process.env.ISCHED_TEST_LOG ? createLogger({ level: "debug" }) : silentLogger;
-  const server = await startServer({ config, log });
+  const server = await startServer({ config, log, nowMs: o.nowMs });
   return {
     ...server,
     dataDir,
