@@ -3,9 +3,8 @@
  * start): UDP and TCP on 127.0.0.1, NXDOMAIN for unknown names, so a test can "publish" a key the
  * console generated and watch the check find it.
  */
-import * as dgram from "node:dgram";
-import * as net from "node:net";
 import * as packet from "dns-packet";
+import { bindDnsSockets } from "../support/dns-sockets.ts";
 
 export interface FakeDns {
   readonly server: { host: string; port: number };
@@ -39,11 +38,7 @@ export async function startFakeDns(): Promise<FakeDns> {
       answers,
     });
   };
-  const udp = dgram.createSocket("udp4");
-  udp.on("message", (msg, rinfo) => udp.send(answer(msg), rinfo.port, rinfo.address));
-  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
-  const port = udp.address().port;
-  const tcp = net.createServer((socket) => {
+  const sockets = await bindDnsSockets((socket) => {
     let buffered = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -58,16 +53,14 @@ export async function startFakeDns(): Promise<FakeDns> {
     });
     socket.on("error", () => {});
   });
-  await new Promise<void>((resolve) => tcp.listen(port, "127.0.0.1", resolve));
+  const { udp, port } = sockets;
+  udp.on("message", (msg, rinfo) => udp.send(answer(msg), rinfo.port, rinfo.address));
   return {
     server: { host: "127.0.0.1", port },
     setTxt(name, records) {
       if (records.length === 0) txt.delete(name.toLowerCase());
       else txt.set(name.toLowerCase(), records);
     },
-    async stop() {
-      udp.close();
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    },
+    stop: () => sockets.close(),
   };
 }

@@ -9,6 +9,7 @@ import * as net from "node:net";
 import * as packet from "dns-packet";
 import type { HostPort } from "../../src/cli/parse-values.ts";
 import { createResolver, type DnsAnswer, type DnsResolver } from "../../src/dns/client.ts";
+import { bindDnsSockets } from "../support/dns-sockets.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 
 /** The records of an ok answer; fails the test with the whole answer otherwise. */
@@ -439,14 +440,7 @@ async function scriptedServer(
   script: (query: packet.DecodedPacket, via: Via) => Buffer[],
 ): Promise<{ server: HostPort; seen: Via[]; stop: () => Promise<void> }> {
   const seen: Via[] = [];
-  const udp = dgram.createSocket("udp4");
-  udp.on("message", (msg: Buffer, from) => {
-    seen.push("udp");
-    for (const out of script(packet.decode(msg), "udp")) udp.send(out, from.port, from.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
-  const port = udp.address().port;
-  const tcp = net.createServer((socket) => {
+  const sockets = await bindDnsSockets((socket) => {
     let pending = Buffer.alloc(0);
     socket.on("error", () => {});
     socket.on("data", (chunk: Buffer) => {
@@ -461,17 +455,15 @@ async function scriptedServer(
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(port, "127.0.0.1", resolve);
+  const { udp, port } = sockets;
+  udp.on("message", (msg: Buffer, from) => {
+    seen.push("udp");
+    for (const out of script(packet.decode(msg), "udp")) udp.send(out, from.port, from.address);
   });
   return {
     server: { host: "127.0.0.1", port },
     seen,
-    stop: async () => {
-      udp.close();
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    },
+    stop: () => sockets.close(),
   };
 }
 
