@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as dgram from "node:dgram";
-import * as net from "node:net";
 import * as packet from "dns-packet";
 import type { HostPort } from "../../src/cli/parse-values.ts";
 import { createResolver, type DnsAnswer, type DnsResolver } from "../../src/dns/client.ts";
