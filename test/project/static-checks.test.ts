@@ -18,7 +18,7 @@ test("tsc --noEmit finds no type errors", () => {
 });
 
 test("biome check (format and lint) passes", () => {
-  const r = run([bin("biome"), "check", "."]);
+  const r = run([bin("biome"), "check", "--error-on-warnings", "."]);
   if (r.code !== 0) console.error(r.output);
   expect(r.code).toBe(0);
 });
