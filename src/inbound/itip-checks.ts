@@ -3,7 +3,7 @@
  * message, consistent with its Content-Type, within the advertised capabilities, and with an
  * Originator and Recipients that the method allows. Pure: each failure is an IScheduleError.
  */
-import type { Capabilities } from "../ischedule/capabilities.ts";
+import { type Capabilities, outsideDateRange } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import type { ContentType } from "../ischedule/media-type.ts";
 import type { ItipMessage, ItipProblem } from "../itip/index.ts";
@@ -14,6 +14,7 @@ import {
   countInstances,
   ItipError,
   parseItip,
+  scheduledSpan,
 } from "../itip/index.ts";
 
 export interface ItipCheckInput {
@@ -65,18 +66,9 @@ export function checkItip(i: ItipCheckInput): ItipMessage {
   if (msg.attachments.external > 0 && !caps.attachments.external) {
     throw new IScheduleError("attachment-type-not-supported", "URL attachments are not accepted here.");
   }
-  if (caps.minDateTime && msg.dateTimesUtc.min && msg.dateTimesUtc.min < caps.minDateTime) {
-    throw new IScheduleError(
-      "min-date-time",
-      `The message has a date (${msg.dateTimesUtc.min}) before ${caps.minDateTime}.`,
-    );
-  }
-  if (caps.maxDateTime && msg.dateTimesUtc.max && msg.dateTimesUtc.max > caps.maxDateTime) {
-    throw new IScheduleError(
-      "max-date-time",
-      `The message has a date (${msg.dateTimesUtc.max}) after ${caps.maxDateTime}.`,
-    );
-  }
+  // The same rule isched's sender applies to peers (outbound/message-facts.ts): scheduled instances only.
+  const outside = outsideDateRange(scheduledSpan(msg), caps);
+  if (outside) throw new IScheduleError(outside.element, `${capitalize(outside.reason)}.`);
   // An open-ended RRULE (no COUNT or UNTIL) never ends; max-instances cannot mean to refuse "weekly, forever".
   const finite = (msg.recurrence.rrule && !msg.recurrence.openEnded) || msg.recurrence.rdates > 0;
   if (
@@ -91,4 +83,8 @@ export function checkItip(i: ItipCheckInput): ItipMessage {
   const recipientProblem = checkRecipients(msg, i.recipients);
   if (recipientProblem) throw problem(recipientProblem);
   return msg;
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -58,9 +58,11 @@ export interface MessageFacts {
   readonly contentType: string;
   /** Octets of the body. */
   readonly sizeBytes: number;
-  /** Earliest and latest DATE or DATE-TIME in the message, UTC: "20040902T130000Z", "20070505", or a Date. */
-  readonly dtMin?: string | Date;
-  readonly dtMax?: string | Date;
+  /**
+   * When the message's scheduled instances take place (src/itip/scheduled-span.ts), UTC:
+   * "20040902T130000Z" or "20070505". `lastEnd` undefined: the instances go on with no known end.
+   */
+  readonly scheduled?: { readonly firstStart: string; readonly lastEnd?: string };
   /** Recurrence instances in the message. */
   readonly instances?: number;
   readonly hasInlineAttachment?: boolean;
@@ -130,24 +132,8 @@ export function acceptsMessage(caps: Capabilities, message: MessageFacts): Accep
   if (message.hasExternalAttachment && !caps.attachments.external) {
     return refuse("attachment-type-not-supported", "the peer does not accept external (URI) attachments");
   }
-  if (caps.minDateTime !== undefined && message.dtMin !== undefined) {
-    const min = toICalendarUtc(message.dtMin);
-    if (min !== undefined && min < caps.minDateTime) {
-      return refuse(
-        "min-date-time",
-        `the message has a date ${min}, before the peer's minimum ${caps.minDateTime}`,
-      );
-    }
-  }
-  if (caps.maxDateTime !== undefined && message.dtMax !== undefined) {
-    const max = toICalendarUtc(message.dtMax);
-    if (max !== undefined && max > caps.maxDateTime) {
-      return refuse(
-        "max-date-time",
-        `the message has a date ${max}, after the peer's maximum ${caps.maxDateTime}`,
-      );
-    }
-  }
+  const outside = outsideDateRange(message.scheduled, caps);
+  if (outside) return refuse(outside.element, outside.reason);
   if (
     caps.maxInstances !== undefined &&
     message.instances !== undefined &&
@@ -159,6 +145,34 @@ export function acceptsMessage(caps: Capabilities, message: MessageFacts): Accep
     );
   }
   return { ok: true };
+}
+
+/**
+ * Whether the scheduled instances miss the receiver's date range (draft §9.2.1.8, §9.2.1.9): every
+ * instance is over before min-date-time, or the first one starts after max-date-time. A message
+ * with any instance inside the range fits: a series that began before the minimum still has
+ * meetings to schedule (CalendarServer's minimum is 1 January of last year).
+ */
+export function outsideDateRange(
+  span: MessageFacts["scheduled"],
+  range: { readonly minDateTime?: string; readonly maxDateTime?: string },
+): { element: "min-date-time" | "max-date-time"; reason: string } | undefined {
+  if (span === undefined) return undefined;
+  const last = span.lastEnd === undefined ? undefined : toICalendarUtc(span.lastEnd);
+  if (range.minDateTime !== undefined && last !== undefined && last < range.minDateTime) {
+    return {
+      element: "min-date-time",
+      reason: `every instance of the message is over by ${last}, before the minimum ${range.minDateTime}`,
+    };
+  }
+  const first = toICalendarUtc(span.firstStart);
+  if (range.maxDateTime !== undefined && first !== undefined && first > range.maxDateTime) {
+    return {
+      element: "max-date-time",
+      reason: `the first instance of the message starts at ${first}, after the maximum ${range.maxDateTime}`,
+    };
+  }
+  return undefined;
 }
 
 const UTC_DATE_TIME = /^\d{8}T\d{6}Z$/;

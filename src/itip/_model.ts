@@ -7,13 +7,11 @@ import {
   type Component,
   calAddressOf,
   firstValue,
-  icalUtc,
   isoOf,
   type Property,
   type Time,
   textOf,
   timeOf,
-  timesOf,
 } from "./_ical.ts";
 import { addressKey } from "./address.ts";
 import type { Attendee, ItipMessage } from "./types.ts";
@@ -92,7 +90,6 @@ export function buildMessage(input: ModelInput): ItipMessage {
       exdates: count("exdate"),
       overridden: input.mains.filter((c) => c.hasProperty("recurrence-id")).length,
     },
-    dateTimesUtc: dateRange(input.calendar),
     attachments: attachmentsOf(input.calendar),
     text: input.text,
   };
@@ -115,24 +112,6 @@ function* contentComponents(component: Component): Generator<Component> {
   for (const child of component.getAllSubcomponents()) {
     if (child.name !== "vtimezone") yield* contentComponents(child);
   }
-}
-
-const TIME_TYPES = new Set(["date", "date-time", "period"]);
-
-function dateRange(calendar: Component): ItipMessage["dateTimesUtc"] {
-  let min: string | undefined;
-  let max: string | undefined;
-  for (const component of contentComponents(calendar)) {
-    for (const property of component.getAllProperties()) {
-      if (!TIME_TYPES.has(property.type)) continue;
-      for (const time of timesOf(property)) {
-        const value = icalUtc(time);
-        if (min === undefined || value < min) min = value;
-        if (max === undefined || value > max) max = value;
-      }
-    }
-  }
-  return { ...(min !== undefined && { min }), ...(max !== undefined && { max }) };
 }
 
 function attachmentsOf(calendar: Component): ItipMessage["attachments"] {

@@ -33,5 +33,6 @@ export {
   type Party,
   type PartyRule,
 } from "./rules.ts";
+export { DEFAULT_SPAN_LIMIT, type ScheduledSpan, scheduledSpan } from "./scheduled-span.ts";
 export { describeItip, type ItipSummary, replyingAttendee } from "./summary.ts";
 export type { Attendee, CalAddress, ItipComponent, ItipMessage } from "./types.ts";

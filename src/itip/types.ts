@@ -75,13 +75,6 @@ export interface ItipMessage {
     /** Components with a RECURRENCE-ID. */
     readonly overridden: number;
   };
-  /**
-   * The smallest and largest DATE, DATE-TIME and PERIOD bound of every property outside VTIMEZONE,
-   * in UTC and in the iCalendar form of the IS:min-date-time / IS:max-date-time capabilities
-   * (`20040902T130000Z`, draft §9.2.1), so both compare as plain strings. DATE values count as
-   * midnight UTC. Recurrence instances and RRULE UNTIL are not expanded: see `countInstances()`.
-   */
-  readonly dateTimesUtc: { readonly min?: string; readonly max?: string };
   /** ATTACH properties: inline (VALUE=BINARY / ENCODING=BASE64) or external (URI), draft §9.2.1.5. */
   readonly attachments: { readonly inline: number; readonly external: number };
   /** The body exactly as received. */

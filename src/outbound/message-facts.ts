@@ -8,7 +8,7 @@
  * mean to refuse "weekly, forever", so a sender must not refuse it on the receiver's behalf either.
  */
 import type { MessageFacts } from "../ischedule/capabilities.ts";
-import { countInstances, type ItipMessage, parseItip } from "../itip/index.ts";
+import { countInstances, type ItipMessage, parseItip, scheduledSpan } from "../itip/index.ts";
 
 export interface MessageFactsInput {
   itip: ItipMessage;
@@ -30,8 +30,8 @@ export function messageFacts(i: MessageFactsInput): MessageFacts {
     hasInlineAttachment: itip.attachments.inline > 0,
     hasExternalAttachment: itip.attachments.external > 0,
   };
-  if (itip.dateTimesUtc.min !== undefined) facts.dtMin = itip.dateTimesUtc.min;
-  if (itip.dateTimesUtc.max !== undefined) facts.dtMax = itip.dateTimesUtc.max;
+  const span = scheduledSpan(itip);
+  if (span !== undefined) facts.scheduled = span;
   const bounded = (itip.recurrence.rrule && !itip.recurrence.openEnded) || itip.recurrence.rdates > 0;
   if (i.maxInstances !== undefined && Number.isInteger(i.maxInstances) && i.maxInstances >= 0 && bounded) {
     try {

@@ -120,3 +120,45 @@ describe("CalendarServer sends to isched", () => {
     );
   });
 });
+
+describe("isched sends to CalendarServer", () => {
+  test("an update to a weekly series created in 2024 goes by iSchedule although min-date-time is 1 January of last year", async () => {
+    const caps = readHttpFixture(join(CS, "capabilities.http")).body.toString();
+    expect(caps).toContain("<min-date-time>20250101T000000Z</min-date-time>");
+    const update = [
+      "BEGIN:VCALENDAR",
+      "VERSION:2.0",
+      "PRODID:-//isched tests//EN",
+      "METHOD:REQUEST",
+      "BEGIN:VEVENT",
+      "UID:weekly-since-2024@a.test",
+      "DTSTAMP:20261204T100000Z",
+      "CREATED:20240102T090000Z",
+      "LAST-MODIFIED:20261204T100000Z",
+      "DTSTART:20240108T090000Z",
+      "DTEND:20240108T100000Z",
+      "RRULE:FREQ=WEEKLY",
+      "EXDATE:20240304T090000Z",
+      "SEQUENCE:7",
+      "SUMMARY:Weekly planning",
+      "ORGANIZER:mailto:alice@a.test",
+      "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:cyrus@example.net",
+      "END:VEVENT",
+      "END:VCALENDAR",
+      "",
+    ].join("\r\n");
+    const sent = await isched.api<{ recipients: { recipient: string; route: string; status: string }[] }>(
+      "/messages",
+      { method: "POST", headers: { "content-type": "text/calendar" }, body: update },
+    );
+    expect(sent.status).toBe(202);
+    expect(sent.body.recipients).toEqual([
+      expect.objectContaining({
+        recipient: "mailto:cyrus@example.net",
+        route: "ischedule",
+        status: "1.2;Scheduling message has been delivered",
+      }),
+    ]);
+    expect(atCs.map((r) => /^UID:(.*)$/m.exec(r.body)?.[1]?.trim())).toContain("weekly-since-2024@a.test");
+  });
+});

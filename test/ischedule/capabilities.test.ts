@@ -321,8 +321,7 @@ describe("acceptsMessage()", () => {
     expect(
       acceptsMessage(DRAFT_MODEL, {
         ...message,
-        dtMin: "20040902T130000Z",
-        dtMax: new Date("2004-09-02T14:00:00Z"),
+        scheduled: { firstStart: "20040902T130000Z", lastEnd: "20040902T140000Z" },
         instances: 150,
         hasInlineAttachment: true,
         hasExternalAttachment: true,
@@ -348,16 +347,40 @@ describe("acceptsMessage()", () => {
     ],
     [{ sizeBytes: 102401 }, "max-content-length", "102401 octets; the peer accepts at most 102400"],
     [
-      { dtMin: "19900101" },
+      { scheduled: { firstStart: "19891231", lastEnd: "19900101" } },
       "min-date-time",
-      "date 19900101T000000Z, before the peer's minimum 19910101T000000Z",
+      "every instance of the message is over by 19900101T000000Z, before the minimum 19910101T000000Z",
     ],
-    [{ dtMax: "20390101T000000Z" }, "max-date-time", "after the peer's maximum 20381231T000000Z"],
+    [
+      { scheduled: { firstStart: "20390101T000000Z" } },
+      "max-date-time",
+      "the first instance of the message starts at 20390101T000000Z, after the maximum 20381231T000000Z",
+    ],
     [{ instances: 151 }, "max-instances", "151 instances; the peer accepts at most 150"],
   ] as const)("refuses %j with %s", (change, element, reason) => {
     const result = acceptsMessage(DRAFT_MODEL, { ...message, ...change });
     expect(result).toMatchObject({ ok: false, element });
     expect(result.ok ? "" : result.reason).toContain(reason);
+  });
+
+  test("takes a series that began before min-date-time while it has instances after it", () => {
+    expect(
+      acceptsMessage(DRAFT_MODEL, { ...message, scheduled: { firstStart: "19800101T000000Z" } }),
+    ).toEqual({
+      ok: true,
+    });
+    expect(
+      acceptsMessage(DRAFT_MODEL, {
+        ...message,
+        scheduled: { firstStart: "19800101T000000Z", lastEnd: "19910101T010000Z" },
+      }),
+    ).toEqual({ ok: true });
+    expect(
+      acceptsMessage(DRAFT_MODEL, {
+        ...message,
+        scheduled: { firstStart: "20381231T000000Z", lastEnd: "20400101T000000Z" },
+      }),
+    ).toEqual({ ok: true });
   });
 
   test("refuses attachment forms the peer does not take", () => {

@@ -120,8 +120,8 @@ describe("planGroups", () => {
     const cases: [Partial<MessageFacts>, IScheduleErrorElement][] = [
       [{ contentType: "application/calendar+json" }, "invalid-calendar-data-type"],
       [{ hasInlineAttachment: true }, "attachment-type-not-supported"],
-      [{ dtMin: "19800101T000000Z" }, "min-date-time"],
-      [{ dtMax: "20400101" }, "max-date-time"],
+      [{ scheduled: { firstStart: "19800101T000000Z", lastEnd: "19800101T010000Z" } }, "min-date-time"],
+      [{ scheduled: { firstStart: "20400101" } }, "max-date-time"],
       [{ instances: 151 }, "max-instances"],
     ];
     for (const [facts, element] of cases) {

@@ -25,15 +25,15 @@ const event = (...extra: string[]) =>
   );
 
 describe("messageFacts()", () => {
-  test("gives component, method, media type, size, date range and attachment kinds", () => {
+  test("gives component, method, media type, size, scheduled dates and attachment kinds", () => {
     const facts = messageFacts({ itip: event("ATTACH:https://files.example.org/a.pdf"), sizeBytes: 512 });
     expect(facts).toEqual({
       component: "VEVENT",
       method: "REQUEST",
       contentType: "text/calendar",
       sizeBytes: 512,
-      dtMin: "20260115T110000Z",
-      dtMax: "20260301T100000Z",
+      // DTSTAMP (15 January) schedules nothing: the instance is on 1 March.
+      scheduled: { firstStart: "20260301T090000Z", lastEnd: "20260301T100000Z" },
       hasInlineAttachment: false,
       hasExternalAttachment: true,
     });
