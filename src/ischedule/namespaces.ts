@@ -6,3 +6,5 @@ export const ISCHEDULE_NS = "urn:ietf:params:xml:ns:ischedule";
 export const CALDAV_NS = "urn:ietf:params:xml:ns:caldav";
 /** RFC 4918; the CalDAV form of a response wraps the recipient in DAV:href. */
 export const DAV_NS = "DAV:";
+/** txweb2's: CalendarServer's DAV:error carries its text in `error-description` here (notes §0). */
+export const TWISTED_DAV_NS = "http://twistedmatrix.com/xml_namespace/dav/";

@@ -5,9 +5,14 @@
  *
  * Accepted variants besides the draft's: the CalDAV namespace with <recipient><D:href>…</D:href>,
  * DAV:error and DAV:responsedescription (RFC 6638 §10, used by pre-2012 CalendarServer for
- * server-to-server), and the -00 <responsedescription> spelling.
+ * server-to-server), the -00 <responsedescription> spelling, and CalendarServer's DAV:error whose
+ * text is in twisted's <error-description> (txweb2/dav/http.py ErrorResponse).
+ *
+ * calendar-data is iCalendar, whose lines end in CRLF (RFC 5545 §3.1). An XML reader turns every
+ * CRLF into LF before anything else (XML 1.0 §2.11), CDATA sections included, which is where
+ * CalendarServer puts it; the draft's own examples have bare LF. Both come back with CRLF.
  */
-import { CALDAV_NS, DAV_NS, ISCHEDULE_NS } from "./namespaces.ts";
+import { CALDAV_NS, DAV_NS, ISCHEDULE_NS, TWISTED_DAV_NS } from "./namespaces.ts";
 import {
   childElement,
   deepText,
@@ -31,7 +36,7 @@ const IS = [ISCHEDULE_NS];
 const CALDAV = [CALDAV_NS];
 const DAV = [DAV_NS];
 const ANY_ERROR_NS = [ISCHEDULE_NS, DAV_NS, CALDAV_NS];
-const DESCRIPTIONS = ["response-description", "responsedescription"];
+const DESCRIPTIONS = ["response-description", "responsedescription", "error-description"];
 
 /** Parses the body of a POST response. Throws XmlSyntaxError (a SyntaxError) with a precise message. */
 export function parseScheduleResponse(xml: string | Uint8Array, options?: XmlReadOptions): ScheduleResponse {
@@ -45,7 +50,7 @@ export function parseScheduleResponse(xml: string | Uint8Array, options?: XmlRea
   }
   if (root.name === "error" && ANY_ERROR_NS.includes(root.ns)) {
     const named = root.children.find((c) => !DESCRIPTIONS.includes(c.name));
-    const description = readDescription(root, [root.ns, ISCHEDULE_NS, DAV_NS]);
+    const description = readDescription(root, [root.ns, ISCHEDULE_NS, DAV_NS, TWISTED_DAV_NS]);
     return {
       kind: "error",
       ...(named ? { element: named.name } : {}),
@@ -77,7 +82,7 @@ function readResponse(el: XmlElement, index: number, nsList: readonly string[]):
   };
   const data = childElement(el, nsList, "calendar-data");
   if (data) {
-    out.calendarData = data.text;
+    out.calendarData = data.text.replace(/\r?\n/g, "\r\n");
     const type = data.attrs["content-type"];
     if (type !== undefined) out.calendarDataContentType = type;
   }

@@ -14,8 +14,11 @@
  *   includes 403 verification-failed: the receiver cannot verify isched's signature (no key found,
  *   an algorithm it lacks, or no DKIM at all as in stock Cyrus, interop notes §1), and resending the
  *   same signature cannot change that. A 3.x would fail the delivery outright instead.
+ * - Error names a peer invents (CalendarServer's organizer-denied, attendee-denied,
+ *   recipient-invalid) are explained in words (peer-error-names.ts) before the peer's own text.
  */
 import { normalizeAddress } from "../ischedule/address.ts";
+import { peerErrorMeaning } from "../ischedule/peer-error-names.ts";
 import { parseScheduleResponse, type ScheduleResponse } from "../ischedule/response-reader.ts";
 import { STATUS } from "../ischedule/status.ts";
 import type { PeerResponse } from "../net/peer-fetch.ts";
@@ -72,8 +75,9 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
         const description = `${url} did not answer for ${recipient}`;
         return { recipient, requestStatus: STATUS.serviceUnavailable, description, via };
       }
-      const description =
-        r.error && r.description ? `${r.error}: ${r.description}` : (r.description ?? r.error);
+      const named = r.error && r.description ? `${r.error}: ${r.description}` : (r.description ?? r.error);
+      const meaning = peerErrorMeaning(r.error);
+      const description = meaning ? `${meaning} (${named})` : named;
       return {
         recipient,
         requestStatus: r.requestStatus,
@@ -98,10 +102,11 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
   }
+  const meaning = parsed?.kind === "error" ? peerErrorMeaning(parsed.element) : undefined;
   const error =
     parsed?.kind === "error" && parsed.element === "verification-failed"
       ? `${url} could not verify isched's DKIM signature (HTTP ${status}, ${why})`
-      : `${url} refused the request (HTTP ${status}${why ? `, ${why}` : ""})`;
+      : `${url} refused the request${meaning ? `: ${meaning}` : ""} (HTTP ${status}${why ? `, ${why}` : ""})`;
   return { outcomes: everyone(STATUS.invalidService, error), error };
 }
 

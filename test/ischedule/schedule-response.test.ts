@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { parseScheduleResponse } from "../../src/ischedule/response-reader.ts";
 import { STATUS } from "../../src/ischedule/status.ts";
 import { XmlSyntaxError } from "../../src/ischedule/xml-reader.ts";
 import { errorXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
+import { FIXTURES, readHttpFixture } from "../support/http-fixture.ts";
 
 // The draft's example responses (notes §12.2-12.4), with the closing tags the RFC artwork splits
 // across lines ("<" newline "/response-description>") joined back.
@@ -78,7 +80,8 @@ describe("parseScheduleResponse() on the draft's examples", () => {
         {
           recipient: "mailto:cyrus@example.org",
           requestStatus: "2.0;Success",
-          calendarData: `${A2_FREEBUSY}    `,
+          // The artwork's LF line ends come back as iCalendar's CRLF.
+          calendarData: `${A2_FREEBUSY.replace(/\n/g, "\r\n")}    `,
         },
         {
           recipient: "mailto:mike@example.org",
@@ -150,6 +153,36 @@ describe("parseScheduleResponse() also reads", () => {
         '<error xmlns="urn:ietf:params:xml:ns:ischedule"><response-description>Nope</response-description></error>',
       ),
     ).toEqual({ kind: "error", description: "Nope" });
+  });
+});
+
+/** The body of a captured CalendarServer answer (test/fixtures/calendarserver). */
+const csBody = (name: string) => readHttpFixture(join(FIXTURES, "calendarserver", name)).body;
+
+describe("parseScheduleResponse() on CalendarServer's answers", () => {
+  test("its CDATA calendar-data keeps the CRLF line ends iCalendar needs (RFC 5545 §3.1)", () => {
+    const parsed = parseScheduleResponse(csBody("freebusy-response.http"));
+    const data = parsed.kind === "responses" ? parsed.responses[0]?.calendarData : undefined;
+    expect(data).toStartWith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\n");
+    expect(data).toContain("FREEBUSY;FBTYPE=BUSY:20261202T150000Z/PT1H\r\n");
+    expect(data).toEndWith("END:VCALENDAR\r\n");
+    expect(data).not.toMatch(/[^\r]\n/);
+  });
+
+  test("its DAV:error keeps the text of twisted's error-description", () => {
+    expect(parseScheduleResponse(csBody("error-originator-missing.http"))).toEqual({
+      kind: "error",
+      element: "originator-missing",
+      description: "Missing originator",
+    });
+  });
+
+  test("its IS:error names CalendarServer's own elements", () => {
+    expect(parseScheduleResponse(csBody("error-organizer-denied.http"))).toEqual({
+      kind: "error",
+      element: "organizer-denied",
+      description: "Organizer cannot schedule",
+    });
   });
 });
 

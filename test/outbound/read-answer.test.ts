@@ -1,8 +1,10 @@
 /** What a receiver's answer to one POST means per recipient (read-answer.ts). */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { errorXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
 import type { PeerResponse } from "../../src/net/peer-fetch.ts";
 import { readAnswer, retryAfter } from "../../src/outbound/read-answer.ts";
+import { FIXTURES, readHttpFixture } from "../support/http-fixture.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const URL_ = "https://cal.peer.test/ischedule";
@@ -38,7 +40,7 @@ describe("readAnswer()", () => {
       {
         recipient: "mailto:bob@peer.test",
         requestStatus: "3.7;Invalid calendar user",
-        description: "recipient-invalid: Unknown user",
+        description: "it has no calendar user with this address (recipient-invalid: Unknown user)",
       },
     ]);
     expect(answer.outcomes[0]!.via).toMatchObject({ target: URL_, httpStatus: 200 });
@@ -57,6 +59,33 @@ describe("readAnswer()", () => {
     expect(withError.error).toBe(`${URL_} refused the request (HTTP 200, originator-denied: Not you.)`);
     expect(read(response(501, ""), ["mailto:a@peer.test"]).outcomes[0]!.requestStatus).toBe(
       "5.2;Invalid calendar service",
+    );
+  });
+
+  test("CalendarServer's own error names read as reasons, with its text (DAV:error and IS:error)", () => {
+    const cs = (name: string) => {
+      const f = readHttpFixture(join(FIXTURES, "calendarserver", name));
+      return read(response(403, f.body.toString()), ["mailto:cyrus@example.net"]);
+    };
+    expect(cs("error-organizer-denied.http").error).toBe(
+      `${URL_} refused the request: it does not let this ORGANIZER schedule with its users (HTTP 403, organizer-denied: Organizer cannot schedule)`,
+    );
+    expect(cs("error-attendee-denied.http").error).toBe(
+      `${URL_} refused the request: it does not take this ATTENDEE as the one who replies (HTTP 403, attendee-denied: No principal for attendee)`,
+    );
+    expect(cs("error-originator-missing.http").error).toBe(
+      `${URL_} refused the request (HTTP 403, originator-missing: Missing originator)`,
+    );
+    const perRecipient = scheduleResponseXml([
+      {
+        recipient: "mailto:nobody@peer.test",
+        requestStatus: "3.7;Invalid Calendar User",
+        error: "recipient-invalid",
+        description: "Unknown recipient",
+      },
+    ]);
+    expect(read(response(200, perRecipient), ["mailto:nobody@peer.test"]).outcomes[0]!.description).toBe(
+      "it has no calendar user with this address (recipient-invalid: Unknown recipient)",
     );
   });
 
