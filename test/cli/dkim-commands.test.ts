@@ -55,6 +55,14 @@ describe.each(["rsa", "ed25519"] as const)("isched keygen --type %s", (type) => 
   });
   afterAll(async () => dns?.stop());
 
+  test("says plainly when the key type is one CalendarServer and Cyrus cannot verify", () => {
+    if (type === "rsa") expect(out.stderr).toBe("");
+    else
+      expect(out.stderr).toBe(
+        "isched: note: CalendarServer and Cyrus verify only RSA signatures: they will refuse requests signed with this Ed25519 key. Use it only with peers known to verify ed25519-sha256; RSA 2048 (the default) works with every peer.\n",
+      );
+  });
+
   test("writes the private key with mode 0600 and prints the record", () => {
     expect(out.exitCode).toBe(0);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);

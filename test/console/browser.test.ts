@@ -238,6 +238,24 @@ describe("the console in Chromium", () => {
     await shot("keys");
   });
 
+  test("the Keys page says plainly that CalendarServer and Cyrus cannot verify Ed25519", async () => {
+    await page.goto(`${c.base}/#/keys`);
+    const option = await page.textContent("#type-example\\.com option[value='ed25519']");
+    expect(option).toBe("Ed25519 (not verified by CalendarServer or Cyrus)");
+    expect(await page.textContent("#type-example\\.com option[value='rsa']")).toBe("RSA 2048 (every peer)");
+    await page.selectOption("#type-example\\.com", "ed25519");
+    await page.click("#rotate-example\\.com");
+    const pending = await eventually(async () =>
+      keysOfDomain(c.isched.db, "example.com").find((k) => k.state === "pending"),
+    );
+    const note = await page.waitForSelector(`tr[data-selector='${pending.selector}'] .key-warning`);
+    expect(await note.textContent()).toBe(
+      "CalendarServer and Cyrus verify only RSA: they will refuse requests this key signs.",
+    );
+    await page.click(`tr[data-selector='${pending.selector}'] button:text('Discard')`);
+    await page.waitForSelector(`tr[data-selector='${pending.selector}'] .badge:text('retired')`);
+  });
+
   test("verify a pasted request step by step", async () => {
     await page.goto(`${c.base}/#/tools`);
     const fixtures = join(import.meta.dir, "..", "fixtures", "dkim");

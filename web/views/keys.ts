@@ -140,7 +140,19 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
         h("strong", null, k.selector),
         k.source === "--dkim-key" ? h("div", { class: "muted" }, "--dkim-key") : null,
       ),
-      h("td", null, `${k.algorithm}, ${k.bits} bits`),
+      h(
+        "td",
+        null,
+        `${k.algorithm}, ${k.bits} bits`,
+        // No deployed peer verifies ed25519-sha256 (CalendarServer's dkim.py, Cyrus's libopendkim).
+        k.algorithm === "ed25519-sha256" && k.state !== "retired"
+          ? h(
+              "div",
+              { class: "key-warning" },
+              "CalendarServer and Cyrus verify only RSA: they will refuse requests this key signs.",
+            )
+          : null,
+      ),
       h(
         "td",
         null,
@@ -155,8 +167,8 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
   const type = h(
     "select",
     { "aria-label": "Key type", id: `type-${d.domain}` },
-    h("option", { value: "rsa" }, "RSA 2048"),
-    h("option", { value: "ed25519" }, "Ed25519"),
+    h("option", { value: "rsa" }, "RSA 2048 (every peer)"),
+    h("option", { value: "ed25519" }, "Ed25519 (not verified by CalendarServer or Cyrus)"),
   );
   const generate = h(
     "button",

@@ -10,6 +10,13 @@ import { flag } from "../flags.ts";
 import { describeFsError } from "../io.ts";
 import { domainFlag, selectorFlag } from "./shared-flags.ts";
 
+/**
+ * No deployed iSchedule peer verifies ed25519-sha256 (RFC 8463): CalendarServer's dkim.py knows
+ * rsa-sha1 and rsa-sha256 only, Cyrus's libopendkim builds rarely have Ed25519 (interop notes §0, §1).
+ */
+const ED25519_NOTE =
+  "CalendarServer and Cyrus verify only RSA signatures: they will refuse requests signed with this Ed25519 key. Use it only with peers known to verify ed25519-sha256; RSA 2048 (the default) works with every peer.";
+
 export const keygenCommand = defineCommand({
   name: "keygen",
   summary: "Make a DKIM key pair and print the DNS TXT record to publish",
@@ -22,7 +29,10 @@ export const keygenCommand = defineCommand({
   flags: {
     domain: domainFlag("the signing domain (d=)"),
     selector: selectorFlag("the selector (s=)"),
-    type: flag.oneOf(["rsa", "ed25519"], { help: "key type; peers speak rsa", defaultValue: "rsa" }),
+    type: flag.oneOf(["rsa", "ed25519"], {
+      help: "key type: rsa works with every peer; CalendarServer and Cyrus cannot verify ed25519",
+      defaultValue: "rsa",
+    }),
     bits: flag.optionalInt({
       help: `RSA modulus length [default: ${DEFAULT_RSA_BITS}]`,
       min: 1024,
@@ -53,6 +63,7 @@ export const keygenCommand = defineCommand({
     } catch (e) {
       throw new CommandError(`cannot write the key files in ${flags.out}: ${describeFsError(e)}`);
     }
+    if (key.type === "ed25519") process.stderr.write(`isched: note: ${ED25519_NOTE}\n`);
     const name = dnsKeyName(flags.domain, flags.selector);
     process.stdout.write(
       [
