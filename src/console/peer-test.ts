@@ -58,12 +58,16 @@ export async function testPeer(
     endpoints = d.targets.map((t) => t.url);
     push({
       step: "discovery",
-      title: d.how === "static" ? "Static route (--peer)" : `SRV record _ischedules._tcp.${d.domain}`,
+      title:
+        d.how === "static"
+          ? "Static route (--peer)"
+          : `SRV record ${d.targets[0]?.url.startsWith("http:") ? "_ischedule._tcp" : "_ischedules._tcp"}.${d.domain}`,
       outcome: d.warnings.length > 0 ? "warning" : "ok",
       lines: [
         ...d.targets.map((t) => `${t.url} (priority ${t.priority}, weight ${t.weight})`),
         `path ${d.path}${d.how === "srv" ? " (TXT path record, or the well-known default)" : ""}`,
         `answer holds ${d.ttlSeconds} s${d.sign ? "" : "; requests to this peer are not signed"}`,
+        ...(d.legacyHttp ? [`plain HTTP allowed for this peer (--peer ${domain}=legacy-http)`] : []),
         ...d.warnings,
       ],
       ms: found.ms,
@@ -93,15 +97,11 @@ export async function testPeer(
     });
   } else {
     const cache = createCapabilitiesCache({
-      fetch: (req) =>
-        peerFetch(req, {
-          resolver: o.dns,
-          allowPrivate: o.allowPrivatePeers,
-          ca: o.ca,
-          allowHttp: o.allowPrivatePeers,
-        }),
+      fetch: (req) => peerFetch(req, { resolver: o.dns, allowPrivate: o.allowPrivatePeers, ca: o.ca }),
     });
-    const got = await timed(() => cache.get(endpoints[0]!));
+    // As the sender would: plain HTTP only for a peer named with --peer D=legacy-http.
+    const scheme = { peer: domain, legacyHttp: d.kind === "found" && d.legacyHttp };
+    const got = await timed(() => cache.get(endpoints[0]!, scheme));
     const c = got.value;
     if (c.ok) {
       const caps = c.capabilities;

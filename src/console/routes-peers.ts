@@ -6,6 +6,7 @@
 import type { Database } from "bun:sqlite";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
+import type { PeerRoute } from "../outbound/static-routes.ts";
 import { openRelayProblem, type ServeConfig } from "../server/config.ts";
 import {
   type InboundPeerStats,
@@ -26,7 +27,7 @@ import { describePolicy, effectivePolicy } from "./peer-trust.ts";
 
 export interface PeerRouteOptions {
   db: Database;
-  config: Pick<ServeConfig, "domains" | "trust" | "peerKeys">;
+  config: Pick<ServeConfig, "domains" | "trust" | "peerKeys" | "peers">;
   test: PeerTestOptions;
   nowMs: () => number;
   log: { log(level: "info", message: string, fields?: Record<string, string>): void };
@@ -69,6 +70,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       peerKeys: o.config.peerKeys
         .filter((k) => k.domain === domain)
         .map((k) => ({ selector: k.selector, where: k.where })),
+      route: routeJson(o.config.peers?.find((r) => r.domain === domain)),
       lastTest: test ? { atMs: test.atMs, outcomes: test.steps.map((x) => x.outcome) } : null,
     };
   };
@@ -94,6 +96,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
         for (const x of s.outbound) domains.add(x.domain);
         for (const r of o.config.trust) domains.add(r.domain);
         for (const k of o.config.peerKeys) domains.add(k.domain);
+        for (const r of o.config.peers ?? []) domains.add(r.domain);
         for (const p of allPeerPolicies(o.db)) domains.add(p.domain);
         for (const h of hosted) domains.delete(h);
         const peers = [...domains].sort((a, b) => (a === "*" ? -1 : b === "*" ? 1 : a.localeCompare(b)));
@@ -216,4 +219,9 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       },
     },
   ];
+}
+
+/** A `--peer` route as the page shows it: the fixed URL (null: DNS), plain HTTP allowed, signing. */
+function routeJson(r: PeerRoute | undefined) {
+  return r === undefined ? null : { url: r.url ?? null, legacyHttp: r.legacyHttp === true, sign: r.sign };
 }

@@ -23,8 +23,6 @@ export interface PeerFetchOptions {
   totalTimeoutMs?: number;
   /** Default 1 MiB. */
   maxResponseBytes?: number;
-  /** Accept `http:` URLs (plain-HTTP internal targets in tests). Default false. */
-  allowHttp?: boolean;
   /** The caller's own deadline: when it aborts, the request stops like at the total timeout. */
   signal?: AbortSignal;
 }
@@ -34,6 +32,11 @@ export interface PeerRequest {
   url: string;
   headers?: Record<string, string> | [string, string][];
   body?: Uint8Array | string;
+  /**
+   * Accept an `http:` URL: only for a peer the operator named with `--peer D=legacy-http`
+   * (static-routes.ts). Default false: peers are reached over https (draft §10).
+   */
+  allowHttp?: boolean;
 }
 
 export interface PeerResponse {
@@ -90,7 +93,7 @@ function trustStore(extra: string): string[] {
 
 export async function peerFetch(req: PeerRequest, o: PeerFetchOptions): Promise<PeerResponse> {
   const started = performance.now();
-  const url = parsePeerUrl(req.url, o.allowHttp === true);
+  const url = parsePeerUrl(req.url, req.allowHttp === true);
   // A trailing dot (SRV targets have one) must not reach SNI, the certificate check or Host.
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
   const total = new AbortController();

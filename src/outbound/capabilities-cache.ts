@@ -17,7 +17,7 @@
 import type { Capabilities } from "../ischedule/capabilities.ts";
 import { parseCapabilities } from "../ischedule/capabilities-reader.ts";
 import { PeerFetchError, type PeerRequest, type PeerResponse } from "../net/peer-fetch.ts";
-import { classifyPeerStatus, followRedirect } from "./redirects.ts";
+import { classifyPeerStatus, followRedirect, type PeerScheme } from "./redirects.ts";
 
 export type CapabilitiesResult =
   | {
@@ -56,7 +56,8 @@ export interface CapabilitiesCacheOptions {
 }
 
 export interface CapabilitiesCache {
-  get(targetUrl: string): Promise<CapabilitiesResult>;
+  /** `scheme`: whose endpoint it is, and whether plain HTTP is allowed for it (redirects.ts). */
+  get(targetUrl: string, scheme?: PeerScheme): Promise<CapabilitiesResult>;
   /**
    * Records the `iSchedule-Capabilities` header of any response from `targetUrl` (the target or the
    * final endpoint); a serial the cached document was not seen with makes the next `get` refetch.
@@ -117,7 +118,12 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
   }
 
   /** One GET, following redirects; `endpoint` is where the caller must POST after permanent ones. */
-  async function chase(from: string, param: QueryParam, headers: Record<string, string>): Promise<Chase> {
+  async function chase(
+    from: string,
+    param: QueryParam,
+    headers: Record<string, string>,
+    scheme: PeerScheme | undefined,
+  ): Promise<Chase> {
     let url = capabilitiesUrl(from, param);
     let endpoint = from;
     let onlyPermanent = true;
@@ -125,7 +131,8 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
     for (;;) {
       let response: PeerResponse;
       try {
-        response = await o.fetch({ method: "GET", url, headers });
+        const plain = scheme?.legacyHttp === true ? { allowHttp: true } : {};
+        response = await o.fetch({ method: "GET", url, headers, ...plain });
       } catch (err) {
         if (err instanceof PeerFetchError)
           return { ok: false, temporary: err.temporary, reason: err.message };
@@ -142,6 +149,7 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
         method: "GET",
         visited,
         maxRedirects,
+        ...(scheme !== undefined && { scheme }),
       });
       if (!step.ok) return { ok: false, temporary: false, reason: step.reason, httpStatus: response.status };
       // A Location without our query parameter still names the endpoint; ask it the same question.
@@ -157,7 +165,11 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
     }
   }
 
-  async function refresh(key: string, entry: Entry | undefined): Promise<CapabilitiesResult> {
+  async function refresh(
+    key: string,
+    entry: Entry | undefined,
+    scheme: PeerScheme | undefined,
+  ): Promise<CapabilitiesResult> {
     const from = start(key);
     // After a serial change the peer said the document changed: a 304 would be wrong, so ask plainly.
     const conditional = entry !== undefined && !entry.stale;
@@ -167,7 +179,7 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
     const params: QueryParam[] = entry ? [entry.param] : ["action", "query"];
     let failure: Failure | undefined;
     for (const param of params) {
-      const got = await chase(from, param, headers);
+      const got = await chase(from, param, headers, scheme);
       if ("ok" in got) return got;
       const { response, endpoint, requested } = got;
       const status = response.status;
@@ -247,14 +259,14 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
   }
 
   return {
-    async get(targetUrl) {
+    async get(targetUrl, scheme) {
       const key = normalizeUrl(targetUrl);
       if (key === undefined) return { ok: false, temporary: false, reason: `"${targetUrl}" is not a URL` };
       const entry = entries.get(key);
       if (entry && !entry.stale && entry.expiresAtMs > now()) return result(entry, true);
       let pending = inFlight.get(key);
       if (!pending) {
-        pending = refresh(key, entry).finally(() => inFlight.delete(key));
+        pending = refresh(key, entry, scheme).finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       return pending;

@@ -5,6 +5,10 @@
  * §4.3, RFC 6763 §6 key/value syntax) or else `/.well-known/ischedule` (draft §4.4). Optionally the
  * leftmost labels are stripped one by one when a name has no record (draft §4.1 "MAY").
  *
+ * `_ischedule._tcp` (plain HTTP, removed in draft -05) is used only for a peer the operator named
+ * with `--peer D=legacy-http` (static-routes.ts), when it has no `_ischedules._tcp` record; for any
+ * other domain its presence only makes the "no iSchedule" reason name that opt-in.
+ *
  * Answers are cached by their DNS TTL (clamped); DNS failures are not cached and never turn into "no
  * iSchedule here": that would send the message by email while the peer's DNS merely hiccupped.
  * The try order of SRV targets is drawn anew on every call, so a cached answer still spreads load by
@@ -16,10 +20,12 @@ import { orderSrvTargets, srvSaysUnavailable } from "../dns/srv-order.ts";
 import type { PeerRoute } from "./static-routes.ts";
 
 export const SRV_SERVICE = "_ischedules._tcp";
+/** Plain-HTTP iSchedule before draft -05 (CalendarServer still publishes it): legacy-http peers only. */
+export const LEGACY_SRV_SERVICE = "_ischedule._tcp";
 export const WELL_KNOWN_PATH = "/.well-known/ischedule";
 
 export interface DiscoveryTarget {
-  /** `https://{host}:{port}{path}`, without `:443`. */
+  /** `https://{host}:{port}{path}`, without `:443` (`http://` from `_ischedule._tcp`, without `:80`). */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -40,6 +46,8 @@ export type Discovery =
       readonly ttlSeconds: number;
       /** False for a static route with sign=no. */
       readonly sign: boolean;
+      /** The operator allowed this peer plain HTTP (`--peer D=legacy-http`). */
+      readonly legacyHttp: boolean;
       /** What was ignored on the way, e.g. a malformed TXT path, for the logs. */
       readonly warnings: readonly string[];
     }
@@ -71,7 +79,7 @@ export interface DiscoveryService {
 
 /** A cacheable outcome: the records, not the drawn order, so each call draws its own. */
 type Outcome =
-  | { kind: "static"; route: PeerRoute }
+  | { kind: "static"; route: PeerRoute & { url: string } }
   | {
       kind: "srv";
       domain: string;
@@ -79,6 +87,9 @@ type Outcome =
       path: string;
       warnings: string[];
       ttl: number;
+      /** Found at `_ischedule._tcp`: plain HTTP. */
+      plain: boolean;
+      legacyHttp: boolean;
     }
   | { kind: "none"; reason: string; ttl: number }
   | { kind: "error"; reason: string };
@@ -104,13 +115,25 @@ export function createDiscovery(o: DiscoveryOptions): DiscoveryService {
   async function lookup(domain: string): Promise<Outcome> {
     const negatives: string[] = [];
     let negativeTtl = Number.POSITIVE_INFINITY;
+    const legacyHttp = routes.get(domain)?.legacyHttp === true;
     for (const candidate of discoveryCandidates(domain, o.walkParents === true)) {
       const route = routes.get(candidate);
-      if (route) return { kind: "static", route };
-      const owner = `${SRV_SERVICE}.${candidate}`;
-      const srv = await ask(() => o.resolver.srv(owner));
+      if (route?.url !== undefined) return { kind: "static", route: { ...route, url: route.url } };
+      const legacy = legacyHttp || route?.legacyHttp === true;
+      let owner = `${SRV_SERVICE}.${candidate}`;
+      let srv = await ask(() => o.resolver.srv(owner));
       if (srv.status === "error")
         return { kind: "error", reason: `SRV lookup of ${owner} failed: ${srv.message}` };
+      let plain = false;
+      if (srv.status !== "ok" && legacy) {
+        const legacyOwner = `${LEGACY_SRV_SERVICE}.${candidate}`;
+        const old = await ask(() => o.resolver.srv(legacyOwner));
+        if (old.status === "ok") {
+          owner = legacyOwner;
+          srv = old;
+          plain = true;
+        }
+      }
       if (srv.status !== "ok") {
         negatives.push(candidate);
         negativeTtl = Math.min(negativeTtl, srv.ttl);
@@ -136,11 +159,22 @@ export function createDiscovery(o: DiscoveryOptions): DiscoveryService {
       const found = txt.status === "ok" ? txtPath(txt.records) : { warnings: [] };
       if (found.warnings.length > 0) warnings.push(...found.warnings.map((w) => `${owner}: ${w}`));
       const path = found.path ?? WELL_KNOWN_PATH;
-      return { kind: "srv", domain: candidate, records, path, warnings, ttl: Math.min(srv.ttl, txt.ttl) };
+      const ttl = Math.min(srv.ttl, txt.ttl);
+      return { kind: "srv", domain: candidate, records, path, warnings, ttl, plain, legacyHttp: legacy };
     }
     const [first, ...parents] = negatives;
     const also = parents.length > 0 ? ` or its parents ${parents.join(", ")}` : "";
-    return { kind: "none", reason: `no ${SRV_SERVICE} SRV record for ${first}${also}`, ttl: negativeTtl };
+    // Say why a CalendarServer that publishes only the old service gets email (one query, cached).
+    const old = legacyHttp ? undefined : await ask(() => o.resolver.srv(`${LEGACY_SRV_SERVICE}.${domain}`));
+    const hint =
+      old?.status === "ok" && !srvSaysUnavailable(old.records)
+        ? ` (it publishes ${LEGACY_SRV_SERVICE}, plain HTTP, which isched uses only for a peer named with --peer ${domain}=legacy-http)`
+        : "";
+    return {
+      kind: "none",
+      reason: `no ${SRV_SERVICE} SRV record for ${first}${also}${hint}`,
+      ttl: negativeTtl,
+    };
   }
 
   function settle(domain: string, outcome: Outcome): Settled {
@@ -166,7 +200,7 @@ export function createDiscovery(o: DiscoveryOptions): DiscoveryService {
         return { kind: "none", reason: outcome.reason, ttlSeconds: remaining(outcome) };
       case "srv": {
         const targets = orderSrvTargets(outcome.records, random).map((r) => ({
-          url: endpointUrl(r.target, r.port, outcome.path),
+          url: endpointUrl(r.target, r.port, outcome.path, outcome.plain ? "http" : "https"),
           host: normalizeDomain(r.target),
           port: r.port,
           priority: r.priority,
@@ -180,6 +214,7 @@ export function createDiscovery(o: DiscoveryOptions): DiscoveryService {
           path: outcome.path,
           ttlSeconds: remaining(outcome),
           sign: true,
+          legacyHttp: outcome.legacyHttp,
           warnings: outcome.warnings,
         };
       }
@@ -223,7 +258,7 @@ async function ask<T>(query: () => Promise<DnsAnswer<T>>): Promise<DnsAnswer<T>>
   }
 }
 
-function staticDiscovery(route: PeerRoute, ttlSeconds: number): Discovery {
+function staticDiscovery(route: PeerRoute & { url: string }, ttlSeconds: number): Discovery {
   const url = new URL(route.url);
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
@@ -235,13 +270,20 @@ function staticDiscovery(route: PeerRoute, ttlSeconds: number): Discovery {
     path: `${url.pathname}${url.search}`,
     ttlSeconds,
     sign: route.sign,
+    legacyHttp: route.legacyHttp === true,
     warnings: [],
   };
 }
 
 /** notes §2.4: `https://{srv-target}:{srv-port}{path}`; the default port is left out. */
-export function endpointUrl(host: string, port: number, path: string): string {
-  return `https://${normalizeDomain(host)}${port === 443 ? "" : `:${port}`}${path}`;
+export function endpointUrl(
+  host: string,
+  port: number,
+  path: string,
+  scheme: "https" | "http" = "https",
+): string {
+  const standard = scheme === "https" ? 443 : 80;
+  return `${scheme}://${normalizeDomain(host)}${port === standard ? "" : `:${port}`}${path}`;
 }
 
 /**

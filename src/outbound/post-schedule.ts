@@ -9,7 +9,7 @@
  * whether trying later (or another SRV target) may help.
  */
 import { PeerFetchError, type PeerRequest, type PeerResponse } from "../net/peer-fetch.ts";
-import { classifyPeerStatus, followRedirect } from "./redirects.ts";
+import { classifyPeerStatus, followRedirect, type PeerScheme } from "./redirects.ts";
 
 export type PostResult =
   | {
@@ -49,6 +49,8 @@ export interface PostScheduleOptions {
   maxRedirects?: number;
   /** Called with every response, redirects included (for the iSchedule-Capabilities serial). */
   onResponse?: (url: string, response: PeerResponse) => void;
+  /** Whose endpoint it is, and whether plain HTTP is allowed for it (`--peer D=legacy-http`). */
+  scheme?: PeerScheme;
 }
 
 export async function postSchedule(o: PostScheduleOptions): Promise<PostResult> {
@@ -66,7 +68,8 @@ export async function postSchedule(o: PostScheduleOptions): Promise<PostResult> 
     }
     let response: PeerResponse;
     try {
-      response = await untilAborted(o.fetch(request), o.signal);
+      const plain = o.scheme?.legacyHttp === true ? { ...request, allowHttp: true } : request;
+      response = await untilAborted(o.fetch(plain), o.signal);
     } catch (err) {
       return { kind: "failed", url, ...fetchFailure(err, url, o.signal) };
     }
@@ -83,6 +86,7 @@ export async function postSchedule(o: PostScheduleOptions): Promise<PostResult> 
       method: "POST",
       visited,
       maxRedirects,
+      ...(o.scheme !== undefined && { scheme: o.scheme }),
     });
     if (!step.ok) return { kind: "redirect-refused", reason: step.reason, url, httpStatus: response.status };
     if (step.kind === "permanent" && onlyPermanent) movedTo = step.url;

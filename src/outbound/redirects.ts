@@ -6,8 +6,16 @@
  * The draft only says "iSchedule Senders MUST handle HTTP redirects" on the well-known URI (draft
  * §4.4) and nothing about methods, hop limits or schemes. What is decided here follows CalendarServer
  * and Cyrus (notes §2.5): follow 301, 302, 307 and 308, keep the method and body, at most a few hops,
- * remember 301 and 308 (permanent), and never leave https for http.
+ * remember 301 and 308 (permanent), and never leave https for http, except for a peer the operator
+ * named with `--peer D=legacy-http` (static-routes.ts).
  */
+
+/** The peer a request goes to, and whether the operator allowed it plain HTTP (`legacy-http`). */
+export interface PeerScheme {
+  /** The recipient domain, named in refusals so the operator sees which flag would allow it. */
+  readonly peer: string;
+  readonly legacyHttp: boolean;
+}
 
 export type RedirectKind = "permanent" | "temporary";
 
@@ -55,6 +63,8 @@ export interface RedirectInput {
   readonly visited: readonly string[];
   /** Redirects to follow at most; the one after that is refused. */
   readonly maxRedirects: number;
+  /** Whose endpoint this is; a redirect to http:// is followed only for a legacy-http peer. */
+  readonly scheme?: PeerScheme;
 }
 
 /** Where a redirect leads, or why it is not followed. `status` must be a redirect (redirectKind). */
@@ -73,11 +83,12 @@ export function followRedirect(i: RedirectInput): RedirectDecision {
   if (target.protocol !== "https:" && target.protocol !== "http:") {
     return { ok: false, reason: `refusing the redirect from ${i.from} to ${clip(to)}: not an https URL` };
   }
-  if (isDowngrade(i.from, to)) {
+  if (isDowngrade(i.from, to) && i.scheme?.legacyHttp !== true) {
     // draft §10: iSchedule runs over TLS; a redirect must not strip it (notes §2.5).
+    const hint = i.scheme ? ` (allowed only for a peer named with --peer ${i.scheme.peer}=legacy-http)` : "";
     return {
       ok: false,
-      reason: `refusing the redirect from ${i.from} to ${to}: it leaves https for plain http`,
+      reason: `refusing the redirect from ${i.from} to ${to}: it leaves https for plain http${hint}`,
     };
   }
   if (target.username !== "" || target.password !== "") {

@@ -42,6 +42,7 @@ import { planGroups } from "./fit.ts";
 import { messageFacts, readStoredItip, type StoredItip } from "./message-facts.ts";
 import { MovedEndpoints, postSchedule, untilAborted } from "./post-schedule.ts";
 import { readAnswer } from "./read-answer.ts";
+import type { PeerScheme } from "./redirects.ts";
 import { scheduleMessageId, scheduleRequest } from "./schedule-request.ts";
 import type { PeerRoute } from "./static-routes.ts";
 
@@ -153,11 +154,14 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
     }
 
     const failures: Failure[] = [];
+    // draft §10: TLS for every exchange; plain HTTP only for a peer named with --peer D=legacy-http.
+    const scheme: PeerScheme = { peer: domain, legacyHttp: found.legacyHttp };
+    const plainNote = `none: plain HTTP (--peer ${found.domain}=legacy-http)`;
     /** Sends what it can through one target; answers the recipients left for the next one. */
     const viaTarget = async (targetUrl: string, pending: readonly string[]): Promise<readonly string[]> => {
       let caps: CapabilitiesResult;
       try {
-        caps = await untilAborted(o.capabilities.get(targetUrl), signal);
+        caps = await untilAborted(o.capabilities.get(targetUrl, scheme), signal);
       } catch (err) {
         caps = { ok: false, temporary: true, reason: `capabilities of ${targetUrl}: ${messageOf(err)}` };
       }
@@ -223,6 +227,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
           }),
         // draft §8.3: every response carries the serial; a new one makes the cache refetch.
         onResponse: (url, res) => o.capabilities.noteSerial(url, res.headers.get("ischedule-capabilities")),
+        scheme,
       });
       a.target = result.url;
       if (result.kind === "failed") {
@@ -248,7 +253,11 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         recipients: group,
         nowMs: now(),
       });
-      for (const outcome of answer.outcomes) a.outcomes.set(addressKey(outcome.recipient), outcome);
+      const plain = result.url.startsWith("http:");
+      for (const outcome of answer.outcomes) {
+        const marked = plain ? { ...outcome, via: { ...outcome.via, tls: plainNote } } : outcome;
+        a.outcomes.set(addressKey(outcome.recipient), marked);
+      }
       a.httpStatus = result.response.status;
       a.response = answer.outcomes[0]?.via?.response;
       if (answer.error !== undefined) a.errors.push(answer.error);

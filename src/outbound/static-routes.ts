@@ -4,6 +4,12 @@
  * remoteservers.xml and Bedework's host table play this role, interop notes §0 and §2b), together with
  * how far that peer is trusted. Discovery consults these before DNS (notes §11.2 step 2).
  *
+ * `legacy-http` is the one way to let a peer use plain HTTP, for that peer only: draft -05 removed the
+ * `_ischedule._tcp` (HTTP) service and every request goes over TLS (draft §4.2, §10), but some
+ * CalendarServer deployments publish only `_ischedule._tcp` or redirect to http:// (interop notes
+ * §0). `DOMAIN=legacy-http` keeps discovery by DNS and lets it fall back to `_ischedule._tcp` and
+ * follow redirects to http://; `DOMAIN=http://...,legacy-http` is a fixed plain-HTTP endpoint.
+ *
  * Pure parsing: every mistake is one Error whose message names the flag, the domain and the fix, so the
  * CLI can print it as is. Key files are only named here; loading them belongs to the DKIM key sources.
  */
@@ -21,8 +27,10 @@ export type PeerTrust = "dkim" | "unsigned" | "deny";
 export interface PeerRoute {
   /** Lower case, no trailing dot. */
   readonly domain: string;
-  /** The iSchedule endpoint to POST to (and to GET `?action=capabilities` from). */
-  readonly url: string;
+  /** The iSchedule endpoint to POST to (and to GET `?action=capabilities` from); absent: DNS discovery. */
+  readonly url?: string;
+  /** `legacy-http`: plain HTTP is allowed for this peer (its URL, `_ischedule._tcp`, redirects to http://). */
+  readonly legacyHttp?: true;
   /** A public key file of this peer, used as a private-exchange key (draft §7.3.3). */
   readonly keyFile?: string;
   /** The DKIM selector that key is published under; absent = any selector the peer signs with. */
@@ -32,23 +40,21 @@ export interface PeerRoute {
   readonly sign: boolean;
 }
 
-export interface PeerFlagOptions {
-  /** Accept `http:` URLs (internal test peers only); default false: https is required (draft §4.2, §10). */
-  allowHttp?: boolean;
-}
-
-const OPTION_NAMES = ["key", "selector", "trust", "sign"] as const;
+const OPTION_NAMES = ["key", "selector", "trust", "sign", "legacy-http"] as const;
 type OptionName = (typeof OPTION_NAMES)[number];
 const TRUST_VALUES: readonly PeerTrust[] = ["dkim", "unsigned", "deny"];
 
 /** The draft's well-known endpoint (draft §4.4), used when a URL names only a host. */
 const WELL_KNOWN_PATH = "/.well-known/ischedule";
 
+/** The keyword that stands instead of a URL: discover by DNS, plain HTTP allowed. */
+export const LEGACY_HTTP = "legacy-http";
+
 /**
  * Parses one `--peer` value. A comma ends the URL, so a URL that contains one must write it `%2C`.
  * Throws an Error with a one-line message such as `--peer: "example.com" needs =URL`.
  */
-export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
+export function parsePeerFlag(raw: string): PeerRoute {
   const text = raw.trim();
   const eq = text.indexOf("=");
   // "example.com,key=FILE" forgot the URL too: the "=" found belongs to an option.
@@ -63,8 +69,9 @@ export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
     throw new Error(`--peer ${domain}: ${message}`);
   };
 
-  const [urlText = "", ...items] = text.slice(eq + 1).split(",");
-  const url = parseRouteUrl(urlText.trim(), o.allowHttp === true, fail);
+  const [first = "", ...items] = text.slice(eq + 1).split(",");
+  const urlText = first.trim();
+  const legacyOnly = urlText.toLowerCase() === LEGACY_HTTP;
 
   const seen = new Map<OptionName, string>();
   for (const item of items) {
@@ -78,12 +85,17 @@ export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
     }
     const option = name as OptionName;
     const value = at === -1 ? "" : part.slice(at + 1).trim();
-    if (value === "") fail(`option "${option}" needs a value (${option}=${PLACEHOLDER[option]})`);
-    if (seen.has(option)) fail(`option "${option}" is given twice`);
+    if (seen.has(option) || (option === LEGACY_HTTP && legacyOnly)) fail(`option "${option}" is given twice`);
+    if (option === LEGACY_HTTP) {
+      if (at !== -1) fail(`option "${LEGACY_HTTP}" takes no value`);
+    } else if (value === "") fail(`option "${option}" needs a value (${option}=${PLACEHOLDER[option]})`);
     seen.set(option, value);
   }
+  const legacyHttp = legacyOnly || seen.has(LEGACY_HTTP);
 
-  const route: { -readonly [K in keyof PeerRoute]: PeerRoute[K] } = { domain, url, sign: true };
+  const route: { -readonly [K in keyof PeerRoute]: PeerRoute[K] } = { domain, sign: true };
+  if (!legacyOnly) route.url = parseRouteUrl(urlText, legacyHttp, domain, fail);
+  if (legacyHttp) route.legacyHttp = true;
   const key = seen.get("key");
   if (key !== undefined) route.keyFile = key;
   const selector = seen.get("selector");
@@ -114,11 +126,11 @@ export function parsePeerFlag(raw: string, o: PeerFlagOptions = {}): PeerRoute {
 }
 
 /** Parses every `--peer` value; a domain given twice is a mistake, not an override. */
-export function parsePeerFlags(raws: readonly string[], o: PeerFlagOptions = {}): PeerRoute[] {
+export function parsePeerFlags(raws: readonly string[]): PeerRoute[] {
   const routes: PeerRoute[] = [];
   const seen = new Set<string>();
   for (const raw of raws) {
-    const route = parsePeerFlag(raw, o);
+    const route = parsePeerFlag(raw);
     if (seen.has(route.domain))
       throw new Error(`--peer ${route.domain}: given more than once (one --peer per domain)`);
     seen.add(route.domain);
@@ -127,23 +139,30 @@ export function parsePeerFlags(raws: readonly string[], o: PeerFlagOptions = {})
   return routes;
 }
 
-const PLACEHOLDER: Record<OptionName, string> = {
+const PLACEHOLDER: Record<Exclude<OptionName, "legacy-http">, string> = {
   key: "FILE",
   selector: "S",
   trust: TRUST_VALUES.join("|"),
   sign: "no",
 };
 
-function parseRouteUrl(text: string, allowHttp: boolean, fail: (message: string) => never): string {
-  if (text === "") fail('needs a URL after "="');
+function parseRouteUrl(
+  text: string,
+  legacyHttp: boolean,
+  domain: string,
+  fail: (message: string) => never,
+): string {
+  if (text === "") fail(`needs a URL (or ${LEGACY_HTTP}) after "="`);
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     return fail(`"${text}" is not a URL (example: https://cal.example.com/ischedule)`);
   }
-  if (url.protocol === "http:" && !allowHttp) {
-    fail(`"${text}" is plain http; iSchedule peers are reached over https (draft §10)`);
+  if (url.protocol === "http:" && !legacyHttp) {
+    fail(
+      `"${text}" is plain http; iSchedule peers are reached over https (draft §10), unless this one is named legacy: --peer ${domain}=${text},${LEGACY_HTTP}`,
+    );
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") fail(`"${text}" is not an https URL`);
   if (url.username !== "" || url.password !== "") fail(`"${url.host}": a URL with credentials is refused`);

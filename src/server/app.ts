@@ -157,9 +157,15 @@ async function assemble(
   const fetchOptions = {
     resolver: cachingAddresses(dns, { nowMs: now }),
     allowPrivate: config.allowPrivatePeers,
-    allowHttp: config.allowHttpPeers,
     ca: config.ca,
   };
+  for (const p of config.peers ?? []) {
+    if (p.legacyHttp)
+      log.log("warn", "plain-HTTP iSchedule allowed for a legacy peer", {
+        domain: p.domain,
+        how: p.url ?? "_ischedule._tcp and redirects to http://",
+      });
+  }
   const discovery = createDiscovery({
     resolver: dns,
     staticRoutes: config.peers ?? [],

@@ -229,8 +229,6 @@ export interface ServeConfig {
   readonly fallbackAfterMs?: number;
   /** Strip leftmost labels of a recipient domain without SRV (draft §4.1). */
   readonly walkParents?: boolean;
-  /** Allow http: peer URLs (labs and tests). */
-  readonly allowHttpPeers?: boolean;
   /** Delivery attempts at once, in all and per target (a peer domain or a local target). */
   readonly maxDeliveries?: number;
   readonly maxPerTarget?: number;

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { createPeerTrust } from "../../src/console/peer-trust.ts";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
+import { parsePeerFlag } from "../../src/outbound/static-routes.ts";
 import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
 import { keysOfDomain } from "../../src/store/dkim-keys.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
@@ -69,6 +70,7 @@ beforeAll(async () => {
     deliver: [parseDeliverRule(`webhook:${hook.url}`)],
     webhookSecret: "test-webhook-secret",
     trust: [parseTrustRule("example.org=unsigned:127.0.0.1")],
+    peers: [parsePeerFlag("old.example=legacy-http")],
     dnsServer: dns.server,
   });
   // Some history, so the overview has something to show.
@@ -214,6 +216,16 @@ describe("the console in Chromium", () => {
     await page.click("#test-domain");
     await page.waitForSelector("#test-steps li.step >> nth=2");
     await shot("peer");
+  });
+
+  test("a peer allowed plain HTTP (--peer D=legacy-http) says so in the list and on its page", async () => {
+    await page.goto(`${c.base}/#/peers`);
+    const row = page.locator("#peers tr", { hasText: "old.example" });
+    expect(await row.locator(".key-warning").textContent()).toBe("plain HTTP allowed");
+    await row.locator("a").click();
+    expect(await page.textContent("#peer-route")).toBe(
+      "Route (--peer): plain HTTP allowed (--peer legacy-http) found by DNS",
+    );
   });
 
   test("rotate a key: new pending key, published, checked, activated; the old one retires", async () => {

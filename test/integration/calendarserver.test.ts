@@ -14,10 +14,10 @@ import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { parseScheduleResponse } from "../../src/ischedule/response-reader.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { FIXTURES, fixtureResponse, readHttpFixture, replayBytes } from "../support/http-fixture.ts";
-import { statuses } from "../support/isched.ts";
+import { invitation, statuses } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { type ServedBinary, serveBinary } from "../support/serve-binary.ts";
+import { labArgs, type ServedBinary, serveBinary } from "../support/serve-binary.ts";
 
 const CS = join(FIXTURES, "calendarserver");
 const keyA = generateDkimKey("rsa");
@@ -76,17 +76,13 @@ beforeAll(async () => {
     ],
   });
   isched = await serveBinary([
-    "--domain",
-    "a.test",
-    "--dkim-key",
-    join(dir, "a.key"),
-    "--dkim-selector",
-    "sel",
-    "--dns-server",
-    `${dns.server.host}:${dns.server.port}`,
-    "--ca-file",
-    ca.caCertFile,
-    "--allow-private-peers",
+    ...labArgs({
+      domain: "a.test",
+      keyFile: join(dir, "a.key"),
+      selector: "sel",
+      dns: dns.server,
+      caFile: ca.caCertFile,
+    }),
     // Our own calendar server on loopback posts unsigned (free/busy queries to CalendarServer users).
     "--trust",
     "a.test=unsigned:127.0.0.1",
@@ -181,23 +177,7 @@ describe("CalendarServer's answers as isched reads them", () => {
     isched.api<{ recipients: { status: string; description?: string; state: string }[] }>("/messages", {
       method: "POST",
       headers: { "content-type": "text/calendar" },
-      body: [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//isched tests//EN",
-        "METHOD:REQUEST",
-        "BEGIN:VEVENT",
-        `UID:${uid}`,
-        "DTSTAMP:20261204T100000Z",
-        "DTSTART:20270108T090000Z",
-        "DTEND:20270108T100000Z",
-        "SUMMARY:Review",
-        "ORGANIZER:mailto:alice@a.test",
-        "ATTENDEE;RSVP=TRUE:mailto:cyrus@example.net",
-        "END:VEVENT",
-        "END:VCALENDAR",
-        "",
-      ].join("\r\n"),
+      body: invitation({ uid, organizer: "mailto:alice@a.test", attendees: ["mailto:cyrus@example.net"] }),
     });
 
   test("its organizer-denied reads as a reason with its own text", async () => {

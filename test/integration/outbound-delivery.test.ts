@@ -61,8 +61,7 @@ beforeAll(async () => {
   isched = await startIsched({
     domains: ["home.test"],
     trust: [{ domain: "home.test", policy: { mode: "unsigned", from: parseCidrList("127.0.0.1") } }],
-    peers: [parsePeerFlag(`cyrus.test=${cyrus.ischeduleUrl},sign=no`, { allowHttp: true })],
-    allowHttpPeers: true,
+    peers: [parsePeerFlag(`cyrus.test=${cyrus.ischeduleUrl},sign=no,legacy-http`)],
     dnsServer: dns.server,
     ca: ca.caCertPem,
     smtpUrl: `smtp://127.0.0.1:${smtp.port}`,

@@ -265,12 +265,15 @@ describe("peerFetch address checks", () => {
     expect(none.kind).toBe("no-address");
   });
 
-  test("http URLs are refused unless allowHttp is set", async () => {
+  test("http URLs are refused unless the request allows them (a legacy-http peer)", async () => {
     const s = serve(null);
     const e = await failure(get(`http://keys.example.test:${s.port}/`));
     expect(e.kind).toBe("bad-url");
     expect(s.hits).toHaveLength(0);
-    const res = await get(`http://keys.example.test:${s.port}/plain`, { allowHttp: true });
+    const res = await peerFetch(
+      { method: "GET", url: `http://keys.example.test:${s.port}/plain`, allowHttp: true },
+      opts(),
+    );
     expect(res.status).toBe(200);
     expect(s.hits[0]!.headers.get("host")).toBe(`keys.example.test:${s.port}`);
   });

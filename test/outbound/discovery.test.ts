@@ -34,6 +34,7 @@ beforeAll(async () => {
       "example.test",
       "badtxt.test",
       "multi.test",
+      "old.test",
     ],
     ttl: 300,
     srv: [
@@ -49,12 +50,15 @@ beforeAll(async () => {
       { name: `${SRV}.closed.example.test`, target: "", port: 0 },
       { name: `${SRV}.badtxt.test`, target: "cal.badtxt.test", port: 443 },
       { name: `${SRV}.multi.test`, target: "cal.multi.test", port: 443 },
+      { name: "_ischedule._tcp.old.test", target: "cal.old.test", port: 8008 },
+      { name: "_ischedule._tcp.wk.test", target: "plain.wk.test", port: 80 },
     ],
     txt: [
       { name: `${SRV}.txt.test`, strings: ["path=/ischedule"] },
       { name: `${SRV}.badtxt.test`, strings: ["path=/has space"] },
       { name: `${SRV}.multi.test`, strings: ["txtvers=1", "PATH=/cal/ischedule", "path=/second"] },
       { name: "other.wk.test", strings: ["path=/not-here"] },
+      { name: "_ischedule._tcp.old.test", strings: ["path=/ischedule"] },
     ],
   });
   authDns = await startDnsmasq({
@@ -133,6 +137,7 @@ describe("discover() through SRV and TXT", () => {
       path: "/ischedule",
       ttlSeconds: 300,
       sign: true,
+      legacyHttp: false,
       warnings: [],
     });
   });
@@ -296,6 +301,37 @@ describe("static routes", () => {
   });
 });
 
+describe("legacy peers: _ischedule._tcp (plain HTTP) only with --peer D=legacy-http", () => {
+  const legacy: PeerRoute = { domain: "old.test", legacyHttp: true, sign: true };
+
+  test("a legacy peer without _ischedules._tcp is found at _ischedule._tcp, on http, with its TXT path", async () => {
+    const { discovery, calls } = setup({ staticRoutes: [legacy] });
+    const d = found(await discovery.discover("old.test"));
+    expect(d).toMatchObject({ how: "srv", legacyHttp: true, path: "/ischedule" });
+    expect(d.targets.map((t) => t.url)).toEqual(["http://cal.old.test:8008/ischedule"]);
+    expect(calls).toEqual([
+      `SRV ${SRV}.old.test`,
+      "SRV _ischedule._tcp.old.test",
+      "TXT _ischedule._tcp.old.test",
+    ]);
+  });
+
+  test("a legacy peer with _ischedules._tcp uses it, https, and may follow redirects to http", async () => {
+    const { discovery } = setup({ staticRoutes: [{ ...legacy, domain: "wk.test" }] });
+    const d = found(await discovery.discover("wk.test"));
+    expect(d.targets.map((t) => t.url)).toEqual(["https://cal.wk.test/.well-known/ischedule"]);
+    expect(d.legacyHttp).toBe(true);
+  });
+
+  test("any other domain with only _ischedule._tcp has no receiver, and the reason names the opt-in", async () => {
+    expect(await setup().discovery.discover("old.test")).toMatchObject({
+      kind: "none",
+      reason:
+        "no _ischedules._tcp SRV record for old.test (it publishes _ischedule._tcp, plain HTTP, which isched uses only for a peer named with --peer old.test=legacy-http)",
+    });
+  });
+});
+
 describe("parent walk (draft §4.1)", () => {
   test("with walkParents, cal.sub.example.test is found at example.test after asking each level", async () => {
     const { discovery, calls } = setup({ walkParents: true });
@@ -316,7 +352,8 @@ describe("parent walk (draft §4.1)", () => {
       kind: "none",
       reason: `no ${SRV} SRV record for cal.sub.example.test`,
     });
-    expect(calls).toEqual([`SRV ${SRV}.cal.sub.example.test`]);
+    // The old plain-HTTP service is looked up only to name the opt-in in the reason.
+    expect(calls).toEqual([`SRV ${SRV}.cal.sub.example.test`, "SRV _ischedule._tcp.cal.sub.example.test"]);
   });
 
   test("the walk names every level in its reason and stops at a '.' target", async () => {
@@ -376,10 +413,10 @@ describe("caching by TTL", () => {
     });
     advance(119);
     await discovery.discover("neg.test");
-    expect(calls).toHaveLength(1);
+    expect(calls).toEqual([`SRV ${SRV}.neg.test`, "SRV _ischedule._tcp.neg.test"]);
     advance(2);
     await discovery.discover("neg.test");
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(4);
   });
 
   test("concurrent calls for one domain share one lookup", async () => {

@@ -44,12 +44,30 @@ describe("parsePeerFlag", () => {
     expect(route.sign).toBe(false);
   });
 
-  test("refuses plain http unless allowHttp", () => {
+  test("refuses plain http unless the peer is named legacy-http, and says how", () => {
     expect(() => parsePeerFlag("test.internal=http://127.0.0.1:8008/ischedule")).toThrow(
-      '--peer test.internal: "http://127.0.0.1:8008/ischedule" is plain http; iSchedule peers are reached over https (draft §10)',
+      '--peer test.internal: "http://127.0.0.1:8008/ischedule" is plain http; iSchedule peers are reached over https (draft §10), unless this one is named legacy: --peer test.internal=http://127.0.0.1:8008/ischedule,legacy-http',
     );
-    expect(parsePeerFlag("test.internal=http://127.0.0.1:8008/ischedule", { allowHttp: true }).url).toBe(
-      "http://127.0.0.1:8008/ischedule",
+    expect(parsePeerFlag("test.internal=http://127.0.0.1:8008/ischedule,legacy-http")).toEqual({
+      domain: "test.internal",
+      url: "http://127.0.0.1:8008/ischedule",
+      legacyHttp: true,
+      sign: true,
+    });
+  });
+
+  test("DOMAIN=legacy-http keeps DNS discovery and allows this peer plain HTTP", () => {
+    expect(parsePeerFlag("Old.Example=legacy-http,trust=dkim")).toEqual({
+      domain: "old.example",
+      legacyHttp: true,
+      trust: "dkim",
+      sign: true,
+    });
+    expect(() => parsePeerFlag("old.example=legacy-http,legacy-http")).toThrow(
+      '--peer old.example: option "legacy-http" is given twice',
+    );
+    expect(() => parsePeerFlag("old.example=https://c.old.example/i,legacy-http=yes")).toThrow(
+      '--peer old.example: option "legacy-http" takes no value',
     );
   });
 
@@ -58,7 +76,7 @@ describe("parsePeerFlag", () => {
     ["", '--peer: "" needs =URL'],
     ["example.com,key=a.pem", '--peer: "example.com" needs =URL'],
     ["exa mple.com=https://x.test/", '--peer: "exa mple.com" is not a domain name'],
-    ["example.com=", '--peer example.com: needs a URL after "="'],
+    ["example.com=", '--peer example.com: needs a URL (or legacy-http) after "="'],
     ["example.com=cal.example.com", '--peer example.com: "cal.example.com" is not a URL'],
     [
       "example.com=ftp://cal.example.com/",

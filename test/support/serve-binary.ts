@@ -94,3 +94,29 @@ export async function serveBinary(
     },
   };
 }
+
+/**
+ * The flags of a lab isched serving `domain` with its own key file, against a test DNS server and
+ * CA, with peers on loopback.
+ */
+export function labArgs(o: {
+  domain: string;
+  keyFile: string;
+  selector: string;
+  dns: { host: string; port: number };
+  caFile: string;
+}): string[] {
+  return [
+    "--domain",
+    o.domain,
+    "--dkim-key",
+    o.keyFile,
+    "--dkim-selector",
+    o.selector,
+    "--dns-server",
+    `${o.dns.host}:${o.dns.port}`,
+    "--ca-file",
+    o.caFile,
+    "--allow-private-peers",
+  ];
+}

@@ -19,7 +19,26 @@ interface PeerInfo {
   inbound: { messages: number; dkimPass: number; dkimFail: number; lastAt: number } | null;
   outbound: { deliveries: number; delivered: number; failed: number; pending: number; lastAt: number } | null;
   peerKeys: { selector: string; where: string }[];
+  /** Its `--peer` route, if any. */
+  route: { url: string | null; legacyHttp: boolean; sign: boolean } | null;
   lastTest: { atMs: number; outcomes: string[] } | null;
+}
+
+/** What the operator's --peer flag says about this peer, plain HTTP first: it lowers security. */
+function routeText(r: NonNullable<PeerInfo["route"]>): HTMLElement {
+  return h(
+    "span",
+    { class: "route" },
+    r.legacyHttp
+      ? h(
+          "span",
+          { class: "key-warning", "data-legacy-http": "" },
+          "plain HTTP allowed (--peer legacy-http) ",
+        )
+      : null,
+    r.url ? h("code", null, r.url) : "found by DNS",
+    r.sign ? "" : " (unsigned)",
+  );
 }
 
 const rate = (good: number, all: number): string => (all === 0 ? "-" : `${Math.round((100 * good) / all)}%`);
@@ -100,7 +119,12 @@ export function renderPeers(main: HTMLElement): undefined {
               h(
                 "tr",
                 null,
-                h("td", null, h("a", { href: `#/peers/${encodeURIComponent(p.domain)}` }, p.domain)),
+                h(
+                  "td",
+                  null,
+                  h("a", { href: `#/peers/${encodeURIComponent(p.domain)}` }, p.domain),
+                  p.route?.legacyHttp ? h("div", { class: "key-warning" }, "plain HTTP allowed") : null,
+                ),
                 h("td", null, policyText(p.policy)),
                 h("td", null, p.inbound ? String(p.inbound.messages) : "-"),
                 h("td", null, p.inbound ? verifiedText(p.inbound) : "-"),
@@ -237,6 +261,7 @@ export function renderPeer(main: HTMLElement, _params: URLSearchParams, path: st
         main,
         h("p", null, h("a", { href: "#/peers" }, "← Peers")),
         h("h1", null, domain),
+        p.route ? h("p", { id: "peer-route" }, "Route (--peer): ", routeText(p.route)) : null,
         h("div", { class: "grid" }, policyForm(p, load), testForm),
         h(
           "div",

@@ -160,7 +160,7 @@ const flags = {
     help: "allow --console on a non-loopback address without TLS (passwords in clear)",
   }),
   peer: flag.list({
-    help: "static route: DOMAIN=URL[,key=FILE,selector=S,trust=dkim|deny,sign=no]",
+    help: "static route: DOMAIN=URL[,key=FILE,selector=S,trust=dkim|deny,sign=no,legacy-http]; DOMAIN=legacy-http allows this peer plain HTTP (_ischedule._tcp, redirects to http://)",
     placeholder: "ROUTE",
   }),
   fallbackAfter: flag.custom<number | undefined>(parseDuration, {
@@ -170,9 +170,6 @@ const flags = {
   }),
   walkParents: flag.bool({
     help: "look for _ischedules._tcp SRV records at parent domains too (draft §4.1)",
-  }),
-  allowHttpPeers: flag.bool({
-    help: "allow http: URLs in --peer (labs and tests; iSchedule requires HTTPS)",
   }),
   smtpListen: flag.custom<ReturnType<typeof parseListenAddress> | undefined>(parseListenAddress, {
     help: "run the SMTP intake here: iMIP from your calendar servers becomes iSchedule",
@@ -261,7 +258,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
   if (f.minDateTime >= f.maxDateTime) throw new ConfigError("--min-date-time must be before --max-date-time");
   const peers = f.peer.map((raw) => {
     try {
-      return parsePeerFlag(raw, { allowHttp: f.allowHttpPeers });
+      return parsePeerFlag(raw);
     } catch (e) {
       throw new ConfigError((e as Error).message);
     }
@@ -295,7 +292,6 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     peers,
     fallbackAfterMs: f.fallbackAfter,
     walkParents: f.walkParents,
-    allowHttpPeers: f.allowHttpPeers,
     maxDeliveries: f.maxDeliveries,
     maxPerTarget: f.maxPerPeer,
     verifyDeadlineMs: f.verifyDeadline,
@@ -404,6 +400,13 @@ function summary(
   if (c.allowPrivatePeers)
     lines.push("warning: --allow-private-peers: remote peers may point isched at private addresses");
   for (const p of server.problems()) lines.push(`warning: ${p.text}`);
+  const legacy = (c.peers ?? []).filter((p) => p.legacyHttp).map((p) => p.domain);
+  if (legacy.length > 0)
+    lines.splice(
+      lines.findIndex((l) => l.startsWith("  SMTP intake")) + 1,
+      0,
+      `  legacy HTTP   ${legacy.join(", ")} (--peer D=legacy-http: plain-HTTP iSchedule allowed for these peers only)`,
+    );
   return `${lines.join("\n")}\n`;
 }
 
