@@ -12,6 +12,7 @@ import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import type { ServeConfig } from "../server/config.ts";
 import type { Problem } from "../server/health.ts";
+import type { KeyPublication } from "../server/key-publication.ts";
 import type { Logger } from "../server/log.ts";
 import type { OwnKeys } from "../server/own-keys.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
@@ -55,6 +56,8 @@ export interface ApiOptions {
   problems?: () => readonly Problem[];
   /** Routes other modules add (e.g. the submission API), under the same guard. */
   extraRoutes?: readonly Route[];
+  /** Whether peers can find our signing keys yet (src/server/key-publication.ts). */
+  keyPublication?: KeyPublication;
 }
 
 export interface Api {
@@ -94,6 +97,7 @@ export function createApi(o: ApiOptions): Api {
     tls: o.config.tls !== undefined,
     nowMs,
     log: o.log,
+    onChecked: (domain, selector, matching) => o.keyPublication?.note(domain, selector, matching),
   });
   const plan = { scheduleMs: o.config.retryScheduleMs, imipAvailable: o.imipLabel !== undefined };
 
@@ -109,6 +113,7 @@ export function createApi(o: ApiOptions): Api {
       imipLabel: o.imipLabel,
       activeAttempts: o.activeAttempts,
       problems: o.problems,
+      keyPublication: o.keyPublication,
     }),
     ...messageRoutes({
       db: o.db,

@@ -38,6 +38,8 @@ export interface KeysServiceOptions {
   tls: boolean;
   nowMs: () => number;
   log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
+  /** Every check's DNS verdict, so outbound signing starts as soon as a key is seen published. */
+  onChecked?: (domain: string, selector: string, dnsMatching: boolean) => void;
 }
 
 export interface DomainKeys {
@@ -143,6 +145,7 @@ export class KeysService {
       nowMs: this.#o.nowMs(),
     });
     this.#checks.set(`${domain}|${selector}`, result);
+    this.#o.onChecked?.(domain, selector, result.dns.status === "matching");
     return result;
   }
 

@@ -1,11 +1,12 @@
 /**
- * The Overview: what the operator must know about now (problems), listeners and delivery targets
- * with their latest outcome, the queue's depth, attempts by outcome over the last hour and day, and
- * the latest failures.
+ * The Overview: what the operator must know about now (problems, a signing key not yet in DNS
+ * among them), listeners and delivery targets with their latest outcome, the queue's depth,
+ * attempts by outcome over the last hour and day, and the latest failures.
  */
 import type { Database } from "bun:sqlite";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import type { Problem } from "../server/health.ts";
+import type { KeyPublication } from "../server/key-publication.ts";
 import type { AttemptOutcome } from "../store/attempts.ts";
 import { attemptsByOutcome, recentFailures } from "../store/console-stats.ts";
 import { json, type Route } from "./http.ts";
@@ -28,6 +29,8 @@ export interface OverviewOptions {
   activeAttempts?: () => number;
   /** Shown above everything else until they end. */
   problems?: () => readonly Problem[];
+  /** Our signing keys and whether peers can find them: a key not yet in DNS holds outbound iSchedule. */
+  keyPublication?: Pick<KeyPublication, "states" | "signUnpublished">;
 }
 
 interface LastAttempt {
@@ -90,6 +93,10 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
           hour: attemptsByOutcome(o.db, { nowMs: now, sizeMs: 5 * 60_000, count: 12 }),
           day: attemptsByOutcome(o.db, { nowMs: now, sizeMs: 3_600_000, count: 24 }),
           failures: recentFailures(o.db, 10),
+          keys: {
+            signUnpublished: o.keyPublication?.signUnpublished ?? false,
+            domains: o.keyPublication?.states() ?? [],
+          },
         });
       },
     },

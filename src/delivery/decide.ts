@@ -2,6 +2,9 @@
  * What happens to a delivery after an attempt: delivered, retried later, rerouted to iMIP, or failed.
  * One pure function, so the rules read in one place:
  *
+ * - A recipient isched did not try because it is not ready itself (`waiting`: its DKIM key is not yet
+ *   visible in DNS) waits a minute without counting an attempt, until the fallback time sends it by
+ *   iMIP; a free/busy query fails at once.
  * - 2.x, 1.1 and 1.2 are delivered (by iMIP: sent).
  * - 1.0 (the receiver is still working on it), 5.1 and unreadable statuses are temporary: retried on
  *   the schedule (retry-policy.ts), honouring Retry-After. A free/busy query is answered now or never,
@@ -24,6 +27,8 @@ import type { DeliveryRow } from "../store/deliveries.ts";
 import type { RecipientOutcome } from "../targets/target.ts";
 
 export const LOCAL_GIVE_UP_MS = 30 * 24 * 3_600_000;
+/** A delivery that waits for isched (its key's publication) is looked at again this often. */
+export const WAIT_RECHECK_MS = 60_000;
 
 export interface DecideInput {
   outcome: RecipientOutcome;
@@ -50,6 +55,25 @@ export function decide(i: DecideInput): Decision {
     completion: { state: "queued", nextAttemptAt: i.nowMs, route: "imip", requestStatus: status, error: why },
     attemptOutcome: "permanent",
   });
+
+  if (i.outcome.waiting) {
+    const why = error ?? "isched is not ready to send yet";
+    // A free/busy query is answered now or never: it does not wait.
+    if (i.component === "VFREEBUSY")
+      return {
+        completion: { state: "failed", requestStatus: status, error: why },
+        attemptOutcome: "pending",
+      };
+    const fallbackDue = i.delivery.fallbackAt !== null && i.nowMs >= i.delivery.fallbackAt;
+    if (remote && fallbackDue && i.imipAvailable)
+      return toImip(`not delivered by iSchedule in time (${why})`);
+    const recheck = i.nowMs + WAIT_RECHECK_MS;
+    const at =
+      remote && i.delivery.fallbackAt !== null && i.imipAvailable
+        ? Math.min(recheck, i.delivery.fallbackAt)
+        : recheck;
+    return { completion: { state: "waiting", nextAttemptAt: at, error: why }, attemptOutcome: "pending" };
+  }
 
   if (i.outcome.reroute === "imip") {
     if (i.imipAvailable) return toImip(error ?? "no iSchedule receiver can take this message");

@@ -354,7 +354,8 @@ export class Dispatcher {
       response: (via.response ?? attempt.response)?.slice(0, RESPONSE_LOG_CHARS),
     };
     const target = d.route === "local" ? label : via.target;
-    return { deliveryId: d.id, attempt: record, next: target ? { ...completion, target } : completion };
+    const next = target && completion.state !== "waiting" ? { ...completion, target } : completion;
+    return { deliveryId: d.id, attempt: record, next };
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * 1. discovers the receivers (discovery.ts: static route, SRV, TXT path). No receiver: every recipient
  *    is rerouted to iMIP (5.2). A DNS failure is temporary (5.1), never "no receiver".
+ *    A signed request waits (no attempt counted) while isched's own key is not yet visible in DNS.
  * 2. tries the SRV targets in RFC 2782 order. A target whose capabilities cannot be fetched, or that
  *    cannot be reached for a POST (refused, timed out, TLS), is skipped for the next one with what
  *    is left to send; a target that answered is never asked again in the same attempt. When every
@@ -55,6 +56,11 @@ export interface RemoteIScheduleTargetOptions {
   signingKey: (originatorDomain: string) => SigningKey | undefined;
   /** sign=no routes send unsigned (a trusted peer that cannot verify DKIM, e.g. Debian's Cyrus). */
   peerRoutes: readonly PeerRoute[];
+  /**
+   * Why requests signed for the Originator's domain must wait (its key is not yet visible in DNS,
+   * src/server/key-publication.ts); undefined when they may go.
+   */
+  keyWait?: (originatorDomain: string) => string | undefined;
   nowMs?: () => number;
   userAgent?: string;
   /** Redirects followed per POST; default 3 (notes §2.5). */
@@ -149,6 +155,11 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         const why = `isched has no DKIM key for ${originatorDomain || message.originator} to sign with`;
         a.errors.push(why);
         settle(recipients, { requestStatus: STATUS.invalidService, description: why });
+        return;
+      }
+      const wait = o.keyWait?.(originatorDomain);
+      if (wait !== undefined) {
+        settle(recipients, { requestStatus: STATUS.serviceUnavailable, description: wait, waiting: true });
         return;
       }
     }

@@ -11,6 +11,10 @@
  * attempt renews its lease; a graceful shutdown releases its leases (back to 'queued', due now, no
  * attempt counted).
  *
+ * A delivery that could not be tried because isched itself was not ready (its DKIM key not yet
+ * visible in DNS) goes back to 'queued' with the reason and without an attempt counted or recorded:
+ * it waited for us, not for the peer, and must not use up the peer's retries.
+ *
  * A worker that dies mid-attempt leaves its deliveries 'in-flight'. recoverExpiredLeases() puts them
  * back in the queue, due a few seconds later (so a crash loop does not hammer a peer), and counts a
  * lease break. A delivery whose lease broke maxLeaseBreaks times in a row probably crashes the worker
@@ -41,9 +45,11 @@ import {
   leaseDue,
   leaseIds,
   nextDueAt,
+  postponeLeased,
   type Route,
   releaseLeases,
   renewLeases,
+  wakeWaiting,
 } from "../store/deliveries.ts";
 import { type LogPage, searchMessages } from "../store/message-search.ts";
 import { getMessageRow, insertMessage, type MessageRow, type NewMessage } from "../store/messages.ts";
@@ -103,7 +109,12 @@ interface CompletionChange {
 
 export type Completion =
   | ({ state: FinalDeliveryState } & CompletionChange)
-  | ({ state: "queued"; nextAttemptAt: number } & CompletionChange);
+  | ({ state: "queued"; nextAttemptAt: number } & CompletionChange)
+  /**
+   * The delivery waited for isched itself (its DKIM key not yet visible in DNS), so nothing was
+   * tried: back in the queue with the reason, no attempt recorded or counted.
+   */
+  | { state: "waiting"; nextAttemptAt: number; error: string };
 
 export interface RecoveryReport {
   /** Back in the queue, due after the recovery delay. */
@@ -224,6 +235,10 @@ export class DeliveryQueue {
     return this.#db
       .transaction(() =>
         items.map(({ deliveryId, attempt, next }) => {
+          if (next.state === "waiting") {
+            const { nextAttemptAt, error } = next;
+            return postponeLeased(this.#db, { id: deliveryId, owner, nowMs: now, nextAttemptAt, error });
+          }
           const applied = completeLeased(this.#db, {
             id: deliveryId,
             owner,
@@ -283,6 +298,11 @@ export class DeliveryQueue {
         return report;
       })
       .immediate();
+  }
+
+  /** Deliveries of `route` waiting with a last error that starts with `prefix` become due now. */
+  wakeWaiting(route: Route, prefix: string): number {
+    return wakeWaiting(this.#db, { route, prefix, nowMs: this.#now() });
   }
 
   /** queued/failed/broken → queued, due now; attempts are kept, lease breaks forgotten. */

@@ -59,6 +59,12 @@ import {
 } from "./config.ts";
 import { prepareDataFolder } from "./data-folder.ts";
 import { createHealth, type Health, type Problem } from "./health.ts";
+import {
+  createKeyPublication,
+  type KeyPublication,
+  keyProblems,
+  WAITING_FOR_KEY,
+} from "./key-publication.ts";
 import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
 import { checkAddressesFree, type ListenAddress, listenError } from "./ports.ts";
@@ -73,10 +79,15 @@ export interface RunningServer {
   readonly capabilities: () => PublishedCapabilities;
   /** What the operator must know about now (failing checkpoints, risky settings): see health.ts. */
   readonly problems: () => readonly Problem[];
+  /** Whether peers can find our signing keys yet. */
+  readonly keyPublication: KeyPublication;
   /** The SMTP intake's port, when it runs. */
   readonly smtpPort?: number;
   stop(): Promise<void>;
 }
+
+/** How long start-up waits for the first look at DNS for our keys (the summary says "not checked" after). */
+const START_CHECK_MS = 3000;
 
 export interface StartOptions {
   config: ServeConfig;
@@ -175,12 +186,28 @@ async function assemble(
     fetch: (req) => peerFetch(req, fetchOptions),
     nowMs: now,
   });
+  // A first key must not sign before peers can find it: outbound iSchedule waits until DNS shows it.
+  const keyPublication = createKeyPublication({
+    db,
+    domains: config.domains,
+    dns,
+    signingKey: (domain) => liveKeys.signingKey(domain),
+    record: (domain, selector) => liveKeys.record(domain, selector),
+    signUnpublished: config.signUnpublished === true,
+    log,
+    onVisible: () => {
+      queue.wakeWaiting("ischedule", WAITING_FOR_KEY);
+      dispatcher.poke();
+    },
+    nowMs: now,
+  });
   const remote = remoteIScheduleTarget({
     discovery,
     capabilities: peerCapabilities,
     fetch: (req) => peerFetch(req, fetchOptions),
     signingKey: (domain) => liveKeys.signingKey(domain),
     peerRoutes: config.peers ?? [],
+    keyWait: (domain) => keyPublication.waitReason(domain),
     nowMs: now,
   });
   const smtpSender: SmtpSender | undefined = config.smtpUrl
@@ -267,6 +294,7 @@ async function assemble(
   // Failing checkpoints and the like, then risky settings (console policies may change those).
   const problems = (): Problem[] => [
     ...health.problems(),
+    ...keyProblems(keyPublication, startedMs),
     ...riskySettings({
       trust: config.trust,
       consolePolicies: allPeerPolicies(db),
@@ -383,6 +411,7 @@ async function assemble(
       ],
       staticRoutes: config.peers ?? [],
       problems,
+      keyPublication,
       extraRoutes: [
         submissionRoute({
           queue,
@@ -428,6 +457,9 @@ async function assemble(
       })
     : undefined;
 
+  // The start-up summary says whether the keys are published: look once now, briefly.
+  await Promise.race([keyPublication.check(), Bun.sleep(START_CHECK_MS)]);
+  keyPublication.start();
   dispatcher.start();
   const scheme = config.tls ? "https" : "http";
   const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.server!.port}`;
@@ -440,8 +472,10 @@ async function assemble(
     apiToken,
     capabilities,
     problems,
+    keyPublication,
     smtpPort: smtpIntake?.port,
     async stop() {
+      keyPublication.stop();
       await smtpIntake?.stop();
       await listener.stop();
       intake.refusals.close();

@@ -227,6 +227,8 @@ export interface ServeConfig {
   readonly peers?: readonly PeerRoute[];
   /** Remote deliveries not done by then go by iMIP (when --smtp is set); undefined: only when retries run out. */
   readonly fallbackAfterMs?: number;
+  /** Sign with a key before it is seen in DNS (--sign-unpublished); default: wait (key-publication.ts). */
+  readonly signUnpublished?: boolean;
   /** Strip leftmost labels of a recipient domain without SRV (draft §4.1). */
   readonly walkParents?: boolean;
   /** Delivery attempts at once, in all and per target (a peer domain or a local target). */

@@ -110,6 +110,15 @@ const statements = perDatabase((db) => ({
       route = coalesce($route, route), target = coalesce($target, target),
       final_at = CASE WHEN $state = 'queued' THEN NULL ELSE $now END
     WHERE id = $id AND state = 'in-flight' AND lease_owner = $owner`),
+  // A delivery that waited (isched itself was not ready to send): back in the queue, no attempt counted.
+  postpone: db.query<
+    never,
+    Bindings
+  >(`UPDATE deliveries SET state = 'queued', next_attempt_at = $nextAttemptAt,
+      lease_owner = NULL, lease_expires_at = NULL, lease_breaks = 0, last_error = $error, updated_at = $now
+    WHERE id = $id AND state = 'in-flight' AND lease_owner = $owner`),
+  wakeWaiting: db.query<never, Bindings>(`UPDATE deliveries SET next_attempt_at = $now, updated_at = $now
+    WHERE state = 'queued' AND route = $route AND next_attempt_at > $now AND substr(last_error, 1, length($prefix)) = $prefix`),
   renew: db.query<
     { id: number },
     Bindings
@@ -237,6 +246,23 @@ export interface CompletionUpdate {
 export function completeLeased(db: Database, u: CompletionUpdate): boolean {
   const { nowMs, ...rest } = u;
   return statements(db).complete.run({ ...rest, now: nowMs }).changes === 1;
+}
+
+/**
+ * Puts a leased delivery back in the queue without counting an attempt (it waited for isched, not
+ * for the peer); true when `owner` still held it.
+ */
+export function postponeLeased(
+  db: Database,
+  u: { id: number; owner: string; nowMs: number; nextAttemptAt: number; error: string },
+): boolean {
+  const { nowMs, ...rest } = u;
+  return statements(db).postpone.run({ ...rest, now: nowMs }).changes === 1;
+}
+
+/** Makes waiting deliveries of `route` whose last error starts with `prefix` due now; how many. */
+export function wakeWaiting(db: Database, o: { route: Route; prefix: string; nowMs: number }): number {
+  return statements(db).wakeWaiting.run({ route: o.route, prefix: o.prefix, now: o.nowMs }).changes;
 }
 
 /** Extends the leases `owner` still holds; returns their ids. */

@@ -33,6 +33,12 @@ export interface RecipientOutcome {
   readonly description?: string;
   /** This recipient cannot be reached this way at all (no iSchedule receiver that can take it): email it. */
   readonly reroute?: "imip";
+  /**
+   * Nothing was tried: isched itself is not ready to send (its DKIM key is not yet visible in DNS,
+   * so a peer would refuse the signature). Try again soon without counting an attempt; the
+   * description says why.
+   */
+  readonly waiting?: true;
   /** Where this recipient's request went, when it differs per recipient (the peer URL discovery found). */
   readonly via?: {
     readonly target?: string;

@@ -121,6 +121,14 @@ describe("the console in Chromium", () => {
     await shot("overview");
   });
 
+  test("the Overview says plainly that outbound iSchedule waits for a key peers cannot find yet", async () => {
+    const selector = keysOfDomain(c.isched.db, "example.com")[0]!.selector;
+    const banner = await page.waitForSelector("#key-banner");
+    expect(await banner.textContent()).toBe(
+      `Outbound iSchedule for example.com waits: isched's DKIM key ${selector}._domainkey.example.com is not visible in DNS yet (no TXT record there yet). Publish its record on Keys and DNS; isched looks every minute (Check DNS now looks at once), or start with --sign-unpublished.`,
+    );
+  });
+
   test("an invitation sent through isched appears in Messages without reloading", async () => {
     await page.click("nav a[data-section=messages]");
     await page.waitForSelector("#live.on");
@@ -248,6 +256,10 @@ describe("the console in Chromium", () => {
     await page.waitForSelector(`tr[data-selector='${oldSelector}'] td:nth-child(3) .badge:text('retiring')`);
     expect(keysOfDomain(c.isched.db, "example.com").map((k) => k.state)).toEqual(["retiring", "active"]);
     await shot("keys");
+    // The active key was seen in DNS by the check: the Overview's banner is gone.
+    await page.click("nav a[data-section=overview]");
+    await page.waitForSelector("figure.chart-card");
+    expect(await page.locator("#key-banner").count()).toBe(0);
   });
 
   test("the Keys page says plainly that CalendarServer and Cyrus cannot verify Ed25519", async () => {

@@ -40,6 +40,35 @@ describe("decide()", () => {
     expect(pending.completion).toMatchObject({ state: "queued", nextAttemptAt: NOW + 300_000 });
   });
 
+  test("a recipient isched did not try (its key not yet in DNS) waits a minute, uncounted, until the fallback", () => {
+    const waiting = (extra: Partial<DecideInput> = {}) => {
+      const base = input("5.1;Service unavailable", extra);
+      return decide({
+        ...base,
+        outcome: { ...base.outcome, waiting: true, description: "Waiting for the key" },
+      });
+    };
+    expect(
+      waiting({ delivery: { route: "ischedule", attempts: 5, fallbackAt: null, createdAt: NOW } }),
+    ).toEqual({
+      completion: { state: "waiting", nextAttemptAt: NOW + 60_000, error: "Waiting for the key" },
+      attemptOutcome: "pending",
+    });
+    // Never past the fallback time, and at the fallback time by iMIP.
+    const soon = { route: "ischedule" as const, attempts: 0, fallbackAt: NOW + 5000, createdAt: NOW };
+    expect(waiting({ delivery: soon }).completion).toMatchObject({
+      state: "waiting",
+      nextAttemptAt: NOW + 5000,
+    });
+    expect(waiting({ delivery: { ...soon, fallbackAt: NOW } }).completion).toMatchObject({
+      state: "queued",
+      route: "imip",
+      error: "not delivered by iSchedule in time (Waiting for the key)",
+    });
+    // A free/busy query is answered now or never.
+    expect(waiting({ component: "VFREEBUSY" }).completion).toMatchObject({ state: "failed" });
+  });
+
   test("Retry-After is a floor", () => {
     expect(decide(input("5.1;Busy", { retryAfterMs: 600_000 })).completion).toMatchObject({
       nextAttemptAt: NOW + 600_000,

@@ -12,9 +12,8 @@ import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { FIXTURES, fixtureResponse, readHttpFixture } from "../support/http-fixture.ts";
-import { invitation } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
-import { labArgs, type ServedBinary, serveBinary } from "../support/serve-binary.ts";
+import { labArgs, type ServedBinary, serveBinary, submitInvitation } from "../support/serve-binary.ts";
 
 const CS = join(FIXTURES, "calendarserver");
 const keyA = generateDkimKey("rsa");
@@ -108,28 +107,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Sent {
-  id: number;
-  recipients: { recipient: string; state: string; status: string; description?: string }[];
-}
 interface Attempt {
   target: string | null;
   tls: string | null;
-}
-
-async function invite(to: string): Promise<Sent> {
-  const body = invitation({
-    uid: `${crypto.randomUUID()}@a.test`,
-    organizer: "mailto:alice@a.test",
-    attendees: [to],
-  });
-  const sent = await isched.api<Sent>("/messages", {
-    method: "POST",
-    headers: { "content-type": "text/calendar" },
-    body,
-  });
-  expect(sent.status).toBe(202);
-  return sent.body;
 }
 
 async function attempts(id: number): Promise<Attempt[]> {
@@ -146,7 +126,7 @@ describe("a peer named with --peer D=legacy-http", () => {
   });
 
   test("publishing only _ischedule._tcp, it is reached over plain HTTP, and the attempt says so", async () => {
-    const sent = await invite("mailto:bob@legacy.test");
+    const sent = await submitInvitation(isched, { domain: "a.test", attendee: "mailto:bob@legacy.test" });
     expect(sent.recipients[0]).toMatchObject({
       state: "delivered",
       status: "1.2;Scheduling message has been delivered",
@@ -164,7 +144,7 @@ describe("a peer named with --peer D=legacy-http", () => {
   });
 
   test("its HTTPS endpoint's redirect to http:// is followed", async () => {
-    const sent = await invite("mailto:carol@moved.test");
+    const sent = await submitInvitation(isched, { domain: "a.test", attendee: "mailto:carol@moved.test" });
     expect(sent.recipients[0]).toMatchObject({ state: "delivered" });
     expect(received).toContainEqual({
       host: `cal.moved.test:${plain.port}`,
@@ -180,7 +160,7 @@ describe("a peer named with --peer D=legacy-http", () => {
 
 describe("a peer not named", () => {
   test("publishing only _ischedule._tcp, it is never reached over plain HTTP; the reason names the opt-in", async () => {
-    const sent = await invite("mailto:dave@plain.test");
+    const sent = await submitInvitation(isched, { domain: "a.test", attendee: "mailto:dave@plain.test" });
     expect(received.map((r) => r.recipient)).not.toContain("mailto:dave@plain.test");
     expect(sent.recipients[0]).toMatchObject({ state: "failed", status: "5.2;Invalid calendar service" });
     expect(sent.recipients[0]!.description).toBe(
@@ -189,7 +169,7 @@ describe("a peer not named", () => {
   });
 
   test("its redirect from https to http:// is refused, naming the opt-in", async () => {
-    const sent = await invite("mailto:erin@moved-no.test");
+    const sent = await submitInvitation(isched, { domain: "a.test", attendee: "mailto:erin@moved-no.test" });
     expect(received.map((r) => r.recipient)).not.toContain("mailto:erin@moved-no.test");
     expect(sent.recipients[0]!.description).toContain(
       `refusing the redirect from https://cal.moved-no.test:${secure.port}/.well-known/ischedule?action=capabilities to http://cal.moved-no.test:${plain.port}/ischedule?action=capabilities: it leaves https for plain http (allowed only for a peer named with --peer moved-no.test=legacy-http)`,

@@ -6,11 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { simpleParser } from "mailparser";
+import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { parseCidrList } from "../../src/net/cidr.ts";
 import { parsePeerFlag } from "../../src/outbound/static-routes.ts";
 import { waitForEvent } from "../support/caldav.ts";
 import { type RunningCyrus, startCyrus } from "../support/cyrus.ts";
-import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
+import { type RunningDnsmasq, startDnsmasq, type TestZone } from "../support/dnsmasq.ts";
 import { invitation, startIsched, statuses, type TestServer } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
@@ -53,11 +54,12 @@ beforeAll(async () => {
   flakyPort = await freePort();
   cyrus = await startCyrus({ domains: ["cyrus.test"], users: [{ name: "carol", password: "pw-carol" }] });
   smtp = await startSmtpServer();
-  dns = await startDnsmasq({
+  const zone: TestZone = {
     zones: ["flaky.test", "plain.test", "home.test"],
     srv: [{ name: "_ischedules._tcp.flaky.test", target: "cal.flaky.test", port: flakyPort }],
     hosts: [{ name: "cal.flaky.test", address: "127.0.0.1" }],
-  });
+  };
+  dns = await startDnsmasq(zone);
   isched = await startIsched({
     domains: ["home.test"],
     trust: [{ domain: "home.test", policy: { mode: "unsigned", from: parseCidrList("127.0.0.1") } }],
@@ -68,6 +70,14 @@ beforeAll(async () => {
     imipFrom: "isched@home.test",
     deliveryDeadlineMs: 1500,
   });
+  // The operator publishes the key isched made on first start, and isched sees it: signing may start.
+  const made = isched.keys.generated[0]!;
+  await dns.replace({
+    ...zone,
+    txt: [{ name: `${made.selector}._domainkey.home.test`, strings: splitTxtValue(made.record) }],
+  });
+  await isched.keyPublication.check();
+  expect(isched.keyPublication.waitReason("home.test")).toBeUndefined();
 });
 
 afterAll(async () => {

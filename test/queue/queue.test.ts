@@ -178,6 +178,28 @@ describe("lease()", () => {
   });
 });
 
+describe("a delivery that waits for isched (its key not yet in DNS)", () => {
+  test("goes back to the queue with the reason, no attempt counted or recorded, and wakes by its reason", () => {
+    const { deliveryIds } = queue.accept(invitation(), recipients(1));
+    const [leased] = queue.lease({ owner: "w", limit: 1 });
+    const reason = "Waiting for isched's DKIM key s._domainkey.example.com to be visible in DNS";
+    expect(
+      queue.complete(leased!.id, "w", attempt(), {
+        state: "waiting",
+        nextAttemptAt: T0 + 60_000,
+        error: reason,
+      }),
+    ).toBe(true);
+    const d = queue.getMessage(leased!.messageId)!.deliveries[0]!;
+    expect(d).toMatchObject({ state: "queued", attempts: 0, nextAttemptAt: T0 + 60_000, lastError: reason });
+    expect(d.attemptList).toEqual([]);
+    expect(queue.wakeWaiting("ischedule", "Waiting for something else")).toBe(0);
+    expect(queue.wakeWaiting("ischedule", "Waiting for isched's DKIM key")).toBe(1);
+    expect(queue.getMessage(leased!.messageId)!.deliveries[0]!.nextAttemptAt).toBe(T0);
+    expect(deliveryIds).toEqual([leased!.id]);
+  });
+});
+
 describe("complete()", () => {
   test("records the attempt and the final state in one step", () => {
     const [id] = queue.accept(invitation(), recipients(1)).deliveryIds;

@@ -57,6 +57,11 @@ export interface RunningDnsmasq {
   readonly server: { host: string; port: number };
   /** All dnsmasq printed on stderr so far (its log goes there). */
   stderr(): string;
+  /**
+   * Serves `zone` instead, on the same address (an operator publishing a record): dnsmasq re-reads
+   * hosts files on SIGHUP but not TXT or SRV records, so it is restarted on the same port.
+   */
+  replace(zone: TestZone): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -75,13 +80,24 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
+type Instance = Omit<RunningDnsmasq, "replace">;
+
 export async function startDnsmasq(zone: TestZone): Promise<RunningDnsmasq> {
   const config = configFor(zone);
   let lastError: Error | undefined;
   for (let i = 0; i < PORT_ATTEMPTS; i++) {
     const port = await freePort();
     try {
-      return await launch(port, config);
+      let current = await launch(port, config);
+      return {
+        server: current.server,
+        stderr: () => current.stderr(),
+        stop: () => current.stop(),
+        async replace(next) {
+          await current.stop();
+          current = await launchWhenFree(port, configFor(next));
+        },
+      };
     } catch (e) {
       lastError = e instanceof Error ? e : new Error(String(e));
       // Another process may have taken the port between our probe and dnsmasq's bind.
@@ -89,6 +105,18 @@ export async function startDnsmasq(zone: TestZone): Promise<RunningDnsmasq> {
     }
   }
   throw lastError ?? new Error("dnsmasq did not start");
+}
+
+/** launch() on a port just given up, waiting briefly while the old process lets go of it. */
+async function launchWhenFree(port: number, config: Config): Promise<Instance> {
+  for (let i = 0; ; i++) {
+    try {
+      return await launch(port, config);
+    } catch (e) {
+      if (i >= 20 || !(e instanceof Error) || !e.message.includes("Address already in use")) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 function configFor(zone: TestZone): Config {
@@ -160,7 +188,7 @@ function checkStrings(name: string, strings: readonly string[]): void {
   if (long >= 0) throw new Error(`startDnsmasq: TXT string ${long} at ${name} is over 255 bytes; split it`);
 }
 
-async function launch(port: number, config: Config): Promise<RunningDnsmasq> {
+async function launch(port: number, config: Config): Promise<Instance> {
   // The conf file also stands in for /etc/dnsmasq.conf, which must not be read.
   const dir = mkdtempSync(join(tmpdir(), "isched-dnsmasq-"));
   const confFile = join(dir, "dnsmasq.conf");

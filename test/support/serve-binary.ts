@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ischedBinary } from "./binary.ts";
+import { invitation } from "./isched.ts";
 
 export interface ServedBinary {
   /** `http://127.0.0.1:PORT` of the iSchedule endpoint. */
@@ -119,4 +120,30 @@ export function labArgs(o: {
     o.caFile,
     "--allow-private-peers",
   ];
+}
+
+/** What `POST /api/v1/messages` answers: each recipient's route and state after the first attempt. */
+export interface Submitted {
+  id: number;
+  recipients: { recipient: string; route: string; state: string; status: string; description?: string }[];
+}
+
+/** Submits an invitation from alice@DOMAIN to `attendee` through the API, as `isched send` does. */
+export async function submitInvitation(
+  s: ServedBinary,
+  o: { domain: string; attendee: string },
+): Promise<Submitted> {
+  const body = invitation({
+    uid: `${crypto.randomUUID()}@${o.domain}`,
+    organizer: `mailto:alice@${o.domain}`,
+    attendees: [o.attendee],
+  });
+  const sent = await s.api<Submitted>("/messages", {
+    method: "POST",
+    headers: { "content-type": "text/calendar" },
+    body,
+  });
+  if (sent.status !== 202)
+    throw new Error(`submission refused: HTTP ${sent.status} ${JSON.stringify(sent.body)}`);
+  return sent.body;
 }

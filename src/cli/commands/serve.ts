@@ -23,6 +23,7 @@ import {
   type ServeConfig,
   targetFor,
 } from "../../server/config.ts";
+import { KEY_PROBLEM, type KeyPublicationState } from "../../server/key-publication.ts";
 import { createLogger, type LogLevel } from "../../server/log.ts";
 import { readCertificates, readPrivateKey, readTlsPair } from "../../server/pem-files.ts";
 import { loadAuthFile } from "../../smtp-intake/auth-file.ts";
@@ -168,6 +169,9 @@ const flags = {
     placeholder: "DURATION",
     defaultValue: undefined,
   }),
+  signUnpublished: flag.bool({
+    help: "sign with a key before isched sees it in DNS (a peer that looks too early refuses, CalendarServer until it restarts)",
+  }),
   walkParents: flag.bool({
     help: "look for _ischedules._tcp SRV records at parent domains too (draft §4.1)",
   }),
@@ -292,6 +296,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     peers,
     fallbackAfterMs: f.fallbackAfter,
     walkParents: f.walkParents,
+    signUnpublished: f.signUnpublished,
     maxDeliveries: f.maxDeliveries,
     maxPerTarget: f.maxPerPeer,
     verifyDeadlineMs: f.verifyDeadline,
@@ -376,10 +381,21 @@ function checkDomain(raw: string): string {
   return d;
 }
 
+/** One line per hosted domain: can peers find the key isched signs with? */
+function keyLines(c: ServeConfig, states: readonly KeyPublicationState[]): string[] {
+  return states.map((k) => {
+    const head = `  DKIM key      ${k.domain}: ${k.name}`;
+    if (k.visible) return `${head} is in DNS`;
+    if (c.signUnpublished) return `${head} is not in DNS yet; signing anyway (--sign-unpublished)`;
+    return `${head} is not in DNS yet: outbound iSchedule waits until it is (isched looks every minute; --sign-unpublished signs anyway)`;
+  });
+}
+
 /** What the operator sees at start-up: every setting that matters, defaults included. */
 function summary(
   c: ServeConfig,
-  server: { url: string; consoleUrl: string; problems: () => readonly { text: string }[] },
+  server: { url: string; consoleUrl: string; problems: () => readonly { id: string; text: string }[] },
+  keys: readonly KeyPublicationState[],
 ): string {
   const urls = server;
   const lines = [
@@ -392,6 +408,7 @@ function summary(
     `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer pending after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
+    ...keyLines(c, keys),
   ];
   if (!c.tls)
     lines.push(
@@ -399,7 +416,12 @@ function summary(
     );
   if (c.allowPrivatePeers)
     lines.push("warning: --allow-private-peers: remote peers may point isched at private addresses");
-  for (const p of server.problems()) lines.push(`warning: ${p.text}`);
+  // The DKIM key lines above already say what the key problems would.
+  for (const p of server.problems()) if (!p.id.startsWith(KEY_PROBLEM)) lines.push(`warning: ${p.text}`);
+  if (c.signUnpublished && keys.some((k) => !k.visible))
+    lines.push(
+      "warning: --sign-unpublished: a peer that verifies before the TXT record is visible refuses the request (CalendarServer keeps refusing until it restarts)",
+    );
   const legacy = (c.peers ?? []).filter((p) => p.legacyHttp).map((p) => p.domain);
   if (legacy.length > 0)
     lines.splice(
@@ -441,7 +463,7 @@ export const serveCommand = defineCommand({
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw new CommandError((e as Error)?.message ?? String(e));
     }
-    process.stdout.write(summary(config, server));
+    process.stdout.write(summary(config, server, server.keyPublication.states()));
     for (const k of server.keys.generated) {
       process.stdout.write(
         `\nNew DKIM key for ${k.domain}: publish this TXT record:\n${txtZoneLine(`${k.selector}._domainkey.${k.domain}`, k.record)}\n`,
