@@ -167,7 +167,12 @@ function dedupe(list: readonly string[]): string[] {
 export interface RelayRecord {
   /** The message already stored for this mail's iSchedule recipients, if there was one. */
   messageId?: number;
-  itip: ItipMessage;
+  /** What the mail's iMIP part holds: parsed, or as far as it could be read. */
+  itip: ItipMessage | UnparsedItip;
+  /** Why the mail was relayed rather than upgraded to iSchedule, when it was an iMIP message. */
+  notUpgraded?: string;
+  /** Message-ID and Subject of the mail. */
+  headers?: HeaderList;
   originator: string;
   peerAddress?: string;
   /** The smarthost, without credentials. */
@@ -179,13 +184,28 @@ export interface RelayRecord {
   response?: string;
 }
 
+/** An iMIP part that is not valid iTIP: its text (empty when it could not be decoded) and what it says of itself. */
+export interface UnparsedItip {
+  readonly text: string;
+  /** The part's "method" parameter or METHOD property. */
+  readonly method: string;
+  readonly component?: string;
+  readonly uid?: string;
+  readonly summary?: string;
+}
+
 /**
  * Records the recipients of an iMIP mail that the SMTP intake relayed to the smarthost (route
  * `relay`), so the log shows every recipient of the message and how it went: on the message stored
- * for the iSchedule recipients, or on a new one when none went by iSchedule.
+ * for the iSchedule recipients, or on a new one when none went by iSchedule. A message relayed
+ * because it could not be upgraded says why on each recipient's attempt.
  */
 export function recordRelayed(r: RelayRecord, ctx: SubmitContext): void {
   const now = ctx.nowMs();
+  const why =
+    r.notUpgraded === undefined
+      ? undefined
+      : `relayed unchanged, not upgraded to iSchedule: ${r.notUpgraded}`;
   const deliveries: NewDelivery[] = [
     ...r.accepted.map(
       (address): NewDelivery => ({
@@ -202,6 +222,7 @@ export function recordRelayed(r: RelayRecord, ctx: SubmitContext): void {
           target: r.relayTarget,
           requestStatus: "1.1;Sent",
           outcome: "delivered",
+          error: why,
           response: r.response,
         },
       }),
@@ -232,21 +253,24 @@ export function recordRelayed(r: RelayRecord, ctx: SubmitContext): void {
     ctx.queue.addDeliveries(r.messageId, deliveries);
     return;
   }
-  const body = Buffer.from(r.itip.text.replace(/\r?\n/g, "\r\n"));
+  const itip = r.itip;
+  const component = itip.component ?? "VCALENDAR";
+  const body = Buffer.from(itip.text.replace(/\r?\n/g, "\r\n"));
   ctx.queue.accept(
     {
       direction: "outbound",
       intake: "smtp",
       peerAddress: r.peerAddress,
       originator: r.originator,
-      method: r.itip.method,
-      component: r.itip.component,
-      uid: r.itip.uid,
-      summary: r.itip.summary,
-      organizer: r.itip.organizer?.address,
-      contentType: `text/calendar; charset=utf-8; method=${r.itip.method}; component=${r.itip.component}`,
+      method: itip.method,
+      component,
+      uid: itip.uid,
+      summary: itip.summary,
+      organizer: "organizer" in itip ? itip.organizer?.address : undefined,
+      contentType: `text/calendar; charset=utf-8; method=${itip.method}; component=${component}`,
       body,
       bodyHash: createHash("sha256").update(body).digest("base64"),
+      headers: r.headers,
       dkimResult: "trusted",
     },
     deliveries,

@@ -10,7 +10,8 @@
  *
  * A recipient goes by iSchedule only when all of these hold; otherwise it is relayed unchanged:
  * - the message is iMIP and not a free/busy request (its answer comes back in the iSchedule response
- *   and the intake has no way to mail it back to the requester);
+ *   and the intake has no way to mail it back to the requester), nor a PUBLISH (it names no
+ *   recipient: it is mail about an event, and the mail is the point);
  * - the recipient's domain is not hosted: hosted users are relayed to their own mail server, which
  *   delivers the iMIP message to them as it always has (isched's local targets serve iSchedule
  *   peers, not the calendar server's own mail);
@@ -107,6 +108,9 @@ export function schedulingCandidates(
   const out = new Map<string, string[]>();
   const itip = i.itip;
   if (!itip || (itip.component === "VFREEBUSY" && itip.method === "REQUEST")) return out;
+  // A PUBLISH names no recipient (RFC 5546 §3.2.1): whoever the mail is for, it is mail about an
+  // event (a shop's booking, a newsletter's calendar), and upgrading it would drop the mail itself.
+  if (itip.method === "PUBLISH") return out;
   for (const r of i.envelope.rcptTo) {
     const domain = mailDomain(r);
     if (domain === "" || i.hosted(domain)) continue;

@@ -31,7 +31,13 @@ export type ImipExtraction =
       readonly declared: boolean;
     }
   | { readonly kind: "not-imip"; readonly reason: string }
-  | { readonly kind: "malformed"; readonly reason: string; readonly partPath: string };
+  | {
+      readonly kind: "malformed";
+      readonly reason: string;
+      readonly partPath: string;
+      /** The part's "method" parameter, upper-case. */
+      readonly method: string;
+    };
 
 export function extractImip(raw: Uint8Array): ImipExtraction {
   const leaves = leafEntities(readMime(raw));
@@ -49,6 +55,7 @@ export function extractImip(raw: Uint8Array): ImipExtraction {
           kind: "malformed",
           reason: `The iMIP part ${entity.path} is malformed: ${text.error}`,
           partPath: entity.path,
+          method: entity.params.method!.toUpperCase(),
         };
       }
       texts.push({ entity, text });

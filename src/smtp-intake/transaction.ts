@@ -14,12 +14,18 @@
  *   tells the organiser who did not get the message. The others did, so the bounce overstates the
  *   failure; an iTIP update received twice is harmless (same UID and SEQUENCE), a silent loss is not.
  * Relaying first would instead risk mail going out for a transaction that then fails to commit.
+ *
+ * The intake is never worse than a plain relay: an iMIP message that is not valid enough for
+ * iSchedule (a part that cannot be decoded, iCalendar that is not valid iTIP, a message iSchedule
+ * would refuse) is relayed unchanged to every recipient, and the log and the message log say why it
+ * was not upgraded. 5xx answers are for policy only: a sender or Originator outside the hosted
+ * domains, a client outside --smtp-allow, a message over the size limit.
  */
 
 import type { SmtpResult, SmtpSendable } from "../imip/smtp-sender.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { type ItipMessage, originatorFor, parseItip } from "../itip/index.ts";
-import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
+import type { RelayRecord, Submission, SubmitResult, UnparsedItip } from "../outbound/submit.ts";
 import type { Logger } from "../server/log.ts";
 import { authorize, decide, type SmtpEnvelope, schedulingCandidates } from "./decide.ts";
 import { extractImip } from "./imip-extract.ts";
@@ -66,40 +72,12 @@ const MAX_TEXT = 400;
 export async function handleTransaction(t: Transaction, ctx: TransactionContext): Promise<SmtpReply> {
   const { raw, envelope } = t;
   const fields = { client: t.peerAddress, from: envelope.mailFrom, rcpts: envelope.rcptTo.length };
-  const extraction = extractImip(raw);
-  if (extraction.kind === "malformed") {
-    ctx.log.log("info", "smtp intake refused a malformed iMIP part", {
-      ...fields,
-      reason: extraction.reason,
-    });
-    return reply(550, "5.6.0", `${extraction.reason}; nothing was queued or relayed`);
-  }
-  let itip: ItipMessage | undefined;
-  if (extraction.kind === "imip") {
-    const parsed = parse(extraction.itipText);
-    const problem =
-      typeof parsed === "string"
-        ? parsed
-        : parsed.method !== extraction.method
-          ? `its method parameter ${extraction.method} is not its METHOD ${parsed.method} (RFC 6047 §2.4)`
-          : undefined;
-    if (problem === undefined) itip = parsed as ItipMessage;
-    else if (extraction.declared) {
-      ctx.log.log("info", "smtp intake refused an invalid iMIP part", {
-        ...fields,
-        part: extraction.partPath,
-        reason: problem,
-      });
-      return reply(
-        550,
-        "5.6.0",
-        `The iMIP part ${extraction.partPath} is not a valid iTIP message: ${problem}; nothing was queued or relayed`,
-      );
-    }
-  }
+  const read = readImip(raw);
+  let { itip } = read;
+  let notUpgraded = read.notUpgraded;
 
   let refusal = authorize({ envelope, itip, hosted: ctx.hosted });
-  if (refusal && itip && extraction.kind === "imip" && !extraction.declared) {
+  if (refusal && itip && read.declared === false) {
     // An .ics attachment the sender never declared iMIP (a user passing on someone else's
     // invitation) is mail like any other when its Originator is not ours: relayed, not refused.
     refusal = authorize({ envelope, hosted: ctx.hosted });
@@ -118,7 +96,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
     rcptTo: envelope.rcptTo.filter((r) => !done.has(r.toLowerCase())),
   };
   const yes = itip ? await schedulableDomains(pending, itip, ctx) : new Set<string>();
-  const decision = decide({ envelope: pending, itip, hosted: ctx.hosted, schedulable: (d) => yes.has(d) });
+  let decision = decide({ envelope: pending, itip, hosted: ctx.hosted, schedulable: (d) => yes.has(d) });
   if (decision.kind === "refuse") return reply(decision.code, decision.status, decision.reason);
   if (decision.relay.length > 0 && !ctx.relay) {
     ctx.log.log("error", "smtp intake has mail to relay but no smarthost (--smtp-relay)", fields);
@@ -142,29 +120,37 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
         ...headersOf(raw),
       });
     } catch (e) {
-      if (e instanceof IScheduleError) {
-        const status = e.element.startsWith("originator-") ? "5.7.1" : "5.6.0";
-        ctx.log.log("info", "smtp intake: the queue refused the iTIP message", {
+      if (!(e instanceof IScheduleError)) {
+        ctx.log.log("error", "smtp intake cannot commit to the queue", {
           ...fields,
-          element: e.element,
-          reason: e.publicMessage,
+          error: e instanceof Error ? e.message : String(e),
         });
-        return reply(550, status, `${e.publicMessage} Nothing was queued or relayed.`);
+        return reply(
+          451,
+          "4.3.0",
+          "Cannot queue the message now (local storage error); nothing was relayed, try again later",
+        );
       }
-      ctx.log.log("error", "smtp intake cannot commit to the queue", {
-        ...fields,
-        error: e instanceof Error ? e.message : String(e),
-      });
-      return reply(
-        451,
-        "4.3.0",
-        "Cannot queue the message now (local storage error); nothing was relayed, try again later",
-      );
+      // Valid iCalendar that iSchedule would still refuse: as mail it reaches everyone all the same.
+      if (!ctx.relay) {
+        ctx.log.log("error", "smtp intake has mail to relay but no smarthost (--smtp-relay)", fields);
+        return reply(451, "4.3.5", `${e.publicMessage} No smarthost is configured to relay it instead.`);
+      }
+      notUpgraded = `iSchedule would refuse it: ${e.element}: ${e.publicMessage}`;
+      decision = { ...decision, ischedule: [], relay: pending.rcptTo };
     }
-    ctx.log.log("info", "smtp intake queued for iSchedule", {
+    if (submitted)
+      ctx.log.log("info", "smtp intake queued for iSchedule", {
+        ...fields,
+        message: submitted.uuid,
+        recipients: decision.ischedule.join(","),
+      });
+  }
+  if (notUpgraded !== undefined) {
+    // The message goes on as mail, unchanged, exactly as a plain relay would send it.
+    ctx.log.log("info", "smtp intake relayed an iMIP message without upgrading it", {
       ...fields,
-      message: submitted.uuid,
-      recipients: decision.ischedule.join(","),
+      reason: notUpgraded,
     });
   }
   const queuedNote = submitted
@@ -180,12 +166,14 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
     envelope: { from: envelope.mailFrom, to: [...decision.relay] },
   });
   const accepted = result.ok ? result.accepted : [];
-  if (itip && decision.originator && ctx.recordRelayed) {
+  const logged = itip ?? read.unparsed;
+  if (logged && ctx.recordRelayed) {
     try {
       ctx.recordRelayed({
         messageId: submitted?.messageId,
-        itip,
-        originator: decision.originator,
+        itip: logged,
+        ...(notUpgraded !== undefined && { notUpgraded }),
+        originator: decision.originator ?? `mailto:${envelope.mailFrom}`,
         peerAddress: t.peerAddress,
         relayTarget: ctx.relay.label ?? "smarthost",
         accepted,
@@ -193,6 +181,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
           .filter((x) => !x.temporary && x.address !== "")
           .map((x) => ({ address: x.address, response: x.response })),
         response: result.ok ? result.response : result.response,
+        ...headersOf(raw),
       });
     } catch (e) {
       // The mail went; only its line in the log is missing.
@@ -209,7 +198,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
       recipients: decision.relay.join(","),
       response: result.response,
     });
-    const relayed = `${decision.relay.length} relayed`;
+    const relayed = `${decision.relay.length} relayed${notUpgraded === undefined ? "" : `, not upgraded to iSchedule (${notUpgraded})`}`;
     return reply(250, "2.0.0", `Accepted: ${queuedNote ? `${queuedNote}, ${relayed}` : relayed}`);
   }
 
@@ -241,6 +230,69 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
     "5.0.0",
     `The smarthost refused ${refused.join(", ") || "the message"} (${why})${others}`,
   );
+}
+
+/** What the mail's iMIP part is: a valid iTIP message, or one that cannot go by iSchedule and why. */
+interface ReadImip {
+  readonly itip?: ItipMessage;
+  /** False for an .ics attachment the sender never declared iMIP; undefined for plain mail. */
+  readonly declared?: boolean;
+  /** A declared iMIP part that is not valid enough for iSchedule: it is relayed unchanged. */
+  readonly notUpgraded?: string;
+  readonly unparsed?: UnparsedItip;
+}
+
+/**
+ * Real calendar software sends imperfect iMIP (Thunderbird's DTEND with DURATION, Meetup's
+ * method=REQUEST on a PUBLISH, Outlook 2010's REPLY without ORGANIZER): a declared part that cannot
+ * be decoded or is not valid iTIP is not a reason to refuse the mail, only not to upgrade it.
+ */
+function readImip(raw: Uint8Array): ReadImip {
+  const extraction = extractImip(raw);
+  if (extraction.kind === "not-imip") return {};
+  if (extraction.kind === "malformed") {
+    return {
+      declared: true,
+      notUpgraded: extraction.reason,
+      unparsed: { text: "", method: extraction.method },
+    };
+  }
+  const parsed = parse(extraction.itipText);
+  const problem =
+    typeof parsed === "string"
+      ? parsed
+      : parsed.method !== extraction.method
+        ? `its method parameter ${extraction.method} is not its METHOD ${parsed.method} (RFC 6047 §2.4)`
+        : originatorFor(parsed) === undefined
+          ? `the ${parsed.method} does not say who sends it (no ORGANIZER or replying ATTENDEE)`
+          : undefined;
+  if (problem === undefined) return { itip: parsed as ItipMessage, declared: extraction.declared };
+  // An undeclared attachment that is not valid iTIP is just an attachment.
+  if (!extraction.declared) return {};
+  return {
+    declared: true,
+    notUpgraded: `the iMIP part ${extraction.partPath} is not a valid iTIP message: ${problem}`,
+    unparsed: {
+      text: extraction.itipText,
+      method: extraction.method,
+      ...selfDescription(extraction.itipText),
+    },
+  };
+}
+
+/** Component, UID and SUMMARY as the text says them, for the log of a message that did not parse. */
+function selfDescription(text: string): Omit<UnparsedItip, "text" | "method"> {
+  const unfolded = text.replace(/\r?\n[ \t]/g, "");
+  const value = (name: string) =>
+    new RegExp(`^${name}(?:;[^:\\r\\n]*)?:([^\\r\\n]{1,250})`, "im").exec(unfolded)?.[1]?.trim();
+  const component = /^BEGIN:(VEVENT|VTODO|VJOURNAL|VFREEBUSY|VPOLL)\s*$/im.exec(unfolded)?.[1]?.toUpperCase();
+  const uid = value("UID");
+  const summary = value("SUMMARY");
+  return {
+    ...(component !== undefined && { component }),
+    ...(uid !== undefined && { uid }),
+    ...(summary !== undefined && { summary }),
+  };
 }
 
 /** Asks discovery about every candidate domain at once; a failure or a slow answer is a "no". */

@@ -9,7 +9,7 @@ import net from "node:net";
 import nodemailer from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
 import { parseCidrList } from "../../src/net/cidr.ts";
-import { submitMessage } from "../../src/outbound/submit.ts";
+import { type RelayRecord, recordRelayed, submitMessage } from "../../src/outbound/submit.ts";
 import { DeliveryQueue, type MessageDetail } from "../../src/queue/queue.ts";
 import { createLogger } from "../../src/server/log.ts";
 import {
@@ -56,13 +56,18 @@ export interface HarnessOptions {
   schedulable?: readonly string[];
   /** Where the relay URL points instead of the sink (a port with nothing behind it, a proxy). */
   relayPort?: number;
+  /** Hosted domains; default example.com. */
+  hosted?: readonly string[];
+  /** Log relayed iMIP recipients in the queue, as `isched serve` does (recordRelayed). */
+  record?: boolean;
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const sink = await startSmtpServer(o.sink);
   const db = openDatabase(":memory:");
   const queue = new DeliveryQueue(db);
-  const hosted = (d: string) => d === HOSTED;
+  const hostedDomains = new Set(o.hosted ?? [HOSTED]);
+  const hosted = (d: string) => hostedDomains.has(d);
   const schedulable = new Set(o.schedulable ?? ["ischedule.example"]);
   const asked: Harness["asked"] = [];
   const logs: string[] = [];
@@ -76,6 +81,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       return schedulable.has(domain);
     },
     submit: (s) => submitMessage(s, { queue, hosted, localTargetLabel: () => "store", nowMs: Date.now }),
+    ...(o.record && {
+      recordRelayed: (r: RelayRecord) =>
+        recordRelayed(r, { queue, hosted, localTargetLabel: () => "store", nowMs: Date.now }),
+    }),
     relay: { url: `smtp://127.0.0.1:${o.relayPort ?? sink.port}` },
     log: createLogger({ level: "debug", write: (line) => logs.push(line) }),
     ...o.intake,

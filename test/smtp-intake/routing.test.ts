@@ -128,23 +128,64 @@ describe("SMTP intake routing", () => {
     expect(h.sink.connections()).toBe(0);
   });
 
-  test("a text/calendar part that is not valid iTIP is refused with 550 5.6.0: nothing queued, nothing relayed", async () => {
-    h = await startHarness();
-    const r = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw: brokenCalendarMail() });
-    expect(!r.ok && [r.code, r.response]).toEqual([
-      550,
-      expect.stringMatching(/^550 5\.6\.0 The iMIP part 1 is not a valid iTIP message: /),
+  test("a text/calendar part that is not valid iTIP is relayed unchanged to every recipient, and the log says why", async () => {
+    h = await startHarness({ record: true });
+    const raw = brokenCalendarMail();
+    const r = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw });
+    expect(r.ok && r.response).toMatch(
+      /^250 2\.0\.0 Accepted: 2 relayed, not upgraded to iSchedule \(the iMIP part 1 is not a valid iTIP message: /,
+    );
+    const [mail] = await h.sink.waitFor(1);
+    expect(mail!.rcptTo).toEqual([BOB, CAROL]);
+    expect(asText(mail!.raw)).toBe(raw);
+    expect(h.logs.some((l) => l.includes("smtp intake relayed an iMIP message without upgrading it"))).toBe(
+      true,
+    );
+    // The log of messages shows both recipients relayed, and why the message was not upgraded.
+    const [logged] = h.queued();
+    expect(logged!.deliveries.map((d) => [d.recipient, d.route, d.state])).toEqual([
+      [`mailto:${BOB}`, "relay", "delivered"],
+      [`mailto:${CAROL}`, "relay", "delivered"],
     ]);
-    expect(h.queued()).toHaveLength(0);
-    expect(h.sink.connections()).toBe(0);
+    expect(logged!.deliveries[0]!.attemptList[0]!.error).toStartWith(
+      "relayed unchanged, not upgraded to iSchedule: the iMIP part 1 is not a valid iTIP message: ",
+    );
   });
 
-  test("a method parameter that disagrees with METHOD is refused with 550 5.6.0 (RFC 6047 §2.4)", async () => {
+  test("a method parameter that disagrees with METHOD is relayed unchanged (RFC 6047 §2.4)", async () => {
     h = await startHarness();
     const raw = cyrusMail({ calendarType: "Content-Type: text/calendar; charset=utf-8; method=CANCEL" });
     const r = await h.send({ from: "alice@example.com", to: [BOB], raw });
-    expect(!r.ok && r.response).toMatch(/^550 5\.6\.0 .*method parameter CANCEL is not its METHOD REQUEST/);
+    expect(r.ok && r.response).toMatch(
+      /relayed, not upgraded to iSchedule .*method parameter CANCEL is not its METHOD REQUEST/,
+    );
     expect(h.queued()).toHaveLength(0);
+    expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
+  });
+
+  test("an iMIP part whose transfer encoding is unknown is relayed unchanged", async () => {
+    h = await startHarness();
+    const raw = cyrusMail().replace(
+      "component=VEVENT \r\nContent-Transfer-Encoding: quoted-printable",
+      "component=VEVENT \r\nContent-Transfer-Encoding: x-unknown",
+    );
+    const r = await h.send({ from: "alice@example.com", to: [BOB], raw });
+    expect(r.ok && r.response).toMatch(
+      /relayed, not upgraded to iSchedule \(The iMIP part 1\.3 is malformed/,
+    );
+    expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
+  });
+
+  test("a REPLY without ORGANIZER (as Outlook 2010 sends them) is relayed unchanged to the organiser", async () => {
+    h = await startHarness();
+    const itip = itipRequest({ organizer: "bob@ischedule.example" })
+      .replace("METHOD:REQUEST", "METHOD:REPLY")
+      .replace(/ORGANIZER[^\r\n]*\r\n/, "");
+    const raw = cyrusMail({ itip, calendarType: "Content-Type: text/calendar; charset=utf-8; method=REPLY" });
+    const r = await h.send({ from: "alice@example.com", to: [BOB], raw });
+    expect(r.ok && r.response).toMatch(/^250 2\.0\.0 Accepted: 1 relayed, not upgraded to iSchedule/);
+    expect(h.queued()).toHaveLength(0);
+    expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
   });
 
   test("a database that cannot commit gives 451 4.3.0 and nothing is relayed", async () => {
