@@ -174,20 +174,20 @@ export function createKeyPublication(o: KeyPublicationOptions): KeyPublication {
 
 /**
  * A signing key peers cannot find yet, as the Overview's problems (health.ts): outbound iSchedule
- * for its domain waits, or, with --sign-unpublished, peers that look too early refuse it.
+ * for its domain waits. With --sign-unpublished the operator chose to sign anyway; the start-up
+ * summary warns once, and there is nothing to wait for.
  */
 export function keyProblems(
   p: Pick<KeyPublication, "states" | "signUnpublished">,
   sinceMs: number,
 ): { id: string; text: string; sinceMs: number }[] {
+  if (p.signUnpublished) return [];
   return p
     .states()
     .filter((k) => !k.visible)
     .map((k) => ({
       id: `${KEY_PROBLEM}:${k.domain}`,
       sinceMs,
-      text: p.signUnpublished
-        ? `isched signs for ${k.domain} with ${k.name}, which is not visible in DNS yet (--sign-unpublished): peers that look it up now refuse the requests.`
-        : `Outbound iSchedule for ${k.domain} waits: isched's DKIM key ${k.name} is not visible in DNS yet (${k.problem ?? "not checked yet"}). Publish its record (Keys and DNS); isched looks every minute, or start with --sign-unpublished.`,
+      text: `Outbound iSchedule for ${k.domain} waits: isched's DKIM key ${k.name} is not visible in DNS yet (${k.problem ?? "not checked yet"}). Publish its record (Keys and DNS); isched looks every minute, or start with --sign-unpublished.`,
     }));
 }

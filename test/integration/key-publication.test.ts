@@ -118,10 +118,17 @@ describe("a first key that is not in DNS yet", () => {
     expect(atPeer).not.toContain("mailto:bob@b.test");
   });
 
-  test("the Overview reports the key as not visible", async () => {
+  test("the Overview reports the key as not visible, among the problems to know about now", async () => {
     const o = await a.api<{
+      problems: { id: string; text: string }[];
       keys: { signUnpublished: boolean; domains: { name: string; visible: boolean }[] };
     }>("/overview");
+    expect(o.body.problems).toContainEqual(
+      expect.objectContaining({
+        id: "dkim-key-unpublished:a.test",
+        text: `Outbound iSchedule for a.test waits: isched's DKIM key ${name} is not visible in DNS yet (no TXT record there yet). Publish its record (Keys and DNS); isched looks every minute, or start with --sign-unpublished.`,
+      }),
+    );
     expect(o.body.keys).toEqual({
       signUnpublished: false,
       domains: [

@@ -1,14 +1,13 @@
 /**
- * Runs the compiled `dist/isched serve` as an operator would, for end-to-end tests: a real process
- * with its own data folder, its start-up summary read from stdout (the endpoint and console URLs),
- * its log lines kept, and the API token read from DATA/api-token for the JSON API.
+ * `isched serve` (the compiled binary, serve-process.ts) in a data folder of its own, on free ports,
+ * with the API token read from DATA/api-token for the JSON API: an isched a test talks to as an
+ * operator's programs do.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { ischedBinary } from "./binary.ts";
 import { invitation } from "./isched.ts";
+import { running, serveProcess } from "./serve-process.ts";
 
 export interface ServedBinary {
   /** `http://127.0.0.1:PORT` of the iSchedule endpoint. */
@@ -26,71 +25,35 @@ export interface ServedBinary {
   stop(): Promise<void>;
 }
 
-/** Starts `isched serve ARGS --data DIR --listen 127.0.0.1:0 --console 127.0.0.1:0` and waits for its summary. */
-export async function serveBinary(
-  args: readonly string[],
-  o: { timeoutMs?: number } = {},
-): Promise<ServedBinary> {
+/** Starts `isched serve ARGS --data DIR --listen 127.0.0.1:0 --console 127.0.0.1:0`. */
+export async function serveBinary(args: readonly string[]): Promise<ServedBinary> {
   const dataDir = mkdtempSync(join(tmpdir(), "isched-bin-"));
-  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(
-    [
-      ischedBinary(),
-      "serve",
-      "--data",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--console",
-      "127.0.0.1:0",
-      ...args,
-    ],
-    { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
-  );
-  let out = "";
-  let err = "";
-  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
-  };
-  void pump(proc.stdout, (s) => {
-    out += s;
-  });
-  void pump(proc.stderr, (s) => {
-    err += s;
-  });
-  const deadline = Date.now() + (o.timeoutMs ?? 20_000);
-  let endpoint: RegExpExecArray | null = null;
-  let consoleUrl: RegExpExecArray | null = null;
-  while (Date.now() < deadline) {
-    endpoint = /endpoint\s+(http\S+?)\/\.well-known\/ischedule/.exec(out);
-    consoleUrl = /console\/API\s+(http\S+?)\/api\/v1/.exec(out);
-    if ((endpoint && consoleUrl) || proc.exitCode !== null) break;
-    await Bun.sleep(25);
-  }
-  if (!endpoint || !consoleUrl) {
-    proc.kill();
+  let served: ReturnType<typeof running>;
+  try {
+    served = running(
+      await serveProcess(["--data", dataDir, "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", ...args]),
+    );
+  } catch (e) {
     rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`isched serve did not start (exit ${proc.exitCode}):\n${out}\n${err}`);
+    throw e;
   }
   const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
-  const base = consoleUrl[1]!;
   return {
-    url: endpoint[1]!,
-    consoleUrl: base,
+    url: served.url,
+    consoleUrl: served.consoleUrl,
     dataDir,
     token,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: served.stdout,
+    stderr: served.stderr,
     async api<T>(path: string, init: RequestInit = {}) {
       const headers = new Headers(init.headers);
       headers.set("authorization", `Bearer ${token}`);
-      const res = await fetch(`${base}/api/v1${path}`, { ...init, headers });
+      const res = await fetch(`${served.consoleUrl}/api/v1${path}`, { ...init, headers });
       const text = await res.text();
       return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
     },
     async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
+      await served.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
