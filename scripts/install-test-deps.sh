@@ -10,6 +10,7 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/lib/cyrus/bin/master ] || need+=(cyrus-imapd)
 [ -x /usr/lib/cyrus/bin/httpd ] || need+=(cyrus-caldav)
 [ -x /usr/sbin/saslpasswd2 ] || need+=(sasl2-bin)
+command -v faketime >/dev/null || need+=(faketime)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/pebble ] || need+=(pebble)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -26,6 +26,13 @@ let dir: string;
 let ca: TestCa;
 let dns: RunningDnsmasq;
 let isched: ServedBinary;
+/**
+ * Another isched for CalendarServer's signed requests, its clock started a minute after their t=:
+ * their signatures are fixed bytes, and isched honours x= for at most a day after t=.
+ */
+let receiver: ServedBinary;
+/** t= of the captured requests (make.py freezes CalendarServer's clock there), plus a minute. */
+const SIGNED_AT = "2025-12-05 12:01:00";
 let cs: ReturnType<typeof Bun.serve>;
 const atCs: { path: string; headers: Headers; body: string }[] = [];
 
@@ -87,17 +94,28 @@ beforeAll(async () => {
     "--trust",
     "a.test=unsigned:127.0.0.1",
   ]);
+  receiver = await serveBinary(
+    labArgs({
+      domain: "a.test",
+      keyFile: join(dir, "a.key"),
+      selector: "sel",
+      dns: dns.server,
+      caFile: ca.caCertFile,
+    }),
+    { clockFrom: SIGNED_AT },
+  );
 });
 
 afterAll(async () => {
   await isched?.stop();
+  await receiver?.stop();
   cs?.stop(true);
   await dns?.stop();
   ca?.remove();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const port = () => Number(new URL(isched.url).port);
+const port = () => Number(new URL(receiver.url).port);
 
 describe("CalendarServer sends to isched", () => {
   test("its signed invitation (d= its domain, one Recipient line each, Dkim-Signature casing) is verified and delivered", async () => {
@@ -112,7 +130,7 @@ describe("CalendarServer sends to isched", () => {
       "mailto:alice@a.test": "2.0;Success",
       "mailto:bob@a.test": "2.0;Success",
     });
-    const inbox = await isched.api<{ items: { uid: string }[] }>("/inbox?recipient=mailto:bob@a.test");
+    const inbox = await receiver.api<{ items: { uid: string }[] }>("/inbox?recipient=mailto:bob@a.test");
     expect(inbox.body.items.map((m) => m.uid)).toContain("cs-weekly-1@example.net");
   });
 

@@ -26,12 +26,18 @@ export interface ServedBinary {
 }
 
 /** Starts `isched serve ARGS --data DIR --listen 127.0.0.1:0 --console 127.0.0.1:0`. */
-export async function serveBinary(args: readonly string[]): Promise<ServedBinary> {
+export async function serveBinary(
+  args: readonly string[],
+  o: { clockFrom?: string } = {},
+): Promise<ServedBinary> {
   const dataDir = mkdtempSync(join(tmpdir(), "isched-bin-"));
   let served: ReturnType<typeof running>;
   try {
     served = running(
-      await serveProcess(["--data", dataDir, "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", ...args]),
+      await serveProcess(
+        ["--data", dataDir, "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", ...args],
+        { clockFrom: o.clockFrom },
+      ),
     );
   } catch (e) {
     rmSync(dataDir, { recursive: true, force: true });

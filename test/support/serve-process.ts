@@ -3,6 +3,7 @@
  * must see what an operator sees: its output, its exit code, its files, its ports. The process is
  * ready when it prints its start-up summary; the endpoint's and console's addresses are read from it.
  */
+import { existsSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ischedBinary } from "./binary.ts";
 
@@ -34,18 +35,39 @@ function collect(stream: ReadableStream<Uint8Array>, into: { text: string }): Pr
 }
 
 /**
+ * Debian's libfaketime, preloaded into the binary itself (not through the faketime wrapper, which
+ * would be the process a test stops): the clock starts at `from` (UTC) and runs on from there.
+ */
+function fakeClock(from: string): Record<string, string> {
+  const lib = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+  ].find((p) => existsSync(p));
+  if (!lib) throw new Error("libfaketime is not installed (Debian package faketime)");
+  return { LD_PRELOAD: lib, FAKETIME: `@${from}`, TZ: "UTC" };
+}
+
+/**
  * Starts `isched serve ARGS` and resolves once it is serving, or with its exit (code and output) when
  * it stops before that.
  */
 export async function serveProcess(
   args: readonly string[],
-  o: { timeoutMs?: number; env?: Record<string, string> } = {},
+  o: {
+    timeoutMs?: number;
+    env?: Record<string, string>;
+    /**
+     * Run the binary with its clock starting at this UTC time (Debian's faketime, LD_PRELOAD): for
+     * signed fixtures captured from other software, whose t= and x= are fixed.
+     */
+    clockFrom?: string;
+  } = {},
 ): Promise<ServeProcess | ExitedServe> {
   const proc = Bun.spawn([ischedBinary(), "serve", ...args], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, ...o.env },
+    env: { ...process.env, ...(o.clockFrom ? fakeClock(o.clockFrom) : {}), ...o.env },
   });
   const out = { text: "" };
   const err = { text: "" };
