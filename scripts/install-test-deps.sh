@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # System packages the integration tests use: openssl (test CA), dnsmasq (real DNS on loopback),
-# Cyrus IMAP with CalDAV (the peer calendar server), Chromium (the console tests) and pebble (the
-# ACME test CA).
+# Cyrus IMAP with CalDAV (the peer calendar server), Chromium (the console tests), pebble (the ACME
+# test CA) and PostgreSQL 15 (postgresql-15: initdb, pg_ctl and postgres in
+# /usr/lib/postgresql/15/bin, psql through its dependency postgresql-client-15, and the unprivileged
+# user `postgres` through postgresql-common; test/support/postgres.ts runs its own server in a
+# temporary folder, Debian's cluster is not used).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -13,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v faketime >/dev/null || need+=(faketime)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/pebble ] || need+=(pebble)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "test: missing system packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -107,6 +107,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { abandonedAtExit } from "./abandon-at-exit.ts";
 
 export const CYRUS_BIN = "/usr/lib/cyrus/bin";
 export const SASLPASSWD2 = "/usr/sbin/saslpasswd2";
@@ -166,20 +167,9 @@ const ADMIN = "fixture-admin";
 const USER_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const KEEP = process.env.ISCHED_KEEP_CYRUS === "1";
 
-const live = new Set<CyrusServer>();
 // A test that fails before stop() must not leave Cyrus processes or folders behind: master runs
 // in a process group of its own, so nothing else would stop it.
-process.on("exit", () => {
-  for (const server of live) server.abandon();
-});
-// Ctrl-C does not emit "exit". Once cleaned up, the signal is raised again so that it still ends
-// the process, unless someone else listens for it and decides.
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    for (const server of live) server.abandon();
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
-}
+const live = abandonedAtExit<CyrusServer>();
 
 export async function startCyrus(o: CyrusOptions): Promise<RunningCyrus> {
   checkOptions(o);
