@@ -1,9 +1,9 @@
 /**
  * What an asynchronous store interface costs the SQLite path. A PostgreSQL client is asynchronous,
  * so a store interface both backends implement returns promises; this measures isched's accept
- * transaction (DeliveryQueue.accept: a message with a ~5 KB body, one delivery decided at intake and
- * its attempt, one IMMEDIATE transaction, WAL with synchronous=NORMAL as `isched serve` runs it) in
- * the shapes such an interface could take over bun:sqlite:
+ * transaction (DeliveryQueue.accept: a message with a ~5 KB body, one delivery decided at intake,
+ * its attempt and the request's replay key; one IMMEDIATE transaction, WAL with synchronous=NORMAL
+ * as `isched serve` runs it) in the shapes such an interface could take over bun:sqlite:
  *
  * - sync: today's call, `queue.accept(...)`.
  * - async method: `await store.accept(...)`, an async method whose body is the same synchronous
@@ -47,6 +47,8 @@ const body = Buffer.from(
   `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n${"DESCRIPTION:0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab\r\n".repeat(68)}END:VEVENT\r\nEND:VCALENDAR\r\n`,
 );
 
+let sequence = 0;
+
 function input(i: number): { message: NewMessage; deliveries: NewDelivery[] } {
   const now = Date.now();
   return {
@@ -62,6 +64,8 @@ function input(i: number): { message: NewMessage; deliveries: NewDelivery[] } {
       body,
       bodyHash: "x",
       dkimResult: "pass",
+      // Claimed in the same transaction, as the endpoint does for a signed request (replays.ts).
+      replay: { key: `dkim\npeer${i % 50}.example\n${++sequence}\nx`, expiresAt: now + 3_600_000 },
     },
     deliveries: [
       {
@@ -208,7 +212,13 @@ async function measure(v: Variant): Promise<{ perSecond: number; p50: number; cp
 try {
   const path = join(dir, "isched.db");
   const file = openDatabase(path);
-  const checkpointer = startCheckpointer(file, path);
+  const checkpointer = startCheckpointer({
+    db: file,
+    path,
+    onProblem: (problem) => {
+      if (problem !== undefined) console.error(`checkpointer: ${problem}`);
+    },
+  });
   await table("a file (WAL, synchronous=NORMAL, checkpoints on their thread)", file);
   await checkpointer.stop();
   file.close();

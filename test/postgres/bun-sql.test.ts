@@ -195,6 +195,33 @@ describe("leasing and locking", () => {
     expect(await second).toEqual(first.value);
   });
 
+  test("the replay-key claim of src/store/replays.ts holds on PostgreSQL when two copies commit at once", async () => {
+    // The same statement as SQLite's: a claim on a key in force changes no row (the copy is a
+    // replay); one on an expired key takes it over. Run by two transactions at once, the second
+    // waits for the first's commit on the primary key, then finds its row in force.
+    await sql`CREATE TABLE IF NOT EXISTS replay_keys (key text PRIMARY KEY, message_id bigint NOT NULL,
+      expires_at bigint NOT NULL)`;
+    await sql`TRUNCATE replay_keys`;
+    const claim = (
+      tx: SQL,
+      messageId: number,
+      nowMs: number,
+    ) => tx`INSERT INTO replay_keys (key, message_id, expires_at)
+      VALUES ('dkim\npeer.example\nid-1\nbh', ${messageId}, ${nowMs + 60_000})
+      ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+      WHERE replay_keys.expires_at <= ${nowMs}`;
+    const first = await openTransaction(sql, async (tx) => (await claim(tx, 1, 1_000)).count);
+    const second = claim(other, 2, 1_000).then((r) => r.count);
+    await Bun.sleep(200);
+    await first.commit();
+    expect(first.value).toBe(1);
+    expect(await second).toBe(0);
+    // Once the key has expired, the next message takes it over.
+    expect((await claim(other, 3, 100_000)).count).toBe(1);
+    const [row] = await sql`SELECT message_id FROM replay_keys`;
+    expect(Number(row.message_id)).toBe(3);
+  });
+
   test("a transaction-level advisory lock makes a second migrator wait until the first commits", async () => {
     const order: string[] = [];
     const first = await openTransaction(sql, (tx) => tx`SELECT pg_advisory_xact_lock(${0x69736368})`);
