@@ -3,7 +3,9 @@
  * line for every mistake (unknown flag with the nearest suggestion, missing value, malformed value).
  *
  * Flags are `--name value` or `--name=value`; booleans are `--name` (or `--name=true|false`);
- * `--` ends the flags. Keys are camelCase in code and kebab-case on the command line.
+ * `--` ends the flags. Keys are camelCase in code and kebab-case on the command line. A word such as
+ * `-method:CANCEL` (one dash, then `key:`) is a positional: a negated term of the filter language,
+ * which no flag name can be mistaken for, since flag names never hold a colon.
  */
 import { nearest } from "../text/suggest.ts";
 import { UsageError } from "./errors.ts";
@@ -131,6 +133,9 @@ export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c
 
 export { editDistance, nearest } from "../text/suggest.ts";
 
+/** `-key:value`: a negated filter term (src/console/filter.ts), not a flag. */
+const NEGATED_TERM = /^-[A-Za-z]+:/;
+
 export interface ParsedArgs<S extends Specs> {
   flags: FlagValues<S>;
   positionals: string[];
@@ -160,7 +165,7 @@ export function parseFlags<S extends Specs>(
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith("-") || arg === "-") {
+    if (!arg.startsWith("-") || arg === "-" || NEGATED_TERM.test(arg)) {
       positionals.push(arg);
       continue;
     }

@@ -33,6 +33,31 @@ export function commandHelp(c: Command): string {
   return parts.join("\n");
 }
 
+/** The commands of a group (`queue` -> queue list, queue show, ...); empty when `word` names none. */
+function groupOf(word: string | undefined): Command[] {
+  return COMMANDS.filter((c) => c.name.startsWith(`${word} `));
+}
+
+export function groupHelp(group: string, commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 4;
+  return [
+    `Usage: isched ${group} SUBCOMMAND [FLAGS]`,
+    "",
+    "Subcommands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    `Run 'isched help ${group} SUBCOMMAND' for the flags of a subcommand.`,
+  ].join("\n");
+}
+
+/** `isched queue --help`, `isched help queue`: the group's help, when argv names a group and no more. */
+function askedGroupHelp(argv: readonly string[]): string | undefined {
+  const group = groupOf(argv[0]);
+  const sub = argv[1];
+  if (group.length === 0 || (sub !== undefined && !HELP_FLAGS.has(sub))) return undefined;
+  return groupHelp(argv[0]!, group);
+}
+
 /** Finds the command named by the leading words of argv (`dkim verify ...`). */
 function resolve(argv: readonly string[]): { command: Command; rest: string[] } {
   const words = argv.filter((a) => !a.startsWith("-"));
@@ -42,7 +67,7 @@ function resolve(argv: readonly string[]): { command: Command; rest: string[] } 
     if (command && argv.slice(0, n).join(" ") === name) return { command, rest: argv.slice(n) };
   }
   const typed = argv.slice(0, 2).join(" ");
-  const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+  const group = groupOf(argv[0]);
   if (group.length > 0) {
     const sub = argv[1];
     const hint = sub
@@ -80,12 +105,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${overview()}\n`);
       return 0;
     }
-    const { command } = resolve(argv.slice(1));
-    process.stdout.write(`${commandHelp(command)}\n`);
+    const help = askedGroupHelp(argv.slice(1)) ?? commandHelp(resolve(argv.slice(1)).command);
+    process.stdout.write(`${help}\n`);
     return 0;
   }
   if (first.startsWith("-")) {
     throw new UsageError(`unknown flag ${first} (flags come after the command; see 'isched --help')`);
+  }
+  const group = askedGroupHelp(argv);
+  if (group !== undefined && argv.length > 1) {
+    process.stdout.write(`${group}\n`);
+    return 0;
   }
   const { command, rest } = resolve(argv);
   if (rest.some((a) => HELP_FLAGS.has(a))) {

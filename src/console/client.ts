@@ -40,7 +40,7 @@ export function readToken(o: { tokenFile?: string; dataDir: string }): string {
   return text;
 }
 
-export function createClient(o: { server: string; token: string }): ApiClient {
+export function createClient(o: { server: string; token: string; timeoutMs?: number }): ApiClient {
   const base = o.server.replace(/\/+$/, "");
   return {
     server: base,
@@ -55,6 +55,7 @@ export function createClient(o: { server: string; token: string }): ApiClient {
             ...(body === undefined ? {} : { "Content-Type": "application/json" }),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
+          signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
         });
       } catch (e) {
         throw new ClientError(

@@ -11,6 +11,7 @@
  */
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import type { FilterTerm, MessageFilter, ValueKey } from "../store/message-search.ts";
+import { nearest } from "../text/suggest.ts";
 import { FILTER_KEYS, STATUS_WORDS } from "./filter-help.ts";
 
 export class FilterError extends Error {
@@ -19,6 +20,8 @@ export class FilterError extends Error {
     message: string,
     /** Offset of the offending term in the query. */
     readonly position: number,
+    /** The whole query with the mistake replaced by the nearest right word, when there is one. */
+    readonly suggestion?: string,
   ) {
     super(message);
   }
@@ -166,7 +169,13 @@ export function parseFilter(query: string, nowMs: number): MessageFilter {
   for (const t of tokenize(query)) {
     const key = ALIASES[t.key] ?? FILTER_KEYS.find((k) => k === t.key);
     if (!key) {
-      throw new FilterError(`unknown key "${t.key}:"; use one of ${FILTER_KEYS.join(", ")}`, t.position);
+      const hint = nearest(t.key, FILTER_KEYS);
+      const start = t.position + (t.negated ? 1 : 0);
+      throw new FilterError(
+        `unknown key "${t.key}:"${hint ? ` (did you mean ${hint}?)` : ""}; use one of ${FILTER_KEYS.join(", ")}`,
+        t.position,
+        hint ? `${query.slice(0, start)}${hint}${query.slice(start + t.key.length)}` : undefined,
+      );
     }
     if (key === "before" || key === "after") {
       const atMs = parseTime(t.value, nowMs);

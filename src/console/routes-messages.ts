@@ -45,7 +45,8 @@ function filterOf(q: string | null, nowMs: number): MessageFilter {
   try {
     return parseFilter(q ?? "", nowMs);
   } catch (e) {
-    if (e instanceof FilterError) throw new RequestError(400, e.message, { position: e.position });
+    if (e instanceof FilterError)
+      throw new RequestError(400, e.message, { position: e.position, suggestion: e.suggestion });
     throw e;
   }
 }

@@ -69,8 +69,20 @@ test("an Originator outside the hosted domains is refused in one line, exit 1", 
   const r = await send([file, "--server", server.consoleUrl, "--token-file", tokenFile]);
   expect(r.exitCode).toBe(1);
   expect(r.stderr).toBe(
-    "isched: isched refused the message: elsewhere.test is not a domain served here; isched sends only for its own domains.\n",
+    "isched: the message was refused: elsewhere.test is not a domain served here; isched sends only for its own domains.\n",
   );
+});
+
+test("--data finds the API token in isched's data folder, as isched queue does", async () => {
+  const file = join(dir, "invite-data.ics");
+  writeFileSync(
+    file,
+    invitation({ uid: "send-3", organizer: "mailto:alice@home.test", attendees: ["mailto:bob@home.test"] }),
+  );
+  const r = await send([file, "--server", server.consoleUrl, "--data", server.dataDir]);
+  expect(r.stderr).toBe("");
+  expect(r.exitCode).toBe(0);
+  expect(r.stdout).toMatch(/mailto:bob@home\.test {2}2\.0;Success {2}\(delivered\)/);
 });
 
 test("a wrong token and a missing file are one-line failures", async () => {
@@ -79,7 +91,7 @@ test("a wrong token and a missing file are one-line failures", async () => {
   const file = join(dir, "invite.ics");
   const wrong = await send([file, "--server", server.consoleUrl, "--token-file", bad]);
   expect(wrong.exitCode).toBe(1);
-  expect(wrong.stderr).toStartWith("isched: isched refused the message: ");
+  expect(wrong.stderr).toBe("isched: the API token is wrong\n");
   const missing = isched(["send", join(dir, "none.ics"), "--token-file", tokenFile]);
   expect(missing.exitCode).toBe(1);
   expect(missing.stderr).toBe(

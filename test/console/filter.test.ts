@@ -59,6 +59,13 @@ describe("parseFilter", () => {
     expect(errorOf("status:").message).toContain("needs a value");
   });
 
+  test("a mistyped key gets the nearest key, and the query with it", () => {
+    const e = errorOf("peer:example.org -stauts:failed");
+    expect(e.message).toStartWith('unknown key "stauts:" (did you mean status?); use one of peer, status');
+    expect(e.suggestion).toBe("peer:example.org -status:failed");
+    expect(errorOf("colour:red").suggestion).toBeUndefined();
+  });
+
   test("quoteValue quotes what would not read back", () => {
     expect(quoteValue("abc@x")).toBe("abc@x");
     expect(quoteValue("a b")).toBe('"a b"');

@@ -4,6 +4,7 @@
  * that count; the server refuses if the set changed in between. Each button's tooltip names the
  * `isched queue` command that does the same.
  */
+import { shellQuote } from "../../src/text/shell.ts";
 import { ApiError, api } from "../api.ts";
 import { h } from "../dom.ts";
 
@@ -15,8 +16,6 @@ export const ACTION_LABEL: Readonly<Record<Action, string>> = {
   cancel: "Cancel",
   imip: "Send by iMIP now",
 };
-
-const shellQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 export function cliCommand(action: Action, target: ActionTarget): string {
   if ("ids" in target) return `isched queue ${action} ${target.ids.join(" ")}`;

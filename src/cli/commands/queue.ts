@@ -5,55 +5,14 @@
  * (which shows the count first and needs --yes).
  */
 
-import {
-  type ApiClient,
-  ClientError,
-  createClient,
-  DEFAULT_SERVER,
-  readToken,
-} from "../../console/client.ts";
 import { FILTER_HELP } from "../../console/filter-help.ts";
 import type { DeliveryView, MessageView } from "../../console/message-view.ts";
 import type { LogMessageSummary, LogPage } from "../../store/message-search.ts";
+import { shellQuote, shellWord } from "../../text/shell.ts";
 import { defineCommand } from "../command.ts";
-import { CommandError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
-
-const connection = {
-  server: flag.string({
-    help: `the running isched's console [default: ${DEFAULT_SERVER}]`,
-    placeholder: "URL",
-  }),
-  tokenFile: flag.string({ help: "API token [default: DATA/api-token]", placeholder: "FILE" }),
-  data: flag.stringWithDefault({
-    help: "isched's data folder (for the token)",
-    placeholder: "DIR",
-    defaultValue: "data",
-  }),
-};
-
-function client(f: { server?: string; tokenFile?: string; data: string }): ApiClient {
-  try {
-    return createClient({
-      server: f.server ?? DEFAULT_SERVER,
-      token: readToken({ tokenFile: f.tokenFile, dataDir: f.data }),
-    });
-  } catch (e) {
-    if (e instanceof ClientError) throw new CommandError(e.message);
-    throw e;
-  }
-}
-
-/** Runs an API call, turning its refusal into the command's one-line failure. */
-async function ask<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (!(e instanceof ClientError)) throw e;
-    if (e.status === 400) throw new UsageError(e.message);
-    throw new CommandError(e.message);
-  }
-}
+import { ask, connect, connectionFlags } from "./api-connection.ts";
 
 const utc = (ms: number | null): string =>
   ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").slice(0, 19);
@@ -83,7 +42,7 @@ export const queueListCommand = defineCommand({
     ...FILTER_HELP.map(([t, h]) => `  ${t.padEnd(24)}${h}`),
   ].join("\n"),
   flags: {
-    ...connection,
+    ...connectionFlags,
     limit: flag.int({ help: "messages per page", defaultValue: 50, min: 1, max: 500 }),
     before: flag.optionalInt({
       help: "the page after this message id (keyset paging)",
@@ -93,9 +52,9 @@ export const queueListCommand = defineCommand({
     json: flag.bool({ help: "print the API's JSON" }),
   },
   positionals: { min: 0, max: 100 },
-  async run({ flags, positionals }) {
+  async run({ flags, positionals, given }) {
     const q = positionals.join(" ");
-    const api = client(flags);
+    const api = connect(flags);
     const path = `/messages?limit=${flags.limit}&q=${encodeURIComponent(q)}${flags.before ? `&before=${flags.before}` : ""}`;
     const page = await ask(() => api.call<LogPage>("GET", path));
     if (flags.json) {
@@ -120,7 +79,13 @@ export const queueListCommand = defineCommand({
     ];
     process.stdout.write(`${table(rows)}\n`);
     if (page.nextBeforeId !== undefined) {
-      process.stdout.write(`more: isched queue list${q ? ` '${q}'` : ""} --before ${page.nextBeforeId}\n`);
+      // The next page's command as the user would paste it: the same filter, page size and server.
+      const words = ["isched", "queue", "list", ...(q ? [shellQuote(q)] : [])];
+      if (given.has("limit")) words.push("--limit", String(flags.limit));
+      if (given.has("server")) words.push("--server", shellWord(flags.server!));
+      if (given.has("tokenFile")) words.push("--token-file", shellWord(flags.tokenFile!));
+      if (given.has("data")) words.push("--data", shellWord(flags.data));
+      process.stdout.write(`more: ${words.join(" ")} --before ${page.nextBeforeId}\n`);
     }
     return 0;
   },
@@ -154,10 +119,10 @@ export const queueShowCommand = defineCommand({
   name: "queue show",
   summary: "Show one message with its deliveries and every attempt (reads only)",
   usage: "queue show ID|UUID [--json] [--server URL --token-file F]",
-  flags: { ...connection, json: flag.bool({ help: "print the API's JSON" }) },
+  flags: { ...connectionFlags, json: flag.bool({ help: "print the API's JSON" }) },
   positionals: { min: 1, max: 1 },
   async run({ flags, positionals }) {
-    const api = client(flags);
+    const api = connect(flags);
     const m = await ask(() =>
       api.call<MessageView>("GET", `/messages/${encodeURIComponent(positionals[0]!)}`),
     );
@@ -191,7 +156,7 @@ function actionCommand(action: Action, summary: string) {
     description:
       "With --filter it prints how many deliveries would change, and changes them only with --yes.",
     flags: {
-      ...connection,
+      ...connectionFlags,
       message: flag.optionalInt({ help: "every delivery of this message", placeholder: "ID", min: 1 }),
       filter: flag.string({
         help: "every delivery this filter names (see 'isched help queue list')",
@@ -213,7 +178,7 @@ function actionCommand(action: Action, summary: string) {
         throw new UsageError(
           `queue ${action} needs delivery ids, --message ID or --filter FILTER (one of them)`,
         );
-      const api = client(flags);
+      const api = connect(flags);
       const path = `/deliveries/${action}`;
       const target =
         ids.length > 0
