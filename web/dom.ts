@@ -94,11 +94,11 @@ export function time(ms: number | null | undefined): HTMLElement {
   );
 }
 
-/** A state word as a coloured badge. */
-export function badge(state: string, extra?: string | number): HTMLElement {
+/** A state word as a coloured badge (`look`: another state's colour, e.g. a missing optional record). */
+export function badge(state: string, extra?: string | number, look?: string): HTMLElement {
   return h(
     "span",
-    { class: `badge state-${state.replace(/[^a-z-]/g, "")}` },
+    { class: `badge ${look ?? `state-${state.replace(/[^a-z-]/g, "")}`}` },
     state,
     extra === undefined ? null : ` ${extra}`,
   );
@@ -119,6 +119,41 @@ export function copyButton(text: string, label = "copy"): HTMLButtonElement {
     }, 1500);
   });
   return b;
+}
+
+/**
+ * A domain name, URL or e-mail address that may wrap after its dots, slashes and the like (a `<wbr>`
+ * after each), so that on a narrow screen `_ischedules._tcp.example.org.` breaks between labels and
+ * never inside one ("example.or/g").
+ */
+export function breakable(text: string): Child[] {
+  return text.split(/(?<=[./?&=@:_])/).flatMap((part, i) => (i === 0 ? [part] : [h("wbr"), part]));
+}
+
+/** A name or URL in code type, wrapping only where breakable() allows. */
+export function nameCode(text: string, attrs: Attrs = {}): HTMLElement {
+  const cls = ["name", attrs.class].filter(Boolean).join(" ");
+  return h("code", { ...attrs, class: cls }, breakable(text));
+}
+
+/**
+ * A table in a box that scrolls sideways on its own when the table is wider than the screen, so
+ * the page itself never does. `cards` tables become one card per row on a phone instead (each cell
+ * labelled by its column's heading, from `data-label`).
+ */
+export function tableBox(table: HTMLTableElement): HTMLElement {
+  if (table.classList.contains("cards")) {
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent ?? "");
+    for (const tr of table.querySelectorAll("tbody tr")) labelCells(tr as HTMLTableRowElement, heads);
+    return table;
+  }
+  return h("div", { class: "table-box" }, table);
+}
+
+/** Labels a row's cells with their column headings (for the card layout of `cards` tables). */
+export function labelCells(tr: HTMLTableRowElement, heads: readonly string[]): HTMLTableRowElement {
+  for (const [i, td] of [...tr.cells].entries()) if (heads[i]) td.setAttribute("data-label", heads[i]);
+  return tr;
 }
 
 export function errorBox(message: string): HTMLElement {

@@ -5,6 +5,9 @@
  *
  * - `_ischedules._tcp.DOMAIN` SRV: where our endpoint is (draft §4.2);
  * - `_ischedules._tcp.DOMAIN` TXT `path=...`: only needed when the path is not the well-known one (§4.3);
+ * - `_domainkey_lookup._tcp.DOMAIN` SRV: where peers that fetch keys by http/well-known (§7.3.2) find
+ *   them, which is isched's endpoint too (it serves /.well-known/domainkey/DOMAIN/SELECTOR); without it
+ *   they ask https://DOMAIN/, the domain's main web server;
  * - `SELECTOR._domainkey.DOMAIN` TXT: each key we publish (pending, active or retiring; RFC 6376 §3.6.2).
  */
 import { quotedTxtStrings, relativeName, splitTxtValue, txtZoneLine } from "../dkim/dns-record.ts";
@@ -23,6 +26,8 @@ export interface DnsRecordView {
   quoted: string;
   zoneLine: string;
   optional: boolean;
+  /** Why the record is optional, or what to know about it. */
+  note?: string;
   selector?: string;
 }
 
@@ -49,28 +54,30 @@ function txt(purpose: string, owner: string, zone: string, value: string, option
   };
 }
 
-export function endpointRecords(domain: string, e: PublicEndpoint): DnsRecordView[] {
-  const owner = `_ischedules._tcp.${domain}`;
-  const srvValue = `0 1 ${e.port} ${e.host.replace(/\.$/, "")}.`;
-  const srv: DnsRecordView = {
-    purpose: "where peers send iSchedule requests (SRV)",
+function srv(purpose: string, owner: string, zone: string, e: PublicEndpoint): DnsRecordView {
+  const value = `0 1 ${e.port} ${e.host.replace(/\.$/, "")}.`;
+  return {
+    purpose,
     type: "SRV",
     name: `${owner}.`,
-    relative: relativeName(owner, domain),
-    value: srvValue,
+    relative: relativeName(owner, zone),
+    value,
     strings: [],
-    quoted: srvValue,
-    zoneLine: `${owner}. ${TTL_SECONDS} IN SRV ${srvValue}`,
+    quoted: value,
+    zoneLine: `${owner}. ${TTL_SECONDS} IN SRV ${value}`,
     optional: false,
   };
-  const path = txt(
-    e.path === WELL_KNOWN ? "request path (optional: the well-known path is the default)" : "request path",
-    owner,
-    domain,
-    `path=${e.path}`,
-    e.path === WELL_KNOWN,
-  );
-  return [srv, path];
+}
+
+export function endpointRecords(domain: string, e: PublicEndpoint): DnsRecordView[] {
+  const owner = `_ischedules._tcp.${domain}`;
+  const path = txt("request path", owner, domain, `path=${e.path}`, e.path === WELL_KNOWN);
+  if (path.optional) path.note = `peers use ${WELL_KNOWN} without it`;
+  return [
+    srv("where peers send iSchedule requests", owner, domain, e),
+    path,
+    srv("where peers fetch our keys by http/well-known", `_domainkey_lookup._tcp.${domain}`, domain, e),
+  ];
 }
 
 export function keyRecord(domain: string, selector: string, record: string, state: string): DnsRecordView {

@@ -1,7 +1,8 @@
 /**
  * The Keys and DNS page's state: our keys with the records to publish, the public endpoint the SRV
- * record names (a setting, with a guess until it is set), the latest check of each published key,
- * rechecked every 10 minutes while isched runs, and the sweep that retires keys after their overlap.
+ * records name (a setting, with a guess until it is set), the latest check of each published key and
+ * each record, rechecked every 10 minutes while isched runs, and the sweep that retires keys after
+ * their overlap.
  */
 import type { Database } from "bun:sqlite";
 import { hostname } from "node:os";
@@ -17,8 +18,9 @@ import {
   zoneFile,
 } from "./dns-records.ts";
 import { RequestError } from "./http.ts";
-import { checkKey, type KeyCheck } from "./key-check.ts";
+import { checkKey, type KeyCheck, type PlaceCheck } from "./key-check.ts";
 import { KeyRotation, type KeyView } from "./key-rotation.ts";
+import { checkRecord } from "./record-check.ts";
 
 export const ENDPOINT_SETTING = "console.public-endpoint";
 const RECHECK_MS = 10 * 60_000;
@@ -45,7 +47,10 @@ export interface KeysServiceOptions {
 export interface DomainKeys {
   domain: string;
   keys: (KeyView & { check: KeyCheck | null })[];
-  records: DnsRecordView[];
+  /** Each with what DNS served at its latest check (a key's record: its key check's DNS part). */
+  records: (DnsRecordView & { check: PlaceCheck | null })[];
+  /** When the records were last checked (null: not yet). */
+  checkedAtMs: number | null;
 }
 
 const PUBLISHED = new Set(["pending", "active", "retiring"]);
@@ -54,6 +59,9 @@ export class KeysService {
   readonly rotation: KeyRotation;
   readonly #o: KeysServiceOptions;
   readonly #checks = new Map<string, KeyCheck>();
+  /** Record checks by domain, record name, type and value (a new endpoint makes new records). */
+  readonly #recordChecks = new Map<string, PlaceCheck>();
+  readonly #checkedAt = new Map<string, number>();
   #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(o: KeysServiceOptions) {
@@ -103,19 +111,32 @@ export class KeysService {
     setSetting(this.#o.db, ENDPOINT_SETTING, url);
   }
 
-  domain(domain: string): DomainKeys {
-    if (!this.#o.domains.includes(domain)) throw new RequestError(404, `${domain} is not a hosted domain`);
-    const keys = this.rotation.keys(domain);
-    const records = [
+  /** The records to publish for a domain, without their checks. */
+  #records(domain: string): DnsRecordView[] {
+    return [
       ...endpointRecords(domain, this.publicEndpoint().endpoint),
-      ...keys
+      ...this.rotation
+        .keys(domain)
         .filter((k) => PUBLISHED.has(k.state))
         .map((k) => keyRecord(domain, k.selector, k.record, k.state)),
     ];
+  }
+
+  domain(domain: string): DomainKeys {
+    if (!this.#o.domains.includes(domain)) throw new RequestError(404, `${domain} is not a hosted domain`);
+    const keys = this.rotation.keys(domain);
+    const keyCheck = (selector: string) => this.#checks.get(`${domain}|${selector}`) ?? null;
     return {
       domain,
-      keys: keys.map((k) => ({ ...k, check: this.#checks.get(`${domain}|${k.selector}`) ?? null })),
-      records,
+      keys: keys.map((k) => ({ ...k, check: keyCheck(k.selector) })),
+      records: this.#records(domain).map((r) => ({
+        ...r,
+        check:
+          r.selector !== undefined
+            ? (keyCheck(r.selector)?.dns ?? null)
+            : (this.#recordChecks.get(recordKey(domain, r)) ?? null),
+      })),
+      checkedAtMs: this.#checkedAt.get(domain) ?? null,
     };
   }
 
@@ -149,15 +170,28 @@ export class KeysService {
     return result;
   }
 
-  /** Checks every published key of every hosted domain (or of one). */
+  /** Checks every published key and record of every hosted domain (or of one). */
   async checkAll(only?: string): Promise<KeyCheck[]> {
     const out: KeyCheck[] = [];
     for (const domain of this.#o.domains) {
       if (only && domain !== only) continue;
-      for (const k of this.rotation.keys(domain)) {
-        if (PUBLISHED.has(k.state)) out.push(await this.check(domain, k.selector));
-      }
+      const records = this.#records(domain).filter((r) => r.selector === undefined);
+      const [keys] = await Promise.all([
+        Promise.all(
+          this.rotation
+            .keys(domain)
+            .filter((k) => PUBLISHED.has(k.state))
+            .map((k) => this.check(domain, k.selector)),
+        ),
+        ...records.map(async (r) =>
+          this.#recordChecks.set(recordKey(domain, r), await checkRecord(r, { domain, dns: this.#o.dns })),
+        ),
+      ]);
+      this.#checkedAt.set(domain, this.#o.nowMs());
+      out.push(...keys);
     }
     return out;
   }
 }
+
+const recordKey = (domain: string, r: DnsRecordView): string => `${domain}|${r.type}|${r.name}|${r.value}`;

@@ -70,7 +70,8 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       method: "POST",
       path: "/keys/check",
       access: "change",
-      summary: "check now what DNS and /.well-known/domainkey serve: {domain?, selector?}",
+      summary:
+        "check now what DNS and /.well-known/domainkey serve: {domain?, selector?}; answers the checks and the domains as GET /keys does",
       async handle({ request }) {
         const body = await readJson(request);
         const domain = body.domain === undefined ? undefined : domainOf(stringField(body, "domain"));
@@ -79,7 +80,8 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
           if (!domain) throw new RequestError(400, "a selector needs its domain");
           return json(200, { checks: [await k.check(domain, selector)] });
         }
-        return json(200, { checks: await k.checkAll(domain) });
+        const checks = await k.checkAll(domain);
+        return json(200, { checks, domains: domain ? [k.domain(domain)] : k.all() });
       },
     },
     {

@@ -246,7 +246,7 @@ describe("the console in Chromium", () => {
     await page.waitForSelector(`tr[data-selector='${pending.selector}'] .badge:text('pending')`);
     // The administrator publishes the record shown on the page.
     dns.setTxt(`${pending.selector}._domainkey.example.com`, [splitTxtValue(pending.record)]);
-    await page.click(`button[data-check='${pending.selector}']`);
+    await page.click("section[data-domain='example.com'] button.check-dns");
     await page.waitForSelector(`tr[data-selector='${pending.selector}'] .place .badge:text('matching')`);
     await page.click(`button[data-activate='${pending.selector}']`);
     await page.click("#confirm-yes");

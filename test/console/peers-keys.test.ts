@@ -144,9 +144,10 @@ describe("keys and DNS", () => {
     expect(types).toEqual([
       "SRV _ischedules._tcp.example.com.",
       "TXT _ischedules._tcp.example.com.",
+      "SRV _domainkey_lookup._tcp.example.com.",
       `TXT ${active.selector}._domainkey.example.com.`,
     ]);
-    const keyRecord = d.records[2]!;
+    const keyRecord = d.records[3]!;
     expect(keyRecord.relative).toBe(`${active.selector}._domainkey`);
     expect(keyRecord.strings.length).toBe(2);
     expect(keyRecord.strings.join("")).toBe(active.record);
@@ -162,6 +163,7 @@ describe("keys and DNS", () => {
     expect(put.status).toBe(200);
     const d = await keysOf();
     expect(d.records[0]!.value).toBe("0 1 8443 cal.example.com.");
+    expect(d.records[2]!.value).toBe("0 1 8443 cal.example.com.");
     expect(d.records[1]).toMatchObject({ value: "path=/ischedule", optional: false });
     expect(
       (await c.token("/api/v1/keys/endpoint", { method: "PUT", json: { url: "http://x" } })).status,

@@ -1,13 +1,13 @@
 /**
  * Keys and DNS: our keys with their latest check (what DNS, the public /.well-known/domainkey and
- * isched itself serve, with the usual mistakes named), every record to publish in each form with
- * copy buttons and a zone file, and rotation: new key (pending) → check → activate → old one retires.
+ * isched itself serve, with the usual mistakes named), every record to publish in each form with a
+ * copy button and what DNS serves for it now, a zone file, and rotation: new key (pending) → check →
+ * activate → old one retires. The page checks every domain as it opens; one button checks again.
  */
-import type { DnsRecordView } from "../../src/console/dns-records.ts";
 import type { KeyCheck, PlaceCheck } from "../../src/console/key-check.ts";
 import type { DomainKeys } from "../../src/console/keys-service.ts";
 import { api } from "../api.ts";
-import { badge, copyButton, errorBox, h, replace, time } from "../dom.ts";
+import { badge, copyButton, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { confirmDialog, toast } from "./actions.ts";
 
 interface KeysPage {
@@ -16,19 +16,22 @@ interface KeysPage {
   domains: DomainKeys[];
 }
 
-function place(name: string, p: PlaceCheck): HTMLElement {
+type CheckedRecord = DomainKeys["records"][number];
+
+/** What one place serves, compared with ours: the verdict, where it was asked, what is wrong. */
+function place(name: string, p: PlaceCheck, o: { optional?: boolean } = {}): HTMLElement {
+  const fine = p.status === "missing" && o.optional && p.mistakes.length === 0;
   return h(
     "div",
     { class: "place" },
-    h("strong", null, name),
+    name ? [h("strong", null, name), " "] : null,
+    badge(p.status, undefined, fine ? "state-optional" : undefined),
     " ",
-    badge(p.status),
-    " ",
-    h("code", { class: "where" }, p.where),
+    nameCode(p.where, { class: "where" }),
     p.found.length && p.status !== "matching"
       ? h(
           "div",
-          { class: "muted" },
+          { class: "muted found" },
           "found: ",
           p.found.map((f) => h("code", null, f)),
         )
@@ -43,48 +46,71 @@ function place(name: string, p: PlaceCheck): HTMLElement {
   );
 }
 
-function checkView(c: KeyCheck | null): HTMLElement {
-  if (!c) return h("span", { class: "muted" }, "not checked yet");
+function checkView(c: KeyCheck | null, checking: boolean): HTMLElement {
+  if (!c) return h("span", { class: "muted" }, checking ? "checking..." : "not checked");
   return h(
     "div",
     { class: "check" },
     place("DNS", c.dns),
     place("well-known", c.wellKnown),
     place("isched", c.local),
-    h("div", { class: "muted" }, "last checked ", time(c.checkedAtMs)),
   );
 }
 
-function recordView(r: DnsRecordView): HTMLElement {
-  const line = (label: string, value: string) =>
+/** One record: a heading row with its verdict, then one row per form of its value, each copyable. */
+function recordRows(r: CheckedRecord, checking: boolean): HTMLElement {
+  const line = (label: string, value: string, name = false) =>
     h(
       "tr",
-      null,
+      { class: "value" },
       h("th", null, label),
-      h("td", null, h("code", null, value)),
+      h("td", null, name ? nameCode(value) : h("code", null, value)),
       h("td", null, copyButton(value)),
     );
+  const verdict = r.check
+    ? place("", r.check, { optional: r.optional })
+    : h("span", { class: "muted" }, checking ? "checking..." : "not checked");
   return h(
-    "div",
-    { class: `record${r.optional ? " optional" : ""}` },
-    h("h4", null, `${r.type} ${r.purpose}`),
+    "tbody",
+    { class: "record", "data-name": r.name, "data-type": r.type },
     h(
-      "table",
-      { class: "facts" },
+      "tr",
+      { class: "head" },
       h(
-        "tbody",
-        null,
-        line("Name", r.name),
-        line("Name in the zone", r.relative),
-        line(r.type === "TXT" ? "Value (one string)" : "Value", r.value),
-        r.type === "TXT" && r.strings.length > 1 ? line("Value (255-byte strings)", r.quoted) : null,
-        line("Zone file", r.zoneLine),
+        "td",
+        { colspan: 3 },
+        h(
+          "h4",
+          null,
+          `${r.type} `,
+          r.purpose,
+          r.optional ? [" ", badge("optional")] : null,
+          r.note ? h("span", { class: "muted note" }, ` ${r.note}`) : null,
+        ),
+        h("div", { class: "verdict" }, verdict),
       ),
     ),
+    line("Name", r.name, true),
+    line("Name in the zone", r.relative, true),
+    line(r.type === "TXT" ? "Value (one string)" : "Value", r.value, r.type === "SRV"),
+    r.type === "TXT" && r.strings.length > 1 ? line("Value (255-byte strings)", r.quoted) : null,
+    line("Zone file", r.zoneLine),
   );
 }
 
-function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTMLElement {
+function recordsTable(records: readonly CheckedRecord[], checking: boolean): HTMLElement {
+  return h(
+    "table",
+    { class: "records" },
+    h("colgroup", null, h("col", { class: "label" }), h("col"), h("col", { class: "copy" })),
+    records.map((r) => recordRows(r, checking)),
+  );
+}
+
+function domainView(
+  d: DomainKeys,
+  o: { overlapDays: number; checking: boolean; reload: () => void; check: () => void },
+): HTMLElement {
   const act = async (label: string, work: () => Promise<unknown>) => {
     try {
       await work();
@@ -92,19 +118,10 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
     } catch (e) {
       toast((e as Error).message, "error");
     }
-    reload();
+    o.reload();
   };
   const keyRows = d.keys.map((k) => {
     const buttons: HTMLElement[] = [];
-    if (k.id !== null && k.state !== "retired") {
-      const check = h("button", { type: "button", class: "quiet", "data-check": k.selector }, "Check now");
-      check.addEventListener("click", () =>
-        act(`Checked ${k.selector}`, () =>
-          api.post("/keys/check", { domain: d.domain, selector: k.selector }),
-        ),
-      );
-      buttons.push(check);
-    }
     if (k.state === "pending" && k.id !== null) {
       const activate = h(
         "button",
@@ -114,7 +131,7 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
       activate.addEventListener("click", async () => {
         const ok = await confirmDialog(
           `Sign with ${k.selector}?`,
-          `The current key stays published for ${overlapDays} days, then retires. isched checks first that peers can find ${k.selector}.`,
+          `The current key stays published for ${o.overlapDays} days, then retires. isched checks first that peers can find ${k.selector}.`,
         );
         if (ok) await act(`${k.selector} signs now`, () => api.post(`/keys/${k.id}/activate`, {}));
       });
@@ -160,7 +177,7 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
         k.retireAfter ? h("div", { class: "muted" }, "retires ", time(k.retireAfter)) : null,
       ),
       h("td", null, time(k.createdAt)),
-      h("td", null, k.state === "retired" ? "-" : checkView(k.check)),
+      h("td", null, k.state === "retired" ? "-" : checkView(k.check, o.checking)),
       h("td", { class: "buttons" }, buttons),
     );
   });
@@ -180,34 +197,48 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
       api.post("/keys", { domain: d.domain, type: type.value }),
     ),
   );
-  const checkAll = h("button", { type: "button", class: "quiet" }, "Check DNS now");
-  checkAll.addEventListener("click", () =>
-    act(`Checked ${d.domain}`, () => api.post("/keys/check", { domain: d.domain })),
+  const check = h(
+    "button",
+    { type: "button", class: "quiet check-dns", disabled: o.checking },
+    o.checking ? "Checking DNS..." : "Check DNS now",
   );
+  check.addEventListener("click", o.check);
   return h(
     "section",
     { class: "card wide", "data-domain": d.domain },
     h("h2", null, d.domain),
     h(
-      "table",
-      { class: "keys" },
+      "div",
+      { class: "buttons" },
+      check,
       h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          ["Selector", "Key", "State", "Created", "Published?", ""].map((c) => h("th", null, c)),
-        ),
+        "span",
+        { class: "muted checked-at" },
+        d.checkedAtMs === null ? null : ["last checked ", time(d.checkedAtMs)],
       ),
-      h("tbody", null, keyRows),
+    ),
+    h("h3", null, "Keys"),
+    tableBox(
+      h(
+        "table",
+        { class: "keys" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ["Selector", "Key", "State", "Created", "Published?", ""].map((c) => h("th", null, c)),
+          ),
+        ),
+        h("tbody", null, keyRows),
+      ),
     ),
     h(
       "div",
       { class: "buttons" },
       type,
       generate,
-      checkAll,
       h(
         "a",
         {
@@ -219,53 +250,84 @@ function domainView(d: DomainKeys, overlapDays: number, reload: () => void): HTM
       ),
     ),
     h("h3", null, "Records to publish"),
-    d.records.map(recordView),
+    recordsTable(d.records, o.checking),
   );
 }
 
-export function renderKeys(main: HTMLElement): undefined {
-  const load = async () => {
+export function renderKeys(main: HTMLElement): () => void {
+  let stopped = false;
+  let page: KeysPage | undefined;
+  let checking = false;
+  const draw = () => {
+    if (stopped || !page) return;
+    const p = page;
+    const endpoint = h("input", {
+      id: "public-endpoint",
+      value: p.publicEndpoint.url,
+      spellcheck: "false",
+      size: 50,
+    });
+    const form = h(
+      "form",
+      { class: "card wide" },
+      h("h2", null, "Where peers reach us"),
+      h("label", { class: "row" }, "Public endpoint ", endpoint, h("button", { type: "submit" }, "Save")),
+      p.publicEndpoint.fromSetting
+        ? null
+        : h(
+            "p",
+            { class: "muted" },
+            "A guess from this host's name: set the URL peers use (the SRV records name its host and port).",
+          ),
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.put("/keys/endpoint", { url: endpoint.value.trim() });
+        toast("Public endpoint saved");
+        void load();
+      } catch (e) {
+        toast((e as Error).message, "error");
+      }
+    });
+    replace(
+      main,
+      h("h1", null, "Keys and DNS"),
+      form,
+      p.domains.map((d) =>
+        domainView(d, {
+          overlapDays: p.defaultOverlapDays,
+          checking,
+          reload: () => void load().then(check),
+          check,
+        }),
+      ),
+    );
+  };
+  // Asks DNS and the well-known documents again for every domain, then shows what they serve.
+  const check = async () => {
+    checking = true;
+    draw();
     try {
-      const page = await api.get<KeysPage>("/keys");
-      const endpoint = h("input", {
-        id: "public-endpoint",
-        value: page.publicEndpoint.url,
-        spellcheck: "false",
-        size: 50,
-      });
-      const form = h(
-        "form",
-        { class: "card wide" },
-        h("h2", null, "Where peers reach us"),
-        h("label", { class: "row" }, "Public endpoint ", endpoint, h("button", { type: "submit" }, "Save")),
-        page.publicEndpoint.fromSetting
-          ? null
-          : h(
-              "p",
-              { class: "muted" },
-              "A guess from this host's name: set the URL peers use (the SRV record names its host and port).",
-            ),
-      );
-      form.addEventListener("submit", async (ev) => {
-        ev.preventDefault();
-        try {
-          await api.put("/keys/endpoint", { url: endpoint.value.trim() });
-          toast("Public endpoint saved");
-          void load();
-        } catch (e) {
-          toast((e as Error).message, "error");
-        }
-      });
-      replace(
-        main,
-        h("h1", null, "Keys and DNS"),
-        form,
-        page.domains.map((d) => domainView(d, page.defaultOverlapDays, load)),
-      );
+      const r = await api.post<{ domains: DomainKeys[] }>("/keys/check", {});
+      if (page) page = { ...page, domains: r.domains };
     } catch (e) {
-      replace(main, h("h1", null, "Keys and DNS"), errorBox((e as Error).message));
+      toast(`Check failed: ${(e as Error).message}`, "error");
+    } finally {
+      checking = false;
+      draw();
     }
   };
-  void load();
-  return undefined;
+  const load = async () => {
+    try {
+      page = await api.get<KeysPage>("/keys");
+      draw();
+    } catch (e) {
+      if (!stopped) replace(main, h("h1", null, "Keys and DNS"), errorBox((e as Error).message));
+    }
+  };
+  void load().then(() => (page ? check() : undefined));
+  return () => {
+    stopped = true;
+  };
 }
