@@ -60,7 +60,7 @@ export interface LogMessageSummary {
 
 export interface LogPage {
   messages: LogMessageSummary[];
-  /** Pass as `beforeId` for the next page; absent on the last page. */
+  /** Pass as `beforeId` for the next page; absent when no older message matches. */
   nextBeforeId?: number;
 }
 
@@ -176,10 +176,12 @@ export function searchMessages(
   // (peer:) then computes the per-message subqueries for the page only.
   const sql = `${SUMMARY_SQL} WHERE m.id IN (SELECT m.id FROM messages m WHERE m.id < ? AND ${c.where}
     ORDER BY m.id DESC LIMIT ?) ORDER BY m.id DESC`;
-  const rows = db.query<RawSummary, Param[]>(sql).all(before, ...c.params, o.limit);
-  const messages = rows.map(fromRaw);
+  // One row more than the page: whether it exists says whether there is a next page, so a page
+  // that ends with the last match offers none (and "older" never leads to an empty page).
+  const rows = db.query<RawSummary, Param[]>(sql).all(before, ...c.params, o.limit + 1);
+  const messages = rows.slice(0, o.limit).map(fromRaw);
   const last = messages.at(-1);
-  return messages.length === o.limit && last ? { messages, nextBeforeId: last.id } : { messages };
+  return rows.length > o.limit && last ? { messages, nextBeforeId: last.id } : { messages };
 }
 
 /** The summaries of those of `ids` that match the filter (the live view's changed rows). */

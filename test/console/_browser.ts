@@ -95,3 +95,32 @@ export async function overflow(page: Page): Promise<{ width: number; viewport: n
     return { width, viewport, culprits: culprits.slice(0, 8) };
   });
 }
+
+/**
+ * The names and URLs (`code.name`, `.name`) on the page that wrap inside a label or a path segment
+ * instead of after a dot, slash or similar: each as the text around the break ("ischedu|le").
+ */
+export async function badBreaks(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    for (const el of document.querySelectorAll("code.name")) {
+      const text = el.textContent ?? "";
+      // The top of each character, in order, across the element's text nodes.
+      const tops: number[] = [];
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        for (let i = 0; i < (n.textContent ?? "").length; i++) {
+          const r = document.createRange();
+          r.setStart(n, i);
+          r.setEnd(n, i + 1);
+          tops.push(r.getBoundingClientRect().top);
+        }
+      }
+      for (let i = 1; i < tops.length; i++) {
+        if (tops[i]! > tops[i - 1]! + 2 && !/[./?&=@:_\s-]/.test(text[i - 1]!))
+          out.push(`${text.slice(Math.max(0, i - 8), i)}|${text.slice(i, i + 8)}`);
+      }
+    }
+    return out;
+  });
+}

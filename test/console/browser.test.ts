@@ -6,41 +6,24 @@
  * README shows).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { createPeerTrust } from "../../src/console/peer-trust.ts";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { parsePeerFlag } from "../../src/outbound/static-routes.ts";
 import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
 import { keysOfDomain } from "../../src/store/dkim-keys.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
+import { DESKTOP, startBrowser, type TestBrowser } from "./_browser.ts";
 import { type ConsoleServer, PASSWORD, startConsoleServer } from "./_console.ts";
 import { type FakeDns, startFakeDns } from "./_fake-dns.ts";
 import { eventually, startWebhook, type TestWebhook } from "./_webhook.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-// Every run saves its screenshots under .test-artifacts/; ISCHED_UPDATE_SCREENSHOTS=1 also refreshes
-// the README's copies in docs/screenshots (so an ordinary test run leaves the tree as it was).
-const SHOTS = process.env.ISCHED_UPDATE_SCREENSHOTS
-  ? join(import.meta.dir, "..", "..", "docs", "screenshots")
-  : join(import.meta.dir, "..", "..", ".test-artifacts", "screenshots");
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 let c: ConsoleServer;
 let hook: TestWebhook;
 let dns: FakeDns;
-let profile: string;
+let b: TestBrowser;
 let browser: BrowserContext;
 let page: Page;
 
@@ -59,10 +42,9 @@ async function send(uid: string, summary: string, from = "alice"): Promise<void>
   expect(res.status).toBe(200);
 }
 
-const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const shot = (name: string) => b.shot(name);
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   hook = startWebhook("2.0;Success");
   dns = await startFakeDns();
   c = await startConsoleServer({
@@ -78,22 +60,16 @@ beforeAll(async () => {
     await send(`seed-${i}@example.org`, s);
   hook.status = "3.7;Invalid calendar user";
   await send("seed-x@example.org", "Offsite", "mallory");
-  profile = mkdtempSync(join(tmpdir(), "isched-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1360, height: 900 },
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
+  b = await startBrowser(DESKTOP);
+  browser = b.context;
+  page = b.page;
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await b?.close();
   await c?.close();
   await dns?.stop();
   hook?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 describe("the console in Chromium", () => {

@@ -160,6 +160,15 @@ describe("searchMessages", () => {
     db.close();
   });
 
+  test("a page that ends with the last match has no next page", () => {
+    const { db } = seed();
+    const all = searchMessages(db, { filter: [], limit: 4 });
+    expect(all.messages).toHaveLength(4);
+    expect(all.nextBeforeId).toBeUndefined();
+    expect(searchMessages(db, { filter: [], limit: 3 }).nextBeforeId).toBeDefined();
+    db.close();
+  });
+
   test("summaries carry the delivery states and the peers an outbound message went to", () => {
     const { db, ids } = seed();
     const [m] = summariesOf(db, [ids[1]!], []);

@@ -23,7 +23,7 @@ export function cliCommand(action: Action, target: ActionTarget): string {
   return `isched queue ${action} --filter ${shellQuote(target.q)}`;
 }
 
-/** Asks a yes/no question in a modal dialog; resolves true for yes. */
+/** Asks a yes/no question in a modal dialog; resolves true for yes, false for no or leaving the page. */
 export function confirmDialog(title: string, ...lines: (string | HTMLElement)[]): Promise<boolean> {
   return new Promise((resolve) => {
     const yes = h("button", { type: "button", id: "confirm-yes" }, "Confirm");
@@ -35,7 +35,11 @@ export function confirmDialog(title: string, ...lines: (string | HTMLElement)[])
       lines.map((l) => h("p", null, l)),
       h("div", { class: "buttons" }, yes, no),
     );
+    // Going to another page (back button, a link, an address) answers no: the question was about
+    // the page being left, and a Confirm that stayed open would act on a set no longer shown.
+    const leave = () => finish(false);
     const finish = (answer: boolean) => {
+      window.removeEventListener("hashchange", leave);
       dialog.close();
       dialog.remove();
       resolve(answer);
@@ -43,6 +47,7 @@ export function confirmDialog(title: string, ...lines: (string | HTMLElement)[])
     yes.addEventListener("click", () => finish(true));
     no.addEventListener("click", () => finish(false));
     dialog.addEventListener("cancel", () => finish(false));
+    window.addEventListener("hashchange", leave);
     document.body.appendChild(dialog);
     dialog.showModal();
   });

@@ -7,7 +7,7 @@
 import type { KeyCheck, PlaceCheck } from "../../src/console/key-check.ts";
 import type { DomainKeys } from "../../src/console/keys-service.ts";
 import { api } from "../api.ts";
-import { badge, copyButton, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
+import { badge, breakable, copyButton, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { confirmDialog, toast } from "./actions.ts";
 
 interface KeysPage {
@@ -59,12 +59,13 @@ function checkView(c: KeyCheck | null, checking: boolean): HTMLElement {
 
 /** One record: a heading row with its verdict, then one row per form of its value, each copyable. */
 function recordRows(r: CheckedRecord, checking: boolean): HTMLElement {
+  // Names wrap between labels only; values (a key's p=) wherever they must.
   const line = (label: string, value: string, name = false) =>
     h(
       "tr",
       { class: "value" },
       h("th", null, label),
-      h("td", null, name ? nameCode(value) : h("code", null, value)),
+      h("td", null, name ? nameCode(value) : h("code", null, breakable(value))),
       h("td", null, copyButton(value)),
     );
   const verdict = r.check

@@ -5,7 +5,7 @@
  */
 import type { DeliveryView, MessageView } from "../../src/console/message-view.ts";
 import { api } from "../api.ts";
-import { badge, errorBox, h, replace, time } from "../dom.ts";
+import { badge, breakable, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { type Action, actionButton } from "./actions.ts";
 
 function facts(rows: readonly (readonly [string, Node | string | null | undefined])[]): HTMLElement {
@@ -42,24 +42,26 @@ function itipCard(m: MessageView): HTMLElement {
     ]),
     v.attendees.length === 0
       ? null
-      : h(
-          "table",
-          null,
+      : tableBox(
           h(
-            "thead",
+            "table",
             null,
-            h("tr", null, h("th", null, "Attendee"), h("th", null, "Address"), h("th", null, "Answer")),
-          ),
-          h(
-            "tbody",
-            null,
-            v.attendees.map((a) =>
-              h(
-                "tr",
-                null,
-                h("td", null, a.name),
-                h("td", null, a.address),
-                h("td", null, badge(a.partstat.toLowerCase())),
+            h(
+              "thead",
+              null,
+              h("tr", null, h("th", null, "Attendee"), h("th", null, "Address"), h("th", null, "Answer")),
+            ),
+            h(
+              "tbody",
+              null,
+              v.attendees.map((a) =>
+                h(
+                  "tr",
+                  null,
+                  h("td", null, a.name),
+                  h("td", null, h("span", null, breakable(a.address))),
+                  h("td", null, badge(a.partstat.toLowerCase())),
+                ),
               ),
             ),
           ),
@@ -121,9 +123,9 @@ function deliveryCard(d: DeliveryView, reload: () => void): HTMLElement {
   return h(
     "section",
     { class: "card delivery", "data-delivery": d.id },
-    h("h3", null, d.recipient, " ", badge(d.state)),
+    h("h3", null, breakable(d.recipient), " ", badge(d.state)),
     facts([
-      ["Route", `${d.route}${d.target ? ` → ${d.target}` : ""}`],
+      ["Route", h("span", null, d.route, d.target ? [" → ", nameCode(d.target)] : null)],
       ["Request status", d.requestStatus],
       ["Last error", d.lastError],
       ["Attempts", attemptText],
@@ -134,51 +136,58 @@ function deliveryCard(d: DeliveryView, reload: () => void): HTMLElement {
     h("div", { class: "buttons" }, actions),
     d.attemptList.length === 0
       ? h("p", { class: "muted" }, "no attempt yet")
-      : h(
-          "table",
-          { class: "timeline" },
+      : tableBox(
           h(
-            "thead",
-            null,
+            "table",
+            { class: "timeline" },
             h(
-              "tr",
+              "thead",
               null,
-              [
-                "#",
-                "Time",
-                "Route",
-                "Target",
-                "HTTP",
-                "Request status",
-                "TLS",
-                "Duration",
-                "Outcome",
-                "Response",
-              ].map((c) => h("th", null, c)),
-            ),
-          ),
-          h(
-            "tbody",
-            null,
-            d.attemptList.map((a, i) =>
               h(
                 "tr",
                 null,
-                h("td", null, String(i + 1)),
-                h("td", null, time(a.startedAt)),
-                h("td", null, a.route),
-                h("td", null, a.target ? h("code", null, a.target) : "-"),
-                h("td", null, a.httpStatus === null ? "-" : String(a.httpStatus)),
-                h("td", null, a.requestStatus ?? "-"),
-                h("td", null, a.tls ?? "-"),
-                h("td", null, `${a.durationMs} ms`),
-                h("td", null, badge(a.outcome), a.error ? h("div", { class: "error-text" }, a.error) : null),
+                [
+                  "#",
+                  "Time",
+                  "Route",
+                  "Target",
+                  "HTTP",
+                  "Request status",
+                  "TLS",
+                  "Duration",
+                  "Outcome",
+                  "Response",
+                ].map((c) => h("th", null, c)),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              d.attemptList.map((a, i) =>
                 h(
-                  "td",
+                  "tr",
                   null,
-                  a.response
-                    ? h("details", null, h("summary", null, "raw"), h("pre", null, a.response))
-                    : "-",
+                  h("td", null, String(i + 1)),
+                  h("td", null, time(a.startedAt)),
+                  h("td", null, a.route),
+                  h("td", null, a.target ? nameCode(a.target) : "-"),
+                  h("td", null, a.httpStatus === null ? "-" : String(a.httpStatus)),
+                  h("td", null, a.requestStatus ?? "-"),
+                  h("td", null, a.tls ?? "-"),
+                  h("td", null, `${a.durationMs} ms`),
+                  h(
+                    "td",
+                    null,
+                    badge(a.outcome),
+                    a.error ? h("div", { class: "error-text" }, a.error) : null,
+                  ),
+                  h(
+                    "td",
+                    null,
+                    a.response
+                      ? h("details", null, h("summary", null, "raw"), h("pre", null, a.response))
+                      : "-",
+                  ),
                 ),
               ),
             ),
@@ -209,7 +218,7 @@ function draw(main: HTMLElement, m: MessageView, reload: () => void): void {
       facts([
         ["Received", time(m.receivedAt)],
         ["Direction", `${m.direction} (${m.intake})`],
-        ["Originator", m.originator],
+        ["Originator", h("span", null, breakable(m.originator))],
         [
           "Peer",
           m.peerDomain ? h("a", { href: `#/peers/${encodeURIComponent(m.peerDomain)}` }, m.peerDomain) : null,

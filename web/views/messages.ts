@@ -3,13 +3,26 @@
  * table adds it to the filter), keyset paging ("Older"), live updates over server-sent events, and
  * the actions on every delivery the filter names.
  */
+
+import { FilterError, parseFilter } from "../../src/console/filter.ts";
 import { FILTER_HELP, quoteValue } from "../../src/console/filter-help.ts";
 import type { LogMessageSummary, LogPage } from "../../src/store/message-search.ts";
-import { ApiError, api } from "../api.ts";
-import { badge, errorBox, h, replace, time } from "../dom.ts";
+import { api } from "../api.ts";
+import { badge, breakable, errorBox, h, labelCells, replace, time } from "../dom.ts";
 import { actionButton } from "./actions.ts";
 
 const PAGE = 50;
+const HEADS = [
+  "Received (UTC)",
+  "Dir",
+  "Peer",
+  "Method",
+  "Summary",
+  "UID",
+  "Organizer",
+  "Deliveries",
+  "DKIM",
+];
 
 /** The query with `key:value` added (unless it is there already). */
 export function withTerm(query: string, key: string, value: string): string {
@@ -43,7 +56,7 @@ function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
     h(
       "td",
       null,
-      peers.map((p) => fv("peer", p)),
+      peers.map((p) => fv("peer", p, h("span", null, breakable(p)))),
     ),
     h("td", null, fv("method", m.method)),
     h(
@@ -61,10 +74,17 @@ function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
       { class: "uid" },
       m.uid ? fv("uid", m.uid, m.uid.length > 28 ? `${m.uid.slice(0, 25)}...` : m.uid) : null,
     ),
-    h("td", null, m.organizer ? fv("organizer", m.organizer, m.organizer.replace(/^mailto:/i, "")) : null),
+    h(
+      "td",
+      null,
+      m.organizer
+        ? fv("organizer", m.organizer, h("span", null, breakable(m.organizer.replace(/^mailto:/i, ""))))
+        : null,
+    ),
     h("td", null, status),
     h("td", null, fv("dkim", m.dkimResult, badge(`dkim-${m.dkimResult}`))),
   );
+  labelCells(tr, HEADS);
   tr.addEventListener("click", (ev) => {
     const target = (ev.target as HTMLElement).closest("button.fv");
     if (!target) return;
@@ -74,12 +94,32 @@ function row(m: LogMessageSummary, q: string): HTMLTableRowElement {
   return tr;
 }
 
+/** The last filter that parsed, kept across visits: an invalid one leaves its list and live view up. */
+let lastValid = "";
+
+type Checked = { ok: true } | { ok: false; message: string; suggestion?: string };
+
+function checkFilter(q: string): Checked {
+  try {
+    parseFilter(q, Date.now());
+    return { ok: true };
+  } catch (e) {
+    if (!(e instanceof FilterError)) throw e;
+    return { ok: false, message: `${e.message} (at character ${e.position + 1})`, suggestion: e.suggestion };
+  }
+}
+
 export function renderMessages(main: HTMLElement, params: URLSearchParams): () => void {
-  const q = params.get("q") ?? "";
+  const asked = params.get("q") ?? "";
+  const checked = checkFilter(asked);
+  // The list, its paging and its live view follow the asked filter when it is valid, else the last
+  // valid one; the actions act on the asked filter only, so an invalid one disables them.
+  const q = checked.ok ? asked : lastValid;
+  if (checked.ok) lastValid = asked;
   const input = h("input", {
     id: "filter",
     type: "search",
-    value: q,
+    value: asked,
     placeholder: "status:failed peer:example.org -method:REPLY",
     "aria-label": "Filter",
     spellcheck: "false",
@@ -106,34 +146,59 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
     ),
   );
   const live = h("span", { class: "live", id: "live" }, "connecting...");
-  const message = h("div");
+  const message = h("div", { id: "filter-message" });
   const body = h("tbody");
   const table = h(
     "table",
-    { class: "messages", id: "messages" },
+    { class: "messages cards", id: "messages" },
     h(
       "thead",
       null,
       h(
         "tr",
         null,
-        ["Received (UTC)", "Dir", "Peer", "Method", "Summary", "UID", "Organizer", "Deliveries", "DKIM"].map(
-          (c) => h("th", null, c),
-        ),
+        HEADS.map((c) => h("th", null, c)),
       ),
     ),
     body,
   );
   const more = h("button", { type: "button", class: "quiet", id: "older", hidden: true }, "Older messages");
-  const refresh = () => goFilterReload();
+  const refresh = () => reload();
   const bulk = h(
     "div",
     { class: "bulk" },
     "Every delivery this filter names: ",
-    actionButton("retry", { q }, `matching "${q}"`, true, refresh),
-    actionButton("cancel", { q }, `matching "${q}"`, true, refresh),
-    actionButton("imip", { q }, `matching "${q}"`, true, refresh),
+    (["retry", "cancel", "imip"] as const).map((a) =>
+      actionButton(a, { q }, `matching "${q}"`, checked.ok, refresh),
+    ),
   );
+  if (!checked.ok) {
+    replace(
+      message,
+      errorBox(checked.message),
+      checked.suggestion === undefined
+        ? null
+        : h(
+            "p",
+            null,
+            "Did you mean ",
+            h(
+              "button",
+              { type: "button", class: "fv suggestion", onclick: () => goFilter(checked.suggestion!) },
+              h("code", null, checked.suggestion),
+            ),
+            "?",
+          ),
+      h(
+        "p",
+        { class: "muted" },
+        q === ""
+          ? "Still showing every message"
+          : ["Still showing the last valid filter: ", h("code", null, q)],
+        ".",
+      ),
+    );
+  }
   replace(
     main,
     h("div", { class: "title-row" }, h("h1", null, "Messages"), live),
@@ -147,9 +212,13 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
 
   let next: number | undefined;
   let topId = 0;
+  let loading = false;
   const rows = new Map<number, HTMLTableRowElement>();
+  const noMatch = h("p", { class: "muted no-match" }, "No message matches.");
   const add = (ms: readonly LogMessageSummary[]) => {
     for (const m of ms) {
+      // A page never repeats a row the live view or an earlier page already shows.
+      if (rows.has(m.id)) continue;
       const tr = row(m, q);
       rows.set(m.id, tr);
       body.appendChild(tr);
@@ -157,30 +226,36 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
     }
   };
   const load = async (before?: number) => {
+    if (loading) return;
+    loading = true;
+    more.disabled = true;
     try {
       const page = await api.get<LogPage>(
         `/messages?limit=${PAGE}&q=${encodeURIComponent(q)}${before ? `&before=${before}` : ""}`,
       );
       add(page.messages);
       next = page.nextBeforeId;
-      more.hidden = next === undefined;
-      if (rows.size === 0) replace(message, h("p", { class: "muted" }, "No message matches."));
+      if (rows.size === 0) message.appendChild(noMatch);
     } catch (e) {
-      const pos = e instanceof ApiError ? e.body.position : undefined;
-      replace(
-        message,
-        errorBox(`${(e as Error).message}${typeof pos === "number" ? ` (at character ${pos + 1})` : ""}`),
-      );
+      next = undefined;
+      message.appendChild(errorBox((e as Error).message));
+    } finally {
+      loading = false;
+      more.disabled = false;
+      more.hidden = next === undefined;
     }
   };
-  function goFilterReload() {
+  function reload() {
     body.replaceChildren();
     rows.clear();
     topId = 0;
-    replace(message);
+    next = undefined;
+    noMatch.remove();
     void load();
   }
-  more.addEventListener("click", () => void load(next));
+  more.addEventListener("click", () => {
+    if (next !== undefined) void load(next);
+  });
   void load();
 
   const events = new EventSource(`/api/v1/events?q=${encodeURIComponent(q)}`);
@@ -209,7 +284,7 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
         topId = m.id;
       } else continue;
       rows.set(m.id, tr);
-      if (message.textContent === "No message matches.") replace(message);
+      noMatch.remove();
     }
     for (const id of data.changed) {
       const old = rows.get(id);

@@ -6,7 +6,7 @@
 import type { AttemptOutcome } from "../../src/store/attempts.ts";
 import type { OutcomeBucket, RecentFailure } from "../../src/store/console-stats.ts";
 import { api } from "../api.ts";
-import { badge, errorBox, h, replace, time } from "../dom.ts";
+import { badge, breakable, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { outcomeChart } from "./chart.ts";
 
 interface Overview {
@@ -64,44 +64,46 @@ function draw(main: HTMLElement, o: Overview): void {
     "div",
     { class: "card" },
     h("h2", null, "Listeners and targets"),
-    h(
-      "table",
-      null,
+    tableBox(
       h(
-        "tbody",
+        "table",
         null,
-        o.listeners.map((l) =>
-          h(
-            "tr",
-            null,
-            h("td", null, l.name),
-            h("td", null, h("code", null, l.url)),
-            h("td", null, badge("listening")),
-          ),
-        ),
-        o.targets.map((t) =>
-          h(
-            "tr",
-            null,
-            h("td", null, t.domain === "*" ? "iMIP (fallback)" : `deliver ${t.domain}`),
-            h("td", null, h("code", null, t.label)),
+        h(
+          "tbody",
+          null,
+          o.listeners.map((l) =>
             h(
-              "td",
-              null,
-              t.last
-                ? [badge(t.last.outcome), " ", time(t.last.startedAt)]
-                : h("span", { class: "muted" }, "no recent attempt"),
-            ),
-          ),
-        ),
-        o.imip === null
-          ? h(
               "tr",
               null,
-              h("td", null, "iMIP (fallback)"),
-              h("td", { colspan: 2, class: "muted" }, "off: start with --smtp to send by e-mail"),
-            )
-          : null,
+              h("td", null, l.name),
+              h("td", null, nameCode(l.url)),
+              h("td", null, badge("listening")),
+            ),
+          ),
+          o.targets.map((t) =>
+            h(
+              "tr",
+              null,
+              h("td", null, t.domain === "*" ? "iMIP (fallback)" : `deliver ${t.domain}`),
+              h("td", null, nameCode(t.label)),
+              h(
+                "td",
+                null,
+                t.last
+                  ? [badge(t.last.outcome), " ", time(t.last.startedAt)]
+                  : h("span", { class: "muted" }, "no recent attempt"),
+              ),
+            ),
+          ),
+          o.imip === null
+            ? h(
+                "tr",
+                null,
+                h("td", null, "iMIP (fallback)"),
+                h("td", { colspan: 2, class: "muted" }, "off: start with --smtp to send by e-mail"),
+              )
+            : null,
+        ),
       ),
     ),
   );
@@ -111,35 +113,37 @@ function draw(main: HTMLElement, o: Overview): void {
     h("h2", null, "Latest failures"),
     o.failures.length === 0
       ? h("p", { class: "muted" }, "none")
-      : h(
-          "table",
-          null,
+      : tableBox(
           h(
-            "thead",
-            null,
+            "table",
+            { class: "cards" },
             h(
-              "tr",
+              "thead",
               null,
-              ["Time", "Message", "Recipient", "Outcome", "Status", "Error"].map((c) => h("th", null, c)),
-            ),
-          ),
-          h(
-            "tbody",
-            null,
-            o.failures.map((f) =>
               h(
                 "tr",
                 null,
-                h("td", null, time(f.startedAt)),
+                ["Time", "Message", "Recipient", "Outcome", "Status", "Error"].map((c) => h("th", null, c)),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              o.failures.map((f) =>
                 h(
-                  "td",
+                  "tr",
                   null,
-                  h("a", { href: `#/messages/${f.messageId}` }, `${f.method} ${f.summary ?? ""}`.trim()),
+                  h("td", null, time(f.startedAt)),
+                  h(
+                    "td",
+                    null,
+                    h("a", { href: `#/messages/${f.messageId}` }, `${f.method} ${f.summary ?? ""}`.trim()),
+                  ),
+                  h("td", null, h("span", null, breakable(f.recipient))),
+                  h("td", null, badge(f.outcome), " ", badge(f.state)),
+                  h("td", null, f.requestStatus ?? "", f.httpStatus ? ` (HTTP ${f.httpStatus})` : ""),
+                  h("td", { class: "error-text" }, f.error ?? ""),
                 ),
-                h("td", null, f.recipient),
-                h("td", null, badge(f.outcome), " ", badge(f.state)),
-                h("td", null, f.requestStatus ?? "", f.httpStatus ? ` (HTTP ${f.httpStatus})` : ""),
-                h("td", { class: "error-text" }, f.error ?? ""),
               ),
             ),
           ),

@@ -4,7 +4,7 @@
  */
 import type { SelectorSeen } from "../../src/store/console-stats.ts";
 import { api } from "../api.ts";
-import { badge, errorBox, h, replace, time } from "../dom.ts";
+import { badge, breakable, errorBox, h, replace, tableBox, time } from "../dom.ts";
 import { toast } from "./actions.ts";
 import { runPeerTest } from "./steps.ts";
 
@@ -91,53 +91,55 @@ export function renderPeers(main: HTMLElement): undefined {
         );
       replace(
         body,
-        h(
-          "table",
-          { id: "peers" },
+        tableBox(
           h(
-            "thead",
-            null,
+            "table",
+            { id: "peers", class: "cards" },
             h(
-              "tr",
+              "thead",
               null,
-              [
-                "Domain",
-                "Trust policy",
-                `Inbound (${r.statsWindowDays} d)`,
-                "Verified",
-                `Outbound (${r.statsWindowDays} d)`,
-                "Delivered",
-                "Last seen",
-                "Last test",
-              ].map((c) => h("th", null, c)),
-            ),
-          ),
-          h(
-            "tbody",
-            null,
-            r.peers.map((p) =>
               h(
                 "tr",
                 null,
+                [
+                  "Domain",
+                  "Trust policy",
+                  `Inbound (${r.statsWindowDays} d)`,
+                  "Verified",
+                  `Outbound (${r.statsWindowDays} d)`,
+                  "Delivered",
+                  "Last seen",
+                  "Last test",
+                ].map((c) => h("th", null, c)),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              r.peers.map((p) =>
                 h(
-                  "td",
+                  "tr",
                   null,
-                  h("a", { href: `#/peers/${encodeURIComponent(p.domain)}` }, p.domain),
-                  p.route?.legacyHttp ? h("div", { class: "key-warning" }, "plain HTTP allowed") : null,
+                  h(
+                    "td",
+                    null,
+                    h("a", { href: `#/peers/${encodeURIComponent(p.domain)}` }, breakable(p.domain)),
+                    p.route?.legacyHttp ? h("div", { class: "key-warning" }, "plain HTTP allowed") : null,
+                  ),
+                  h("td", null, policyText(p.policy)),
+                  h("td", null, p.inbound ? String(p.inbound.messages) : "-"),
+                  h("td", null, p.inbound ? verifiedText(p.inbound) : "-"),
+                  h("td", null, p.outbound ? String(p.outbound.deliveries) : "-"),
+                  h(
+                    "td",
+                    null,
+                    p.outbound
+                      ? `${rate(p.outbound.delivered, p.outbound.deliveries - p.outbound.pending)} (${p.outbound.pending} pending)`
+                      : "-",
+                  ),
+                  h("td", null, time(Math.max(p.inbound?.lastAt ?? 0, p.outbound?.lastAt ?? 0) || null)),
+                  h("td", null, p.lastTest ? p.lastTest.outcomes.map((o) => badge(o)) : "-"),
                 ),
-                h("td", null, policyText(p.policy)),
-                h("td", null, p.inbound ? String(p.inbound.messages) : "-"),
-                h("td", null, p.inbound ? verifiedText(p.inbound) : "-"),
-                h("td", null, p.outbound ? String(p.outbound.deliveries) : "-"),
-                h(
-                  "td",
-                  null,
-                  p.outbound
-                    ? `${rate(p.outbound.delivered, p.outbound.deliveries - p.outbound.pending)} (${p.outbound.pending} pending)`
-                    : "-",
-                ),
-                h("td", null, time(Math.max(p.inbound?.lastAt ?? 0, p.outbound?.lastAt ?? 0) || null)),
-                h("td", null, p.lastTest ? p.lastTest.outcomes.map((o) => badge(o)) : "-"),
               ),
             ),
           ),
