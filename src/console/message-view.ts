@@ -4,20 +4,28 @@
  * recipient the attempt timeline with what happens next: the next retry, attempt n of max, and when
  * (or whether) iMIP takes over, as decide.ts would decide it.
  */
+import { LOCAL_GIVE_UP_MS } from "../delivery/decide.ts";
+import { classifyStatus } from "../ischedule/status.ts";
 import { describeItip, type ItipSummary, parseItip } from "../itip/index.ts";
 import type { MessageDetail } from "../queue/queue.ts";
+import { formatRetrySchedule } from "../queue/retry-policy.ts";
 import type { AttemptRow } from "../store/attempts.ts";
 import type { DeliveryRow, DeliveryState } from "../store/deliveries.ts";
 import { ACTION_STATES, type BulkAction } from "../store/message-search.ts";
 import type { HeaderList } from "../store/messages.ts";
+import { formatDuration } from "../time/duration.ts";
 
 export interface DeliveryPlan {
   /** The attempt the next one will be (1-based). */
   nextAttempt: number;
-  /** Attempts the retry schedule allows on this route; null: local deliveries keep trying. */
+  /** Attempts the retry schedule allows on this route; null: no such limit applies now. */
   maxAttempts: number | null;
   nextAttemptAt: number | null;
-  /** When iMIP takes over, in words. */
+  /** "2 of 7" while the schedule runs, "1 made" once it no longer matters. */
+  attemptsText: string;
+  /** What happens next, in words: from the state, the route, the retry schedule and the flags. */
+  next: string;
+  /** Whether, when and how iMIP (e-mail) takes over, in words. */
   fallback: string;
   fallbackAt: number | null;
 }
@@ -65,6 +73,7 @@ export interface MessageView {
 
 export interface PlanContext {
   scheduleMs: readonly number[];
+  /** isched can send e-mail (--smtp is set). */
   imipAvailable: boolean;
 }
 
@@ -74,41 +83,82 @@ export const ACTION_OF: Readonly<Record<"retry" | "cancel" | "imip", BulkAction>
   imip: "requestImip",
 };
 
-const FINAL: ReadonlySet<DeliveryState> = new Set(["delivered", "sent-imip", "cancelled"]);
+const FINISHED: Readonly<Partial<Record<DeliveryState, string>>> = {
+  delivered: "nothing: it was delivered",
+  "sent-imip": "nothing: it was sent by iMIP (e-mail)",
+  cancelled: "nothing: it was cancelled",
+};
 
+const IMIP_OFF = "off: isched runs without --smtp, so nothing is sent by e-mail";
+
+/**
+ * What happens next to a delivery, as decide.ts and the queue's operator actions would have it
+ * (src/delivery/decide.ts): every sentence is computed from the delivery, the retry schedule and
+ * whether iMIP is on, so it never offers what this configuration cannot do.
+ */
 export function planOf(d: DeliveryRow, c: PlanContext): DeliveryPlan {
   const nextAttempt = d.attempts + 1;
-  const maxAttempts = d.route === "local" ? null : c.scheduleMs.length + 1;
-  const base = { nextAttempt, maxAttempts, nextAttemptAt: d.nextAttemptAt, fallbackAt: d.fallbackAt };
-  if (FINAL.has(d.state)) return { ...base, nextAttemptAt: null, fallback: "none: the delivery is finished" };
-  if (d.state === "failed") {
+  const scheduled = d.route !== "local" && (d.state === "queued" || d.state === "in-flight");
+  const maxAttempts = scheduled ? c.scheduleMs.length + 1 : null;
+  const base = {
+    nextAttempt,
+    maxAttempts,
+    nextAttemptAt: scheduled || d.route === "local" ? d.nextAttemptAt : null,
+    attemptsText: maxAttempts === null ? `${d.attempts} made` : `${d.attempts} of ${maxAttempts}`,
+    fallbackAt: d.fallbackAt,
+  };
+  const finished = FINISHED[d.state];
+  if (finished)
+    return { ...base, nextAttemptAt: null, next: finished, fallback: "none: the delivery is finished" };
+
+  if (d.state === "failed" || d.state === "broken") {
+    const why =
+      d.state === "broken"
+        ? "its attempts kept stopping the worker"
+        : d.requestStatus && classifyStatus(d.requestStatus) === "permanent"
+          ? `the answer ${d.requestStatus} is final`
+          : (d.lastError ?? "it failed");
+    const emailed = c.imipAvailable ? "; Send by iMIP now e-mails it" : "";
     return {
       ...base,
       nextAttemptAt: null,
-      fallback: "none: the delivery failed; retry now (or send by iMIP now) queues it again",
+      next: `nothing until an operator acts (${why}): Retry now queues it again${emailed}`,
+      fallback: c.imipAvailable ? "not automatic for a delivery that failed: Send by iMIP now" : IMIP_OFF,
     };
   }
-  if (d.state === "broken") {
-    return {
-      ...base,
-      nextAttemptAt: null,
-      fallback: "none: its attempts kept stopping the worker; retry now queues it again",
-    };
-  }
-  if (d.route === "imip") return { ...base, fallback: "this delivery goes by iMIP (e-mail)" };
+
+  const when = d.nextAttemptAt === null ? "" : ` at ${new Date(d.nextAttemptAt).toISOString()}`;
   if (d.route === "local") {
-    return { ...base, fallback: "none: deliveries to our own calendar server keep trying for 30 days" };
-  }
-  if (!c.imipAvailable) {
+    const every = formatDuration(c.scheduleMs.at(-1) ?? 0);
+    const until = new Date(d.createdAt + LOCAL_GIVE_UP_MS).toISOString();
     return {
       ...base,
+      next: `attempt ${nextAttempt}${when}; our own calendar server is retried every ${every} at most, until ${until}`,
+      fallback: "none: deliveries to our own calendar server are not e-mailed",
+    };
+  }
+  const schedule = formatRetrySchedule(c.scheduleMs);
+  const next = `attempt ${nextAttempt} of ${maxAttempts}${when} (retry schedule ${schedule})`;
+  if (d.route === "imip") {
+    return {
+      ...base,
+      next,
+      fallback: `this delivery goes by iMIP (e-mail); it fails after attempt ${maxAttempts}`,
+    };
+  }
+  if (!c.imipAvailable)
+    return {
+      ...base,
+      next,
       fallback: `never: iMIP is off (no --smtp), so the delivery fails after attempt ${maxAttempts}`,
     };
-  }
   const at =
-    d.fallbackAt === null ? "" : ` or at ${new Date(d.fallbackAt).toISOString()}, whichever comes first`;
+    d.fallbackAt === null
+      ? ""
+      : ` or at ${new Date(d.fallbackAt).toISOString()} (--fallback-after), whichever comes first`;
   return {
     ...base,
+    next,
     fallback: `by iMIP after attempt ${maxAttempts}${at}; at once if the peer has no iSchedule service (5.2/5.3)`,
   };
 }

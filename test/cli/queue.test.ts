@@ -5,21 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { parseTrustRule } from "../../src/server/config.ts";
-import { ischedBinary } from "../support/binary.ts";
+import { runBinary as run } from "../support/cli.ts";
 import { invitation, postAsPeer, startIsched, type TestServer } from "../support/isched.ts";
 
 let server: TestServer;
-
-/** The binary as a user runs it; spawned asynchronously because isched runs in this process. */
-export async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([ischedBinary(), ...args], { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(p.stdout).text(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
-  return { code, out, err };
-}
 
 async function invite(uid: string, method = "REQUEST"): Promise<void> {
   const res = await postAsPeer({

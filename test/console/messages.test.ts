@@ -119,8 +119,15 @@ describe("messages", () => {
     });
     expect(d.attemptList).toHaveLength(1);
     expect(d.attemptList[0]).toMatchObject({ target: hook.url, httpStatus: 200, outcome: "permanent" });
-    expect(d.plan).toMatchObject({ nextAttempt: 2, maxAttempts: null, nextAttemptAt: null });
-    expect(d.plan.fallback).toContain("the delivery failed; retry now");
+    expect(d.plan).toMatchObject({
+      nextAttempt: 2,
+      maxAttempts: null,
+      nextAttemptAt: null,
+      attemptsText: "1 made",
+    });
+    expect(d.plan.next).toBe(
+      "nothing until an operator acts (the answer 3.7;Invalid calendar user is final): Retry now queues it again",
+    );
     expect(d.actions).toEqual([
       { action: "retry", allowed: true, command: `isched queue retry ${d.id}` },
       { action: "cancel", allowed: false, command: `isched queue cancel ${d.id}` },
@@ -293,9 +300,10 @@ describe("what happens next", () => {
       { ...base, route: "ischedule", state: "queued", fallbackAt: Date.UTC(2026, 0, 1) },
       schedule,
     );
-    expect(p).toMatchObject({ nextAttempt: 3, maxAttempts: 4, nextAttemptAt: 5000 });
+    expect(p).toMatchObject({ nextAttempt: 3, maxAttempts: 4, nextAttemptAt: 5000, attemptsText: "2 of 4" });
+    expect(p.next).toBe("attempt 3 of 4 at 1970-01-01T00:00:05.000Z (retry schedule 1m,5m,15m)");
     expect(p.fallback).toBe(
-      "by iMIP after attempt 4 or at 2026-01-01T00:00:00.000Z, whichever comes first; at once if the peer has no iSchedule service (5.2/5.3)",
+      "by iMIP after attempt 4 or at 2026-01-01T00:00:00.000Z (--fallback-after), whichever comes first; at once if the peer has no iSchedule service (5.2/5.3)",
     );
     expect(
       planOf({ ...base, route: "ischedule", state: "queued" }, { ...schedule, imipAvailable: false })
@@ -306,8 +314,13 @@ describe("what happens next", () => {
   test("local, iMIP and finished deliveries say so", () => {
     expect(planOf({ ...base, route: "local", state: "queued" }, schedule)).toMatchObject({
       maxAttempts: null,
+      attemptsText: "2 made",
+      next: "attempt 3 at 1970-01-01T00:00:05.000Z; our own calendar server is retried every 15m at most, until 1970-01-31T00:00:00.000Z",
+      fallback: "none: deliveries to our own calendar server are not e-mailed",
     });
-    expect(planOf({ ...base, route: "imip", state: "queued" }, schedule).fallback).toContain("goes by iMIP");
+    expect(planOf({ ...base, route: "imip", state: "queued" }, schedule).fallback).toBe(
+      "this delivery goes by iMIP (e-mail); it fails after attempt 4",
+    );
     expect(planOf({ ...base, route: "ischedule", state: "delivered" }, schedule)).toMatchObject({
       nextAttemptAt: null,
     });

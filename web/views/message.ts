@@ -116,7 +116,6 @@ function refusalCard(r: NonNullable<MessageView["refusal"]>): HTMLElement {
 
 function deliveryCard(d: DeliveryView, reload: () => void): HTMLElement {
   const p = d.plan;
-  const attemptText = p.maxAttempts === null ? `${d.attempts} made` : `${d.attempts} of ${p.maxAttempts}`;
   const actions = d.actions.map((a) =>
     actionButton(a.action as Action, { ids: [d.id] }, `to ${d.recipient}`, a.allowed, reload),
   );
@@ -128,10 +127,11 @@ function deliveryCard(d: DeliveryView, reload: () => void): HTMLElement {
       ["Route", h("span", null, d.route, d.target ? [" → ", nameCode(d.target)] : null)],
       ["Request status", d.requestStatus],
       ["Last error", d.lastError],
-      ["Attempts", attemptText],
+      ["Attempts", p.attemptsText],
       ["Next attempt", p.nextAttemptAt === null ? null : time(p.nextAttemptAt)],
       ["In flight until", d.inFlightUntil === null ? null : time(d.inFlightUntil)],
-      ["iMIP fallback", p.fallback],
+      ["What happens next", h("span", { class: "plan-next" }, p.next)],
+      ["iMIP fallback", h("span", { class: "plan-fallback" }, p.fallback)],
     ]),
     h("div", { class: "buttons" }, actions),
     d.attemptList.length === 0

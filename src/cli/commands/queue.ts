@@ -94,7 +94,8 @@ export const queueListCommand = defineCommand({
 function deliveryText(d: DeliveryView): string {
   const lines = [
     `  delivery ${d.id}: ${d.recipient}  ${d.state}  (${d.route}${d.target ? ` -> ${d.target}` : ""})`,
-    `    attempts ${d.attempts}${d.plan.maxAttempts === null ? "" : ` of ${d.plan.maxAttempts}`}; next ${utc(d.plan.nextAttemptAt)}; status ${d.requestStatus ?? "-"}`,
+    `    attempts ${d.plan.attemptsText}; next ${utc(d.plan.nextAttemptAt)}; status ${d.requestStatus ?? "-"}`,
+    `    what happens next: ${d.plan.next}`,
     `    iMIP fallback: ${d.plan.fallback}`,
   ];
   if (d.lastError) lines.push(`    last error: ${d.lastError}`);
