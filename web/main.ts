@@ -79,17 +79,21 @@ function showApp(): void {
 
 async function start(): Promise<void> {
   window.onhashchange = null;
+  let s: { signedIn: boolean; csrfToken?: string; setupNeeded?: boolean };
   try {
-    const s = await api.get<{ csrfToken?: string }>("/session");
+    s = await api.get("/session");
+  } catch {
+    s = { signedIn: false };
+  }
+  if (s.signedIn) {
     setCsrfToken(s.csrfToken ?? "");
     showApp();
-  } catch (e) {
-    const setupNeeded = (e as { body?: { setupNeeded?: boolean } }).body?.setupNeeded === true;
-    showSignIn(app, setupNeeded, (csrf) => {
-      setCsrfToken(csrf);
-      showApp();
-    });
+    return;
   }
+  showSignIn(app, s.setupNeeded === true, (csrf) => {
+    setCsrfToken(csrf);
+    showApp();
+  });
 }
 
 // Shown inside another site's frame, the console could be clicked through by that site.

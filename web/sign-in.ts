@@ -99,5 +99,8 @@ export function showSignIn(app: HTMLElement, setupNeeded: boolean, done: (csrfTo
       }
     });
   }
+  // The browser stops a form whose fields break their own rules (a password under minlength) without
+  // a submit event: an error from the last attempt would stay up as if it were about this one.
+  form.addEventListener("invalid", () => replace(message), true);
   replace(app, h("div", { class: "center" }, form));
 }

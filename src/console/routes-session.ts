@@ -85,12 +85,14 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       method: "GET",
       path: "/session",
       access: "public",
-      summary: "who is signed in (401 with setupNeeded when nobody is)",
+      summary: "who is signed in: {signedIn, via, csrfToken} or {signedIn: false, setupNeeded}",
+      // Not being signed in is an answer here, not an error: the page asks this first on every load,
+      // and a 401 would show up as a failed request in the browser's console each time.
       handle: ({ caller }: RouteRequest) => {
         if (caller?.via === "token") return json(200, { signedIn: true, via: "token" });
         if (caller?.session)
           return json(200, { signedIn: true, via: "session", csrfToken: caller.session.csrfToken });
-        return apiError(401, "not signed in", { signedIn: false, setupNeeded: !hasAdminPassword(o.db) });
+        return json(200, { signedIn: false, setupNeeded: !hasAdminPassword(o.db) });
       },
     },
     {
