@@ -79,7 +79,7 @@ function localBase(o: ApiOptions): string {
 
 export function createApi(o: ApiOptions): Api {
   const nowMs = o.nowMs ?? Date.now;
-  const sessions = new SessionStore(nowMs);
+  const sessions = new SessionStore(o.db, nowMs);
   const throttle = createAttemptThrottle({ nowMs });
   const cookie: CookieOptions = { secure: o.secure };
   const counts = cachedCounts(() => deliveryStateCounts(o.db), nowMs);

@@ -7,19 +7,18 @@
  *
  * Signing in makes a session: a random id in an HttpOnly, SameSite=Strict cookie (Secure, and
  * `__Host-` prefixed, under TLS) and a CSRF token the page sends back in a header with every change.
- * Sessions live in memory (a restart signs everyone out), expire after 12 idle hours or 7 days,
- * and a new password ends all of them.
+ * Sessions are kept in the database, hashed (sessions.ts), so a restart signs nobody out; they
+ * expire after 12 idle hours or 7 days, and a new password ends all of them.
  */
 import type { Database } from "bun:sqlite";
 import { createHash, timingSafeEqual } from "node:crypto";
+import { clearSessions } from "../store/console-sessions.ts";
 import { getSetting, setSetting } from "../store/settings.ts";
+import { SESSION_MAX_MS } from "./sessions.ts";
 
 export const PASSWORD_SETTING = "console.admin-password";
 export const SETUP_TOKEN_SETTING = "console.setup-token";
 export const MIN_PASSWORD_LENGTH = 10;
-export const SESSION_IDLE_MS = 12 * 3_600_000;
-export const SESSION_MAX_MS = 7 * 24 * 3_600_000;
-const MAX_SESSIONS = 1000;
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 const randomToken = (bytes: number): string =>
@@ -44,7 +43,10 @@ export function hasAdminPassword(db: Database): boolean {
   return getSetting(db, PASSWORD_SETTING) !== undefined;
 }
 
-/** Stores the password's argon2id hash and voids any setup token. Throws RangeError for a weak one. */
+/**
+ * Stores the password's argon2id hash, voids any setup token and ends every session. Throws
+ * RangeError for a weak one.
+ */
 export async function setAdminPassword(db: Database, password: string): Promise<void> {
   const problem = passwordProblem(password);
   if (problem) throw new RangeError(problem);
@@ -52,6 +54,8 @@ export async function setAdminPassword(db: Database, password: string): Promise<
   db.transaction(() => {
     setSetting(db, PASSWORD_SETTING, hash);
     db.query("DELETE FROM settings WHERE key = ?").run(SETUP_TOKEN_SETTING);
+    // Sessions outlive restarts: a password set while isched is stopped must end them too.
+    clearSessions(db);
   }).immediate();
 }
 
@@ -78,65 +82,7 @@ export function setupTokenMatches(db: Database, token: string): boolean {
   return stored !== undefined && !hasAdminPassword(db) && sameSecret(sha256(token.trim()), stored);
 }
 
-export interface Session {
-  readonly csrfToken: string;
-  readonly createdAtMs: number;
-  lastSeenMs: number;
-}
-
-/** Sessions by the SHA-256 of their cookie value, so the table never holds a usable secret. */
-export class SessionStore {
-  readonly #sessions = new Map<string, Session>();
-  readonly #now: () => number;
-
-  constructor(nowMs: () => number = Date.now) {
-    this.#now = nowMs;
-  }
-
-  /** Returns the cookie value (shown once) and the session. */
-  create(): { cookieValue: string; session: Session } {
-    const cookieValue = randomToken(32);
-    const now = this.#now();
-    const session: Session = { csrfToken: randomToken(24), createdAtMs: now, lastSeenMs: now };
-    if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
-    this.#sessions.set(sha256(cookieValue), session);
-    return { cookieValue, session };
-  }
-
-  /** The live session of a cookie value (touching it), or undefined. */
-  get(cookieValue: string): Session | undefined {
-    const key = sha256(cookieValue);
-    const s = this.#sessions.get(key);
-    if (!s) return undefined;
-    const now = this.#now();
-    if (now - s.lastSeenMs > SESSION_IDLE_MS || now - s.createdAtMs > SESSION_MAX_MS) {
-      this.#sessions.delete(key);
-      return undefined;
-    }
-    s.lastSeenMs = now;
-    return s;
-  }
-
-  /** Whether the session still exists and has not expired, without counting as activity. */
-  alive(cookieValue: string): boolean {
-    const s = this.#sessions.get(sha256(cookieValue));
-    const now = this.#now();
-    return s !== undefined && now - s.lastSeenMs <= SESSION_IDLE_MS && now - s.createdAtMs <= SESSION_MAX_MS;
-  }
-
-  delete(cookieValue: string): void {
-    this.#sessions.delete(sha256(cookieValue));
-  }
-
-  /** Ends every session (a new password). */
-  clear(): void {
-    this.#sessions.clear();
-  }
-
-  get size(): number {
-    return this.#sessions.size;
-  }
-}
+export { SESSION_IDLE_MS, SESSION_MAX_MS, type Session, SessionStore } from "./sessions.ts";
 
 export interface CookieOptions {
   secure: boolean;

@@ -156,10 +156,21 @@ CREATE TRIGGER deliveries_never_for_refused BEFORE INSERT ON deliveries
   BEGIN SELECT RAISE(ABORT, 'a refused request never gets a delivery'); END;
 `;
 
+/** The console's sessions outlive a restart (console/sessions.ts): only each cookie's SHA-256. */
+const CONSOLE_SESSIONS = `
+CREATE TABLE console_sessions (
+  id_hash TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX console_sessions_seen ON console_sessions (last_seen_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
   { name: "refused requests keep metadata only", up: REFUSALS },
+  { name: "console sessions", up: CONSOLE_SESSIONS },
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,0 +1,124 @@
+/**
+ * Console sessions are kept in the database, so restarting isched (an upgrade) signs nobody out;
+ * only the SHA-256 of a session's cookie is stored, and sessions still end when idle for 12 hours,
+ * after 7 days, on sign-out and with a new password.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SESSION_IDLE_MS, SESSION_MAX_MS, SessionStore } from "../../src/console/auth.ts";
+import { openDatabase } from "../../src/store/database.ts";
+import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
+import { runBinary } from "../support/cli.ts";
+import { type ConsoleServer, startConsoleServer } from "./_console.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  removeTempDirs();
+});
+
+describe("a restart", () => {
+  test("keeps everyone signed in, with the same CSRF token; the database holds no cookie", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "isched-sessions-"));
+    dirs.push(dataDir);
+    let c: ConsoleServer = await startConsoleServer({ dataDir });
+    const s = await c.signIn();
+    const gone = await c.signIn();
+    expect((await c.session(gone, "/api/v1/session", { method: "DELETE" })).status).toBe(200);
+    await c.close();
+
+    c = await startConsoleServer({ dataDir }, { password: null });
+    try {
+      const who = await c.session(s, "/api/v1/session");
+      expect(await who.json()).toEqual({ signedIn: true, via: "session", csrfToken: s.csrf });
+      // A change, with the CSRF token the page got before the restart.
+      const put = await c.session(s, "/api/v1/peers/example.org/policy", {
+        method: "PUT",
+        json: { trust: "deny" },
+      });
+      expect(put.status).toBe(200);
+      // Signed out before the restart: still signed out.
+      expect((await c.session(gone, "/api/v1/overview")).status).toBe(401);
+    } finally {
+      await c.close();
+    }
+    const secret = s.cookie.split("=")[1]!;
+    expect(secret.length).toBeGreaterThan(30);
+    for (const f of ["isched.db", "isched.db-wal"]) {
+      let bytes = "";
+      try {
+        bytes = readFileSync(join(dataDir, f), "latin1");
+      } catch {
+        continue;
+      }
+      expect(bytes.includes(secret)).toBe(false);
+      expect(bytes.includes(s.csrf)).toBe(false);
+    }
+  });
+});
+
+describe("a password set while isched is stopped", () => {
+  test("ends every session (isched admin set-password --data)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "isched-sessions-"));
+    dirs.push(dataDir);
+    let c = await startConsoleServer({ dataDir });
+    const s = await c.signIn();
+    await c.close();
+    writeFileSync(join(dataDir, "new-password"), "a brand new password\n");
+    const r = await runBinary([
+      "admin",
+      "set-password",
+      "--data",
+      dataDir,
+      "--password-file",
+      join(dataDir, "new-password"),
+    ]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    c = await startConsoleServer({ dataDir }, { password: null });
+    try {
+      expect((await c.session(s, "/api/v1/overview")).status).toBe(401);
+      expect((await c.signIn("a brand new password")).cookie).toContain("isched_session=");
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe("SessionStore", () => {
+  test("ends a session idle for 12 hours, or 7 days old however busy, and forgets it", () => {
+    const db = openDatabase(tempDatabasePath());
+    let now = 1_000_000;
+    const store = new SessionStore(db, () => now);
+    const idle = store.create();
+    const busy = store.create();
+    now += SESSION_IDLE_MS - 60_000;
+    expect(store.get(busy.cookieValue)).toBeDefined();
+    now += 120_000;
+    expect(store.get(idle.cookieValue)).toBeUndefined();
+    // Kept busy, it still ends 7 days after sign-in.
+    while (now < 1_000_000 + SESSION_MAX_MS - SESSION_IDLE_MS) {
+      now += SESSION_IDLE_MS / 2;
+      expect(store.alive(busy.cookieValue)).toBe(true);
+      expect(store.get(busy.cookieValue)?.csrfToken).toBe(busy.session.csrfToken);
+    }
+    now = 1_000_000 + SESSION_MAX_MS + 1;
+    expect(store.get(busy.cookieValue)).toBeUndefined();
+    expect(store.size).toBe(0);
+    db.close();
+  });
+
+  test("a new password (clear) ends every session, in this process and the next", () => {
+    const path = tempDatabasePath();
+    let db = openDatabase(path);
+    const store = new SessionStore(db);
+    const a = store.create();
+    store.clear();
+    db.close();
+    db = openDatabase(path);
+    expect(new SessionStore(db).get(a.cookieValue)).toBeUndefined();
+    db.close();
+  });
+});
