@@ -21,6 +21,7 @@ import { guard } from "./guard.ts";
 import { API_PREFIX, apiError, createRouter, json, RequestError, type Route } from "./http.ts";
 import { KeysService } from "./keys-service.ts";
 import { cachedCounts, LiveFeed } from "./live.ts";
+import { PeerFacts } from "./peer-facts.ts";
 import { keyRoutes } from "./routes-keys.ts";
 import { messageRoutes } from "./routes-messages.ts";
 import { type ListenerInfo, overviewRoutes } from "./routes-overview.ts";
@@ -58,6 +59,8 @@ export interface ApiOptions {
   extraRoutes?: readonly Route[];
   /** Whether peers can find our signing keys yet (src/server/key-publication.ts). */
   keyPublication?: KeyPublication;
+  /** What traffic and tests learn about peers (shared with the server's outbound and inbound). */
+  peerFacts?: PeerFacts;
 }
 
 export interface Api {
@@ -99,6 +102,7 @@ export function createApi(o: ApiOptions): Api {
     log: o.log,
     onChecked: (domain, selector, matching) => o.keyPublication?.note(domain, selector, matching),
   });
+  const peerFacts = o.peerFacts ?? new PeerFacts(o.db, nowMs);
   const plan = { scheduleMs: o.config.retryScheduleMs, imipAvailable: o.imipLabel !== undefined };
 
   const routes: Route[] = [
@@ -128,7 +132,9 @@ export function createApi(o: ApiOptions): Api {
     ...peerRoutes({
       db: o.db,
       config: o.config,
+      facts: peerFacts,
       test: {
+        facts: peerFacts,
         dns: o.dns,
         staticRoutes: o.staticRoutes ?? [],
         allowPrivatePeers: o.config.allowPrivatePeers,

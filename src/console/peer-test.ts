@@ -2,7 +2,8 @@
  * "Test this domain": what isched would do before sending to a peer, run now and shown step by step
  * with each step's time: discovery (static route, SRV and TXT path), the capabilities document, and
  * the peer's DKIM keys by every retrieval method, for the selectors it was seen signing with (or one
- * the operator names). Nothing is cached: each run asks the network afresh.
+ * the operator names). Nothing is cached: each run asks the network afresh. What it finds is kept as
+ * the peer's facts (peer-facts.ts), which the peer's page shows with their age.
  */
 import { dnsTxtSource } from "../dkim/dns-txt-source.ts";
 import { parseKeyRecord } from "../dkim/key-record.ts";
@@ -13,6 +14,7 @@ import { peerFetch } from "../net/peer-fetch.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import { createDiscovery } from "../outbound/discovery.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
+import { capabilitiesFact, discoveryFact, type KeyFact, type PeerFacts } from "./peer-facts.ts";
 
 export type StepOutcome = "ok" | "warning" | "failed" | "skipped";
 
@@ -30,6 +32,8 @@ export interface PeerTestOptions {
   staticRoutes: readonly PeerRoute[];
   allowPrivatePeers: boolean;
   ca?: string;
+  /** Where what the test learns is kept. */
+  facts?: PeerFacts;
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
@@ -53,6 +57,8 @@ export async function testPeer(
   const discovery = createDiscovery({ resolver: o.dns, staticRoutes: o.staticRoutes });
   const found = await timed(() => discovery.discover(domain));
   const d = found.value;
+  const learned = discoveryFact(d);
+  if (learned) o.facts?.record({ domain, kind: "discovery", source: "test" }, learned);
   let endpoints: string[] = [];
   if (d.kind === "found") {
     endpoints = d.targets.map((t) => t.url);
@@ -103,6 +109,8 @@ export async function testPeer(
     const scheme = { peer: domain, legacyHttp: d.kind === "found" && d.legacyHttp };
     const got = await timed(() => cache.get(endpoints[0]!, scheme));
     const c = got.value;
+    const document = capabilitiesFact(c);
+    if (document) o.facts?.record({ domain, kind: "capabilities", source: "test" }, document);
     if (c.ok) {
       const caps = c.capabilities;
       push({
@@ -151,6 +159,7 @@ export async function testPeer(
     const lines: string[] = [];
     let anyFound = false;
     let anyBad = false;
+    const key: KeyFact = { found: [] };
     for (const source of sources) {
       const got = await timed(() => source.fetch(domain, selector));
       const r = got.value;
@@ -159,6 +168,13 @@ export async function testPeer(
           const parsed = parseKeyRecord(rec.text);
           if (parsed.ok) {
             anyFound = true;
+            key.found.push({
+              method: source.method,
+              where: rec.where,
+              type: parsed.key.type,
+              bits: parsed.key.bits,
+              testing: parsed.key.flags.includes("y"),
+            });
             lines.push(
               `${source.method}: ${rec.where}: ${parsed.key.type} ${parsed.key.bits} bits${parsed.key.flags.includes("y") ? " (testing)" : ""}, TTL ${r.ttlSeconds} s (${got.ms} ms)`,
             );
@@ -174,6 +190,7 @@ export async function testPeer(
         lines.push(`${source.method}: ${r.message} (${got.ms} ms)`);
       }
     }
+    if (key.found.length > 0) o.facts?.record({ domain, kind: "key", name: selector, source: "test" }, key);
     push({
       step: "keys",
       title: `Key for selector ${selector}`,

@@ -22,6 +22,7 @@ import {
   setPeerPolicy,
 } from "../store/peer-policies.ts";
 import { API_HEADERS, apiError, json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import type { PeerFacts } from "./peer-facts.ts";
 import { type PeerTestOptions, type TestStep, testPeer } from "./peer-test.ts";
 import { describePolicy, effectivePolicy } from "./peer-trust.ts";
 
@@ -29,6 +30,8 @@ export interface PeerRouteOptions {
   db: Database;
   config: Pick<ServeConfig, "domains" | "trust" | "peerKeys" | "peers">;
   test: PeerTestOptions;
+  /** What tests and traffic learned about each peer. */
+  facts: PeerFacts;
   nowMs: () => number;
   log: { log(level: "info", message: string, fields?: Record<string, string>): void };
 }
@@ -111,12 +114,14 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       method: "GET",
       path: "/peers/:domain",
       access: "read",
-      summary: "one peer: traffic, policy, selectors seen verifying, the last test",
+      summary:
+        "one peer: traffic, policy, selectors seen verifying, what tests and traffic learned (facts), the last test",
       handle({ params }) {
         const domain = domainParam(params.domain!);
         return json(200, {
           ...peerJson(domain),
           selectors: selectorsSeen(o.db, domain),
+          facts: domain === "*" ? [] : o.facts.of(domain),
           test: lastTests.get(domain) ?? null,
         });
       },

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { Elysia } from "elysia";
 import { createLiveKeys } from "../console/live-keys.ts";
+import { PeerFacts } from "../console/peer-facts.ts";
 import { createPeerTrust } from "../console/peer-trust.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
 import { startConsole } from "../console/server.ts";
@@ -177,15 +178,14 @@ async function assemble(
         how: p.url ?? "_ischedule._tcp and redirects to http://",
       });
   }
-  const discovery = createDiscovery({
-    resolver: dns,
-    staticRoutes: config.peers ?? [],
-    walkParents: config.walkParents,
-  });
-  const peerCapabilities = createCapabilitiesCache({
-    fetch: (req) => peerFetch(req, fetchOptions),
-    nowMs: now,
-  });
+  // What discovery, capabilities and key lookups learn is kept for the console's peer pages.
+  const peerFacts = new PeerFacts(db, now);
+  const discovery = peerFacts.watchDiscovery(
+    createDiscovery({ resolver: dns, staticRoutes: config.peers ?? [], walkParents: config.walkParents }),
+  );
+  const peerCapabilities = peerFacts.watchCapabilities(
+    createCapabilitiesCache({ fetch: (req) => peerFetch(req, fetchOptions), nowMs: now }),
+  );
   // A first key must not sign before peers can find it: outbound iSchedule waits until DNS shows it.
   const keyPublication = createKeyPublication({
     db,
@@ -308,17 +308,19 @@ async function assemble(
     db,
     queue,
     dispatcher,
-    keys: createNetworkKeyResolver({
-      peerKeys: config.peerKeys,
-      dns,
-      allowPrivatePeers: config.allowPrivatePeers,
-      ca: config.ca,
-      nowMs: now,
-      limits: {
-        maxWaiting: config.maxKeyFetches ?? DEFAULT_LOOKUP_LIMITS.maxWaiting,
-        maxWaitingPerDomain: config.maxKeyFetchesPerDomain ?? DEFAULT_LOOKUP_LIMITS.maxWaitingPerDomain,
-      },
-    }),
+    keys: peerFacts.watchKeys(
+      createNetworkKeyResolver({
+        peerKeys: config.peerKeys,
+        dns,
+        allowPrivatePeers: config.allowPrivatePeers,
+        ca: config.ca,
+        nowMs: now,
+        limits: {
+          maxWaiting: config.maxKeyFetches ?? DEFAULT_LOOKUP_LIMITS.maxWaiting,
+          maxWaitingPerDomain: config.maxKeyFetchesPerDomain ?? DEFAULT_LOOKUP_LIMITS.maxWaitingPerDomain,
+        },
+      }),
+    ),
     capabilities,
     hosted: (domain) => hosted.has(domain),
     // Console policies first, then --trust (src/console/peer-trust.ts).
@@ -410,6 +412,7 @@ async function assemble(
           : []),
       ],
       staticRoutes: config.peers ?? [],
+      peerFacts,
       problems,
       keyPublication,
       extraRoutes: [

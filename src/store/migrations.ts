@@ -166,11 +166,26 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_seen ON console_sessions (last_seen_at);
 `;
 
+/** What "test this domain" and real traffic learn about each peer (store/peer-facts.ts). */
+const PEER_FACTS = `
+CREATE TABLE peer_facts (
+  domain TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('discovery','capabilities','key')),
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('test','traffic')),
+  learned_at INTEGER NOT NULL,
+  confirmed_at INTEGER NOT NULL,
+  PRIMARY KEY (domain, kind, name)
+) WITHOUT ROWID;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
   { name: "refused requests keep metadata only", up: REFUSALS },
   { name: "console sessions", up: CONSOLE_SESSIONS },
+  { name: "peer facts", up: PEER_FACTS },
 ];
 
 /** The schema version this code writes and understands. */

@@ -40,9 +40,11 @@ describe("openDatabase()", () => {
     expect(pragma(db, "user_version")).toBe(SCHEMA_VERSION);
     expect(tables(db)).toEqual([
       "attempts",
+      "console_sessions",
       "deliveries",
       "dkim_keys",
       "messages",
+      "peer_facts",
       "peer_policies",
       "replay_keys",
       "settings",

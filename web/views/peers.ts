@@ -2,10 +2,12 @@
  * Peers: every remote domain seen or configured, with traffic and our trust policy; a peer's page
  * edits the policy (applied by the running server to the next message) and tests the domain live.
  */
+import type { PeerFact } from "../../src/console/peer-facts.ts";
 import type { SelectorSeen } from "../../src/store/console-stats.ts";
 import { api } from "../api.ts";
 import { badge, breakable, errorBox, h, replace, tableBox, time } from "../dom.ts";
 import { toast } from "./actions.ts";
+import { peerFactsView } from "./peer-facts.ts";
 import { runPeerTest } from "./steps.ts";
 
 interface PeerInfo {
@@ -239,7 +241,11 @@ export function renderPeer(main: HTMLElement, _params: URLSearchParams, path: st
   const load = async () => {
     try {
       const p = await api.get<
-        PeerInfo & { selectors: SelectorSeen[]; test: { atMs: number; steps: never[] } | null }
+        PeerInfo & {
+          selectors: SelectorSeen[];
+          facts: PeerFact[];
+          test: { atMs: number; steps: never[] } | null;
+        }
       >(`/peers/${encodeURIComponent(domain)}`);
       const selector = h("input", {
         id: "test-selector",
@@ -257,7 +263,8 @@ export function renderPeer(main: HTMLElement, _params: URLSearchParams, path: st
       );
       testForm.addEventListener("submit", (ev) => {
         ev.preventDefault();
-        void runPeerTest(testBox, domain, selector.value.trim());
+        // What the test learned is kept: show it with the rest once it ends.
+        void runPeerTest(testBox, domain, selector.value.trim()).then(load);
       });
       replace(
         main,
@@ -265,29 +272,10 @@ export function renderPeer(main: HTMLElement, _params: URLSearchParams, path: st
         h("h1", null, domain),
         p.route ? h("p", { id: "peer-route" }, "Route (--peer): ", routeText(p.route)) : null,
         h("div", { class: "grid" }, policyForm(p, load), testForm),
+        peerFactsView(p.facts, p.selectors),
         h(
           "div",
           { class: "card" },
-          h("h2", null, "Keys seen verifying"),
-          p.selectors.length === 0
-            ? h("p", { class: "muted" }, "no verified message from this peer yet")
-            : h(
-                "table",
-                null,
-                h(
-                  "tbody",
-                  null,
-                  p.selectors.map((s) =>
-                    h(
-                      "tr",
-                      null,
-                      h("td", null, s.selector),
-                      h("td", null, `${s.messages} messages`),
-                      h("td", null, "last verified ", time(s.lastVerifiedAt)),
-                    ),
-                  ),
-                ),
-              ),
           p.peerKeys.length
             ? h(
                 "p",
