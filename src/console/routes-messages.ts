@@ -169,7 +169,8 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       method: "GET",
       path: "/messages",
       access: "read",
-      summary: "the message log, newest first: ?q=FILTER&limit=50&before=ID (keyset paging)",
+      summary:
+        "the message log, newest first: ?q=FILTER&limit=50&before=ID (keyset paging); imipAvailable says whether Send by iMIP can work",
       handle({ url }) {
         const filter = filterOf(url.searchParams.get("q"), o.nowMs());
         const limit = limitOf(url.searchParams.get("limit"), 50, 500);
@@ -178,7 +179,7 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
           limit,
           beforeId: beforeOf(url.searchParams.get("before")),
         });
-        return json(200, page);
+        return json(200, { ...page, imipAvailable: o.plan.imipAvailable });
       },
     },
     {

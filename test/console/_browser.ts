@@ -1,10 +1,10 @@
 /**
  * Debian's Chromium, headless, driven by playwright-core: one browser per test file, with the
- * helpers the console's browser tests share: screenshots (kept under .test-artifacts/screenshots,
- * or docs/screenshots with ISCHED_UPDATE_SCREENSHOTS=1), the page's console errors, and whether a
- * page is wider than the window.
+ * helpers the console's browser tests share: screenshots (kept under .test-artifacts/screenshots;
+ * the README's also in docs/screenshots with ISCHED_UPDATE_SCREENSHOTS=1), the page's console
+ * errors, whether a page is wider than the window, and names that wrap inside a label.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
@@ -26,16 +26,16 @@ export const PHONE = { width: 390, height: 844 } as const;
 
 // Every run saves its screenshots under .test-artifacts/; ISCHED_UPDATE_SCREENSHOTS=1 also refreshes
 // the README's copies in docs/screenshots (so an ordinary test run leaves the tree as it was).
-export const SHOTS = process.env.ISCHED_UPDATE_SCREENSHOTS
-  ? join(import.meta.dir, "..", "..", "docs", "screenshots")
-  : join(import.meta.dir, "..", "..", ".test-artifacts", "screenshots");
+export const SHOTS = join(import.meta.dir, "..", "..", ".test-artifacts", "screenshots");
+const PUBLISHED = join(import.meta.dir, "..", "..", "docs", "screenshots");
 
 export interface TestBrowser {
   readonly context: BrowserContext;
   readonly page: Page;
   /** Messages the page logged as errors (a failed request shows up here too), since the last clear. */
   readonly consoleErrors: string[];
-  shot(name: string): Promise<void>;
+  /** Saves a full-page screenshot; `publish`: also the README's copy, with ISCHED_UPDATE_SCREENSHOTS=1. */
+  shot(name: string, o?: { publish?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,8 +60,10 @@ export async function startBrowser(
     context,
     page,
     consoleErrors,
-    shot: async (name) => {
-      await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    shot: async (name, o = {}) => {
+      const png = await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+      if (o.publish && process.env.ISCHED_UPDATE_SCREENSHOTS)
+        writeFileSync(join(PUBLISHED, `${name}.png`), png);
     },
     async close() {
       await context.close();

@@ -16,6 +16,8 @@ import { type ConsoleServer, PASSWORD, startConsoleServer } from "./_console.ts"
 import { eventually, startWebhook, type TestWebhook } from "./_webhook.ts";
 
 const MESSAGES = 250;
+/** The phone-size pages the README shows. */
+const PUBLISHED_ON_PHONE = ["overview", "message-failed"];
 
 let c: ConsoleServer;
 let hook: TestWebhook;
@@ -139,7 +141,9 @@ for (const [size, viewport] of [
           culprits: [],
           badBreaks: [],
         });
-        await b.shot(`${size}-${p.name}`);
+        await b.shot(`${size}-${p.name}`, {
+          publish: size === "phone" && PUBLISHED_ON_PHONE.includes(p.name),
+        });
       }
     }, 60_000);
 

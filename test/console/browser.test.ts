@@ -42,7 +42,11 @@ async function send(uid: string, summary: string, from = "alice"): Promise<void>
   expect(res.status).toBe(200);
 }
 
-const shot = (name: string) => b.shot(name);
+/** The README's shots, without the passing notices ("Retry now: 1 changed") over the page. */
+async function shot(name: string): Promise<void> {
+  await page.evaluate(() => document.querySelector(".toasts")?.remove());
+  await b.shot(name, { publish: true });
+}
 
 beforeAll(async () => {
   hook = startWebhook("2.0;Success");
@@ -114,6 +118,10 @@ describe("the console in Chromium", () => {
     await row.waitFor({ timeout: 10_000 });
     expect(await page.locator("#messages tbody tr").count()).toBe(6);
     await page.locator("#filter-help summary").click();
+    // This isched runs without --smtp: e-mail is not offered for the filtered set either.
+    await page.waitForSelector(".bulk button.action-imip[data-off]");
+    expect(await page.isDisabled(".bulk button.action-imip")).toBe(true);
+    expect(await page.isDisabled(".bulk button.action-retry")).toBe(false);
     await shot("messages");
   });
 

@@ -180,6 +180,6 @@ describe("the peer's page", () => {
     const kb = (await page.textContent("#peer-keys tr[data-selector='kb']"))!;
     expect(kb).toContain("ed25519 256 bits, by dns/txt from kb._domainkey.b.test");
     expect(kb).toMatch(/from a test, \d+ s ago/);
-    await br.shot("peer-facts");
+    await br.shot("peer-facts", { publish: true });
   });
 });

@@ -164,13 +164,16 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
   );
   const more = h("button", { type: "button", class: "quiet", id: "older", hidden: true }, "Older messages");
   const refresh = () => reload();
+  const bulkButton = (a: "retry" | "cancel" | "imip", allowed = checked.ok) =>
+    actionButton(a, { q }, `matching "${q}"`, allowed, refresh);
+  let imipButton = bulkButton("imip");
   const bulk = h(
     "div",
     { class: "bulk" },
     "Every delivery this filter names: ",
-    (["retry", "cancel", "imip"] as const).map((a) =>
-      actionButton(a, { q }, `matching "${q}"`, checked.ok, refresh),
-    ),
+    bulkButton("retry"),
+    bulkButton("cancel"),
+    imipButton,
   );
   if (!checked.ok) {
     replace(
@@ -230,9 +233,17 @@ export function renderMessages(main: HTMLElement, params: URLSearchParams): () =
     loading = true;
     more.disabled = true;
     try {
-      const page = await api.get<LogPage>(
+      const page = await api.get<LogPage & { imipAvailable: boolean }>(
         `/messages?limit=${PAGE}&q=${encodeURIComponent(q)}${before ? `&before=${before}` : ""}`,
       );
+      if (!page.imipAvailable && !imipButton.hasAttribute("data-off")) {
+        // isched runs without --smtp: sending by e-mail cannot work, so it is not offered.
+        const off = bulkButton("imip", false);
+        off.setAttribute("data-off", "");
+        off.title = "iMIP is off: start isched with --smtp to send by e-mail";
+        imipButton.replaceWith(off);
+        imipButton = off;
+      }
       add(page.messages);
       next = page.nextBeforeId;
       if (rows.size === 0) message.appendChild(noMatch);
