@@ -188,7 +188,11 @@ export class PeerFacts {
         if (fact) this.record({ domain: q.domain, kind: "key", name: q.selector, source: "traffic" }, fact);
         return r;
       },
-      reserve: (q) => k.reserve(q),
+      // The place a request reserves comes with its own resolver, which the intake then uses.
+      reserve: (q) => {
+        const r = k.reserve(q);
+        return r.ok ? { ok: true, keys: this.watchKeys(r.keys), release: () => r.release() } : r;
+      },
     };
   }
 
