@@ -61,7 +61,7 @@ const PAGES: readonly { name: string; hash: () => string; ready: string }[] = [
   { name: "overview", hash: () => "#/overview", ready: "figure.chart-card" },
   { name: "messages", hash: () => "#/messages", ready: "#messages tbody tr" },
   { name: "message-failed", hash: () => `#/messages/${failedId}`, ready: "section.delivery" },
-  { name: "message-refused", hash: () => `#/messages/${refusedId}`, ready: "#itip-title" },
+  { name: "message-refused", hash: () => `#/messages/${refusedId}`, ready: "#refusal" },
   { name: "peers", hash: () => "#/peers", ready: "#peers" },
   { name: "peer", hash: () => "#/peers/example.org", ready: "#trust" },
   { name: "keys", hash: () => "#/keys", ready: ".record" },
