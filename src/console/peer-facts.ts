@@ -168,9 +168,10 @@ export class PeerFacts {
   /** The server's capabilities cache, recording each document for the peer its URL was found for. */
   watchCapabilities(c: CapabilitiesCache): CapabilitiesCache {
     return {
-      get: async (url) => {
-        const r = await c.get(url);
-        const domain = this.#domainOfUrl.get(url);
+      // Every argument passes through as given (a peer's scheme decides whether plain HTTP is allowed).
+      get: async (url, scheme) => {
+        const r = await c.get(url, scheme);
+        const domain = scheme?.peer ?? this.#domainOfUrl.get(url);
         const fact = capabilitiesFact(r);
         if (domain && fact) this.record({ domain, kind: "capabilities", source: "traffic" }, fact);
         return r;
