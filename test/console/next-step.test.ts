@@ -37,12 +37,9 @@ async function sender(config: Config): Promise<ConsoleServer> {
     domains: ["home.example"],
     trust: [{ domain: "home.example", policy: { mode: "unsigned", from: parseCidrList("127.0.0.1") } }],
     peers: [
-      parsePeerFlag(`down.example=http://127.0.0.1:${closedPort}/.well-known/ischedule,sign=no`, {
-        allowHttp: true,
-      }),
-      parsePeerFlag(`gone.example=${peer.url}/.well-known/ischedule,sign=no`, { allowHttp: true }),
+      parsePeerFlag(`down.example=http://127.0.0.1:${closedPort}/.well-known/ischedule,sign=no,legacy-http`),
+      parsePeerFlag(`gone.example=${peer.url}/.well-known/ischedule,sign=no,legacy-http`),
     ],
-    allowHttpPeers: true,
     retryScheduleMs: SCHEDULE_MS,
     smtpUrl: imip ? `smtp://127.0.0.1:${smtp.port}` : undefined,
     fallbackAfterMs: config === "fallback-after" ? HOUR : undefined,
