@@ -6,6 +6,11 @@
  * `--` ends the flags. Keys are camelCase in code and kebab-case on the command line. A word such as
  * `-method:CANCEL` (one dash, then `key:`) is a positional: a negated term of the filter language,
  * which no flag name can be mistaken for, since flag names never hold a colon.
+ *
+ * Every flag also has an environment twin, `ISCHED_` and the name in capitals with `_` for `-`
+ * (`--tls-cert` is ISCHED_TLS_CERT), for systemd's EnvironmentFile= and containers. A flag on the
+ * command line wins over its variable; an empty variable counts as unset; a repeatable flag's
+ * variable holds its values separated by spaces. A mistake in a variable's value names the variable.
  */
 import { nearest } from "../text/suggest.ts";
 import { UsageError } from "./errors.ts";
@@ -23,6 +28,8 @@ export interface FlagSpec<T> {
   readonly defaultText?: string;
   /** Converts one raw value; throws a plain Error whose message says what is wrong with the value. */
   readonly parse: (raw: string) => unknown;
+  /** False for a flag that must be typed each time (`--yes`): it has no environment twin. */
+  readonly env: boolean;
 }
 
 type Specs = Record<string, FlagSpec<unknown>>;
@@ -31,6 +38,8 @@ export type FlagValues<S extends Specs> = { [K in keyof S]: S[K] extends FlagSpe
 interface BaseOptions {
   help: string;
   placeholder?: string;
+  /** Default true: the flag can also be set as ISCHED_NAME. */
+  env?: boolean;
 }
 
 function spec<T>(
@@ -45,6 +54,7 @@ function spec<T>(
     boolean: o.boolean ?? false,
     defaultValue: o.defaultValue,
     parse,
+    env: o.env ?? true,
   };
 }
 
@@ -131,6 +141,12 @@ export const flag = {
 
 export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+/** The environment twin of a flag key: `tlsCert` is ISCHED_TLS_CERT. */
+export const envName = (key: string): string => `ISCHED_${kebab(key).replace(/-/g, "_").toUpperCase()}`;
+
+/** Where a flag's value came from. */
+export type FlagSource = "flag" | "env" | "default";
+
 export { editDistance, nearest } from "../text/suggest.ts";
 
 /** `-key:value`: a negated filter term (src/console/filter.ts), not a flag. */
@@ -139,23 +155,45 @@ const NEGATED_TERM = /^-[A-Za-z]+:/;
 export interface ParsedArgs<S extends Specs> {
   flags: FlagValues<S>;
   positionals: string[];
-  /** Names (camelCase keys) of the flags given explicitly. */
+  /** Names (camelCase keys) of the flags given explicitly, on the command line or in the environment. */
   given: Set<keyof S>;
+  /** For each flag given: where, and its values as typed (for the effective configuration). */
+  sources: Map<keyof S, { source: Exclude<FlagSource, "default">; raw: string[] }>;
+  /** ISCHED_* variables that are no flag of any command (main.ts fills it in): likely typing mistakes. */
+  strayVariables?: readonly { name: string; hint?: string }[];
 }
 
 /**
- * Parses `argv` against `specs`. `context` names the command in messages ("keygen").
- * Throws UsageError with one line for any mistake.
+ * A configuration message that names a flag (`--deliver: ...`) names its variable too when the value
+ * came from the environment, so that the operator looks in the right place.
+ */
+export function attributeToSource<S extends Specs>(
+  message: string,
+  parsed: Pick<ParsedArgs<S>, "sources">,
+): string {
+  const m = /^--([a-z0-9-]+)/.exec(message);
+  if (!m) return message;
+  const key = m[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  if (parsed.sources.get(key as keyof S)?.source !== "env") return message;
+  return `${envName(key)} (${m[0]})${message.slice(m[0].length)}`;
+}
+
+/**
+ * Parses `argv` against `specs`, then fills flags not on the command line from their ISCHED_*
+ * variables in `env`. `context` names the command in messages ("keygen"). Throws UsageError with
+ * one line for any mistake.
  */
 export function parseFlags<S extends Specs>(
   argv: readonly string[],
   specs: S,
   context: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): ParsedArgs<S> {
   const byName = new Map<string, string>();
   for (const key of Object.keys(specs)) byName.set(kebab(key), key);
   const values: Record<string, unknown> = {};
   const given = new Set<keyof S>();
+  const sources: ParsedArgs<S>["sources"] = new Map();
   const positionals: string[] = [];
   const where = context ? ` for '${context}'` : "";
 
@@ -189,25 +227,43 @@ export function parseFlags<S extends Specs>(
       raw = next;
       i++;
     }
-    let parsed: unknown;
-    try {
-      parsed = s.parse(raw);
-    } catch (e) {
-      throw new UsageError(`flag --${name}: ${(e as Error).message}`);
-    }
+    const parsed = parseValue(s, raw, `flag --${name}`);
     if (s.repeatable) {
       const prior = (given.has(key) ? values[key] : []) as unknown[];
       values[key] = [...prior, ...(Array.isArray(parsed) ? parsed : [parsed])];
-    } else {
-      if (given.has(key)) throw new UsageError(`flag --${name} is given more than once`);
-      values[key] = parsed;
-    }
+    } else if (given.has(key)) throw new UsageError(`flag --${name} is given more than once`);
+    else values[key] = parsed;
     given.add(key);
+    const typed = sources.get(key);
+    if (typed) typed.raw.push(raw);
+    else sources.set(key, { source: "flag", raw: [raw] });
   }
   for (const key of Object.keys(specs)) {
-    if (!given.has(key)) values[key] = specs[key]!.defaultValue;
+    if (given.has(key)) continue;
+    const s = specs[key]!;
+    const variable = envName(key);
+    const text = s.env ? env[variable]?.trim() : undefined;
+    if (text === undefined || text === "") {
+      values[key] = s.defaultValue;
+      continue;
+    }
+    const where = `${variable} (--${kebab(key)})`;
+    // A repeatable flag's variable holds several values; their own syntax has no spaces.
+    const raws = s.repeatable ? text.split(/\s+/) : [text];
+    const parsed = raws.map((raw) => parseValue(s, raw, where));
+    values[key] = s.repeatable ? parsed.flatMap((p) => (Array.isArray(p) ? p : [p])) : parsed[0];
+    given.add(key);
+    sources.set(key, { source: "env", raw: raws });
   }
-  return { flags: values as FlagValues<S>, positionals, given };
+  return { flags: values as FlagValues<S>, positionals, given, sources };
+}
+
+function parseValue(s: FlagSpec<unknown>, raw: string, where: string): unknown {
+  try {
+    return s.parse(raw);
+  } catch (e) {
+    throw new UsageError(`${where}: ${(e as Error).message}`);
+  }
 }
 
 /** Help lines for a flag table, aligned. */
@@ -217,7 +273,8 @@ export function describeFlags(specs: Specs): string {
     const d = s.defaultValue;
     const showDefault = d !== undefined && d !== false && !(Array.isArray(d) && d.length === 0);
     const shown = s.defaultText ?? formatDefault(d);
-    const right = `${s.help}${s.repeatable ? " (repeatable)" : ""}${showDefault ? ` [default: ${shown}]` : ""}`;
+    const twin = s.env ? ` [env ${envName(key)}]` : "";
+    const right = `${s.help}${s.repeatable ? " (repeatable)" : ""}${showDefault ? ` [default: ${shown}]` : ""}${twin}`;
     return [left, right] as const;
   });
   const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);

@@ -5,6 +5,7 @@
  */
 import { VERSION } from "../version.ts";
 import type { Command } from "./command.ts";
+import { strayVariables } from "./effective-config.ts";
 import { CommandError, UsageError } from "./errors.ts";
 import { describeFlags, nearest, parseFlags } from "./flags.ts";
 import { COMMANDS } from "./registry.ts";
@@ -30,6 +31,12 @@ export function commandHelp(c: Command): string {
   const parts = [`Usage: isched ${c.usage}`, "", c.summary];
   if (c.description) parts.push("", c.description);
   if (Object.keys(c.flags).length > 0) parts.push("", "Flags:", describeFlags(c.flags));
+  if (Object.values(c.flags).some((f) => f.env))
+    parts.push(
+      "",
+      "Each flag can also be set by the environment variable shown with it; the command line wins.",
+      "An empty variable counts as unset; a repeatable flag's variable takes values separated by spaces.",
+    );
   return parts.join("\n");
 }
 
@@ -123,6 +130,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const parsed = parseFlags(rest, command.flags, command.name);
+  parsed.strayVariables = strayVariables(
+    process.env,
+    COMMANDS.map((c) => c.flags),
+  );
   const { min, max } = command.positionals;
   const n = parsed.positionals.length;
   if (n < min)

@@ -39,7 +39,8 @@ export const keygenCommand = defineCommand({
       max: 8192,
     }),
     out: flag.stringWithDefault({ help: "folder for the key files", placeholder: "DIR", defaultValue: "." }),
-    force: flag.bool({ help: "overwrite existing key files" }),
+    // Typed each time: an environment that overwrites keys would do it to every keygen.
+    force: flag.bool({ help: "overwrite existing key files", env: false }),
   },
   positionals: { min: 0, max: 0 },
   async run({ flags }) {

@@ -158,12 +158,19 @@ function actionCommand(action: Action, summary: string) {
       "With --filter it prints how many deliveries would change, and changes them only with --yes.",
     flags: {
       ...connectionFlags,
-      message: flag.optionalInt({ help: "every delivery of this message", placeholder: "ID", min: 1 }),
+      // What to change, and the confirmation, are typed each time: no environment twins.
+      message: flag.optionalInt({
+        help: "every delivery of this message",
+        placeholder: "ID",
+        min: 1,
+        env: false,
+      }),
       filter: flag.string({
         help: "every delivery this filter names (see 'isched help queue list')",
         placeholder: "FILTER",
+        env: false,
       }),
-      yes: flag.bool({ help: "with --filter: do it (without, only count)" }),
+      yes: flag.bool({ help: "with --filter: do it (without, only count)", env: false }),
     },
     positionals: { min: 0, max: 10_000 },
     async run({ flags, positionals }) {
