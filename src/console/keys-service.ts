@@ -55,6 +55,26 @@ export interface DomainKeys {
 
 const PUBLISHED = new Set(["pending", "active", "retiring"]);
 
+/**
+ * Where peers reach us, for the SRV record: the console's setting, else a guess (this host's name if
+ * it has a domain, on 443 behind a TLS proxy or the TLS port itself). Also what `isched serve` prints
+ * beside a new key's TXT record and what `isched doctor` expects the SRV record to name.
+ */
+export function publicEndpointOf(o: {
+  db: Database;
+  domains: readonly string[];
+  tls: boolean;
+  listenPort: number;
+}): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
+  const stored = getSetting(o.db, ENDPOINT_SETTING);
+  const parsed = stored ? parsePublicEndpoint(stored) : undefined;
+  if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
+  const host = hostname().includes(".") ? hostname() : (o.domains[0] ?? "localhost");
+  const port = o.tls ? o.listenPort : 443;
+  const url = `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
+  return { url, endpoint: parsePublicEndpoint(url)!, fromSetting: false };
+}
+
 export class KeysService {
   readonly rotation: KeyRotation;
   readonly #o: KeysServiceOptions;
@@ -92,14 +112,7 @@ export class KeysService {
   }
 
   publicEndpoint(): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
-    const stored = getSetting(this.#o.db, ENDPOINT_SETTING);
-    const parsed = stored ? parsePublicEndpoint(stored) : undefined;
-    if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
-    // A guess: this host's name if it has a domain, on 443 behind a TLS proxy or the TLS port itself.
-    const host = hostname().includes(".") ? hostname() : (this.#o.domains[0] ?? "localhost");
-    const port = this.#o.tls ? this.#o.listenPort : 443;
-    const url = `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
-    return { url, endpoint: parsePublicEndpoint(url)!, fromSetting: false };
+    return publicEndpointOf(this.#o);
   }
 
   setPublicEndpoint(url: string): void {

@@ -300,6 +300,7 @@ async function assemble(
       consolePolicies: allPeerPolicies(db),
       tls: config.tls !== undefined,
       trustedProxies: config.trustedProxies ?? [],
+      domains: config.domains,
     }).map((r) => ({ ...r, sinceMs: startedMs })),
   ];
 

@@ -22,11 +22,36 @@ export interface RiskInputs {
   readonly consolePolicies: readonly PeerPolicyRow[];
   readonly tls: boolean;
   readonly trustedProxies: readonly Cidr[];
+  /** The hosted domains. */
+  readonly domains?: readonly string[];
 }
 
 const LOOPBACK = ["127.0.0.1", "::1"];
 
 export function riskySettings(i: RiskInputs): RiskySetting[] {
+  return [...unreachableDomains(i.domains ?? []), ...loopbackTrust(i)];
+}
+
+/** Single-label names and the names reserved for one host or one link (RFC 6761 §6.3, RFC 6762). */
+export function isPrivateDomainName(domain: string): boolean {
+  return !domain.includes(".") || /\.(localhost|local|localdomain)$/.test(domain);
+}
+
+function unreachableDomains(domains: readonly string[]): RiskySetting[] {
+  const local = domains.filter(isPrivateDomainName);
+  if (local.length === 0) return [];
+  return [
+    {
+      id: "local-domain",
+      text:
+        `isched serves ${local.map((d) => `"${d}"`).join(", ")}, a name no peer can look up ` +
+        "(without --domain isched takes this host's domain, and this host's name has none): peers " +
+        "cannot find your endpoint or verify your signatures. Give --domain with your organisation's domain.",
+    },
+  ];
+}
+
+function loopbackTrust(i: RiskInputs): RiskySetting[] {
   if (i.tls || i.trustedProxies.length > 0) return [];
   const rules = [
     ...i.trust.flatMap((r) =>

@@ -1,5 +1,6 @@
 /** `isched serve`: run the gateway. */
-import { txtZoneLine } from "../../dkim/dns-record.ts";
+import { endpointRecords, keyRecord } from "../../console/dns-records.ts";
+import { publicEndpointOf } from "../../console/keys-service.ts";
 import { DEFAULT_LOOKUP_LIMITS } from "../../dkim/lookup-gate.ts";
 import { loadSigningKey } from "../../dkim/sign.ts";
 import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../../dkim/verify.ts";
@@ -8,7 +9,7 @@ import { toICalendarUtc } from "../../ischedule/capabilities.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../../net/cidr.ts";
 import { parsePeerFlag } from "../../outbound/static-routes.ts";
 import { formatRetrySchedule, parseRetrySchedule } from "../../queue/retry-policy.ts";
-import { startServer } from "../../server/app.ts";
+import { type RunningServer, startServer } from "../../server/app.ts";
 import {
   ConfigError,
   DEFAULT_LIMITS,
@@ -28,10 +29,11 @@ import { createLogger, type LogLevel } from "../../server/log.ts";
 import { readCertificates, readPrivateKey, readTlsPair } from "../../server/pem-files.ts";
 import { loadAuthFile } from "../../smtp-intake/auth-file.ts";
 import { defineCommand } from "../command.ts";
+import { effectiveLines, formatEffective } from "../effective-config.ts";
 import { CommandError, UsageError } from "../errors.ts";
-import { type FlagValues, flag } from "../flags.ts";
+import { attributeToSource, type FlagValues, flag, type ParsedArgs } from "../flags.ts";
 import { formatDuration, parseDuration, parseListenAddress } from "../parse-values.ts";
-import { announceConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
+import { announceConsoleAccess, type ConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
 const hostPort = (help: string, def: string) =>
@@ -65,7 +67,8 @@ const utcDateTime = (help: string, def: string) =>
     { help, placeholder: "DATETIME", defaultValue: def },
   );
 
-const flags = {
+/** The flags of `serve`; `validate`, `doctor` and `discover` take the same, to check what serve runs. */
+export const serveFlags = {
   domain: flag.list({ help: "a domain whose users isched delivers for", placeholder: "DOMAIN" }),
   listen: hostPort("address and port of the iSchedule endpoint", "127.0.0.1:8080"),
   tlsCert: flag.string({ help: "TLS certificate chain (PEM) for the endpoint", placeholder: "FILE" }),
@@ -241,7 +244,7 @@ const flags = {
   }),
 };
 
-type ServeFlags = FlagValues<typeof flags>;
+export type ServeFlags = FlagValues<typeof serveFlags>;
 
 /** Turns the flags into a checked configuration; every problem names its flag. */
 export function configFromFlags(f: ServeFlags): ServeConfig {
@@ -391,6 +394,74 @@ function keyLines(c: ServeConfig, states: readonly KeyPublicationState[]): strin
   });
 }
 
+/**
+ * The configuration `serve` runs with, checked as `serve` checks it (files read, keys loaded,
+ * conflicts refused): one UsageError naming the flag, or its ISCHED_* variable when it came from
+ * there. `validate`, `doctor` and `discover` call this too, so they judge what serve would run.
+ */
+export function serveSettings(parsed: ParsedArgs<typeof serveFlags>): {
+  config: ServeConfig;
+  access: ConsoleAccess;
+} {
+  try {
+    const config = configFromFlags(parsed.flags);
+    return { config, access: consoleAccessFromFlags(parsed.flags, config) };
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof SyntaxError || e instanceof UsageError)
+      throw new UsageError(attributeToSource(e.message, parsed));
+    throw e;
+  }
+}
+
+/** The flags set on the command line or in the environment (secrets redacted), and stray variables. */
+export function startupConfiguration(parsed: ParsedArgs<typeof serveFlags>): string {
+  const given = effectiveLines(serveFlags, parsed, { onlyGiven: true });
+  const rest = Object.keys(serveFlags).length - given.length;
+  const lines = [
+    given.length > 0
+      ? formatEffective(given, "configuration (secrets redacted):")
+      : "configuration: no flag or ISCHED_* variable given",
+    `  and ${rest} flags at their defaults ('isched validate' with the same flags lists them all)`,
+    ...strayWarnings(parsed),
+  ];
+  return lines.join("\n");
+}
+
+/** One warning per ISCHED_* variable no command knows. */
+export function strayWarnings(parsed: Pick<ParsedArgs<typeof serveFlags>, "strayVariables">): string[] {
+  return (parsed.strayVariables ?? []).map(
+    (v) =>
+      `warning: ${v.name} is set but is no flag's variable, so it is ignored${v.hint ? ` (did you mean ${v.hint}?)` : ""}`,
+  );
+}
+
+/**
+ * For each key made at this start, every record a peer needs: the SRV record that says where our
+ * endpoint is (draft §4.2), the TXT path record when the path is not the well-known one (§4.3), and
+ * the key's TXT record.
+ */
+function newKeyRecords(c: ServeConfig, server: RunningServer): string {
+  const publicEndpoint = publicEndpointOf({
+    db: server.db,
+    domains: c.domains,
+    tls: c.tls !== undefined,
+    listenPort: Number(new URL(server.url).port),
+  });
+  const out: string[] = [];
+  for (const k of server.keys.generated) {
+    const records = [
+      ...endpointRecords(k.domain, publicEndpoint.endpoint).filter((r) => !r.optional),
+      keyRecord(k.domain, k.selector, k.record, "active"),
+    ];
+    out.push("", `New DKIM key for ${k.domain}: publish these records:`, ...records.map((r) => r.zoneLine));
+  }
+  if (!publicEndpoint.fromSetting)
+    out.push(
+      `(the SRV record names ${publicEndpoint.endpoint.host}:${publicEndpoint.endpoint.port}, a guess: set where peers reach you on the console's Keys page)`,
+    );
+  return `${out.join("\n")}\n`;
+}
+
 /** What the operator sees at start-up: every setting that matters, defaults included. */
 function summary(
   c: ServeConfig,
@@ -442,19 +513,13 @@ export const serveCommand = defineCommand({
     "its own inbox (the store target), and keeps its database and keys in ./data. On first start it",
     "makes a DKIM key for each domain and prints the DNS record to publish.",
   ].join("\n"),
-  flags,
+  flags: serveFlags,
   positionals: { min: 0, max: 0 },
-  async run({ flags: f }) {
+  async run(parsed) {
+    const f = parsed.flags;
     // Whatever isched creates (the database, its WAL, the API token) is for its own user only.
     process.umask(0o077);
-    let config: ServeConfig;
-    try {
-      config = configFromFlags(f);
-    } catch (e) {
-      if (e instanceof ConfigError || e instanceof SyntaxError) throw new UsageError(e.message);
-      throw e;
-    }
-    const consoleAccess = consoleAccessFromFlags(f, config);
+    const { config, access: consoleAccess } = serveSettings(parsed);
     const log = createLogger({ level: f.logLevel as LogLevel });
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
@@ -464,11 +529,8 @@ export const serveCommand = defineCommand({
       throw new CommandError((e as Error)?.message ?? String(e));
     }
     process.stdout.write(summary(config, server, server.keyPublication.states()));
-    for (const k of server.keys.generated) {
-      process.stdout.write(
-        `\nNew DKIM key for ${k.domain}: publish this TXT record:\n${txtZoneLine(`${k.selector}._domainkey.${k.domain}`, k.record)}\n`,
-      );
-    }
+    process.stdout.write(`${startupConfiguration(parsed)}\n`);
+    if (server.keys.generated.length > 0) process.stdout.write(newKeyRecords(config, server));
     await announceConsoleAccess(server, consoleAccess);
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
