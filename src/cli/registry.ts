@@ -1,6 +1,7 @@
 /** Every command of the executable, in the order `isched --help` lists them. */
 import type { Command } from "./command.ts";
 import { adminSetPasswordCommand } from "./commands/admin.ts";
+import { backupCommand, restoreCommand } from "./commands/backup.ts";
 import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
 import { keygenCommand } from "./commands/keygen.ts";
@@ -23,6 +24,8 @@ export const COMMANDS: readonly Command[] = [
   queueCancelCommand,
   queueImipCommand,
   adminSetPasswordCommand,
+  backupCommand,
+  restoreCommand,
   keygenCommand,
   dkimSignCommand,
   dkimVerifyCommand,

@@ -107,7 +107,11 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   ]);
   prepareDataFolder(config.dataDir);
   const path = join(config.dataDir, "isched.db");
-  const db = openDatabase(path, { synchronous: config.sync });
+  const db = openDatabase(path, {
+    synchronous: config.sync,
+    onMigrationBackup: (backup) =>
+      o.log.log("warn", "copied the database before migrating its schema", { backup }),
+  });
   const health = createHealth({ log: o.log, nowMs: now });
   const checkpointer = startCheckpointer({
     db,

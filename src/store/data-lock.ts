@@ -80,6 +80,17 @@ export function acquireDataLock(lockPath: string): DataLock {
   throw new StoreError(`another process keeps creating the lock file ${path}; is a second isched starting?`);
 }
 
+/**
+ * Who holds the lock at `lockPath` now, without taking it: the holder when its process is alive (or
+ * runs on another host, which cannot be checked), undefined when nobody does or the holder is gone.
+ */
+export function lockHolder(lockPath: string): LockHolder | undefined {
+  const current = readHolder(resolve(lockPath));
+  if (typeof current !== "object") return undefined;
+  if (current.hostname !== hostname() || isThisProcess(current) || isAlive(current)) return current;
+  return undefined;
+}
+
 function handle(path: string): DataLock {
   let released = false;
   return {

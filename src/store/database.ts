@@ -10,9 +10,17 @@
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { backupDatabase } from "./backup.ts";
 import { acquireDataLock, type DataLock, lockPathFor } from "./data-lock.ts";
 import { StoreError } from "./errors.ts";
-import { APPLICATION_ID, migrate, SCHEMA_VERSION, schemaVersion } from "./migrations.ts";
+import {
+  APPLICATION_ID,
+  MIGRATIONS,
+  type Migration,
+  migrate,
+  newerSchema,
+  schemaVersion,
+} from "./migrations.ts";
 
 export interface OpenDatabaseOptions {
   /** `normal` (default) survives process crashes; `full` also survives power loss. */
@@ -22,6 +30,11 @@ export interface OpenDatabaseOptions {
    * `isched queue` listing). Writes fail.
    */
   readOnly?: boolean;
+  /** Told where the copy went when the file was backed up before a migration. */
+  onMigrationBackup?: (backupPath: string) => void;
+  /** The schema's migrations; tests give their own. */
+  migrations?: readonly Migration[];
+  nowMs?: () => number;
 }
 
 export const BUSY_TIMEOUT_MS = 5000;
@@ -63,8 +76,18 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     db = new LockedDatabase(path, readOnly, lock);
     configure(db, { memory, readOnly, synchronous: options.synchronous ?? "normal" });
     checkIsIsched(db);
-    if (readOnly) checkCurrent(db);
-    else migrate(db);
+    const migrations = options.migrations ?? MIGRATIONS;
+    if (readOnly) checkCurrent(db, migrations.length);
+    else {
+      const found = schemaVersion(db);
+      if (found > migrations.length) throw newerSchema(db, found, migrations.length);
+      if (!memory && found > 0 && found < migrations.length) {
+        const to = migrationBackupPath(path, found, (options.nowMs ?? Date.now)());
+        backupDatabase({ from: path, to });
+        options.onMigrationBackup?.(to);
+      }
+      migrate(db, migrations);
+    }
     return db;
   } catch (e) {
     if (db) db.close();
@@ -112,17 +135,25 @@ function checkIsIsched(db: Database): void {
   if (tables > 0) throw new StoreError("it is not an isched database (it has tables, but no isched schema)");
 }
 
+/**
+ * Where the copy made before migrating from schema `found` goes: beside the database, named by the
+ * schema and the time, so that a downgrade can restore it (`isched restore`).
+ */
+export function migrationBackupPath(path: string, found: number, nowMs: number): string {
+  const stamp = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${path}.schema-${found}.${stamp}.backup`;
+}
+
 /** A read-only reader cannot migrate, so it needs exactly this code's schema. */
-function checkCurrent(db: Database): void {
+function checkCurrent(db: Database, known: number): void {
   const found = schemaVersion(db);
-  if (found > SCHEMA_VERSION) {
+  if (found > known) throw newerSchema(db, found, known);
+  if (found < known) {
     throw new StoreError(
-      `it was written by a newer isched (schema ${found}, this version knows ${SCHEMA_VERSION})`,
-    );
-  }
-  if (found < SCHEMA_VERSION) {
-    throw new StoreError(
-      `its schema is older (schema ${found}, this version needs ${SCHEMA_VERSION}); start isched once to migrate it`,
+      `its schema is older (schema ${found}, this version needs ${known}); start isched once to migrate it`,
     );
   }
 }

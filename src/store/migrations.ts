@@ -2,11 +2,14 @@
  * The database schema as an ordered list of migrations. `PRAGMA user_version` records how many have
  * been applied; each is applied in its own IMMEDIATE transaction together with the version bump, so a
  * crash leaves the database at the previous version, never between two. A database written by a newer
- * isched is refused instead of being used with a schema this code does not understand.
+ * isched is refused instead of being used with a schema this code does not understand; the setting
+ * `schema.written-by` names the isched that last changed the schema, so the refusal can say which
+ * version to run. (openDatabase backs the file up before it migrates: database.ts.)
  *
  * Never edit a migration that has shipped: add a new one.
  */
 import type { Database } from "bun:sqlite";
+import { VERSION } from "../version.ts";
 import { StoreError } from "./errors.ts";
 
 export interface Migration {
@@ -203,7 +206,7 @@ export function schemaVersion(db: Database): number {
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
   const known = migrations.length;
   const found = schemaVersion(db);
-  if (found > known) throw newerSchema(found, known);
+  if (found > known) throw newerSchema(db, found, known);
   const applied: number[] = [];
   for (let version = found + 1; version <= known; version++) {
     const migration = migrations[version - 1]!;
@@ -223,9 +226,34 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
       throw new StoreError(`migration ${version} (${migration.name}) failed: ${reason}`, { cause: e });
     }
   }
+  if (applied.length > 0 && hasSettings(db))
+    db.run("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [WRITTEN_BY, VERSION]);
   return applied;
 }
 
-function newerSchema(found: number, known: number): StoreError {
-  return new StoreError(`it was written by a newer isched (schema ${found}, this version knows ${known})`);
+/** The setting naming the isched version that last changed the schema. */
+export const WRITTEN_BY = "schema.written-by";
+
+function hasSettings(db: Database): boolean {
+  return (
+    db.query<{ n: number }, []>("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'settings'").get()!.n >
+    0
+  );
+}
+
+/** The isched that last changed the schema, when the database says. */
+export function writtenBy(db: Database): string | undefined {
+  if (!hasSettings(db)) return undefined;
+  return db.query<{ value: string }, [string]>("SELECT value FROM settings WHERE key = ?").get(WRITTEN_BY)
+    ?.value;
+}
+
+/** The refusal of a database this isched cannot read: which isched to run instead, or what to restore. */
+export function newerSchema(db: Database, found: number, known: number): StoreError {
+  const by = writtenBy(db);
+  return new StoreError(
+    `it was written by ${by ? `isched ${by}` : "a newer isched"} (schema ${found}), and this isched ${VERSION} ` +
+      `knows schema ${known} at most: run ${by ? `isched ${by}` : "the newer isched"} or later, or restore ` +
+      "the backup made before the upgrade (isched restore FILE)",
+  );
 }

@@ -1,10 +1,11 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase } from "../../src/store/database.ts";
 import { StoreError } from "../../src/store/errors.ts";
-import { APPLICATION_ID, SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { APPLICATION_ID, MIGRATIONS, type Migration, SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { VERSION } from "../../src/version.ts";
 import { removeTempDirs, tempDatabasePath, tempDir } from "./_temp-dir.ts";
 
 afterEach(removeTempDirs);
@@ -78,15 +79,18 @@ describe("openDatabase()", () => {
     db.close();
   });
 
-  test("refuses a database written by a newer isched, naming both schema versions", () => {
+  test("refuses a database written by a newer isched, naming that isched, both schema versions and the way back", () => {
     const path = tempDatabasePath();
     openDatabase(path).close();
     const newer = SCHEMA_VERSION + 1;
     const raw = new Database(path);
     raw.run(`PRAGMA user_version = ${newer}`);
+    raw.run("UPDATE settings SET value = '9.1.0' WHERE key = 'schema.written-by'");
     raw.close();
     expect(openError(path).message).toBe(
-      `Cannot open the database ${path}: it was written by a newer isched (schema ${newer}, this version knows ${SCHEMA_VERSION})`,
+      `Cannot open the database ${path}: it was written by isched 9.1.0 (schema ${newer}), and this isched ${VERSION} ` +
+        `knows schema ${SCHEMA_VERSION} at most: run isched 9.1.0 or later, or restore the backup made before ` +
+        "the upgrade (isched restore FILE)",
     );
     // Refusing does not touch the file.
     const check = new Database(path);
@@ -137,7 +141,7 @@ describe("openDatabase()", () => {
     const writer = openDatabase(path);
     writer.run("INSERT INTO settings (key, value) VALUES ('x', '1')");
     const reader = openDatabase(path, { readOnly: true });
-    expect(reader.query("SELECT value FROM settings").all()).toEqual([{ value: "1" }]);
+    expect(reader.query("SELECT value FROM settings WHERE key = 'x'").all()).toEqual([{ value: "1" }]);
     expect(() => reader.run("INSERT INTO settings (key, value) VALUES ('y', '2')")).toThrow("readonly");
     reader.close();
     writer.close();
@@ -148,5 +152,51 @@ describe("openDatabase()", () => {
     expect(() => openDatabase(path, { readOnly: true })).toThrow(
       `Cannot open the database ${path}: the file does not exist`,
     );
+  });
+});
+
+describe("a migration backs the database up first", () => {
+  const next: Migration[] = [
+    ...MIGRATIONS,
+    { name: "a column for the test", up: "ALTER TABLE settings ADD COLUMN note TEXT" },
+  ];
+
+  test("an existing database is copied beside itself (0600, the data as it was) before a new migration runs", () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    db.run("INSERT INTO settings (key, value) VALUES ('before', 'kept')");
+    db.close();
+    const told: string[] = [];
+    const migrated = openDatabase(path, {
+      migrations: next,
+      nowMs: () => Date.UTC(2026, 10, 25, 14, 30, 5),
+      onMigrationBackup: (p) => told.push(p),
+    });
+    expect(pragma(migrated, "user_version")).toBe(SCHEMA_VERSION + 1);
+    migrated.close();
+    const expected = `${path}.schema-${SCHEMA_VERSION}.20261125T143005Z.backup`;
+    expect(told).toEqual([expected]);
+    expect(statSync(expected).mode & 0o777).toBe(0o600);
+    const copy = new Database(expected, { readonly: true });
+    expect(pragma(copy, "user_version")).toBe(SCHEMA_VERSION);
+    expect(copy.query("SELECT value FROM settings WHERE key = 'before'").get()).toEqual({ value: "kept" });
+    copy.close();
+  });
+
+  test("a new database, or one already current, is not copied", () => {
+    const path = tempDatabasePath();
+    openDatabase(path).close();
+    openDatabase(path).close();
+    expect(readdirSync(join(path, "..")).filter((f) => f.endsWith(".backup"))).toEqual([]);
+  });
+
+  test("the isched that migrated is recorded, so an older one can name it", () => {
+    const path = tempDatabasePath();
+    openDatabase(path).close();
+    const raw = new Database(path, { readonly: true });
+    expect(raw.query("SELECT value FROM settings WHERE key = 'schema.written-by'").get()).toEqual({
+      value: VERSION,
+    });
+    raw.close();
   });
 });

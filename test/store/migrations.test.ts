@@ -73,7 +73,7 @@ describe("migrate()", () => {
     const db = new Database(":memory:");
     db.run("PRAGMA user_version = 7");
     expect(() => migrate(db, [{ name: "a", up: "CREATE TABLE a (x)" }])).toThrow(
-      "it was written by a newer isched (schema 7, this version knows 1)",
+      /it was written by a newer isched \(schema 7\), and this isched [^ ]+ knows schema 1 at most/,
     );
     expect(names(db)).toEqual([]);
     db.close();

@@ -33,6 +33,7 @@ import { effectiveLines, formatEffective } from "../effective-config.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { attributeToSource, type FlagValues, flag, type ParsedArgs } from "../flags.ts";
 import { formatDuration, parseDuration, parseListenAddress } from "../parse-values.ts";
+import { writeServingInfo } from "../running-server.ts";
 import { announceConsoleAccess, type ConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
@@ -532,9 +533,16 @@ export const serveCommand = defineCommand({
     process.stdout.write(`${startupConfiguration(parsed)}\n`);
     if (server.keys.generated.length > 0) process.stdout.write(newKeyRecords(config, server));
     await announceConsoleAccess(server, consoleAccess);
+    // Where the other commands find this server (its ports may be ones the system chose).
+    const forgetServing = writeServingInfo(config.dataDir, {
+      endpoint: server.url,
+      console: server.consoleUrl,
+      smtp: server.smtpPort ? `${config.smtpIntake!.listen.host}:${server.smtpPort}` : undefined,
+    });
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
         log.log("info", "shutting down", { signal });
+        forgetServing();
         server.stop().then(resolve, resolve);
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
