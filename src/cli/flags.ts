@@ -158,7 +158,7 @@ export interface ParsedArgs<S extends Specs> {
   /** Names (camelCase keys) of the flags given explicitly, on the command line or in the environment. */
   given: Set<keyof S>;
   /** For each flag given: where, and its values as typed (for the effective configuration). */
-  sources: Map<keyof S, { source: Exclude<FlagSource, "default">; raw: string[] }>;
+  sources: Map<string, { source: Exclude<FlagSource, "default">; raw: string[] }>;
   /** ISCHED_* variables that are no flag of any command (main.ts fills it in): likely typing mistakes. */
   strayVariables?: readonly { name: string; hint?: string }[];
 }
@@ -174,7 +174,7 @@ export function attributeToSource<S extends Specs>(
   const m = /^--([a-z0-9-]+)/.exec(message);
   if (!m) return message;
   const key = m[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-  if (parsed.sources.get(key as keyof S)?.source !== "env") return message;
+  if (parsed.sources.get(key)?.source !== "env") return message;
   return `${envName(key)} (${m[0]})${message.slice(m[0].length)}`;
 }
 

@@ -14,9 +14,11 @@ import {
 } from "./commands/queue.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { validateCommand } from "./commands/validate.ts";
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
+  validateCommand,
   sendCommand,
   queueListCommand,
   queueShowCommand,

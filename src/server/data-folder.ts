@@ -12,28 +12,50 @@ import { ConfigError } from "./config.ts";
 
 /** Creates the folder (0700) or checks and restricts an existing one and the files in it. */
 export function prepareDataFolder(dir: string): void {
+  for (const step of dataFolderPlan(dir)) step.apply();
+}
+
+/** One change start-up makes to the data folder. */
+export interface DataFolderStep {
+  /** What it does, for `isched validate`: "create data (mode 0700)". */
+  readonly text: string;
+  apply(): void;
+}
+
+/**
+ * What start-up will do to the folder, without doing it (for `isched validate`); a ConfigError when
+ * isched cannot use it (not a folder, another user's).
+ */
+export function dataFolderPlan(dir: string): DataFolderStep[] {
   let folder: Stats;
   try {
     folder = lstatSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw cannot("read", dir, e);
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (e2) {
-      throw cannot("create", dir, e2);
-    }
-    return;
+    return [
+      {
+        text: `create ${dir} (mode 0700)`,
+        apply() {
+          try {
+            mkdirSync(dir, { recursive: true, mode: 0o700 });
+          } catch (e2) {
+            throw cannot("create", dir, e2);
+          }
+        },
+      },
+    ];
   }
   if (!folder.isDirectory()) throw new ConfigError(`--data ${dir}: not a folder`);
   checkOwner(dir, folder, "the folder");
-  restrict(dir, folder, 0o700);
+  const steps = [restrict(dir, folder, 0o700)];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     const file = lstatSync(path);
     if (!file.isFile()) continue;
     checkOwner(dir, file, name);
-    restrict(path, file, 0o600);
+    steps.push(restrict(path, file, 0o600));
   }
+  return steps.filter((s): s is DataFolderStep => s !== undefined);
 }
 
 function checkOwner(dir: string, st: Stats, what: string): void {
@@ -45,14 +67,22 @@ function checkOwner(dir: string, st: Stats, what: string): void {
   );
 }
 
-function restrict(path: string, st: Stats, mode: number): void {
-  if ((st.mode & 0o777 & ~mode) === 0) return;
-  try {
-    chmodSync(path, st.mode & 0o777 & mode);
-  } catch (e) {
-    throw cannot("make private", path, e);
-  }
+function restrict(path: string, st: Stats, mode: number): DataFolderStep | undefined {
+  if ((st.mode & 0o777 & ~mode) === 0) return undefined;
+  const to = st.mode & 0o777 & mode;
+  return {
+    text: `make ${path} private (mode ${octal(st.mode & 0o777)} to ${octal(to)})`,
+    apply() {
+      try {
+        chmodSync(path, to);
+      } catch (e) {
+        throw cannot("make private", path, e);
+      }
+    },
+  };
 }
+
+const octal = (mode: number) => `0${mode.toString(8).padStart(3, "0")}`;
 
 function cannot(what: string, path: string, e: unknown): ConfigError {
   return new ConfigError(`--data: cannot ${what} ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);

@@ -400,7 +400,7 @@ function keyLines(c: ServeConfig, states: readonly KeyPublicationState[]): strin
  * conflicts refused): one UsageError naming the flag, or its ISCHED_* variable when it came from
  * there. `validate`, `doctor` and `discover` call this too, so they judge what serve would run.
  */
-export function serveSettings(parsed: ParsedArgs<typeof serveFlags>): {
+export function serveSettings(parsed: Pick<ParsedArgs<typeof serveFlags>, "flags" | "sources">): {
   config: ServeConfig;
   access: ConsoleAccess;
 } {
@@ -415,7 +415,9 @@ export function serveSettings(parsed: ParsedArgs<typeof serveFlags>): {
 }
 
 /** The flags set on the command line or in the environment (secrets redacted), and stray variables. */
-export function startupConfiguration(parsed: ParsedArgs<typeof serveFlags>): string {
+export function startupConfiguration(
+  parsed: Pick<ParsedArgs<typeof serveFlags>, "sources" | "strayVariables">,
+): string {
   const given = effectiveLines(serveFlags, parsed, { onlyGiven: true });
   const rest = Object.keys(serveFlags).length - given.length;
   const lines = [
@@ -463,6 +465,18 @@ function newKeyRecords(c: ServeConfig, server: RunningServer): string {
   return `${out.join("\n")}\n`;
 }
 
+/** Settings that work but that the operator should know about (`validate` says them too). */
+export function configurationWarnings(c: ServeConfig): string[] {
+  const out: string[] = [];
+  if (!c.tls)
+    out.push(
+      "no --tls-cert/--tls-key: the endpoint speaks plain HTTP; put a TLS proxy in front of it (draft §10.1 requires HTTPS)",
+    );
+  if (c.allowPrivatePeers)
+    out.push("--allow-private-peers: remote peers may point isched at private addresses");
+  return out;
+}
+
 /** What the operator sees at start-up: every setting that matters, defaults included. */
 function summary(
   c: ServeConfig,
@@ -482,12 +496,7 @@ function summary(
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
     ...keyLines(c, keys),
   ];
-  if (!c.tls)
-    lines.push(
-      "warning: no --tls-cert/--tls-key: the endpoint speaks plain HTTP; put a TLS proxy in front of it (draft §10.1 requires HTTPS)",
-    );
-  if (c.allowPrivatePeers)
-    lines.push("warning: --allow-private-peers: remote peers may point isched at private addresses");
+  for (const w of configurationWarnings(c)) lines.push(`warning: ${w}`);
   // The DKIM key lines above already say what the key problems would.
   for (const p of server.problems()) if (!p.id.startsWith(KEY_PROBLEM)) lines.push(`warning: ${p.text}`);
   if (c.signUnpublished && keys.some((k) => !k.visible))
