@@ -49,3 +49,11 @@ export function runningServer(dataDir: string): ServingInfo | undefined {
   }
   return info.pid === holder.pid && typeof info.console === "string" ? info : undefined;
 }
+
+/**
+ * The console to talk to: `--server` when given, else the one the running gateway of the data
+ * folder listens on, else the default address.
+ */
+export function consoleUrlFor(o: { server?: string; dataDir: string; defaultUrl: string }): string {
+  return o.server ?? runningServer(o.dataDir)?.console ?? o.defaultUrl;
+}

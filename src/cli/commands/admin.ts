@@ -15,6 +15,8 @@ import { defineCommand } from "../command.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
 import { describeFsError } from "../io.ts";
+import { consoleUrlFor } from "../running-server.ts";
+import { readNewSecret } from "../secret-input.ts";
 
 export interface ConsoleAccess {
   password?: string;
@@ -58,16 +60,19 @@ export async function announceConsoleAccess(
   }
 }
 
-function readPassword(file: string | undefined): string {
-  let text: string;
-  try {
-    text = file === undefined || file === "-" ? readFileSync(0, "utf8") : readFileSync(file, "utf8");
-  } catch (e) {
-    throw new CommandError(
-      `cannot read the password ${file ? `from ${file}` : "from standard input"}: ${describeFsError(e)}`,
-    );
+/** From --password-file (its first line), else the terminal (asked twice, echo off) or a pipe. */
+async function readPassword(file: string | undefined): Promise<string> {
+  let password: string;
+  if (file === undefined || file === "-") password = await readNewSecret("console password");
+  else {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new CommandError(`cannot read the password from ${file}: ${describeFsError(e)}`);
+    }
+    password = text.split(/\r?\n/)[0]!;
   }
-  const password = text.replace(/\r?\n$/, "");
   const problem = passwordProblem(password);
   if (problem) throw new UsageError(problem);
   return password;
@@ -75,27 +80,29 @@ function readPassword(file: string | undefined): string {
 
 export const adminSetPasswordCommand = defineCommand({
   name: "admin set-password",
-  summary: "Set the admin console's password (read from standard input or --password-file)",
+  summary: "Set the admin console's password (asked on the terminal, or the first line of standard input)",
   usage: "admin set-password [--password-file FILE] [--data DIR] [--server URL --token-file F]",
   description: [
-    "Stores the password's argon2id hash in the database and signs everyone out. When isched is",
-    "running (it holds the database), the password goes through its API with the API token.",
+    "On a terminal it asks twice, without echo; from a pipe (or --password-file) it reads the first",
+    "line. Stores the password's argon2id hash in the database and signs everyone out. When isched is",
+    "running (it holds the database), the password goes through its API with the API token, to the",
+    "console address that isched wrote in the data folder (DATA/serving.json) unless --server says.",
   ].join("\n"),
   flags: {
     passwordFile: flag.string({
-      help: "read the password from this file [default: standard input]",
+      help: "read the password from this file's first line [default: ask, or standard input]",
       placeholder: "FILE",
     }),
     data: flag.stringWithDefault({ help: "isched's data folder", placeholder: "DIR", defaultValue: "data" }),
     server: flag.string({
-      help: `the running isched's console [default: ${DEFAULT_SERVER}]`,
+      help: `the running isched's console [default: from DATA/serving.json, else ${DEFAULT_SERVER}]`,
       placeholder: "URL",
     }),
     tokenFile: flag.string({ help: "API token [default: DATA/api-token]", placeholder: "FILE" }),
   },
   positionals: { min: 0, max: 0 },
   async run({ flags }) {
-    const password = readPassword(flags.passwordFile);
+    const password = await readPassword(flags.passwordFile);
     if (flags.server === undefined) {
       let db: ReturnType<typeof openDatabase> | undefined;
       try {
@@ -116,7 +123,7 @@ export const adminSetPasswordCommand = defineCommand({
     }
     try {
       const client = createClient({
-        server: flags.server ?? DEFAULT_SERVER,
+        server: consoleUrlFor({ server: flags.server, dataDir: flags.data, defaultUrl: DEFAULT_SERVER }),
         token: readToken({ tokenFile: flags.tokenFile, dataDir: flags.data }),
       });
       await client.call("PUT", "/admin/password", { password });

@@ -1,6 +1,7 @@
 /**
  * How `isched send` and `isched queue` reach the running isched: the same flags (`--server`,
- * `--token-file`, `--data` where the API token is kept) and the same one-line failures.
+ * `--token-file`, `--data` where the API token is kept and where the running isched says where its
+ * console listens: running-server.ts) and the same one-line failures.
  */
 import {
   type ApiClient,
@@ -11,10 +12,11 @@ import {
 } from "../../console/client.ts";
 import { CommandError, UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
+import { consoleUrlFor } from "../running-server.ts";
 
 export const connectionFlags = {
   server: flag.string({
-    help: `the running isched's console [default: ${DEFAULT_SERVER}]`,
+    help: `the running isched's console [default: from DATA/serving.json, else ${DEFAULT_SERVER}]`,
     placeholder: "URL",
   }),
   tokenFile: flag.string({ help: "API token [default: DATA/api-token]", placeholder: "FILE" }),
@@ -31,7 +33,7 @@ export function connect(
 ): ApiClient {
   try {
     return createClient({
-      server: f.server ?? DEFAULT_SERVER,
+      server: consoleUrlFor({ server: f.server, dataDir: f.data, defaultUrl: DEFAULT_SERVER }),
       token: readToken({ tokenFile: f.tokenFile, dataDir: f.data }),
       timeoutMs: o.timeoutMs,
     });
