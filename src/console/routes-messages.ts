@@ -9,6 +9,7 @@
 import type { Database } from "bun:sqlite";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
+import { getDeliveryRow } from "../store/deliveries.ts";
 import { inbox } from "../store/inbox.ts";
 import {
   actionableDeliveries,
@@ -113,8 +114,13 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       }
       if (action === "imip" && !o.plan.imipAvailable)
         return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
+      // Which deliveries of which messages, so that a caller can follow what the action leads to.
+      const deliveries = targets.slice(0, 1000).map((id) => ({
+        id,
+        messageId: getDeliveryRow(o.db, id)?.messageId ?? null,
+      }));
       if (body.dryRun === true)
-        return json(200, { action, count: targets.length, ids: targets.slice(0, 1000) });
+        return json(200, { action, count: targets.length, ids: targets.slice(0, 1000), deliveries });
       if (q !== undefined && body.expect === undefined)
         throw new RequestError(
           400,

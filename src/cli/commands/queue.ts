@@ -13,6 +13,7 @@ import { defineCommand } from "../command.ts";
 import { UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
 import { ask, connect, connectionFlags } from "./api-connection.ts";
+import { attemptCounts, type FollowedDelivery, follow, imipOutcomeLine } from "./queue-follow.ts";
 
 const utc = (ms: number | null): string =>
   ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").slice(0, 19);
@@ -147,15 +148,26 @@ export const queueShowCommand = defineCommand({
 });
 
 type Action = "retry" | "cancel" | "imip";
-const VERB: Record<Action, string> = { retry: "retried now", cancel: "cancelled", imip: "sent by iMIP now" };
+const VERB: Record<Action, string> = {
+  retry: "retried now",
+  cancel: "cancelled",
+  imip: "queued to be sent by iMIP now",
+};
 
 function actionCommand(action: Action, summary: string) {
   return defineCommand({
     name: `queue ${action}`,
     summary,
     usage: `queue ${action} DELIVERY_ID ... | --message ID | --filter FILTER [--yes] [--server URL --token-file F]`,
-    description:
+    description: [
       "With --filter it prints how many deliveries would change, and changes them only with --yes.",
+      ...(action === "imip"
+        ? [
+            "Then it waits (--wait) for the relay's answer to each delivery and prints it: sent, or",
+            "refused and queued again, or failed. It exits 1 when any was not sent.",
+          ]
+        : []),
+    ].join("\n"),
     flags: {
       ...connectionFlags,
       // What to change, and the confirmation, are typed each time: no environment twins.
@@ -171,6 +183,14 @@ function actionCommand(action: Action, summary: string) {
         env: false,
       }),
       yes: flag.bool({ help: "with --filter: do it (without, only count)", env: false }),
+      ...(action === "imip"
+        ? {
+            wait: flag.durationMs({
+              help: "how long to wait for the relay's answer to each delivery (0: do not wait)",
+              defaultValue: 30_000,
+            }),
+          }
+        : {}),
     },
     positionals: { min: 0, max: 10_000 },
     async run({ flags, positionals }) {
@@ -195,21 +215,37 @@ function actionCommand(action: Action, summary: string) {
             ? { messageId: flags.message }
             : { q: flags.filter! };
       let expect: number | undefined;
-      if ("q" in target) {
-        const dry = await ask(() => api.call<{ count: number }>("POST", path, { ...target, dryRun: true }));
-        if (dry.count === 0 || !flags.yes) {
+      let named: readonly FollowedDelivery[] = [];
+      if ("q" in target || action === "imip") {
+        const dry = await ask(() =>
+          api.call<{ count: number; deliveries?: FollowedDelivery[] }>("POST", path, {
+            ...target,
+            dryRun: true,
+          }),
+        );
+        if ("q" in target && (dry.count === 0 || !flags.yes)) {
           process.stdout.write(
             `${dry.count} deliveries would be ${VERB[action]}${dry.count > 0 ? "; add --yes to do it" : ""}\n`,
           );
           return 0;
         }
-        expect = dry.count;
+        if ("q" in target) expect = dry.count;
+        named = dry.deliveries ?? [];
       }
+      // iMIP: what the relay answers is known only once the dispatcher has tried; wait for it.
+      const waitMs = action === "imip" ? ((flags as { wait?: number }).wait ?? 0) : 0;
+      const before = waitMs > 0 ? await ask(() => attemptCounts(api, named)) : new Map<number, number>();
       const done = await ask(() =>
         api.call<{ count: number; changed: number }>("POST", path, { ...target, expect }),
       );
       process.stdout.write(`${done.changed} of ${done.count} deliveries ${VERB[action]}\n`);
-      return 0;
+      if (waitMs === 0 || done.changed === 0) return 0;
+      const outcomes = await ask(() => follow(api, named, before, waitMs));
+      for (const o of outcomes) process.stdout.write(`${imipOutcomeLine(o, waitMs)}\n`);
+      const sent = outcomes.filter((o) => o.kind === "changed" && o.delivery.state === "sent-imip").length;
+      const more = done.count > named.length ? ` (the first ${named.length} followed)` : "";
+      process.stdout.write(`${sent} of ${outcomes.length} sent by iMIP${more}\n`);
+      return sent === outcomes.length ? 0 : 1;
     },
   });
 }
@@ -222,4 +258,7 @@ export const queueCancelCommand = actionCommand(
   "cancel",
   "Cancel deliveries (queued, in-flight or broken ones)",
 );
-export const queueImipCommand = actionCommand("imip", "Send deliveries by iMIP (e-mail) now");
+export const queueImipCommand = actionCommand(
+  "imip",
+  "Send deliveries by iMIP (e-mail) now, and say what the relay answered to each",
+);
