@@ -5,21 +5,9 @@
  * no failure, 1 when something fails (2 stays the usage error of every command).
  */
 
-export type CheckStatus = "pass" | "warn" | "fail";
+import type { Check, CheckStatus } from "../diagnose/check.ts";
 
-export interface Check {
-  /** A stable name for scripts: `srv`, `dkim-dns`, `tls-chain`, ... */
-  readonly id: string;
-  readonly status: CheckStatus;
-  /** What was checked, for the operator: `SRV _ischedules._tcp.example.com`. */
-  readonly subject: string;
-  /** What was found. */
-  readonly detail: string;
-  /** What to do about it; absent when it passes. */
-  readonly fix?: string;
-  /** How long the check took, where it asked the network. */
-  readonly ms?: number;
-}
+export type { Check, CheckStatus };
 
 const RANK: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
 
@@ -47,11 +35,4 @@ export function summaryLine(checks: readonly Check[]): string {
 
 export function formatReport(checks: readonly Check[]): string {
   return `${[...checks.map(formatCheck), summaryLine(checks)].join("\n")}\n`;
-}
-
-/** Times a check that asks the network. */
-export async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const t0 = performance.now();
-  const value = await work();
-  return { value, ms: Math.round(performance.now() - t0) };
 }

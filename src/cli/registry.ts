@@ -4,6 +4,7 @@ import { adminSetPasswordCommand } from "./commands/admin.ts";
 import { backupCommand, restoreCommand } from "./commands/backup.ts";
 import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import {
   queueCancelCommand,
@@ -19,6 +20,7 @@ import { validateCommand } from "./commands/validate.ts";
 export const COMMANDS: readonly Command[] = [
   serveCommand,
   validateCommand,
+  doctorCommand,
   sendCommand,
   queueListCommand,
   queueShowCommand,

@@ -61,12 +61,13 @@ const PUBLISHED = new Set(["pending", "active", "retiring"]);
  * beside a new key's TXT record and what `isched doctor` expects the SRV record to name.
  */
 export function publicEndpointOf(o: {
-  db: Database;
+  /** Absent before the first start: then only the guess. */
+  db?: Database;
   domains: readonly string[];
   tls: boolean;
   listenPort: number;
 }): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
-  const stored = getSetting(o.db, ENDPOINT_SETTING);
+  const stored = o.db ? getSetting(o.db, ENDPOINT_SETTING) : undefined;
   const parsed = stored ? parsePublicEndpoint(stored) : undefined;
   if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
   const host = hostname().includes(".") ? hostname() : (o.domains[0] ?? "localhost");

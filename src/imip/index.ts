@@ -12,8 +12,10 @@ export {
 } from "./bodies.ts";
 export { buildImipMessage, type ImipEnvelope, type ImipMessage, type ImipMessageOptions } from "./message.ts";
 export {
+  checkSmtpRelay,
   createSmtpSender,
   type RecipientRejection,
+  type RelayCheck,
   type SmtpFailureKind,
   type SmtpResult,
   type SmtpSendable,

@@ -15,6 +15,7 @@
 
 import tls from "node:tls";
 import nodemailer from "nodemailer";
+import type SMTPTransport from "nodemailer/lib/smtp-transport";
 import type { ImipEnvelope } from "./message.ts";
 import type { ParsedSmtpUrl } from "./smtp-url.ts";
 import { redactSmtpUrl } from "./smtp-url.ts";
@@ -127,16 +128,12 @@ const KIND_BY_CODE: Readonly<Record<string, SmtpFailureKind>> = {
   EMESSAGE: "message",
 };
 
-export function createSmtpSender(o: SmtpSenderOptions): SmtpSender {
+/** nodemailer's settings for the relay: verified TLS as the URL asks, AUTH, timeouts, no logging. */
+function transportSettings(o: SmtpSenderOptions): SMTPTransport.Options {
   const { url } = o;
   const connectMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const isIp = url.host.includes(":") || /^[\d.]+$/.test(url.host);
-  const transport = nodemailer.createTransport({
-    pool: true,
-    maxConnections: o.maxConnections ?? 2,
-    // One more try covers a pooled connection the relay closed while idle; the isched queue does
-    // the real retrying, with its own schedule.
-    maxRequeues: 1,
+  return {
     host: url.host,
     port: url.port,
     secure: url.tls === "implicit",
@@ -157,6 +154,18 @@ export function createSmtpSender(o: SmtpSenderOptions): SmtpSender {
       // A `ca` replaces the default store rather than adding to it.
       ...(o.ca !== undefined && { ca: [...tls.getCACertificates("default"), o.ca] }),
     },
+  };
+}
+
+export function createSmtpSender(o: SmtpSenderOptions): SmtpSender {
+  const { url } = o;
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: o.maxConnections ?? 2,
+    // One more try covers a pooled connection the relay closed while idle; the isched queue does
+    // the real retrying, with its own schedule.
+    maxRequeues: 1,
+    ...transportSettings(o),
   });
   const where = redactSmtpUrl(url);
   const scrub = scrubber(url);
@@ -217,6 +226,35 @@ export function createSmtpSender(o: SmtpSenderOptions): SmtpSender {
       message: `Cannot send through ${where}: ${f.message}`,
       rejections: f.rejections ?? [],
     };
+  }
+}
+
+export type RelayCheck =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly kind: SmtpFailureKind; readonly code?: number; readonly message: string };
+
+/**
+ * Connects to the relay as sending would (greeting, EHLO, STARTTLS as the URL asks, AUTH with its
+ * credentials) and says goodbye without sending: what `isched doctor` checks.
+ */
+export async function checkSmtpRelay(o: SmtpSenderOptions): Promise<RelayCheck> {
+  const transport = nodemailer.createTransport(transportSettings(o));
+  const scrub = scrubber(o.url);
+  try {
+    await transport.verify();
+    return { ok: true };
+  } catch (caught) {
+    const err: SmtpClientError = typeof caught === "object" && caught !== null ? caught : {};
+    const code = typeof err.responseCode === "number" ? err.responseCode : undefined;
+    const text = typeof err.message === "string" ? err.message : String(caught);
+    return {
+      ok: false,
+      kind: failureKind(err),
+      ...(code !== undefined && { code }),
+      message: `Cannot use ${redactSmtpUrl(o.url)}: ${scrub(text)}`,
+    };
+  } finally {
+    transport.close();
   }
 }
 

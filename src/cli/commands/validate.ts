@@ -7,6 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
+import { finding } from "../../diagnose/check.ts";
 import { ConfigError, type ServeConfig } from "../../server/config.ts";
 import { dataFolderPlan } from "../../server/data-folder.ts";
 import { checkAddressesFree, type ListenAddress } from "../../server/ports.ts";
@@ -24,19 +25,8 @@ import { flag } from "../flags.ts";
 import { databasePathOf, gatewayHolding } from "../running-server.ts";
 import { configurationWarnings, serveFlags, serveSettings } from "./serve.ts";
 
-const check = (
-  id: string,
-  status: Check["status"],
-  subject: string,
-  detail: string,
-  fix?: string,
-): Check => ({
-  id,
-  status,
-  subject,
-  detail,
-  fix,
-});
+const check = (id: string, status: Check["status"], subject: string, detail: string, fix?: string): Check =>
+  finding(id, status, subject, detail, { fix });
 
 async function addressesCheck(c: ServeConfig): Promise<Check> {
   const addresses: ListenAddress[] = [
