@@ -2,6 +2,7 @@
 import type { Command } from "./command.ts";
 import { adminSetPasswordCommand } from "./commands/admin.ts";
 import { backupCommand, restoreCommand } from "./commands/backup.ts";
+import { discoverCommand } from "./commands/discover.ts";
 import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
 import { doctorCommand } from "./commands/doctor.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   validateCommand,
   doctorCommand,
+  discoverCommand,
   sendCommand,
   queueListCommand,
   queueShowCommand,

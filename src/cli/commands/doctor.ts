@@ -15,8 +15,6 @@ import { clockCheck, type DateSample } from "../../diagnose/clock.ts";
 import { dkimChecks, type OwnKey } from "../../diagnose/dkim.ts";
 import { endpointChecks } from "../../diagnose/endpoint.ts";
 import { localTargetCheck, smtpRelayCheck } from "../../diagnose/reach.ts";
-import { cachingAddresses } from "../../dns/address-cache.ts";
-import { createResolver } from "../../dns/client.ts";
 import type { Capabilities } from "../../ischedule/capabilities.ts";
 import { parseCapabilities } from "../../ischedule/capabilities-reader.ts";
 import { classifyAddress } from "../../net/address-policy.ts";
@@ -31,6 +29,7 @@ import { type Check, exitCodeOf, formatReport } from "../check-report.ts";
 import { defineCommand } from "../command.ts";
 import { UsageError } from "../errors.ts";
 import { flag } from "../flags.ts";
+import { peerAccess } from "../peer-access.ts";
 import { databasePathOf, runningServer, type ServingInfo } from "../running-server.ts";
 import { serveFlags, serveSettings } from "./serve.ts";
 
@@ -130,13 +129,7 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
       }),
     );
 
-  const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });
-  const fetchOptions = {
-    resolver: cachingAddresses(dns),
-    allowPrivate: config.allowPrivatePeers,
-    allowHttp: config.allowHttpPeers,
-    ca: config.ca,
-  };
+  const { dns, fetchOptions } = peerAccess(config);
   const recorded = async (req: PeerRequest) => {
     const sentMs = Date.now();
     const res = await peerFetch(req, fetchOptions);
