@@ -1,6 +1,6 @@
 /**
  * How the command line talks to peers the way `isched serve` does: the DNS client (--dns-server or
- * /etc/resolv.conf) and peerFetch's options (--allow-private-peers, --allow-http-peers, --ca-file).
+ * /etc/resolv.conf) and peerFetch's options (--allow-private-peers, --ca-file).
  * `isched doctor` and `isched discover` use it, so what they find is what the server would find.
  */
 import { cachingAddresses } from "../dns/address-cache.ts";
@@ -15,7 +15,6 @@ export function peerAccess(config: ServeConfig): { dns: DnsResolver; fetchOption
     fetchOptions: {
       resolver: cachingAddresses(dns),
       allowPrivate: config.allowPrivatePeers,
-      allowHttp: config.allowHttpPeers,
       ca: config.ca,
     },
   };

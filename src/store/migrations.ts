@@ -250,7 +250,9 @@ export function writtenBy(db: Database): string | undefined {
 
 /** The refusal of a database this isched cannot read: which isched to run instead, or what to restore. */
 export function newerSchema(db: Database, found: number, known: number): StoreError {
-  const by = writtenBy(db);
+  // The same version naming itself would say nothing (a development build, or a hand-edited file).
+  const written = writtenBy(db);
+  const by = written !== VERSION ? written : undefined;
   return new StoreError(
     `it was written by ${by ? `isched ${by}` : "a newer isched"} (schema ${found}), and this isched ${VERSION} ` +
       `knows schema ${known} at most: run ${by ? `isched ${by}` : "the newer isched"} or later, or restore ` +

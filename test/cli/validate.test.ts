@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeF
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SCHEMA_VERSION } from "../../src/store/migrations.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { running, serveProcess } from "../support/serve-process.ts";
@@ -93,7 +94,9 @@ test("an address in use fails; the one the gateway of this data folder holds is 
       `warn  addresses: --listen 127.0.0.1:${s.port}: the address is in use, by the isched running on ${data} (pid ${s.process.pid})\n`,
     );
     expect(r.stdout).toMatch(
-      /pass {2}database \S+: schema 1, 0 messages, 1 DKIM keys; in use by isched pid \d+\n/,
+      new RegExp(
+        `pass {2}database \\S+: schema ${SCHEMA_VERSION}, 0 messages, 1 DKIM keys; in use by isched pid \\d+\n`,
+      ),
     );
     expect(r.stdout).toMatch(/pass {2}DKIM key of example\.org: selector is\d{6} signs \(rsa-sha256\)\n/);
   } finally {
@@ -119,7 +122,9 @@ test("a data folder others can read is a warning saying what start-up will chang
   const newer = await runIsched(["validate", ...base(data)]);
   expect(newer.exitCode).toBe(1);
   expect(newer.stdout).toMatch(
-    /fail {2}database \S+: it was written by isched \S+ \(schema 42\), and this isched \S+ knows schema 1 at most/,
+    new RegExp(
+      `fail {2}database \\S+: it was written by a newer isched \\(schema 42\\), and this isched \\S+ knows schema ${SCHEMA_VERSION} at most`,
+    ),
   );
 });
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SCHEMA_VERSION } from "../../src/store/migrations.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { invitation } from "../support/isched.ts";
 import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
@@ -69,7 +70,7 @@ test("backup while serving, restore refused while serving, restore after: the ke
     expect(b.stderr).toBe("");
     expect(b.exitCode).toBe(0);
     expect(b.stdout).toMatch(
-      /^Backed up \S+isched\.db to \S+isched-backup\.db in \d+ ms: 1 messages, 1 deliveries, 1 DKIM keys with their private keys; schema 1 \(isched [^)]+\), \d+ kB\./,
+      /^Backed up \S+isched\.db to \S+isched-backup\.db in \d+ ms: 1 messages, 1 deliveries, 1 DKIM keys with their private keys; schema \d+ \(isched [^)]+\), \d+ kB\./,
     );
     expect(statSync(backupFile).mode & 0o777).toBe(0o600);
     expect(keyRecords(backupFile)).toEqual(keys);
@@ -161,7 +162,7 @@ test("a binary older than its data refuses to start, naming the isched that wrot
   expect(refused.exitCode).toBe(1);
   expect(refused.stderr).toMatch(
     new RegExp(
-      `^isched: Cannot open the database ${join(data, "isched.db")}: it was written by isched 7\\.0\\.0 \\(schema 99\\), and this isched \\S+ knows schema 1 at most: run isched 7\\.0\\.0 or later, or restore the backup made before the upgrade \\(isched restore FILE\\)\\n$`,
+      `^isched: Cannot open the database ${join(data, "isched.db")}: it was written by isched 7\\.0\\.0 \\(schema 99\\), and this isched \\S+ knows schema ${SCHEMA_VERSION} at most: run isched 7\\.0\\.0 or later, or restore the backup made before the upgrade \\(isched restore FILE\\)\\n$`,
     ),
   );
 });

@@ -99,7 +99,8 @@ async function explore(config: ServeConfig, domain: string, selector: string | u
     const cache = createCapabilitiesCache({ fetch: (req) => peerFetch(req, fetchOptions) });
     // As the sender: the targets in order until one answers.
     for (const target of found.value.targets) {
-      const got = await timed(() => cache.get(target.url));
+      const scheme = { peer: domain, legacyHttp: found.value.legacyHttp };
+      const got = await timed(() => cache.get(target.url, scheme));
       const r = got.value;
       if (r.ok) {
         const moved = r.url !== target.url ? ` (moved to ${r.url})` : "";
