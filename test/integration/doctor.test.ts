@@ -84,7 +84,10 @@ beforeAll(async () => {
   ];
   right = await startDnsmasq({
     zones: [DOMAIN],
-    srv: [{ name: `_ischedules._tcp.${DOMAIN}`, target: HOST, port }],
+    srv: [
+      { name: `_ischedules._tcp.${DOMAIN}`, target: HOST, port },
+      { name: `_domainkey_lookup._tcp.${DOMAIN}`, target: HOST, port },
+    ],
     hosts,
     txt: [{ name: `${selector}._domainkey.${DOMAIN}`, strings: splitTxtValue(record) }],
   });
@@ -167,6 +170,10 @@ describe("isched doctor", () => {
     expect(line(r, `pass  capabilities at https://${HOST}:${port}/.well-known/ischedule:`)).toContain(
       "versions 1.0",
     );
+    expect(line(r, `pass  SRV _domainkey_lookup._tcp.${DOMAIN}:`)).toContain(`key server ${HOST}:${port}`);
+    expect(
+      line(r, `pass  DKIM https://${HOST}:${port}/.well-known/domainkey/${DOMAIN}/${selector}:`),
+    ).toContain("serves the public key of our private key");
     expect(line(r, `pass  DKIM TXT ${selector}._domainkey.${DOMAIN}:`)).toContain(
       "publishes the public key of our private key",
     );
