@@ -3,14 +3,15 @@
  * find (DNS TXT `SELECTOR._domainkey.DOMAIN`, RFC 6376 §3.6.2.1; the http/well-known document,
  * draft §7.3.2, found through SRV `_domainkey_lookup._tcp.DOMAIN`) is compared with the public key
  * of our private key, using the console's key check (src/console/key-check.ts) and its list of
- * usual publishing mistakes.
+ * usual publishing mistakes; the `_domainkey_lookup` SRV record as the Keys page checks it.
  */
 import { createPublicKey } from "node:crypto";
-import { keyRecord } from "../console/dns-records.ts";
+import { endpointRecords, keyRecord, type PublicEndpoint } from "../console/dns-records.ts";
 import { checkKey, type KeyCheck, type PlaceCheck } from "../console/key-check.ts";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import { type Check, finding, timed } from "./check.ts";
+import { recordCheck } from "./endpoint.ts";
 
 export interface OwnKey {
   readonly selector: string;
@@ -27,11 +28,24 @@ export interface DkimCheckInput {
   fetch: { allowPrivate: boolean; ca?: string };
   /** isched's own endpoint, when it runs: it must serve the keys too. */
   localBase?: string;
+  /** Where peers should find isched (the console's public endpoint, or the guess). */
+  expected: PublicEndpoint & { fromSetting: boolean };
   nowMs: number;
 }
 
 export async function dkimChecks(i: DkimCheckInput): Promise<Check[]> {
-  const checks: Check[] = [await keyServerCheck(i)];
+  // Where peers that fetch keys by http/well-known ask (draft §7.3.2); most use DNS: a warning.
+  const lookup = endpointRecords(i.domain, i.expected).find((r) => r.name.startsWith("_domainkey_lookup."))!;
+  const checks: Check[] = [
+    await recordCheck({
+      id: "domainkey-lookup",
+      record: lookup,
+      domain: i.domain,
+      dns: i.dns,
+      guessed: !i.expected.fromSetting,
+      missing: "warn",
+    }),
+  ];
   if (i.keys.length === 0)
     checks.push(
       finding("dkim-key", "fail", `DKIM keys of ${i.domain}`, "isched has no key for this domain", {
@@ -40,39 +54,6 @@ export async function dkimChecks(i: DkimCheckInput): Promise<Check[]> {
     );
   for (const key of i.keys) checks.push(...(await keyChecks(i, key)));
   return checks;
-}
-
-/** `_domainkey_lookup._tcp.DOMAIN`: where peers fetch keys over HTTPS (draft §7.3.2). */
-async function keyServerCheck(i: DkimCheckInput): Promise<Check> {
-  const name = `_domainkey_lookup._tcp.${i.domain}`;
-  const got = await timed(() => i.dns.srv(name));
-  const a = got.value;
-  const subject = `SRV ${name}`;
-  if (a.status === "error")
-    return finding("domainkey-lookup", "warn", subject, a.message, {
-      fix: "check the DNS server",
-      ms: got.ms,
-    });
-  if (a.status !== "ok")
-    return finding(
-      "domainkey-lookup",
-      "pass",
-      subject,
-      `none: peers that use http/well-known ask https://${i.domain}/.well-known/domainkey/ (most use DNS)`,
-      { ms: got.ms },
-    );
-  const targets = a.records.filter((r) => r.target !== "");
-  if (targets.length === 0)
-    return finding("domainkey-lookup", "pass", subject, 'target ".": no key server, peers use DNS', {
-      ms: got.ms,
-    });
-  return finding(
-    "domainkey-lookup",
-    "pass",
-    subject,
-    `key server ${targets.map((r) => `${r.target}:${r.port}`).join(", ")}`,
-    { ms: got.ms },
-  );
 }
 
 /** The record of the private key itself, so that a stored record that drifted is caught too. */

@@ -1,12 +1,13 @@
 /**
- * Can a peer find and reach our iSchedule endpoint for a domain? Done as a peer does it, with the
- * code isched itself uses as a sender: discovery (SRV `_ischedules._tcp` and TXT `path=`, draft
- * §4.2-§4.4), then for each SRV target its addresses (a peer refuses private ones), the TLS
- * certificate (trusted chain, names the target, not expiring), and the capabilities document
- * (draft §5) fetched through peerFetch; compared with what this isched publishes.
+ * Can a peer find and reach our iSchedule endpoint for a domain? The SRV `_ischedules._tcp` and TXT
+ * `path=` records (draft §4.2, §4.3) are checked as the console's Keys page checks them, against the
+ * public endpoint; then, as a peer does it with the code isched itself uses as a sender (discovery),
+ * each target's addresses (a peer refuses private ones), TLS certificate (trusted chain, names the
+ * target, not expiring) and capabilities document (draft §5) fetched through peerFetch, compared
+ * with what this isched publishes.
  */
-import type { PublicEndpoint } from "../console/dns-records.ts";
-import { endpointRecords } from "../console/dns-records.ts";
+import { type DnsRecordView, endpointRecords, type PublicEndpoint } from "../console/dns-records.ts";
+import { checkRecord } from "../console/record-check.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import type { Capabilities } from "../ischedule/capabilities.ts";
 import {
@@ -18,7 +19,6 @@ import {
 import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import type { DiscoveryService, DiscoveryTarget } from "../outbound/discovery.ts";
-import { WELL_KNOWN_PATH } from "../outbound/discovery.ts";
 import { type Check, finding, timed } from "./check.ts";
 import { probeTls } from "./tls-probe.ts";
 
@@ -26,13 +26,11 @@ export interface EndpointCheckInput {
   domain: string;
   /** Discovery without our own static routes: a peer knows only DNS. */
   discovery: DiscoveryService;
-  dns: Pick<DnsResolver, "addresses">;
+  dns: DnsResolver;
   /** peerFetch with the operator's options. */
   fetch: (req: PeerRequest) => Promise<PeerResponse>;
   allowPrivate: boolean;
   ca?: string;
-  /** The paths isched serves the endpoint at (the well-known one and --path). */
-  servedPaths: readonly string[];
   /** Where the SRV record should point (the console's public endpoint, or the guess). */
   expected: PublicEndpoint & { fromSetting: boolean };
   /** What this isched publishes, to recognise it behind the SRV record. */
@@ -47,67 +45,64 @@ export interface EndpointCheckInput {
 const DAY_MS = 86_400_000;
 
 export async function endpointChecks(i: EndpointCheckInput): Promise<Check[]> {
-  const owner = `_ischedules._tcp.${i.domain}`;
-  const found = await timed(() => i.discovery.discover(i.domain));
-  const d = found.value;
-  const publish = endpointRecords(i.domain, i.expected)[0]!.zoneLine;
-  if (d.kind === "error")
-    return [
-      finding("srv", "fail", `SRV ${owner}`, d.reason, {
-        fix: "check the DNS server (/etc/resolv.conf or --dns-server) and the zone",
-        ms: found.ms,
-      }),
-    ];
-  if (d.kind === "none")
-    return [
-      finding("srv", "fail", `SRV ${owner}`, `${d.reason}: peers cannot find your endpoint`, {
-        fix: `publish ${publish}`,
-        ms: found.ms,
-      }),
-    ];
-  const checks: Check[] = [];
-  const list = d.targets
-    .map((t) => `${t.host}:${t.port} (priority ${t.priority}, weight ${t.weight})`)
-    .join(", ");
-  const named = d.targets.some((t) => t.host === i.expected.host && t.port === i.expected.port);
-  checks.push(
-    named || !i.expected.fromSetting
-      ? finding("srv", "pass", `SRV ${owner}`, `${list}; TTL ${d.ttlSeconds} s`, { ms: found.ms })
-      : finding(
-          "srv",
-          "warn",
-          `SRV ${owner}`,
-          `${list}, not ${i.expected.host}:${i.expected.port} (the public endpoint set on the console)`,
-          {
-            fix: `publish ${publish}, or correct the public endpoint on the console's Keys page`,
-            ms: found.ms,
-          },
-        ),
-  );
-  checks.push(pathCheck(i, owner, d.path, d.warnings));
-  for (const target of d.targets.slice(0, i.maxTargets ?? 3)) checks.push(...(await targetChecks(i, target)));
+  const [srv, path] = endpointRecords(i.domain, i.expected);
+  const guessed = !i.expected.fromSetting;
+  // The records as the console's Keys page checks them (src/console/record-check.ts)...
+  const checks: Check[] = [
+    await recordCheck({ id: "srv", record: srv!, domain: i.domain, dns: i.dns, guessed }),
+    await recordCheck({ id: "txt-path", record: path!, domain: i.domain, dns: i.dns, guessed }),
+  ];
+  // ...then what a peer does with them: isched's own discovery, and each target it would try.
+  const found = await i.discovery.discover(i.domain);
+  if (found.kind === "found")
+    for (const target of found.targets.slice(0, i.maxTargets ?? 3))
+      checks.push(...(await targetChecks(i, target)));
   return checks;
 }
 
-function pathCheck(i: EndpointCheckInput, owner: string, path: string, warnings: readonly string[]): Check {
-  const subject = `TXT ${owner} path=`;
-  if (warnings.length > 0)
-    return finding("txt-path", "warn", subject, warnings.join("; "), {
-      fix: `publish one TXT record "path=${i.servedPaths.find((p) => p !== WELL_KNOWN_PATH) ?? WELL_KNOWN_PATH}" or none`,
-    });
-  if (path === WELL_KNOWN_PATH)
-    return finding("txt-path", "pass", subject, `none: peers use ${WELL_KNOWN_PATH} (draft §4.4)`);
-  if (i.servedPaths.includes(path))
-    return finding("txt-path", "pass", subject, `${path}, which isched serves (--path ${path})`);
-  return finding(
-    "txt-path",
-    "warn",
-    subject,
-    `${path}, which isched does not serve (it serves ${i.servedPaths.join(", ")})`,
-    {
-      fix: `start isched with --path ${path}, or remove the TXT record, unless a proxy in front maps ${path}`,
-    },
-  );
+/**
+ * One published record (the SRV and TXT path of the endpoint, the `_domainkey_lookup` SRV) against
+ * where isched should be found. When that is only isched's guess (no public endpoint set on the
+ * console), a record that differs from it may well be right: a warning then, not a failure.
+ */
+export async function recordCheck(o: {
+  id: string;
+  record: DnsRecordView;
+  domain: string;
+  dns: DnsResolver;
+  guessed: boolean;
+  /** The status when the record is missing; default fail. */
+  missing?: "warn" | "fail";
+}): Promise<Check> {
+  const r = o.record;
+  const subject = `${r.type} ${r.name.replace(/\.$/, "")}${r.type === "TXT" ? " path=" : ""}`;
+  const place = await checkRecord(r, { domain: o.domain, dns: o.dns });
+  const found = place.found.length > 0 ? place.found.join(" | ") : "nothing";
+  const mistakes = place.mistakes.length > 0 ? `: ${place.mistakes.join("; ")}` : "";
+  const fix = `publish ${r.zoneLine}`;
+  switch (place.status) {
+    case "matching":
+      return finding(o.id, "pass", subject, found, { ms: place.ms });
+    case "missing":
+      if (r.optional)
+        return finding(o.id, "pass", subject, `none: ${r.note ?? "optional"}`, { ms: place.ms });
+      return finding(o.id, o.missing ?? "fail", subject, `missing: ${r.purpose}${mistakes}`, {
+        fix,
+        ms: place.ms,
+      });
+    case "different":
+      return finding(o.id, o.guessed ? "warn" : "fail", subject, `${found}${mistakes}`, {
+        fix: o.guessed
+          ? `${fix}, or set where peers reach you on the console's Keys page (isched only guessed it)`
+          : fix,
+        ms: place.ms,
+      });
+    case "error":
+      return finding(o.id, "fail", subject, `cannot ask DNS${mistakes}`, {
+        fix: "check the DNS server (/etc/resolv.conf or --dns-server) and the zone",
+        ms: place.ms,
+      });
+  }
 }
 
 async function targetChecks(i: EndpointCheckInput, target: DiscoveryTarget): Promise<Check[]> {

@@ -156,11 +156,9 @@ describe("isched doctor", () => {
     const r = await doctor(right);
     expect(r.stderr).toBe("");
     expect(r.stdout).not.toContain("\nfail");
-    expect(line(r, `pass  SRV _ischedules._tcp.${DOMAIN}:`)).toContain(
-      `${HOST}:${port} (priority 0, weight 0)`,
-    );
+    expect(line(r, `pass  SRV _ischedules._tcp.${DOMAIN}:`)).toContain(`0 0 ${port} ${HOST}.`);
     expect(line(r, `pass  TXT _ischedules._tcp.${DOMAIN} path=:`)).toContain(
-      "none: peers use /.well-known/ischedule",
+      "none: peers use /.well-known/ischedule without it",
     );
     expect(line(r, `warn  addresses of ${HOST}:`)).toContain("127.0.0.1: a loopback address");
     // The test CA's certificates live 3 days: within the 21 days that call for renewal.
@@ -170,7 +168,7 @@ describe("isched doctor", () => {
     expect(line(r, `pass  capabilities at https://${HOST}:${port}/.well-known/ischedule:`)).toContain(
       "versions 1.0",
     );
-    expect(line(r, `pass  SRV _domainkey_lookup._tcp.${DOMAIN}:`)).toContain(`key server ${HOST}:${port}`);
+    expect(line(r, `pass  SRV _domainkey_lookup._tcp.${DOMAIN}:`)).toContain(`0 0 ${port} ${HOST}.`);
     expect(
       line(r, `pass  DKIM https://${HOST}:${port}/.well-known/domainkey/${DOMAIN}/${selector}:`),
     ).toContain("serves the public key of our private key");
@@ -192,7 +190,12 @@ describe("isched doctor", () => {
 
   test("with no records: the SRV and DKIM records fail, each with the record to publish, exit 1", async () => {
     const r = await doctor(missing);
-    expect(line(r, `fail  SRV _ischedules._tcp.${DOMAIN}:`)).toContain("peers cannot find your endpoint");
+    expect(line(r, `fail  SRV _ischedules._tcp.${DOMAIN}:`)).toContain(
+      "missing: where peers send iSchedule requests",
+    );
+    expect(line(r, `warn  SRV _domainkey_lookup._tcp.${DOMAIN}:`)).toContain(
+      "missing: where peers fetch our keys by http/well-known",
+    );
     expect(r.stdout).toContain(
       `      fix: publish _ischedules._tcp.${DOMAIN}. 3600 IN SRV 0 1 ${port} ${HOST}.\n`,
     );
@@ -205,13 +208,13 @@ describe("isched doctor", () => {
     expect(r.exitCode).toBe(1);
   });
 
-  test("with wrong records: a certificate not naming the target, a path isched does not serve, another key", async () => {
+  test("with wrong records: an SRV record and a path that lead elsewhere, a certificate not naming the target, another key", async () => {
     const r = await doctor(wrong);
-    expect(line(r, `warn  SRV _ischedules._tcp.${DOMAIN}:`)).toContain(
-      `other.${DOMAIN}:${port} (priority 0, weight 0), not ${HOST}:${port} (the public endpoint set on the console)`,
+    expect(line(r, `fail  SRV _ischedules._tcp.${DOMAIN}:`)).toContain(
+      `points at other.${DOMAIN}:${port}, not at isched (${HOST}:${port})`,
     );
-    expect(line(r, `warn  TXT _ischedules._tcp.${DOMAIN} path=:`)).toContain(
-      "/elsewhere, which isched does not serve",
+    expect(line(r, `fail  TXT _ischedules._tcp.${DOMAIN} path=:`)).toContain(
+      "path=/elsewhere: peers would POST to /elsewhere, not /.well-known/ischedule",
     );
     expect(line(r, `fail  TLS other.${DOMAIN}:${port}:`)).toContain(
       "Host: other.home.test. is not in the cert's altnames",
@@ -250,6 +253,7 @@ describe("isched doctor", () => {
         "configuration",
         "running",
         "srv",
+        "txt-path",
         "domainkey-lookup",
         "dkim-dns",
         "dkim-well-known",

@@ -185,7 +185,6 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
         fetch: recorded,
         allowPrivate: config.allowPrivatePeers,
         ca: config.ca,
-        servedPaths: [WELL_KNOWN_PATH, ...config.paths],
         expected: { ...expected.endpoint, fromSetting: expected.fromSetting },
         ours,
         nowMs: c.nowMs,
@@ -199,6 +198,7 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
           dns,
           fetch: { allowPrivate: config.allowPrivatePeers, ca: config.ca },
           localBase: c.running?.endpoint,
+          expected: { ...expected.endpoint, fromSetting: expected.fromSetting },
           nowMs: c.nowMs,
         })),
       );
