@@ -57,7 +57,14 @@ export interface MessageView {
   body: string;
   bodyHash: string | null;
   headers: HeaderList | null;
-  dkim: { result: string; domain: string | null; selector: string | null; reason: string | null };
+  dkim: {
+    result: string;
+    domain: string | null;
+    selector: string | null;
+    reason: string | null;
+    /** Which rule accepted the signing domain for the Originator. */
+    signerRule: string | null;
+  };
   response: { status: number; body: string | null } | null;
   /** A request refused at intake: why, what it was answered, and what is left of its body. */
   refusal: {
@@ -196,7 +203,13 @@ export function messageView(detail: MessageDetail, c: PlanContext): MessageView 
     body,
     bodyHash: m.bodyHash,
     headers: m.headers,
-    dkim: { result: m.dkimResult, domain: m.dkimDomain, selector: m.dkimSelector, reason: m.dkimReason },
+    dkim: {
+      result: m.dkimResult,
+      domain: m.dkimDomain,
+      selector: m.dkimSelector,
+      reason: m.dkimReason,
+      signerRule: m.signerRule,
+    },
     response: m.responseStatus === null ? null : { status: m.responseStatus, body: m.responseBody },
     refusal:
       m.refusal === null

@@ -9,7 +9,7 @@
 import type { Database } from "bun:sqlite";
 import { selfAndParents } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
-import type { TrustPolicy, TrustRule } from "../server/config.ts";
+import { readSignerList, type TrustPolicy, type TrustRule } from "../server/config.ts";
 import { getPeerPolicy, type PeerPolicyRow } from "../store/peer-policies.ts";
 
 export type PolicySource = "console" | "console *" | "--trust" | "--trust *" | "default";
@@ -24,14 +24,20 @@ export interface EffectivePolicy {
 }
 
 function fromRow(row: PeerPolicyRow): TrustPolicy {
-  if (row.trust !== "unsigned") return { mode: row.trust };
+  if (row.trust === "deny") return { mode: "deny" };
+  // Rows are checked when written; a bad one (edited by hand) trusts no address and names no signer
+  // rather than failing.
+  const list = row.signers ? readSignerList(row.domain, row.signers) : undefined;
+  const signers =
+    list && "domains" in list
+      ? { signers: { domains: list.domains, namedBy: `the console's policy for ${row.domain}` } }
+      : {};
+  if (row.trust === "dkim") return { mode: "dkim", ...signers };
   let from: Cidr[] = [];
   try {
     from = parseCidrList(row.allowFrom ?? "");
-  } catch {
-    // Rows are checked when written; a bad one (edited by hand) trusts no address rather than failing.
-  }
-  return { mode: "unsigned", from };
+  } catch {}
+  return { mode: "unsigned", from, ...signers };
 }
 
 export function effectivePolicy(db: Database, rules: readonly TrustRule[], domain: string): EffectivePolicy {
@@ -56,7 +62,13 @@ export function createPeerTrust(db: Database, rules: readonly TrustRule[]): (dom
 }
 
 /** A policy as the page shows it and the API returns it. */
-export function describePolicy(p: TrustPolicy): { mode: TrustPolicy["mode"]; allowFrom: string | null } {
-  if (p.mode !== "unsigned") return { mode: p.mode, allowFrom: null };
-  return { mode: p.mode, allowFrom: p.from.map((c) => c.text.trim()).join(", ") };
+export function describePolicy(p: TrustPolicy): {
+  mode: TrustPolicy["mode"];
+  allowFrom: string | null;
+  signers: string[];
+} {
+  if (p.mode === "deny") return { mode: p.mode, allowFrom: null, signers: [] };
+  const signers = [...(p.signers?.domains ?? [])];
+  if (p.mode !== "unsigned") return { mode: p.mode, allowFrom: null, signers };
+  return { mode: p.mode, allowFrom: p.from.map((c) => c.text.trim()).join(", "), signers };
 }

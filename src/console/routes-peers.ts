@@ -7,7 +7,7 @@ import type { Database } from "bun:sqlite";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
-import { openRelayProblem, type ServeConfig } from "../server/config.ts";
+import { hostedSignerProblem, openRelayProblem, readSignerList, type ServeConfig } from "../server/config.ts";
 import {
   type InboundPeerStats,
   inboundPeerStats,
@@ -86,6 +86,17 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
     return domain;
   };
 
+  /** A policy's `signers` (config.ts readSignerList), stored comma-separated; null when none. */
+  const signersField = (domain: string, trust: PolicyTrust, raw: string | undefined): string | null => {
+    if (!raw?.trim()) return null;
+    if (trust === "deny") throw new RequestError(400, "signers: a denied domain has no signers");
+    const list = readSignerList(domain, raw);
+    if ("problem" in list) throw new RequestError(400, list.problem);
+    const ours = hostedSignerProblem(domain, list.domains, (d) => hosted.has(d));
+    if (ours) throw new RequestError(400, ours);
+    return list.domains.join(",");
+  };
+
   return [
     {
       method: "GET",
@@ -130,7 +141,8 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       method: "PUT",
       path: "/peers/:domain/policy",
       access: "change",
-      summary: "set our trust policy: {trust: dkim|unsigned|deny, allowFrom?: CIDRs, note?}",
+      summary:
+        "set our trust policy: {trust: dkim|unsigned|deny, allowFrom?: CIDRs, signers?: domains also accepted as d= for its users, note?}",
       async handle({ params, request, caller }) {
         const domain = domainParam(params.domain!);
         const body = await readJson(request);
@@ -153,11 +165,13 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           const open = openRelayProblem(ranges, domain);
           if (open) throw new RequestError(400, `allowFrom: ${open}`);
         }
+        const signers = signersField(domain, trust, stringField(body, "signers", { optional: true }));
         const note = stringField(body, "note", { optional: true })?.slice(0, 500) || null;
         setPeerPolicy(o.db, {
           domain,
           trust,
           allowFrom: trust === "unsigned" ? allowFrom : null,
+          signers,
           note,
           updatedAt: o.nowMs(),
         });

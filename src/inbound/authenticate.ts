@@ -1,21 +1,29 @@
 /**
- * Who sent this request, and may they (draft §7.4): a valid DKIM signature whose signing domain d= is
- * the Originator's domain or a parent of it, or an unsigned request from an address the operator
- * trusts for that domain. Nothing else gets in: a remote peer can never speak for isched's own
- * domains or any subdomain of them, and a domain the operator denies is refused even with a good
- * signature, whether it is the Originator's domain, a parent of it, or the signing domain d=.
- * (`trust` walks a domain's parents itself: the caller's policy lookup.)
+ * Who sent this request, and may they (draft §7.4): a valid DKIM signature whose signing domain d= may
+ * speak for the Originator's domain (signer-alignment.ts: the same domain, a parent, the same
+ * organisation under relaxed alignment, or a signer the peer's policy names), or an unsigned request
+ * from an address the operator trusts for that domain. Nothing else gets in: a remote peer can never
+ * speak for isched's own domains or any subdomain of them, and a domain the operator denies is
+ * refused even with a good signature, whether it is the Originator's domain, a parent of it, or the
+ * signing domain d=. (`trust` walks a domain's parents itself: the caller's policy lookup.)
  */
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import type { DkimPass, DkimVerdict } from "../dkim/verdict.ts";
 import { type SignatureLifetime, verifyRequest } from "../dkim/verify.ts";
-import { isSameOrSubdomain, selfAndParents } from "../dns/names.ts";
+import { normalizeDomain, selfAndParents } from "../dns/names.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { anyContains } from "../net/cidr.ts";
-import type { TrustPolicy } from "../server/config.ts";
+import type { AlignmentMode, TrustPolicy } from "../server/config.ts";
+import { alignSigner } from "./signer-alignment.ts";
 
 export type Authentication =
-  | { readonly kind: "dkim"; readonly verdict: DkimPass; readonly peerDomain: string }
+  | {
+      readonly kind: "dkim";
+      readonly verdict: DkimPass;
+      readonly peerDomain: string;
+      /** The alignment rule that accepted d= for the Originator, in one sentence. */
+      readonly signerRule: string;
+    }
   | { readonly kind: "trusted"; readonly peerDomain: string };
 
 /** A refusal, with what the log should keep about the signature. */
@@ -43,6 +51,8 @@ export interface AuthenticateInput {
   hosted: (domain: string) => boolean;
   /** The policy for a domain: its own rule or its nearest parent's. */
   trust: (domain: string) => TrustPolicy;
+  /** How d= must relate to the Originator's domain (default relaxed). */
+  alignment?: AlignmentMode;
   keys: KeyResolver;
   nowMs: number;
   allowSha1: boolean;
@@ -84,13 +94,14 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
     const options = verdict.temporary ? { httpStatus: 503, retryAfterSeconds: TRY_AGAIN_SECONDS } : {};
     throw new AuthenticationError("verification-failed", verdict.message, verdict, options);
   }
-  if (!isSameOrSubdomain(i.originatorDomain, verdict.domain)) {
-    throw new AuthenticationError(
-      "originator-denied",
-      `The request is signed by ${verdict.domain}, which is neither the Originator's domain ${i.originatorDomain} nor a parent of it.`,
-      verdict,
-    );
-  }
+  const aligned = alignSigner({
+    originatorDomain: normalizeDomain(i.originatorDomain),
+    signingDomain: normalizeDomain(verdict.domain),
+    mode: i.alignment ?? "relaxed",
+    extraSigners: policy.signers,
+    hosted: i.hosted,
+  });
+  if (!aligned.ok) throw new AuthenticationError("originator-denied", aligned.reason, verdict);
   if (verdict.domain !== i.originatorDomain && i.trust(verdict.domain).mode === "deny") {
     throw new AuthenticationError(
       "originator-denied",
@@ -110,5 +121,5 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
       verdict,
     );
   }
-  return { kind: "dkim", verdict, peerDomain: verdict.domain };
+  return { kind: "dkim", verdict, peerDomain: verdict.domain, signerRule: aligned.rule };
 }

@@ -19,7 +19,7 @@ import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
 import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { TrustPolicy } from "../server/config.ts";
+import type { AlignmentMode, TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
 import { type NewMessage, recordResponse } from "../store/messages.ts";
 import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
@@ -40,6 +40,8 @@ export interface IntakeContext {
   capabilities: () => PublishedCapabilities;
   hosted: (domain: string) => boolean;
   trust: (domain: string) => TrustPolicy;
+  /** How a signing domain must relate to the Originator's domain (signer-alignment.ts; default relaxed). */
+  alignment?: AlignmentMode;
   /** The local target's label for a hosted domain (stored with the delivery). */
   localTargetLabel: (domain: string) => string;
   /** May isched send this recipient elsewhere (it came from a trusted local server)? */
@@ -102,6 +104,7 @@ export async function receive(req: IntakeRequest, ctx: IntakeContext): Promise<I
       remoteAddress: req.remoteAddress,
       hosted: ctx.hosted,
       trust: ctx.trust,
+      alignment: ctx.alignment,
       keys: req.keys ?? ctx.keys,
       nowMs: ctx.nowMs(),
       allowSha1: ctx.allowSha1,
@@ -153,6 +156,7 @@ async function accept(
           dkimDomain: auth.verdict.domain,
           dkimSelector: auth.verdict.selector,
           dkimReason: `verified with the key from ${auth.verdict.keySource} (${auth.verdict.keyBits} bits)`,
+          signerRule: auth.signerRule,
         }
       : { dkimResult: "trusted" as const };
   const h = req.headers;

@@ -330,6 +330,7 @@ async function assemble(
     hosted: (domain) => hosted.has(domain),
     // Console policies first, then --trust (src/console/peer-trust.ts).
     trust: createPeerTrust(db, config.trust),
+    alignment: config.alignment,
     localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
     remoteRoute: () => "ischedule",
     deadlineMs: config.deliveryDeadlineMs,

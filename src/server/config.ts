@@ -8,6 +8,7 @@ import type { HostPort } from "../cli/parse-values.ts";
 import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { keyRecordFromFile } from "../dkim/private-exchange-source.ts";
 import { isDomainName, normalizeDomain, selfAndParents } from "../dns/names.ts";
+import { isPublicSuffix } from "../dns/organizational-domain.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 
@@ -33,11 +34,26 @@ export interface DeliverRule {
   readonly target: LocalTargetSpec;
 }
 
+/**
+ * Signing domains accepted for a peer's users besides those alignment accepts (`signers=`): a hosting
+ * provider that signs for its customers' domains, a CalendarServer with one DKIM domain for several
+ * mail domains (src/inbound/signer-alignment.ts).
+ */
+/** How a signing domain must relate to the Originator's domain (src/inbound/signer-alignment.ts). */
+export type AlignmentMode = "strict" | "relaxed";
+
+export interface SignerList {
+  /** Lower-case domain names, matched exactly. */
+  readonly domains: readonly string[];
+  /** Which rule names them, for the message log: `--trust example.net`, `the console's policy for example.net`. */
+  readonly namedBy: string;
+}
+
 export type TrustPolicy =
-  | { readonly mode: "dkim" }
+  | { readonly mode: "dkim"; readonly signers?: SignerList }
   | { readonly mode: "deny" }
   /** Unsigned requests accepted from these addresses; signed ones still verified. */
-  | { readonly mode: "unsigned"; readonly from: readonly Cidr[] };
+  | { readonly mode: "unsigned"; readonly from: readonly Cidr[]; readonly signers?: SignerList };
 
 export interface TrustRule {
   /** A domain, or "*" for every domain without a rule. */
@@ -97,17 +113,27 @@ export function parseDeliverRule(raw: string): DeliverRule {
   return { domain, target: { kind: "ischedule", url: url.toString(), username, password } };
 }
 
-/** `DOMAIN=dkim`, `DOMAIN=deny`, `DOMAIN=unsigned:CIDR[,CIDR...]`; DOMAIN may be `*`. */
+/**
+ * `DOMAIN=dkim`, `DOMAIN=deny`, `DOMAIN=unsigned:CIDR[,CIDR...]`; DOMAIN may be `*`. dkim and
+ * unsigned may end with `,signers=D[,D...]`: signing domains accepted for DOMAIN's users.
+ */
 export function parseTrustRule(raw: string): TrustRule {
   const eq = raw.indexOf("=");
   if (eq === -1)
     throw new ConfigError(`--trust: "${raw}" needs DOMAIN=POLICY (dkim, deny, unsigned:ADDRESSES)`);
   const domainText = raw.slice(0, eq).trim();
-  const policyText = raw.slice(eq + 1).trim();
+  const [policyText, signersText] = splitSigners(raw.slice(eq + 1).trim());
   if (domainText !== "*" && !isDomainName(domainText))
     throw new ConfigError(`--trust: "${domainText}" is not a domain name or *`);
   const domain = domainText === "*" ? "*" : normalizeDomain(domainText);
-  if (policyText === "dkim" || policyText === "deny") return { domain, policy: { mode: policyText } };
+  const signers = signersText === undefined ? undefined : parseSigners(domainText, signersText);
+  if (signers && policyText === "deny")
+    throw new ConfigError(`--trust ${domainText}=deny: signers= does not go with deny`);
+  if (policyText === "dkim" || policyText === "deny")
+    return {
+      domain,
+      policy: policyText === "dkim" && signers ? { mode: "dkim", signers } : { mode: policyText },
+    };
   const m = /^unsigned:(.+)$/.exec(policyText);
   if (!m)
     throw new ConfigError(`--trust ${domainText}: "${policyText}" is not dkim, deny or unsigned:ADDRESSES`);
@@ -119,7 +145,70 @@ export function parseTrustRule(raw: string): TrustRule {
   }
   const open = openRelayProblem(from, domainText);
   if (open) throw new ConfigError(`--trust ${domainText}=${policyText}: ${open}`);
-  return { domain, policy: { mode: "unsigned", from } };
+  return { domain, policy: signers ? { mode: "unsigned", from, signers } : { mode: "unsigned", from } };
+}
+
+/** `dkim,signers=a,b` → [`dkim`, `a,b`]. */
+function splitSigners(policyText: string): [string, string | undefined] {
+  const at = policyText.search(/(^|,)\s*signers=/);
+  if (at === -1) return [policyText, undefined];
+  const rest = policyText.slice(at);
+  return [policyText.slice(0, at).trim(), rest.slice(rest.indexOf("=") + 1)];
+}
+
+function parseSigners(domainText: string, text: string): SignerList {
+  const list = readSignerList(domainText, text);
+  if ("problem" in list) throw new ConfigError(`--trust ${domainText}: ${list.problem}`);
+  return { domains: list.domains, namedBy: `--trust ${normalizeDomain(domainText)}` };
+}
+
+/**
+ * The signing domains of a `signers=` list, or why the list is refused: each must be a domain name,
+ * not a public suffix (it would speak for everyone under it), and the rule must name one domain
+ * (`*` with signers would let them speak for every domain). Hosted domains are checked where the
+ * hosted domains are known (serve.ts, the console).
+ */
+export function readSignerList(
+  domainText: string,
+  text: string,
+): { domains: string[] } | { problem: string } {
+  const refuse = (problem: string) => ({ problem });
+  if (domainText === "*") return refuse("signers= needs a domain: on * they could speak for every domain");
+  const domains = text
+    .split(/[\s,]+/)
+    .map((d) => d.trim())
+    .filter((d) => d !== "");
+  if (domains.length === 0) return refuse("signers= names no domain");
+  for (const d of domains) {
+    if (!isDomainName(d)) return refuse(`signers=: "${d}" is not a domain name`);
+    if (isPublicSuffix(d)) return refuse(`signers=: ${d} is a public suffix, which cannot sign for anyone`);
+  }
+  if (isPublicSuffix(domainText))
+    return refuse(
+      `signers= on ${domainText}, a public suffix, would let them speak for every domain under it`,
+    );
+  return { domains: [...new Set(domains.map(normalizeDomain))] };
+}
+
+/**
+ * Why a signer list may not be set on `domain`, given the hosted domains: only isched signs for its
+ * own domains and their subdomains, and a hosted name cannot be a remote peer's signer.
+ */
+export function hostedSignerProblem(
+  domain: string,
+  signers: readonly string[],
+  hosted: (domain: string) => boolean,
+): string | undefined {
+  const under = (d: string) => selfAndParents(d).find(hosted);
+  const own = under(domain);
+  if (own !== undefined)
+    return `signers= on ${domain}: ${own} is served by this server, and only this server signs for it`;
+  for (const s of signers) {
+    const ours = under(s);
+    if (ours !== undefined)
+      return `signers=: ${s} is ${ours === s ? "" : `under ${ours}, `}a domain served by this server, not a peer's signer`;
+  }
+  return undefined;
 }
 
 /**
@@ -206,6 +295,8 @@ export interface ServeConfig {
   readonly webhookSecret?: string;
   readonly paths: readonly string[];
   readonly trust: readonly TrustRule[];
+  /** strict: d= is the Originator's domain or a parent; relaxed (default): or in its organisation. */
+  readonly alignment?: AlignmentMode;
   readonly limits: Limits;
   readonly administrator: string;
   /** How long the endpoint waits for a local target before answering 1.0;Pending. */

@@ -42,6 +42,8 @@ export interface NewMessage {
   dkimDomain?: string;
   dkimSelector?: string;
   dkimReason?: string;
+  /** Which rule accepted the signing domain for the Originator (src/inbound/signer-alignment.ts). */
+  signerRule?: string;
   responseStatus?: number;
   responseBody?: string;
   /** The replay key this message answers for (replays.ts); claimed in the same transaction. */
@@ -76,6 +78,7 @@ export interface MessageRow {
   dkimDomain: string | null;
   dkimSelector: string | null;
   dkimReason: string | null;
+  signerRule: string | null;
   responseStatus: number | null;
   responseBody: string | null;
   /** Why the request was refused at intake; null for a message that was accepted. */
@@ -88,7 +91,7 @@ const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.i
   m.peer_address AS peerAddress, m.peer_domain AS peerDomain, m.originator, m.method, m.component,
   m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,
   m.content_type AS contentType, m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
-  m.dkim_reason AS dkimReason, m.response_status AS responseStatus, m.response_body AS responseBody,
+  m.dkim_reason AS dkimReason, m.signer_rule AS signerRule, m.response_status AS responseStatus, m.response_body AS responseBody,
   m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize`;
 
 type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
@@ -97,11 +100,11 @@ type Bindings = Record<string, string | number | Uint8Array | null>;
 const statements = perDatabase((db) => ({
   insert: db.query<never, Bindings>(`INSERT INTO messages (uuid, received_at, direction, intake, peer_address,
       peer_domain, remote_message_id, originator, method, component, uid, summary, organizer, content_type, body,
-      body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, response_status, response_body,
-      refusal, body_size)
+      body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, signer_rule, response_status,
+      response_body, refusal, body_size)
     VALUES ($uuid, $receivedAt, $direction, $intake, $peerAddress, $peerDomain, $remoteMessageId, $originator,
       $method, $component, $uid, $summary, $organizer, $contentType, $body, $bodyHash, $headers, $dkimResult,
-      $dkimDomain, $dkimSelector, $dkimReason, $responseStatus, $responseBody, $refusal, $bodySize)`),
+      $dkimDomain, $dkimSelector, $dkimReason, $signerRule, $responseStatus, $responseBody, $refusal, $bodySize)`),
   byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
   byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
@@ -138,6 +141,7 @@ export function insertMessage(db: Database, m: NewMessage & { uuid: string; rece
     dkimDomain: m.dkimDomain ?? null,
     dkimSelector: m.dkimSelector ?? null,
     dkimReason: m.dkimReason ?? null,
+    signerRule: m.signerRule ?? null,
     responseStatus: m.responseStatus ?? null,
     responseBody: m.responseBody ?? null,
     refusal: m.refusal ?? null,

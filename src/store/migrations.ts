@@ -183,12 +183,23 @@ CREATE TABLE peer_facts (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Signing domains that are not the Originator's domain (src/inbound/signer-alignment.ts): each
+ * accepted message says which rule accepted its signer, and a console policy may name extra signers
+ * for a peer's users (comma-separated domains).
+ */
+const SIGNER_ALIGNMENT = `
+ALTER TABLE messages ADD COLUMN signer_rule TEXT;
+ALTER TABLE peer_policies ADD COLUMN signers TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
   { name: "refused requests keep metadata only", up: REFUSALS },
   { name: "console sessions", up: CONSOLE_SESSIONS },
   { name: "peer facts", up: PEER_FACTS },
+  { name: "signer alignment", up: SIGNER_ALIGNMENT },
 ];
 
 /** The schema version this code writes and understands. */

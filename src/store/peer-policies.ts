@@ -13,11 +13,13 @@ export interface PeerPolicyRow {
   trust: PolicyTrust;
   /** Comma-separated CIDRs unsigned requests are accepted from (trust 'unsigned'). */
   allowFrom: string | null;
+  /** Comma-separated signing domains also accepted for this domain's users (config.ts SignerList). */
+  signers: string | null;
   note: string | null;
   updatedAt: number;
 }
 
-const COLUMNS = "domain, trust, allow_from AS allowFrom, note, updated_at AS updatedAt";
+const COLUMNS = "domain, trust, allow_from AS allowFrom, signers, note, updated_at AS updatedAt";
 
 const statements = perDatabase((db) => ({
   get: db.query<PeerPolicyRow, { domain: string }>(
@@ -25,9 +27,10 @@ const statements = perDatabase((db) => ({
   ),
   all: db.query<PeerPolicyRow, []>(`SELECT ${COLUMNS} FROM peer_policies ORDER BY domain`),
   upsert: db.query<never, Record<string, string | number | null>>(`INSERT INTO peer_policies
-      (domain, trust, allow_from, note, updated_at) VALUES ($domain, $trust, $allowFrom, $note, $updatedAt)
+      (domain, trust, allow_from, signers, note, updated_at)
+      VALUES ($domain, $trust, $allowFrom, $signers, $note, $updatedAt)
     ON CONFLICT (domain) DO UPDATE SET trust = excluded.trust, allow_from = excluded.allow_from,
-      note = excluded.note, updated_at = excluded.updated_at`),
+      signers = excluded.signers, note = excluded.note, updated_at = excluded.updated_at`),
   remove: db.query<never, { domain: string }>("DELETE FROM peer_policies WHERE domain = $domain"),
 }));
 

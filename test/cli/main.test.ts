@@ -69,6 +69,27 @@ const usageErrors: [string[], string][] = [
     ["serve", "--max-key-fetches-per-domain", "-1"],
     "isched: flag --max-key-fetches-per-domain: -1 is outside 1..10000",
   ],
+  [["serve", "--alignment", "loose"], 'isched: flag --alignment: "loose" is not one of relaxed, strict'],
+  [
+    ["serve", "--domain", "org.test", "--trust", "sub.org.test=dkim,signers=cal.peer.test"],
+    "isched: --trust sub.org.test: signers= on sub.org.test: org.test is served by this server, and only this server signs for it",
+  ],
+  [
+    ["serve", "--domain", "org.test", "--trust", "peer.test=dkim,signers=mail.org.test"],
+    "isched: --trust peer.test: signers=: mail.org.test is under org.test, a domain served by this server, not a peer's signer",
+  ],
+  [
+    ["serve", "--trust", "peer.test=dkim,signers=co.uk"],
+    "isched: --trust peer.test: signers=: co.uk is a public suffix, which cannot sign for anyone",
+  ],
+  [
+    ["serve", "--trust", "*=dkim,signers=cal.peer.test"],
+    "isched: --trust *: signers= needs a domain: on * they could speak for every domain",
+  ],
+  [
+    ["serve", "--trust", "peer.test=deny,signers=cal.peer.test"],
+    "isched: --trust peer.test=deny: signers= does not go with deny",
+  ],
 ];
 for (const [args, message] of usageErrors) {
   test(`'isched ${args.join(" ")}' exits 2 with one line`, () => {

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { createPeerTrust } from "../../src/console/peer-trust.ts";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
+import { generateDkimKey } from "../../src/dkim/keygen.ts";
+import { loadSigningKey } from "../../src/dkim/sign.ts";
 import { parsePeerFlag } from "../../src/outbound/static-routes.ts";
 import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
 import { keysOfDomain } from "../../src/store/dkim-keys.ts";
@@ -190,6 +192,33 @@ describe("the console in Chromium", () => {
     );
     expect(await page.textContent("main")).not.toContain("Wire the money");
     await shot("message-refused");
+  });
+
+  test("a message signed with its calendar server's host name says which rule accepted the signer", async () => {
+    const key = generateDkimKey("rsa");
+    dns.setTxt("s1._domainkey.cal.example.net", [splitTxtValue(key.record)]);
+    const res = await postAsPeer({
+      url: `${c.isched.url}/.well-known/ischedule`,
+      key: loadSigningKey(key.privateKeyPem, "cal.example.net", "s1"),
+      originator: "mailto:cyrus@example.net",
+      recipients: ["mailto:bob@example.com"],
+      body: invitation({
+        uid: "host-signed@example.net",
+        summary: "Signed by the host",
+        organizer: "mailto:cyrus@example.net",
+        attendees: ["mailto:bob@example.com"],
+      }),
+    });
+    expect(res.status).toBe(200);
+    await page.goto(`${c.base}/#/messages?q=${encodeURIComponent("uid:host-signed@example.net")}`);
+    const row = page.locator("#messages tbody tr", { hasText: "Signed by the host" });
+    await row.waitFor({ timeout: 10_000 });
+    await row.locator("td.summary a").click();
+    await page.waitForSelector("#dkim-verdict");
+    expect(await page.textContent("#dkim-verdict")).toContain("signature verified");
+    expect(await page.locator("table.facts tr", { hasText: "Signer accepted" }).textContent()).toContain(
+      "d=cal.example.net and the Originator's domain example.net are both in the organisational domain example.net (relaxed alignment, RFC 7489 §3.1).",
+    );
   });
 
   test("change a peer's trust policy", async () => {

@@ -102,6 +102,48 @@ describe("peers", () => {
     expect((await put("bad_domain!", { trust: "deny" })).status).toBe(400);
   });
 
+  test("a console policy names extra signers: listed, read by the server's trust function, saying who named them", async () => {
+    const put = await c.token("/api/v1/peers/customer.example/policy", {
+      method: "PUT",
+      json: { trust: "dkim", signers: "cal.hosting.example, Mail.Hosting.Example" },
+    });
+    expect(put.status).toBe(200);
+    expect(createPeerTrust(c.isched.db, rules)("eu.customer.example")).toEqual({
+      mode: "dkim",
+      signers: {
+        domains: ["cal.hosting.example", "mail.hosting.example"],
+        namedBy: "the console's policy for customer.example",
+      },
+    });
+    const peer = (await (await c.token("/api/v1/peers/customer.example")).json()) as {
+      policy: { signers: string[] };
+    };
+    expect(peer.policy.signers).toEqual(["cal.hosting.example", "mail.hosting.example"]);
+  });
+
+  test("extra signers are refused for a hosted domain's subdomain, naming a hosted domain, a public suffix, or with deny", async () => {
+    const put = async (domain: string, json: object) => {
+      const res = await c.token(`/api/v1/peers/${domain}/policy`, { method: "PUT", json });
+      return { status: res.status, error: ((await res.json()) as { error: string }).error };
+    };
+    expect(await put("sub.example.com", { trust: "dkim", signers: "cal.peer.example" })).toEqual({
+      status: 400,
+      error:
+        "signers= on sub.example.com: example.com is served by this server, and only this server signs for it",
+    });
+    expect(await put("peer.example", { trust: "dkim", signers: "mail.example.com" })).toEqual({
+      status: 400,
+      error:
+        "signers=: mail.example.com is under example.com, a domain served by this server, not a peer's signer",
+    });
+    expect(await put("peer.example", { trust: "dkim", signers: "co.uk" })).toEqual({
+      status: 400,
+      error: "signers=: co.uk is a public suffix, which cannot sign for anyone",
+    });
+    expect((await put("peer.example", { trust: "deny", signers: "cal.peer.example" })).status).toBe(400);
+    expect((await put("*", { trust: "dkim", signers: "cal.peer.example" })).status).toBe(400);
+  });
+
   test("test this domain runs discovery, capabilities and key retrieval, one line per step", async () => {
     const key = generateDkimKey("ed25519");
     dns.setTxt("s1._domainkey.keyed.example", [splitTxtValue(key.record)]);

@@ -31,6 +31,8 @@ let isched: ServedBinary;
  * their signatures are fixed bytes, and isched honours x= for at most a day after t=.
  */
 let receiver: ServedBinary;
+/** The same, for the request signed with CalendarServer's host name (its own messages and log). */
+let hostReceiver: ServedBinary;
 /** t= of the captured requests (make.py freezes CalendarServer's clock there), plus a minute. */
 const SIGNED_AT = "2025-12-05 12:01:00";
 let cs: ReturnType<typeof Bun.serve>;
@@ -94,21 +96,23 @@ beforeAll(async () => {
     "--trust",
     "a.test=unsigned:127.0.0.1",
   ]);
-  receiver = await serveBinary(
-    labArgs({
-      domain: "a.test",
-      keyFile: join(dir, "a.key"),
-      selector: "sel",
-      dns: dns.server,
-      caFile: ca.caCertFile,
-    }),
-    { clockFrom: SIGNED_AT },
-  );
+  const receiverArgs = labArgs({
+    domain: "a.test",
+    keyFile: join(dir, "a.key"),
+    selector: "sel",
+    dns: dns.server,
+    caFile: ca.caCertFile,
+  });
+  [receiver, hostReceiver] = await Promise.all([
+    serveBinary(receiverArgs, { clockFrom: SIGNED_AT }),
+    serveBinary(receiverArgs, { clockFrom: SIGNED_AT }),
+  ]);
 });
 
 afterAll(async () => {
   await isched?.stop();
   await receiver?.stop();
+  await hostReceiver?.stop();
   cs?.stop(true);
   await dns?.stop();
   ca?.remove();
@@ -135,16 +139,30 @@ describe("CalendarServer sends to isched", () => {
   });
 
   // A default CalendarServer signs with d= its host name (dkim.py getConfiguration: DKIM.Domain, else
-  // ServerHostName). isched does not yet accept a signing domain that is not the Originator's
-  // domain or a parent of it; this pins today's refusal until alignment with the host name exists.
-  test("its invitation signed with d= its host name (cal.example.net) is refused today, precisely", async () => {
+  // ServerHostName): cal.example.net for its users @example.net, the same organisational domain.
+  test("its invitation signed with d= its host name (cal.example.net) is accepted by relaxed alignment, and the log says so", async () => {
     const request = readHttpFixture(join(CS, "invite-hostname.http"));
-    const answer = await rawExchange({ port: port(), request: replayBytes(request, `127.0.0.1:${port()}`) });
-    expect(answer.status).toBe(403);
-    expect(answer.text).toContain("<originator-denied/>");
-    expect(answer.text).toContain(
-      "The request is signed by cal.example.net, which is neither the Originator's domain example.net nor a parent of it.",
+    expect(request.fields.find(([n]) => n === "Dkim-Signature")?.[1]).toContain("d=cal.example.net;");
+    const at = Number(new URL(hostReceiver.url).port);
+    const answer = await rawExchange({ port: at, request: replayBytes(request, `127.0.0.1:${at}`) });
+    expect(answer.status).toBe(200);
+    expect(statuses(answer.text)).toEqual({
+      "mailto:alice@a.test": "2.0;Success",
+      "mailto:bob@a.test": "2.0;Success",
+    });
+    const inbox = await hostReceiver.api<{ items: { uuid: string; uid: string; dkimDomain: string }[] }>(
+      "/inbox?recipient=mailto:bob@a.test",
     );
+    const item = inbox.body.items.find((m) => m.uid === "cs-weekly-1@example.net");
+    expect(item?.dkimDomain).toBe("cal.example.net");
+    const detail = await hostReceiver.api<{ dkim: { result: string; signerRule: string } }>(
+      `/messages/${item!.uuid}`,
+    );
+    expect(detail.body.dkim).toMatchObject({
+      result: "pass",
+      signerRule:
+        "d=cal.example.net and the Originator's domain example.net are both in the organisational domain example.net (relaxed alignment, RFC 7489 §3.1).",
+    });
   });
 });
 

@@ -86,6 +86,7 @@ function dkimCard(m: MessageView): HTMLElement {
       ["Domain (d=)", d.domain],
       ["Selector (s=)", d.selector],
       ["Reason", d.reason],
+      ["Signer accepted", d.signerRule],
       ["Answer given", m.response ? `HTTP ${m.response.status}` : null],
     ]),
     m.response?.body

@@ -15,6 +15,8 @@ interface PeerInfo {
   policy: {
     mode: "dkim" | "unsigned" | "deny";
     allowFrom: string | null;
+    /** Signing domains also accepted for this domain's users. */
+    signers: string[];
     source: string;
     note: string | null;
   };
@@ -59,6 +61,7 @@ function policyText(p: PeerInfo["policy"]): HTMLElement {
     badge(`trust-${p.mode}`),
     " ",
     words[p.mode],
+    p.signers.length > 0 ? `, also signed by ${p.signers.join(", ")}` : "",
     " ",
     h("span", { class: "muted" }, `(${p.source})`),
   );
@@ -181,10 +184,18 @@ function policyForm(p: PeerInfo, reload: () => void): HTMLElement {
     placeholder: "192.0.2.0/24, 2001:db8::/32",
     spellcheck: "false",
   });
+  const signers = h("input", {
+    id: "policy-signers",
+    value: p.policy.signers.join(", "),
+    placeholder: "cal.example.net, hosting.example (optional)",
+    spellcheck: "false",
+  });
   const note = h("input", { id: "policy-note", value: p.policy.note ?? "", placeholder: "why (optional)" });
   const allowRow = h("label", { class: "row" }, "Addresses ", allow);
+  const signersRow = h("label", { class: "row" }, "Also signed by ", signers);
   const sync = () => {
     allowRow.hidden = trust.value !== "unsigned";
+    signersRow.hidden = trust.value === "deny";
   };
   trust.addEventListener("change", sync);
   sync();
@@ -201,6 +212,7 @@ function policyForm(p: PeerInfo, reload: () => void): HTMLElement {
     h("p", { id: "policy-now" }, "Now: ", policyText(p.policy)),
     h("label", { class: "row" }, "Policy ", trust),
     allowRow,
+    signersRow,
     h("label", { class: "row" }, "Note ", note),
     h("div", { class: "buttons" }, save, remove),
     h(
@@ -215,6 +227,7 @@ function policyForm(p: PeerInfo, reload: () => void): HTMLElement {
       await api.put(`/peers/${encodeURIComponent(p.domain)}/policy`, {
         trust: trust.value,
         allowFrom: allow.value,
+        signers: trust.value === "deny" ? "" : signers.value,
         note: note.value,
       });
       toast(`Policy for ${p.domain} saved`);

@@ -139,6 +139,7 @@ export const queueShowCommand = defineCommand({
       `  received ${utc(m.receivedAt)} UTC, ${m.direction} via ${m.intake}${m.peerDomain ? ` from ${m.peerDomain}` : ""}`,
       `  originator ${m.originator}; uid ${m.uid ?? "-"}`,
       `  DKIM ${m.dkim.result}${m.dkim.domain ? ` d=${m.dkim.domain} s=${m.dkim.selector}` : ""}${m.dkim.reason ? `: ${m.dkim.reason}` : ""}`,
+      m.dkim.signerRule ? `  signer accepted: ${m.dkim.signerRule}` : "",
       ...(m.refusal ? refusalText(m.refusal) : []),
       ...m.deliveries.map(deliveryText),
     ].filter((l) => l !== "");

@@ -16,6 +16,7 @@ import {
   DEFAULT_VERIFY_DEADLINE_MS,
   defaultDomain,
   describeTarget,
+  hostedSignerProblem,
   parseDeliverRule,
   parsePeerKey,
   parseTrustRule,
@@ -96,8 +97,12 @@ export const serveFlags = {
   }),
   path: flag.list({ help: "another path that serves the endpoint (e.g. /ischedule)", placeholder: "PATH" }),
   trust: flag.list({
-    help: "peer policy: DOMAIN=dkim | deny | unsigned:CIDR[,CIDR] (DOMAIN may be *)",
+    help: "peer policy: DOMAIN=dkim | deny | unsigned:CIDR[,CIDR] (DOMAIN may be *); dkim and unsigned may end with ,signers=D[,D]: signing domains also accepted for DOMAIN's users",
     placeholder: "RULE",
+  }),
+  alignment: flag.oneOf(["relaxed", "strict"], {
+    help: "which signing domains d= may speak for an Originator: relaxed, any in its organisation (Public Suffix List, RFC 7489 §3.1); strict, its domain or a parent",
+    defaultValue: "relaxed",
   }),
   trustedProxy: flag.custom(parseTrustedProxies, {
     help: "reverse proxies whose Forwarded/X-Forwarded-For headers give the client's address",
@@ -272,6 +277,12 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     }
   });
   const trust = f.trust.map(parseTrustRule);
+  const hosted = (d: string) => domains.includes(d);
+  for (const t of trust) {
+    const signers = t.policy.mode === "deny" ? undefined : t.policy.signers;
+    const problem = signers && hostedSignerProblem(t.domain, signers.domains, hosted);
+    if (problem) throw new ConfigError(`--trust ${t.domain}: ${problem}`);
+  }
   for (const p of peers) {
     if (p.trust === "unsigned")
       throw new ConfigError(
@@ -296,6 +307,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
       return p;
     }),
     trust,
+    alignment: f.alignment,
     trustedProxies: f.trustedProxy,
     peers,
     fallbackAfterMs: f.fallbackAfter,
