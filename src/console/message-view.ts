@@ -66,6 +66,11 @@ export interface MessageView {
     signerRule: string | null;
   };
   response: { status: number; body: string | null } | null;
+  /**
+   * Copies of this message the peer sent again under new message ids (src/inbound/resends.ts): each
+   * got this message's answer, and nothing was delivered twice.
+   */
+  resent: { copies: number; lastAt: number | null } | null;
   /** A request refused at intake: why, what it was answered, and what is left of its body. */
   refusal: {
     reason: string;
@@ -211,6 +216,7 @@ export function messageView(detail: MessageDetail, c: PlanContext): MessageView 
       signerRule: m.signerRule,
     },
     response: m.responseStatus === null ? null : { status: m.responseStatus, body: m.responseBody },
+    resent: m.resends > 0 ? { copies: m.resends, lastAt: m.lastResentAt } : null,
     refusal:
       m.refusal === null
         ? null

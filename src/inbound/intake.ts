@@ -1,10 +1,11 @@
 /**
  * A scheduling POST from its checked headers to the answer: authenticate (DKIM or trusted source),
  * drop replays, check the iTIP body, route each recipient, store the message with one delivery per
- * recipient (committed before anyone is told anything), deliver what can be delivered by the
- * deadline, and answer per recipient. A refused request is logged too (with its verdict and the
- * answer) when its headers were readable, so the log shows forgeries and mistakes: its metadata
- * only, never its body, and never with a delivery (refusals.ts).
+ * recipient (committed before anyone is told anything) except those whose copy of this iTIP message
+ * an earlier message holds (resends.ts), deliver what can be delivered by the deadline, and answer
+ * per recipient (answers.ts: 1.1 for what isched holds but has not delivered yet). A refused request
+ * is logged too (with its verdict and the answer) when its headers were readable, so the log shows
+ * forgeries and mistakes: its metadata only, never its body, and never with a delivery (refusals.ts).
  */
 import type { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
@@ -21,16 +22,19 @@ import type { ItipMessage } from "../itip/index.ts";
 import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import type { AlignmentMode, TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
+import { ItipCopyError, noteResent } from "../store/itip-keys.ts";
 import { type NewMessage, recordResponse } from "../store/messages.ts";
 import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
 import type { DeliveryTarget, RecipientOutcome } from "../targets/target.ts";
+import { type Finished, HELD, HELD_STATUS, responseItems } from "./answers.ts";
 import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import { checkItip } from "./itip-checks.ts";
 import type { RefusalLog } from "./refusal-log.ts";
 import { logRefusal, requestFacts } from "./refusals.ts";
-import { type InFlightRequests, replayKeyOf, storedAnswer } from "./replays.ts";
+import { type InFlightRequests, replayKeyOf, storedAnswer, TRUSTED_WINDOW_MS } from "./replays.ts";
+import { answerOfMessage, itemOf, itipKeysOf } from "./resends.ts";
 
 export interface IntakeContext {
   db: Database;
@@ -225,41 +229,106 @@ async function accept(
   // stored already decided, with their attempt: one transaction for the whole request.
   message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
   const decided = await decideImmediately(ctx, message, itip, deliveries);
+  // Each recipient that is to get the message claims its copy (resends.ts): a peer's copy sent again
+  // under a new message id is delivered once.
+  message.itipKeys = itipKeysOf({
+    originator: h.originator,
+    itip,
+    recipients: deliveries.filter((d) => d.state !== "failed").map((d) => d.recipient),
+    expiresAt: o.replay?.expiresAt ?? ctx.nowMs() + TRUSTED_WINDOW_MS,
+  });
   const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
   const freeBusy = itip.component === "VFREEBUSY";
-  if (allDecided) {
-    const xml = scheduleResponseXml(
-      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
-    );
-    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
-    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
-    return { status: 200, xml, messageUuid: accepted.uuid };
-  }
-  const accepted = store(ctx, message, deliveries);
-  if ("replayOf" in accepted) return asReplay(accepted.replayOf);
-  const queued = accepted.deliveryIds.filter((_, i) => (deliveries[i]!.state ?? "queued") === "queued");
-  const now = await ctx.dispatcher.deliverNow(queued, ctx.deadlineMs);
-  if (queued.length > 0 && now.finished.size < queued.length) ctx.dispatcher.poke();
-  const xml = scheduleResponseXml(
-    responseItems(h.recipients, deliveries, decided, now.finished, accepted.deliveryIds, freeBusy),
+  const itemsOf = (finished: Finished, copies: ReadonlyMap<number, ScheduleResponseItem>) =>
+    responseItems({ recipients: h.recipients, deliveries, decided, finished, copies, freeBusy });
+  const noCopies = new Map<number, ScheduleResponseItem>();
+  const firstXml = allDecided ? scheduleResponseXml(itemsOf(new Map(), noCopies)) : undefined;
+  const stored = store(
+    ctx,
+    firstXml === undefined ? message : { ...message, responseStatus: 200, responseBody: firstXml },
+    deliveries,
   );
-  recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
-  return { status: 200, xml, messageUuid: accepted.uuid };
+  if ("replayOf" in stored) return asReplay(stored.replayOf);
+  if ("copyOf" in stored) {
+    // Nothing of it was stored: every recipient that was to get it has it from an earlier message.
+    const copies = await firstItems(ctx, h.recipients, stored.copyOf);
+    return { status: 200, xml: scheduleResponseXml(itemsOf(new Map(), copies)) };
+  }
+  const accepted = stored;
+  if (firstXml !== undefined && accepted.copies.size === 0)
+    return { status: 200, xml: firstXml, messageUuid: accepted.uuid };
+  // The deliveries stored, by the index of their recipient (those of accepted.copies have none).
+  const ids = new Map<number, number>();
+  let next = 0;
+  deliveries.forEach((d, i) => {
+    if (!accepted.copies.has(d.recipient)) ids.set(i, accepted.deliveryIds[next++]!);
+  });
+  // Copies of this message that arrive while it is being delivered wait for its answer.
+  return ctx.inFlight.run(answerKey(accepted.messageId), async () => {
+    const queued = [...ids]
+      .filter(([i]) => (deliveries[i]!.state ?? "queued") === "queued")
+      .map(([, id]) => id);
+    const [now, copies] = await Promise.all([
+      ctx.dispatcher.deliverNow(queued, ctx.deadlineMs),
+      firstItems(ctx, h.recipients, accepted.copies),
+    ]);
+    if (queued.length > 0 && now.finished.size < queued.length) ctx.dispatcher.poke();
+    const byIndex = new Map<number, RecipientOutcome>();
+    for (const [i, id] of ids) {
+      const outcome = now.finished.get(id);
+      if (outcome) byIndex.set(i, outcome);
+    }
+    const xml = scheduleResponseXml(itemsOf(byIndex, copies));
+    recordResponse(ctx.db, { messageId: accepted.messageId, status: 200, body: xml });
+    return { status: 200, xml, messageUuid: accepted.uuid };
+  });
+}
+
+/** The in-flight key under which a stored message's answer is awaited by its copies (resends.ts). */
+const answerKey = (messageId: number): string => `message\n${messageId}`;
+
+/**
+ * For each recipient (by index) that an earlier message holds, the item that message's answer gave
+ * it: awaited when that message is still being answered here, else read from the database.
+ */
+async function firstItems(
+  ctx: IntakeContext,
+  recipients: readonly Recipient[],
+  holders: ReadonlyMap<string, number>,
+): Promise<Map<number, ScheduleResponseItem>> {
+  const answers = new Map<number, Promise<string | undefined>>();
+  for (const id of new Set(holders.values())) {
+    const pending = ctx.inFlight.pending(answerKey(id));
+    const stored = () => answerOfMessage(ctx.db, id)?.xml;
+    answers.set(id, pending ? pending.then((a) => a.xml, stored) : Promise.resolve(stored()));
+  }
+  const items = new Map<number, ScheduleResponseItem>();
+  for (const [i, r] of recipients.entries()) {
+    const holder = holders.get(r.address);
+    if (holder === undefined) continue;
+    const xml = await answers.get(holder)!;
+    const first = xml === undefined ? undefined : itemOf(xml, r.address);
+    items.set(i, first ?? { recipient: r.address, requestStatus: HELD_STATUS, description: HELD });
+  }
+  noteResent(ctx.db, { messageIds: [...holders.values()], nowMs: ctx.nowMs() });
+  return items;
 }
 
 /**
- * queue.accept(), or the answer of the message that already holds the replay key. Copies in this
- * process wait for their first one before this point, so this is the database's word for the rare
- * rest (a key taken while the first copy's answer was lost in a crash).
+ * queue.accept(); or the answer of the message that already holds the replay key; or, when every
+ * recipient's copy is held by earlier messages, those messages (resends.ts). Replays in this process
+ * wait for their first copy before this point, so a replay key taken is the database's word for the
+ * rare rest (a key taken while the first copy's answer was lost in a crash).
  */
 function store(
   ctx: IntakeContext,
   message: NewMessage,
   deliveries: readonly NewDelivery[],
-): Accepted | { replayOf: IntakeAnswer } {
+): Accepted | { replayOf: IntakeAnswer } | { copyOf: ReadonlyMap<string, number> } {
   try {
     return ctx.queue.accept(message, deliveries);
   } catch (e) {
+    if (e instanceof ItipCopyError) return { copyOf: e.held };
     if (!(e instanceof ReplayConflictError)) throw e;
     const first = storedAnswer(ctx.db, { key: e.key, nowMs: ctx.nowMs() });
     if (!first) throw e;
@@ -324,57 +393,6 @@ async function decideImmediately(
     });
   }
   return decided;
-}
-
-function responseItems(
-  recipients: readonly Recipient[],
-  deliveries: readonly NewDelivery[],
-  decided: ReadonlyMap<number, RecipientOutcome>,
-  finished: ReadonlyMap<number, RecipientOutcome>,
-  deliveryIds: readonly number[],
-  freeBusy: boolean,
-): ScheduleResponseItem[] {
-  return recipients.map((r, i) => {
-    const d = deliveries[i]!;
-    const early = decided.get(i);
-    if (early)
-      return {
-        recipient: r.address,
-        requestStatus: early.requestStatus,
-        calendarData: early.calendarData,
-        description: early.description,
-      };
-    if (d.state === "failed")
-      return { recipient: r.address, requestStatus: d.requestStatus!, description: d.lastError };
-    const outcome = finished.get(deliveryIds[i]!);
-    if (!outcome) {
-      return freeBusy
-        ? {
-            recipient: r.address,
-            requestStatus: STATUS.serviceUnavailable,
-            description: "The calendar did not answer in time.",
-          }
-        : {
-            recipient: r.address,
-            requestStatus: STATUS.pending,
-            description: "Accepted; delivery is in progress.",
-          };
-    }
-    const kind = classifyStatus(outcome.requestStatus);
-    if (!freeBusy && (kind === "temporary" || kind === "pending")) {
-      return {
-        recipient: r.address,
-        requestStatus: STATUS.pending,
-        description: "Accepted; the calendar is not reachable now, delivery will be retried.",
-      };
-    }
-    return {
-      recipient: r.address,
-      requestStatus: outcome.requestStatus,
-      calendarData: outcome.calendarData,
-      description: outcome.description,
-    };
-  });
 }
 
 export function refusal(e: IScheduleError, retryAfterSeconds?: number): IntakeAnswer {

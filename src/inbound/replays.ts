@@ -11,14 +11,12 @@
  */
 import type { Database } from "bun:sqlite";
 import type { DkimPass } from "../dkim/verdict.ts";
-import { STATUS } from "../ischedule/status.ts";
-import { type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
-import { deliveriesOfMessage } from "../store/deliveries.ts";
-import { getMessageRow } from "../store/messages.ts";
 import { findReplay, type ReplayClaim } from "../store/replays.ts";
 import type { Authentication } from "./authenticate.ts";
+import { answerOfMessage } from "./resends.ts";
 
-const TRUSTED_WINDOW_MS = 86_400_000;
+/** How long a trusted request's replay key is kept, and its copies are recognised (resends.ts). */
+export const TRUSTED_WINDOW_MS = 86_400_000;
 /** A key outlives its signature by the clock skew allowed on t= (draft §7.4). */
 const SKEW_MS = 300_000;
 
@@ -77,22 +75,5 @@ export function storedAnswer(
   o: { key: string; nowMs: number },
 ): { status: number; xml: string; messageUuid: string } | undefined {
   const id = findReplay(db, o);
-  const message = id === undefined ? undefined : getMessageRow(db, id);
-  if (!message) return undefined;
-  if (message.responseStatus !== null && message.responseBody !== null)
-    return { status: message.responseStatus, xml: message.responseBody, messageUuid: message.uuid };
-  const items = deliveriesOfMessage(db, message.id).map((d): ScheduleResponseItem => {
-    if (d.state === "delivered" || d.state === "failed")
-      return {
-        recipient: d.recipient,
-        requestStatus: d.requestStatus ?? STATUS.pending,
-        description: d.lastError ?? undefined,
-      };
-    return {
-      recipient: d.recipient,
-      requestStatus: STATUS.pending,
-      description: "Accepted; delivery is in progress.",
-    };
-  });
-  return { status: 200, xml: scheduleResponseXml(items), messageUuid: message.uuid };
+  return id === undefined ? undefined : answerOfMessage(db, id);
 }

@@ -7,6 +7,7 @@ import {
   type Component,
   calAddressOf,
   firstValue,
+  icalUtc,
   isoOf,
   type Property,
   type Time,
@@ -14,7 +15,7 @@ import {
   timeOf,
 } from "./_ical.ts";
 import { addressKey } from "./address.ts";
-import type { Attendee, ItipMessage } from "./types.ts";
+import type { Attendee, ItipMessage, Revision } from "./types.ts";
 
 export interface ModelInput {
   readonly text: string;
@@ -75,6 +76,7 @@ export function buildMessage(input: ModelInput): ItipMessage {
     attendees,
     attendeeAddresses: [...allAddresses.values()],
     sequence: typeof sequence === "number" ? sequence : 0,
+    revisions: input.mains.map(revisionOf),
     ...(summary !== undefined && { summary }),
     ...(start && { start: isoOf(start) }),
     ...(end && { end: isoOf(end) }),
@@ -92,6 +94,17 @@ export function buildMessage(input: ModelInput): ItipMessage {
     },
     attachments: attachmentsOf(input.calendar),
     text: input.text,
+  };
+}
+
+function revisionOf(component: Component): Revision {
+  const recurrenceId = timeOf(component, "recurrence-id");
+  const dtstamp = timeOf(component, "dtstamp");
+  const sequence = firstValue(component, "sequence");
+  return {
+    ...(recurrenceId && { recurrenceId: icalUtc(recurrenceId) }),
+    sequence: typeof sequence === "number" ? sequence : 0,
+    ...(dtstamp && { dtstamp: icalUtc(dtstamp) }),
   };
 }
 

@@ -22,6 +22,7 @@ export {
   type Restriction,
   restrictionFor,
 } from "./restrictions.ts";
+export { revisionOf } from "./revision.ts";
 export {
   type AllowedComponent,
   checkMethodAllowed,
@@ -35,4 +36,4 @@ export {
 } from "./rules.ts";
 export { DEFAULT_SPAN_LIMIT, type ScheduledSpan, scheduledSpan } from "./scheduled-span.ts";
 export { describeItip, type ItipSummary, replyingAttendee } from "./summary.ts";
-export type { Attendee, CalAddress, ItipComponent, ItipMessage } from "./types.ts";
+export type { Attendee, CalAddress, ItipComponent, ItipMessage, Revision } from "./types.ts";

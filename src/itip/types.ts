@@ -35,6 +35,12 @@ export interface Attendee extends CalAddress {
 /** Component types with iTIP methods; any other IANA component name is carried as a plain string. */
 export type ItipComponent = "VEVENT" | "VTODO" | "VJOURNAL" | "VFREEBUSY" | "VPOLL";
 
+export interface Revision {
+  readonly recurrenceId?: string;
+  readonly sequence: number;
+  readonly dtstamp?: string;
+}
+
 export interface ItipMessage {
   /** METHOD, upper-case (values are case-insensitive, RFC 5545 §2). */
   readonly method: string;
@@ -52,6 +58,12 @@ export interface ItipMessage {
   readonly attendeeAddresses: readonly string[];
   /** SEQUENCE of the master (or first) component; 0 when absent. */
   readonly sequence: number;
+  /**
+   * What identifies the revision of each main component (RFC 5546 §2.1.5), in message order:
+   * RECURRENCE-ID and DTSTAMP in the form `20040902T130000Z` (UTC), SEQUENCE (0 when absent).
+   * `recurrenceId` is absent for a master, `dtstamp` for a component without DTSTAMP.
+   */
+  readonly revisions: readonly Revision[];
   readonly summary?: string;
   /**
    * DTSTART and DTEND (or DUE, or DTSTART + DURATION) of the master (or first) component, in ISO 8601:

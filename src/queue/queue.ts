@@ -51,6 +51,7 @@ import {
   renewLeases,
   wakeWaiting,
 } from "../store/deliveries.ts";
+import { claimItipKeys, ItipCopyError } from "../store/itip-keys.ts";
 import { type LogPage, searchMessages } from "../store/message-search.ts";
 import { getMessageRow, insertMessage, type MessageRow, type NewMessage } from "../store/messages.ts";
 
@@ -95,8 +96,13 @@ export interface NewDelivery {
 export interface Accepted {
   messageId: number;
   uuid: string;
-  /** In the order of the deliveries given. */
+  /** In the order of the deliveries given, without those of `copies`. */
   deliveryIds: number[];
+  /**
+   * Recipients whose copy of this iTIP revision an earlier message holds (message.itipKeys): they get
+   * no delivery here, and map to that message's id. Empty without itipKeys.
+   */
+  copies: ReadonlyMap<string, number>;
 }
 
 /** `route`/`target` change where the delivery goes next (iMIP fallback, the peer URL found). */
@@ -147,15 +153,26 @@ export class DeliveryQueue {
     this.#recoveryDelayMs = atLeast("recoveryDelayMs", o.recoveryDelayMs ?? DEFAULT_RECOVERY_DELAY_MS, 0);
   }
 
-  /** Stores a message and its deliveries in one transaction. */
+  /**
+   * Stores a message and its deliveries in one transaction. With message.itipKeys, a recipient whose
+   * copy an earlier message holds gets no delivery (Accepted.copies); when that is every recipient
+   * claimed, nothing is stored and ItipCopyError says who holds them.
+   */
   accept(message: NewMessage, deliveries: readonly NewDelivery[]): Accepted {
     const now = this.#now();
     const uuid = message.uuid ?? Bun.randomUUIDv7("hex", now);
     const receivedAt = message.receivedAt ?? now;
     return this.#db
-      .transaction(() => {
+      .transaction((): Accepted => {
         const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };
+        const claims = message.itipKeys;
+        const copies = claims
+          ? claimItipKeys(this.#db, { ...claims, messageId, nowMs: receivedAt })
+          : new Map<string, number>();
+        if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
+          throw new ItipCopyError(copies);
+        const fresh = deliveries.filter((d) => !copies.has(d.recipient));
+        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };
       })
       .immediate();
   }

@@ -299,7 +299,7 @@ export interface ServeConfig {
   readonly alignment?: AlignmentMode;
   readonly limits: Limits;
   readonly administrator: string;
-  /** How long the endpoint waits for a local target before answering 1.0;Pending. */
+  /** How long the endpoint waits for a local target before answering 1.1 (held: src/inbound/intake.ts). */
   readonly deliveryDeadlineMs: number;
   /** How long the endpoint waits for a request body to arrive in full (default 30 s). */
   readonly bodyTimeoutMs?: number;

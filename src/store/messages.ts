@@ -5,6 +5,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { perDatabase } from "./_per-database.ts";
+import type { ItipKeyClaims } from "./itip-keys.ts";
 import { claimReplayKey, type ReplayClaim } from "./replays.ts";
 
 export type Direction = "inbound" | "outbound";
@@ -48,6 +49,8 @@ export interface NewMessage {
   responseBody?: string;
   /** The replay key this message answers for (replays.ts); claimed in the same transaction. */
   replay?: ReplayClaim;
+  /** Its recipients' copies of its iTIP revision (itip-keys.ts); claimed by the queue with its deliveries. */
+  itipKeys?: ItipKeyClaims;
   /** Why the request was refused: a refusal keeps no body and never gets a delivery (refusals.ts). */
   refusal?: string;
   /** Bytes of the body as received, when the body itself is not kept. */
@@ -85,6 +88,9 @@ export interface MessageRow {
   refusal: string | null;
   /** Bytes of the body as received (a refusal's body is not kept). */
   bodySize: number | null;
+  /** Copies of this message its peer sent again (under new message ids), answered from this one. */
+  resends: number;
+  lastResentAt: number | null;
 }
 
 const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
@@ -92,7 +98,7 @@ const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.i
   m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,
   m.content_type AS contentType, m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
   m.dkim_reason AS dkimReason, m.signer_rule AS signerRule, m.response_status AS responseStatus, m.response_body AS responseBody,
-  m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize`;
+  m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize, m.resends, m.last_resent_at AS lastResentAt`;
 
 type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
 type Bindings = Record<string, string | number | Uint8Array | null>;

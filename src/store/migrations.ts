@@ -193,6 +193,22 @@ ALTER TABLE messages ADD COLUMN signer_rule TEXT;
 ALTER TABLE peer_policies ADD COLUMN signers TEXT;
 `;
 
+/**
+ * A peer's copy of an iTIP revision already accepted for a recipient is delivered once
+ * (store/itip-keys.ts): one key per recipient's copy, claimed in the message's transaction; a
+ * message counts the copies its peer sent again.
+ */
+const ITIP_KEYS = `
+CREATE TABLE itip_keys (
+  key TEXT PRIMARY KEY,
+  message_id INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX itip_keys_expiry ON itip_keys (expires_at);
+ALTER TABLE messages ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_resent_at INTEGER;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -200,6 +216,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: "console sessions", up: CONSOLE_SESSIONS },
   { name: "peer facts", up: PEER_FACTS },
   { name: "signer alignment", up: SIGNER_ALIGNMENT },
+  { name: "iTIP keys", up: ITIP_KEYS },
 ];
 
 /** The schema version this code writes and understands. */

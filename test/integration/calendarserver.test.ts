@@ -164,6 +164,29 @@ describe("CalendarServer sends to isched", () => {
         "d=cal.example.net and the Originator's domain example.net are both in the organisational domain example.net (relaxed alignment, RFC 7489 §3.1).",
     });
   });
+
+  // Both captured invitations are one iTIP revision (same Originator, recipients, UID, SEQUENCE and
+  // DTSTAMP) signed twice, as CalendarServer's work queue signs each run anew with a new message id
+  // (work.py, dkim.py): the second is a copy of the first.
+  test("the same invitation signed again (host name, new message id) is answered like the first and delivered once", async () => {
+    const request = readHttpFixture(join(CS, "invite-hostname.http"));
+    const answer = await rawExchange({ port: port(), request: replayBytes(request, `127.0.0.1:${port()}`) });
+    expect(answer.status).toBe(200);
+    expect(statuses(answer.text)).toEqual({
+      "mailto:alice@a.test": "2.0;Success",
+      "mailto:bob@a.test": "2.0;Success",
+    });
+    const inbox = await receiver.api<{ items: { uuid: string; uid: string }[] }>(
+      "/inbox?recipient=mailto:bob@a.test",
+    );
+    const copies = inbox.body.items.filter((m) => m.uid === "cs-weekly-1@example.net");
+    expect(copies.length).toBe(1);
+    const detail = await receiver.api<{ dkim: { domain: string }; resent: { copies: number } | null }>(
+      `/messages/${copies[0]!.uuid}`,
+    );
+    expect(detail.body.dkim.domain).toBe("example.net");
+    expect(detail.body.resent?.copies).toBe(1);
+  });
 });
 
 describe("isched sends to CalendarServer", () => {

@@ -7,12 +7,13 @@
  * keeps the old rule (the Originator's domain or a parent).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey } from "../../src/dkim/sign.ts";
+import { messageDetailByUid } from "../support/console-api.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, statuses } from "../support/isched.ts";
 import { type RawResponse, rawExchange } from "../support/raw-http.ts";
@@ -76,23 +77,8 @@ function post(to: ServeProcess, o: { d: string; from: string; uid: string }): Pr
   });
 }
 
-interface MessageDetail {
-  dkim: { result: string; domain: string; signerRule: string | null };
-}
-
-/** The console's detail of the message with this UID, read through the API as the page reads it. */
-async function detailOf(server: ServeProcess, name: string, uid: string): Promise<MessageDetail> {
-  const token = readFileSync(join(dir, name, "api-token"), "utf8").trim();
-  const get = (path: string) =>
-    fetch(`${server.consoleUrl}/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } }).then((r) =>
-      r.json(),
-    );
-  const list = (await get(`/messages?q=${encodeURIComponent(`uid:${uid}`)}`)) as {
-    messages: { uuid: string }[];
-  };
-  expect(list.messages.length).toBe(1);
-  return (await get(`/messages/${list.messages[0]!.uuid}`)) as MessageDetail;
-}
+const detailOf = (server: ServeProcess, name: string, uid: string) =>
+  messageDetailByUid(server, join(dir, name), uid);
 
 describe("relaxed alignment (the default)", () => {
   test("a calendar server signing with its host name (d=cal.example.net for @example.net) is accepted", async () => {

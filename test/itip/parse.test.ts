@@ -39,6 +39,7 @@ describe("parseItip() reads valid messages", () => {
       ],
       attendeeAddresses: ["mailto:bernard@example.com", "mailto:cyrus@example.org"],
       sequence: 0,
+      revisions: [{ sequence: 0, dtstamp: "20040901T200200Z" }],
       summary: "Design meeting",
       start: "2004-09-02T13:00:00Z",
       end: "2004-09-02T14:00:00Z",

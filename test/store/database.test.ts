@@ -44,6 +44,7 @@ describe("openDatabase()", () => {
       "console_sessions",
       "deliveries",
       "dkim_keys",
+      "itip_keys",
       "messages",
       "peer_facts",
       "peer_policies",

@@ -88,6 +88,18 @@ function dkimCard(m: MessageView): HTMLElement {
       ["Reason", d.reason],
       ["Signer accepted", d.signerRule],
       ["Answer given", m.response ? `HTTP ${m.response.status}` : null],
+      [
+        "Sent again",
+        m.resent
+          ? h(
+              "span",
+              { id: "resent" },
+              `${m.resent.copies} ${m.resent.copies === 1 ? "copy" : "copies"} under new message ids, the last `,
+              time(m.resent.lastAt),
+              ": each got this answer, none was delivered again",
+            )
+          : null,
+      ],
     ]),
     m.response?.body
       ? h("details", null, h("summary", null, "Answer body"), h("pre", null, m.response.body))

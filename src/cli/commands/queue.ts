@@ -140,6 +140,9 @@ export const queueShowCommand = defineCommand({
       `  originator ${m.originator}; uid ${m.uid ?? "-"}`,
       `  DKIM ${m.dkim.result}${m.dkim.domain ? ` d=${m.dkim.domain} s=${m.dkim.selector}` : ""}${m.dkim.reason ? `: ${m.dkim.reason}` : ""}`,
       m.dkim.signerRule ? `  signer accepted: ${m.dkim.signerRule}` : "",
+      m.resent
+        ? `  sent again: ${m.resent.copies} copies under new message ids (last ${utc(m.resent.lastAt ?? 0)} UTC), answered from this message, none delivered again`
+        : "",
       ...(m.refusal ? refusalText(m.refusal) : []),
       ...m.deliveries.map(deliveryText),
     ].filter((l) => l !== "");

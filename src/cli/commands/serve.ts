@@ -139,7 +139,7 @@ export const serveFlags = {
     placeholder: "URI",
   }),
   deliveryDeadline: flag.durationMs({
-    help: "how long a POST waits for the local calendar before answering 1.0 (pending)",
+    help: "how long a POST waits for the local calendar before answering 1.1 (held: isched delivers it later)",
     defaultValue: 3000,
   }),
   retry: flag.custom(parseRetrySchedule, {
@@ -503,7 +503,7 @@ function summary(
     `  data          ${c.dataDir}`,
     ...c.domains.map((d) => `  deliver       ${d} -> ${describeTarget(targetFor(c.deliver, d))}`),
     `  limits        ${c.limits.maxRecipients} recipients, ${c.limits.maxContentLength} bytes, ${c.limits.minDateTime}..${c.limits.maxDateTime}, ${c.limits.maxInstances} instances`,
-    `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer pending after ${c.deliveryDeadlineMs} ms`,
+    `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer 1.1 (held) after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
     ...keyLines(c, keys),
