@@ -39,6 +39,8 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startBenchIsched } from "./_bench-isched.ts";
+import { machineBusyMs, processCpuMs } from "./_perf.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -205,44 +207,9 @@ function bareRole(): void {
 // ---------------------------------------------------------------------------------------------
 // isched
 
-/**
- * --role isched: `isched serve --domain org.test --deliver store --peer-key peer.test:s1=KEY` with
- * the command line's defaults (limits, 3 s delivery deadline, retry schedule, sync normal, log
- * level info on stderr), started through startServer() like the CLI does, so the benchmark does not
- * depend on flag parsing. Stops on SIGTERM.
- */
+/** --role isched: the benchmarked isched (_bench-isched.ts) on --port. Stops on SIGTERM. */
 async function ischedRole(): Promise<void> {
-  const { startServer } = await import("../../src/server/app.ts");
-  const { DEFAULT_LIMITS } = await import("../../src/server/config.ts");
-  const { createLogger } = await import("../../src/server/log.ts");
-  const { keyRecordFromFile } = await import("../../src/dkim/private-exchange-source.ts");
-  const server = await startServer({
-    log: createLogger({ level: "info" }),
-    config: {
-      domains: ["org.test"],
-      listen: { host: "127.0.0.1", port: Number(args.port) },
-      dataDir: args.data!,
-      deliver: [{ target: { kind: "store" } }],
-      paths: [],
-      trust: [],
-      limits: DEFAULT_LIMITS,
-      administrator: "mailto:postmaster@org.test",
-      deliveryDeadlineMs: 3000,
-      retryScheduleMs: [60, 300, 900, 3600, 14_400, 43_200].map((s) => s * 1000),
-      allowPrivatePeers: false,
-      allowSha1: false,
-      peerKeys: [
-        {
-          domain: "peer.test",
-          selector: "s1",
-          record: keyRecordFromFile(readFileSync(args.key!, "utf8")),
-          where: args.key!,
-        },
-      ],
-      console: { host: "127.0.0.1", port: 0 },
-      sync: "normal",
-    },
-  });
+  const server = await startBenchIsched({ port: Number(args.port), dataDir: args.data!, keyFile: args.key! });
   process.once("SIGTERM", async () => {
     await server.stop();
     process.exit(0);
@@ -458,30 +425,9 @@ interface LoadOptions {
   cycle?: boolean;
 }
 
-const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
 /** CPU time (ms) used so far by these processes, all threads included. */
 function cpuMsOf(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-    } catch {
-      // exited
-    }
-  }
-  return (ticks * 1000) / CLOCK_TICKS;
-}
-
-/** Busy CPU time (ms) of the whole machine so far, from /proc/stat. */
-function machineBusyMs(): number {
-  const [, user, nice, system, , , irq, softirq, steal] = readFileSync("/proc/stat", "utf8")
-    .split("\n")[0]!
-    .trim()
-    .split(/\s+/)
-    .map(Number);
-  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / CLOCK_TICKS;
+  return pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
 }
 
 /** The processes of a process group (Cyrus's master and its httpd children). */
