@@ -1,0 +1,853 @@
+/**
+ * Stage profile of the inbound path: microseconds per request for each stage of a DKIM-verified
+ * invitation at saturation, from HTTP to the answer, with the share of the whole.
+ *
+ *   npx bun scripts/bench/profile-inbound.ts [--seconds 8] [--warmup 3] [--concurrency 16] [--runs 2]
+ *                                            [--perf] [--cpu-prof] [--sign-rate 2500] [--keep DIR]
+ *   npx bun scripts/bench/profile-inbound.ts --analyse DIR    (the perf tables again, from a --keep DIR)
+ *
+ * How it works. The same load as scripts/bench/inbound.ts (its signer and load-generator roles are
+ * reused: 1.2 KB REQUEST invitations, rsa-sha256 2048, each with its own message id and UID; 16
+ * keep-alive connections, closed loop; server pinned to CPU 0, generator to CPU 1), against:
+ *
+ * 1. the server as `isched serve --deliver store` starts it, unmodified: requests/s, CPU per request
+ *    by thread (/proc/PID/task), and how much the WAL file grew per request;
+ * 2. an instrumented copy of src/ (made in a temporary folder, never in the work tree: each patch
+ *    below inserts performance.now() around one stage, and the script stops with the name of the
+ *    patch whose anchor text is no longer in the source). Only synchronous stretches are timed,
+ *    so an await that lets other requests run never counts their work; what the instrumented code
+ *    does not cover (Bun's HTTP parsing and writing, Elysia's wrapper, promise and stream plumbing,
+ *    garbage collection, the JIT and checkpoint threads) is the remainder up to 1 / (requests/s) on
+ *    the pinned core;
+ * 3. two floors on the same core and load: a bare Bun.serve that reads the body and answers a
+ *    constant, and the same behind an Elysia `.all("*")` route as isched mounts it;
+ * 4. with --cpu-prof: the unmodified server once more under `bun --cpu-prof` (JSC's sampler, 1 ms):
+ *    the top JavaScript functions by self and inclusive samples in the measured window;
+ * 5. with --perf (needs `perf`; `apt-get install linux-perf`): `perf record -g` of the unmodified
+ *    server with JSC's JITDump on, so that samples in JIT code are named after their JavaScript
+ *    function; each sample is put in a stage by the innermost known function on its stack, and
+ *    kernel time by its system call.
+ *
+ * The machine is shared: run it when it is quiet, use --runs to repeat, and read the "other CPU"
+ * line (busy time of other processes during the run) before trusting a figure.
+ */
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { freePort } from "../../test/support/ports.ts";
+import { startBenchIsched } from "./_bench-isched.ts";
+import { installProbes, instrumentedCopy, type Patch, type StageSums, T } from "./_instrument.ts";
+import {
+  analysePerf,
+  cpuProfileTop,
+  formatPerf,
+  jitDumpEnv,
+  machineBusyMs,
+  type PerfSummary,
+  processCpuMs,
+  recordPerf,
+  threadCpuMs,
+} from "./_perf.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    role: { type: "string" },
+    seconds: { type: "string", default: "8" },
+    warmup: { type: "string", default: "3" },
+    concurrency: { type: "string", default: "16" },
+    runs: { type: "string", default: "2" },
+    perf: { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
+    analyse: { type: "string" },
+    "sign-rate": { type: "string", default: "2500" },
+    keep: { type: "string" },
+    // internal
+    root: { type: "string" },
+    port: { type: "string" },
+    key: { type: "string" },
+    data: { type: "string" },
+    kind: { type: "string" },
+  },
+});
+
+const BUN = process.execPath;
+const SCRIPT = new URL(import.meta.url).pathname;
+const REPO = join(new URL(".", import.meta.url).pathname, "..", "..");
+const INBOUND = join(REPO, "scripts", "bench", "inbound.ts");
+
+// ---------------------------------------------------------------------------------------------
+// The instrumented copy
+
+const PATCHES: Patch[] = [
+  {
+    file: "server/app.ts",
+    find: `      const path = new URL(request.url, "http://host.invalid").pathname;
+      if (ischedulePaths.has(path))
+        return endpoint.scheduling(request, server?.requestIP(request)?.address ?? "");`,
+    replace: `      const __t = ${T};
+      const path = new URL(request.url, "http://host.invalid").pathname;
+      if (ischedulePaths.has(path)) {
+        const __a = server?.requestIP(request)?.address ?? "";
+        __ip("handler: URL, path, requestIP", __t);
+        return endpoint.scheduling(request, __a);
+      }`,
+  },
+  {
+    file: "inbound/endpoint.ts",
+    find: `      const headers = checkHeaders(request.headers, caps);
+      const body = await readCappedBody(request, {`,
+    replace: `      let __t = ${T};
+      const headers = checkHeaders(request.headers, caps);
+      __ip("header checks", __t);
+      const body = await readCappedBody(request, {`,
+  },
+  {
+    file: "inbound/endpoint.ts",
+    find: `      answer = await receive(
+        { headers, fields: [...request.headers.entries()], body, remoteAddress },
+        o.intake,
+      );`,
+    replace: `      __t = ${T};
+      const __fields = [...request.headers.entries()];
+      __ip("header list copy", __t);
+      answer = await receive({ headers, fields: __fields, body, remoteAddress }, o.intake);`,
+  },
+  {
+    file: "inbound/endpoint.ts",
+    find: `    o.log.log("info", "ischedule POST", {`,
+    replace: `    const __tl = ${T};
+    o.log.log("info", "ischedule POST", {`,
+  },
+  {
+    file: "inbound/endpoint.ts",
+    find: `      ms: Math.round(performance.now() - started),
+    });
+    return xmlAnswer(answer.status, answer.xml, answer.headers);`,
+    replace: `      ms: Math.round(performance.now() - started),
+    });
+    __ip("log line", __tl);
+    const __tr = ${T};
+    const __r = xmlAnswer(answer.status, answer.xml, answer.headers);
+    __ip("answer: Response object", __tr);
+    return __r;`,
+  },
+  {
+    file: "inbound/read-body.ts",
+    find: `  const declared = request.headers.get("content-length");`,
+    replace: `  let __t = ${T};
+  const declared = request.headers.get("content-length");`,
+  },
+  {
+    file: "inbound/read-body.ts",
+    find: `    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;`,
+    replace: `    for (;;) {
+      const __race = Promise.race([reader.read(), deadline]);
+      __ip("body read", __t);
+      const { done, value } = await __race;
+      __t = ${T};
+      if (done) break;`,
+  },
+  {
+    file: "inbound/read-body.ts",
+    find: `    clearTimeout(timer);
+  }
+  if (chunks.length === 1) return chunks[0]!;`,
+    replace: `    clearTimeout(timer);
+  }
+  __ip("body read", __t);
+  if (chunks.length === 1) return chunks[0]!;`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  const h = req.headers;
+  const originatorDomain`,
+    replace: `  let __t = ${T};
+  const h = req.headers;
+  const originatorDomain`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  let auth: Authentication;
+  try {
+    auth = await authenticate({`,
+    replace: `  __ip("intake: body SHA-256, log fields", __t);
+  let auth: Authentication;
+  try {
+    auth = await authenticate({`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  const signature =
+    auth.kind === "dkim"`,
+    replace: `  __t = ${T};
+  const signature =
+    auth.kind === "dkim"`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `    const earlier = findReplay(ctx.db, {
+      peerDomain: auth.peerDomain,
+      remoteMessageId: h.messageId,
+      bodyHash,
+      since,
+    });`,
+    replace: `    __ip("intake: verdict fields", __t);
+    __t = ${T};
+    const earlier = findReplay(ctx.db, {
+      peerDomain: auth.peerDomain,
+      remoteMessageId: h.messageId,
+      bodyHash,
+      since,
+    });
+    __ip("replay lookup", __t);`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  // Route each recipient: hosted domains`,
+    replace: `  __t = ${T};
+  // Route each recipient: hosted domains`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
+  const decided = await decideImmediately(ctx, message, itip, deliveries);
+  const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
+  const freeBusy = itip.component === "VFREEBUSY";
+  if (allDecided) {
+    const xml = scheduleResponseXml(
+      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
+    );
+    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    return { status: 200, xml, messageUuid: accepted.uuid };
+  }`,
+    replace: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
+  __ip("routing", __t);
+  const decided = await decideImmediately(ctx, message, itip, deliveries);
+  __t = ${T};
+  const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
+  const freeBusy = itip.component === "VFREEBUSY";
+  if (allDecided) {
+    const xml = scheduleResponseXml(
+      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
+    );
+    __ip("answer: XML", __t);
+    __t = ${T};
+    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    __ip("commit (insert rows + BEGIN/COMMIT)", __t);
+    return { status: 200, xml, messageUuid: accepted.uuid };
+  }`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  const byTarget = new Map<DeliveryTarget, number[]>();`,
+    replace: `  let __t = ${T};
+  const byTarget = new Map<DeliveryTarget, number[]>();`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `    const startedAt = ctx.nowMs();
+    const attempt = await target.deliver(`,
+    replace: `    const startedAt = ctx.nowMs();
+    const __p = target.deliver(`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `      indexes.map((i) => deliveries[i]!.recipient),
+      AbortSignal.timeout(1000),
+    );`,
+    replace: `      indexes.map((i) => deliveries[i]!.recipient),
+      AbortSignal.timeout(1000),
+    );
+    __ip("target (store) + AbortSignal.timeout", __t);
+    const attempt = await __p;
+    __t = ${T};`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `      decided.set(i, outcome);
+    });
+  }
+  return decided;`,
+    replace: `      decided.set(i, outcome);
+    });
+  }
+  __ip("target (store) + AbortSignal.timeout", __t);
+  return decided;`,
+  },
+  {
+    file: "inbound/itip-checks.ts",
+    find: `  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(i.body);`,
+    replace: `  let __t = ${T};
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(i.body);
+    __ip("iTIP: UTF-8 decode", __t);
+    __t = ${T};`,
+  },
+  {
+    file: "inbound/itip-checks.ts",
+    find: `  const ct = i.contentType;`,
+    replace: `  __ip("iTIP: parseItip", __t);
+  __t = ${T};
+  const ct = i.contentType;`,
+  },
+  {
+    file: "inbound/itip-checks.ts",
+    find: `  if (recipientProblem) throw problem(recipientProblem);
+  return msg;`,
+    replace: `  if (recipientProblem) throw problem(recipientProblem);
+  __ip("iTIP: rule checks", __t);
+  return msg;`,
+  },
+  {
+    file: "inbound/authenticate.ts",
+    find: `  const policy = i.trust(i.originatorDomain);`,
+    replace: `  let __t = ${T};
+  const policy = i.trust(i.originatorDomain);
+  __ip("auth: trust policy (2 SQL reads)", __t);
+  __t = ${T};`,
+  },
+  {
+    file: "inbound/authenticate.ts",
+    find: `  const verdict = await verifyRequest(`,
+    replace: `  __ip("auth: other", __t);
+  const verdict = await verifyRequest(`,
+  },
+  {
+    file: "dkim/verify.ts",
+    find: `  const index = indexHeaders(request.fields);`,
+    replace: `  let __t = ${T};
+  const index = indexHeaders(request.fields);`,
+  },
+  {
+    file: "dkim/verify.ts",
+    find: `  const preliminary = checkTimesAndBody(sig, request.body, o);
+  if (preliminary) return { ...preliminary, ...ids };
+
+  const input = headerHashInput({
+    index,
+    signedHeaders: sig.signedHeaders,
+    canonicalization: sig.headerCanonicalization,
+    signatureWithoutData: withoutSignatureData(raw),
+  });
+
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  let lookup = await o.keys.lookup(query);
+  if (!lookup.ok) return lookup;
+  let outcome = tryCandidates(sig, lookup.candidates, input);`,
+    replace: `  __ip("DKIM: header index, tag parse", __t);
+  __t = ${T};
+  const preliminary = checkTimesAndBody(sig, request.body, o);
+  if (preliminary) return { ...preliminary, ...ids };
+  __ip("DKIM: body hash", __t);
+  __t = ${T};
+
+  const input = headerHashInput({
+    index,
+    signedHeaders: sig.signedHeaders,
+    canonicalization: sig.headerCanonicalization,
+    signatureWithoutData: withoutSignatureData(raw),
+  });
+  __ip("DKIM: header hash input", __t);
+  __t = ${T};
+
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  const __lookup = o.keys.lookup(query);
+  __ip("DKIM: key lookup", __t);
+  let lookup = await __lookup;
+  if (!lookup.ok) return lookup;
+  __t = ${T};
+  let outcome = tryCandidates(sig, lookup.candidates, input);
+  __ip("DKIM: SHA-256 + RSA verify", __t);`,
+  },
+  {
+    file: "queue/queue.ts",
+    find: `        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
+        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };`,
+    replace: `        const __t = ${T};
+        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
+        const __r = { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };
+        __ip("  of which: the INSERTs", __t);
+        return __r;`,
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Server roles
+
+/**
+ * --role server --root SRC: isched as inbound.ts's isched role starts it (store target, the
+ * peer's key as private-exchange, command-line defaults), from the given src folder. SIGUSR1 resets
+ * the stage sums, SIGUSR2 prints them as one JSON line; SIGTERM stops.
+ */
+async function serverRole(): Promise<void> {
+  installProbes();
+  const server = await startBenchIsched({
+    port: Number(args.port),
+    dataDir: args.data!,
+    keyFile: args.key!,
+    src: args.root!,
+  });
+  process.once("SIGTERM", async () => {
+    await server.stop();
+    process.exit(0);
+  });
+  console.log(JSON.stringify({ port: Number(new URL(server.url).port) }));
+}
+
+/** --role floor --kind bun|elysia: reads the body, answers a constant; nothing else. */
+async function floorRole(): Promise<void> {
+  const answer = () =>
+    new Response("<schedule-response>2.0;Success</schedule-response>", {
+      headers: { "Content-Type": "application/xml; charset=utf-8" },
+    });
+  const handle = async (request: Request) => {
+    await request.arrayBuffer();
+    return answer();
+  };
+  let port: number;
+  if (args.kind === "elysia") {
+    const { Elysia } = await import("elysia");
+    const app = new Elysia().all(
+      "*",
+      ({ request }) => {
+        const path = new URL(request.url, "http://host.invalid").pathname;
+        return path === "/.well-known/ischedule" ? handle(request) : new Response("no", { status: 404 });
+      },
+      { parse: "none" },
+    );
+    app.listen({ hostname: "127.0.0.1", port: Number(args.port) });
+    port = app.server!.port!;
+  } else {
+    port = Bun.serve({ hostname: "127.0.0.1", port: Number(args.port), fetch: handle }).port!;
+  }
+  // The orchestrator signals every server at the warm-up's end and the run's end.
+  process.on("SIGUSR1", () => {});
+  process.on("SIGUSR2", () => console.log("{}"));
+  console.log(JSON.stringify({ port }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+interface Started {
+  child: ReturnType<typeof spawn>;
+  port: number;
+  lines: string[];
+}
+
+async function startPinned(argv: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn("taskset", ["-c", "0", BUN, ...argv], {
+    stdio: ["ignore", "pipe", "ignore"],
+    env: { ...process.env, ...env },
+  });
+  const lines: string[] = [];
+  let buffer = "";
+  const first = new Promise<string>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      buffer += d.toString();
+      let nl = buffer.indexOf("\n");
+      while (nl !== -1) {
+        lines.push(buffer.slice(0, nl));
+        if (lines.length === 1) resolve(lines[0]!);
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf("\n");
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`${argv.join(" ")} exited with ${code}`)));
+  });
+  const port = JSON.parse(await first).port as number;
+  return { child, port, lines };
+}
+
+async function stop(s: Started): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  s.child.kill("SIGTERM");
+  await new Promise((r) => s.child.once("exit", r));
+}
+
+interface LoadResult {
+  completed: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  ok: number;
+}
+
+interface RunResult {
+  load: LoadResult;
+  /** CPU ms per thread still there at the end (threadCpuMs). */
+  threads: Map<string, number>;
+  /** CPU ms of the whole process, every thread. */
+  cpuMs: number;
+  /** The measured window, epoch ms. */
+  fromMs: number;
+  toMs: number;
+  /** Busy ms of everything else on the machine during the measured seconds. */
+  otherMs: number;
+  walBytes?: number;
+  stages?: StageSums;
+}
+
+/**
+ * One closed-loop run of inbound.ts's load role against `s`; the measured window starts after the
+ * warm-up, when the stage sums are reset (SIGUSR1) and CPU counters read.
+ */
+async function run(
+  s: Started,
+  o: { requests: string; cycle?: boolean; dataDir?: string },
+): Promise<RunResult> {
+  const warmupMs = Number(args.warmup) * 1000;
+  const seconds = Number(args.seconds);
+  const argv = [
+    INBOUND,
+    ...["--role", "load", "--port", String(s.port), "--concurrency", args.concurrency!],
+    ...["--seconds", String(seconds), "--warmup", String(warmupMs / 1000), "--requests", o.requests],
+    ...(o.cycle ? ["--cycle"] : []),
+  ];
+  const load = spawn("taskset", ["-c", "1", BUN, ...argv], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  load.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const done = new Promise<void>((r) => load.once("exit", () => r()));
+  await Bun.sleep(warmupMs);
+  s.child.kill("SIGUSR1");
+  const fromMs = Date.now();
+  const wal = o.dataDir ? join(o.dataDir, "isched.db-wal") : undefined;
+  const walStart = wal && existsSync(wal) ? statSync(wal).size : 0;
+  const threadsStart = threadCpuMs(s.child.pid!);
+  const cpuStart = processCpuMs(s.child.pid!);
+  const busyStart = machineBusyMs();
+  const loadCpuStart = threadCpuMs(load.pid!);
+  await Bun.sleep(seconds * 1000);
+  const toMs = Date.now();
+  const busy = machineBusyMs() - busyStart;
+  const threadsEnd = threadCpuMs(s.child.pid!);
+  const cpuMs = processCpuMs(s.child.pid!) - cpuStart;
+  const loadCpu = sum(threadCpuMs(load.pid!)) - sum(loadCpuStart);
+  const walEnd = wal && existsSync(wal) ? statSync(wal).size : 0;
+  const before = s.lines.length;
+  s.child.kill("SIGUSR2");
+  await done;
+  const result = JSON.parse(out.trim().split("\n").at(-1)!) as LoadResult;
+  for (let i = 0; i < 50 && s.lines.length === before; i++) await Bun.sleep(20);
+  const stages = s.lines.length > before ? (JSON.parse(s.lines.at(-1)!).stages as StageSums) : undefined;
+  const threads = new Map<string, number>();
+  for (const [k, v] of threadsEnd) threads.set(k, v - (threadsStart.get(k) ?? 0));
+  return {
+    load: result,
+    threads,
+    cpuMs,
+    fromMs,
+    toMs,
+    otherMs: Math.max(0, busy - cpuMs - loadCpu),
+    walBytes: wal && walEnd >= walStart ? walEnd - walStart : undefined,
+    stages,
+  };
+}
+
+function sum(m: Map<string, number>): number {
+  let t = 0;
+  for (const v of m.values()) t += v;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// perf: samples put in stages by the JavaScript functions on their stacks
+
+/** Innermost function on the stack that names a stage (JIT names, without their hash). */
+const STAGE_OF_FUNCTION: [RegExp, string][] = [
+  [
+    /^(checkHeaders|parseRecipients|parseOriginator|parseContentType|requireAcceptedMediaType)$/,
+    "header checks",
+  ],
+  [/^(readCappedBody|onRSDefaultController\w*|onNativePull\w*|readableStream\w*|read)$/, "body read"],
+  [/^(verifyHeaderInput|tryCandidates)$/, "DKIM: SHA-256 + RSA verify"],
+  [/^(checkTimesAndBody|hashChunksBase64|canonicalBody)$/, "DKIM: body hash"],
+  [/^(headerHashInput|withoutSignatureData)$/, "DKIM: header hash input"],
+  [/^(parseSignature|parseTagList|indexHeaders|lowerName)$/, "DKIM: header index, tag parse"],
+  [/^(verifyRequest)$/, "DKIM: other"],
+  [/^(effectivePolicy|getPeerPolicy)$/, "auth: trust policy (2 SQL reads)"],
+  [/^(authenticate)$/, "auth: other"],
+  [/^(findReplay)$/, "replay lookup"],
+  [/^(checkItip|parseItip|scanCalendar|validateValues|buildMessage)$/, "iTIP checks"],
+  [/^(scheduleResponseXml|responseItems)$/, "answer: XML"],
+  [/^(insertMessage|insertDelivery|insertAttempt)$/, "commit: the INSERTs"],
+  [/^(#runNoArgs|transaction|wrapTransaction|immediate|accept)$/, "commit: BEGIN/COMMIT (WAL write)"],
+  [/^(decideImmediately|deliver)$/, "target (store) + AbortSignal.timeout"],
+  [/^(log|format)$/, "log line"],
+  [/^(xmlAnswer)$/, "answer: Response object"],
+  [/^(receive)$/, "intake: other"],
+  [/^(post|scheduling)$/, "endpoint: other"],
+];
+
+// ---------------------------------------------------------------------------------------------
+// The orchestrator
+
+/** Every process started, killed if the orchestrator exits early. */
+const started: Started[] = [];
+
+async function orchestrate(): Promise<void> {
+  const dir = args.keep ?? mkdtempSync(join(tmpdir(), "isched-profile-inbound-"));
+  mkdirSync(dir, { recursive: true });
+  process.on("exit", () => {
+    for (const s of started) if (s.child.exitCode === null) s.child.kill("SIGKILL");
+  });
+  try {
+    const runs = Number(args.runs);
+    const seconds = Number(args.seconds);
+    const warmup = Number(args.warmup);
+    const src = instrumentedCopy(join(dir, "instrumented"), PATCHES);
+    // Fresh requests for every isched run (unmodified and instrumented, --runs times, perf once),
+    // at up to --sign-rate requests/s. Every run has its own database, so a --keep folder's requests from
+    // an earlier invocation with the same --seconds and --warmup are used again.
+    const ischedRuns = runs * 2 + (args.perf ? 1 : 0) + (args["cpu-prof"] ? 1 : 0);
+    const perRun = Number(args["sign-rate"]) * (seconds + warmup + 1);
+    const files = Array.from({ length: ischedRuns }, (_, i) => join(dir, `requests-${perRun}-${i}.bin`));
+    if (!existsSync(join(dir, "peer.key"))) {
+      const { generateDkimKey } = await import("../../src/dkim/keygen.ts");
+      const key = generateDkimKey("rsa", 2048);
+      writeFileSync(join(dir, "peer.key"), key.privateKeyPem);
+      writeFileSync(join(dir, "peer.pub"), key.publicKeyPem);
+    }
+    const missing = files.filter((f) => !existsSync(f));
+    console.log(`signing ${perRun * missing.length} requests on both cores...`);
+    await Promise.all(
+      [0, 1].map(async (cpu) => {
+        for (const [i, file] of missing.entries()) {
+          if (i % 2 !== cpu) continue;
+          const argv = [
+            ...["-c", String(cpu), BUN, INBOUND, "--role", "sign", "--key", join(dir, "peer.key")],
+            ...["--count", String(perRun), "--prefix", `p${i}-${Date.now()}`, "--out", `${file}.part`],
+          ];
+          const child = spawn("taskset", argv, { stdio: "inherit" });
+          const code = await new Promise((r) => child.once("exit", r));
+          if (code !== 0) throw new Error("profile-inbound: a signer failed");
+          renameSync(`${file}.part`, file);
+        }
+      }),
+    );
+    let fileIndex = 0;
+    const ischedRun = async (root: string, label: string, env: Record<string, string> = {}) => {
+      const data = join(dir, `data-${label}-${fileIndex}`);
+      const s = await startPinned(
+        [SCRIPT, "--role", "server", "--root", root, "--port", String(await freePort())].concat([
+          "--key",
+          join(dir, "peer.pub"),
+          "--data",
+          data,
+        ]),
+        env,
+      );
+      started.push(s);
+      const r = await run(s, { requests: files[fileIndex++]!, dataDir: data });
+      return { s, r };
+    };
+    const plain: RunResult[] = [];
+    const instrumented: RunResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      const a = await ischedRun(join(REPO, "src"), "plain");
+      await stop(a.s);
+      plain.push(a.r);
+      const b = await ischedRun(src, "instrumented");
+      await stop(b.s);
+      instrumented.push(b.r);
+      console.log(
+        `run ${i + 1}: unmodified ${a.r.load.rps.toFixed(0)}/s, instrumented ${b.r.load.rps.toFixed(0)}/s`,
+      );
+    }
+    const floors: { label: string; r: RunResult }[] = [];
+    for (const kind of ["bun", "elysia"]) {
+      const s = await startPinned([SCRIPT, "--role", "floor", "--kind", kind, "--port", "0"]);
+      started.push(s);
+      floors.push({
+        label:
+          kind === "bun" ? "bare Bun.serve, body read, constant answer" : "the same behind Elysia .all('*')",
+        r: await run(s, { requests: files[0]!, cycle: true }),
+      });
+      await stop(s);
+    }
+    let perfSummary: PerfSummary | undefined;
+    if (args.perf) perfSummary = await perfRun(dir, files[fileIndex++]!);
+    let cpuProfile: string[] | undefined;
+    if (args["cpu-prof"]) cpuProfile = await cpuProfileRun(dir, files[fileIndex++]!);
+    report({ plain, instrumented, floors, perf: perfSummary, cpuProfile });
+  } finally {
+    for (const s of started) await stop(s);
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The unmodified server under `bun --cpu-prof`; its top functions in the measured window. */
+async function cpuProfileRun(dir: string, requests: string): Promise<string[]> {
+  const profileDir = join(dir, "cpu-prof");
+  rmSync(profileDir, { recursive: true, force: true });
+  const data = join(dir, "data-cpu-prof");
+  const s = await startPinned([
+    ...[
+      "--cpu-prof",
+      `--cpu-prof-dir=${profileDir}`,
+      SCRIPT,
+      "--role",
+      "server",
+      "--root",
+      join(REPO, "src"),
+    ],
+    ...["--port", String(await freePort()), "--key", join(dir, "peer.pub"), "--data", data],
+  ]);
+  started.push(s);
+  const r = await run(s, { requests, dataDir: data });
+  await stop(s);
+  const file = readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"))!;
+  return cpuProfileTop({ file: join(profileDir, file), fromMs: r.fromMs, toMs: r.toMs, top: 25 });
+}
+
+async function perfRun(dir: string, requests: string): Promise<PerfSummary> {
+  const jitDir = join(dir, "jit");
+  rmSync(jitDir, { recursive: true, force: true });
+  mkdirSync(jitDir, { recursive: true });
+  const data = join(dir, "data-perf");
+  const s = await startPinned(
+    [SCRIPT, "--role", "server", "--root", join(REPO, "src"), "--port", String(await freePort())].concat([
+      "--key",
+      join(dir, "peer.pub"),
+      "--data",
+      data,
+    ]),
+    jitDumpEnv(jitDir),
+  );
+  started.push(s);
+  const perfData = join(dir, "perf.data");
+  const measured = run(s, { requests, dataDir: data });
+  await Bun.sleep(Number(args.warmup) * 1000);
+  await recordPerf({ pid: s.child.pid!, seconds: Number(args.seconds), out: perfData });
+  await measured;
+  await stop(s);
+  return analysePerf({ perfData, jitDir, pid: s.child.pid!, stages: STAGE_OF_FUNCTION });
+}
+
+function report(o: {
+  plain: RunResult[];
+  instrumented: RunResult[];
+  floors: { label: string; r: RunResult }[];
+  perf?: PerfSummary;
+  cpuProfile?: string[];
+}): void {
+  const seconds = Number(args.seconds);
+  const fmt = (v: number, d = 0) => v.toFixed(d);
+  const lines: string[] = [];
+  lines.push(
+    `Machine: ${navigator.hardwareConcurrency} cores; Bun ${Bun.version}; ${new Date().toISOString()}`,
+  );
+  lines.push(`Command: npx bun scripts/bench/profile-inbound.ts ${process.argv.slice(2).join(" ")}`);
+  lines.push("");
+  lines.push(
+    "| run | requests/s | p50 ms | p99 ms | server CPU µs/request (all threads) | main thread | other threads | WAL bytes/request | other CPU on the machine |",
+  );
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  const row = (label: string, r: RunResult) => {
+    const n = r.load.completed;
+    const all = (r.cpuMs * 1000) / n;
+    const main = ((r.threads.get("main thread") ?? 0) * 1000) / n;
+    lines.push(
+      `| ${label} | ${fmt(r.load.rps)} | ${fmt(r.load.p50, 2)} | ${fmt(r.load.p99, 2)} | ${fmt(all)} | ${fmt(main)} | ${fmt(all - main)} | ${r.walBytes === undefined ? "-" : fmt(r.walBytes / n)} | ${fmt((r.otherMs / (seconds * 1000)) * 100)}% |`,
+    );
+  };
+  for (const [i, r] of o.plain.entries()) row(`isched, unmodified (${i + 1})`, r);
+  for (const [i, r] of o.instrumented.entries()) row(`isched, instrumented (${i + 1})`, r);
+  for (const f of o.floors) row(f.label, f.r);
+  lines.push("");
+  lines.push(
+    "Threads of the unmodified server, CPU µs per request (threads there at both ends of the window; one that ended in between shows less, even below zero; the columns above count it):",
+  );
+  const threadNames = new Set(o.plain.flatMap((r) => [...r.threads.keys()]));
+  for (const t of threadNames) {
+    const per = o.plain.map((r) => ((r.threads.get(t) ?? 0) * 1000) / r.load.completed);
+    if (Math.max(...per) >= 1) lines.push(`- ${t}: ${per.map((v) => fmt(v)).join(", ")} µs`);
+  }
+
+  // The stage table: each instrumented run's CPU sums per request, then the mean over runs; the
+  // reference is the server's CPU per request, all threads, in the same run.
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const stages = new Map<string, { cpu: number[]; wall: number[] }>();
+  for (const r of o.instrumented) {
+    const n = r.stages?.["header checks"]?.count ?? r.load.completed;
+    for (const [k, v] of Object.entries(r.stages ?? {})) {
+      const e = stages.get(k) ?? { cpu: [], wall: [] };
+      e.cpu.push(v.cpuUs / n);
+      e.wall.push(v.wallUs / n);
+      stages.set(k, e);
+    }
+  }
+  const serverUs = mean(o.instrumented.map((r) => (r.cpuMs * 1000) / r.load.completed));
+  const mainUs = mean(
+    o.instrumented.map((r) => ((r.threads.get("main thread") ?? 0) * 1000) / r.load.completed),
+  );
+  const timedUs = [...stages.entries()]
+    .filter(([k]) => !k.startsWith("  "))
+    .reduce((a, [, v]) => a + mean(v.cpu), 0);
+  const share = (us: number) => `${fmt((us / serverUs) * 100, 1)}%`;
+  lines.push("");
+  lines.push(
+    `Stages (instrumented copy, closed loop, ${args.concurrency} connections; server CPU ${fmt(serverUs)} µs per request, all threads):`,
+  );
+  lines.push("");
+  lines.push("| stage | CPU µs/request (each run) | mean | share | wall µs (mean) |");
+  lines.push("|---|---:|---:|---:|---:|");
+  for (const [k, v] of stages) {
+    lines.push(
+      `| ${k} | ${v.cpu.map((x) => fmt(x, 1)).join(", ")} | ${fmt(mean(v.cpu), 1)} | ${share(mean(v.cpu))} | ${fmt(mean(v.wall), 1)} |`,
+    );
+  }
+  const untimedMain = mainUs - timedUs;
+  const otherThreads = serverUs - mainUs;
+  lines.push(`| **timed, total** | | **${fmt(timedUs, 1)}** | ${share(timedUs)} | |`);
+  lines.push(
+    `| main thread, not timed: Bun's HTTP, Elysia, promises and streams, GC | | ${fmt(untimedMain, 1)} | ${share(untimedMain)} | |`,
+  );
+  lines.push(
+    `| other threads: JIT compiler, WAL checkpointer, allocator | | ${fmt(otherThreads, 1)} | ${share(otherThreads)} | |`,
+  );
+  if (o.perf) lines.push("", ...formatPerf(o.perf, "perf, unmodified server"));
+  if (o.cpuProfile) lines.push("", "bun --cpu-prof, unmodified server:", "", ...o.cpuProfile);
+  console.log(`\n${lines.join("\n")}`);
+}
+
+switch (args.role) {
+  case "server":
+    await serverRole();
+    break;
+  case "floor":
+    await floorRole();
+    break;
+  default:
+    if (args.analyse) {
+      // JSC names its dump jit-<thread>-<pid>.dump.
+      const dump = readdirSync(join(args.analyse, "jit")).find((f) => f.endsWith(".dump"))!;
+      const pid = Number(/-(\d+)\.dump$/.exec(dump)![1]);
+      const perfData = join(args.analyse, "perf.data");
+      const summary = analysePerf({
+        perfData,
+        jitDir: join(args.analyse, "jit"),
+        pid,
+        stages: STAGE_OF_FUNCTION,
+      });
+      console.log(formatPerf(summary, "perf, unmodified server").join("\n"));
+    } else await orchestrate();
+}
