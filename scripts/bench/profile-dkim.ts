@@ -1,0 +1,150 @@
+/**
+ * The DKIM verify path piece by piece: CPU microseconds per operation of each step verifyRequest()
+ * takes, beside the whole engine and the bare primitive, on dkim.ts's 2 KB iSchedule request.
+ *
+ *   npx bun scripts/bench/profile-dkim.ts [--ms 300] [--rounds 5]
+ *
+ * Each piece runs in a loop for --ms of this thread's CPU time (clock_gettime with
+ * CLOCK_THREAD_CPUTIME_ID, so time the core spent on other processes does not count), in --rounds
+ * rounds with the pieces interleaved; the table gives the median round. The pieces are the exported functions verify.ts calls, with the
+ * arguments it would pass them; "engine - pieces" is what the whole costs beyond its pieces measured
+ * alone (the two awaits, the verdict object, and garbage collection of everything allocated).
+ */
+import { verify } from "node:crypto";
+import { parseArgs } from "node:util";
+import {
+  canonicalBody,
+  type HeaderField,
+  headerHashInput,
+  indexHeaders,
+  withoutSignatureData,
+} from "../../src/dkim/canonicalize.ts";
+import { hashChunksBase64, verifyHeaderInput } from "../../src/dkim/crypto.ts";
+import { checkKeyForSignature } from "../../src/dkim/key-record.ts";
+import { signRequest } from "../../src/dkim/sign.ts";
+import { parseSignature } from "../../src/dkim/signature.ts";
+import { parseTagList } from "../../src/dkim/tag-list.ts";
+import { verifyRequest } from "../../src/dkim/verify.ts";
+import { threadCpuClockUs } from "./_instrument.ts";
+import { BODY, benchKeys, FIELDS, NOW } from "./dkim.ts";
+
+const { values: args } = parseArgs({
+  options: { ms: { type: "string", default: "300" }, rounds: { type: "string", default: "5" } },
+});
+const MS = Number(args.ms);
+const ROUNDS = Number(args.rounds);
+
+/** This thread's CPU time, µs (other processes' time on the core left out). */
+const cpuUs = threadCpuClockUs();
+
+/** µs of CPU per call, running fn for about MS ms of CPU. */
+async function perOp(fn: () => unknown): Promise<number> {
+  const isAsync = fn() instanceof Promise;
+  for (let i = 0; i < 200; i++) await fn();
+  let n = 0;
+  const start = cpuUs();
+  const budget = MS * 1000;
+  while (cpuUs() - start < budget) {
+    if (isAsync) for (let i = 0; i < 50; i++) await fn();
+    else for (let i = 0; i < 50; i++) fn();
+    n += 50;
+  }
+  return (cpuUs() - start) / n;
+}
+
+async function profile(type: "rsa" | "ed25519"): Promise<void> {
+  const { key: signing, publicKey, resolver } = benchKeys(type);
+  const raw = signRequest({ key: signing, fields: FIELDS, body: BODY, nowMs: NOW });
+  const signed: HeaderField[] = [["DKIM-Signature", raw], ...FIELDS];
+  const parsed = parseSignature(raw);
+  if (!parsed.ok) throw new Error(parsed.message);
+  const sig = parsed.signature;
+  const index = indexHeaders(signed);
+  const input = headerHashInput({
+    index,
+    signedHeaders: sig.signedHeaders,
+    canonicalization: sig.headerCanonicalization,
+    signatureWithoutData: withoutSignatureData(raw),
+  });
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  const lookup = await resolver.lookup(query);
+  if (!lookup.ok || !lookup.candidates[0]?.parsed.ok) throw new Error("no key");
+  const key = lookup.candidates[0].parsed.key;
+  const inputBuffer = Buffer.from(input, "latin1");
+  const check = await verifyRequest({ fields: signed, body: BODY }, { keys: resolver, nowMs: NOW });
+  if (!check.ok) throw new Error(check.message);
+
+  const pieces: [string, () => unknown][] = [
+    ["header index (indexHeaders)", () => indexHeaders(signed)],
+    ["DKIM-Signature parse (parseSignature)", () => parseSignature(raw)],
+    ["  of which the tag list (parseTagList)", () => parseTagList(raw)],
+    [
+      "body hash (canonicalBody + SHA-256 + base64)",
+      () => hashChunksBase64(canonicalBody(BODY, "simple"), "sha256"),
+    ],
+    ["b= removed (withoutSignatureData)", () => withoutSignatureData(raw)],
+    [
+      "header hash input (headerHashInput)",
+      () =>
+        headerHashInput({
+          index,
+          signedHeaders: sig.signedHeaders,
+          canonicalization: sig.headerCanonicalization,
+          signatureWithoutData: withoutSignatureData(raw),
+        }),
+    ],
+    ["key from the warm cache (await lookup)", () => resolver.lookup(query)],
+    ["key checks (checkKeyForSignature)", () => checkKeyForSignature(key, sig.algorithm)],
+    ["header input to bytes (Buffer.from latin1)", () => Buffer.from(input, "latin1")],
+    [
+      "signature check (verifyHeaderInput: bytes, hash, verify)",
+      () => verifyHeaderInput(sig.algorithm, key.key, input, sig.signature),
+    ],
+  ];
+  const primitive: () => unknown =
+    type === "rsa"
+      ? () => verify("sha256", inputBuffer, publicKey, sig.signature)
+      : () => verify(null, Bun.SHA256.hash(inputBuffer) as Uint8Array, publicKey, sig.signature);
+  const all: [string, () => unknown][] = [
+    [
+      "engine (await verifyRequest)",
+      () => verifyRequest({ fields: signed, body: BODY }, { keys: resolver, nowMs: NOW }),
+    ],
+    [type === "rsa" ? "primitive (crypto.verify sha256)" : "primitive (SHA-256 + crypto.verify)", primitive],
+    ...pieces,
+  ];
+  const rounds = new Map<string, number[]>();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, fn] of all) rounds.set(name, [...(rounds.get(name) ?? []), await perOp(fn)]);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const engine = median(rounds.get(all[0]![0])!);
+  const prim = median(rounds.get(all[1]![0])!);
+  console.log(
+    `\n${type === "rsa" ? "rsa-sha256 (2048)" : "ed25519-sha256"} verify, ${BODY.length} B body:\n`,
+  );
+  console.log("| piece | CPU µs/op (median) | range over rounds | share of engine |");
+  console.log("|---|---:|---:|---:|");
+  for (const [name] of all) {
+    const xs = rounds.get(name)!;
+    console.log(
+      `| ${name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)} | ${((median(xs) / engine) * 100).toFixed(0)}% |`,
+    );
+  }
+  const pieceSum = pieces
+    .filter(([n]) => !n.startsWith("  ") && !n.startsWith("header input to bytes"))
+    .reduce((a, [n]) => a + median(rounds.get(n)!), 0);
+  console.log(
+    `| sum of the pieces (without the two sub-pieces) | ${pieceSum.toFixed(2)} | | ${((pieceSum / engine) * 100).toFixed(0)}% |`,
+  );
+  console.log(
+    `| engine - pieces (awaits, verdict, GC) | ${(engine - pieceSum).toFixed(2)} | | ${(((engine - pieceSum) / engine) * 100).toFixed(0)}% |`,
+  );
+  console.log(
+    `| engine - primitive (what the engine adds) | ${(engine - prim).toFixed(2)} | | engine / primitive rate: ${((prim / engine) * 100).toFixed(0)}% |`,
+  );
+}
+
+console.log(`Bun ${Bun.version}; ${navigator.hardwareConcurrency} cores; --ms ${MS} --rounds ${ROUNDS}`);
+await profile("rsa");
+await profile("ed25519");
