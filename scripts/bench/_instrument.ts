@@ -6,8 +6,8 @@
  * Each probe notes the wall clock and this thread's CPU time (threadCpuClockUs: it leaves out the
  * time other processes and threads held the core) and adds both spans to the stage.
  * Only synchronous stretches may be timed: a span across an await would include other requests'
- * work. A patch whose anchor text is not found exactly once stops the copy with its file and first
- * line, so a change in src/ shows up as an error, never as a silently missing stage.
+ * work. Patches whose anchor text is not found exactly once stop the copy with their files and first
+ * lines, so a change in src/ shows up as an error, never as a silently missing stage.
  */
 import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,16 +36,21 @@ export function instrumentedCopy(dir: string, patches: readonly Patch[]): string
   symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
   cpSync(join(REPO, "package.json"), join(dir, "package.json"));
   const texts = new Map<string, string>();
+  const stale: string[] = [];
   for (const p of patches) {
     const path = join(dir, "src", p.file);
     const text = texts.get(path) ?? readFileSync(path, "utf8");
     const at = text.indexOf(p.find);
     if (at === -1 || text.indexOf(p.find, at + 1) !== -1) {
-      throw new Error(
-        `the patch for src/${p.file} starting "${p.find.trim().split("\n")[0]}" no longer matches the source exactly once; update it`,
-      );
+      stale.push(`src/${p.file}: "${p.find.trim().split("\n")[0]}"`);
+      continue;
     }
     texts.set(path, text.slice(0, at) + p.replace + text.slice(at + p.find.length));
+  }
+  if (stale.length > 0) {
+    throw new Error(
+      `these patches no longer match the source exactly once; update them:\n${stale.join("\n")}`,
+    );
   }
   const declarations =
     "declare const __ip: (stage: string, t: number) => void;\ndeclare const __now: () => number;";

@@ -11,7 +11,8 @@
  * keep-alive connections, closed loop; server pinned to CPU 0, generator to CPU 1), against:
  *
  * 1. the server as `isched serve --deliver store` starts it, unmodified: requests/s, CPU per request
- *    by thread (/proc/PID/task), and how much the WAL file grew per request;
+ *    by thread (/proc/PID/task), and how much the WAL file grew per request (the WAL's bytes per
+ *    request only while no checkpoint truncates it; profile-store.ts counts them exactly);
  * 2. an instrumented copy of src/ (made in a temporary folder, never in the work tree: each patch
  *    below inserts performance.now() around one stage, and the script stops with the name of the
  *    patch whose anchor text is no longer in the source). Only synchronous stretches are timed,
@@ -93,35 +94,47 @@ const PATCHES: Patch[] = [
   {
     file: "server/app.ts",
     find: `      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path))
-        return endpoint.scheduling(request, server?.requestIP(request)?.address ?? "");`,
+      if (ischedulePaths.has(path)) {
+        const peer = server?.requestIP(request)?.address ?? "";
+        const trustedProxies = config.trustedProxies ?? [];
+        return endpoint.scheduling(
+          request,
+          clientAddress({ peer, headers: request.headers, trustedProxies }),
+        );
+      }`,
     replace: `      const __t = ${T};
       const path = new URL(request.url, "http://host.invalid").pathname;
       if (ischedulePaths.has(path)) {
-        const __a = server?.requestIP(request)?.address ?? "";
-        __ip("handler: URL, path, requestIP", __t);
+        const peer = server?.requestIP(request)?.address ?? "";
+        const trustedProxies = config.trustedProxies ?? [];
+        const __a = clientAddress({ peer, headers: request.headers, trustedProxies });
+        __ip("handler: URL, path, client address", __t);
         return endpoint.scheduling(request, __a);
       }`,
   },
   {
     file: "inbound/endpoint.ts",
     find: `      const headers = checkHeaders(request.headers, caps);
-      const body = await readCappedBody(request, {`,
+      const fields = [...request.headers.entries()];
+      const declared = request.headers.get("content-length");`,
     replace: `      let __t = ${T};
       const headers = checkHeaders(request.headers, caps);
       __ip("header checks", __t);
-      const body = await readCappedBody(request, {`,
+      __t = ${T};
+      const fields = [...request.headers.entries()];
+      __ip("header list copy", __t);
+      __t = ${T};
+      const declared = request.headers.get("content-length");`,
   },
   {
     file: "inbound/endpoint.ts",
-    find: `      answer = await receive(
-        { headers, fields: [...request.headers.entries()], body, remoteAddress },
-        o.intake,
-      );`,
-    replace: `      __t = ${T};
-      const __fields = [...request.headers.entries()];
-      __ip("header list copy", __t);
-      answer = await receive({ headers, fields: __fields, body, remoteAddress }, o.intake);`,
+    find: `        o.intake,
+      );
+      if (!reservation.ok) answer = reservation.answer;`,
+    replace: `        o.intake,
+      );
+      __ip("key admission (reserveKeyLookup)", __t);
+      if (!reservation.ok) answer = reservation.answer;`,
   },
   {
     file: "inbound/endpoint.ts",
@@ -143,13 +156,13 @@ const PATCHES: Patch[] = [
     return __r;`,
   },
   {
-    file: "inbound/read-body.ts",
+    file: "http/read-body.ts",
     find: `  const declared = request.headers.get("content-length");`,
     replace: `  let __t = ${T};
   const declared = request.headers.get("content-length");`,
   },
   {
-    file: "inbound/read-body.ts",
+    file: "http/read-body.ts",
     find: `    for (;;) {
       const { done, value } = await Promise.race([reader.read(), deadline]);
       if (done) break;`,
@@ -161,7 +174,7 @@ const PATCHES: Patch[] = [
       if (done) break;`,
   },
   {
-    file: "inbound/read-body.ts",
+    file: "http/read-body.ts",
     find: `    clearTimeout(timer);
   }
   if (chunks.length === 1) return chunks[0]!;`,
@@ -173,10 +186,12 @@ const PATCHES: Patch[] = [
   {
     file: "inbound/intake.ts",
     find: `  const h = req.headers;
-  const originatorDomain`,
+  const originatorDomain = addressDomain(h.originator) ?? "";
+  const bodyHash`,
     replace: `  let __t = ${T};
   const h = req.headers;
-  const originatorDomain`,
+  const originatorDomain = addressDomain(h.originator) ?? "";
+  const bodyHash`,
   },
   {
     file: "inbound/intake.ts",
@@ -190,29 +205,34 @@ const PATCHES: Patch[] = [
   },
   {
     file: "inbound/intake.ts",
-    find: `  const signature =
-    auth.kind === "dkim"`,
+    find: `  const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
+  if (!replay) return accept(req, ctx, { auth, logBase });
+  const pending = ctx.inFlight.pending(replay.key);
+  if (pending) return asReplay(await pending);
+  const earlier = storedAnswer(ctx.db, { key: replay.key, nowMs: ctx.nowMs() });`,
     replace: `  __t = ${T};
-  const signature =
-    auth.kind === "dkim"`,
+  const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
+  if (!replay) return accept(req, ctx, { auth, logBase });
+  const pending = ctx.inFlight.pending(replay.key);
+  if (pending) return asReplay(await pending);
+  const earlier = storedAnswer(ctx.db, { key: replay.key, nowMs: ctx.nowMs() });
+  __ip("replay lookup", __t);`,
   },
   {
     file: "inbound/intake.ts",
-    find: `    const earlier = findReplay(ctx.db, {
-      peerDomain: auth.peerDomain,
-      remoteMessageId: h.messageId,
-      bodyHash,
-      since,
-    });`,
-    replace: `    __ip("intake: verdict fields", __t);
-    __t = ${T};
-    const earlier = findReplay(ctx.db, {
-      peerDomain: auth.peerDomain,
-      remoteMessageId: h.messageId,
-      bodyHash,
-      since,
-    });
-    __ip("replay lookup", __t);`,
+    find: `  const { auth, logBase } = o;
+  const signature =`,
+    replace: `  let __t = ${T};
+  const { auth, logBase } = o;
+  const signature =`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
+  let itip: ItipMessage;`,
+    replace: `  const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
+  __ip("intake: verdict fields", __t);
+  let itip: ItipMessage;`,
   },
   {
     file: "inbound/intake.ts",
@@ -230,7 +250,8 @@ const PATCHES: Patch[] = [
     const xml = scheduleResponseXml(
       responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
     );
-    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
     return { status: 200, xml, messageUuid: accepted.uuid };
   }`,
     replace: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
@@ -245,8 +266,9 @@ const PATCHES: Patch[] = [
     );
     __ip("answer: XML", __t);
     __t = ${T};
-    const accepted = ctx.queue.accept({ ...message, responseStatus: 200, responseBody: xml }, deliveries);
+    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
     __ip("commit (insert rows + BEGIN/COMMIT)", __t);
+    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
     return { status: 200, xml, messageUuid: accepted.uuid };
   }`,
   },
@@ -346,10 +368,10 @@ const PATCHES: Patch[] = [
     signatureWithoutData: withoutSignatureData(raw),
   });
 
-  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   let lookup = await o.keys.lookup(query);
   if (!lookup.ok) return lookup;
-  let outcome = tryCandidates(sig, lookup.candidates, input);`,
+  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);`,
     replace: `  __ip("DKIM: header index, tag parse", __t);
   __t = ${T};
   const preliminary = checkTimesAndBody(sig, request.body, o);
@@ -366,13 +388,13 @@ const PATCHES: Patch[] = [
   __ip("DKIM: header hash input", __t);
   __t = ${T};
 
-  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods };
+  const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   const __lookup = o.keys.lookup(query);
   __ip("DKIM: key lookup", __t);
   let lookup = await __lookup;
   if (!lookup.ok) return lookup;
   __t = ${T};
-  let outcome = tryCandidates(sig, lookup.candidates, input);
+  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
   __ip("DKIM: SHA-256 + RSA verify", __t);`,
   },
   {
@@ -758,7 +780,7 @@ function report(o: {
   lines.push(`Command: npx bun scripts/bench/profile-inbound.ts ${process.argv.slice(2).join(" ")}`);
   lines.push("");
   lines.push(
-    "| run | requests/s | p50 ms | p99 ms | server CPU µs/request (all threads) | main thread | other threads | WAL bytes/request | other CPU on the machine |",
+    "| run | requests/s | p50 ms | p99 ms | server CPU µs/request (all threads) | main thread | other threads | WAL file growth, bytes/request | other CPU on the machine |",
   );
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   const row = (label: string, r: RunResult) => {

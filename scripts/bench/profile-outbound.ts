@@ -161,9 +161,9 @@ const PATCHES: Patch[] = [
   },
   {
     file: "outbound/remote-target.ts",
-    find: `        caps = await untilAborted(o.capabilities.get(targetUrl), signal);`,
+    find: `        caps = await untilAborted(o.capabilities.get(targetUrl, scheme), signal);`,
     replace: `        const __t = ${T};
-        const __p = o.capabilities.get(targetUrl);
+        const __p = o.capabilities.get(targetUrl, scheme);
         __ip("capabilities (cached; sync part)", __t);
         caps = await untilAborted(__p, signal);`,
   },
@@ -228,10 +228,10 @@ const PATCHES: Patch[] = [
   {
     file: "net/peer-fetch.ts",
     find: `  const started = performance.now();
-  const url = parsePeerUrl(req.url, o.allowHttp === true);`,
+  const url = parsePeerUrl(req.url, req.allowHttp === true);`,
     replace: `  const __t = ${T};
   const started = performance.now();
-  const url = parsePeerUrl(req.url, o.allowHttp === true);`,
+  const url = parsePeerUrl(req.url, req.allowHttp === true);`,
   },
   {
     file: "net/peer-fetch.ts",
