@@ -243,34 +243,27 @@ const PATCHES: Patch[] = [
   {
     file: "inbound/intake.ts",
     find: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
-  const decided = await decideImmediately(ctx, message, itip, deliveries);
-  const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
-  const freeBusy = itip.component === "VFREEBUSY";
-  if (allDecided) {
-    const xml = scheduleResponseXml(
-      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
-    );
-    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
-    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
-    return { status: 200, xml, messageUuid: accepted.uuid };
-  }`,
+  const decided = await decideImmediately(ctx, message, itip, deliveries);`,
     replace: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
   __ip("routing", __t);
   const decided = await decideImmediately(ctx, message, itip, deliveries);
+  __t = ${T};`,
+  },
+  {
+    file: "inbound/intake.ts",
+    find: `  const stored = store(
+    ctx,
+    firstXml === undefined ? message : { ...message, responseStatus: 200, responseBody: firstXml },
+    deliveries,
+  );`,
+    replace: `  __ip("resend keys, answer XML", __t);
   __t = ${T};
-  const allDecided = deliveries.every((d) => (d.state ?? "queued") !== "queued");
-  const freeBusy = itip.component === "VFREEBUSY";
-  if (allDecided) {
-    const xml = scheduleResponseXml(
-      responseItems(h.recipients, deliveries, decided, new Map(), [], freeBusy),
-    );
-    __ip("answer: XML", __t);
-    __t = ${T};
-    const accepted = store(ctx, { ...message, responseStatus: 200, responseBody: xml }, deliveries);
-    __ip("commit (insert rows + BEGIN/COMMIT)", __t);
-    if ("replayOf" in accepted) return asReplay(accepted.replayOf);
-    return { status: 200, xml, messageUuid: accepted.uuid };
-  }`,
+  const stored = store(
+    ctx,
+    firstXml === undefined ? message : { ...message, responseStatus: 200, responseBody: firstXml },
+    deliveries,
+  );
+  __ip("commit (insert rows + BEGIN/COMMIT)", __t);`,
   },
   {
     file: "inbound/intake.ts",
@@ -400,11 +393,16 @@ const PATCHES: Patch[] = [
   {
     file: "queue/queue.ts",
     find: `        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };`,
+        const claims = message.itipKeys;`,
     replace: `        const __t = ${T};
         const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        const __r = { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, deliveries, now) };
-        __ip("  of which: the INSERTs", __t);
+        const claims = message.itipKeys;`,
+  },
+  {
+    file: "queue/queue.ts",
+    find: `        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };`,
+    replace: `        const __r = { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };
+        __ip("  of which: the INSERTs and resend claims", __t);
         return __r;`,
   },
 ];
@@ -610,7 +608,7 @@ const STAGE_OF_FUNCTION: [RegExp, string][] = [
   [/^(findReplay)$/, "replay lookup"],
   [/^(checkItip|parseItip|scanCalendar|validateValues|buildMessage)$/, "iTIP checks"],
   [/^(scheduleResponseXml|responseItems)$/, "answer: XML"],
-  [/^(insertMessage|insertDelivery|insertAttempt)$/, "commit: the INSERTs"],
+  [/^(insertMessage|insertDelivery|insertAttempt|claimItipKeys)$/, "commit: the INSERTs"],
   [/^(#runNoArgs|transaction|wrapTransaction|immediate|accept)$/, "commit: BEGIN/COMMIT (WAL write)"],
   [/^(decideImmediately|deliver)$/, "target (store) + AbortSignal.timeout"],
   [/^(log|format)$/, "log line"],
