@@ -276,14 +276,27 @@ export function writtenBy(db: Database): string | undefined {
     ?.value;
 }
 
+/**
+ * Why a database written by a newer isched is refused, and which isched to run instead: the part
+ * of the refusal both backends share (SQLite adds what to restore).
+ */
+export function newerSchemaReason(o: {
+  found: number;
+  known: number;
+  writtenBy: string | undefined;
+}): string {
+  // The same version naming itself would say nothing (a development build, or a hand-edited file).
+  const by = o.writtenBy !== VERSION ? o.writtenBy : undefined;
+  return (
+    `it was written by ${by ? `isched ${by}` : "a newer isched"} (schema ${o.found}), and this isched ${VERSION} ` +
+    `knows schema ${o.known} at most: run ${by ? `isched ${by}` : "the newer isched"} or later`
+  );
+}
+
 /** The refusal of a database this isched cannot read: which isched to run instead, or what to restore. */
 export function newerSchema(db: Database, found: number, known: number): StoreError {
-  // The same version naming itself would say nothing (a development build, or a hand-edited file).
-  const written = writtenBy(db);
-  const by = written !== VERSION ? written : undefined;
   return new StoreError(
-    `it was written by ${by ? `isched ${by}` : "a newer isched"} (schema ${found}), and this isched ${VERSION} ` +
-      `knows schema ${known} at most: run ${by ? `isched ${by}` : "the newer isched"} or later, or restore ` +
-      "the backup made before the upgrade (isched restore FILE)",
+    `${newerSchemaReason({ found, known, writtenBy: writtenBy(db) })}, or restore the backup made before ` +
+      "the upgrade (isched restore FILE)",
   );
 }
