@@ -209,6 +209,30 @@ ALTER TABLE messages ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN last_resent_at INTEGER;
 `;
 
+/**
+ * Several isched nodes on one PostgreSQL close their races in the database (docs/store-interface.md,
+ * "Races and sharing"), and SQLite gets the same constraints so that one test suite holds for both:
+ * a domain has one active key at most (two nodes starting at once must not both make one and sign
+ * with different keys) and one pending key at most (two administrators generating at once). The
+ * code already kept both rules, so a database breaks them only by hand or by a bug; the extra keys
+ * take the state the console would give them, keeping the one that signs today (the oldest active:
+ * own-keys.ts and live-keys.ts take the first by id) and the one the console names (the oldest
+ * pending): another active key starts retiring now, another pending key is discarded (retired).
+ * (PostgreSQL's form of this migration also adds what only several nodes need: the nodes and
+ * smtp_retries tables, src/store/postgres/migrations.ts.)
+ */
+const SEVERAL_NODES = `
+UPDATE dkim_keys SET state = 'retiring',
+    retire_after = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+  WHERE state = 'active'
+    AND id > (SELECT min(k.id) FROM dkim_keys k WHERE k.domain = dkim_keys.domain AND k.state = 'active');
+UPDATE dkim_keys SET state = 'retired'
+  WHERE state = 'pending'
+    AND id > (SELECT min(k.id) FROM dkim_keys k WHERE k.domain = dkim_keys.domain AND k.state = 'pending');
+CREATE UNIQUE INDEX dkim_keys_one_active ON dkim_keys (domain) WHERE state = 'active';
+CREATE UNIQUE INDEX dkim_keys_one_pending ON dkim_keys (domain) WHERE state = 'pending';
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -217,6 +241,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: "peer facts", up: PEER_FACTS },
   { name: "signer alignment", up: SIGNER_ALIGNMENT },
   { name: "iTIP keys", up: ITIP_KEYS },
+  { name: "several nodes on one database", up: SEVERAL_NODES },
 ];
 
 /** The schema version this code writes and understands. */

@@ -87,6 +87,12 @@ describe("schema parity", () => {
         "lower(recipient)",
         "message_id",
       ]);
+      expect(postgres.dkim_keys?.indexes.find((i) => i.name === "dkim_keys_one_active")).toEqual({
+        name: "dkim_keys_one_active",
+        columns: ["domain"],
+        unique: true,
+        partial: true,
+      });
       expect(postgres.deliveries?.triggers).toEqual(["deliveries_never_for_refused"]);
       for (const t of POSTGRES_ONLY_TABLES) expect(postgres[t]).toBeDefined();
     },

@@ -186,6 +186,42 @@ ALTER TABLE messages ADD COLUMN resends integer NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN last_resent_at bigint;
 `;
 
+/**
+ * SQLite's form: one active and one pending key per domain, the extra keys of a database that
+ * breaks the rule taking the state the console would give them. PostgreSQL's adds the tables only
+ * several nodes need (docs/store-interface.md, "Races and sharing"; one process owns an SQLite file):
+ * - nodes: one row per node id, so that a node refuses to start while another with the same id was
+ *   seen within the lease time (two nodes with one id would take each other's leases at start);
+ * - smtp_retries: the SMTP intake's retry memory (src/smtp-intake/retry-memory.ts), shared so that a
+ *   client retrying a 4xx on another node does not get its handled recipients handled twice; pruned
+ *   by expiry, oldest first.
+ */
+const SEVERAL_NODES = `
+UPDATE dkim_keys SET state = 'retiring', retire_after = (extract(epoch FROM statement_timestamp()) * 1000)::bigint
+  WHERE state = 'active'
+    AND id > (SELECT min(k.id) FROM dkim_keys k WHERE k.domain = dkim_keys.domain AND k.state = 'active');
+UPDATE dkim_keys SET state = 'retired'
+  WHERE state = 'pending'
+    AND id > (SELECT min(k.id) FROM dkim_keys k WHERE k.domain = dkim_keys.domain AND k.state = 'pending');
+CREATE UNIQUE INDEX dkim_keys_one_active ON dkim_keys (domain) WHERE state = 'active';
+CREATE UNIQUE INDEX dkim_keys_one_pending ON dkim_keys (domain) WHERE state = 'pending';
+
+CREATE TABLE nodes (
+  id text PRIMARY KEY,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  started_at bigint NOT NULL,
+  seen_at bigint NOT NULL
+);
+
+CREATE TABLE smtp_retries (
+  key text PRIMARY KEY,
+  recipients text[] NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX smtp_retries_expiry ON smtp_retries (expires_at);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -194,10 +230,11 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "peer facts", up: PEER_FACTS },
   { name: "signer alignment", up: SIGNER_ALIGNMENT },
   { name: "iTIP keys", up: ITIP_KEYS },
+  { name: "several nodes on one database", up: SEVERAL_NODES },
 ];
 
 /**
  * Tables only the PostgreSQL schema has: its version record (SQLite's PRAGMA user_version and
- * application_id; migrate.ts).
+ * application_id; migrate.ts) and what only several nodes share (SEVERAL_NODES above).
  */
-export const POSTGRES_ONLY_TABLES: readonly string[] = ["schema_meta"];
+export const POSTGRES_ONLY_TABLES: readonly string[] = ["schema_meta", "nodes", "smtp_retries"];
