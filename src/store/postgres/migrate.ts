@@ -61,36 +61,42 @@ export async function migratePostgres(sql: SQL, o: MigratePostgresOptions = {}):
   const migrations = o.migrations ?? POSTGRES_MIGRATIONS;
   const writer = o.iSchedVersion ?? VERSION;
   const known = migrations.length;
+  // Without the lock first: a current schema (every start but an upgrade's) needs no waiting.
   const before = await readSchema(sql);
   checkNotNewer(before, known);
   const applied: number[] = [];
-  for (let version = versionOf(before) + 1; version <= known; version++) {
-    const migration = migrations[version - 1]!;
+  if (versionOf(before) >= known) return applied;
+  for (;;) {
+    // The step is decided under the lock, from the version found there: another node may have
+    // migrated (or made the database foreign) since the last read.
+    let step: { version: number; migration: PostgresMigration } | undefined;
     try {
-      const done = await sql.begin(async (tx) => {
+      await sql.begin(async (tx) => {
         await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-        // Another node may have migrated (or made the database foreign) since the last read.
         const found = await readSchema(tx);
         checkNotNewer(found, known);
-        if (versionOf(found) >= version) return false;
+        const version = versionOf(found) + 1;
+        if (version > known) return;
+        step = { version, migration: migrations[version - 1]! };
         if (found.kind === "empty") {
           await tx.unsafe(SCHEMA_META);
           await tx`INSERT INTO schema_meta (application, version, written_by)
             VALUES (${APPLICATION}, 0, ${writer})`;
         }
-        await tx.unsafe(migration.up);
+        await tx.unsafe(step.migration.up);
         await tx`UPDATE schema_meta SET version = ${version}, written_by = ${writer}`;
         await tx`SELECT pg_notify(${SCHEMA_CHANNEL}, ${String(version)})`;
-        return true;
       });
-      if (done) applied.push(version);
     } catch (e) {
-      if (e instanceof StoreError) throw e;
+      if (e instanceof StoreError || step === undefined) throw e;
       const reason = e instanceof Error ? e.message : String(e);
-      throw new StoreError(`migration ${version} (${migration.name}) failed: ${reason}`, { cause: e });
+      throw new StoreError(`migration ${step.version} (${step.migration.name}) failed: ${reason}`, {
+        cause: e,
+      });
     }
+    if (step === undefined) return applied;
+    applied.push(step.version);
   }
-  return applied;
 }
 
 /** The schema version of an isched database (0 when empty); throws a StoreError for a foreign one. */
