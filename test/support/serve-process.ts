@@ -106,6 +106,17 @@ export async function serveProcess(
   }
 }
 
+/** Waits until the process has printed `pattern` on standard output; fails the test after `timeoutMs`. */
+export async function printed(s: ServeProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(s.stdout())) {
+    if (Date.now() > deadline)
+      throw new Error(`isched serve did not print ${pattern}:\n${s.stdout()}\n${s.stderr()}`);
+    await Bun.sleep(20);
+  }
+  return s.stdout();
+}
+
 /** The running server, or a test failure that shows why it stopped. */
 export function running(s: ServeProcess | ExitedServe): ServeProcess {
   if ("exitCode" in s) throw new Error(`isched serve exited with ${s.exitCode}:\n${s.stdout}\n${s.stderr}`);
