@@ -16,6 +16,7 @@ import type { KeyPublication } from "../server/key-publication.ts";
 import type { Logger } from "../server/log.ts";
 import type { OwnKeys } from "../server/own-keys.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
+import { storageFailure } from "../store/errors.ts";
 import { type CookieOptions, SessionStore } from "./auth.ts";
 import { guard } from "./guard.ts";
 import { API_PREFIX, apiError, createRouter, json, RequestError, type Route } from "./http.ts";
@@ -200,6 +201,13 @@ export function createApi(o: ApiOptions): Api {
         return await found.route.handle({ request, url, params: found.params, caller, address, keepOpen });
       } catch (e) {
         if (e instanceof RequestError) return apiError(e.status, e.message, e.extra);
+        const storage = storageFailure(e);
+        if (storage !== undefined) {
+          // A full disk is not a bug: the caller may try again once the operator has made room.
+          o.log.log("error", "console API: the database cannot be written", { path, error: storage });
+          const error = `isched cannot write its database now (${storage}); try again later`;
+          return json(503, { error }, { "Retry-After": "60" });
+        }
         o.log.log("error", "console API error", { path, error: (e as Error)?.message ?? String(e) });
         return apiError(500, "internal error (see the server log)");
       }

@@ -9,6 +9,10 @@
  * everything else as it falls due. A global limit and a per-target limit bound concurrent attempts;
  * stop() lets attempts in progress finish (up to a grace period) and releases the leases of work not
  * started, so nothing is lost on a graceful shutdown either.
+ *
+ * The database may refuse writes for a while (a full disk). The loop then reports it, waits and
+ * tries again rather than ending; an attempt whose outcome cannot be recorded keeps its outcome and
+ * its lease and records it once it can, so a delivery that was made is not made again.
  */
 import type { Database } from "bun:sqlite";
 import { STATUS } from "../ischedule/status.ts";
@@ -40,6 +44,8 @@ export interface DispatcherOptions {
   attemptTimeoutMs?: number;
   /** Called after each delivery's outcome is recorded (the console's live view listens). */
   onRecorded?: (delivery: DeliveryRow, outcome: RecipientOutcome) => void;
+  /** Told when the queue cannot be read or written (once per spell of failures). */
+  onError?: (what: string, error: unknown) => void;
 }
 
 export interface DeliveredNow {
@@ -50,6 +56,10 @@ export interface DeliveredNow {
 const RESPONSE_LOG_CHARS = 16 * 1024;
 /** Free slots worth a lease transaction while other attempts are still running. */
 const LEASE_BATCH = 4;
+/** How long the loop, or an outcome waiting to be recorded, waits after the database failed. */
+const STORAGE_RETRY_MS = 1000;
+const LEASE_FAILED = "cannot lease deliveries";
+const RECORD_FAILED = "cannot record delivery outcomes";
 
 export class Dispatcher {
   readonly #o: DispatcherOptions;
@@ -67,6 +77,8 @@ export class Dispatcher {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** What failed on the database and has not worked since (each reported once a spell). */
+  readonly #failing = new Set<string>();
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -78,7 +90,15 @@ export class Dispatcher {
 
   /** Attempts these (just accepted) deliveries now; resolves when all are done or at the deadline. */
   async deliverNow(ids: readonly number[], deadlineMs: number): Promise<DeliveredNow> {
-    const leased = this.#o.queue.leaseIds(this.#o.owner, ids);
+    let leased: LeasedDelivery[];
+    try {
+      leased = this.#o.queue.leaseIds(this.#o.owner, ids);
+      this.#failing.delete(LEASE_FAILED);
+    } catch (e) {
+      // They are stored and queued: the loop delivers them once the database takes writes again.
+      this.#failed(LEASE_FAILED, e);
+      return { finished: new Map() };
+    }
     const finished = new Map<number, RecipientOutcome>();
     const work = this.#groups(leased).map((group) =>
       this.#track(this.#attempt(group, (d, outcome) => finished.set(d.id, outcome))),
@@ -137,30 +157,69 @@ export class Dispatcher {
 
   async #run(): Promise<void> {
     while (!this.#stopping) {
-      // Lease no more than could start soon: what is leased and cannot start waits in memory for its
-      // target's next free slot (a few per target), and only the rest goes back to the queue.
-      const free = this.#max - this.#active - this.#waitingDeliveries;
-      let leased: LeasedDelivery[] = [];
-      // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
-      // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
-      const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
-      const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
-      if (next !== undefined && next <= this.#now())
-        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
-      const released: LeasedDelivery[][] = [];
-      for (const group of this.#groups(leased)) {
-        const key = this.#targetKey(group[0]!);
-        if (this.#hasSlot(key)) this.#track(this.#attempt(group));
-        else if ((this.#waiting.get(key)?.length ?? 0) < this.#maxPerTarget) this.#wait(key, group);
-        else released.push(group);
+      let delayMs: number;
+      try {
+        delayMs = this.#turn();
+      } catch (e) {
+        this.#failed(LEASE_FAILED, e);
+        delayMs = STORAGE_RETRY_MS;
       }
-      if (released.length > 0)
-        this.#o.queue.release(
-          released.flat().map((d) => d.id),
-          this.#o.owner,
-        );
-      const busy = leased.length > 0 && released.length === 0;
-      await this.#sleep(busy ? 0 : this.#idleDelay(released.length > 0));
+      await this.#sleep(delayMs);
+    }
+  }
+
+  /** One turn of the loop: leases what is due and starts it; returns how long to sleep. */
+  #turn(): number {
+    // Lease no more than could start soon: what is leased and cannot start waits in memory for its
+    // target's next free slot (a few per target), and only the rest goes back to the queue.
+    const free = this.#max - this.#active - this.#waitingDeliveries;
+    let leased: LeasedDelivery[] = [];
+    // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
+    // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
+    const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
+    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
+    if (next !== undefined && next <= this.#now()) {
+      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+      this.#failing.delete(LEASE_FAILED);
+    }
+    const released: LeasedDelivery[][] = [];
+    for (const group of this.#groups(leased)) {
+      const key = this.#targetKey(group[0]!);
+      if (this.#hasSlot(key)) this.#track(this.#attempt(group));
+      else if ((this.#waiting.get(key)?.length ?? 0) < this.#maxPerTarget) this.#wait(key, group);
+      else released.push(group);
+    }
+    if (released.length > 0)
+      this.#o.queue.release(
+        released.flat().map((d) => d.id),
+        this.#o.owner,
+      );
+    const busy = leased.length > 0 && released.length === 0;
+    return busy ? 0 : this.#idleDelay(released.length > 0);
+  }
+
+  /** Reports the first failure of a spell. */
+  #failed(what: string, e: unknown): void {
+    if (!this.#failing.has(what)) this.#o.onError?.(what, e);
+    this.#failing.add(what);
+  }
+
+  /**
+   * Records a group's outcomes; while the database refuses (a full disk), keeps them and tries again,
+   * holding the leases, so that what was delivered is not delivered again. Gives up when the
+   * dispatcher stops: start-up recovery then puts the deliveries back in the queue.
+   */
+  async #complete(records: Parameters<DeliveryQueue["completeMany"]>[1]): Promise<boolean> {
+    for (;;) {
+      try {
+        this.#o.queue.completeMany(this.#o.owner, records);
+        this.#failing.delete(RECORD_FAILED);
+        return true;
+      } catch (e) {
+        this.#failed(RECORD_FAILED, e);
+        if (this.#stopping) return false;
+        await Bun.sleep(STORAGE_RETRY_MS);
+      }
     }
   }
 
@@ -275,8 +334,7 @@ export class Dispatcher {
         (d, i) => attempt.outcomes[i] ?? { recipient: d.recipient, requestStatus: STATUS.serviceUnavailable },
       );
       // One transaction for the whole group: one request, one commit.
-      this.#o.queue.completeMany(
-        this.#o.owner,
+      const recorded = await this.#complete(
         group.map((d, i) =>
           this.#record(
             d,
@@ -289,10 +347,11 @@ export class Dispatcher {
           ),
         ),
       );
-      group.forEach((d, i) => {
-        this.#o.onRecorded?.(d, outcomes[i]!);
-        onOutcome?.(d, outcomes[i]!);
-      });
+      if (recorded)
+        group.forEach((d, i) => {
+          this.#o.onRecorded?.(d, outcomes[i]!);
+          onOutcome?.(d, outcomes[i]!);
+        });
     } finally {
       this.#active--;
       this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 1) - 1);

@@ -8,6 +8,8 @@
 import { IScheduleError } from "../ischedule/errors.ts";
 import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../server/log.ts";
+import { storageFailure } from "../store/errors.ts";
+import { TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
 import { type IntakeContext, receive, refusal } from "./intake.ts";
@@ -93,7 +95,23 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
           status: 408,
           xml: errorXml("invalid-calendar-data", `The request body was not received in time (${e.message}).`),
         };
-      else {
+      else if (storageFailure(e) !== undefined) {
+        // The database cannot be written (a full disk): nothing was stored, and the sender's retry will
+        // be taken once there is room. The peer is told no more than that; the log has the cause. The draft has no element for a receiver's own trouble; 503 and
+        // Retry-After are what senders act on (read-answer.ts, CalendarServer: any non-200 is 5.1).
+        o.log.log("error", "inbound request not stored: the database cannot be written", {
+          from: remoteAddress,
+          error: storageFailure(e),
+        });
+        answer = {
+          status: 503,
+          xml: errorXml(
+            "invalid-scheduling-message",
+            "The server cannot store messages at the moment (a storage failure on its side); try again later.",
+          ),
+          headers: { "Retry-After": String(TRY_AGAIN_SECONDS) },
+        };
+      } else {
         o.log.log("error", "inbound request failed", {
           from: remoteAddress,
           error: (e as Error)?.message ?? String(e),

@@ -6,8 +6,13 @@
  * second that grew the WAL by megabytes between two checkpoints, for a few kilobytes of rows.
  * What waits is bounded (maxPending rows, metadata only); a crash loses at most one window of the
  * log, never a message.
+ *
+ * When the database cannot be written (a full disk) the refusal is still answered as it should be:
+ * its row waits with the others and is written at a later window, once there is room; past
+ * maxPending the oldest waiting rows are dropped. The first failure of a spell is reported.
  */
 import type { Database } from "bun:sqlite";
+import { storageFailure } from "../store/errors.ts";
 import {
   DEFAULT_REFUSAL_LIMITS,
   insertRefusals,
@@ -25,6 +30,8 @@ export interface RefusalLogOptions {
   windowMs?: number;
   /** Rows that may wait; one more writes them at once. Default 500. */
   maxPending?: number;
+  /** Told when the log cannot be written (once per spell of failures), with the reason. */
+  onWriteError?: (reason: string, waiting: number) => void;
 }
 
 export class RefusalLog {
@@ -36,6 +43,8 @@ export class RefusalLog {
   #pending: RefusalRow[] = [];
   #window: ReturnType<typeof setTimeout> | undefined;
   #totals: RefusalTotals | undefined;
+  readonly #onWriteError: ((reason: string, waiting: number) => void) | undefined;
+  #failing = false;
 
   constructor(db: Database, o: RefusalLogOptions = {}) {
     this.#db = db;
@@ -43,6 +52,7 @@ export class RefusalLog {
     this.#nowMs = o.nowMs ?? Date.now;
     this.#windowMs = o.windowMs ?? 250;
     this.#maxPending = o.maxPending ?? 500;
+    this.#onWriteError = o.onWriteError;
   }
 
   /** Logs a refusal (now, or at the end of the current window); returns its uuid. */
@@ -83,8 +93,18 @@ export class RefusalLog {
   }
 
   #write(rows: readonly RefusalRow[]): void {
-    // Read once; counted by hand from then on (one process owns the database).
-    this.#totals ??= refusalTotals(this.#db);
-    this.#totals = insertRefusals(this.#db, { rows, totals: this.#totals, limits: this.#limits });
+    try {
+      // Read once; counted by hand from then on (one process owns the database).
+      this.#totals ??= refusalTotals(this.#db);
+      this.#totals = insertRefusals(this.#db, { rows, totals: this.#totals, limits: this.#limits });
+      this.#failing = false;
+    } catch (e) {
+      const reason = storageFailure(e);
+      if (reason === undefined) throw e;
+      // Kept for the next window; the oldest go first when too many wait.
+      this.#pending = [...rows, ...this.#pending].slice(-this.#maxPending);
+      if (!this.#failing) this.#onWriteError?.(reason, this.#pending.length);
+      this.#failing = true;
+    }
   }
 }

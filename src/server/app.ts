@@ -292,6 +292,10 @@ async function assemble(
     maxConcurrent: config.maxDeliveries,
     maxPerTarget: config.maxPerTarget,
     nowMs: now,
+    onError: (what, e) =>
+      log.log("error", `delivery queue: ${what}; trying again every second`, {
+        error: (e as Error)?.message ?? String(e),
+      }),
   });
 
   const startedMs = now();
@@ -341,7 +345,11 @@ async function assemble(
       maxLifetimeSeconds: MAX_SIGNATURE_LIFETIME_SECONDS,
     },
     inFlight: new InFlightRequests(),
-    refusals: new RefusalLog(db, { nowMs: now }),
+    refusals: new RefusalLog(db, {
+      nowMs: now,
+      onWriteError: (error, waiting) =>
+        log.log("error", "the refusal log cannot be written; its rows wait", { error, waiting }),
+    }),
     nowMs: now,
     fallbackAfterMs: config.fallbackAfterMs,
     outboundComponents: remote.handles,

@@ -7,3 +7,22 @@
 export class StoreError extends Error {
   override readonly name = "StoreError";
 }
+
+/**
+ * SQLite result codes that say the storage itself failed (https://sqlite.org/rescode.html): the
+ * disk is full (SQLITE_FULL), an I/O error (SQLITE_IOERR_*), a file system gone read-only, a file
+ * that cannot be opened, another program holding a lock past the busy timeout, no memory. None is
+ * the client's doing, and each may pass once the operator makes room or the disk recovers.
+ */
+const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)(_|$)/;
+
+/**
+ * What went wrong, when `e` is a failure of the storage rather than a bug ("database or disk is
+ * full"); undefined otherwise. Callers answer it as a temporary failure (503 and Retry-After, SMTP
+ * 451), never as a 500, and log it.
+ */
+export function storageFailure(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const code = (e as Error & { code?: unknown }).code;
+  return typeof code === "string" && STORAGE_CODES.test(code) ? e.message : undefined;
+}

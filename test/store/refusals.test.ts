@@ -106,6 +106,26 @@ describe("the refusal log", () => {
     db.close();
   });
 
+  test("a full database does not change the refusal: its rows wait and are written once there is room", async () => {
+    const db = openDatabase(":memory:");
+    const errors: string[] = [];
+    const log = new RefusalLog(db, { windowMs: 20, onWriteError: (reason) => errors.push(reason) });
+    const count = () => db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n;
+    // SQLite answers SQLITE_FULL ("database or disk is full") once the file may not grow.
+    const pages = db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
+    db.run(`PRAGMA max_page_count = ${pages}`);
+    for (let i = 1; i <= 30; i++) expect(() => log.record(refused(i))).not.toThrow();
+    await Bun.sleep(100);
+    // A row or two may fit in the pages the file has.
+    expect(count()).toBeLessThan(5);
+    expect(errors).toEqual(["database or disk is full"]);
+    db.run("PRAGMA max_page_count = 1000000");
+    await Bun.sleep(100);
+    expect(count()).toBe(30);
+    log.close();
+    db.close();
+  });
+
   test("header fields are kept up to a cap, and long values are cut", () => {
     const fields: [string, string][] = Array.from({ length: 50 }, (_, i) => [`X-H${i}`, "v".repeat(5000)]);
     const kept = cappedHeaders(fields);
