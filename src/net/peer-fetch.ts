@@ -200,7 +200,11 @@ async function attemptOne(
   const connectMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const connectTimer = setTimeout(() => {
     if (!connected) {
-      local.abort(new PeerFetchError("timeout", `No connection to ${where} within ${connectMs}ms`, true));
+      // Connected or not, the head did not come: say both, since fetch does not tell which it was.
+      const why = "the connection, TLS handshake or response head did not come in time";
+      local.abort(
+        new PeerFetchError("timeout", `No answer from ${where} within ${connectMs}ms (${why})`, true),
+      );
     }
   }, connectMs);
 

@@ -331,7 +331,7 @@ describe("peerFetch limits and failures", () => {
     const t0 = performance.now();
     const e = await failure(get(keys(port), { connectTimeoutMs: 200 }));
     expect([e.kind, e.temporary]).toEqual(["timeout", true]);
-    expect(e.message).toContain("No connection to keys.example.test at 127.0.0.1");
+    expect(e.message).toContain("No answer from keys.example.test at 127.0.0.1");
     expect(performance.now() - t0).toBeLessThan(1500);
   });
 

@@ -16,6 +16,8 @@ export interface ServedBinary {
   readonly consoleUrl: string;
   readonly dataDir: string;
   readonly token: string;
+  /** The process id of the binary (its memory is in /proc/PID/status). */
+  readonly pid: number;
   /** Everything written to stdout so far (the summary and any later lines). */
   stdout(): string;
   /** Everything written to stderr so far (the log). */
@@ -49,6 +51,7 @@ export async function serveBinary(
     consoleUrl: served.consoleUrl,
     dataDir,
     token,
+    pid: served.process.pid,
     stdout: served.stdout,
     stderr: served.stderr,
     async api<T>(path: string, init: RequestInit = {}) {
