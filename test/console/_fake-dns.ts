@@ -4,7 +4,7 @@
  * console generated and watch the check find it.
  */
 import * as packet from "dns-packet";
-import { bindDnsSockets } from "../support/dns-sockets.ts";
+import { serveDnsAnswers } from "../support/dns-sockets.ts";
 
 export interface FakeDns {
   readonly server: { host: string; port: number };
@@ -38,23 +38,8 @@ export async function startFakeDns(): Promise<FakeDns> {
       answers,
     });
   };
-  const sockets = await bindDnsSockets((socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const len = buffered.readUInt16BE(0);
-        const reply = answer(buffered.subarray(2, 2 + len));
-        buffered = buffered.subarray(2 + len);
-        const head = Buffer.alloc(2);
-        head.writeUInt16BE(reply.length);
-        socket.write(Buffer.concat([head, reply]));
-      }
-    });
-    socket.on("error", () => {});
-  });
-  const { udp, port } = sockets;
-  udp.on("message", (msg, rinfo) => udp.send(answer(msg), rinfo.port, rinfo.address));
+  const sockets = await serveDnsAnswers(answer);
+  const { port } = sockets;
   return {
     server: { host: "127.0.0.1", port },
     setTxt(name, records) {

@@ -44,3 +44,32 @@ export async function bindDnsSockets(onTcp: (socket: net.Socket) => void): Promi
   }
   throw new Error("no loopback port free for both UDP and TCP after 20 tries");
 }
+
+/**
+ * A DNS server on bindDnsSockets() whose every answer comes from `answer` (undefined: no answer),
+ * over UDP and over TCP with its two-byte length prefix (RFC 1035 §4.2.2).
+ */
+export function serveDnsAnswers(answer: (query: Buffer) => Buffer | undefined): Promise<DnsSockets> {
+  return bindDnsSockets((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on("error", () => {});
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const length = buffered.readUInt16BE(0);
+        const reply = answer(buffered.subarray(2, 2 + length));
+        buffered = buffered.subarray(2 + length);
+        if (reply === undefined) continue;
+        const head = Buffer.alloc(2);
+        head.writeUInt16BE(reply.length);
+        socket.write(Buffer.concat([head, reply]));
+      }
+    });
+  }).then((sockets) => {
+    sockets.udp.on("message", (query, from) => {
+      const reply = answer(query);
+      if (reply !== undefined) sockets.udp.send(reply, from.port, from.address);
+    });
+    return sockets;
+  });
+}

@@ -62,6 +62,9 @@ export interface RunningDnsmasq {
    * hosts files on SIGHUP but not TXT or SRV records, so it is restarted on the same port.
    */
   replace(zone: TestZone): Promise<void>;
+  /** Stops the server (a DNS server that is down); resume() starts it again on the same port. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,7 +83,7 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-type Instance = Omit<RunningDnsmasq, "replace">;
+type Instance = Omit<RunningDnsmasq, "replace" | "pause" | "resume">;
 
 export async function startDnsmasq(zone: TestZone): Promise<RunningDnsmasq> {
   const config = configFor(zone);
@@ -89,13 +92,19 @@ export async function startDnsmasq(zone: TestZone): Promise<RunningDnsmasq> {
     const port = await freePort();
     try {
       let current = await launch(port, config);
+      let serving = config;
       return {
         server: current.server,
         stderr: () => current.stderr(),
         stop: () => current.stop(),
         async replace(next) {
           await current.stop();
-          current = await launchWhenFree(port, configFor(next));
+          serving = configFor(next);
+          current = await launchWhenFree(port, serving);
+        },
+        pause: () => current.stop(),
+        async resume() {
+          current = await launchWhenFree(port, serving);
         },
       };
     } catch (e) {
