@@ -47,7 +47,10 @@ export interface DkimPass {
   readonly keyBits: number;
   readonly signedAt?: number;
   readonly expiresAt?: number;
-  /** When the signature stops being good (x=, bounded by the verifier's lifetime): the replay window. */
+  /**
+   * The last second in which the signature is good (x= and the clock skew allowed past it, bounded
+   * by the verifier's lifetime): the replay window.
+   */
   readonly endsAt?: number;
   /** The body hash (bh=), useful for replay detection. */
   readonly bodyHash: string;

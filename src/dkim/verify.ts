@@ -8,6 +8,9 @@
  * (§7.1), so a signature without x= would otherwise be good forever, and one with a far x= for
  * years, and a replay cache could never forget it. With `lifetime`, t= is required, a signature
  * without x= ends maxAgeSeconds after t=, and x= counts for at most maxLifetimeSeconds after t=.
+ *
+ * Clocks differ: t= and x= are the signer's clock, the check is ours. The same allowance holds both
+ * ways (CLOCK_SKEW_SECONDS): t= may be that far in our future, x= that far in our past.
  */
 import {
   canonicalBody,
@@ -35,8 +38,8 @@ export interface VerifyOptions {
   /** The clock, in milliseconds. */
   nowMs: number;
   allowSha1?: boolean;
-  /** draft §7.4: t= up to 5 minutes in the future is clock skew. */
-  maxFutureSeconds?: number;
+  /** How far t= may be in the future and x= in the past (default CLOCK_SKEW_SECONDS). */
+  clockSkewSeconds?: number;
   /** The verification's deadline: key lookups still waiting when it aborts fail as temporary. */
   signal?: AbortSignal;
   /** Bounds on a signature's life; without them t= and x= are checked as written. */
@@ -50,18 +53,31 @@ export interface SignatureLifetime {
   maxLifetimeSeconds: number;
 }
 
-export const DEFAULT_MAX_FUTURE_SECONDS = 300;
+/**
+ * The clock skew allowed between a signer and isched. draft §7.4: receivers "SHOULD accept values
+ * [of t=] that are no more than 5 minutes in the future". x= gets the same allowance in the past:
+ * RFC 6376 §3.5 makes refusing a signature past x= a MAY, and a signer whose clock is 5 minutes
+ * behind would otherwise have its short-lived signatures (EGroupware's x = t + 300) refused while
+ * its t= passes. OpenDKIM, the DKIM library of Cyrus IMAP, allows 300 s both ways; CalendarServer
+ * 360 s on t= and none on x=.
+ */
+export const CLOCK_SKEW_SECONDS = 300;
 export const DEFAULT_MAX_SIGNATURE_AGE_SECONDS = 3600;
 export const MAX_SIGNATURE_LIFETIME_SECONDS = 24 * 3600;
 
-/** When a signature stops being good (seconds): x=, within the lifetime's bounds when given. */
+/**
+ * The last second in which a signature is good: x= and the clock skew allowed past it, within the
+ * lifetime's bounds when given (which are this receiver's own rule, measured from t=).
+ */
 export function signatureEndsAt(
   sig: Pick<DkimSignature, "timestamp" | "expiration">,
   lifetime?: SignatureLifetime,
+  clockSkewSeconds = CLOCK_SKEW_SECONDS,
 ): number | undefined {
-  if (!lifetime || sig.timestamp === undefined) return sig.expiration;
-  if (sig.expiration === undefined) return sig.timestamp + lifetime.maxAgeSeconds;
-  return Math.min(sig.expiration, sig.timestamp + lifetime.maxLifetimeSeconds);
+  const expiry = sig.expiration === undefined ? undefined : sig.expiration + clockSkewSeconds;
+  if (!lifetime || sig.timestamp === undefined) return expiry;
+  if (expiry === undefined) return sig.timestamp + lifetime.maxAgeSeconds;
+  return Math.min(expiry, sig.timestamp + lifetime.maxLifetimeSeconds);
 }
 
 export async function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
@@ -98,11 +114,12 @@ export async function verifyRequest(request: SignedRequest, o: VerifyOptions): P
   const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   let lookup = await o.keys.lookup(query);
   if (!lookup.ok) return lookup;
-  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
+  const endsAt = signatureEndsAt(sig, o.lifetime, o.clockSkewSeconds);
+  let outcome = tryCandidates(sig, lookup.candidates, input, endsAt);
   if (!outcome.ok && lookup.fromCache) {
     lookup = await o.keys.lookup({ ...query, refresh: true });
     if (!lookup.ok) return lookup;
-    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
+    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input, endsAt);
   }
   return outcome;
 }
@@ -119,17 +136,17 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
     }
   }
   const nowSeconds = Math.floor(o.nowMs / 1000);
-  const maxFuture = o.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS;
-  if (sig.timestamp !== undefined && sig.timestamp > nowSeconds + maxFuture) {
+  const skew = o.clockSkewSeconds ?? CLOCK_SKEW_SECONDS;
+  if (sig.timestamp !== undefined && sig.timestamp > nowSeconds + skew) {
     return fail(
       "signature-in-future",
-      `t=${sig.timestamp} is ${sig.timestamp - nowSeconds} seconds in the future (at most ${maxFuture} allowed).`,
+      `t=${sig.timestamp} is ${sig.timestamp - nowSeconds} seconds in the future (at most ${skew} allowed).`,
     );
   }
-  if (sig.expiration !== undefined && sig.expiration < nowSeconds) {
+  if (sig.expiration !== undefined && sig.expiration + skew < nowSeconds) {
     return fail(
       "signature-expired",
-      `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago.`,
+      `The signature expired at x=${sig.expiration}, ${nowSeconds - sig.expiration} seconds ago (${skew} allowed for clock skew).`,
     );
   }
   const life = o.lifetime;
@@ -139,7 +156,7 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
       "The signature has no t= tag; this server needs the signing time to bound the signature's life.",
     );
   }
-  const endsAt = signatureEndsAt(sig, life);
+  const endsAt = signatureEndsAt(sig, life, skew);
   if (life && endsAt !== undefined && endsAt < nowSeconds) {
     const age = nowSeconds - sig.timestamp!;
     const why =
@@ -166,7 +183,7 @@ function tryCandidates(
   sig: DkimSignature,
   candidates: readonly KeyCandidate[],
   input: string,
-  lifetime: SignatureLifetime | undefined,
+  endsAt: number | undefined,
 ): DkimVerdict {
   const ids = { domain: sig.domain, selector: sig.selector };
   let firstRefusal: DkimFail | undefined;
@@ -194,7 +211,7 @@ function tryCandidates(
         keyBits: c.parsed.key.bits,
         signedAt: sig.timestamp,
         expiresAt: sig.expiration,
-        endsAt: signatureEndsAt(sig, lifetime),
+        endsAt,
         bodyHash: sig.bodyHash,
       };
     }

@@ -11,14 +11,18 @@
  */
 import type { Database } from "bun:sqlite";
 import type { DkimPass } from "../dkim/verdict.ts";
+import { CLOCK_SKEW_SECONDS } from "../dkim/verify.ts";
 import { findReplay, type ReplayClaim } from "../store/replays.ts";
 import type { Authentication } from "./authenticate.ts";
 import { answerOfMessage } from "./resends.ts";
 
 /** How long a trusted request's replay key is kept, and its copies are recognised (resends.ts). */
 export const TRUSTED_WINDOW_MS = 86_400_000;
-/** A key outlives its signature by the clock skew allowed on t= (draft §7.4). */
-const SKEW_MS = 300_000;
+/**
+ * A key outlives the last second its signature is good in (which includes the clock skew allowed on
+ * x=, verify.ts) by the clock skew allowed on t= (draft §7.4).
+ */
+const SKEW_MS = CLOCK_SKEW_SECONDS * 1000;
 
 export function replayKeyOf(o: {
   auth: Authentication;
@@ -41,7 +45,7 @@ function signedKey(v: DkimPass, messageId: string | undefined, nowMs: number): R
     messageId !== undefined && v.signedHeaders.some((n) => n.toLowerCase() === "ischedule-message-id");
   const key = ["dkim", v.domain, idSigned ? messageId : "", v.bodyHash].join("\n");
   // A signature without a bounded life (a verifier without lifetime bounds) is remembered for a day.
-  const endsAtMs = v.endsAt === undefined ? nowMs + TRUSTED_WINDOW_MS : v.endsAt * 1000;
+  const endsAtMs = v.endsAt === undefined ? nowMs + TRUSTED_WINDOW_MS : (v.endsAt + 1) * 1000;
   return { key, expiresAt: Math.max(endsAtMs, nowMs) + SKEW_MS };
 }
 

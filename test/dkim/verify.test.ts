@@ -210,10 +210,16 @@ describe("time", () => {
     expect(await reason(signed({ nowMs: NOW + 301_000 }))).toBe("signature-in-future");
   });
 
-  test("x= is enforced: signature-expired after it", async () => {
+  test("x= is enforced with 300 s for clock skew: signature-expired after that", async () => {
     const r = signed({ expireSeconds: 600 });
     expect(await reason(r, NOW + 599_000)).toBe("ok");
-    expect(await reason(r, NOW + 601_000)).toBe("signature-expired");
+    expect(await reason(r, NOW + 899_000)).toBe("ok");
+    expect(await reason(r, NOW + 901_000)).toBe("signature-expired");
+  });
+
+  test("the verdict's end is x= plus the clock skew allowed: the replay window", async () => {
+    const v = await verifyRequest(signed({ expireSeconds: 600 }), { keys: keys(), nowMs: NOW });
+    expect(v).toMatchObject({ ok: true, expiresAt: NOW / 1000 + 600, endsAt: NOW / 1000 + 900 });
   });
 
   describe("with a bounded lifetime (max age 1 h, x= for 24 h at most)", () => {

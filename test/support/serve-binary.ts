@@ -27,18 +27,23 @@ export interface ServedBinary {
   stop(): Promise<void>;
 }
 
-/** Starts `isched serve ARGS --data DIR --listen 127.0.0.1:0 --console 127.0.0.1:0`. */
+/** Starts `isched serve ARGS --data DIR --listen 127.0.0.1:0 (or o.listen) --console 127.0.0.1:0`. */
 export async function serveBinary(
   args: readonly string[],
-  o: { clockFrom?: string } = {},
+  o: {
+    clockFrom?: string;
+    clockOffsetSeconds?: number;
+    /** HOST:PORT of the endpoint, when peers must know it before it starts (an SRV record). */
+    listen?: string;
+  } = {},
 ): Promise<ServedBinary> {
   const dataDir = mkdtempSync(join(tmpdir(), "isched-bin-"));
   let served: ReturnType<typeof running>;
   try {
     served = running(
       await serveProcess(
-        ["--data", dataDir, "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", ...args],
-        { clockFrom: o.clockFrom },
+        ["--data", dataDir, "--listen", o.listen ?? "127.0.0.1:0", "--console", "127.0.0.1:0", ...args],
+        { clockFrom: o.clockFrom, clockOffsetSeconds: o.clockOffsetSeconds },
       ),
     );
   } catch (e) {

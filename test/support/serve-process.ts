@@ -36,15 +36,16 @@ function collect(stream: ReadableStream<Uint8Array>, into: { text: string }): Pr
 
 /**
  * Debian's libfaketime, preloaded into the binary itself (not through the faketime wrapper, which
- * would be the process a test stops): the clock starts at `from` (UTC) and runs on from there.
+ * would be the process a test stops): the clock starts at `from` (UTC, "@2026-01-01 10:00:00") and
+ * runs on from there, or runs this many seconds ahead (`+240`) or behind (`-360`) the real one.
  */
-function fakeClock(from: string): Record<string, string> {
+function fakeClock(faketime: string): Record<string, string> {
   const lib = [
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
     "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
   ].find((p) => existsSync(p));
   if (!lib) throw new Error("libfaketime is not installed (Debian package faketime)");
-  return { LD_PRELOAD: lib, FAKETIME: `@${from}`, TZ: "UTC" };
+  return { LD_PRELOAD: lib, FAKETIME: faketime, TZ: "UTC" };
 }
 
 /**
@@ -61,13 +62,21 @@ export async function serveProcess(
      * signed fixtures captured from other software, whose t= and x= are fixed.
      */
     clockFrom?: string;
+    /** Run the binary on a clock this many seconds ahead (positive) or behind the real one. */
+    clockOffsetSeconds?: number;
   } = {},
 ): Promise<ServeProcess | ExitedServe> {
+  const faketime =
+    o.clockFrom !== undefined
+      ? `@${o.clockFrom}`
+      : o.clockOffsetSeconds !== undefined
+        ? `${o.clockOffsetSeconds < 0 ? "-" : "+"}${Math.abs(o.clockOffsetSeconds)}`
+        : undefined;
   const proc = Bun.spawn([ischedBinary(), "serve", ...args], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, ...(o.clockFrom ? fakeClock(o.clockFrom) : {}), ...o.env },
+    env: { ...process.env, ...(faketime ? fakeClock(faketime) : {}), ...o.env },
   });
   const out = { text: "" };
   const err = { text: "" };
