@@ -19,7 +19,7 @@ import { deliveryStateCounts } from "../store/console-stats.ts";
 import { storageFailure } from "../store/errors.ts";
 import { type CookieOptions, SessionStore } from "./auth.ts";
 import { guard } from "./guard.ts";
-import { API_PREFIX, apiError, createRouter, json, RequestError, type Route } from "./http.ts";
+import { API_PREFIX, apiError, createRouter, json, RequestError, type Route, requestUrl } from "./http.ts";
 import { KeysService } from "./keys-service.ts";
 import { cachedCounts, LiveFeed } from "./live.ts";
 import { PeerFacts } from "./peer-facts.ts";
@@ -180,7 +180,7 @@ export function createApi(o: ApiOptions): Api {
     live,
     keys,
     async handle(request, { address, keepOpen }) {
-      const url = new URL(request.url);
+      const url = requestUrl(request);
       const path = url.pathname.slice(API_PREFIX.length) || "/";
       const found = router.match(request.method, path);
       // Unknown paths and methods are guarded like changes, so they reveal nothing to a stranger.

@@ -46,6 +46,12 @@ export interface Route {
 
 export const API_PREFIX = "/api/v1";
 
+/**
+ * The request's URL. Bun gives a bare path as request.url when the Host header is empty or not a
+ * host name, which `new URL()` alone refuses; the guard then answers 403 for the Host.
+ */
+export const requestUrl = (request: Request): URL => new URL(request.url, "http://host.invalid");
+
 /** Every API answer: not cached, not sniffed, not framed, no referrer, nothing to run. */
 export const API_HEADERS: Readonly<Record<string, string>> = {
   "Cache-Control": "no-store",

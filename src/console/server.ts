@@ -10,7 +10,7 @@ import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
-import { API_HEADERS, API_PREFIX } from "./http.ts";
+import { API_HEADERS, API_PREFIX, requestUrl } from "./http.ts";
 
 export interface ConsoleListener {
   readonly url: string;
@@ -54,7 +54,8 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     development: false,
     routes: { "/": page },
     async fetch(request, srv) {
-      const path = new URL(request.url).pathname;
+      // request.url is a bare path when the Host header is empty or not a host (Bun): no 500 for that.
+      const path = requestUrl(request).pathname;
       if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return notFound();
       return api.handle(request, {
         address: clientAddress({

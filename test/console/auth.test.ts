@@ -124,6 +124,33 @@ describe("every API route", () => {
     expect(res.status).toBe(403);
   });
 
+  test("an empty Host is refused with 403 and a JSON error on every route, never a 500", async () => {
+    const port = Number(new URL(c.base).port);
+    const answers = await Promise.all(
+      routes.map(async (r) => {
+        const res = await rawExchange({
+          port,
+          request: requestBytes({
+            method: r.method,
+            path: samplePath(r.path),
+            fields: [
+              ["Host", ""],
+              ["Authorization", `Bearer ${c.isched.apiToken}`],
+            ],
+          }),
+        });
+        return { route: `${r.method} ${r.path}`, status: res.status, error: JSON.parse(res.text).error };
+      }),
+    );
+    expect(answers).toEqual(
+      routes.map((r) => ({
+        route: `${r.method} ${r.path}`,
+        status: 403,
+        error: 'this console answers to localhost, 127.0.0.1 or [::1], not ""',
+      })),
+    );
+  });
+
   test("the page is served without signing in, with a CSP that allows only its own scripts", async () => {
     const res = await c.raw("/");
     expect(res.status).toBe(200);
