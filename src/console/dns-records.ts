@@ -11,6 +11,7 @@
  * - `SELECTOR._domainkey.DOMAIN` TXT: each key we publish (pending, active or retiring; RFC 6376 §3.6.2).
  */
 import { quotedTxtStrings, relativeName, splitTxtValue, txtZoneLine } from "../dkim/dns-record.ts";
+import { isDomainName } from "../dns/names.ts";
 
 export interface DnsRecordView {
   purpose: string;
@@ -101,7 +102,11 @@ export function zoneFile(domain: string, records: readonly DnsRecordView[], gene
   return `${lines.join("\n")}\n`;
 }
 
-/** `https://host[:port]/path` as the SRV and TXT records need it; undefined when it is not such a URL. */
+/**
+ * `https://host[:port]/path` as the SRV and TXT records need it; undefined when it is not such a URL.
+ * The host becomes the SRV target, so it must be a domain name (RFC 2782); credentials have no place
+ * in a record peers read.
+ */
 export function parsePublicEndpoint(url: string): PublicEndpoint | undefined {
   let u: URL;
   try {
@@ -109,7 +114,8 @@ export function parsePublicEndpoint(url: string): PublicEndpoint | undefined {
   } catch {
     return undefined;
   }
-  if (u.protocol !== "https:" || u.hostname === "" || u.search || u.hash) return undefined;
+  if (u.protocol !== "https:" || !isDomainName(u.hostname) || u.username || u.password || u.search || u.hash)
+    return undefined;
   return {
     host: u.hostname,
     port: u.port ? Number(u.port) : 443,

@@ -70,9 +70,11 @@ export function publicEndpointOf(o: {
   const stored = o.db ? getSetting(o.db, ENDPOINT_SETTING) : undefined;
   const parsed = stored ? parsePublicEndpoint(stored) : undefined;
   if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
-  const host = hostname().includes(".") ? hostname() : (o.domains[0] ?? "localhost");
+  // A guess: this host's name if it has a domain, on 443 behind a TLS proxy or the TLS port itself.
   const port = o.tls ? o.listenPort : 443;
-  const url = `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
+  const guess = (host: string) => `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
+  const named = hostname().includes(".") ? guess(hostname()) : undefined;
+  const url = named && parsePublicEndpoint(named) ? named : guess(o.domains[0] ?? "localhost");
   return { url, endpoint: parsePublicEndpoint(url)!, fromSetting: false };
 }
 
@@ -120,7 +122,7 @@ export class KeysService {
     if (!parsePublicEndpoint(url))
       throw new RequestError(
         400,
-        "the public endpoint must be an https://HOST[:PORT]/PATH URL without query",
+        "the public endpoint must be an https://HOST[:PORT]/PATH URL with a domain name as HOST, and no credentials or query",
       );
     setSetting(this.#o.db, ENDPOINT_SETTING, url);
   }

@@ -212,6 +212,30 @@ describe("keys and DNS", () => {
     ).toBe(400);
   });
 
+  test("a public endpoint whose host is not a domain name, or that carries credentials, is refused and not stored", async () => {
+    const put = (url: string) => c.token("/api/v1/keys/endpoint", { method: "PUT", json: { url } });
+    const before = (await (await c.token("/api/v1/keys")).json()).publicEndpoint;
+    const answers = [];
+    for (const url of [
+      `https://${"x".repeat(300)}.example/`,
+      `https://${"a".repeat(64)}.example.com/`,
+      "https://cal..example.com/",
+      "https://user:secret@cal.example.com/ischedule",
+    ]) {
+      const res = await put(url);
+      answers.push([res.status, (await res.json()).error]);
+    }
+    const error =
+      "the public endpoint must be an https://HOST[:PORT]/PATH URL with a domain name as HOST, and no credentials or query";
+    expect(answers).toEqual([
+      [400, error],
+      [400, error],
+      [400, error],
+      [400, error],
+    ]);
+    expect((await (await c.token("/api/v1/keys")).json()).publicEndpoint).toEqual(before);
+  });
+
   test("the check compares DNS, the well-known document and isched itself, and names the usual mistakes", async () => {
     const active = (await keysOf()).keys[0]!;
     const name = `${active.selector}._domainkey.example.com`;
