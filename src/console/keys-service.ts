@@ -188,6 +188,9 @@ export class KeysService {
 
   /** Checks every published key and record of every hosted domain (or of one). */
   async checkAll(only?: string): Promise<KeyCheck[]> {
+    // An empty list would read as "nothing published"; a domain we do not serve is the caller's mistake.
+    if (only !== undefined && !this.#o.domains.includes(only))
+      throw new RequestError(404, `${only} is not a hosted domain`);
     const out: KeyCheck[] = [];
     for (const domain of this.#o.domains) {
       if (only && domain !== only) continue;

@@ -236,6 +236,14 @@ describe("keys and DNS", () => {
     expect((await (await c.token("/api/v1/keys")).json()).publicEndpoint).toEqual(before);
   });
 
+  test("checking the keys of a domain isched does not serve is 404, not an empty list", async () => {
+    const res = await c.token("/api/v1/keys/check", { method: "POST", json: { domain: "other.example" } });
+    expect([res.status, await res.json()]).toEqual([404, { error: "other.example is not a hosted domain" }]);
+    const all = await c.token("/api/v1/keys/check", { method: "POST", json: { domain: "example.com" } });
+    expect(all.status).toBe(200);
+    expect(((await all.json()) as { checks: KeyCheck[] }).checks.length).toBeGreaterThan(0);
+  });
+
   test("the check compares DNS, the well-known document and isched itself, and names the usual mistakes", async () => {
     const active = (await keysOf()).keys[0]!;
     const name = `${active.selector}._domainkey.example.com`;
