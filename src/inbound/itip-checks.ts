@@ -45,13 +45,13 @@ export function checkItip(i: ItipCheckInput): ItipMessage {
   if (ct.method && ct.method.toUpperCase() !== msg.method) {
     throw new IScheduleError(
       "invalid-scheduling-message",
-      `Content-Type says method=${ct.method} but the body's METHOD is ${msg.method}.`,
+      `Content-Type says method=${clip(ct.method)} but the body's METHOD is ${clip(msg.method)}.`,
     );
   }
   if (ct.component && ct.component.toUpperCase() !== msg.component) {
     throw new IScheduleError(
       "invalid-scheduling-message",
-      `Content-Type says component=${ct.component} but the body holds a ${msg.component}.`,
+      `Content-Type says component=${clip(ct.component)} but the body holds a ${clip(msg.component)}.`,
     );
   }
   const caps = i.capabilities;
@@ -87,4 +87,9 @@ export function checkItip(i: ItipCheckInput): ItipMessage {
 
 function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** What the sender wrote, quoted without echoing kilobytes back at it. */
+function clip(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

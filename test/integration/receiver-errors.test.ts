@@ -380,6 +380,25 @@ describe("body checks (notes §11.1 steps 8-9)", () => {
     expect(expectError(r, 400, "invalid-scheduling-message")).toContain("method=CANCEL");
   });
 
+  test("a METHOD of 10 KB, or a component parameter of 4 KB, is quoted clipped in the description", async () => {
+    const method = "X".repeat(10 * 1024);
+    const r = await post({
+      body: invite("bd-3b").replace("METHOD:REQUEST", `METHOD:${method}`),
+      contentType: "text/calendar; component=VEVENT; method=REQUEST",
+    });
+    expect(expectError(r, 400, "invalid-scheduling-message")).toBe(
+      `Content-Type says method=REQUEST but the body's METHOD is ${"X".repeat(77)}....`,
+    );
+    const component = "V".repeat(4096);
+    const c = await post({
+      body: invite("bd-3c"),
+      contentType: `text/calendar; component=${component}; method=REQUEST`,
+    });
+    expect(expectError(c, 400, "invalid-scheduling-message")).toBe(
+      `Content-Type says component=${"V".repeat(77)}... but the body holds a VEVENT.`,
+    );
+  });
+
   test("a VEVENT without UID is refused with 400 invalid-scheduling-message", async () => {
     const body = invite("bd-4").replace("UID:bd-4\r\n", "");
     const r = await post({ body });
