@@ -54,6 +54,15 @@ export interface DeliveredNow {
 }
 
 const RESPONSE_LOG_CHARS = 16 * 1024;
+/**
+ * What a target's answer leaves in a delivery and its attempt, at most: a request-status is a code
+ * and a short text (RFC 5545 §3.8.8.3), a reason one readable paragraph. The answer itself stays in
+ * the attempt's response, capped above.
+ */
+const STATUS_CHARS = 256;
+const REASON_CHARS = 2048;
+const clipped = (text: string, max: number): string =>
+  text.length > max ? `${text.slice(0, max - 3)}...` : text;
 /** Free slots worth a lease transaction while other attempts are still running. */
 const LEASE_BATCH = 4;
 /** How long the loop, or an outcome waiting to be recorded, waits after the database failed. */
@@ -380,13 +389,19 @@ export class Dispatcher {
 
   #record(
     d: LeasedDelivery,
-    outcome: RecipientOutcome,
+    answered: RecipientOutcome,
     attempt: TargetAttempt,
     component: string,
     startedAt: number,
     durationMs: number,
     label: string | undefined,
   ): { deliveryId: number; attempt: NewAttempt; next: Completion } {
+    // A peer writes these: a 500 KB description must not become a 500 KB reason in every row.
+    const outcome: RecipientOutcome = {
+      ...answered,
+      requestStatus: clipped(answered.requestStatus, STATUS_CHARS),
+      ...(answered.description !== undefined && { description: clipped(answered.description, REASON_CHARS) }),
+    };
     const { completion, attemptOutcome } = decide({
       outcome,
       delivery: d,
@@ -407,8 +422,11 @@ export class Dispatcher {
       requestStatus: outcome.requestStatus,
       outcome: attemptOutcome,
       error:
-        attempt.error ??
-        (attemptOutcome === "delivered" || attemptOutcome === "sent-imip" ? undefined : outcome.description),
+        attempt.error !== undefined
+          ? clipped(attempt.error, REASON_CHARS)
+          : attemptOutcome === "delivered" || attemptOutcome === "sent-imip"
+            ? undefined
+            : outcome.description,
       tls: via.tls ?? attempt.tls,
       response: (via.response ?? attempt.response)?.slice(0, RESPONSE_LOG_CHARS),
     };
