@@ -4,7 +4,12 @@
  * the tests can walk all of them ("every route refuses an unauthenticated call"). Bodies are read
  * through the capped, streaming reader, so a route never holds more than its limit.
  */
-import { BodyTimeoutError, BodyTooLargeError, readCappedText } from "../http/read-body.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  DEFAULT_BODY_TIMEOUT_MS,
+  readCappedText,
+} from "../http/read-body.ts";
 import type { Session } from "./auth.ts";
 
 export type Access =
@@ -88,7 +93,7 @@ export class RequestError extends Error {
 export const MAX_JSON_BYTES = 2 * 1024 * 1024;
 /** Signing in and setting the first password: a password and a token, read before anyone is known. */
 export const MAX_PUBLIC_JSON_BYTES = 16 * 1024;
-const BODY_TIMEOUT_MS = 30_000;
+export const BODY_TIMEOUT_MS = DEFAULT_BODY_TIMEOUT_MS;
 
 /** The body as text, read no further than `maxBytes` (src/http/read-body.ts); RequestError 413 or 408. */
 export async function readText(request: Request, maxBytes: number): Promise<string> {

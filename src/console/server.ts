@@ -6,11 +6,11 @@
  * cookie is Secure.
  */
 import page from "../../web/index.html";
-import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
+import { idleSecondsWhileReading, UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
-import { API_HEADERS, API_PREFIX, requestUrl } from "./http.ts";
+import { API_HEADERS, API_PREFIX, BODY_TIMEOUT_MS, requestUrl } from "./http.ts";
 
 export interface ConsoleListener {
   readonly url: string;
@@ -57,6 +57,8 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
       // request.url is a bare path when the Host header is empty or not a host (Bun): no 500 for that.
       const path = requestUrl(request).pathname;
       if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return notFound();
+      // The routes time their bodies themselves and answer 408: Bun must not cut them off first.
+      srv.timeout(request, idleSecondsWhileReading(BODY_TIMEOUT_MS));
       return api.handle(request, {
         address: clientAddress({
           peer: srv.requestIP(request)?.address ?? "",

@@ -12,6 +12,17 @@
 /** For Bun.serve's maxRequestBodySize: this reader, not Bun, refuses bodies that are too large. */
 export const UNCAPPED_AT_LISTENER = Number.MAX_SAFE_INTEGER;
 
+/** How long a whole body may take to arrive, unless a listener says otherwise. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * Bun closes a connection when its idle timer fires (Bun.serve's idleTimeout: 10 s by default, 30 s
+ * under Elysia; checked in ticks of a few seconds), even while a body is still arriving, and without
+ * an answer. A listener whose requests this reader times gives each request this many seconds instead
+ * (`server.timeout(request, seconds)`), so that the reader's own deadline answers (408) first.
+ */
+export const idleSecondsWhileReading = (timeoutMs: number): number => Math.ceil(timeoutMs / 1000) + 10;
+
 export interface ReadBodyOptions {
   maxBytes: number;
   /** The whole body must arrive within this time. */

@@ -5,6 +5,8 @@
  * iSchedule-Capabilities (draft §8.2, §8.3); every client mistake is an iSchedule <error> with a
  * description and its 4xx status, never a 500.
  */
+
+import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../server/log.ts";
@@ -81,7 +83,7 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
         try {
           const body = await readCappedBody(request, {
             maxBytes: caps.maxContentLength ?? Number.MAX_SAFE_INTEGER,
-            timeoutMs: o.bodyTimeoutMs ?? 30_000,
+            timeoutMs: o.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
           });
           answer = await receive({ headers, fields, body, remoteAddress, keys: reservation.keys }, o.intake);
         } finally {

@@ -7,7 +7,12 @@
  */
 
 import type { Dispatcher } from "../delivery/dispatcher.ts";
-import { BodyTimeoutError, BodyTooLargeError, readCappedText } from "../http/read-body.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  DEFAULT_BODY_TIMEOUT_MS,
+  readCappedText,
+} from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { STATUS } from "../ischedule/status.ts";
 import type { Intake } from "../store/messages.ts";
@@ -26,8 +31,6 @@ const json = (status: number, value: unknown): Response =>
     headers: { "Content-Type": "application/json; charset=utf-8" },
   });
 
-const BODY_TIMEOUT_MS = 30_000;
-
 interface Parsed {
   itip: string;
   originator?: string;
@@ -38,7 +41,7 @@ async function readSubmission(request: Request, maxBytes: number): Promise<Parse
   const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   let text: string;
   try {
-    text = await readCappedText(request, { maxBytes, timeoutMs: BODY_TIMEOUT_MS });
+    text = await readCappedText(request, { maxBytes, timeoutMs: DEFAULT_BODY_TIMEOUT_MS });
   } catch (e) {
     if (e instanceof BodyTooLargeError)
       return json(413, { error: `the body is larger than ${maxBytes} bytes` });

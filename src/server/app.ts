@@ -19,7 +19,7 @@ import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
-import { UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
+import { DEFAULT_BODY_TIMEOUT_MS, idleSecondsWhileReading, UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import {
   buildCapabilities,
@@ -372,6 +372,11 @@ async function assemble(
       // request.url is a bare path when the Host header is empty or garbage (Bun); Host is not used here.
       const path = new URL(request.url, "http://host.invalid").pathname;
       if (ischedulePaths.has(path)) {
+        // The endpoint times the body itself and answers 408: Elysia's 30 s idle timeout must not
+        // close the connection first (src/http/read-body.ts).
+        if (request.method === "POST") {
+          server?.timeout(request, idleSecondsWhileReading(config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS));
+        }
         const peer = server?.requestIP(request)?.address ?? "";
         const trustedProxies = config.trustedProxies ?? [];
         return endpoint.scheduling(

@@ -4,7 +4,8 @@
  * API is refused once it passes the route's limit, while the client is still sending, and the
  * server's memory does not grow with it. The iSchedule endpoint answers any declared Content-Length
  * over its limit with its own max-content-length error element and iSchedule headers (never Bun's
- * bare 413).
+ * bare 413). A body that stalls gets the route's 408 at the body deadline (the endpoint's is in the
+ * bad-input battery), not a connection Bun closes without a word.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -128,4 +129,35 @@ describe("the iSchedule endpoint answers an oversized Content-Length with its ow
     expect(r.bytesSent).toBeLessThan(FLOOD_BYTES);
     expect(r.rssGrowth).toBeLessThan(32 * MB);
   }, 90_000);
+});
+
+describe("a body that stalls is answered 408 at the 30 s body deadline, not cut off by Bun's idle timer", () => {
+  // Bun.serve closes a connection after 10 s without an answer, body or no body, unless the request is
+  // given more time: each route's own deadline must answer first.
+  const stall = (path: string, fields: readonly RawField[], method = "POST") =>
+    rawExchange({
+      port: portOf(isched.consoleUrl),
+      request: requestBytes({
+        method,
+        path,
+        fields: [["Host", `127.0.0.1:${portOf(isched.consoleUrl)}`], ["Content-Length", "500"], ...fields],
+        body: '{"password":',
+      }),
+      timeoutMs: 45_000,
+    });
+
+  test("on a JSON route, signing in and the submission API", async () => {
+    const auth: RawField = ["Authorization", `Bearer ${token}`];
+    const answers = await Promise.all([
+      stall("/api/v1/peers/peer.test/policy", [auth, ["Content-Type", "application/json"]], "PUT"),
+      stall("/api/v1/session", [["Content-Type", "application/json"]]),
+      stall("/api/v1/messages", [auth, ["Content-Type", "application/json"]]),
+    ]);
+    expect(answers.map((r) => [r.status, JSON.parse(r.text).error])).toEqual([
+      [408, "the body did not arrive within 30 s"],
+      [408, "the body did not arrive within 30 s"],
+      [408, "the body did not arrive within 30000 ms"],
+    ]);
+    for (const r of answers) expect(r.elapsedMs).toBeGreaterThan(29_000);
+  }, 60_000);
 });
