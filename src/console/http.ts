@@ -5,6 +5,7 @@
  * through the capped, streaming reader, so a route never holds more than its limit.
  */
 import {
+  BodyReadError,
   BodyTimeoutError,
   BodyTooLargeError,
   DEFAULT_BODY_TIMEOUT_MS,
@@ -95,7 +96,7 @@ export const MAX_JSON_BYTES = 2 * 1024 * 1024;
 export const MAX_PUBLIC_JSON_BYTES = 16 * 1024;
 export const BODY_TIMEOUT_MS = DEFAULT_BODY_TIMEOUT_MS;
 
-/** The body as text, read no further than `maxBytes` (src/http/read-body.ts); RequestError 413 or 408. */
+/** The body as text, read no further than `maxBytes` (src/http/read-body.ts); RequestError 413, 408 or 400. */
 export async function readText(request: Request, maxBytes: number): Promise<string> {
   try {
     return await readCappedText(request, { maxBytes, timeoutMs: BODY_TIMEOUT_MS });
@@ -104,6 +105,7 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
       throw new RequestError(413, `the body is larger than ${maxBytes} bytes`);
     if (e instanceof BodyTimeoutError)
       throw new RequestError(408, `the body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`);
+    if (e instanceof BodyReadError) throw new RequestError(400, e.message);
     throw e;
   }
 }

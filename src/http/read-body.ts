@@ -46,6 +46,15 @@ export class BodyTimeoutError extends Error {
   override readonly name = "BodyTimeoutError";
 }
 
+/**
+ * The body stopped before its end: the client closed the connection, or Bun's parser refused its
+ * framing (a chunk size that is not hex) after the route had started. The client's doing, not the
+ * server's: each route answers it as a client error.
+ */
+export class BodyReadError extends Error {
+  override readonly name = "BodyReadError";
+}
+
 export async function readCappedBody(request: Request, o: ReadBodyOptions): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > o.maxBytes) {
@@ -64,7 +73,14 @@ export async function readCappedBody(request: Request, o: ReadBodyOptions): Prom
   });
   try {
     for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline]);
+      const { done, value } = await Promise.race([
+        reader.read().catch((e: unknown) => {
+          throw new BodyReadError(
+            `the body could not be read to its end (${(e as Error)?.message ?? String(e)})`,
+          );
+        }),
+        deadline,
+      ]);
       if (done) break;
       total += value.byteLength;
       if (total > o.maxBytes) throw new BodyTooLargeError(o.maxBytes);

@@ -16,7 +16,7 @@ import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
 import { type IntakeContext, receive, refusal } from "./intake.ts";
 import { reserveKeyLookup } from "./key-admission.ts";
-import { BodyTimeoutError, readCappedBody } from "./read-body.ts";
+import { BodyReadError, BodyTimeoutError, readCappedBody } from "./read-body.ts";
 
 export interface EndpointOptions {
   intake: IntakeContext;
@@ -96,6 +96,11 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
         answer = {
           status: 408,
           xml: errorXml("invalid-calendar-data", `The request body was not received in time (${e.message}).`),
+        };
+      else if (e instanceof BodyReadError)
+        answer = {
+          status: 400,
+          xml: errorXml("invalid-calendar-data", `The request body is incomplete: ${e.message}.`),
         };
       else if (storageFailure(e) !== undefined) {
         // The database cannot be written (a full disk): nothing was stored, and the sender's retry will

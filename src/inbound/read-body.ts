@@ -5,7 +5,7 @@
 import { BodyTooLargeError, type ReadBodyOptions, readCappedBody as readBody } from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 
-export { BodyTimeoutError, type ReadBodyOptions } from "../http/read-body.ts";
+export { BodyReadError, BodyTimeoutError, type ReadBodyOptions } from "../http/read-body.ts";
 
 export async function readCappedBody(request: Request, o: ReadBodyOptions): Promise<Uint8Array> {
   try {

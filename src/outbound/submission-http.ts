@@ -8,6 +8,7 @@
 
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import {
+  BodyReadError,
   BodyTimeoutError,
   BodyTooLargeError,
   DEFAULT_BODY_TIMEOUT_MS,
@@ -46,6 +47,7 @@ async function readSubmission(request: Request, maxBytes: number): Promise<Parse
     if (e instanceof BodyTooLargeError)
       return json(413, { error: `the body is larger than ${maxBytes} bytes` });
     if (e instanceof BodyTimeoutError) return json(408, { error: e.message });
+    if (e instanceof BodyReadError) return json(400, { error: e.message });
     throw e;
   }
   if (type === "text/calendar") {

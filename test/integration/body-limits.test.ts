@@ -161,3 +161,46 @@ describe("a body that stalls is answered 408 at the 30 s body deadline, not cut 
     for (const r of answers) expect(r.elapsedMs).toBeGreaterThan(29_000);
   }, 60_000);
 });
+
+describe("a chunked body that breaks off is the client's mistake, not a failure of isched", () => {
+  // Bun answers the broken framing itself (400); isched's route, already reading, must not log an
+  // internal error or answer 500 for it.
+  const broken = (url: string, path: string, fields: readonly RawField[], method = "POST") =>
+    rawExchange({
+      port: portOf(url),
+      request: Buffer.concat([
+        requestBytes({
+          method,
+          path,
+          fields: [["Host", `127.0.0.1:${portOf(url)}`], ["Transfer-Encoding", "chunked"], ...fields],
+        }),
+        Buffer.from('5\r\n{"a":\r\nzz\r\nbroken\r\n0\r\n\r\n'),
+      ]),
+    });
+
+  test("on the endpoint, a JSON route, signing in and the submission API", async () => {
+    const before = isched.stderr().length;
+    const auth: RawField = ["Authorization", `Bearer ${token}`];
+    const json: RawField = ["Content-Type", "application/json"];
+    const answers = await Promise.all([
+      broken(isched.url, "/.well-known/ischedule", [
+        ["iSchedule-Version", "1.0"],
+        ["Originator", "mailto:bernard@peer.test"],
+        ["Recipient", "mailto:ann@org.test"],
+        ["Content-Type", "text/calendar; component=VEVENT; method=REQUEST"],
+      ]),
+      broken(isched.consoleUrl, "/api/v1/peers/peer.test/policy", [auth, json], "PUT"),
+      broken(isched.consoleUrl, "/api/v1/session", [json], "POST"),
+      broken(isched.consoleUrl, "/api/v1/messages", [auth, json], "POST"),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([400, 400, 400, 400]);
+    // Past every route's handling of it.
+    await Bun.sleep(200);
+    expect(
+      isched
+        .stderr()
+        .slice(before)
+        .match(/^\S+ error .*$/gm) ?? [],
+    ).toEqual([]);
+  });
+});
