@@ -30,7 +30,7 @@ import type { Logger } from "../server/log.ts";
 import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
 import { checkEnvelopeSender } from "./decide.ts";
 import { createRetryMemory } from "./retry-memory.ts";
-import { handleTransaction, type ScheduleFacts, type SmtpReply } from "./transaction.ts";
+import { handleTransaction, replyText, type ScheduleFacts, type SmtpReply } from "./transaction.ts";
 
 export interface SmtpIntakeOptions {
   listen: { host: string; port: number };
@@ -297,5 +297,5 @@ function envelopeOf(session: SMTPServerSession): { mailFrom: string; rcptTo: str
 
 /** smtp-server answers an Error with its responseCode and message. */
 function smtpError(r: SmtpReply): Error {
-  return Object.assign(new Error(`${r.status} ${r.text}`), { responseCode: r.code });
+  return Object.assign(new Error(`${r.status} ${replyText(r.text)}`), { responseCode: r.code });
 }

@@ -354,6 +354,18 @@ function headersOf(raw: Uint8Array): { headers?: [string, string][] } {
 }
 
 function reply(code: number, status: string, text: string): SmtpReply {
-  const oneLine = text.replace(/[\r\n\t]+/g, " ");
-  return { code, status, text: oneLine.length > MAX_TEXT ? `${oneLine.slice(0, MAX_TEXT - 3)}...` : oneLine };
+  return { code, status, text: replyText(text) };
+}
+
+/**
+ * Text fit for an SMTP reply line: RFC 5321 §4.2 allows printable US-ASCII only, so "§" (the
+ * reasons cite RFC sections) is spelt out and any other character (a UTF-8 address quoted back)
+ * becomes "?"; one line, at most MAX_TEXT characters.
+ */
+export function replyText(text: string): string {
+  const oneLine = text
+    .replace(/[\r\n\t]+/g, " ")
+    .replace(/§ ?/g, "section ")
+    .replace(/[^\x20-\x7e]/g, "?");
+  return oneLine.length > MAX_TEXT ? `${oneLine.slice(0, MAX_TEXT - 3)}...` : oneLine;
 }

@@ -3,7 +3,7 @@
  * smarthost (byte for byte), and what is refused with which reply.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { asText, type Harness, startHarness } from "./_harness.ts";
+import { asText, dialog, type Harness, startHarness } from "./_harness.ts";
 import {
   attachedIcsMail,
   brokenCalendarMail,
@@ -174,6 +174,28 @@ describe("SMTP intake routing", () => {
       /relayed, not upgraded to iSchedule \(The iMIP part 1\.3 is malformed/,
     );
     expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
+  });
+
+  test("every reply is printable US-ASCII (RFC 5321 §4.2), also when it cites an RFC section or quotes a UTF-8 address", async () => {
+    h = await startHarness();
+    const broken = cyrusMail().replace(
+      "component=VEVENT \r\nContent-Transfer-Encoding: quoted-printable",
+      "component=VEVENT \r\nContent-Transfer-Encoding: x-unknown",
+    );
+    const replies = await dialog(h.intake.port, [
+      "EHLO client.example",
+      "MAIL FROM:<\xc3\xa5lice@evil.example> SMTPUTF8",
+      "MAIL FROM:<alice@example.com>",
+      `RCPT TO:<${BOB}>`,
+      "DATA",
+      `${broken}.`,
+    ]);
+    expect(replies.slice(2).map((r) => r.slice(0, 3))).toEqual(["550", "250", "250", "354", "250"]);
+    expect(replies[2]).toBe(
+      "550 5.7.1 The sender <??lice@evil.example> is not in a domain served here; isched relays only for its own domains",
+    );
+    expect(replies[6]).toContain("is unknown (RFC 2045 section 6.1))");
+    for (const r of replies) expect(r).toMatch(/^[\x20-\x7e\r\n]*$/);
   });
 
   test("a REPLY without ORGANIZER (as Outlook 2010 sends them) is relayed unchanged to the organiser", async () => {
