@@ -7,9 +7,10 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ServeConfig } from "../../src/config/serve-config.ts";
 import { keyRecordFromFile } from "../../src/dkim/private-exchange-source.ts";
+import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import type { RunningServer } from "../../src/server/app.ts";
-import { DEFAULT_LIMITS, type ServeConfig } from "../../src/server/config.ts";
 
 const SRC = join(import.meta.dir, "..", "..", "src");
 
@@ -25,8 +26,8 @@ export async function startBenchIsched(o: {
     join(src, "server/app.ts")
   )) as typeof import("../../src/server/app.ts");
   const { createLogger } = (await import(
-    join(src, "server/log.ts")
-  )) as typeof import("../../src/server/log.ts");
+    join(src, "log/logger.ts")
+  )) as typeof import("../../src/log/logger.ts");
   const config: ServeConfig = {
     domains: ["org.test"],
     listen: { host: "127.0.0.1", port: o.port },

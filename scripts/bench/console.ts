@@ -12,9 +12,10 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { ServeConfig } from "../../src/config/serve-config.ts";
+import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { startServer } from "../../src/server/app.ts";
-import { DEFAULT_LIMITS, type ServeConfig } from "../../src/server/config.ts";
-import { silentLogger } from "../../src/server/log.ts";
 import { openDatabase } from "../../src/store/database.ts";
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@
  * The shape of a command: its flag table, its help, and what it runs.
  * `src/cli/registry.ts` lists them; `src/main.ts` dispatches.
  */
-import type { FlagSpec, ParsedArgs } from "./flags.ts";
+import type { FlagSpec, ParsedArgs } from "../config/flags.ts";
 
 export type FlagTable = Record<string, FlagSpec<unknown>>;
 

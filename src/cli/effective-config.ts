@@ -5,8 +5,9 @@
  * passwords in URLs (`smtp://user:password@host`, `ischedule:https://user:password@host/`); secret
  * files are named by path and never read here.
  */
+
+import { envName, type FlagSpec, kebab, nearest, type ParsedArgs } from "../config/flags.ts";
 import type { FlagTable } from "./command.ts";
-import { envName, type FlagSpec, kebab, nearest, type ParsedArgs } from "./flags.ts";
 
 /** `scheme://user:password@` becomes `scheme://user:***@`, wherever it appears in the value. */
 export function redactSecrets(text: string): string {

@@ -1,13 +1,8 @@
 /**
- * Errors the command line turns into a one-line message and an exit code.
+ * Errors the command line turns into a one-line message and an exit code (usage errors, exit code 2,
+ * are src/config/errors.ts's: flags and settings).
  * Anything else reaching the top level is a bug and is reported as one.
  */
-
-/** A mistake in how the command was called: exit code 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-  readonly exitCode = 2;
-}
 
 /** The command ran but could not do its job (bad input file, unreachable server, ...): exit code 1. */
 export class CommandError extends Error {

@@ -3,11 +3,13 @@
  * Every failure ends as one line on stderr and an exit code (2 usage, 1 failure); never a stack trace
  * unless ISCHED_DEBUG is set.
  */
+
+import { UsageError } from "../config/errors.ts";
+import { describeFlags, nearest, parseFlags } from "../config/flags.ts";
 import { VERSION } from "../version.ts";
 import type { Command } from "./command.ts";
 import { strayVariables } from "./effective-config.ts";
-import { CommandError, UsageError } from "./errors.ts";
-import { describeFlags, nearest, parseFlags } from "./flags.ts";
+import { CommandError } from "./errors.ts";
 import { COMMANDS } from "./registry.ts";
 
 const HELP_FLAGS = new Set(["--help", "-h"]);

@@ -3,10 +3,11 @@
  * /etc/resolv.conf) and peerFetch's options (--allow-private-peers, --ca-file).
  * `isched doctor` and `isched discover` use it, so what they find is what the server would find.
  */
+
+import type { ServeConfig } from "../config/serve-config.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver, type DnsResolver } from "../dns/client.ts";
 import type { PeerFetchOptions } from "../net/peer-fetch.ts";
-import type { ServeConfig } from "../server/config.ts";
 
 export function peerAccess(config: ServeConfig): { dns: DnsResolver; fetchOptions: PeerFetchOptions } {
   const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });

@@ -6,14 +6,14 @@
  * names. Reading never changes anything.
  */
 import type { Database } from "bun:sqlite";
+import type { ServeConfig } from "../config/serve-config.ts";
 import type { DnsResolver } from "../dns/client.ts";
+import type { Problem } from "../log/health.ts";
+import type { Logger } from "../log/logger.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import type { ServeConfig } from "../server/config.ts";
-import type { Problem } from "../server/health.ts";
 import type { KeyPublication } from "../server/key-publication.ts";
-import type { Logger } from "../server/log.ts";
 import type { OwnKeys } from "../server/own-keys.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
 import { storageFailure } from "../store/errors.ts";
@@ -54,7 +54,7 @@ export interface ApiOptions {
   listeners: () => readonly ListenerInfo[];
   nowMs?: () => number;
   liveIntervalMs?: number;
-  /** What the operator must know about now, shown on the Overview (src/server/health.ts). */
+  /** What the operator must know about now, shown on the Overview (src/log/health.ts). */
   problems?: () => readonly Problem[];
   /** Routes other modules add (e.g. the submission API), under the same guard. */
   extraRoutes?: readonly Route[];

@@ -2,14 +2,14 @@
  * The trust policy the server applies to a peer domain: the nearest rule along the domain and its
  * parents (sub.evil.example is held to evil.example's rule unless it has one of its own), at each
  * level a policy set in the console (peer_policies) before the `--trust` flags; then `*` (console,
- * then flags); then DKIM required. The running
- * server must read it per request for a console change to apply at once; wire it in app.ts as
- * `trust: createPeerTrust(db, config.trust)` in the IntakeContext instead of `trustFor(config.trust, d)`.
+ * then flags); then DKIM required. The running server reads it per request (createPeerTrust), so a
+ * console change applies to the next request.
  */
 import type { Database } from "bun:sqlite";
+import { readSignerList } from "../config/rules.ts";
 import { selfAndParents } from "../dns/names.ts";
+import type { TrustPolicy, TrustRule } from "../inbound/trust-policy.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
-import { readSignerList, type TrustPolicy, type TrustRule } from "../server/config.ts";
 import { getPeerPolicy, type PeerPolicyRow } from "../store/peer-policies.ts";
 
 export type PolicySource = "console" | "console *" | "--trust" | "--trust *" | "default";

@@ -4,10 +4,11 @@
  * change; and "test this domain", streamed as one JSON line per step (application/x-ndjson).
  */
 import type { Database } from "bun:sqlite";
+import { hostedSignerProblem, openRelayProblem, readSignerList } from "../config/rules.ts";
+import type { ServeConfig } from "../config/serve-config.ts";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
-import { hostedSignerProblem, openRelayProblem, readSignerList, type ServeConfig } from "../server/config.ts";
 import {
   type InboundPeerStats,
   inboundPeerStats,

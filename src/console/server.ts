@@ -47,7 +47,7 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     hostname: host,
     port,
     tls,
-    // Never share the port with another process (src/server/ports.ts).
+    // Never share the port with another process (src/config/ports.ts).
     reusePort: false,
     // Each route reads its body through the capped reader and answers 413 in JSON (http.ts).
     maxRequestBodySize: UNCAPPED_AT_LISTENER,

@@ -6,8 +6,8 @@
  * check.
  */
 import tls from "node:tls";
+import type { LocalTargetSpec } from "../config/serve-config.ts";
 import { checkSmtpRelay, parseSmtpUrl, redactSmtpUrl } from "../imip/index.ts";
-import type { LocalTargetSpec } from "../server/config.ts";
 import { type Check, finding, timed } from "./check.ts";
 import type { DateSample } from "./clock.ts";
 

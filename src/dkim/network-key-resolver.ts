@@ -3,8 +3,9 @@
  * isched's own DNS client, and http/well-known through peerFetch. One place wires them together for
  * the server and the command line.
  */
-import type { HostPort } from "../cli/parse-values.ts";
+
 import { createResolver, type DnsResolver } from "../dns/client.ts";
+import type { HostPort } from "../net/host-port.ts";
 import { dnsTxtSource } from "./dns-txt-source.ts";
 import { createKeyResolver, type KeyResolver } from "./key-resolver.ts";
 import type { KeySource } from "./key-source.ts";

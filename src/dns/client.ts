@@ -5,7 +5,7 @@
  * nothing: callers cache with the TTLs returned here.
  */
 import type * as packet from "dns-packet";
-import type { HostPort } from "../cli/parse-values.ts";
+import type { HostPort } from "../net/host-port.ts";
 import { isDomainName, isSameOrSubdomain, normalizeDomain } from "./names.ts";
 import { loadResolvConf } from "./resolv-conf.ts";
 import { exchange, type Query, serverText } from "./transport.ts";

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import type { HostPort } from "../cli/parse-values.ts";
+import type { HostPort } from "../net/host-port.ts";
 
 /** What the system resolver assumes too when resolv.conf names no server (resolv.conf(5)). */
 export const DEFAULT_NAME_SERVER: HostPort = { host: "127.0.0.1", port: 53 };

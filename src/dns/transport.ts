@@ -6,7 +6,7 @@ import { randomInt } from "node:crypto";
 import * as dgram from "node:dgram";
 import * as net from "node:net";
 import * as packet from "dns-packet";
-import type { HostPort } from "../cli/parse-values.ts";
+import type { HostPort } from "../net/host-port.ts";
 import { normalizeDomain } from "./names.ts";
 
 export interface Query {

@@ -13,8 +13,8 @@ import { type SignatureLifetime, verifyRequest } from "../dkim/verify.ts";
 import { normalizeDomain, selfAndParents } from "../dns/names.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { anyContains } from "../net/cidr.ts";
-import type { AlignmentMode, TrustPolicy } from "../server/config.ts";
 import { alignSigner } from "./signer-alignment.ts";
+import type { AlignmentMode, TrustPolicy } from "./trust-policy.ts";
 
 export type Authentication =
   | {

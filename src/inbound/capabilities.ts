@@ -10,7 +10,7 @@ import {
   DEFAULT_CALENDAR_DATA_TYPE,
 } from "../ischedule/capabilities.ts";
 import { capabilitiesXml } from "../ischedule/xml-writer.ts";
-import type { Limits } from "../server/config.ts";
+import type { Limits } from "./limits.ts";
 
 export interface CapabilityInputs {
   /** What each configured local target handles. */

@@ -9,7 +9,7 @@
 import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { errorXml } from "../ischedule/xml-writer.ts";
-import type { Logger } from "../server/log.ts";
+import type { Logger } from "../log/logger.ts";
 import { storageFailure } from "../store/errors.ts";
 import { TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";

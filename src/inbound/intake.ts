@@ -20,7 +20,6 @@ import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
 import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { AlignmentMode, TrustPolicy } from "../server/config.ts";
 import type { Route } from "../store/deliveries.ts";
 import { ItipCopyError, noteResent } from "../store/itip-keys.ts";
 import { type NewMessage, recordResponse } from "../store/messages.ts";
@@ -35,6 +34,7 @@ import type { RefusalLog } from "./refusal-log.ts";
 import { logRefusal, requestFacts } from "./refusals.ts";
 import { type InFlightRequests, replayKeyOf, storedAnswer, TRUSTED_WINDOW_MS } from "./replays.ts";
 import { answerOfMessage, itemOf, itipKeysOf } from "./resends.ts";
+import type { AlignmentMode, TrustPolicy } from "./trust-policy.ts";
 
 export interface IntakeContext {
   db: Database;

@@ -17,7 +17,7 @@
  */
 import { selfAndParents } from "../dns/names.ts";
 import { isPublicSuffix, organizationalDomain } from "../dns/organizational-domain.ts";
-import type { AlignmentMode, SignerList } from "../server/config.ts";
+import type { AlignmentMode, SignerList } from "./trust-policy.ts";
 
 export interface SignerAlignmentInput {
   /** Both lower-case, without a trailing dot. */

@@ -7,12 +7,31 @@
  */
 
 import tls from "node:tls";
-import type { AddressRecord, DnsResolver } from "../dns/client.ts";
 import { isAllowedPeerAddress, isIpAddress, refusalSentence } from "./address-policy.ts";
 
+/**
+ * What peerFetch asks of a resolver: a host's A and AAAA addresses (src/dns/client.ts's resolver,
+ * or its address cache). Declared here, in the shape peerFetch reads, so the network layer does
+ * not depend on the DNS client.
+ */
+export interface AddressResolver {
+  addresses(
+    host: string,
+  ): Promise<
+    | { readonly status: "ok"; readonly records: readonly PeerAddress[]; readonly ttl?: number }
+    | { readonly status: "nxdomain" | "nodata"; readonly ttl?: number }
+    | { readonly status: "error"; readonly message: string }
+  >;
+}
+
+interface PeerAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+  readonly ttl?: number;
+}
+
 export interface PeerFetchOptions {
-  /** Only `addresses()` is used. */
-  resolver: Pick<DnsResolver, "addresses">;
+  resolver: AddressResolver;
   /** --allow-private-peers: also connect to loopback, private, link-local... addresses. */
   allowPrivate: boolean;
   /** PEM CA certificates (--ca-file) trusted in addition to the default store. */
@@ -152,7 +171,7 @@ async function checkedAddresses(host: string, o: PeerFetchOptions, signal: Abort
     }
     return [host];
   }
-  let answer: Awaited<ReturnType<DnsResolver["addresses"]>>;
+  let answer: Awaited<ReturnType<AddressResolver["addresses"]>>;
   try {
     answer = await abortable(o.resolver.addresses(host), signal);
   } catch (err) {
@@ -168,7 +187,7 @@ async function checkedAddresses(host: string, o: PeerFetchOptions, signal: Abort
     const why = answer.status === "nxdomain" ? "does not exist" : "has no A or AAAA record";
     throw new PeerFetchError("no-address", `${host} ${why}`, false);
   }
-  const sorted = [...answer.records].sort((a: AddressRecord, b: AddressRecord) => a.family - b.family);
+  const sorted = [...answer.records].sort((a, b) => a.family - b.family);
   const all = [...new Set(sorted.map((r) => r.address.replace(/%.*$/, "")))];
   const allowed = all.filter((a) => isAllowedPeerAddress(a, o.allowPrivate));
   if (allowed.length === 0) throw new PeerFetchError("refused-address", refusalSentence(host, all), false);

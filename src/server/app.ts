@@ -8,6 +8,16 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Elysia } from "elysia";
+import { ConfigError } from "../config/errors.ts";
+import { checkAddressesFree, type ListenAddress, listenError } from "../config/ports.ts";
+import { riskySettings } from "../config/risky-settings.ts";
+import {
+  DEFAULT_VERIFY_DEADLINE_MS,
+  describeTarget,
+  type LocalTargetSpec,
+  type ServeConfig,
+  targetFor,
+} from "../config/serve-config.ts";
 import { createLiveKeys } from "../console/live-keys.ts";
 import { PeerFacts } from "../console/peer-facts.ts";
 import { createPeerTrust } from "../console/peer-trust.ts";
@@ -31,6 +41,8 @@ import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
 import { RefusalLog } from "../inbound/refusal-log.ts";
 import { InFlightRequests } from "../inbound/replays.ts";
+import { createHealth, type Health, type Problem } from "../log/health.ts";
+import type { Logger } from "../log/logger.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
@@ -50,26 +62,14 @@ import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
 import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
-import {
-  ConfigError,
-  DEFAULT_VERIFY_DEADLINE_MS,
-  describeTarget,
-  type LocalTargetSpec,
-  type ServeConfig,
-  targetFor,
-} from "./config.ts";
 import { prepareDataFolder } from "./data-folder.ts";
-import { createHealth, type Health, type Problem } from "./health.ts";
 import {
   createKeyPublication,
   type KeyPublication,
   keyProblems,
   WAITING_FOR_KEY,
 } from "./key-publication.ts";
-import type { Logger } from "./log.ts";
 import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
-import { checkAddressesFree, type ListenAddress, listenError } from "./ports.ts";
-import { riskySettings } from "./risky-settings.ts";
 
 export interface RunningServer {
   readonly url: string;

@@ -8,7 +8,7 @@
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "../config/errors.ts";
 
 /** Creates the folder (0700) or checks and restricts an existing one and the files in it. */
 export function prepareDataFolder(dir: string): void {

@@ -7,11 +7,11 @@
 import type { Database } from "bun:sqlite";
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { ConfigError } from "../config/errors.ts";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import { generateDkimKey } from "../dkim/keygen.ts";
 import { loadSigningKey, type SigningKey } from "../dkim/sign.ts";
 import { allKeys, insertKey, keysOfDomain } from "../store/dkim-keys.ts";
-import { ConfigError } from "./config.ts";
 
 export interface OwnKeys {
   /** The key that signs for a hosted domain. */

@@ -23,10 +23,10 @@
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import { createSmtpSender, type SmtpSendable, type SmtpSender } from "../imip/smtp-sender.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
+import type { Logger } from "../log/logger.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import { anyContains, type Cidr } from "../net/cidr.ts";
 import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
-import type { Logger } from "../server/log.ts";
 import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
 import { checkEnvelopeSender } from "./decide.ts";
 import { createRetryMemory } from "./retry-memory.ts";

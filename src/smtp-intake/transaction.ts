@@ -25,8 +25,8 @@
 import type { SmtpResult, SmtpSendable } from "../imip/smtp-sender.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { type ItipMessage, originatorFor, parseItip } from "../itip/index.ts";
+import type { Logger } from "../log/logger.ts";
 import type { RelayRecord, Submission, SubmitResult, UnparsedItip } from "../outbound/submit.ts";
-import type { Logger } from "../server/log.ts";
 import { authorize, decide, type SmtpEnvelope, schedulingCandidates } from "./decide.ts";
 import { extractImip } from "./imip-extract.ts";
 import { type RetryMemory, transactionKey } from "./retry-memory.ts";

@@ -19,6 +19,13 @@ export function readDuration(text: string): number | undefined {
   return t !== "" && consumed === t.length ? total : undefined;
 }
 
+/** readDuration() for a flag's value: throws an Error that says what a duration looks like. */
+export function parseDuration(raw: string): number {
+  const ms = readDuration(raw);
+  if (ms === undefined) throw new Error(`"${raw}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+  return ms;
+}
+
 /** The shortest readable form: `1h30m`, `45s`, `250ms`. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return "0s";

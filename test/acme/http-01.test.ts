@@ -16,7 +16,7 @@ import { httpSolver } from "../../src/acme/http-solver.ts";
 import { type CertificateStatus, createCertificateManager } from "../../src/acme/manager.ts";
 import { renewalDueAt } from "../../src/acme/schedule.ts";
 import { openAcmeStore, type StoredCertificate } from "../../src/acme/store.ts";
-import { silentLogger } from "../../src/server/log.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { type RunningPebble, startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";

@@ -17,7 +17,7 @@ import { createCertificateManager } from "../../src/acme/manager.ts";
 import { renewalDueAt } from "../../src/acme/schedule.ts";
 import { openAcmeStore, type StoredCertificate } from "../../src/acme/store.ts";
 import { type AlpnResponder, startAlpnResponder, tlsAlpnSolver } from "../../src/acme/tls-alpn.ts";
-import { silentLogger } from "../../src/server/log.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { type RunningPebble, startPebble } from "../support/pebble.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";

@@ -4,7 +4,7 @@
  * user gave; `isched queue --help` (and `dkim`, `admin`) lists the subcommands.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { parseTrustRule } from "../../src/server/config.ts";
+import { parseTrustRule } from "../../src/config/rules.ts";
 import { runBinary as run } from "../support/cli.ts";
 import { invitation, postAsPeer, startIsched, type TestServer } from "../support/isched.ts";
 

@@ -3,8 +3,9 @@
  * browser or a program makes to its console: signed in with a session cookie and CSRF token, with the
  * API token, or as nobody.
  */
+
+import type { ServeConfig } from "../../src/config/serve-config.ts";
 import { setAdminPassword } from "../../src/console/auth.ts";
-import type { ServeConfig } from "../../src/server/config.ts";
 import { startIsched, type TestServer } from "../support/isched.ts";
 
 export const PASSWORD = "correct horse battery";

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
+import { parseDeliverRule, parseTrustRule } from "../../src/config/rules.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
 import { badBreaks, DESKTOP, overflow, PHONE, startBrowser, type TestBrowser } from "./_browser.ts";

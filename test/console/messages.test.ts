@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { parseDeliverRule, parseTrustRule } from "../../src/config/rules.ts";
 import { type MessageView, planOf } from "../../src/console/message-view.ts";
-import { parseDeliverRule, parseTrustRule } from "../../src/server/config.ts";
 import type { LogPage } from "../../src/store/message-search.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";

@@ -5,6 +5,7 @@
  * pending key to signing, with the old key retiring after its overlap.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { parseTrustRule } from "../../src/config/rules.ts";
 import type { KeyCheck } from "../../src/console/key-check.ts";
 import { KeyRotation } from "../../src/console/key-rotation.ts";
 import type { DomainKeys } from "../../src/console/keys-service.ts";
@@ -13,7 +14,6 @@ import type { TestStep } from "../../src/console/peer-test.ts";
 import { createPeerTrust } from "../../src/console/peer-trust.ts";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import { parseTrustRule } from "../../src/server/config.ts";
 import { loadOwnKeys } from "../../src/server/own-keys.ts";
 import { keysOfDomain } from "../../src/store/dkim-keys.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";

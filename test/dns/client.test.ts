@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as dgram from "node:dgram";
 import * as packet from "dns-packet";
-import type { HostPort } from "../../src/cli/parse-values.ts";
 import { createResolver, type DnsAnswer, type DnsResolver } from "../../src/dns/client.ts";
+import type { HostPort } from "../../src/net/host-port.ts";
 import { bindDnsSockets } from "../support/dns-sockets.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey, type SigningKey, signRequest } from "../../src/dkim/sign.ts";
+import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { ISCHEDULE_NS } from "../../src/ischedule/namespaces.ts";
 import { parseXml } from "../../src/ischedule/xml-reader.ts";
 import { parseCidrList } from "../../src/net/cidr.ts";
-import { DEFAULT_LIMITS } from "../../src/server/config.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import {
   freeBusyRequest,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseTrustRule } from "../../src/server/config.ts";
+import { parseTrustRule } from "../../src/config/rules.ts";
 
 describe("--trust DOMAIN=POLICY[,signers=D,...]", () => {
   test("dkim with extra signers, each a lower-case domain, named by the rule", () => {

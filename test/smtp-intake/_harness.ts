@@ -8,10 +8,10 @@ import type { Database } from "bun:sqlite";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
+import { createLogger } from "../../src/log/logger.ts";
 import { parseCidrList } from "../../src/net/cidr.ts";
 import { type RelayRecord, recordRelayed, submitMessage } from "../../src/outbound/submit.ts";
 import { DeliveryQueue, type MessageDetail } from "../../src/queue/queue.ts";
-import { createLogger } from "../../src/server/log.ts";
 import {
   type ScheduleFacts,
   type SmtpIntake,

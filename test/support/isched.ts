@@ -5,11 +5,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ServeConfig } from "../../src/config/serve-config.ts";
 import type { HeaderField } from "../../src/dkim/canonicalize.ts";
 import { type SigningKey, signRequest } from "../../src/dkim/sign.ts";
+import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
+import { createLogger, silentLogger } from "../../src/log/logger.ts";
 import { type RunningServer, startServer } from "../../src/server/app.ts";
-import { DEFAULT_LIMITS, type ServeConfig } from "../../src/server/config.ts";
-import { createLogger, silentLogger } from "../../src/server/log.ts";
 
 export interface TestServer extends RunningServer {
   readonly dataDir: string;

@@ -14,8 +14,8 @@
  */
 import * as tls from "node:tls";
 import { buildCapabilities } from "../../src/inbound/capabilities.ts";
+import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { capabilitiesXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
-import { DEFAULT_LIMITS } from "../../src/server/config.ts";
 import { EVENT_AND_TODO_METHODS } from "../../src/targets/target.ts";
 import type { IssuedCert } from "./pki.ts";
 

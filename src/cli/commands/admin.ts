@@ -5,15 +5,17 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError, UsageError } from "../../config/errors.ts";
+import { readSecretFile } from "../../config/files.ts";
+import { flag } from "../../config/flags.ts";
+import type { ServeConfig } from "../../config/serve-config.ts";
 import { passwordProblem, prepareAdminAccess, setAdminPassword } from "../../console/auth.ts";
 import { ClientError, createClient, DEFAULT_SERVER, readToken } from "../../console/client.ts";
 import { isLoopbackHost } from "../../console/guard.ts";
 import type { RunningServer } from "../../server/app.ts";
-import { ConfigError, readSecretFile, type ServeConfig } from "../../server/config.ts";
 import { openDatabase } from "../../store/database.ts";
 import { defineCommand } from "../command.ts";
-import { CommandError, UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
+import { CommandError } from "../errors.ts";
 import { describeFsError } from "../io.ts";
 import { consoleUrlFor } from "../running-server.ts";
 import { readNewSecret } from "../secret-input.ts";

@@ -3,6 +3,9 @@
  * `--token-file`, `--data` where the API token is kept and where the running isched says where its
  * console listens: running-server.ts) and the same one-line failures.
  */
+
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
 import {
   type ApiClient,
   ClientError,
@@ -10,8 +13,7 @@ import {
   DEFAULT_SERVER,
   readToken,
 } from "../../console/client.ts";
-import { CommandError, UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
+import { CommandError } from "../errors.ts";
 import { consoleUrlFor } from "../running-server.ts";
 
 export const connectionFlags = {

@@ -14,7 +14,8 @@ import {
   rmSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { ConfigError } from "../../server/config.ts";
+import { ConfigError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
 import { prepareDataFolder } from "../../server/data-folder.ts";
 import { backupDatabase, checkBackup, type DatabaseFacts } from "../../store/backup.ts";
 import { acquireDataLock, lockPathFor } from "../../store/data-lock.ts";
@@ -22,7 +23,6 @@ import { StoreError } from "../../store/errors.ts";
 import { SCHEMA_VERSION } from "../../store/migrations.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { databasePathOf } from "../running-server.ts";
 
 const dataFlag = () =>

@@ -6,6 +6,11 @@
  * selector from each retrieval method, and the route a message would take: iSchedule, or iMIP.
  */
 
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
+import { describeTarget, type ServeConfig, targetFor } from "../../config/serve-config.ts";
+import { serveFlags } from "../../config/serve-flags.ts";
+import { selectorFlag } from "../../config/shared-flags.ts";
 import { timed } from "../../diagnose/check.ts";
 import { createNetworkKeyResolver } from "../../dkim/network-key-resolver.ts";
 import { isDomainName, normalizeDomain } from "../../dns/names.ts";
@@ -14,13 +19,9 @@ import { type Capabilities, supportsVersion } from "../../ischedule/capabilities
 import { peerFetch } from "../../net/peer-fetch.ts";
 import { createCapabilitiesCache } from "../../outbound/capabilities-cache.ts";
 import { createDiscovery, type Discovery } from "../../outbound/discovery.ts";
-import { describeTarget, type ServeConfig, targetFor } from "../../server/config.ts";
 import { defineCommand } from "../command.ts";
-import { UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { peerAccess } from "../peer-access.ts";
-import { serveFlags, serveSettings } from "./serve.ts";
-import { selectorFlag } from "./shared-flags.ts";
+import { serveSettings } from "./serve.ts";
 
 export interface Step {
   /** `route`, `srv`, `path`, `capabilities`, `key`, ... */

@@ -1,12 +1,13 @@
 /** `isched dkim sign`: sign a raw HTTP request file, as isched signs its outbound requests. */
 import { writeFileSync } from "node:fs";
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
+import { domainFlag, selectorFlag } from "../../config/shared-flags.ts";
 import { DEFAULT_EXPIRE_SECONDS, loadSigningKey, signRequest } from "../../dkim/sign.ts";
 import { serializeRawRequest } from "../../http/raw-request.ts";
 import { defineCommand } from "../command.ts";
-import { CommandError, UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
+import { CommandError } from "../errors.ts";
 import { describeFsError, readRequestFile, readTextInput } from "../io.ts";
-import { domainFlag, selectorFlag } from "./shared-flags.ts";
 
 export const dkimSignCommand = defineCommand({
   name: "dkim sign",

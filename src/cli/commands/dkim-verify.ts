@@ -1,5 +1,7 @@
 /** `isched dkim verify`: the verdict isched's endpoint would reach on a raw HTTP request file. */
 
+import { flag } from "../../config/flags.ts";
+import { dnsServerFlag } from "../../config/shared-flags.ts";
 import { createNetworkKeyResolver } from "../../dkim/network-key-resolver.ts";
 import { keyRecordFromFile } from "../../dkim/private-exchange-source.ts";
 import { parseSignature } from "../../dkim/signature.ts";
@@ -7,9 +9,7 @@ import type { DkimVerdict } from "../../dkim/verdict.ts";
 import { verifyRequest } from "../../dkim/verify.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { readRequestFile, readTextInput } from "../io.ts";
-import { dnsServerFlag } from "./shared-flags.ts";
 
 export const dkimVerifyCommand = defineCommand({
   name: "dkim verify",

@@ -9,6 +9,11 @@
 import type { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
+import { isPrivateDomainName } from "../../config/risky-settings.ts";
+import { describeTarget, type ServeConfig, targetFor } from "../../config/serve-config.ts";
+import { serveFlags } from "../../config/serve-flags.ts";
 import { publicEndpointOf } from "../../console/keys-service.ts";
 import { finding } from "../../diagnose/check.ts";
 import { clockCheck, type DateSample } from "../../diagnose/clock.ts";
@@ -20,18 +25,14 @@ import { parseCapabilities } from "../../ischedule/capabilities-reader.ts";
 import { classifyAddress } from "../../net/address-policy.ts";
 import { type PeerRequest, peerFetch } from "../../net/peer-fetch.ts";
 import { createDiscovery, WELL_KNOWN_PATH } from "../../outbound/discovery.ts";
-import { describeTarget, type ServeConfig, targetFor } from "../../server/config.ts";
-import { isPrivateDomainName } from "../../server/risky-settings.ts";
 import { openReadOnly } from "../../store/backup.ts";
 import { allKeys } from "../../store/dkim-keys.ts";
 import { StoreError } from "../../store/errors.ts";
 import { type Check, exitCodeOf, formatReport } from "../check-report.ts";
 import { defineCommand } from "../command.ts";
-import { UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { peerAccess } from "../peer-access.ts";
 import { databasePathOf, runningServer, type ServingInfo } from "../running-server.ts";
-import { serveFlags, serveSettings } from "./serve.ts";
+import { serveSettings } from "./serve.ts";
 
 const doctorFlags = {
   ...serveFlags,

@@ -1,14 +1,15 @@
 /** `isched keygen`: a DKIM key pair and the records to publish for it. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
+import { domainFlag, selectorFlag } from "../../config/shared-flags.ts";
 import { txtZoneLine } from "../../dkim/dns-record.ts";
 import { dnsKeyName } from "../../dkim/key-source.ts";
 import { DEFAULT_RSA_BITS, generateDkimKey } from "../../dkim/keygen.ts";
 import { defineCommand } from "../command.ts";
-import { CommandError, UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
+import { CommandError } from "../errors.ts";
 import { describeFsError } from "../io.ts";
-import { domainFlag, selectorFlag } from "./shared-flags.ts";
 
 /**
  * No deployed iSchedule peer verifies ed25519-sha256 (RFC 8463): CalendarServer's dkim.py knows

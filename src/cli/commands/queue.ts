@@ -5,13 +5,13 @@
  * (which shows the count first and needs --yes).
  */
 
+import { UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
 import { FILTER_HELP } from "../../console/filter-help.ts";
 import type { DeliveryView, MessageView } from "../../console/message-view.ts";
 import type { LogMessageSummary, LogPage } from "../../store/message-search.ts";
 import { shellQuote, shellWord } from "../../text/shell.ts";
 import { defineCommand } from "../command.ts";
-import { UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { ask, connect, connectionFlags } from "./api-connection.ts";
 import { attemptCounts, type FollowedDelivery, follow, imipOutcomeLine } from "./queue-follow.ts";
 

@@ -1,6 +1,7 @@
 /** `isched send`: submit an iTIP message to a running isched and print each recipient's outcome. */
+
+import { flag } from "../../config/flags.ts";
 import { defineCommand } from "../command.ts";
-import { flag } from "../flags.ts";
 import { readInput } from "../io.ts";
 import { ask, connect, connectionFlags } from "./api-connection.ts";
 

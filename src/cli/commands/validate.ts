@@ -7,11 +7,15 @@
  */
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
+import { ConfigError, UsageError } from "../../config/errors.ts";
+import { flag } from "../../config/flags.ts";
+import { configurationWarnings } from "../../config/from-flags.ts";
+import { checkAddressesFree, type ListenAddress } from "../../config/ports.ts";
+import { riskySettings } from "../../config/risky-settings.ts";
+import type { ServeConfig } from "../../config/serve-config.ts";
+import { serveFlags } from "../../config/serve-flags.ts";
 import { finding } from "../../diagnose/check.ts";
-import { ConfigError, type ServeConfig } from "../../server/config.ts";
 import { dataFolderPlan } from "../../server/data-folder.ts";
-import { checkAddressesFree, type ListenAddress } from "../../server/ports.ts";
-import { riskySettings } from "../../server/risky-settings.ts";
 import { type DatabaseFacts, factsOf, openReadOnly } from "../../store/backup.ts";
 import { keysOfDomain } from "../../store/dkim-keys.ts";
 import { StoreError } from "../../store/errors.ts";
@@ -20,10 +24,8 @@ import { allPeerPolicies, type PeerPolicyRow } from "../../store/peer-policies.t
 import { type Check, formatReport, worst } from "../check-report.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";
-import { UsageError } from "../errors.ts";
-import { flag } from "../flags.ts";
 import { databasePathOf, gatewayHolding } from "../running-server.ts";
-import { configurationWarnings, serveFlags, serveSettings } from "./serve.ts";
+import { serveSettings } from "./serve.ts";
 
 const check = (id: string, status: Check["status"], subject: string, detail: string, fix?: string): Check =>
   finding(id, status, subject, detail, { fix });

@@ -3,7 +3,7 @@
  * (slow cases, run alongside the others), broken framing, other methods and request targets on
  * /.well-known/ischedule, and the key paths under /.well-known/domainkey.
  */
-import { DEFAULT_LIMITS } from "../../../src/server/config.ts";
+import { DEFAULT_LIMITS } from "../../../src/inbound/limits.ts";
 import { type RawField, rawExchange, requestBytes } from "../../support/raw-http.ts";
 import type { Case } from "./_cases.ts";
 import {

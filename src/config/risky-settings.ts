@@ -7,9 +7,10 @@
  * Internet arrive from 127.0.0.1 or ::1, trusted. `--trusted-proxy` (the client's address from the
  * proxy's Forwarded or X-Forwarded-For header) or TLS in isched itself ends the warning.
  */
+
+import type { TrustRule } from "../inbound/trust-policy.ts";
 import { anyContains, type Cidr, parseCidrList } from "../net/cidr.ts";
 import type { PeerPolicyRow } from "../store/peer-policies.ts";
-import type { TrustRule } from "./config.ts";
 
 export interface RiskySetting {
   readonly id: string;

@@ -1,77 +1,17 @@
 /**
- * The server's configuration, checked once at start-up: typed values from the `isched serve` flags,
- * every mistake refused with a sentence that names the flag (never silently replaced by a default).
+ * The value syntaxes of serve's rule flags (--deliver, --trust, --peer-key, the keys of --peer) and
+ * the checks the console's peer policies share with them: each mistake is a ConfigError naming the
+ * flag.
  */
 import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
-import type { HostPort } from "../cli/parse-values.ts";
-import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
-import { keyRecordFromFile } from "../dkim/private-exchange-source.ts";
+import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { isDomainName, normalizeDomain, selfAndParents } from "../dns/names.ts";
 import { isPublicSuffix } from "../dns/organizational-domain.ts";
+import type { SignerList, TrustRule } from "../inbound/trust-policy.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
-
-/** A configuration mistake; the command line reports it as a usage error. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-export type LocalTargetSpec =
-  | { readonly kind: "store" }
-  | {
-      readonly kind: "ischedule";
-      readonly url: string;
-      readonly username?: string;
-      readonly password?: string;
-    }
-  | { readonly kind: "webhook"; readonly url: string }
-  | { readonly kind: "imip" };
-
-export interface DeliverRule {
-  /** undefined: every hosted domain without a rule of its own. */
-  readonly domain?: string;
-  readonly target: LocalTargetSpec;
-}
-
-/**
- * Signing domains accepted for a peer's users besides those alignment accepts (`signers=`): a hosting
- * provider that signs for its customers' domains, a CalendarServer with one DKIM domain for several
- * mail domains (src/inbound/signer-alignment.ts).
- */
-/** How a signing domain must relate to the Originator's domain (src/inbound/signer-alignment.ts). */
-export type AlignmentMode = "strict" | "relaxed";
-
-export interface SignerList {
-  /** Lower-case domain names, matched exactly. */
-  readonly domains: readonly string[];
-  /** Which rule names them, for the message log: `--trust example.net`, `the console's policy for example.net`. */
-  readonly namedBy: string;
-}
-
-export type TrustPolicy =
-  | { readonly mode: "dkim"; readonly signers?: SignerList }
-  | { readonly mode: "deny" }
-  /** Unsigned requests accepted from these addresses; signed ones still verified. */
-  | { readonly mode: "unsigned"; readonly from: readonly Cidr[]; readonly signers?: SignerList };
-
-export interface TrustRule {
-  /** A domain, or "*" for every domain without a rule. */
-  readonly domain: string;
-  readonly policy: TrustPolicy;
-}
-
-/** What a target label looks like in logs, the database and the console: never a password. */
-export function describeTarget(t: LocalTargetSpec): string {
-  switch (t.kind) {
-    case "store":
-      return "store";
-    case "imip":
-      return "imip";
-    default:
-      return `${t.kind}:${t.url}`;
-  }
-}
+import { ConfigError } from "./errors.ts";
+import type { DeliverRule } from "./serve-config.ts";
 
 /** `[DOMAIN=]store | imip | ischedule:URL | webhook:URL`; a URL may carry user:password (basic auth). */
 export function parseDeliverRule(raw: string): DeliverRule {
@@ -245,123 +185,6 @@ export function parsePeerKey(raw: string): PrivateKeyEntry {
   } catch (e) {
     throw new ConfigError(`--peer-key ${domain}:${selector}: ${file}: ${(e as Error).message}`);
   }
-}
-
-/** The hosted domain used when none is given: this host's domain, or localhost. */
-export function defaultDomain(): string {
-  const host = hostname().toLowerCase();
-  const dot = host.indexOf(".");
-  return dot !== -1 && isDomainName(host.slice(dot + 1)) ? host.slice(dot + 1) : "localhost";
-}
-
-export function readSecretFile(flag: string, path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8").trim();
-  } catch (e) {
-    throw new ConfigError(`${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  if (text === "") throw new ConfigError(`${flag}: ${path} is empty`);
-  return text;
-}
-
-export interface Limits {
-  readonly maxRecipients: number;
-  readonly maxContentLength: number;
-  /** iCalendar UTC DATE-TIME, e.g. 19000101T000000Z. */
-  readonly minDateTime: string;
-  readonly maxDateTime: string;
-  readonly maxInstances: number;
-}
-
-export const DEFAULT_LIMITS: Limits = {
-  maxRecipients: 100,
-  maxContentLength: 1024 * 1024,
-  minDateTime: "19000101T000000Z",
-  maxDateTime: "21001231T235959Z",
-  maxInstances: 10_000,
-};
-
-export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
-
-export interface ServeConfig {
-  readonly domains: readonly string[];
-  readonly listen: HostPort;
-  readonly tls?: { readonly cert: string; readonly key: string; readonly certFile: string };
-  readonly dataDir: string;
-  readonly dkimKeyFile?: string;
-  readonly dkimSelector?: string;
-  readonly deliver: readonly DeliverRule[];
-  readonly webhookSecret?: string;
-  readonly paths: readonly string[];
-  readonly trust: readonly TrustRule[];
-  /** strict: d= is the Originator's domain or a parent; relaxed (default): or in its organisation. */
-  readonly alignment?: AlignmentMode;
-  readonly limits: Limits;
-  readonly administrator: string;
-  /** How long the endpoint waits for a local target before answering 1.1 (held: src/inbound/intake.ts). */
-  readonly deliveryDeadlineMs: number;
-  /** How long the endpoint waits for a request body to arrive in full (default 30 s). */
-  readonly bodyTimeoutMs?: number;
-  readonly retryScheduleMs: readonly number[];
-  readonly dnsServer?: HostPort;
-  readonly ca?: string;
-  readonly allowPrivatePeers: boolean;
-  readonly allowSha1: boolean;
-  readonly peerKeys: readonly PrivateKeyEntry[];
-  readonly console: HostPort;
-  readonly apiToken?: string;
-  readonly smtpUrl?: string;
-  readonly imipFrom?: string;
-  readonly sync: "normal" | "full";
-  /** Static routes to peers (`--peer`). */
-  readonly peers?: readonly PeerRoute[];
-  /** Remote deliveries not done by then go by iMIP (when --smtp is set); undefined: only when retries run out. */
-  readonly fallbackAfterMs?: number;
-  /** Sign with a key before it is seen in DNS (--sign-unpublished); default: wait (key-publication.ts). */
-  readonly signUnpublished?: boolean;
-  /** Strip leftmost labels of a recipient domain without SRV (draft §4.1). */
-  readonly walkParents?: boolean;
-  /** Delivery attempts at once, in all and per target (a peer domain or a local target). */
-  readonly maxDeliveries?: number;
-  readonly maxPerTarget?: number;
-  /**
-   * Reverse proxies whose Forwarded / X-Forwarded-For headers give the client's address, for the
-   * endpoint and the console (src/net/client-address.ts).
-   */
-  readonly trustedProxies?: readonly Cidr[];
-  /** One deadline for an inbound request's DKIM verification, key retrieval included (default 10 s). */
-  readonly verifyDeadlineMs?: number;
-  /** A signature without x= is refused this long after its t= (default 1 hour). */
-  readonly maxSignatureAgeMs?: number;
-  /** Inbound requests waiting for a signer's key from the network, in all and per signing domain. */
-  readonly maxKeyFetches?: number;
-  readonly maxKeyFetchesPerDomain?: number;
-  /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
-  readonly smtpIntake?: {
-    readonly listen: HostPort;
-    readonly allow: readonly Cidr[];
-    readonly authFile?: string;
-    readonly relay?: string;
-    readonly maxSizeBytes: number;
-  };
-}
-
-/** The rule for a domain: its own or its nearest parent's, else the catch-all `*`, else DKIM required. */
-export function trustFor(rules: readonly TrustRule[], domain: string): TrustPolicy {
-  const nearest = selfAndParents(domain)
-    .map((d) => rules.find((r) => r.domain === d))
-    .find((r) => r !== undefined);
-  return (nearest ?? rules.find((r) => r.domain === "*"))?.policy ?? { mode: "dkim" };
-}
-
-/** The local target of a hosted domain: its own rule, else the catch-all, else the store. */
-export function targetFor(rules: readonly DeliverRule[], domain: string): LocalTargetSpec {
-  return (
-    (rules.find((r) => r.domain === domain) ?? rules.find((r) => r.domain === undefined))?.target ?? {
-      kind: "store",
-    }
-  );
 }
 
 /** `--peer D=URL,key=FILE[,selector=S]`: the peer's key as a private-exchange key. */

@@ -3,7 +3,7 @@
  * fail) and risky settings. Each problem has an id; the log gets one line when it starts or changes
  * and one when it ends, and the console shows the current list on its Overview.
  */
-import type { Logger } from "./log.ts";
+import type { Logger } from "./logger.ts";
 
 export interface Problem {
   readonly id: string;

@@ -13,8 +13,8 @@
  * variable holds its values separated by spaces. A mistake in a variable's value names the variable.
  */
 import { nearest } from "../text/suggest.ts";
+import { formatDuration, parseDuration } from "../time/duration.ts";
 import { UsageError } from "./errors.ts";
-import { formatDuration, parseDuration } from "./parse-values.ts";
 
 export interface FlagSpec<T> {
   /** Shown in help after the flag name, e.g. `FILE`; absent for booleans. */

@@ -1,12 +1,25 @@
 /**
- * Reading the PEM files named on the command line (--tls-cert, --tls-key, --ca-file, --dkim-key) at
+ * Reading the files named on the command line: secrets (--webhook-secret-file, --api-token-file, ...)
+ * and the PEM files (--tls-cert, --tls-key, --ca-file, --dkim-key), at
  * start-up, before anything is written: each mistake is a ConfigError naming the flag and the file and
  * saying what the file holds instead (`--tls-cert /x/pub.pem: not a PEM certificate (it holds a
  * PUBLIC KEY)`), never an OpenSSL error code. PEM labels: RFC 7468 §2.
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+
+/** A secret file's text, trimmed (a token, a password); a ConfigError when unreadable or empty. */
+export function readSecretFile(flag: string, path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8").trim();
+  } catch (e) {
+    throw new ConfigError(`${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (text === "") throw new ConfigError(`${flag}: ${path} is empty`);
+  return text;
+}
 
 /** The file's text; a ConfigError when it cannot be read. */
 export function readFlagFile(flag: string, path: string): string {

@@ -1,18 +1,7 @@
 /**
- * Parsers for the value syntaxes that flags and configuration share: durations and HOST:PORT.
- * Each throws an Error whose message says exactly what is wrong with the value.
+ * A host and a port, as isched listens on them and reaches DNS servers and peers, and the
+ * `HOST:PORT` syntax flags give them in. Each parser throws an Error that says what is wrong.
  */
-
-import { formatDuration, readDuration } from "../time/duration.ts";
-
-export { formatDuration };
-
-/** `90s`, `5m`, `1h30m`, `2d`, `250ms`; a bare number means seconds. Returns milliseconds. */
-export function parseDuration(raw: string): number {
-  const ms = readDuration(raw);
-  if (ms === undefined) throw new Error(`"${raw}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
-  return ms;
-}
 
 export interface HostPort {
   host: string;

@@ -1,7 +1,7 @@
 /** Flags that several commands share, so they parse and read the same everywhere. */
-import { isDomainName, normalizeDomain } from "../../dns/names.ts";
-import { flag } from "../flags.ts";
-import { type HostPort, parseHostOptionalPort } from "../parse-values.ts";
+import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { type HostPort, parseHostOptionalPort } from "../net/host-port.ts";
+import { flag } from "./flags.ts";
 
 export const domainFlag = (help: string) =>
   flag.custom<string | undefined>(

@@ -1,0 +1,122 @@
+/**
+ * The configuration `isched serve` runs with: typed values, each checked at start-up from its flag
+ * (from-flags.ts), never silently replaced by a default.
+ */
+import { hostname } from "node:os";
+import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
+import { isDomainName } from "../dns/names.ts";
+import type { Limits } from "../inbound/limits.ts";
+import type { AlignmentMode, TrustRule } from "../inbound/trust-policy.ts";
+import type { Cidr } from "../net/cidr.ts";
+import type { HostPort } from "../net/host-port.ts";
+import type { PeerRoute } from "../outbound/static-routes.ts";
+
+export type LocalTargetSpec =
+  | { readonly kind: "store" }
+  | {
+      readonly kind: "ischedule";
+      readonly url: string;
+      readonly username?: string;
+      readonly password?: string;
+    }
+  | { readonly kind: "webhook"; readonly url: string }
+  | { readonly kind: "imip" };
+
+export interface DeliverRule {
+  /** undefined: every hosted domain without a rule of its own. */
+  readonly domain?: string;
+  readonly target: LocalTargetSpec;
+}
+
+/** What a target label looks like in logs, the database and the console: never a password. */
+export function describeTarget(t: LocalTargetSpec): string {
+  switch (t.kind) {
+    case "store":
+      return "store";
+    case "imip":
+      return "imip";
+    default:
+      return `${t.kind}:${t.url}`;
+  }
+}
+
+/** The local target of a hosted domain: its own rule, else the catch-all, else the store. */
+export function targetFor(rules: readonly DeliverRule[], domain: string): LocalTargetSpec {
+  return (
+    (rules.find((r) => r.domain === domain) ?? rules.find((r) => r.domain === undefined))?.target ?? {
+      kind: "store",
+    }
+  );
+}
+
+/** The hosted domain used when none is given: this host's domain, or localhost. */
+export function defaultDomain(): string {
+  const host = hostname().toLowerCase();
+  const dot = host.indexOf(".");
+  return dot !== -1 && isDomainName(host.slice(dot + 1)) ? host.slice(dot + 1) : "localhost";
+}
+
+export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
+
+export interface ServeConfig {
+  readonly domains: readonly string[];
+  readonly listen: HostPort;
+  readonly tls?: { readonly cert: string; readonly key: string; readonly certFile: string };
+  readonly dataDir: string;
+  readonly dkimKeyFile?: string;
+  readonly dkimSelector?: string;
+  readonly deliver: readonly DeliverRule[];
+  readonly webhookSecret?: string;
+  readonly paths: readonly string[];
+  readonly trust: readonly TrustRule[];
+  /** strict: d= is the Originator's domain or a parent; relaxed (default): or in its organisation. */
+  readonly alignment?: AlignmentMode;
+  readonly limits: Limits;
+  readonly administrator: string;
+  /** How long the endpoint waits for a local target before answering 1.1 (held: src/inbound/intake.ts). */
+  readonly deliveryDeadlineMs: number;
+  /** How long the endpoint waits for a request body to arrive in full (default 30 s). */
+  readonly bodyTimeoutMs?: number;
+  readonly retryScheduleMs: readonly number[];
+  readonly dnsServer?: HostPort;
+  readonly ca?: string;
+  readonly allowPrivatePeers: boolean;
+  readonly allowSha1: boolean;
+  readonly peerKeys: readonly PrivateKeyEntry[];
+  readonly console: HostPort;
+  readonly apiToken?: string;
+  readonly smtpUrl?: string;
+  readonly imipFrom?: string;
+  readonly sync: "normal" | "full";
+  /** Static routes to peers (`--peer`). */
+  readonly peers?: readonly PeerRoute[];
+  /** Remote deliveries not done by then go by iMIP (when --smtp is set); undefined: only when retries run out. */
+  readonly fallbackAfterMs?: number;
+  /** Sign with a key before it is seen in DNS (--sign-unpublished); default: wait (key-publication.ts). */
+  readonly signUnpublished?: boolean;
+  /** Strip leftmost labels of a recipient domain without SRV (draft §4.1). */
+  readonly walkParents?: boolean;
+  /** Delivery attempts at once, in all and per target (a peer domain or a local target). */
+  readonly maxDeliveries?: number;
+  readonly maxPerTarget?: number;
+  /**
+   * Reverse proxies whose Forwarded / X-Forwarded-For headers give the client's address, for the
+   * endpoint and the console (src/net/client-address.ts).
+   */
+  readonly trustedProxies?: readonly Cidr[];
+  /** One deadline for an inbound request's DKIM verification, key retrieval included (default 10 s). */
+  readonly verifyDeadlineMs?: number;
+  /** A signature without x= is refused this long after its t= (default 1 hour). */
+  readonly maxSignatureAgeMs?: number;
+  /** Inbound requests waiting for a signer's key from the network, in all and per signing domain. */
+  readonly maxKeyFetches?: number;
+  readonly maxKeyFetchesPerDomain?: number;
+  /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
+  readonly smtpIntake?: {
+    readonly listen: HostPort;
+    readonly allow: readonly Cidr[];
+    readonly authFile?: string;
+    readonly relay?: string;
+    readonly maxSizeBytes: number;
+  };
+}
