@@ -9,7 +9,7 @@ import { parseSmtpUrl } from "../imip/index.ts";
 import { parsePeerFlag } from "../outbound/static-routes.ts";
 import { loadAuthFile } from "../smtp-intake/auth-file.ts";
 import { ConfigError } from "./errors.ts";
-import { readCertificates, readPrivateKey, readSecretFile, readTlsPair } from "./files.ts";
+import { readCertificates, readFlagFile, readPrivateKey, readSecretFile, readTlsPair } from "./files.ts";
 import {
   hostedSignerProblem,
   parseDeliverRule,
@@ -135,6 +135,30 @@ function checkDkimKey(f: ServeFlags, domain: string): void {
   } catch (e) {
     throw new ConfigError(`--dkim-key ${f.dkimKey}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The operator's signing key (--dkim-key with --dkim-selector), read and checked as it is loaded at
+ * start-up (src/keys/own-keys.ts); undefined when isched makes and keeps its own keys.
+ */
+export function operatorKeyOf(
+  c: Pick<ServeConfig, "dkimKeyFile" | "dkimSelector" | "domains">,
+): { pem: string; selector: string } | undefined {
+  if (c.dkimKeyFile === undefined) {
+    if (c.dkimSelector !== undefined)
+      throw new ConfigError(
+        "--dkim-selector needs --dkim-key (without both, isched makes and keeps its own key)",
+      );
+    return undefined;
+  }
+  if (c.dkimSelector === undefined) throw new ConfigError("--dkim-key needs --dkim-selector");
+  const pem = readFlagFile("--dkim-key", c.dkimKeyFile);
+  try {
+    loadSigningKey(pem, c.domains[0] ?? "", c.dkimSelector);
+  } catch (e) {
+    throw new ConfigError(`--dkim-key ${c.dkimKeyFile}: ${(e as Error).message}`);
+  }
+  return { pem, selector: c.dkimSelector };
 }
 
 /** The SMTP intake's settings, checked here rather than when it starts (after the data folder). */

@@ -8,13 +8,13 @@
 import type { Database } from "bun:sqlite";
 import type { ServeConfig } from "../config/serve-config.ts";
 import type { DnsResolver } from "../dns/client.ts";
+import type { KeyPublication } from "../keys/key-publication.ts";
+import type { OwnKeys } from "../keys/own-keys.ts";
 import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import type { KeyPublication } from "../server/key-publication.ts";
-import type { OwnKeys } from "../server/own-keys.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
 import { storageFailure } from "../store/errors.ts";
 import { type CookieOptions, SessionStore } from "./auth.ts";

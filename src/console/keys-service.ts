@@ -5,10 +5,7 @@
  * their overlap.
  */
 import type { Database } from "bun:sqlite";
-import { hostname } from "node:os";
 import type { DnsResolver } from "../dns/client.ts";
-import type { OwnKeys } from "../server/own-keys.ts";
-import { getSetting, setSetting } from "../store/settings.ts";
 import {
   type DnsRecordView,
   endpointRecords,
@@ -16,13 +13,15 @@ import {
   type PublicEndpoint,
   parsePublicEndpoint,
   zoneFile,
-} from "./dns-records.ts";
+} from "../keys/dns-records.ts";
+import { checkKey, type KeyCheck, type PlaceCheck } from "../keys/key-check.ts";
+import { KeyRotation, KeyRotationError, type KeyView } from "../keys/key-rotation.ts";
+import type { OwnKeys } from "../keys/own-keys.ts";
+import { ENDPOINT_SETTING, publicEndpointOf } from "../keys/public-endpoint.ts";
+import { checkRecord } from "../keys/record-check.ts";
+import { setSetting } from "../store/settings.ts";
 import { RequestError } from "./http.ts";
-import { checkKey, type KeyCheck, type PlaceCheck } from "./key-check.ts";
-import { KeyRotation, type KeyView } from "./key-rotation.ts";
-import { checkRecord } from "./record-check.ts";
 
-export const ENDPOINT_SETTING = "console.public-endpoint";
 const RECHECK_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;
 
@@ -55,29 +54,6 @@ export interface DomainKeys {
 
 const PUBLISHED = new Set(["pending", "active", "retiring"]);
 
-/**
- * Where peers reach us, for the SRV record: the console's setting, else a guess (this host's name if
- * it has a domain, on 443 behind a TLS proxy or the TLS port itself). Also what `isched serve` prints
- * beside a new key's TXT record and what `isched doctor` expects the SRV record to name.
- */
-export function publicEndpointOf(o: {
-  /** Absent before the first start: then only the guess. */
-  db?: Database;
-  domains: readonly string[];
-  tls: boolean;
-  listenPort: number;
-}): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
-  const stored = o.db ? getSetting(o.db, ENDPOINT_SETTING) : undefined;
-  const parsed = stored ? parsePublicEndpoint(stored) : undefined;
-  if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
-  // A guess: this host's name if it has a domain, on 443 behind a TLS proxy or the TLS port itself.
-  const port = o.tls ? o.listenPort : 443;
-  const guess = (host: string) => `https://${host}${port === 443 ? "" : `:${port}`}/.well-known/ischedule`;
-  const named = hostname().includes(".") ? guess(hostname()) : undefined;
-  const url = named && parsePublicEndpoint(named) ? named : guess(o.domains[0] ?? "localhost");
-  return { url, endpoint: parsePublicEndpoint(url)!, fromSetting: false };
-}
-
 export class KeysService {
   readonly rotation: KeyRotation;
   readonly #o: KeysServiceOptions;
@@ -89,7 +65,7 @@ export class KeysService {
 
   constructor(o: KeysServiceOptions) {
     this.#o = o;
-    this.rotation = new KeyRotation({
+    this.rotation = new ApiKeyRotation({
       db: o.db,
       domains: o.domains,
       ownKeys: o.ownKeys,
@@ -214,3 +190,28 @@ export class KeysService {
 }
 
 const recordKey = (domain: string, r: DnsRecordView): string => `${domain}|${r.type}|${r.name}|${r.value}`;
+
+/** The rotation's refusals as the API answers them: its status, its sentence, its details. */
+class ApiKeyRotation extends KeyRotation {
+  override generate(...a: Parameters<KeyRotation["generate"]>) {
+    return answered(() => super.generate(...a));
+  }
+  override byId(id: number) {
+    return answered(() => super.byId(id));
+  }
+  override activate(...a: Parameters<KeyRotation["activate"]>) {
+    return answered(() => super.activate(...a));
+  }
+  override retire(id: number) {
+    return answered(() => super.retire(id));
+  }
+}
+
+function answered<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof KeyRotationError) throw new RequestError(e.status, e.message, e.extra);
+    throw e;
+  }
+}

@@ -3,8 +3,8 @@
  * (generate a pending key, activate it once a check shows it published, retire the old one).
  */
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
+import { DEFAULT_OVERLAP_MS } from "../keys/key-rotation.ts";
 import { API_HEADERS, json, RequestError, type Route, readJson, stringField } from "./http.ts";
-import { DEFAULT_OVERLAP_MS } from "./key-rotation.ts";
 import type { KeysService } from "./keys-service.ts";
 
 export interface KeyRouteOptions {

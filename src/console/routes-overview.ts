@@ -4,9 +4,9 @@
  * attempts by outcome over the last hour and day, and the latest failures.
  */
 import type { Database } from "bun:sqlite";
+import type { KeyPublication } from "../keys/key-publication.ts";
 import type { Problem } from "../log/health.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import type { KeyPublication } from "../server/key-publication.ts";
 import type { AttemptOutcome } from "../store/attempts.ts";
 import { attemptsByOutcome, recentFailures } from "../store/console-stats.ts";
 import { json, type Route } from "./http.ts";

@@ -6,10 +6,10 @@
  * usual publishing mistakes; the `_domainkey_lookup` SRV record as the Keys page checks it.
  */
 import { createPublicKey } from "node:crypto";
-import { endpointRecords, keyRecord, type PublicEndpoint } from "../console/dns-records.ts";
-import { checkKey, type KeyCheck, type PlaceCheck } from "../console/key-check.ts";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import type { DnsResolver } from "../dns/client.ts";
+import { endpointRecords, keyRecord, type PublicEndpoint } from "../keys/dns-records.ts";
+import { checkKey, type KeyCheck, type PlaceCheck } from "../keys/key-check.ts";
 import { type Check, finding, timed } from "./check.ts";
 import { recordCheck } from "./endpoint.ts";
 

@@ -6,10 +6,11 @@
  * target, not expiring) and capabilities document (draft §5) fetched through peerFetch, compared
  * with what this isched publishes.
  */
-import { type DnsRecordView, endpointRecords, type PublicEndpoint } from "../console/dns-records.ts";
-import { checkRecord } from "../console/record-check.ts";
+
 import type { DnsResolver } from "../dns/client.ts";
 import type { Capabilities } from "../ischedule/capabilities.ts";
+import { type DnsRecordView, endpointRecords, type PublicEndpoint } from "../keys/dns-records.ts";
+import { checkRecord } from "../keys/record-check.ts";
 import {
   classifyAddress,
   describeAddressClass,

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { Elysia } from "elysia";
 import { ConfigError } from "../config/errors.ts";
+import { operatorKeyOf } from "../config/from-flags.ts";
 import { checkAddressesFree, type ListenAddress, listenError } from "../config/ports.ts";
 import { riskySettings } from "../config/risky-settings.ts";
 import {
@@ -18,7 +19,6 @@ import {
   type ServeConfig,
   targetFor,
 } from "../config/serve-config.ts";
-import { createLiveKeys } from "../console/live-keys.ts";
 import { PeerFacts } from "../console/peer-facts.ts";
 import { createPeerTrust } from "../console/peer-trust.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
@@ -41,6 +41,14 @@ import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
 import { RefusalLog } from "../inbound/refusal-log.ts";
 import { InFlightRequests } from "../inbound/replays.ts";
+import {
+  createKeyPublication,
+  type KeyPublication,
+  keyProblems,
+  WAITING_FOR_KEY,
+} from "../keys/key-publication.ts";
+import { createLiveKeys } from "../keys/live-keys.ts";
+import { loadOwnKeys, type OwnKeys } from "../keys/own-keys.ts";
 import { createHealth, type Health, type Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { clientAddress } from "../net/client-address.ts";
@@ -63,13 +71,6 @@ import { storeTarget } from "../targets/store-target.ts";
 import type { DeliveryTarget } from "../targets/target.ts";
 import { webhookTarget } from "../targets/webhook-target.ts";
 import { prepareDataFolder } from "./data-folder.ts";
-import {
-  createKeyPublication,
-  type KeyPublication,
-  keyProblems,
-  WAITING_FOR_KEY,
-} from "./key-publication.ts";
-import { loadOwnKeys, type OwnKeys } from "./own-keys.ts";
 
 export interface RunningServer {
   readonly url: string;
@@ -148,8 +149,7 @@ async function assemble(
   const keys = loadOwnKeys({
     db,
     domains: config.domains,
-    keyFile: config.dkimKeyFile,
-    selector: config.dkimSelector,
+    operatorKey: operatorKeyOf(config),
     nowMs: now(),
   });
   // The console can add, activate and retire keys while isched runs: sign and publish from the database.

@@ -6,15 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { parseTrustRule } from "../../src/config/rules.ts";
-import type { KeyCheck } from "../../src/console/key-check.ts";
-import { KeyRotation } from "../../src/console/key-rotation.ts";
 import type { DomainKeys } from "../../src/console/keys-service.ts";
-import { createLiveKeys } from "../../src/console/live-keys.ts";
 import type { TestStep } from "../../src/console/peer-test.ts";
 import { createPeerTrust } from "../../src/console/peer-trust.ts";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import { loadOwnKeys } from "../../src/server/own-keys.ts";
+import type { KeyCheck } from "../../src/keys/key-check.ts";
+import { KeyRotation } from "../../src/keys/key-rotation.ts";
+import { createLiveKeys } from "../../src/keys/live-keys.ts";
+import { loadOwnKeys } from "../../src/keys/own-keys.ts";
 import { keysOfDomain } from "../../src/store/dkim-keys.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";
 import { type FakeDns, startFakeDns } from "./_fake-dns.ts";

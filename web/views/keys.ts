@@ -4,8 +4,9 @@
  * copy button and what DNS serves for it now, a zone file, and rotation: new key (pending) → check →
  * activate → old one retires. The page checks every domain as it opens; one button checks again.
  */
-import type { KeyCheck, PlaceCheck } from "../../src/console/key-check.ts";
+
 import type { DomainKeys } from "../../src/console/keys-service.ts";
+import type { KeyCheck, PlaceCheck } from "../../src/keys/key-check.ts";
 import { api } from "../api.ts";
 import { badge, breakable, copyButton, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { confirmDialog, toast } from "./actions.ts";

@@ -1,13 +1,11 @@
 /**
- * isched's own DKIM keys: one active signing key per hosted domain. An operator's key
+ * isched's own DKIM keys at start-up: one active signing key per hosted domain. An operator's key
  * (--dkim-key FILE --dkim-selector S) is used for every domain; otherwise a key is generated on first
  * start and kept in the database, and its DNS record is printed for the operator to publish. The
  * records are also served at /.well-known/domainkey/<domain>/<selector> (http/well-known retrieval).
  */
 import type { Database } from "bun:sqlite";
 import { createPublicKey } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { ConfigError } from "../config/errors.ts";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import { generateDkimKey } from "../dkim/keygen.ts";
 import { loadSigningKey, type SigningKey } from "../dkim/sign.ts";
@@ -25,8 +23,8 @@ export interface OwnKeys {
 export interface OwnKeysOptions {
   db: Database;
   domains: readonly string[];
-  keyFile?: string;
-  selector?: string;
+  /** The operator's key (--dkim-key, --dkim-selector), already read and checked: it signs for every domain. */
+  operatorKey?: { readonly pem: string; readonly selector: string };
   nowMs: number;
 }
 
@@ -41,33 +39,17 @@ export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
   const records = new Map<string, string>();
   const generated: { domain: string; selector: string; record: string }[] = [];
 
-  if (o.keyFile) {
-    if (!o.selector) throw new ConfigError("--dkim-key needs --dkim-selector");
-    let pem: string;
-    try {
-      pem = readFileSync(o.keyFile, "utf8");
-    } catch (e) {
-      throw new ConfigError(
-        `--dkim-key: cannot read ${o.keyFile} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
-      );
-    }
+  if (o.operatorKey) {
+    const { pem, selector } = o.operatorKey;
     for (const domain of o.domains) {
-      let key: SigningKey;
-      try {
-        key = loadSigningKey(pem, domain, o.selector);
-      } catch (e) {
-        throw new ConfigError(`--dkim-key ${o.keyFile}: ${(e as Error).message}`);
-      }
+      // The configuration checked this key (src/config/from-flags.ts): it loads for every domain.
+      const key = loadSigningKey(pem, domain, selector);
       signing.set(domain, key);
       records.set(
-        `${domain}|${o.selector}`,
+        `${domain}|${selector}`,
         formatKeyRecord(publicKeyMaterial(createPublicKey(key.privateKey))),
       );
     }
-  } else if (o.selector) {
-    throw new ConfigError(
-      "--dkim-selector needs --dkim-key (without both, isched makes and keeps its own key)",
-    );
   } else {
     for (const domain of o.domains) {
       if (!keysOfDomain(o.db, domain).some((k) => k.state === "active")) {

@@ -9,7 +9,6 @@ import type { Database } from "bun:sqlite";
 import { createPublicKey } from "node:crypto";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import { generateDkimKey } from "../dkim/keygen.ts";
-import { defaultSelector, type OwnKeys } from "../server/own-keys.ts";
 import {
   allKeys,
   type DkimKeyRow,
@@ -18,10 +17,25 @@ import {
   keysOfDomain,
   setKeyState,
 } from "../store/dkim-keys.ts";
-import { RequestError } from "./http.ts";
 import type { KeyCheck } from "./key-check.ts";
+import { defaultSelector, type OwnKeys } from "./own-keys.ts";
 
 export const DEFAULT_OVERLAP_MS = 7 * 24 * 3_600_000;
+
+/**
+ * A rotation step refused, with the HTTP status the console answers it with: 400 (not a hosted
+ * domain), 404 (no such key), 409 (the key's state, or a check, does not allow it).
+ */
+export class KeyRotationError extends Error {
+  override readonly name = "KeyRotationError";
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
 
 /** A key as the page shows it: never the private key. */
 export interface KeyView {
@@ -97,22 +111,23 @@ export class KeyRotation {
 
   byId(id: number): DkimKeyRow {
     const k = allKeys(this.#o.db).find((x) => x.id === id);
-    if (!k) throw new RequestError(404, `no key ${id}`);
+    if (!k) throw new KeyRotationError(404, `no key ${id}`);
     return k;
   }
 
   /** A new pending key for `domain`, under a fresh selector. */
   generate(domain: string, type: "rsa" | "ed25519"): KeyView {
-    if (!this.#o.domains.includes(domain)) throw new RequestError(400, `${domain} is not a hosted domain`);
+    if (!this.#o.domains.includes(domain))
+      throw new KeyRotationError(400, `${domain} is not a hosted domain`);
     if (this.#o.operatorKey)
-      throw new RequestError(
+      throw new KeyRotationError(
         409,
         "isched signs with --dkim-key: rotate that key outside isched, then restart",
       );
     const existing = keysOfDomain(this.#o.db, domain);
     const pending = existing.find((k) => k.state === "pending");
     if (pending)
-      throw new RequestError(
+      throw new KeyRotationError(
         409,
         `${domain} already has a pending key (${pending.selector}): activate or discard it`,
       );
@@ -143,9 +158,9 @@ export class KeyRotation {
   activate(id: number, check: KeyCheck, overlapMs: number): { activated: KeyView; retiring: string[] } {
     const key = this.byId(id);
     if (key.state !== "pending")
-      throw new RequestError(409, `key ${key.selector} is ${key.state}, not pending`);
+      throw new KeyRotationError(409, `key ${key.selector} is ${key.state}, not pending`);
     if (!check.verified) {
-      throw new RequestError(
+      throw new KeyRotationError(
         409,
         `peers cannot find key ${key.selector} yet: publish its record, then check again`,
         {
@@ -172,8 +187,8 @@ export class KeyRotation {
   retire(id: number): KeyView {
     const key = this.byId(id);
     if (key.state === "active")
-      throw new RequestError(409, "the active key signs: rotate to a new key instead");
-    if (key.state === "retired") throw new RequestError(409, `key ${key.selector} is already retired`);
+      throw new KeyRotationError(409, "the active key signs: rotate to a new key instead");
+    if (key.state === "retired") throw new KeyRotationError(409, `key ${key.selector} is already retired`);
     setKeyState(this.#o.db, { id, state: "retired" });
     return view(this.byId(id));
   }

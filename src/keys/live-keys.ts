@@ -9,8 +9,8 @@
  */
 import type { Database } from "bun:sqlite";
 import { loadSigningKey, type SigningKey } from "../dkim/sign.ts";
-import type { OwnKeys } from "../server/own-keys.ts";
 import { keysOfDomain } from "../store/dkim-keys.ts";
+import type { OwnKeys } from "./own-keys.ts";
 
 export interface LiveKeys {
   signingKey(domain: string): SigningKey | undefined;

@@ -11,11 +11,11 @@
  * checks (keys-service.ts) report here too, so "Check DNS now" ends a wait at once.
  */
 import type { Database } from "bun:sqlite";
-import { compareRecords } from "../console/key-check.ts";
 import type { SigningKey } from "../dkim/sign.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import type { Logger } from "../log/logger.ts";
 import { getSetting, setSetting } from "../store/settings.ts";
+import { compareRecords } from "./key-check.ts";
 
 export const KEY_CHECK_INTERVAL_MS = 60_000;
 /** The id (before ":DOMAIN") of the Overview's problem for a key peers cannot find yet (health.ts). */
