@@ -73,7 +73,7 @@ export interface ServeConfig {
   readonly alignment?: AlignmentMode;
   readonly limits: Limits;
   readonly administrator: string;
-  /** How long the endpoint waits for a local target before answering 1.1 (held: src/inbound/intake.ts). */
+  /** How long the endpoint waits for a local target before answering 1.1 (held: src/inbound/answers.ts). */
   readonly deliveryDeadlineMs: number;
   /** How long the endpoint waits for a request body to arrive in full (default 30 s). */
   readonly bodyTimeoutMs?: number;
@@ -111,7 +111,7 @@ export interface ServeConfig {
   /** Inbound requests waiting for a signer's key from the network, in all and per signing domain. */
   readonly maxKeyFetches?: number;
   readonly maxKeyFetchesPerDomain?: number;
-  /** The SMTP intake (issue 6): where it listens, who may use it, where other mail goes. */
+  /** The SMTP intake: where it listens, who may use it, where other mail goes. */
   readonly smtpIntake?: {
     readonly listen: HostPort;
     readonly allow: readonly Cidr[];

@@ -2,7 +2,7 @@
  * Can a peer verify our signatures for a domain? For each key we publish, the record a peer would
  * find (DNS TXT `SELECTOR._domainkey.DOMAIN`, RFC 6376 §3.6.2.1; the http/well-known document,
  * draft §7.3.2, found through SRV `_domainkey_lookup._tcp.DOMAIN`) is compared with the public key
- * of our private key, using the console's key check (src/console/key-check.ts) and its list of
+ * of our private key, using the console's key check (src/keys/key-check.ts) and its list of
  * usual publishing mistakes; the `_domainkey_lookup` SRV record as the Keys page checks it.
  */
 import { createPublicKey } from "node:crypto";

@@ -48,7 +48,7 @@ const DAY_MS = 86_400_000;
 export async function endpointChecks(i: EndpointCheckInput): Promise<Check[]> {
   const [srv, path] = endpointRecords(i.domain, i.expected);
   const guessed = !i.expected.fromSetting;
-  // The records as the console's Keys page checks them (src/console/record-check.ts)...
+  // The records as the console's Keys page checks them (src/keys/record-check.ts)...
   const checks: Check[] = [
     await recordCheck({ id: "srv", record: srv!, domain: i.domain, dns: i.dns, guessed }),
     await recordCheck({ id: "txt-path", record: path!, domain: i.domain, dns: i.dns, guessed }),

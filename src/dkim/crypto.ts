@@ -7,7 +7,7 @@
  * ed25519-sha256 (RFC 8463 §3): PureEdDSA over the SHA-256 digest of the header hash input.
  */
 import { createHash, type KeyObject, sign, verify } from "node:crypto";
-import type { Algorithm } from "./signature.ts";
+import type { Algorithm } from "./names.ts";
 
 export type KeyType = "rsa" | "ed25519";
 

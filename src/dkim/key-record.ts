@@ -6,7 +6,7 @@
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { hashOf, type KeyType, keyTypeOf } from "./crypto.ts";
-import type { Algorithm } from "./signature.ts";
+import type { Algorithm } from "./names.ts";
 import { colonList, parseTagList, stripWhitespace } from "./tag-list.ts";
 import { type DkimFail, fail } from "./verdict.ts";
 

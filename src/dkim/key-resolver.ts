@@ -17,7 +17,7 @@
 import { type KeyRecordParse, parseKeyRecord } from "./key-record.ts";
 import type { KeySource, SourceResult } from "./key-source.ts";
 import { createLookupGate, type LookupLimits } from "./lookup-gate.ts";
-import type { QueryMethod } from "./signature.ts";
+import type { QueryMethod } from "./names.ts";
 import { type DkimFail, fail } from "./verdict.ts";
 
 export interface KeyCandidate {

@@ -3,7 +3,7 @@
  * Each source answers with the record texts it found, "absent", or a temporary error; parsing,
  * caching and the q= order live in key-resolver.ts.
  */
-import type { QueryMethod } from "./signature.ts";
+import type { QueryMethod } from "./names.ts";
 
 export interface FoundRecord {
   readonly text: string;

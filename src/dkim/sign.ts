@@ -6,11 +6,11 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import { canonicalBody, type HeaderFields, headerHashInput, indexHeaders } from "./canonicalize.ts";
 import { hashChunksBase64, signHeaderInput } from "./crypto.ts";
 import { MIN_RSA_BITS } from "./key-record.ts";
+import type { QueryMethod } from "./names.ts";
 import {
   displayName,
   formatSignatureWithoutData,
   isForbiddenSignedHeader,
-  type QueryMethod,
   REQUIRED_SIGNED_HEADERS,
 } from "./signature.ts";
 

@@ -4,12 +4,9 @@
  */
 import { isDomainName, isSameOrSubdomain, normalizeDomain } from "../dns/names.ts";
 import type { BodyCanonicalization, HeaderCanonicalization } from "./canonicalize.ts";
+import { type Algorithm, QUERY_METHODS, type QueryMethod } from "./names.ts";
 import { colonList, parseTagList, stripWhitespace } from "./tag-list.ts";
 import { type DkimFail, fail } from "./verdict.ts";
-
-export type Algorithm = "rsa-sha256" | "ed25519-sha256" | "rsa-sha1";
-export type QueryMethod = "dns/txt" | "http/well-known" | "private-exchange";
-export const QUERY_METHODS: readonly QueryMethod[] = ["dns/txt", "http/well-known", "private-exchange"];
 
 export interface DkimSignature {
   readonly algorithm: Algorithm;

@@ -2,7 +2,7 @@
  * The outcome of a DKIM verification: valid, or one reason code plus a sentence that is safe to show
  * a remote peer (it goes into the endpoint's <verification-failed/> description).
  */
-import type { Algorithm, QueryMethod } from "./signature.ts";
+import type { Algorithm, QueryMethod } from "./names.ts";
 
 export type DkimFailureReason =
   // The signature header itself

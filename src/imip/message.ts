@@ -14,7 +14,7 @@
  *                                          offer "import", and for people who forward it)
  *
  * The text/calendar part is an alternative, not only an attachment: Nextcloud sent only the attachment
- * and Outlook and iCloud showed no invitation (interop notes §4). From is isched's own address with the
+ * and Outlook and iCloud showed no invitation (docs/interop.md). From is isched's own address with the
  * organiser's or attendee's name, Reply-To the person: a From naming the organiser's domain fails DMARC.
  * Every message has Date and Message-ID (their absence sends mail to spam) and Auto-Submitted.
  */

@@ -74,3 +74,15 @@ export function publish(c: Capabilities): PublishedCapabilities {
   const etag = `"${createHash("sha256").update(xml).digest("base64url").slice(0, 16)}"`;
   return { capabilities: c, xml, etag, serial: c.serialNumber };
 }
+
+/**
+ * The capabilities to advertise for these inputs, numbered by `serialOf` from their fingerprint
+ * (a serial kept in the database moves on when the fingerprint changes: store/settings.ts).
+ */
+export function advertisedCapabilities(
+  i: CapabilityInputs,
+  serialOf: (fingerprint: string) => number,
+): PublishedCapabilities {
+  const unnumbered = buildCapabilities(i, 1);
+  return publish({ ...unnumbered, serialNumber: serialOf(capabilitiesFingerprint(unnumbered)) });
+}

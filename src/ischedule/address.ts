@@ -84,7 +84,8 @@ export function addressDomain(address: string): string | undefined {
  * Whether two addresses name the same calendar user. mailto: addresses compare case-insensitively as
  * a whole: RFC 5321 lets local parts be case-sensitive, but CalendarServer, Cyrus and DAViCal all
  * compare them ignoring case, and a peer re-casing an address must not make it a stranger
- * (notes §4.3). Other URIs compare in normal form.
+ * (draft §6.1 matches Originator and Recipient to ORGANIZER and ATTENDEE). Other URIs compare
+ * in normal form.
  */
 export function sameAddress(a: string, b: string): boolean {
   return addressKey(a) === addressKey(b);

@@ -1,6 +1,6 @@
 /**
  * Reading a peer's capabilities document (draft §5, §9.2) leniently, because every implementation
- * deviates somewhere (interop notes; notes §3.3, §3.4):
+ * deviates somewhere (docs/interop.md; the -00/-01 schema of draft -01 §8.2):
  * - Cyrus emits empty <max-recipients/> and <administrator/>: empty means no limit / none.
  * - CalendarServer writes the serial number as a <version> directly under <capabilities> and no
  *   <serial-number>; its administrator is a URL.
@@ -11,13 +11,14 @@
  * Unknown elements are ignored; a missing or unreadable element gives the default or "no limit", and a
  * warning saying so. Only a document that is not XML or not a capabilities document is refused.
  */
+
 import {
-  type CalendarDataType,
   type Capabilities,
   type ComponentCapability,
   DEFAULT_CALENDAR_DATA_TYPE,
   toICalendarUtc,
 } from "./capabilities.ts";
+import type { CalendarDataType } from "./media-type.ts";
 import { CALDAV_NS, ISCHEDULE_NS } from "./namespaces.ts";
 import {
   childElement,

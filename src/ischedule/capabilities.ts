@@ -7,20 +7,13 @@
  */
 import type { IScheduleErrorElement } from "./errors.ts";
 import { sameVersion } from "./headers.ts";
-import { isAcceptedMediaType } from "./media-type.ts";
+import { type CalendarDataType, isAcceptedMediaType } from "./media-type.ts";
 
 export interface ComponentCapability {
   /** "VEVENT". */
   readonly name: string;
   /** Allowed iTIP methods; empty = any method (draft §9.2.1.3.1). */
   readonly methods: readonly string[];
-}
-
-export interface CalendarDataType {
-  /** "text/calendar" (draft §9.2.1.4.1 default). */
-  readonly contentType: string;
-  /** "2.0" (default). */
-  readonly version: string;
 }
 
 export interface Capabilities {

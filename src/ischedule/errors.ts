@@ -3,7 +3,7 @@
  * per-recipient) refusal of a POST, named by its draft §6.1.2 error element, with the HTTP status the
  * receiver answers with and a message that is safe to send back to the remote peer.
  *
- * HTTP status per element. The draft binds none (notes §5): it lists 400 for "an invalid scheduling
+ * HTTP status per element. The draft binds none (draft §6.1.2): it lists 400 for "an invalid scheduling
  * message, or invalid iSchedule request headers" and 403 for "the Sender cannot submit", and says 403 is
  * typical with an IS:error body. isched uses:
  * - 400 for everything wrong with the headers or the body, including the capability limits

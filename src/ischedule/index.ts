@@ -13,7 +13,6 @@ export {
 export {
   type Acceptance,
   acceptsMessage,
-  type CalendarDataType,
   type Capabilities,
   type ComponentCapability,
   DEFAULT_CALENDAR_DATA_TYPE,
@@ -38,6 +37,7 @@ export {
   sameVersion,
 } from "./headers.ts";
 export {
+  type CalendarDataType,
   type ContentType,
   isAcceptedMediaType,
   parseContentType,

@@ -9,8 +9,15 @@
  * Type, subtype and parameter names are case-insensitive; so are the values of charset (RFC 2046
  * §4.1.2) and of component and method (iCalendar names, RFC 5545 §2).
  */
-import type { CalendarDataType } from "./capabilities.ts";
 import { IScheduleError } from "./errors.ts";
+
+/** A calendar data type a receiver takes (draft §9.2.1.4.1). */
+export interface CalendarDataType {
+  /** "text/calendar" (draft §9.2.1.4.1 default). */
+  readonly contentType: string;
+  /** "2.0" (default). */
+  readonly version: string;
+}
 
 export interface ContentType {
   /** "text/calendar", lower-case. */

@@ -1,7 +1,7 @@
 /**
  * Reading a peer's answer to our POST (draft §6.1.1, §6.1.2, §9.1): either per-recipient responses
  * (schedule-response) or an overall failure (error). Anything else is refused, as CalendarServer's
- * sender does (notes §4.5), so a 200 with an HTML page never counts as delivered.
+ * sender does (draft §6.1.1, §6.1.2), so a 200 with an HTML page never counts as delivered.
  *
  * Accepted variants besides the draft's: the CalDAV namespace with <recipient><D:href>…</D:href>,
  * DAV:error and DAV:responsedescription (RFC 6638 §10, used by pre-2012 CalendarServer for

@@ -1,6 +1,6 @@
 /**
  * A small XML parser for the documents peers send us (schedule-response, error, query-result), built
- * to be safe on hostile input (notes §8: "parse XML responses without DTDs / external entities"):
+ * to be safe on hostile input (draft §10: a peer is not trusted; no DTDs, no external entities):
  * - DOCTYPE and any other markup declaration are refused outright, so there is no entity expansion
  *   (billion laughs) and no external entity (XXE); only the five predefined entities and character
  *   references are decoded (XML 1.0 §4.6, §4.1);

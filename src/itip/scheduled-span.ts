@@ -27,7 +27,7 @@ export interface ScheduledSpan {
   readonly lastEnd?: string;
 }
 
-/** Instances expanded at most, by default: isched's own max-instances (server/config.ts). */
+/** Instances expanded at most, by default: isched's own max-instances (src/inbound/limits.ts). */
 export const DEFAULT_SPAN_LIMIT = 10_000;
 
 const spans = new WeakMap<ItipMessage, ScheduledSpan | null>();

@@ -1,7 +1,7 @@
 /**
  * Is the key isched signs with visible in DNS yet? A peer that verifies before the TXT record can
  * be found refuses us, and CalendarServer caches "no key" for a domain until it restarts (its
- * dkim.py PublicKeyLookup, interop notes §0): a first key must not sign before peers can find it.
+ * dkim.py PublicKeyLookup, docs/interop.md): a first key must not sign before peers can find it.
  *
  * For each hosted domain, the record of its current signing key is looked up at
  * `SELECTOR._domainkey.DOMAIN` with isched's own DNS client (the configured --dns-server) at start-up

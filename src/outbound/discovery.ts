@@ -1,5 +1,5 @@
 /**
- * Where to send iSchedule requests for a recipient domain (draft §4, notes §2 and §11.2 step 2):
+ * Where to send iSchedule requests for a recipient domain (draft §4):
  * an operator's static route first, else the `_ischedules._tcp.<domain>` SRV record (draft §4.2) with
  * its RFC 2782 priorities and weights, the request path from the TXT record at the same name (draft
  * §4.3, RFC 6763 §6 key/value syntax) or else `/.well-known/ischedule` (draft §4.4). Optionally the
@@ -275,7 +275,7 @@ function staticDiscovery(route: PeerRoute & { url: string }, ttlSeconds: number)
   };
 }
 
-/** notes §2.4: `https://{srv-target}:{srv-port}{path}`; the default port is left out. */
+/** draft §4.2, §4.4: `https://{srv-target}:{srv-port}{path}`; the default port is left out. */
 export function endpointUrl(
   host: string,
   port: number,
@@ -288,7 +288,7 @@ export function endpointUrl(
 
 /**
  * Second-level names under which anyone can register (a small list, not the Public Suffix List): a
- * parent walk stops before them, so `a.example.co.uk` never asks about `co.uk` (notes §2.1; DAViCal
+ * parent walk stops before them, so `a.example.co.uk` never asks about `co.uk` (draft §4.1 leaves where to stop to the Sender; DAViCal
  * keeps 3 labels for .uk and .nz).
  */
 const PUBLIC_SECOND_LEVEL: ReadonlySet<string> = new Set(

@@ -1,10 +1,10 @@
 /**
  * Fitting one scheduling message to what a receiver advertises (draft §5: Senders SHOULD check
- * version compatibility and the advertised restrictions before sending; notes §11.2 step 3): either
+ * version compatibility and the advertised restrictions before sending): either
  * the message cannot go at all, and every recipient is refused with the reason, or the recipients are
  * split into groups of at most max-recipients (draft §9.2.1.10), one POST each. Pure.
  *
- * For VFREEBUSY each group needs its own body listing only its ATTENDEEs (notes §11.2 step 4); that
+ * For VFREEBUSY each group needs its own body listing only its ATTENDEEs (draft §6.1); that
  * rewrite is the caller's, and so is removing duplicate recipients.
  */
 import {

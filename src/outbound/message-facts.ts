@@ -1,6 +1,6 @@
 /**
  * The facts a sender checks against a receiver's capabilities before sending (draft §5: Senders
- * SHOULD check the message against the advertised restrictions; notes §11.2 step 3), taken from a
+ * SHOULD check the message against the advertised restrictions), taken from a
  * parsed iTIP message. Pure.
  *
  * Instances are counted only for a bounded recurrence, exactly as isched's own receiver decides

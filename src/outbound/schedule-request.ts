@@ -1,5 +1,5 @@
 /**
- * One scheduling POST as isched sends it (draft §6.1, notes §4.2 and §11.2 step 5): the headers,
+ * One scheduling POST as isched sends it (draft §6.1, §8): the headers,
  * the iSchedule-Message-ID, and the DKIM-Signature (draft §7.1). Pure apart from the clock, which
  * the caller passes in, so every redirect hop can be signed afresh.
  */
@@ -12,7 +12,7 @@ import type { PeerRequest } from "../net/peer-fetch.ts";
 /** draft §8.2: the only version there is. */
 export const ISCHEDULE_VERSION = "1.0";
 
-/** x= is t + this (draft §7.1: at least 60 s; CalendarServer and Cyrus use 3600, notes §7.2). */
+/** x= is t + this (draft §7.1: at least 60 s; CalendarServer and Cyrus use 3600). */
 export const SIGNATURE_LIFETIME_SECONDS = 3600;
 
 /**
@@ -61,7 +61,7 @@ export function scheduleRequest(i: ScheduleRequestInput): PeerRequest {
     ["Originator", i.originator],
     // One header with the addresses joined by a bare comma: ischedule-relaxed removes whitespace
     // around commas anyway (draft §7.2.1 step 7), and one field cannot be split or reordered by a
-    // proxy (CalendarServer and Cyrus send it so, notes §11.2 step 5).
+    // proxy (CalendarServer and Cyrus send it so).
     ["Recipient", i.recipients.join(",")],
     ["Content-Type", contentType(i.method, i.component)],
     ["iSchedule-Version", ISCHEDULE_VERSION],

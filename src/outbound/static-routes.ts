@@ -1,13 +1,12 @@
 /**
  * Static peer routes from the operator's `--peer DOMAIN=URL[,key=FILE,selector=S,trust=...,sign=no]`
  * flags: a fixed iSchedule endpoint for a domain that publishes no SRV record (CalendarServer's
- * remoteservers.xml and Bedework's host table play this role, interop notes §0 and §2b), together with
- * how far that peer is trusted. Discovery consults these before DNS (notes §11.2 step 2).
+ * remoteservers.xml and Bedework's host table play this role: docs/interop.md), together with
+ * how far that peer is trusted. Discovery consults these before DNS (draft §4).
  *
  * `legacy-http` is the one way to let a peer use plain HTTP, for that peer only: draft -05 removed the
  * `_ischedule._tcp` (HTTP) service and every request goes over TLS (draft §4.2, §10), but some
- * CalendarServer deployments publish only `_ischedule._tcp` or redirect to http:// (interop notes
- * §0). `DOMAIN=legacy-http` keeps discovery by DNS and lets it fall back to `_ischedule._tcp` and
+ * CalendarServer deployments publish only `_ischedule._tcp` or redirect to http:// (docs/interop.md). `DOMAIN=legacy-http` keeps discovery by DNS and lets it fall back to `_ischedule._tcp` and
  * follow redirects to http://; `DOMAIN=http://...,legacy-http` is a fixed plain-HTTP endpoint.
  *
  * Pure parsing: every mistake is one Error whose message names the flag, the domain and the fix, so the
@@ -20,7 +19,7 @@ import { closest } from "../text/suggest.ts";
 /**
  * How messages from this peer are checked on intake: `dkim` (a valid signature is required, the
  * default when absent), `unsigned` (accepted without a signature: test peers, Bedework which signs
- * nothing, interop notes §2b), `deny` (refused).
+ * nothing: docs/interop.md), `deny` (refused).
  */
 export type PeerTrust = "dkim" | "unsigned" | "deny";
 

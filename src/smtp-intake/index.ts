@@ -1,5 +1,5 @@
 /**
- * The SMTP intake (issue 6): isched as the relay of a calendar server's outgoing iMIP mail. Remote
+ * The SMTP intake: isched as the relay of a calendar server's outgoing iMIP mail. Remote
  * recipients with an iSchedule receiver go by iSchedule, everything else goes on unchanged to the
  * smarthost, and nothing is relayed for anyone outside the hosted domains.
  */

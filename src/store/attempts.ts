@@ -57,9 +57,6 @@ const statements = perDatabase((db) => ({
     WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $deliveryId)`),
   ofMessage: db.query<AttemptRow, { messageId: number }>(`SELECT ${COLUMNS} FROM attempts a
     JOIN deliveries d ON d.id = a.delivery_id WHERE d.message_id = $messageId ORDER BY a.id`),
-  ofDelivery: db.query<AttemptRow, { deliveryId: number }>(
-    `SELECT ${COLUMNS} FROM attempts a WHERE a.delivery_id = $deliveryId ORDER BY a.id`,
-  ),
 }));
 
 /** Records an attempt; false when the delivery no longer exists. */
@@ -83,8 +80,4 @@ export function insertAttempt(db: Database, deliveryId: number, a: NewAttempt): 
 /** Every attempt for any delivery of the message, oldest first. */
 export function attemptsOfMessage(db: Database, messageId: number): AttemptRow[] {
   return statements(db).ofMessage.all({ messageId });
-}
-
-export function attemptsOfDelivery(db: Database, deliveryId: number): AttemptRow[] {
-  return statements(db).ofDelivery.all({ deliveryId });
 }

@@ -178,7 +178,7 @@ function event(uid: string, lines: string[], o: { start?: string; end?: string }
   );
 }
 
-describe("header checks (draft §6.1, notes §11.1 steps 2-5)", () => {
+describe("header checks (draft §6.1)", () => {
   test("a request without iSchedule-Version is refused with 400 version-not-supported", async () => {
     const r = await post({ body: invite("v-1"), after: drop("iSchedule-Version") });
     expect(expectError(r, 400, "version-not-supported")).toContain("no iSchedule-Version");
@@ -357,7 +357,7 @@ describe("originator-denied (403)", () => {
   });
 });
 
-describe("body checks (notes §11.1 steps 8-9)", () => {
+describe("body checks (draft §6.1, §9.2)", () => {
   test("a body that is not iCalendar is refused with 400 invalid-calendar-data", async () => {
     const r = await post({
       body: "Hello, please find the meeting details below.\r\n",

@@ -8,7 +8,7 @@ import {
 import { parseCapabilities } from "../../src/ischedule/capabilities-reader.ts";
 import { capabilitiesXml } from "../../src/ischedule/xml-writer.ts";
 
-// draft §5.1 (notes §12.1), the split </administrator> joined back.
+// draft §5.1, the split </administrator> joined back.
 const DRAFT_EXAMPLE = `<?xml version="1.0" encoding="utf-8" ?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule">
   <capabilities>
@@ -75,7 +75,7 @@ const DRAFT_MODEL: Capabilities = {
   administrator: "mailto:ischedule-admin@example.com",
 };
 
-// As Cyrus's http_ischedule.c writes it (interop notes §1): prefixed, empty max-recipients and
+// As Cyrus's http_ischedule.c writes it (docs/interop.md): prefixed, empty max-recipients and
 // administrator, no max-instances, inline attachments only, jCal as a second type.
 const CYRUS = `<?xml version="1.0" encoding="utf-8"?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule"><capabilities><serial-number>1718000003</serial-number>
@@ -90,7 +90,7 @@ const CYRUS = `<?xml version="1.0" encoding="utf-8"?>
 <max-content-length>2147483647</max-content-length><min-date-time>19000101T000000Z</min-date-time>
 <max-date-time>20380119T031407Z</max-date-time><max-recipients/><administrator/></capabilities></query-result>`;
 
-// CalendarServer's doCapabilities (interop notes §0): the serial number as a stray <version>, no
+// CalendarServer's doCapabilities (docs/interop.md): the serial number as a stray <version>, no
 // <serial-number>, external attachments only, administrator = the request URL.
 const CALENDAR_SERVER = `<?xml version='1.0' encoding='UTF-8'?>
 <query-result xmlns='urn:ietf:params:xml:ns:ischedule'><capabilities><version>7</version>
@@ -103,7 +103,7 @@ const CALENDAR_SERVER = `<?xml version='1.0' encoding='UTF-8'?>
 <max-instances>1000</max-instances><max-recipients>100</max-recipients>
 <administrator>https://cal.example.com:8443/ischedule</administrator></capabilities></query-result>`;
 
-// Bedework's IscheduleGetHandler (interop notes §2b): version "1", <calendar-data> for
+// Bedework's IscheduleGetHandler (docs/interop.md): version "1", <calendar-data> for
 // <calendar-data-type>, a namespace prefix.
 const BEDEWORK = `<?xml version="1.0" encoding="UTF-8"?>
 <ns1:query-result xmlns:ns1="urn:ietf:params:xml:ns:ischedule"><ns1:capabilities>
@@ -120,7 +120,7 @@ const BEDEWORK = `<?xml version="1.0" encoding="UTF-8"?>
 <ns1:max-recipients>100</ns1:max-recipients><ns1:administrator>mailto:admin@bedework.org</ns1:administrator>
 </ns1:capabilities></ns1:query-result>`;
 
-// DAViCal's static -01 era answer to ?query=capabilities (interop notes §2a, notes §3.4).
+// DAViCal's static -01 era answer to ?query=capabilities (docs/interop.md).
 const DAVICAL = `<?xml version="1.0" encoding="utf-8" ?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule">
   <capability-set>

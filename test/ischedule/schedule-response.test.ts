@@ -6,7 +6,7 @@ import { XmlSyntaxError } from "../../src/ischedule/xml-reader.ts";
 import { errorXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
 import { FIXTURES, readHttpFixture } from "../support/http-fixture.ts";
 
-// The draft's example responses (notes §12.2-12.4), with the closing tags the RFC artwork splits
+// The draft's example responses (draft Appendix A.1-A.3), with the closing tags the RFC artwork splits
 // across lines ("<" newline "/response-description>") joined back.
 const A1_RESPONSE = `<?xml version="1.0" encoding="utf-8" ?>
 <schedule-response xmlns="urn:ietf:params:xml:ns:ischedule">

@@ -17,7 +17,7 @@ import { planGroups } from "../../src/outbound/fit.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
 
-// draft §5.1 (notes §12.1), the split </administrator> joined back.
+// draft §5.1, the split </administrator> joined back.
 const DRAFT = `<?xml version="1.0" encoding="utf-8" ?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule"><capabilities>
 <serial-number>123</serial-number><versions><version>1.0</version></versions>
@@ -36,7 +36,7 @@ const DRAFT = `<?xml version="1.0" encoding="utf-8" ?>
 const withSerial = (serial: number): string =>
   DRAFT.replace("<serial-number>123<", `<serial-number>${serial}<`);
 
-// Cyrus http_ischedule.c (interop notes §1): empty max-recipients and administrator, jCal, inline only.
+// Cyrus http_ischedule.c (docs/interop.md): empty max-recipients and administrator, jCal, inline only.
 const CYRUS = `<?xml version="1.0" encoding="utf-8"?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule"><capabilities><serial-number>1718000003</serial-number>
 <versions><version>1.0</version></versions><scheduling-messages>
@@ -48,7 +48,7 @@ const CYRUS = `<?xml version="1.0" encoding="utf-8"?>
 <min-date-time>19000101T000000Z</min-date-time><max-date-time>20380119T031407Z</max-date-time>
 <max-recipients/><administrator/></capabilities></query-result>`;
 
-// CalendarServer doCapabilities (interop notes §0): the serial as a stray <version>, external only.
+// CalendarServer doCapabilities (docs/interop.md): the serial as a stray <version>, external only.
 const CALENDAR_SERVER = `<?xml version='1.0' encoding='UTF-8'?>
 <query-result xmlns='urn:ietf:params:xml:ns:ischedule'><capabilities><version>7</version>
 <versions><version>1.0</version></versions><scheduling-messages>
@@ -60,7 +60,7 @@ const CALENDAR_SERVER = `<?xml version='1.0' encoding='UTF-8'?>
 <max-instances>1000</max-instances><max-recipients>100</max-recipients>
 <administrator>https://cal.peer.test/ischedule</administrator></capabilities></query-result>`;
 
-// DAViCal well-known.php (interop notes §2a): the -01 schema, and only for ?query=capabilities.
+// DAViCal well-known.php (docs/interop.md): the -01 schema, and only for ?query=capabilities.
 const DAVICAL = `<?xml version="1.0" encoding="utf-8" ?>
 <query-result xmlns="urn:ietf:params:xml:ns:ischedule"><capability-set>
 <supported-version-set><version>1.0</version></supported-version-set>

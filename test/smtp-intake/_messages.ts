@@ -1,6 +1,6 @@
 /**
  * Mail messages for the SMTP intake tests, CRLF throughout, shaped like what the calendar servers
- * send (interop notes §1 and §4): Cyrus's multipart/mixed { multipart/alternative { text/plain,
+ * send (docs/interop.md): Cyrus's multipart/mixed { multipart/alternative { text/plain,
  * text/html, text/calendar (QP, with Cyrus's trailing space after component=VEVENT) },
  * application/ics attachment (base64) }, Nextcloud's `event.ics` attachment only, and plain mail.
  *

@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha1 } from "@noble/hashes/legacy.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { Algorithm } from "../../src/dkim/signature.ts";
+import type { Algorithm } from "../../src/dkim/names.ts";
 
 const DIGEST_INFO: Record<"sha256" | "sha1", Uint8Array> = {
   sha256: Buffer.from("3031300d060960864801650304020105000420", "hex"),

@@ -13,7 +13,7 @@ import { describeFsError } from "../io.ts";
 
 /**
  * No deployed iSchedule peer verifies ed25519-sha256 (RFC 8463): CalendarServer's dkim.py knows
- * rsa-sha1 and rsa-sha256 only, Cyrus's libopendkim builds rarely have Ed25519 (interop notes §0, §1).
+ * rsa-sha1 and rsa-sha256 only, Cyrus's libopendkim builds rarely have Ed25519 (docs/interop.md).
  */
 const ED25519_NOTE =
   "CalendarServer and Cyrus verify only RSA signatures: they will refuse requests signed with this Ed25519 key. Use it only with peers known to verify ed25519-sha256; RSA 2048 (the default) works with every peer.";
