@@ -3,13 +3,14 @@
  * table `isched help serve` prints. `validate`, `doctor` and `discover` take the same flags, so
  * they judge the configuration serve would run (from-flags.ts turns the values into it).
  */
+
+import { parseRetrySchedule } from "../delivery/policy.ts";
 import { DEFAULT_LOOKUP_LIMITS } from "../dkim/lookup-gate.ts";
 import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
 import { DEFAULT_LIMITS } from "../inbound/limits.ts";
 import { toICalendarUtc } from "../ischedule/capabilities.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import { parseListenAddress } from "../net/host-port.ts";
-import { parseRetrySchedule } from "../queue/retry-policy.ts";
 import { formatDuration, parseDuration } from "../time/duration.ts";
 import { type FlagValues, flag } from "./flags.ts";
 import { DEFAULT_VERIFY_DEADLINE_MS } from "./serve-config.ts";

@@ -58,7 +58,7 @@ export interface ApiOptions {
   problems?: () => readonly Problem[];
   /** Routes other modules add (e.g. the submission API), under the same guard. */
   extraRoutes?: readonly Route[];
-  /** Whether peers can find our signing keys yet (src/server/key-publication.ts). */
+  /** Whether peers can find our signing keys yet (src/keys/key-publication.ts). */
   keyPublication?: KeyPublication;
   /** What traffic and tests learn about peers (shared with the server's outbound and inbound). */
   peerFacts?: PeerFacts;

@@ -2,17 +2,16 @@
  * A message as the console's detail view and `isched queue show` present it: the stored row with its
  * body as text, the iCalendar rendered for a person (describeItip), the DKIM verdict, and for each
  * recipient the attempt timeline with what happens next: the next retry, attempt n of max, and when
- * (or whether) iMIP takes over, as decide.ts would decide it.
+ * (or whether) iMIP takes over, as the delivery policy would decide it.
  */
-import { LOCAL_GIVE_UP_MS } from "../delivery/decide.ts";
+import { formatRetrySchedule, LOCAL_GIVE_UP_MS } from "../delivery/policy.ts";
 import { classifyStatus } from "../ischedule/status.ts";
 import { describeItip, type ItipSummary, parseItip } from "../itip/index.ts";
 import type { MessageDetail } from "../queue/queue.ts";
-import { formatRetrySchedule } from "../queue/retry-policy.ts";
 import type { AttemptRow } from "../store/attempts.ts";
 import type { DeliveryRow, DeliveryState } from "../store/deliveries.ts";
 import { ACTION_STATES, type BulkAction } from "../store/message-search.ts";
-import type { HeaderList } from "../store/messages.ts";
+import type { MessageFacts, MessageRow } from "../store/messages.ts";
 import { formatDuration } from "../time/duration.ts";
 
 export interface DeliveryPlan {
@@ -38,25 +37,12 @@ export interface DeliveryView extends Omit<DeliveryRow, "leaseOwner" | "leaseExp
   actions: { action: "retry" | "cancel" | "imip"; allowed: boolean; command: string }[];
 }
 
-export interface MessageView {
-  id: number;
-  uuid: string;
-  receivedAt: number;
-  direction: string;
-  intake: string;
-  peerAddress: string | null;
-  peerDomain: string | null;
-  remoteMessageId: string | null;
-  originator: string;
-  method: string;
-  component: string;
-  uid: string | null;
-  summary: string | null;
-  organizer: string | null;
-  contentType: string;
+/** A message as the API shows it: its row's columns (src/store/messages.ts), grouped and readable. */
+export interface MessageView
+  extends MessageFacts,
+    Pick<MessageRow, "peerAddress" | "remoteMessageId" | "contentType" | "bodyHash" | "headers"> {
+  /** The body as text. */
   body: string;
-  bodyHash: string | null;
-  headers: HeaderList | null;
   dkim: {
     result: string;
     domain: string | null;
@@ -104,8 +90,8 @@ const FINISHED: Readonly<Partial<Record<DeliveryState, string>>> = {
 const IMIP_OFF = "off: isched runs without --smtp, so nothing is sent by e-mail";
 
 /**
- * What happens next to a delivery, as decide.ts and the queue's operator actions would have it
- * (src/delivery/decide.ts): every sentence is computed from the delivery, the retry schedule and
+ * What happens next to a delivery, as the delivery policy and the queue's operator actions would have
+ * it (src/delivery/policy.ts): every sentence is computed from the delivery, the retry schedule and
  * whether iMIP is on, so it never offers what this configuration cannot do.
  */
 export function planOf(d: DeliveryRow, c: PlanContext): DeliveryPlan {

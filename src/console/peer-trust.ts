@@ -56,7 +56,7 @@ export function effectivePolicy(db: Database, rules: readonly TrustRule[], domai
   return { policy: { mode: "dkim" }, source: "default" };
 }
 
-/** For the server's IntakeContext: one indexed read per request, so a change applies to the next one. */
+/** For the iSchedule receiver (src/server/endpoint.ts): one indexed read per request, so a change applies to the next one. */
 export function createPeerTrust(db: Database, rules: readonly TrustRule[]): (domain: string) => TrustPolicy {
   return (domain) => effectivePolicy(db, rules, domain).policy;
 }

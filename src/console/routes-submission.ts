@@ -1,10 +1,11 @@
 /**
- * `POST /api/v1/messages`, the submission API (src/outbound/submission-http.ts), mounted on the
+ * `POST /api/v1/messages`, the submission API (submission-http.ts), mounted on the
  * console's route table so it passes the same guard: the API token for `isched send` and other
  * programs, or a session with its CSRF token.
  */
-import { handleSubmission, type SubmissionHttpContext } from "../outbound/submission-http.ts";
+
 import type { Route } from "./http.ts";
+import { handleSubmission, type SubmissionHttpContext } from "./submission-http.ts";
 
 export function submissionRoute(ctx: SubmissionHttpContext): Route {
   return {

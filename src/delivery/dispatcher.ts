@@ -1,39 +1,42 @@
 /**
  * The workers: they lease due deliveries, group them (one message, one target), make one attempt per
- * group through the target, and record each delivery's attempt and outcome (decide.ts) in one
- * transaction per delivery.
+ * group through the target, and record each delivery's attempt and what it means (the delivery
+ * policy's decide(), policy.ts) in one transaction per group.
  *
- * Two ways in. deliverNow() runs the deliveries of a just-accepted message at once, so the endpoint
- * can relay the real answer when the target is quick, and answers "still working" for those not done
- * by its deadline (the attempt carries on and is recorded all the same). The background loop drains
- * everything else as it falls due. A global limit and a per-target limit bound concurrent attempts;
- * stop() lets attempts in progress finish (up to a grace period) and releases the leases of work not
- * started, so nothing is lost on a graceful shutdown either.
+ * Three ways in, all through the same attempt and the same policy:
+ * - attemptBeforeCommit(): the intake (src/intake/accept.ts) asks it about a message not yet stored;
+ *   targets that answer without I/O (the store) are attempted now, so their deliveries are stored
+ *   already decided, with their attempt, in the message's own transaction: one commit per request.
+ * - deliverNow(): the deliveries of a just-accepted message, at once, so the intake can relay the
+ *   real answer when the target is quick; those not done by its deadline carry on and are recorded
+ *   all the same.
+ * - the background loop drains everything else as it falls due.
+ * A global limit and a per-target limit bound concurrent attempts; stop() lets attempts in progress
+ * finish (up to a grace period) and releases the leases of work not started, so nothing is lost on a
+ * graceful shutdown either.
  *
  * The database may refuse writes for a while (a full disk). The loop then reports it, waits and
  * tries again rather than ending; an attempt whose outcome cannot be recorded keeps its outcome and
  * its lease and records it once it can, so a delivery that was made is not made again.
  */
-import type { Database } from "bun:sqlite";
 import { STATUS } from "../ischedule/status.ts";
-import type { Completion, DeliveryQueue } from "../queue/queue.ts";
+import type { Completion, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import type { NewAttempt } from "../store/attempts.ts";
 import type { DeliveryRow, LeasedDelivery } from "../store/deliveries.ts";
-import { getMessageRow, type MessageRow } from "../store/messages.ts";
+import { decide } from "./policy.ts";
 import {
   allRecipients,
   type DeliveryTarget,
   type RecipientOutcome,
   type TargetAttempt,
   type TargetMessage,
-} from "../targets/target.ts";
-import { decide } from "./decide.ts";
+  targetMessage,
+} from "./target.ts";
 
 export interface DispatcherOptions {
-  db: Database;
   queue: DeliveryQueue;
   /** The target for a delivery, from its route and domain; undefined when none is configured. */
-  targetFor: (delivery: DeliveryRow) => DeliveryTarget | undefined;
+  targetFor: (delivery: Pick<DeliveryRow, "route" | "domain">) => DeliveryTarget | undefined;
   scheduleMs: readonly number[];
   imipAvailable: boolean;
   owner: string;
@@ -54,6 +57,8 @@ export interface DeliveredNow {
 }
 
 const RESPONSE_LOG_CHARS = 16 * 1024;
+/** A target that answers without I/O has this long before the commit goes ahead without it. */
+const IMMEDIATE_TIMEOUT_MS = 1000;
 /**
  * What a target's answer leaves in a delivery and its attempt, at most: a request-status is a code
  * and a short text (RFC 5545 §3.8.8.3), a reason one readable paragraph. The answer itself stays in
@@ -95,6 +100,64 @@ export class Dispatcher {
     this.#random = o.random ?? Math.random;
     this.#max = o.maxConcurrent ?? 16;
     this.#maxPerTarget = o.maxPerTarget ?? 4;
+  }
+
+  /**
+   * Attempts, before `message` is stored, the deliveries whose target answers without I/O (the
+   * store target), and writes on each one the policy decided final (delivered or failed) its state
+   * and attempt, so the queue stores it decided in the message's transaction. Returns their outcomes
+   * by index; the other deliveries are left as they are (queued: deliverNow() or the loop takes them).
+   */
+  async attemptBeforeCommit(
+    message: TargetMessage,
+    deliveries: NewDelivery[],
+  ): Promise<Map<number, RecipientOutcome>> {
+    const decided = new Map<number, RecipientOutcome>();
+    const byTarget = new Map<DeliveryTarget, number[]>();
+    deliveries.forEach((d, i) => {
+      if ((d.state ?? "queued") !== "queued") return;
+      const target = this.#o.targetFor(d);
+      if (target?.immediate) byTarget.set(target, [...(byTarget.get(target) ?? []), i]);
+    });
+    for (const [target, indexes] of byTarget) {
+      const startedAt = this.#now();
+      const group = indexes.map((i) => deliveries[i]!);
+      const attempt = await this.#deliver(target, message, group, IMMEDIATE_TIMEOUT_MS);
+      indexes.forEach((i, k) => {
+        const outcome = attempt.outcomes[k];
+        const d = deliveries[i]!;
+        if (!outcome) return;
+        const { completion, attemptOutcome } = decide({
+          outcome,
+          delivery: { route: d.route, attempts: 0, fallbackAt: d.fallbackAt ?? null, createdAt: startedAt },
+          component: message.component,
+          nowMs: startedAt,
+          scheduleMs: this.#o.scheduleMs,
+          random: this.#random,
+          retryAfterMs: attempt.retryAfterMs,
+          imipAvailable: this.#o.imipAvailable,
+        });
+        if (completion.state !== "delivered" && completion.state !== "failed") return;
+        const delivered = completion.state === "delivered";
+        deliveries[i] = {
+          ...d,
+          state: completion.state,
+          requestStatus: completion.requestStatus,
+          lastError: completion.error,
+          attempt: {
+            startedAt,
+            durationMs: 0,
+            route: d.route,
+            target: target.label,
+            requestStatus: outcome.requestStatus,
+            outcome: attemptOutcome,
+            error: delivered ? undefined : outcome.description,
+          },
+        };
+        decided.set(i, outcome);
+      });
+    }
+    return decided;
   }
 
   /** Attempts these (just accepted) deliveries now; resolves when all are done or at the deadline. */
@@ -312,7 +375,7 @@ export class Dispatcher {
     const startedAt = this.#now();
     const t0 = performance.now();
     try {
-      const message = getMessageRow(this.#o.db, first.messageId);
+      const message = this.#o.queue.messageRow(first.messageId);
       const target = this.#o.targetFor(first);
       let attempt: TargetAttempt;
       if (!message) {
@@ -336,7 +399,7 @@ export class Dispatcher {
           error: why,
         };
       } else {
-        attempt = await this.#deliver(target, toTargetMessage(message), group);
+        attempt = await this.#deliver(target, targetMessage(message), group);
       }
       const durationMs = Math.round(performance.now() - t0);
       const outcomes = group.map(
@@ -370,10 +433,11 @@ export class Dispatcher {
   async #deliver(
     target: DeliveryTarget,
     message: TargetMessage,
-    group: readonly DeliveryRow[],
+    group: readonly Pick<DeliveryRow, "recipient">[],
+    timeoutMs = this.#o.attemptTimeoutMs ?? 60_000,
   ): Promise<TargetAttempt> {
     const recipients = group.map((d) => d.recipient);
-    const timeout = AbortSignal.timeout(this.#o.attemptTimeoutMs ?? 60_000);
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
       return await target.deliver(message, recipients, timeout);
     } catch (e) {
@@ -434,19 +498,4 @@ export class Dispatcher {
     const next = target && completion.state !== "waiting" ? { ...completion, target } : completion;
     return { deliveryId: d.id, attempt: record, next };
   }
-}
-
-export function toTargetMessage(m: MessageRow): TargetMessage {
-  return {
-    uuid: m.uuid,
-    originator: m.originator,
-    method: m.method,
-    component: m.component,
-    contentType: m.contentType,
-    body: m.body,
-    uid: m.uid,
-    summary: m.summary,
-    dkimDomain: m.dkimDomain,
-    dkimResult: m.dkimResult,
-  };
 }

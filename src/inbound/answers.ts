@@ -1,14 +1,34 @@
 /**
- * What a scheduling POST answers each recipient (draft §6.1.1): a local target's own answer when it
- * gave one by the deadline, 3.7 for a recipient isched does not serve, the first answer for a copy of
- * a message already accepted (resends.ts), and otherwise "held".
+ * What a scheduling POST answers: an iSchedule error for a refused request (draft §6.1.2), else one
+ * item per recipient (draft §6.1.1): a local target's own answer when it gave one by the deadline,
+ * 3.7 for a recipient isched does not serve, the first answer for a copy of a message already
+ * accepted (resends.ts), and otherwise "held".
  */
 
+import type { RecipientOutcome } from "../delivery/target.ts";
+import type { IScheduleError } from "../ischedule/errors.ts";
 import type { Recipient } from "../ischedule/headers.ts";
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
-import type { ScheduleResponseItem } from "../ischedule/xml-writer.ts";
+import { errorXml, type ScheduleResponseItem } from "../ischedule/xml-writer.ts";
 import type { NewDelivery } from "../queue/queue.ts";
-import type { RecipientOutcome } from "../targets/target.ts";
+
+/** The endpoint's answer to a scheduling POST. */
+export interface EndpointAnswer {
+  status: number;
+  xml: string;
+  headers?: Record<string, string>;
+  /** The stored message (or the refused request's log entry), when there is one. */
+  messageUuid?: string;
+}
+
+/** A refused request's answer: its iSchedule error element and description (draft §6.1.2). */
+export function refusal(e: IScheduleError, retryAfterSeconds?: number): EndpointAnswer {
+  return {
+    status: e.httpStatus,
+    xml: errorXml(e.element, e.publicMessage),
+    headers: retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined,
+  };
+}
 
 /**
  * What a recipient whose message isched holds, but has not delivered by the deadline, is answered:

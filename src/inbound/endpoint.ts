@@ -11,15 +11,16 @@ import { IScheduleError } from "../ischedule/errors.ts";
 import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../log/logger.ts";
 import { storageFailure } from "../store/errors.ts";
+import { refusal } from "./answers.ts";
 import { TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
-import { type IntakeContext, receive, refusal } from "./intake.ts";
 import { reserveKeyLookup } from "./key-admission.ts";
 import { BodyReadError, BodyTimeoutError, readCappedBody } from "./read-body.ts";
+import { type ReceiverContext, receive } from "./receive.ts";
 
 export interface EndpointOptions {
-  intake: IntakeContext;
+  receiver: ReceiverContext;
   capabilities: () => PublishedCapabilities;
   keyRecord: (domain: string, selector: string) => string | undefined;
   log: Logger;
@@ -76,7 +77,7 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
           remoteAddress,
           declaredBytes: declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined,
         },
-        o.intake,
+        o.receiver,
       );
       if (!reservation.ok) answer = reservation.answer;
       else {
@@ -85,7 +86,10 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
             maxBytes: caps.maxContentLength ?? Number.MAX_SAFE_INTEGER,
             timeoutMs: o.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
           });
-          answer = await receive({ headers, fields, body, remoteAddress, keys: reservation.keys }, o.intake);
+          answer = await receive(
+            { headers, fields, body, remoteAddress, keys: reservation.keys },
+            o.receiver,
+          );
         } finally {
           reservation.release();
         }

@@ -1,27 +1,18 @@
 /**
- * The body checks of a scheduling POST (draft §6.1, §9.2; notes §11.1 steps 8-9): a valid iTIP
- * message, consistent with its Content-Type, within the advertised capabilities, and with an
- * Originator and Recipients that the method allows. Pure: each failure is an IScheduleError.
+ * The body checks of a scheduling POST (draft §6.1, §9.2): a valid iTIP message, consistent with its
+ * Content-Type and within the advertised capabilities. Pure: each failure is an IScheduleError. The
+ * Originator and Recipients the method allows are checked by the intake, for every source
+ * (src/intake/accept.ts).
  */
 import { type Capabilities, outsideDateRange } from "../ischedule/capabilities.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import type { ContentType } from "../ischedule/media-type.ts";
 import type { ItipMessage, ItipProblem } from "../itip/index.ts";
-import {
-  checkMethodAllowed,
-  checkOriginator,
-  checkRecipients,
-  countInstances,
-  ItipError,
-  parseItip,
-  scheduledSpan,
-} from "../itip/index.ts";
+import { checkMethodAllowed, countInstances, ItipError, parseItip, scheduledSpan } from "../itip/index.ts";
 
 export interface ItipCheckInput {
   body: Uint8Array;
   contentType: ContentType;
-  originator: string;
-  recipients: readonly string[];
   capabilities: Capabilities;
 }
 
@@ -78,10 +69,6 @@ export function checkItip(i: ItipCheckInput): ItipMessage {
   ) {
     throw new IScheduleError("max-instances", `The recurrence has more than ${caps.maxInstances} instances.`);
   }
-  const originatorProblem = checkOriginator(msg, i.originator);
-  if (originatorProblem) throw problem(originatorProblem);
-  const recipientProblem = checkRecipients(msg, i.recipients);
-  if (recipientProblem) throw problem(recipientProblem);
   return msg;
 }
 

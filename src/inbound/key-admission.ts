@@ -7,18 +7,19 @@
  */
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import { parseSignature } from "../dkim/signature.ts";
+import { type EndpointAnswer, refusal } from "./answers.ts";
 import { AuthenticationError, TRY_AGAIN_SECONDS } from "./authenticate.ts";
-import { type IntakeAnswer, type IntakeContext, refusal } from "./intake.ts";
+import type { ReceiverContext } from "./receive.ts";
 import { logRefusal, type RefusedRequest } from "./refusals.ts";
 
 export type KeyLookupReservation =
   | { readonly ok: true; readonly keys: KeyResolver; release(): void }
-  | { readonly ok: false; readonly answer: IntakeAnswer };
+  | { readonly ok: false; readonly answer: EndpointAnswer };
 
 /** A place for the request's key lookup (and the resolver to use in it), or its 503 answer. */
 export function reserveKeyLookup(
   req: Omit<RefusedRequest, "body" | "bodySha256">,
-  ctx: Pick<IntakeContext, "keys" | "allowSha1" | "refusals">,
+  ctx: Pick<ReceiverContext, "keys" | "allowSha1" | "refusals">,
 ): KeyLookupReservation {
   const values = req.fields.filter(([n]) => n.toLowerCase() === "dkim-signature");
   const parsed =

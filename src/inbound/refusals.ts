@@ -4,8 +4,9 @@
  * never gets a delivery (store/refusals.ts), so no action of an operator can ever deliver it.
  */
 import type { Direction, DkimResult } from "../store/messages.ts";
+import type { EndpointAnswer } from "./answers.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
-import type { IntakeAnswer, IntakeContext } from "./intake.ts";
+import type { RefusalLog } from "./refusal-log.ts";
 
 export interface RefusedRequest {
   headers: CheckedHeaders;
@@ -55,9 +56,9 @@ export function requestFacts(req: Pick<RefusedRequest, "headers" | "fields" | "r
 
 /** Logs a refusal and sets the answer's messageUuid to its log entry. */
 export function logRefusal(
-  ctx: Pick<IntakeContext, "refusals">,
+  ctx: { refusals: RefusalLog },
   req: RefusedRequest,
-  answer: IntakeAnswer,
+  answer: EndpointAnswer,
   facts: RefusalFacts,
 ): void {
   const { reason, ...rest } = facts;

@@ -9,10 +9,10 @@
  * bounds it), after which the signature itself is refused. A trusted unsigned request (from the
  * operator's own servers) is keyed by its Originator's domain, message id and body, for a day.
  */
-import type { Database } from "bun:sqlite";
 import type { DkimPass } from "../dkim/verdict.ts";
 import { CLOCK_SKEW_SECONDS } from "../dkim/verify.ts";
-import { findReplay, type ReplayClaim } from "../store/replays.ts";
+import type { DeliveryQueue } from "../queue/queue.ts";
+import type { ReplayClaim } from "../store/replays.ts";
 import type { Authentication } from "./authenticate.ts";
 import { answerOfMessage } from "./resends.ts";
 
@@ -75,9 +75,9 @@ export class InFlightRequests<A> {
  * deliveries as they stand.
  */
 export function storedAnswer(
-  db: Database,
-  o: { key: string; nowMs: number },
+  queue: Pick<DeliveryQueue, "replayHolder" | "messageRow" | "deliveriesOf">,
+  key: string,
 ): { status: number; xml: string; messageUuid: string } | undefined {
-  const id = findReplay(db, o);
-  return id === undefined ? undefined : answerOfMessage(db, id);
+  const id = queue.replayHolder(key);
+  return id === undefined ? undefined : answerOfMessage(queue, id);
 }

@@ -10,14 +10,13 @@
  * and DKIMRequest.__init__() (ischedule/dkim.py) gives every request a new uuid4 message id. Its
  * sender (ischedule/delivery.py, IScheduleRequest.doRequest) also answers 1.0 itself when it could
  * not connect, so 1.0 there means "try again". isched therefore answers 1.1 for what it holds
- * (intake.ts); this module covers the copies that still come (a peer that timed out before the
+ * (answers.ts); this module covers the copies that still come (a peer that timed out before the
  * answer, or an older isched that answered 1.0).
  *
- * What makes a copy: the same Originator and recipient, and the same iTIP revision (METHOD, UID and
- * each component's RECURRENCE-ID, SEQUENCE and DTSTAMP: src/itip/revision.ts, RFC 5546 §2.1.5),
- * within the replay window of the first (its signature's life; a day for a trusted local server's
- * unsigned request). The key is per recipient, so a copy sent to one more recipient delivers to that
- * one only. Free/busy queries are not messages and are never held back.
+ * What makes a copy (src/intake/copies.ts): the same Originator and recipient, and the same iTIP
+ * revision, within the replay window of the first (its signature's life; a day for a trusted local
+ * server's unsigned request). The key is per recipient, so a copy sent to one more recipient
+ * delivers to that one only. Free/busy queries are not messages and are never held back.
  *
  * Where: every request through the iSchedule endpoint, from remote peers and from trusted local
  * servers alike (a local CalendarServer that posts its outbound messages to isched retries the same
@@ -25,50 +24,23 @@
  * repeats (src/smtp-intake/retry-memory.ts), nor the submission API (isched's own command line: a
  * person sending again means it).
  */
-import type { Database } from "bun:sqlite";
-import { createHash } from "node:crypto";
 import { parseScheduleResponse } from "../ischedule/response-reader.ts";
 import { type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
-import { addressKey, type ItipMessage, revisionOf } from "../itip/index.ts";
-import { deliveriesOfMessage } from "../store/deliveries.ts";
-import type { ItipKeyClaims } from "../store/itip-keys.ts";
-import { getMessageRow } from "../store/messages.ts";
+import { addressKey } from "../itip/index.ts";
+import type { DeliveryQueue } from "../queue/queue.ts";
 import { HELD, HELD_STATUS } from "./answers.ts";
-
-/**
- * The claims for these recipients' copies of `itip` from `originator`, or undefined when the message
- * has no revision to compare (revisionOf()) or no recipient to claim.
- */
-export function itipKeysOf(o: {
-  originator: string;
-  itip: ItipMessage;
-  recipients: readonly string[];
-  expiresAt: number;
-}): ItipKeyClaims | undefined {
-  const revision = revisionOf(o.itip);
-  if (revision === undefined || o.recipients.length === 0) return undefined;
-  const from = addressKey(o.originator);
-  const keys = o.recipients.map((recipient) => ({
-    recipient,
-    // Hashed: a UID may be long, and the key is only ever compared.
-    key: createHash("sha256")
-      .update(["itip", from, addressKey(recipient), revision].join("\n"))
-      .digest("base64"),
-  }));
-  return { keys, expiresAt: o.expiresAt };
-}
 
 /** A stored message's answer: the one recorded when it was answered, or one read from its deliveries. */
 export function answerOfMessage(
-  db: Database,
+  queue: Pick<DeliveryQueue, "messageRow" | "deliveriesOf">,
   messageId: number,
 ): { status: number; xml: string; messageUuid: string } | undefined {
-  const message = getMessageRow(db, messageId);
+  const message = queue.messageRow(messageId);
   if (!message) return undefined;
   if (message.responseStatus !== null && message.responseBody !== null)
     return { status: message.responseStatus, xml: message.responseBody, messageUuid: message.uuid };
   // The process stopped between storing the message and answering it: answer as things stand.
-  const items = deliveriesOfMessage(db, message.id).map(
+  const items = queue.deliveriesOf(message.id).map(
     (d): ScheduleResponseItem =>
       d.state === "delivered" || d.state === "failed"
         ? {

@@ -81,7 +81,7 @@ export function formatRequestStatus(status: { code: string; description?: string
  * - 4.x: permanent. 4.0 "event conflict" is the recipient's answer, not a transport failure.
  * - 5.1: temporary ("the originator can try to send the message again", RFC 6638 §3.2.9).
  * - 5.0, 5.2, 5.3: permanent (operation not supported, no way to deliver, scheduling not allowed).
- * - other 5.x and anything unreadable: temporary, as unknown errors are in the queue (STYLE.md); the
+ * - other 5.x and anything unreadable: temporary, as unknown errors are in the queue (src/delivery/policy.ts); the
  *   retry schedule bounds how long that lasts.
  * Accepts a bare code ("5.1") or a whole value ("5.1;Service unavailable").
  */

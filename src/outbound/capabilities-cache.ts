@@ -1,9 +1,9 @@
 /**
  * What a receiver can take: its capabilities document (draft §5, §9.2), fetched with
  * `GET {endpoint}?action=capabilities` and cached per endpoint, so a sender can check a message
- * before sending it (notes §11.2 step 3).
+ * before sending it (draft §5).
  *
- * Caching follows the draft's advice (draft §5, notes §3.1 and §3.2): normal HTTP expiry
+ * Caching follows the draft's advice (draft §5, §8.3, §9.2.1.1): normal HTTP expiry
  * (Cache-Control max-age, clamped), conditional GET with ETag / Last-Modified when re-checking, and a
  * refetch as soon as any response shows an `iSchedule-Capabilities` serial other than the one the
  * cached document came with (`noteSerial`), which makes polling unnecessary.
@@ -11,13 +11,15 @@
  * Redirects are followed here (draft §4.4: Senders MUST handle them), at most `maxRedirects` hops,
  * with the rules of redirects.ts; 301 and 308 are remembered, so `url` in a result is the endpoint to
  * POST to. A receiver that answers 400 or 404 to `action=` is asked once more with the -00/-01
- * `query=capabilities`, which DAViCal and EGroupware still require (interop notes §2a, §3).
+ * `query=capabilities`, which DAViCal and EGroupware still require (docs/interop.md).
  * Failures are not cached: the caller's retry schedule decides when to ask again.
  */
+
+import { classifyPeerStatus, fetchFailure } from "../delivery/policy.ts";
 import type { Capabilities } from "../ischedule/capabilities.ts";
 import { parseCapabilities } from "../ischedule/capabilities-reader.ts";
-import { PeerFetchError, type PeerRequest, type PeerResponse } from "../net/peer-fetch.ts";
-import { classifyPeerStatus, followRedirect, type PeerScheme } from "./redirects.ts";
+import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
+import { followRedirect, type PeerScheme } from "./redirects.ts";
 
 export type CapabilitiesResult =
   | {
@@ -49,7 +51,7 @@ export interface CapabilitiesCacheOptions {
   minMaxAgeSeconds?: number;
   /** ...and lowered to this; default 86400 (Cyrus's own max-age). */
   maxMaxAgeSeconds?: number;
-  /** Default 3, as CalendarServer (notes §2.5). */
+  /** Default 3, as CalendarServer (docs/interop.md). */
   maxRedirects?: number;
   /** Cached endpoints at most; default 10000. */
   maxEntries?: number;
@@ -65,7 +67,7 @@ export interface CapabilitiesCache {
   noteSerial(targetUrl: string, serial: string | null): void;
 }
 
-/** `action=` since -02; `query=` in -00/-01 (notes §3.1). */
+/** `action=` since draft -02 (draft §5); `query=` in -00 and -01. */
 export type CapabilitiesQueryParam = "action" | "query";
 type QueryParam = CapabilitiesQueryParam;
 
@@ -134,10 +136,7 @@ export function createCapabilitiesCache(o: CapabilitiesCacheOptions): Capabiliti
         const plain = scheme?.legacyHttp === true ? { allowHttp: true } : {};
         response = await o.fetch({ method: "GET", url, headers, ...plain });
       } catch (err) {
-        if (err instanceof PeerFetchError)
-          return { ok: false, temporary: err.temporary, reason: err.message };
-        // Unknown errors count as temporary: a retry may well succeed.
-        return { ok: false, temporary: true, reason: `GET ${url} failed: ${String(err)}` };
+        return { ok: false, ...fetchFailure(err, { stage: "capabilities", what: `GET ${url}` }) };
       }
       if (classifyPeerStatus(response.status, "GET") !== "redirect")
         return { response, endpoint, requested: url };

@@ -1,15 +1,17 @@
 /**
  * Sending one scheduling POST through peerFetch and following redirects by hand (draft §4.4:
- * Senders MUST handle redirects; notes §2.5): 301, 302, 307 and 308 keep POST and the body, at most
+ * Senders MUST handle redirects): 301, 302, 307 and 308 keep POST and the body, at most
  * `maxRedirects` hops, never from https to http (redirects.ts). Each hop is built afresh by the caller,
  * so it is signed with a fresh t= (as CalendarServer does); the old signature would still verify,
  * since it covers neither Host nor the request target, but a redirect chain can outlast a short x=.
  *
  * Never throws for the peer's or the network's problems: they come back as a `failed` result saying
- * whether trying later (or another SRV target) may help.
+ * whether trying later (or another SRV target) may help (the delivery policy's fetchFailure()).
  */
-import { PeerFetchError, type PeerRequest, type PeerResponse } from "../net/peer-fetch.ts";
-import { classifyPeerStatus, followRedirect, type PeerScheme } from "./redirects.ts";
+
+import { classifyPeerStatus, fetchFailure } from "../delivery/policy.ts";
+import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
+import { followRedirect, type PeerScheme } from "./redirects.ts";
 
 export type PostResult =
   | {
@@ -45,7 +47,7 @@ export interface PostScheduleOptions {
   build: (url: string) => PeerRequest;
   /** The attempt's deadline: once aborted, the hop in progress counts as timed out. */
   signal: AbortSignal;
-  /** Default 3, as CalendarServer (notes §2.5). */
+  /** Default 3, as CalendarServer (docs/interop.md). */
   maxRedirects?: number;
   /** Called with every response, redirects included (for the iSchedule-Capabilities serial). */
   onResponse?: (url: string, response: PeerResponse) => void;
@@ -71,7 +73,11 @@ export async function postSchedule(o: PostScheduleOptions): Promise<PostResult> 
       const plain = o.scheme?.legacyHttp === true ? { ...request, allowHttp: true } : request;
       response = await untilAborted(o.fetch(plain), o.signal);
     } catch (err) {
-      return { kind: "failed", url, ...fetchFailure(err, url, o.signal) };
+      return {
+        kind: "failed",
+        url,
+        ...fetchFailure(err, { stage: "request", what: `POST ${url}`, signal: o.signal }),
+      };
     }
     o.onResponse?.(url, response);
     if (classifyPeerStatus(response.status, "POST") !== "redirect") {
@@ -100,29 +106,9 @@ export async function postSchedule(o: PostScheduleOptions): Promise<PostResult> 
 }
 
 /**
- * What a failed fetch means. Network and peer errors are temporary, whatever peerFetch says about
- * them, except refused-address and bad-url: isched's own address policy and configuration, which no
- * retry changes. A TLS failure is retried too: a peer's expired certificate is usually renewed soon,
- * and the retry schedule ends in iMIP if it is not.
- */
-function fetchFailure(
-  err: unknown,
-  url: string,
-  signal: AbortSignal,
-): { reason: string; temporary: boolean } {
-  if (err instanceof PeerFetchError) {
-    const configuration = err.kind === "refused-address" || err.kind === "bad-url";
-    return { reason: err.message, temporary: !configuration };
-  }
-  if (signal.aborted) return { reason: `POST ${url}: the attempt ran out of time`, temporary: true };
-  // Unknown errors count as temporary (STYLE.md): the retry schedule bounds them.
-  return { reason: `POST ${url} failed: ${messageOf(err)}`, temporary: true };
-}
-
-/**
  * Permanent (301, 308) redirects of POSTs seen so far: endpoint -> endpoint, at most `maxEntries`,
  * so later requests go to the new URL directly (RFC 9110 §15.4.2: "future references ... ought to
- * use one of the enclosed URIs"; CalendarServer remembers them too, notes §2.5).
+ * use one of the enclosed URIs"; CalendarServer remembers them too).
  */
 export class MovedEndpoints {
   readonly #moved = new Map<string, string>();

@@ -1,29 +1,30 @@
 /**
- * What a receiver's answer to one scheduling POST means for each recipient of the group (draft
- * §6.1.1, §6.1.2; notes §11.2 step 6). Pure.
+ * What a receiver's answer to one scheduling POST says for each recipient of the group (draft
+ * §6.1.1, §6.1.2). Pure. What each case then means for the delivery is the delivery policy's
+ * (src/delivery/policy.ts): this file reads the answer and names the case.
  *
  * - 2xx with a schedule-response: each <response> is matched to the recipient it names
- *   (case-insensitively); a recipient the answer leaves out gets 5.1, so it is tried again.
- * - 2xx with neither a schedule-response nor an IS:error (an HTML page, a truncated document): 5.1.
- *   The receiver may or may not have delivered; the retry carries the same iSchedule-Message-ID, so
- *   it can drop a duplicate.
- * - 408, 425, 429 and 5xx but 501 (redirects.ts): 5.1 for the group, with the Retry-After.
- * - Any other status, or an IS:error with a 2xx: the receiver refused the request as a whole and will again. 5.2 "Invalid
- *   calendar service" with the `<element>: description` of its IS:error, so the delivery falls back
- *   to iMIP (decide.ts): the message can still reach the recipient, just not by iSchedule. That
- *   includes 403 verification-failed: the receiver cannot verify isched's signature (no key found,
- *   an algorithm it lacks, or no DKIM at all as in stock Cyrus, interop notes §1), and resending the
- *   same signature cannot change that. A 3.x would fail the delivery outright instead.
+ *   (case-insensitively) and its REQUEST-STATUS taken as given; a recipient the answer leaves out
+ *   is "try later".
+ * - 2xx with neither a schedule-response nor an IS:error (an HTML page, a truncated document): "try
+ *   later". The receiver may or may not have delivered; the retry carries the same
+ *   iSchedule-Message-ID, so it can drop a duplicate.
+ * - A status HTTP calls temporary (408, 425, 429, 5xx but 501): "try later", with the Retry-After.
+ * - Any other status, or an IS:error with a 2xx: the receiver refused the request as a whole and
+ *   will again ("refused", 5.2 with the `<element>: description` of its IS:error): the delivery
+ *   fails with that reason. That includes 403 verification-failed: the receiver cannot verify
+ *   isched's signature (no key found, an algorithm it lacks, or no DKIM at all as in stock Cyrus),
+ *   and resending the same signature cannot change that.
  * - Error names a peer invents (CalendarServer's organizer-denied, attendee-denied,
  *   recipient-invalid) are explained in words (peer-error-names.ts) before the peer's own text.
  */
+
+import { classifyPeerStatus, type Happened, outcomeOf, retryAfter } from "../delivery/policy.ts";
+import type { RecipientOutcome } from "../delivery/target.ts";
 import { normalizeAddress } from "../ischedule/address.ts";
 import { peerErrorMeaning } from "../ischedule/peer-error-names.ts";
 import { parseScheduleResponse, type ScheduleResponse } from "../ischedule/response-reader.ts";
-import { STATUS } from "../ischedule/status.ts";
 import type { PeerResponse } from "../net/peer-fetch.ts";
-import type { RecipientOutcome } from "../targets/target.ts";
-import { classifyPeerStatus } from "./redirects.ts";
 
 /** What the attempt log keeps of an answer (the dispatcher caps it there too). */
 export const RESPONSE_LOG_CHARS = 16 * 1024;
@@ -63,8 +64,8 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
   } catch (err) {
     unreadable = err instanceof Error ? err.message : String(err);
   }
-  const everyone = (requestStatus: string, description: string): RecipientOutcome[] =>
-    recipients.map((recipient) => ({ recipient, requestStatus, description, via }));
+  const everyone = (what: Happened, description: string): RecipientOutcome[] =>
+    recipients.map((recipient) => ({ recipient, ...outcomeOf(what), description, via }));
   const kind = classifyPeerStatus(status, "POST");
 
   if (kind === "success" && parsed?.kind === "responses") {
@@ -73,7 +74,7 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
       const r = byKey.get(keyOf(recipient));
       if (r === undefined) {
         const description = `${url} did not answer for ${recipient}`;
-        return { recipient, requestStatus: STATUS.serviceUnavailable, description, via };
+        return { recipient, ...outcomeOf("try-later"), description, via };
       }
       const named = r.error && r.description ? `${r.error}: ${r.description}` : (r.description ?? r.error);
       const meaning = peerErrorMeaning(r.error);
@@ -90,14 +91,14 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
   }
   if (kind === "success" && parsed === undefined) {
     const error = `${url} answered HTTP ${status} with no schedule-response: ${unreadable}`;
-    return { outcomes: everyone(STATUS.serviceUnavailable, error), error };
+    return { outcomes: everyone("try-later", error), error };
   }
   const why = parsed?.kind === "error" ? refusal(parsed) : undefined;
   if (kind === "temporary") {
     const error = `${url} answered HTTP ${status}${why ? ` (${why})` : ""}`;
     const retryAfterMs = retryAfter(response.headers.get("retry-after"), i.nowMs);
     return {
-      outcomes: everyone(STATUS.serviceUnavailable, error),
+      outcomes: everyone("try-later", error),
       error,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
@@ -107,7 +108,7 @@ export function readAnswer(i: AnswerInput): GroupAnswer {
     parsed?.kind === "error" && parsed.element === "verification-failed"
       ? `${url} could not verify isched's DKIM signature (HTTP ${status}, ${why})`
       : `${url} refused the request${meaning ? `: ${meaning}` : ""} (HTTP ${status}${why ? `, ${why}` : ""})`;
-  return { outcomes: everyone(STATUS.invalidService, error), error };
+  return { outcomes: everyone("refused", error), error };
 }
 
 /** `<element>: description`, or whichever of the two the peer gave. */
@@ -116,19 +117,7 @@ function refusal(e: Extract<ScheduleResponse, { kind: "error" }>): string {
   return e.description ? `${element}: ${e.description}` : element;
 }
 
-/** Recipients compare case-insensitively (notes §4.3): peers echo them in their own spelling. */
+/** Recipients compare case-insensitively (ischedule/address.ts): peers echo them in their own spelling. */
 function keyOf(address: string): string {
   return normalizeAddress(address).toLowerCase();
-}
-
-/**
- * A Retry-After (RFC 9110 §10.2.3) as a delay from `nowMs`: delay-seconds or an HTTP-date; a date in
- * the past is 0; anything else is ignored. The retry policy caps what it honours (retry-policy.ts).
- */
-export function retryAfter(value: string | null, nowMs: number): number | undefined {
-  const v = value?.trim();
-  if (v === undefined || v === "") return undefined;
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }

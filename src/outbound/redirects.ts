@@ -1,51 +1,23 @@
 /**
- * Redirect decisions for requests to iSchedule peers, shared by the capabilities GET and the
+ * Following redirects of requests to iSchedule peers, shared by the capabilities GET and the
  * scheduling POST. peerFetch never follows a redirect; its callers use these pure functions and then
  * fetch the next hop through peerFetch again, so every hop gets the same address and TLS checks.
+ * Which statuses are redirects, and which are permanent, is the delivery policy's
+ * (src/delivery/policy.ts redirectKind).
  *
  * The draft only says "iSchedule Senders MUST handle HTTP redirects" on the well-known URI (draft
  * §4.4) and nothing about methods, hop limits or schemes. What is decided here follows CalendarServer
- * and Cyrus (notes §2.5): follow 301, 302, 307 and 308, keep the method and body, at most a few hops,
+ * and Cyrus (docs/interop.md): follow 301, 302, 307 and 308, keep the method and body, at most a few hops,
  * remember 301 and 308 (permanent), and never leave https for http, except for a peer the operator
  * named with `--peer D=legacy-http` (static-routes.ts).
  */
+import { type RedirectKind, redirectKind } from "../delivery/policy.ts";
 
 /** The peer a request goes to, and whether the operator allowed it plain HTTP (`legacy-http`). */
 export interface PeerScheme {
   /** The recipient domain, named in refusals so the operator sees which flag would allow it. */
   readonly peer: string;
   readonly legacyHttp: boolean;
-}
-
-export type RedirectKind = "permanent" | "temporary";
-
-/**
- * How `status` redirects a request made with `method`; undefined when it is not a redirect to follow.
- * RFC 9110 §15.4: 301 and 308 are permanent, 302 and 307 temporary.
- */
-export function redirectKind(status: number, method: "GET" | "POST"): RedirectKind | undefined {
-  if (status === 301 || status === 308) return "permanent";
-  if (status === 302 || status === 307) return "temporary";
-  // RFC 9110 §15.4.4: 303 points at another resource to GET. For a GET that is a plain temporary
-  // redirect; for a POST it would drop the scheduling message, so it is a failure (notes §2.5).
-  if (status === 303 && method === "GET") return "temporary";
-  return undefined;
-}
-
-/** What a peer's answer means for the request, before reading its body. */
-export type PeerStatusClass = "success" | "not-modified" | "redirect" | "temporary" | "permanent";
-
-/**
- * The draft lets a receiver use any status (draft §6.1.2), so only HTTP's own meanings count:
- * 408 (RFC 9110 §15.5.9), 425 (RFC 8470), 429 (RFC 6585) and 5xx other than 501 Not Implemented may
- * pass if asked again later; any other 4xx or 5xx will not.
- */
-export function classifyPeerStatus(status: number, method: "GET" | "POST"): PeerStatusClass {
-  if (status >= 200 && status < 300) return "success";
-  if (status === 304) return "not-modified";
-  if (redirectKind(status, method) !== undefined) return "redirect";
-  const temporary = (status >= 500 && status !== 501) || status === 408 || status === 425 || status === 429;
-  return temporary ? "temporary" : "permanent";
 }
 
 export type RedirectDecision =
@@ -84,7 +56,7 @@ export function followRedirect(i: RedirectInput): RedirectDecision {
     return { ok: false, reason: `refusing the redirect from ${i.from} to ${clip(to)}: not an https URL` };
   }
   if (isDowngrade(i.from, to) && i.scheme?.legacyHttp !== true) {
-    // draft §10: iSchedule runs over TLS; a redirect must not strip it (notes §2.5).
+    // draft §10: iSchedule runs over TLS; a redirect must not strip it.
     const hint = i.scheme ? ` (allowed only for a peer named with --peer ${i.scheme.peer}=legacy-http)` : "";
     return {
       ok: false,
@@ -127,7 +99,7 @@ export function isDowngrade(from: string, to: string): boolean {
 
 /**
  * True when both URLs name the same scheme, host and port: a sender re-fetches capabilities when a
- * redirect changes the authority (notes §2.5), since another server may advertise other limits.
+ * redirect changes the authority (draft §5), since another server may advertise other limits.
  */
 export function isSameOrigin(a: string, b: string): boolean {
   return new URL(a).origin === new URL(b).origin;

@@ -1,21 +1,21 @@
 /**
- * The remote iSchedule delivery target: isched as an iSchedule Sender (draft §3, notes §11.2). One
- * deliver() call takes recipients of one remote domain (the dispatcher groups them so) and:
+ * The remote iSchedule delivery target: isched as an iSchedule Sender (draft §3). One deliver() call
+ * takes recipients of one remote domain (the dispatcher groups them so) and:
  *
- * 1. discovers the receivers (discovery.ts: static route, SRV, TXT path). No receiver: every recipient
- *    is rerouted to iMIP (5.2). A DNS failure is temporary (5.1), never "no receiver".
- *    A signed request waits (no attempt counted) while isched's own key is not yet visible in DNS.
+ * 1. discovers the receivers (discovery.ts: static route, SRV, TXT path). A signed request waits
+ *    (no attempt counted) while isched's own key is not yet visible in DNS.
  * 2. tries the SRV targets in RFC 2782 order. A target whose capabilities cannot be fetched, or that
  *    cannot be reached for a POST (refused, timed out, TLS), is skipped for the next one with what
- *    is left to send; a target that answered is never asked again in the same attempt. When every
- *    target failed: 5.1 if any failure was temporary, else 5.2 (rerouted to iMIP when a receiver said
- *    it does not serve iSchedule).
- * 3. fits the message to the capabilities (fit.ts, draft §5): refused recipients go to iMIP with the
- *    reason; the others are split into groups of at most max-recipients.
+ *    is left to send; a target that answered is never asked again in the same attempt.
+ * 3. fits the message to the capabilities (fit.ts, draft §5) and splits the recipients into groups
+ *    of at most max-recipients.
  * 4. POSTs each group once (schedule-request.ts, post-schedule.ts): signed unless the peer route
- *    says sign=no, a VFREEBUSY body restricted to the group's ATTENDEEs (notes §11.2 step 4), the same
+ *    says sign=no, a VFREEBUSY body restricted to the group's ATTENDEEs (draft §6.1), the same
  *    iSchedule-Message-ID on every retry of the same group.
  * 5. reads each answer (read-answer.ts) into one outcome per recipient, with where it went.
+ *
+ * What each thing that can go wrong means (no receiver, a refused request, a target down...) is the
+ * delivery policy's (src/delivery/policy.ts outcomeOf): this file says what happened.
  *
  * A permanent (301, 308) redirect of a POST is remembered by this target for the rest of the process,
  * so later groups and later attempts go straight to the new URL. The capabilities cache is not told:
@@ -23,19 +23,20 @@
  * itself. Capabilities fetched before the move keep applying to the new URL (same peer, moved).
  */
 
-import type { SigningKey } from "../dkim/sign.ts";
-import { addressDomain, addressKey } from "../ischedule/address.ts";
-import type { ComponentCapability } from "../ischedule/capabilities.ts";
-import { classifyStatus, STATUS } from "../ischedule/status.ts";
-import { restrictFreeBusyAttendees } from "../itip/index.ts";
-import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
+import { outcomeOf } from "../delivery/policy.ts";
 import {
   type DeliveryTarget,
   EVENT_AND_TODO_METHODS,
   type RecipientOutcome,
   type TargetAttempt,
   type TargetMessage,
-} from "../targets/target.ts";
+} from "../delivery/target.ts";
+import type { SigningKey } from "../dkim/sign.ts";
+import { addressDomain, addressKey } from "../ischedule/address.ts";
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+import { classifyStatus } from "../ischedule/status.ts";
+import { restrictFreeBusyAttendees } from "../itip/index.ts";
+import type { PeerRequest, PeerResponse } from "../net/peer-fetch.ts";
 import { USER_AGENT } from "../version.ts";
 import type { CapabilitiesCache, CapabilitiesResult } from "./capabilities-cache.ts";
 import { type Discovery, type DiscoveryService, SRV_SERVICE } from "./discovery.ts";
@@ -58,12 +59,12 @@ export interface RemoteIScheduleTargetOptions {
   peerRoutes: readonly PeerRoute[];
   /**
    * Why requests signed for the Originator's domain must wait (its key is not yet visible in DNS,
-   * src/server/key-publication.ts); undefined when they may go.
+   * src/keys/key-publication.ts); undefined when they may go.
    */
   keyWait?: (originatorDomain: string) => string | undefined;
   nowMs?: () => number;
   userAgent?: string;
-  /** Redirects followed per POST; default 3 (notes §2.5). */
+  /** Redirects followed per POST; default 3, as CalendarServer (draft §4.4: Senders MUST handle redirects). */
   maxRedirects?: number;
 }
 
@@ -132,18 +133,14 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
       a.errors.push(found.reason);
       // draft §4: no receiver for the domain, so iSchedule cannot reach these users; email can.
       if (found.kind === "none")
-        settle(recipients, {
-          requestStatus: STATUS.invalidService,
-          reroute: "imip",
-          description: found.reason,
-        });
-      else settle(recipients, { requestStatus: STATUS.serviceUnavailable, description: found.reason });
+        settle(recipients, { ...outcomeOf("no-receiver"), description: found.reason });
+      else settle(recipients, { ...outcomeOf("try-later"), description: found.reason });
       return;
     }
     const read = itip();
     if ("problem" in read) {
       a.errors.push(read.problem);
-      settle(recipients, { requestStatus: STATUS.notSupported, description: read.problem });
+      settle(recipients, { ...outcomeOf("unreadable-message"), description: read.problem });
       return;
     }
     let key: SigningKey | undefined;
@@ -154,12 +151,12 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         // draft §7.1: every request is signed; a peer would refuse it unsigned. A configuration gap.
         const why = `isched has no DKIM key for ${originatorDomain || message.originator} to sign with`;
         a.errors.push(why);
-        settle(recipients, { requestStatus: STATUS.invalidService, description: why });
+        settle(recipients, { ...outcomeOf("own-configuration"), description: why });
         return;
       }
       const wait = o.keyWait?.(originatorDomain);
       if (wait !== undefined) {
-        settle(recipients, { requestStatus: STATUS.serviceUnavailable, description: wait, waiting: true });
+        settle(recipients, { ...outcomeOf("own-key-unpublished"), description: wait });
         return;
       }
     }
@@ -189,12 +186,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
       const plan = planGroups({ recipients: pending, capabilities: caps.capabilities, message: facts });
       for (const r of plan.refused) {
         const via = { target: caps.url };
-        settle([r.recipient], {
-          requestStatus: STATUS.invalidService,
-          reroute: "imip",
-          description: r.reason,
-          via,
-        });
+        settle([r.recipient], { ...outcomeOf("cannot-take"), description: r.reason, via });
       }
       for (const [n, group] of plan.groups.entries()) {
         const sent = await sendGroup(moved.resolve(caps.url), group);
@@ -213,7 +205,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
           body = Buffer.from(restrictFreeBusyAttendees(read.text, group));
         } catch (err) {
           // draft §6.1: a free/busy Recipient list must equal the ATTENDEEs; a stranger cannot be asked.
-          settle(group, { requestStatus: STATUS.invalidUser, description: messageOf(err) });
+          settle(group, { ...outcomeOf("not-a-recipient"), description: messageOf(err) });
           return "answered";
         }
       }
@@ -249,12 +241,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         a.httpStatus = result.httpStatus;
         a.errors.push(result.reason);
         const via = { target: result.url, httpStatus: result.httpStatus };
-        settle(group, {
-          requestStatus: STATUS.invalidService,
-          reroute: "imip",
-          description: result.reason,
-          via,
-        });
+        settle(group, { ...outcomeOf("redirect-refused"), description: result.reason, via });
         return "answered";
       }
       if (result.movedTo !== undefined) moved.remember(endpoint, result.movedTo);
@@ -287,10 +274,10 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
     const description = [...new Set(failures.map((f) => f.reason))].join("; ") || "no receiver was tried";
     a.errors.push(description);
     if (failures.some((f) => f.kind === "temporary"))
-      settle(pending, { requestStatus: STATUS.serviceUnavailable, description });
+      settle(pending, { ...outcomeOf("try-later"), description });
     else if (failures.some((f) => f.kind === "no-service"))
-      settle(pending, { requestStatus: STATUS.invalidService, reroute: "imip", description });
-    else settle(pending, { requestStatus: STATUS.invalidService, description });
+      settle(pending, { ...outcomeOf("serves-no-ischedule"), description });
+    else settle(pending, { ...outcomeOf("own-configuration"), description });
   }
 
   return {
@@ -309,7 +296,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         const domain = addressDomain(recipient);
         if (domain === undefined) {
           const description = `${recipient} has no domain to discover a receiver for (draft §4.1)`;
-          a.outcomes.set(key, { recipient, requestStatus: STATUS.invalidUser, description });
+          a.outcomes.set(key, { recipient, ...outcomeOf("not-a-recipient"), description });
           continue;
         }
         byDomain.set(domain, [...(byDomain.get(domain) ?? []), recipient]);
@@ -318,7 +305,7 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
 
       const outcomes = recipients.map((recipient): RecipientOutcome => {
         const outcome = a.outcomes.get(addressKey(recipient));
-        return outcome ? { ...outcome, recipient } : { recipient, requestStatus: STATUS.serviceUnavailable };
+        return outcome ? { ...outcome, recipient } : { recipient, ...outcomeOf("try-later") };
       });
       // An attempt-level error would be logged for every recipient: only when none was delivered.
       const failed = outcomes.every((r) => classifyStatus(r.requestStatus) !== "delivered");

@@ -26,7 +26,8 @@
  * through a process crash. The cost of a crash between a successful send and complete() is one
  * duplicate send, which the receiver drops by iSchedule-Message-ID.
  *
- * Reading (getMessage, listMessages, countByState, nextDue) never changes anything.
+ * Reading (getMessage, messageRow, deliveriesOf, replayHolder, listMessages, countByState, nextDue)
+ * never changes anything.
  */
 import type { Database } from "bun:sqlite";
 import { type AttemptRow, attemptsOfMessage, insertAttempt, type NewAttempt } from "../store/attempts.ts";
@@ -51,9 +52,16 @@ import {
   renewLeases,
   wakeWaiting,
 } from "../store/deliveries.ts";
-import { claimItipKeys, ItipCopyError } from "../store/itip-keys.ts";
+import { claimItipKeys, ItipCopyError, noteResent } from "../store/itip-keys.ts";
 import { type LogPage, searchMessages } from "../store/message-search.ts";
-import { getMessageRow, insertMessage, type MessageRow, type NewMessage } from "../store/messages.ts";
+import {
+  getMessageRow,
+  insertMessage,
+  type MessageRow,
+  type NewMessage,
+  recordResponse,
+} from "../store/messages.ts";
+import { findReplay } from "../store/replays.ts";
 
 export interface DeliveryQueueOptions {
   /** The clock, in milliseconds. Default: Date.now. */
@@ -371,6 +379,31 @@ export class DeliveryQueue {
         return { message, deliveries };
       })
       .deferred();
+  }
+
+  /** A stored message by id or uuid, without its deliveries (what a target needs to send it). */
+  messageRow(idOrUuid: number | string): MessageRow | undefined {
+    return getMessageRow(this.#db, idOrUuid);
+  }
+
+  /** The deliveries of a message, in the order they were stored. */
+  deliveriesOf(messageId: number): DeliveryRow[] {
+    return deliveriesOfMessage(this.#db, messageId);
+  }
+
+  /** The message that holds a replay key still in force (accept() claims them), if any. */
+  replayHolder(key: string): number | undefined {
+    return findReplay(this.#db, { key, nowMs: this.#now() });
+  }
+
+  /** Keeps the answer a message got (the iSchedule endpoint's), for its replays and copies. */
+  recordResponse(o: { messageId: number; status: number; body: string }): void {
+    recordResponse(this.#db, o);
+  }
+
+  /** Counts a copy sent again (a new request for an iTIP message these messages hold). */
+  noteResent(messageIds: readonly number[]): void {
+    noteResent(this.#db, { messageIds, nowMs: this.#now() });
   }
 
   /** Messages newest first, `limit` at a time; pass the page's nextBeforeId as `beforeId` for the next. */

@@ -1,76 +1,30 @@
 /**
- * The one place that puts isched together for `isched serve`: database and queue, keys, delivery
- * targets, the dispatcher, the iSchedule endpoint and the API listener; and takes it apart again on
- * shutdown (stop accepting, let attempts finish or give their leases back, close the database).
+ * The composition root of `isched serve`: it builds each module from the configuration and wires
+ * them into the pipeline (docs/architecture.md): intakes (the iSchedule endpoint, the submission
+ * API, the SMTP intake) -> the intake's accept() -> the queue -> the dispatcher -> delivery targets;
+ * and takes it apart again on shutdown (stop accepting, let attempts finish or give their leases
+ * back, close the database). Nothing here decides anything: each module does its own job.
  */
 import type { Database } from "bun:sqlite";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
-import { Elysia } from "elysia";
-import { ConfigError } from "../config/errors.ts";
-import { operatorKeyOf } from "../config/from-flags.ts";
-import { checkAddressesFree, type ListenAddress, listenError } from "../config/ports.ts";
-import { riskySettings } from "../config/risky-settings.ts";
-import {
-  DEFAULT_VERIFY_DEADLINE_MS,
-  describeTarget,
-  type LocalTargetSpec,
-  type ServeConfig,
-  targetFor,
-} from "../config/serve-config.ts";
-import { PeerFacts } from "../console/peer-facts.ts";
-import { createPeerTrust } from "../console/peer-trust.ts";
+import { checkAddressesFree } from "../config/ports.ts";
+import type { ServeConfig } from "../config/serve-config.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
-import { startConsole } from "../console/server.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
-import { DEFAULT_LOOKUP_LIMITS } from "../dkim/lookup-gate.ts";
-import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
-import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
-import { cachingAddresses } from "../dns/address-cache.ts";
-import { createResolver } from "../dns/client.ts";
-import { DEFAULT_BODY_TIMEOUT_MS, idleSecondsWhileReading, UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
-import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
-import {
-  buildCapabilities,
-  capabilitiesFingerprint,
-  type PublishedCapabilities,
-  publish,
-} from "../inbound/capabilities.ts";
-import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
-import type { IntakeContext } from "../inbound/intake.ts";
-import { RefusalLog } from "../inbound/refusal-log.ts";
-import { InFlightRequests } from "../inbound/replays.ts";
-import {
-  createKeyPublication,
-  type KeyPublication,
-  keyProblems,
-  WAITING_FOR_KEY,
-} from "../keys/key-publication.ts";
-import { createLiveKeys } from "../keys/live-keys.ts";
-import { loadOwnKeys, type OwnKeys } from "../keys/own-keys.ts";
-import { createHealth, type Health, type Problem } from "../log/health.ts";
+import type { PublishedCapabilities } from "../inbound/capabilities.ts";
+import { createIntake } from "../intake/accept.ts";
+import { type KeyPublication, WAITING_FOR_KEY } from "../keys/key-publication.ts";
+import type { OwnKeys } from "../keys/own-keys.ts";
+import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
-import { clientAddress } from "../net/client-address.ts";
-import { peerFetch } from "../net/peer-fetch.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
-import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
-import { createDiscovery } from "../outbound/discovery.ts";
-import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
-import { recordRelayed, submitMessage } from "../outbound/submit.ts";
-import { DeliveryQueue } from "../queue/queue.ts";
-import { startSmtpIntake } from "../smtp-intake/index.ts";
-import { startCheckpointer } from "../store/checkpointer.ts";
-import { openDatabase } from "../store/database.ts";
-import type { DeliveryRow } from "../store/deliveries.ts";
-import { allPeerPolicies } from "../store/peer-policies.ts";
-import { getSetting, setSetting } from "../store/settings.ts";
-import { imipTarget } from "../targets/imip-target.ts";
-import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
-import { storeTarget } from "../targets/store-target.ts";
-import type { DeliveryTarget } from "../targets/target.ts";
-import { webhookTarget } from "../targets/webhook-target.ts";
-import { prepareDataFolder } from "./data-folder.ts";
+import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
+import { openQueue, openServerDatabase, operatorProblems, type ServerDatabase } from "./database.ts";
+import { scheduleEndpoint } from "./endpoint.ts";
+import { serverKeys } from "./keys.ts";
+import { listenConsole, listenEndpoint, listenSmtp } from "./listeners.ts";
+import { connectPeers } from "./peers.ts";
+import { deliveryTargets } from "./targets.ts";
 
 export interface RunningServer {
   readonly url: string;
@@ -79,7 +33,7 @@ export interface RunningServer {
   readonly keys: OwnKeys;
   readonly apiToken: string;
   readonly capabilities: () => PublishedCapabilities;
-  /** What the operator must know about now (failing checkpoints, risky settings): see health.ts. */
+  /** What the operator must know about now (failing checkpoints, risky settings): see log/health.ts. */
   readonly problems: () => readonly Problem[];
   /** Whether peers can find our signing keys yet. */
   readonly keyPublication: KeyPublication;
@@ -99,7 +53,7 @@ export interface StartOptions {
 
 export async function startServer(o: StartOptions): Promise<RunningServer> {
   const { config } = o;
-  const now = o.nowMs ?? Date.now;
+  const nowMs = o.nowMs ?? Date.now;
   // Nothing is written before every address is known to be free and the data folder to be ours.
   await checkAddressesFree([
     { flag: "--listen", ...config.listen },
@@ -107,431 +61,139 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     ...(config.smtpIntake ? [{ flag: "--smtp-listen", ...config.smtpIntake.listen }] : []),
   ]);
   prepareDataFolder(config.dataDir);
-  const path = join(config.dataDir, "isched.db");
-  const db = openDatabase(path, {
-    synchronous: config.sync,
-    onMigrationBackup: (backup) =>
-      o.log.log("warn", "copied the database before migrating its schema", { backup }),
-  });
-  const health = createHealth({ log: o.log, nowMs: now });
-  const checkpointer = startCheckpointer({
-    db,
-    path,
-    onProblem: (problem) =>
-      problem === undefined
-        ? health.resolve("checkpoints", "WAL checkpoints complete again")
-        : health.report("checkpoints", problem),
-  });
+  const database = openServerDatabase({ config, log: o.log, nowMs });
   try {
-    const server = await assemble(o, db, health, now);
-    return {
-      ...server,
-      async stop() {
-        await server.stop();
-        await checkpointer.stop();
-        db.close();
-      },
-    };
+    const server = await assemble({ ...o, nowMs }, database);
+    return { ...server, stop: () => server.stop().then(database.close) };
   } catch (e) {
-    await checkpointer.stop();
-    db.close();
+    await database.close();
     throw e;
   }
 }
 
 async function assemble(
-  o: StartOptions,
-  db: Database,
-  health: Health,
-  now: () => number,
+  o: StartOptions & { nowMs: () => number },
+  { db, health }: ServerDatabase,
 ): Promise<RunningServer> {
-  const { config, log } = o;
-  const keys = loadOwnKeys({
-    db,
-    domains: config.domains,
-    operatorKey: operatorKeyOf(config),
-    nowMs: now(),
-  });
-  // The console can add, activate and retire keys while isched runs: sign and publish from the database.
-  const liveKeys = createLiveKeys({ db, startup: keys, operatorKey: config.dkimKeyFile !== undefined });
-  for (const k of keys.generated) {
-    log.log("info", "generated a DKIM key; publish its record", {
-      domain: k.domain,
-      name: `${k.selector}._domainkey.${k.domain}`,
-    });
-  }
-  const queue = new DeliveryQueue(db, { nowMs: now });
-  const recovered = queue.recoverExpiredLeases({ allInFlight: true });
-  if (recovered.requeued.length + recovered.broken.length > 0) {
-    log.log("warn", "recovered deliveries left in flight by a previous run", {
-      requeued: recovered.requeued.length,
-      broken: recovered.broken.length,
-    });
-  }
+  const { config, log, nowMs } = o;
+  const queue = openQueue({ db, log, nowMs });
 
-  const dns = createResolver({ servers: config.dnsServer ? [config.dnsServer] : undefined });
-  const fetchOptions = {
-    resolver: cachingAddresses(dns, { nowMs: now }),
-    allowPrivate: config.allowPrivatePeers,
-    ca: config.ca,
-  };
-  for (const p of config.peers ?? []) {
-    if (p.legacyHttp)
-      log.log("warn", "plain-HTTP iSchedule allowed for a legacy peer", {
-        domain: p.domain,
-        how: p.url ?? "_ischedule._tcp and redirects to http://",
-      });
-  }
-  // What discovery, capabilities and key lookups learn is kept for the console's peer pages.
-  const peerFacts = new PeerFacts(db, now);
-  const discovery = peerFacts.watchDiscovery(
-    createDiscovery({ resolver: dns, staticRoutes: config.peers ?? [], walkParents: config.walkParents }),
-  );
-  const peerCapabilities = peerFacts.watchCapabilities(
-    createCapabilitiesCache({ fetch: (req) => peerFetch(req, fetchOptions), nowMs: now }),
-  );
-  // A first key must not sign before peers can find it: outbound iSchedule waits until DNS shows it.
-  const keyPublication = createKeyPublication({
+  // Delivery: the targets and the dispatcher; outbound iSchedule waits until peers can find our key.
+  const peers = connectPeers({ config, db, log, nowMs });
+  const keys = serverKeys({
+    config,
     db,
-    domains: config.domains,
-    dns,
-    signingKey: (domain) => liveKeys.signingKey(domain),
-    record: (domain, selector) => liveKeys.record(domain, selector),
-    signUnpublished: config.signUnpublished === true,
+    dns: peers.dns,
     log,
     onVisible: () => {
       queue.wakeWaiting("ischedule", WAITING_FOR_KEY);
       dispatcher.poke();
     },
-    nowMs: now,
+    nowMs,
   });
-  const remote = remoteIScheduleTarget({
-    discovery,
-    capabilities: peerCapabilities,
-    fetch: (req) => peerFetch(req, fetchOptions),
-    signingKey: (domain) => liveKeys.signingKey(domain),
-    peerRoutes: config.peers ?? [],
-    keyWait: (domain) => keyPublication.waitReason(domain),
-    nowMs: now,
-  });
-  const smtpSender: SmtpSender | undefined = config.smtpUrl
-    ? createSmtpSender({ url: parseSmtpUrl(config.smtpUrl), ca: config.ca })
-    : undefined;
-  const imipFrom = config.imipFrom ?? `isched@${config.domains[0]}`;
-  const imip = smtpSender
-    ? imipTarget({
-        sender: smtpSender,
-        from: imipFrom,
-        relayLabel: redactSmtpUrl(config.smtpUrl!),
-        nowMs: now,
-      })
-    : undefined;
-
-  const localTargets = new Map<string, DeliveryTarget>();
-  const buildLocal = (spec: LocalTargetSpec): DeliveryTarget => {
-    const label = describeTarget(spec);
-    const existing = localTargets.get(label);
-    if (existing) return existing;
-    let target: DeliveryTarget;
-    switch (spec.kind) {
-      case "store":
-        target = storeTarget();
-        break;
-      case "ischedule":
-        target = iScheduleForwardTarget({
-          url: spec.url,
-          username: spec.username,
-          password: spec.password,
-          ca: config.ca,
-        });
-        break;
-      case "webhook":
-        if (!config.webhookSecret) throw new ConfigError("--deliver webhook: needs --webhook-secret-file");
-        target = webhookTarget({ url: spec.url, secret: config.webhookSecret, ca: config.ca, nowMs: now });
-        break;
-      case "imip":
-        if (!imip) throw new ConfigError("--deliver imip needs --smtp");
-        target = imip;
-        break;
-    }
-    localTargets.set(label, target);
-    return target;
-  };
-  const domainTargets = new Map(config.domains.map((d) => [d, buildLocal(targetFor(config.deliver, d))]));
-
-  const capabilityInputs = {
-    targets: [...new Set(domainTargets.values())].map((t) => t.handles),
-    limits: config.limits,
-    administrator: config.administrator,
-    inlineAttachments: false,
-  };
-  const unnumbered = buildCapabilities(capabilityInputs, 1);
-  const fingerprint = capabilitiesFingerprint(unnumbered);
-  let serial = Number(getSetting(db, "capabilities.serial") ?? "0");
-  if (getSetting(db, "capabilities.fingerprint") !== fingerprint || serial < 1) {
-    serial += 1;
-    setSetting(db, "capabilities.serial", String(serial));
-    setSetting(db, "capabilities.fingerprint", fingerprint);
-  }
-  const published = publish({ ...unnumbered, serialNumber: serial });
-  const capabilities = () => published;
-
-  const targetFor_ = (d: DeliveryRow): DeliveryTarget | undefined => {
-    if (d.route === "local") return domainTargets.get(d.domain);
-    if (d.route === "imip") return imip;
-    if (d.route === "ischedule") return remote;
-    return undefined;
-  };
+  const targets = deliveryTargets({ config, peers, keys, nowMs });
   const dispatcher = new Dispatcher({
-    db,
     queue,
-    targetFor: targetFor_,
+    targetFor: targets.targetFor,
     scheduleMs: config.retryScheduleMs,
-    imipAvailable: imip !== undefined,
+    imipAvailable: targets.imip !== undefined,
     owner: `${hostname()}:${process.pid}`,
     maxConcurrent: config.maxDeliveries,
     maxPerTarget: config.maxPerTarget,
-    nowMs: now,
+    nowMs,
     onError: (what, e) =>
       log.log("error", `delivery queue: ${what}; trying again every second`, {
         error: (e as Error)?.message ?? String(e),
       }),
   });
-
-  const startedMs = now();
-  // Failing checkpoints and the like, then risky settings (console policies may change those).
-  const problems = (): Problem[] => [
-    ...health.problems(),
-    ...keyProblems(keyPublication, startedMs),
-    ...riskySettings({
-      trust: config.trust,
-      consolePolicies: allPeerPolicies(db),
-      tls: config.tls !== undefined,
-      trustedProxies: config.trustedProxies ?? [],
-      domains: config.domains,
-    }).map((r) => ({ ...r, sinceMs: startedMs })),
-  ];
-
-  const hosted = new Set(config.domains);
-  const intake: IntakeContext = {
-    db,
+  const localLabels = new Map([...targets.local].map(([domain, t]) => [domain, t.label]));
+  const intake = createIntake({
     queue,
     dispatcher,
-    keys: peerFacts.watchKeys(
-      createNetworkKeyResolver({
-        peerKeys: config.peerKeys,
-        dns,
-        allowPrivatePeers: config.allowPrivatePeers,
-        ca: config.ca,
-        nowMs: now,
-        limits: {
-          maxWaiting: config.maxKeyFetches ?? DEFAULT_LOOKUP_LIMITS.maxWaiting,
-          maxWaitingPerDomain: config.maxKeyFetchesPerDomain ?? DEFAULT_LOOKUP_LIMITS.maxWaitingPerDomain,
-        },
-      }),
-    ),
-    capabilities,
-    hosted: (domain) => hosted.has(domain),
-    // Console policies first, then --trust (src/console/peer-trust.ts).
-    trust: createPeerTrust(db, config.trust),
-    alignment: config.alignment,
-    localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
-    remoteRoute: () => "ischedule",
-    deadlineMs: config.deliveryDeadlineMs,
-    allowSha1: config.allowSha1,
-    verifyDeadlineMs: config.verifyDeadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS,
-    signatureLifetime: {
-      maxAgeSeconds: (config.maxSignatureAgeMs ?? DEFAULT_MAX_SIGNATURE_AGE_SECONDS * 1000) / 1000,
-      maxLifetimeSeconds: MAX_SIGNATURE_LIFETIME_SECONDS,
-    },
-    inFlight: new InFlightRequests(),
-    refusals: new RefusalLog(db, {
-      nowMs: now,
-      onWriteError: (error, waiting) =>
-        log.log("error", "the refusal log cannot be written; its rows wait", { error, waiting }),
-    }),
-    nowMs: now,
-    fallbackAfterMs: config.fallbackAfterMs,
-    outboundComponents: remote.handles,
-    localTarget: (domain) => domainTargets.get(domain),
-  };
-  const endpoint = createEndpoint({
-    intake,
-    capabilities,
-    keyRecord: liveKeys.record,
-    log: o.log,
-    bodyTimeoutMs: config.bodyTimeoutMs,
+    routes: { local: localLabels, fallbackAfterMs: config.fallbackAfterMs },
+    nowMs,
   });
 
-  const ischedulePaths = new Set(["/.well-known/ischedule", ...config.paths]);
-  const notFound = () => new Response("Not found.\n", { status: 404, headers: TEXT_HEADERS });
-  // Three kinds of path, matched by hand: the endpoint must see the raw, unparsed request.
-  const app = new Elysia().all(
-    "*",
-    ({ request, server }) => {
-      // request.url is a bare path when the Host header is empty or garbage (Bun); Host is not used here.
-      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {
-        // The endpoint times the body itself and answers 408: Elysia's 30 s idle timeout must not
-        // close the connection first (src/http/read-body.ts).
-        if (request.method === "POST") {
-          server?.timeout(request, idleSecondsWhileReading(config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS));
-        }
-        const peer = server?.requestIP(request)?.address ?? "";
-        const trustedProxies = config.trustedProxies ?? [];
-        return endpoint.scheduling(
-          request,
-          clientAddress({ peer, headers: request.headers, trustedProxies }),
-        );
-      }
-      const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
-      if (key && (request.method === "GET" || request.method === "HEAD")) {
-        return endpoint.domainKey(key[1]!, key[2]!);
-      }
-      return notFound();
-    },
-    { parse: "none" },
-  );
-  const listener = listening({ flag: "--listen", ...config.listen }, () =>
-    app.listen({
-      hostname: config.listen.host,
-      port: config.listen.port,
-      tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
-      // The endpoint's reader refuses bodies over the limit with the iSchedule error (read-body.ts).
-      maxRequestBodySize: UNCAPPED_AT_LISTENER,
-      // Elysia's default is true; never share a port with another process (ports.ts).
-      reusePort: false,
-    }),
-  );
-
-  const apiToken = config.apiToken ?? ensureApiToken(join(config.dataDir, "api-token"));
-  const api = listening({ flag: "--console", ...config.console }, () =>
-    startConsole({
-      db,
-      queue,
-      token: apiToken,
-      log: o.log,
-      config,
-      dns,
-      ownKeys: keys,
-      endpointPort: listener.server!.port!,
-      localTargets: config.domains.map((d) => [d, domainTargets.get(d)!.label] as const),
-      imipLabel: imip?.label,
-      activeAttempts: () => dispatcher.activeAttempts,
-      poke: () => dispatcher.poke(),
-      listeners: () => [
-        { name: "iSchedule endpoint", url: `${url}/.well-known/ischedule` },
-        ...(smtpIntake
-          ? [
-              {
-                name: "SMTP intake",
-                url: `smtp://${hostForUrl(config.smtpIntake!.listen.host)}:${smtpIntake.port}`,
-              },
-            ]
-          : []),
-      ],
-      staticRoutes: config.peers ?? [],
-      peerFacts,
-      problems,
-      keyPublication,
-      extraRoutes: [
-        submissionRoute({
-          queue,
-          dispatcher,
-          hosted: (domain) => hosted.has(domain),
-          localTargetLabel: (domain) => domainTargets.get(domain)?.label ?? "store",
-          fallbackAfterMs: config.fallbackAfterMs,
-          nowMs: now,
-          deadlineMs: config.deliveryDeadlineMs,
-          maxBytes: config.limits.maxContentLength,
-        }),
-      ],
-      nowMs: now,
-    }),
-  );
-
-  const submitContext = {
+  // The intakes: the iSchedule endpoint, the submission API on the console, the SMTP intake.
+  const { endpoint, refusals, capabilities } = scheduleEndpoint({
+    config,
+    db,
+    intake,
+    peers,
+    localTargets: [...new Set(targets.local.values())],
+    keyRecord: keys.live.record,
+    outboundComponents: targets.remote.handles,
+    log,
+    nowMs,
+  });
+  const problems = operatorProblems({
+    config,
+    db,
+    health,
+    keyPublication: keys.publication,
+    sinceMs: nowMs(),
+  });
+  const listener = listenEndpoint(config, endpoint);
+  const apiToken = config.apiToken ?? ensureApiToken(config.dataDir);
+  const consoleListener = listenConsole({
+    db,
     queue,
-    hosted: (domain: string) => hosted.has(domain),
-    localTargetLabel: (domain: string) => domainTargets.get(domain)?.label ?? "store",
-    fallbackAfterMs: config.fallbackAfterMs,
-    nowMs: now,
-  };
-  const smtpIntake = config.smtpIntake
-    ? await startSmtpIntake({
-        listen: config.smtpIntake.listen,
-        allow: config.smtpIntake.allow,
-        authFile: config.smtpIntake.authFile,
-        tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
-        maxSizeBytes: config.smtpIntake.maxSizeBytes,
-        hosted: (domain) => hosted.has(domain),
-        canSchedule: createCanSchedule({ discovery, capabilities: peerCapabilities }),
-        submit: (s) => {
-          const result = submitMessage(s, submitContext);
-          dispatcher.poke();
-          return result;
-        },
-        recordRelayed: (r) => recordRelayed(r, submitContext),
-        relay: config.smtpIntake.relay ? { url: config.smtpIntake.relay, ca: config.ca } : undefined,
-        log: o.log,
-      }).catch((e: Error) => {
-        throw new ConfigError(e.message);
-      })
-    : undefined;
+    token: apiToken,
+    log,
+    config,
+    dns: peers.dns,
+    ownKeys: keys.startup,
+    endpointPort: listener.port,
+    localTargets: config.domains.map((d) => [d, localLabels.get(d)!] as const),
+    imipLabel: targets.imip?.label,
+    activeAttempts: () => dispatcher.activeAttempts,
+    poke: () => dispatcher.poke(),
+    listeners: () => [
+      { name: "iSchedule endpoint", url: `${listener.url}/.well-known/ischedule` },
+      ...(smtp ? [{ name: "SMTP intake", url: smtp.url }] : []),
+    ],
+    staticRoutes: config.peers ?? [],
+    peerFacts: peers.facts,
+    problems,
+    keyPublication: keys.publication,
+    extraRoutes: [
+      submissionRoute({
+        intake,
+        deadlineMs: config.deliveryDeadlineMs,
+        maxBytes: config.limits.maxContentLength,
+      }),
+    ],
+    nowMs,
+  });
+  const smtp = await listenSmtp(config, {
+    intake,
+    canSchedule: createCanSchedule({ discovery: peers.discovery, capabilities: peers.capabilities }),
+    recordRelayed: true,
+    log,
+  });
 
   // The start-up summary says whether the keys are published: look once now, briefly.
-  await Promise.race([keyPublication.check(), Bun.sleep(START_CHECK_MS)]);
-  keyPublication.start();
+  await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
+  keys.publication.start();
   dispatcher.start();
-  const scheme = config.tls ? "https" : "http";
-  const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.server!.port}`;
-  const consoleUrl = api.url;
   return {
-    url,
-    consoleUrl,
+    url: listener.url,
+    consoleUrl: consoleListener.url,
     db,
-    keys,
+    keys: keys.startup,
     apiToken,
     capabilities,
     problems,
-    keyPublication,
-    smtpPort: smtpIntake?.port,
+    keyPublication: keys.publication,
+    smtpPort: smtp?.port,
     async stop() {
-      keyPublication.stop();
-      await smtpIntake?.stop();
+      keys.publication.stop();
+      await smtp?.stop();
       await listener.stop();
-      intake.refusals.close();
-      await api.stop();
+      refusals.close();
+      await consoleListener.stop();
       await dispatcher.stop();
-      smtpSender?.close();
+      targets.smtpSender?.close();
     },
   };
-}
-
-/** Runs `start` (which binds `address`), turning a failure to bind into a one-line ListenError. */
-function listening<T>(address: ListenAddress, start: () => T): T {
-  try {
-    return start();
-  } catch (e) {
-    if (typeof (e as NodeJS.ErrnoException)?.code === "string") throw listenError(address, e);
-    throw e;
-  }
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
-}
-
-/**
- * The API token when --api-token-file is not given: made on first start and kept in DATA/api-token
- * (mode 0600), where `isched send` and `isched queue` find it.
- */
-function ensureApiToken(path: string): string {
-  if (existsSync(path)) {
-    const token = readFileSync(path, "utf8").trim();
-    if (token) return token;
-  }
-  const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
-  writeFileSync(path, `${token}\n`, { mode: 0o600 });
-  return token;
 }

@@ -6,7 +6,16 @@
  * file that belongs to another user is refused: isched cannot make it private, and another user could
  * read or replace the keys.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  type Stats,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/errors.ts";
 
@@ -86,4 +95,19 @@ const octal = (mode: number) => `0${mode.toString(8).padStart(3, "0")}`;
 
 function cannot(what: string, path: string, e: unknown): ConfigError {
   return new ConfigError(`--data: cannot ${what} ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+}
+
+/**
+ * The API token when --api-token-file is not given: made on first start and kept in DATA/api-token
+ * (mode 0600), where `isched send` and `isched queue` find it.
+ */
+export function ensureApiToken(dataDir: string): string {
+  const path = join(dataDir, "api-token");
+  if (existsSync(path)) {
+    const token = readFileSync(path, "utf8").trim();
+    if (token) return token;
+  }
+  const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
 }

@@ -23,10 +23,10 @@
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import { createSmtpSender, type SmtpSendable, type SmtpSender } from "../imip/smtp-sender.ts";
 import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
+import type { IntakeService } from "../intake/accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import { anyContains, type Cidr } from "../net/cidr.ts";
-import type { RelayRecord, Submission, SubmitResult } from "../outbound/submit.ts";
 import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
 import { checkEnvelopeSender } from "./decide.ts";
 import { createRetryMemory } from "./retry-memory.ts";
@@ -42,13 +42,12 @@ export interface SmtpIntakeOptions {
   tls?: { cert: string; key: string };
   /** Largest message accepted, in octets. */
   maxSizeBytes: number;
-  hosted: (domain: string) => boolean;
+  /** Where upgraded messages go (src/intake): it also says which domains are hosted. */
+  intake: IntakeService;
   /** Does `domain` have an iSchedule receiver that takes this message (discovery and capabilities)? */
   canSchedule: (domain: string, facts: ScheduleFacts) => Promise<boolean>;
-  /** `submitMessage()` with its context bound: commits the message and its deliveries. */
-  submit: (s: Submission) => SubmitResult;
-  /** Logs the relayed recipients of an iMIP mail (recordRelayed() in src/outbound/submit.ts, bound). */
-  recordRelayed?: (r: RelayRecord) => void;
+  /** Record the relayed recipients of an iMIP mail in the message log (src/intake/relayed.ts). */
+  recordRelayed?: boolean;
   /** The smarthost for everything else: `smtp[s]://[user:password@]host[:port]` (--smtp-relay). */
   relay?: { url: string; ca?: string };
   log: Logger;
@@ -170,7 +169,7 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
     },
 
     onMailFrom(address: SMTPServerAddress, session, callback) {
-      const problem = checkEnvelopeSender(address.address, o.hosted);
+      const problem = checkEnvelopeSender(address.address, o.intake.hosted);
       if (!problem) return callback();
       log.log("warn", "smtp intake refused a relay attempt", {
         client: session.remoteAddress,
@@ -224,11 +223,10 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
             peerAddress: session.remoteAddress,
           },
           {
-            hosted: o.hosted,
+            intake: o.intake,
             canSchedule: o.canSchedule,
             canScheduleTimeoutMs: o.canScheduleTimeoutMs ?? DEFAULT_CAN_SCHEDULE_TIMEOUT_MS,
-            submit: o.submit,
-            ...(o.recordRelayed && { recordRelayed: o.recordRelayed }),
+            recordRelayed: o.recordRelayed === true,
             ...(sender &&
               relayUrl && {
                 relay: { send: (m: SmtpSendable) => sender.send(m), label: redactSmtpUrl(relayUrl) },

@@ -23,10 +23,12 @@
  */
 
 import type { SmtpResult, SmtpSendable } from "../imip/smtp-sender.ts";
+import type { IntakeService } from "../intake/accept.ts";
+import { recordRelayed, type UnparsedItip } from "../intake/relayed.ts";
+import { type SubmitResult, submit } from "../intake/submission.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { type ItipMessage, originatorFor, parseItip } from "../itip/index.ts";
 import type { Logger } from "../log/logger.ts";
-import type { RelayRecord, Submission, SubmitResult, UnparsedItip } from "../outbound/submit.ts";
 import { authorize, decide, type SmtpEnvelope, schedulingCandidates } from "./decide.ts";
 import { extractImip } from "./imip-extract.ts";
 import { type RetryMemory, transactionKey } from "./retry-memory.ts";
@@ -49,13 +51,13 @@ export interface ScheduleFacts {
 }
 
 export interface TransactionContext {
-  hosted: (domain: string) => boolean;
+  /** Where the recipients that go by iSchedule are submitted (src/intake); it knows the hosted domains. */
+  intake: IntakeService;
   canSchedule: (domain: string, facts: ScheduleFacts) => Promise<boolean>;
   /** An answer that takes longer counts as "no": the recipient is relayed. */
   canScheduleTimeoutMs: number;
-  submit: (s: Submission) => SubmitResult;
-  /** Logs the relayed recipients of an iMIP mail beside its iSchedule ones (optional). */
-  recordRelayed?: (r: RelayRecord) => void;
+  /** Log the relayed recipients of an iMIP mail beside its iSchedule ones. */
+  recordRelayed: boolean;
   relay?: { send(msg: SmtpSendable): Promise<SmtpResult>; label?: string };
   memory: RetryMemory;
   log: Logger;
@@ -76,11 +78,11 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
   let { itip } = read;
   let notUpgraded = read.notUpgraded;
 
-  let refusal = authorize({ envelope, itip, hosted: ctx.hosted });
+  let refusal = authorize({ envelope, itip, hosted: ctx.intake.hosted });
   if (refusal && itip && read.declared === false) {
     // An .ics attachment the sender never declared iMIP (a user passing on someone else's
     // invitation) is mail like any other when its Originator is not ours: relayed, not refused.
-    refusal = authorize({ envelope, hosted: ctx.hosted });
+    refusal = authorize({ envelope, hosted: ctx.intake.hosted });
     itip = undefined;
   }
   if (refusal?.kind === "refuse") {
@@ -96,7 +98,12 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
     rcptTo: envelope.rcptTo.filter((r) => !done.has(r.toLowerCase())),
   };
   const yes = itip ? await schedulableDomains(pending, itip, ctx) : new Set<string>();
-  let decision = decide({ envelope: pending, itip, hosted: ctx.hosted, schedulable: (d) => yes.has(d) });
+  let decision = decide({
+    envelope: pending,
+    itip,
+    hosted: ctx.intake.hosted,
+    schedulable: (d) => yes.has(d),
+  });
   if (decision.kind === "refuse") return reply(decision.code, decision.status, decision.reason);
   if (decision.relay.length > 0 && !ctx.relay) {
     ctx.log.log("error", "smtp intake has mail to relay but no smarthost (--smtp-relay)", fields);
@@ -110,7 +117,8 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
   let submitted: SubmitResult | undefined;
   if (decision.ischedule.length > 0 && itip && decision.originator) {
     try {
-      submitted = ctx.submit({
+      // The dispatcher's loop takes the deliveries: the reply does not wait for iSchedule.
+      submitted = await submit(ctx.intake, {
         intake: "smtp",
         originator: decision.originator,
         recipients: decision.ischedule.map((r) => `mailto:${r}`),
@@ -169,7 +177,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
   const logged = itip ?? read.unparsed;
   if (logged && ctx.recordRelayed) {
     try {
-      ctx.recordRelayed({
+      recordRelayed(ctx.intake, {
         messageId: submitted?.messageId,
         itip: logged,
         ...(notUpgraded !== undefined && { notUpgraded }),
@@ -301,7 +309,7 @@ async function schedulableDomains(
   itip: ItipMessage,
   ctx: TransactionContext,
 ): Promise<Set<string>> {
-  const candidates = schedulingCandidates({ envelope, itip, hosted: ctx.hosted });
+  const candidates = schedulingCandidates({ envelope, itip, hosted: ctx.intake.hosted });
   const originator = originatorFor(itip)?.address ?? "";
   const sizeBytes = Buffer.byteLength(itip.text.replace(/\r?\n/g, "\r\n"));
   const answers = await Promise.all(

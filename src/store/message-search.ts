@@ -12,7 +12,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { DeliveryState } from "./deliveries.ts";
-import type { Direction, DkimResult, Intake } from "./messages.ts";
+import type { MessageFacts, MessageRow } from "./messages.ts";
 
 export type ValueKey =
   | "peer"
@@ -26,31 +26,16 @@ export type ValueKey =
   | "direction";
 
 /** `status:refused` names requests refused at intake: logged with their reason, never a delivery. */
-export type StatusValue = DeliveryState | "refused";
-
 export type FilterTerm =
   | { readonly key: ValueKey; readonly negated: boolean; readonly values: readonly string[] }
   | { readonly key: "before" | "after"; readonly negated: boolean; readonly atMs: number };
 
 export type MessageFilter = readonly FilterTerm[];
 
-export interface LogMessageSummary {
-  id: number;
-  uuid: string;
-  receivedAt: number;
-  direction: Direction;
-  intake: Intake;
-  peerDomain: string | null;
-  originator: string;
-  method: string;
-  component: string;
-  uid: string | null;
-  summary: string | null;
-  organizer: string | null;
-  dkimResult: DkimResult;
-  responseStatus: number | null;
-  /** Why the request was refused at intake; null for an accepted message. */
-  refusal: string | null;
+/** A message as the log lists it: its row's columns (messages.ts) and what its deliveries add up to. */
+export interface LogMessageSummary
+  extends MessageFacts,
+    Pick<MessageRow, "dkimResult" | "responseStatus" | "refusal"> {
   /** Distinct recipient domains (outbound: the peers it went to). */
   domains: string[];
   recipients: number;

@@ -93,6 +93,15 @@ export interface MessageRow {
   lastResentAt: number | null;
 }
 
+/** The columns that come from the iTIP message itself. */
+export type ItipColumns = "originator" | "method" | "component" | "uid" | "summary" | "organizer";
+
+/** What every view of a message shows of it (the log's list, the message's page). */
+export type MessageFacts = Pick<
+  MessageRow,
+  "id" | "uuid" | "receivedAt" | "direction" | "intake" | "peerDomain" | ItipColumns
+>;
+
 const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
   m.peer_address AS peerAddress, m.peer_domain AS peerDomain, m.originator, m.method, m.component,
   m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,

@@ -16,3 +16,21 @@ export function getSetting(db: Database, key: string): string | undefined {
 export function setSetting(db: Database, key: string, value: string): void {
   statements(db).set.run({ key, value });
 }
+
+/**
+ * The capabilities' serial number (draft §9.2.1.1), kept between runs: it moves on whenever what the
+ * capabilities say (their fingerprint) changes, so peers refetch them (draft §8.3).
+ */
+export function capabilitiesSerial(db: Database, fingerprint: string): number {
+  return db
+    .transaction(() => {
+      let serial = Number(getSetting(db, "capabilities.serial") ?? "0");
+      if (getSetting(db, "capabilities.fingerprint") !== fingerprint || serial < 1) {
+        serial += 1;
+        setSetting(db, "capabilities.serial", String(serial));
+        setSetting(db, "capabilities.fingerprint", fingerprint);
+      }
+      return serial;
+    })
+    .immediate();
+}

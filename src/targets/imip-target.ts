@@ -4,11 +4,17 @@
  * iSchedule receiver. From is isched's own address with the person's name (so the organiser's domain
  * is not spoofed, which DMARC would refuse); Reply-To is the person.
  */
+
+import {
+  allRecipients,
+  type DeliveryTarget,
+  EVENT_AND_TODO_METHODS,
+  type TargetAttempt,
+} from "../delivery/target.ts";
 import { buildImipMessage, imipBodies, imipSubject, type SmtpSender } from "../imip/index.ts";
 import { STATUS } from "../ischedule/status.ts";
 import { describeItip, parseItip, replyingAttendee } from "../itip/index.ts";
 import type { ItipMessage } from "../itip/types.ts";
-import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS, type TargetAttempt } from "./target.ts";
 
 export interface ImipTargetOptions {
   sender: SmtpSender;

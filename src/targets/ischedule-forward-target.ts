@@ -4,17 +4,19 @@
  * calendar server that cannot verify DKIM, or is not reachable from outside, sits behind isched.
  * The operator gave the URL, so no address policy applies; TLS is verified (with --ca-file).
  */
-import type { ComponentCapability } from "../ischedule/capabilities.ts";
-import { parseScheduleResponse } from "../ischedule/response-reader.ts";
-import { STATUS } from "../ischedule/status.ts";
-import { USER_AGENT } from "../version.ts";
+
+import { classifyPeerStatus, outcomeOf, redirectKind, retryAfter } from "../delivery/policy.ts";
 import {
   allRecipients,
   type DeliveryTarget,
   EVENT_AND_TODO_METHODS,
   matchAnswers,
   type TargetAttempt,
-} from "./target.ts";
+} from "../delivery/target.ts";
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+import { parseScheduleResponse } from "../ischedule/response-reader.ts";
+import { STATUS } from "../ischedule/status.ts";
+import { USER_AGENT } from "../version.ts";
 
 export interface IScheduleForwardOptions {
   url: string;
@@ -25,6 +27,7 @@ export interface IScheduleForwardOptions {
   /** What the server handles; by default events, to-dos and free/busy. */
   handles?: readonly ComponentCapability[];
   timeoutMs?: number;
+  nowMs?: () => number;
 }
 
 const MAX_REDIRECTS = 3;
@@ -62,13 +65,19 @@ export function iScheduleForwardTarget(o: IScheduleForwardOptions): DeliveryTarg
             tls: o.ca ? { ca: o.ca } : undefined,
           });
           const location = res.headers.get("location");
-          if ([301, 302, 307, 308].includes(res.status) && location && hop < MAX_REDIRECTS) {
+          if (redirectKind(res.status, "POST") !== undefined && location && hop < MAX_REDIRECTS) {
             // Keep POST and the body on every redirect (Cyrus answers 301 on /.well-known/ischedule).
             url = new URL(location, url).toString();
             continue;
           }
           const text = (await res.text()).slice(0, MAX_RESPONSE_CHARS);
-          return interpret(res.status, text, recipients, url, res.headers.get("retry-after"));
+          return interpret({
+            status: res.status,
+            text,
+            recipients,
+            url,
+            retryAfterMs: retryAfter(res.headers.get("retry-after"), (o.nowMs ?? Date.now)()),
+          });
         }
       } catch (e) {
         const reason = timeout.aborted ? "timed out" : (e as Error).message;
@@ -87,13 +96,14 @@ export function iScheduleForwardTarget(o: IScheduleForwardOptions): DeliveryTarg
 }
 
 /** Maps the server's answer to one outcome per recipient asked. */
-export function interpret(
-  status: number,
-  text: string,
-  recipients: readonly string[],
-  url: string,
-  retryAfter: string | null,
-): TargetAttempt {
+function interpret(a: {
+  status: number;
+  text: string;
+  recipients: readonly string[];
+  url: string;
+  retryAfterMs?: number;
+}): TargetAttempt {
+  const { status, text, recipients, url } = a;
   const base = { target: url, httpStatus: status, response: text };
   let parsed: ReturnType<typeof parseScheduleResponse> | undefined;
   try {
@@ -115,17 +125,16 @@ export function interpret(
     parsed?.kind === "error"
       ? `${parsed.element ?? "error"}${parsed.description ? `: ${parsed.description}` : ""}`
       : `HTTP ${status}`;
-  // 5xx and 429 are worth retrying; any other refusal of the whole request is not.
-  const temporary = status >= 500 || status === 429 || status === 408;
-  const seconds = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined;
+  // What the status means (try later, or refused for good) is the delivery policy's.
+  const temporary = classifyPeerStatus(status, "POST") === "temporary";
   return {
     ...base,
     outcomes: allRecipients(
       recipients,
-      temporary ? STATUS.serviceUnavailable : STATUS.invalidService,
+      outcomeOf(temporary ? "try-later" : "refused").requestStatus,
       `The calendar server refused the request (${why}).`,
     ),
     error: `${url} answered ${why}`,
-    retryAfterMs: seconds !== undefined ? seconds * 1000 : undefined,
+    retryAfterMs: a.retryAfterMs,
   };
 }

@@ -3,8 +3,9 @@
  * are the inbox), readable through the API. Delivery is the database row itself, so it always
  * succeeds; it cannot answer free/busy, so it does not claim VFREEBUSY.
  */
+
+import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS } from "../delivery/target.ts";
 import { STATUS } from "../ischedule/status.ts";
-import { allRecipients, type DeliveryTarget, EVENT_AND_TODO_METHODS } from "./target.ts";
 
 export function storeTarget(): DeliveryTarget {
   return {

@@ -7,15 +7,16 @@
  * `X-Isched-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
  */
 import { createHmac } from "node:crypto";
-import { STATUS } from "../ischedule/status.ts";
-import { USER_AGENT } from "../version.ts";
+import { classifyPeerStatus, outcomeOf } from "../delivery/policy.ts";
 import {
   allRecipients,
   type DeliveryTarget,
   EVENT_AND_TODO_METHODS,
   matchAnswers,
   type TargetAttempt,
-} from "./target.ts";
+} from "../delivery/target.ts";
+import { STATUS } from "../ischedule/status.ts";
+import { USER_AGENT } from "../version.ts";
 
 export interface WebhookOptions {
   url: string;
@@ -94,12 +95,12 @@ export function webhookTarget(o: WebhookOptions): DeliveryTarget {
       }
       const base = { target: o.url, httpStatus: status, response: text };
       if (status < 200 || status > 299) {
-        const temporary = status >= 500 || status === 429 || status === 408;
+        const temporary = classifyPeerStatus(status, "POST") === "temporary";
         return {
           ...base,
           outcomes: allRecipients(
             recipients,
-            temporary ? STATUS.serviceUnavailable : STATUS.invalidService,
+            outcomeOf(temporary ? "try-later" : "refused").requestStatus,
             `The webhook answered HTTP ${status}.`,
           ),
           error: `${o.url} answered HTTP ${status}`,

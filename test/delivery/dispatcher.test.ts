@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { Dispatcher } from "../../src/delivery/dispatcher.ts";
+import type { DeliveryTarget } from "../../src/delivery/target.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/database.ts";
-import type { DeliveryTarget } from "../../src/targets/target.ts";
 
 /** A target that takes a while and counts how many attempts run at once. */
 function slowTarget(delayMs: number) {
@@ -50,7 +50,6 @@ test("the dispatcher keeps at most maxPerTarget attempts per target and delivers
   fill(queue, 30, "peer.test");
   const slow = slowTarget(20);
   const d = new Dispatcher({
-    db,
     queue,
     targetFor: () => slow.target,
     scheduleMs: [1000],
@@ -75,7 +74,6 @@ test("work leased but waiting for a slot is given back on stop, due now, nothing
   fill(queue, 10, "peer.test");
   const slow = slowTarget(300);
   const d = new Dispatcher({
-    db,
     queue,
     targetFor: () => slow.target,
     scheduleMs: [1000],
@@ -85,7 +83,9 @@ test("work leased but waiting for a slot is given back on stop, due now, nothing
     maxPerTarget: 2,
   });
   d.start();
-  await Bun.sleep(100);
+  // Stop once the first two attempts run (the rest is then leased and waiting, or given back).
+  const started = Date.now() + 5000;
+  while (slow.calls() < 2 && Date.now() < started) await Bun.sleep(5);
   await d.stop(5000);
   const states = queue.countByState();
   expect(states["in-flight"]).toBe(0);

@@ -11,7 +11,7 @@
  * 2. isched's own signatures checked by receivers whose clocks are skewed: four isched binaries run
  *    on clocks moved by Debian's libfaketime (+4, +6, -4, -6 minutes). The one 6 minutes behind sees
  *    t= 360 s in its future and refuses (403 verification-failed); the sender ends the delivery with
- *    that reason, as it does for every refusal of the whole request (src/delivery/decide.ts), and the
+ *    that reason, as it does for every refusal of the whole request (src/delivery/policy.ts), and the
  *    operator can send it by e-mail. The other three take it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -121,7 +121,7 @@ describe("outbound delivery", () => {
       attendees: ["mailto:dan@flaky.test"],
     });
     const r = await fromLocal(["mailto:dan@flaky.test"], body);
-    // Held for the remote peer: 1.1, which a local CalendarServer does not resend (src/inbound/intake.ts).
+    // Held for the remote peer: 1.1, which a local CalendarServer does not resend (src/inbound/answers.ts).
     expect(statuses(r.text)).toEqual({ "mailto:dan@flaky.test": "1.1;Sent" });
     await Bun.sleep(700);
     startFlaky();

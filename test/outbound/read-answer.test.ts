@@ -1,9 +1,10 @@
 /** What a receiver's answer to one POST means per recipient (read-answer.ts). */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { retryAfter } from "../../src/delivery/policy.ts";
 import { errorXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
 import type { PeerResponse } from "../../src/net/peer-fetch.ts";
-import { readAnswer, retryAfter } from "../../src/outbound/read-answer.ts";
+import { readAnswer } from "../../src/outbound/read-answer.ts";
 import { FIXTURES, readHttpFixture } from "../support/http-fixture.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);

@@ -1,12 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import {
-  classifyPeerStatus,
-  followRedirect,
-  isDowngrade,
-  isSameOrigin,
-  redirectKind,
-  resolveLocation,
-} from "../../src/outbound/redirects.ts";
+import { classifyPeerStatus, redirectKind } from "../../src/delivery/policy.ts";
+import { followRedirect, isDowngrade, isSameOrigin, resolveLocation } from "../../src/outbound/redirects.ts";
 
 const FROM = "https://cal.example.test/.well-known/ischedule?action=capabilities";
 const step = (

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
+import type { TargetMessage } from "../../src/delivery/target.ts";
 import type { HeaderField } from "../../src/dkim/canonicalize.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey, type SigningKey } from "../../src/dkim/sign.ts";
@@ -21,7 +22,6 @@ import { type CapabilitiesCache, createCapabilitiesCache } from "../../src/outbo
 import { createDiscovery } from "../../src/outbound/discovery.ts";
 import { remoteIScheduleTarget } from "../../src/outbound/remote-target.ts";
 import type { PeerRoute } from "../../src/outbound/static-routes.ts";
-import type { TargetMessage } from "../../src/targets/target.ts";
 import { keysFor, RSA_PRIVATE, RSA_PUBLIC } from "../support/dkim-fixtures.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";

@@ -8,9 +8,10 @@ import type { Database } from "bun:sqlite";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
+import { Dispatcher } from "../../src/delivery/dispatcher.ts";
+import { createIntake } from "../../src/intake/accept.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { parseCidrList } from "../../src/net/cidr.ts";
-import { type RelayRecord, recordRelayed, submitMessage } from "../../src/outbound/submit.ts";
 import { DeliveryQueue, type MessageDetail } from "../../src/queue/queue.ts";
 import {
   type ScheduleFacts,
@@ -67,7 +68,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const db = openDatabase(":memory:");
   const queue = new DeliveryQueue(db);
   const hostedDomains = new Set(o.hosted ?? [HOSTED]);
-  const hosted = (d: string) => hostedDomains.has(d);
   const schedulable = new Set(o.schedulable ?? ["ischedule.example"]);
   const asked: Harness["asked"] = [];
   const logs: string[] = [];
@@ -75,16 +75,24 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     listen: { host: "127.0.0.1", port: 0 },
     allow: parseCidrList("127.0.0.0/8,::1"),
     maxSizeBytes: 64 * 1024,
-    hosted,
+    // The real intake, its dispatcher never started: tests see what the SMTP intake committed.
+    intake: createIntake({
+      queue,
+      dispatcher: new Dispatcher({
+        queue,
+        targetFor: () => undefined,
+        scheduleMs: [60_000],
+        imipAvailable: false,
+        owner: "harness",
+      }),
+      routes: { local: new Map([...hostedDomains].map((d) => [d, "store"])) },
+      nowMs: Date.now,
+    }),
     canSchedule: async (domain, facts) => {
       asked.push({ domain, facts });
       return schedulable.has(domain);
     },
-    submit: (s) => submitMessage(s, { queue, hosted, localTargetLabel: () => "store", nowMs: Date.now }),
-    ...(o.record && {
-      recordRelayed: (r: RelayRecord) =>
-        recordRelayed(r, { queue, hosted, localTargetLabel: () => "store", nowMs: Date.now }),
-    }),
+    recordRelayed: o.record === true,
     relay: { url: `smtp://127.0.0.1:${o.relayPort ?? sink.port}` },
     log: createLogger({ level: "debug", write: (line) => logs.push(line) }),
     ...o.intake,

@@ -69,10 +69,10 @@ describe("replay keys", () => {
         lastError: "no such user",
       },
     ]);
-    const answer = storedAnswer(db, { key, nowMs: c.ms });
+    const answer = storedAnswer(queue, key);
     expect(answer?.status).toBe(200);
     expect(statuses(answer!.xml)).toEqual({
-      // Held, not yet delivered: 1.1 (src/inbound/intake.ts says why not 1.0).
+      // Held, not yet delivered: 1.1 (src/inbound/answers.ts says why not 1.0).
       "mailto:ann@example.com": "1.1;Sent",
       "mailto:ghost@example.com": "3.7;Invalid calendar user",
     });

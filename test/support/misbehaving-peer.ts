@@ -13,10 +13,10 @@
  * second (Bun.serve sends a head at once). Every POST is counted per host, with its time.
  */
 import * as tls from "node:tls";
+import { EVENT_AND_TODO_METHODS } from "../../src/delivery/target.ts";
 import { buildCapabilities } from "../../src/inbound/capabilities.ts";
 import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { capabilitiesXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
-import { EVENT_AND_TODO_METHODS } from "../../src/targets/target.ts";
 import type { IssuedCert } from "./pki.ts";
 
 export type Misbehaviour = "ok" | "garbage" | "huge" | "slow-body" | "loop";

@@ -24,6 +24,33 @@ export interface TargetMessage {
   readonly dkimResult: string;
 }
 
+/** What a target gets of a message, stored or about to be (the intake asks before its commit). */
+export function targetMessage(m: {
+  readonly uuid: string;
+  readonly originator: string;
+  readonly method: string;
+  readonly component: string;
+  readonly contentType: string;
+  readonly body?: Uint8Array | string | null;
+  readonly uid?: string | null;
+  readonly summary?: string | null;
+  readonly dkimDomain?: string | null;
+  readonly dkimResult?: string;
+}): TargetMessage {
+  return {
+    uuid: m.uuid,
+    originator: m.originator,
+    method: m.method,
+    component: m.component,
+    contentType: m.contentType,
+    body: typeof m.body === "string" ? Buffer.from(m.body) : (m.body ?? new Uint8Array()),
+    uid: m.uid ?? null,
+    summary: m.summary ?? null,
+    dkimDomain: m.dkimDomain ?? null,
+    dkimResult: m.dkimResult ?? "none",
+  };
+}
+
 export interface RecipientOutcome {
   readonly recipient: string;
   /** iTIP REQUEST-STATUS, e.g. "2.0;Success", "3.7;Invalid calendar user", "5.1;Service unavailable". */

@@ -4,7 +4,7 @@ import {
   formatRetrySchedule,
   nextAttemptAt,
   parseRetrySchedule,
-} from "../../src/queue/retry-policy.ts";
+} from "../../src/delivery/policy.ts";
 
 const NOW = 1_000_000_000;
 const M = 60_000;

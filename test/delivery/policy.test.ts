@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type DecideInput, decide } from "../../src/delivery/decide.ts";
+import { type DecideInput, decide } from "../../src/delivery/policy.ts";
 
 const NOW = 1_800_000_000_000;
 const SCHEDULE = [60_000, 300_000, 900_000];

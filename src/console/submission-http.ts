@@ -1,12 +1,12 @@
 /**
- * `POST /api/v1/messages`: the submission API. The body is either the iTIP message itself
- * (`text/calendar`, with optional Originator and Recipient headers as in iSchedule) or JSON
+ * `POST /api/v1/messages`: the submission API (src/intake/submission.ts) over HTTP. The body is either
+ * the iTIP message itself (`text/calendar`, with optional Originator and Recipient headers as in
+ * iSchedule) or JSON
  * `{ "calendar": "...", "originator"?: "...", "recipients"?: [...] }`. The answer (202) gives the
  * message id and each recipient's status right after isched tried to deliver for a short while:
  * delivered, or still pending (retried by the queue), or refused.
  */
 
-import type { Dispatcher } from "../delivery/dispatcher.ts";
 import {
   BodyReadError,
   BodyTimeoutError,
@@ -14,13 +14,15 @@ import {
   DEFAULT_BODY_TIMEOUT_MS,
   readCappedText,
 } from "../http/read-body.ts";
+import type { IntakeService } from "../intake/accept.ts";
+import { type SubmitResult, submit } from "../intake/submission.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { STATUS } from "../ischedule/status.ts";
+import { isFinal } from "../store/delivery-states.ts";
 import type { Intake } from "../store/messages.ts";
-import { type SubmitContext, submitMessage } from "./submit.ts";
 
-export interface SubmissionHttpContext extends SubmitContext {
-  dispatcher: Dispatcher;
+export interface SubmissionHttpContext {
+  intake: IntakeService;
   /** How long to wait for first outcomes before answering. */
   deadlineMs: number;
   maxBytes: number;
@@ -93,21 +95,23 @@ export async function handleSubmission(
 ): Promise<Response> {
   const parsed = await readSubmission(request, ctx.maxBytes);
   if (parsed instanceof Response) return parsed;
-  let result: ReturnType<typeof submitMessage>;
+  let result: SubmitResult;
   try {
-    result = submitMessage({ intake: meta.intake, peerAddress: meta.peerAddress, ...parsed }, ctx);
+    // The intake attempts the deliveries at once and waits up to the deadline for their outcomes.
+    result = await submit(
+      ctx.intake,
+      { intake: meta.intake, peerAddress: meta.peerAddress, ...parsed },
+      { deadlineMs: ctx.deadlineMs },
+    );
   } catch (e) {
     if (e instanceof IScheduleError)
       return json(e.httpStatus === 413 ? 413 : 400, { error: e.publicMessage, element: e.element });
     throw e;
   }
-  await ctx.dispatcher.deliverNow(
-    result.recipients.map((r) => r.deliveryId),
-    ctx.deadlineMs,
-  );
-  ctx.dispatcher.poke();
   // Report what the queue now says (after the first attempts and their decisions), not the raw answers.
-  const stored = new Map(ctx.queue.getMessage(result.messageId)?.deliveries.map((d) => [d.id, d]) ?? []);
+  const stored = new Map(
+    ctx.intake.queue.getMessage(result.messageId)?.deliveries.map((d) => [d.id, d]) ?? [],
+  );
   return json(202, {
     id: result.messageId,
     uuid: result.uuid,
@@ -116,7 +120,7 @@ export async function handleSubmission(
     component: result.component,
     recipients: result.recipients.map((r) => {
       const d = stored.get(r.deliveryId);
-      const final = d !== undefined && FINAL.has(d.state);
+      const final = d !== undefined && isFinal(d.state);
       return {
         recipient: r.recipient,
         route: d?.route ?? r.route,
@@ -128,5 +132,3 @@ export async function handleSubmission(
     }),
   });
 }
-
-const FINAL = new Set(["delivered", "failed", "sent-imip", "cancelled"]);

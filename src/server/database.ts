@@ -1,0 +1,88 @@
+/**
+ * The database `isched serve` runs on: DATA/isched.db opened (a copy first when its schema must be
+ * migrated), with the WAL checkpointer beside it; the queue on it, with what a previous run left in
+ * flight; and the problems the operator sees (src/log/health.ts): failing checkpoints, a key peers
+ * cannot find yet, risky settings.
+ */
+import type { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { riskySettings } from "../config/risky-settings.ts";
+import type { ServeConfig } from "../config/serve-config.ts";
+import { type KeyPublication, keyProblems } from "../keys/key-publication.ts";
+import { createHealth, type Health, type Problem } from "../log/health.ts";
+import type { Logger } from "../log/logger.ts";
+import { DeliveryQueue } from "../queue/queue.ts";
+import { startCheckpointer } from "../store/checkpointer.ts";
+import { openDatabase } from "../store/database.ts";
+import { allPeerPolicies } from "../store/peer-policies.ts";
+
+export interface ServerDatabase {
+  readonly db: Database;
+  readonly health: Health;
+  close(): Promise<void>;
+}
+
+export function openServerDatabase(o: {
+  config: ServeConfig;
+  log: Logger;
+  nowMs: () => number;
+}): ServerDatabase {
+  const path = join(o.config.dataDir, "isched.db");
+  const db = openDatabase(path, {
+    synchronous: o.config.sync,
+    onMigrationBackup: (backup) =>
+      o.log.log("warn", "copied the database before migrating its schema", { backup }),
+  });
+  const health = createHealth({ log: o.log, nowMs: o.nowMs });
+  const checkpointer = startCheckpointer({
+    db,
+    path,
+    onProblem: (problem) =>
+      problem === undefined
+        ? health.resolve("checkpoints", "WAL checkpoints complete again")
+        : health.report("checkpoints", problem),
+  });
+  return {
+    db,
+    health,
+    async close() {
+      await checkpointer.stop();
+      db.close();
+    },
+  };
+}
+
+/** The queue, after taking back what a previous run left in flight (a dead process's leases). */
+export function openQueue(o: { db: Database; log: Logger; nowMs: () => number }): DeliveryQueue {
+  const queue = new DeliveryQueue(o.db, { nowMs: o.nowMs });
+  const recovered = queue.recoverExpiredLeases({ allInFlight: true });
+  if (recovered.requeued.length + recovered.broken.length > 0)
+    o.log.log("warn", "recovered deliveries left in flight by a previous run", {
+      requeued: recovered.requeued.length,
+      broken: recovered.broken.length,
+    });
+  return queue;
+}
+
+/** What the operator must know about now: the running server's problems, then risky settings. */
+export function operatorProblems(o: {
+  config: ServeConfig;
+  db: Database;
+  health: Health;
+  keyPublication: KeyPublication;
+  sinceMs: number;
+}): () => Problem[] {
+  const { config } = o;
+  return () => [
+    ...o.health.problems(),
+    ...keyProblems(o.keyPublication, o.sinceMs),
+    // Read again each time: console policies may change them.
+    ...riskySettings({
+      trust: config.trust,
+      consolePolicies: allPeerPolicies(o.db),
+      tls: config.tls !== undefined,
+      trustedProxies: config.trustedProxies ?? [],
+      domains: config.domains,
+    }).map((r) => ({ ...r, sinceMs: o.sinceMs })),
+  ];
+}

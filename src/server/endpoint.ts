@@ -1,0 +1,77 @@
+/**
+ * The iSchedule endpoint of `isched serve` (src/inbound): the capabilities it advertises (with their
+ * serial kept in the database), the receiver with its trust policies (the console's first, then
+ * --trust), signature limits, replay and copy tracking and refusal log, handing accepted messages to
+ * the intake.
+ */
+import type { Database } from "bun:sqlite";
+import { DEFAULT_VERIFY_DEADLINE_MS, type ServeConfig } from "../config/serve-config.ts";
+import { createPeerTrust } from "../console/peer-trust.ts";
+import type { DeliveryTarget } from "../delivery/target.ts";
+import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
+import { advertisedCapabilities, type PublishedCapabilities } from "../inbound/capabilities.ts";
+import { createEndpoint, type Endpoint } from "../inbound/endpoint.ts";
+import { RefusalLog } from "../inbound/refusal-log.ts";
+import { InFlightRequests } from "../inbound/replays.ts";
+import type { IntakeService } from "../intake/accept.ts";
+import type { ComponentCapability } from "../ischedule/capabilities.ts";
+import type { Logger } from "../log/logger.ts";
+import { capabilitiesSerial } from "../store/settings.ts";
+import type { Peers } from "./peers.ts";
+
+export function scheduleEndpoint(o: {
+  config: ServeConfig;
+  db: Database;
+  intake: IntakeService;
+  peers: Peers;
+  /** The local targets: the capabilities advertise what they take. */
+  localTargets: readonly DeliveryTarget[];
+  /** Our key records, served at /.well-known/domainkey (src/keys/live-keys.ts). */
+  keyRecord: (domain: string, selector: string) => string | undefined;
+  /** What isched can send to other domains (the remote target's), for a trusted server's messages. */
+  outboundComponents: readonly ComponentCapability[];
+  log: Logger;
+  nowMs: () => number;
+}): { endpoint: Endpoint; refusals: RefusalLog; capabilities: () => PublishedCapabilities } {
+  const { config } = o;
+  const published = advertisedCapabilities(
+    {
+      targets: o.localTargets.map((t) => t.handles),
+      limits: config.limits,
+      administrator: config.administrator,
+      inlineAttachments: false,
+    },
+    (fingerprint) => capabilitiesSerial(o.db, fingerprint),
+  );
+  const capabilities = () => published;
+  const refusals = new RefusalLog(o.db, {
+    nowMs: o.nowMs,
+    onWriteError: (error, waiting) =>
+      o.log.log("error", "the refusal log cannot be written; its rows wait", { error, waiting }),
+  });
+  const endpoint = createEndpoint({
+    receiver: {
+      intake: o.intake,
+      keys: o.peers.keys,
+      capabilities,
+      trust: createPeerTrust(o.db, config.trust),
+      alignment: config.alignment,
+      deadlineMs: config.deliveryDeadlineMs,
+      allowSha1: config.allowSha1,
+      verifyDeadlineMs: config.verifyDeadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS,
+      signatureLifetime: {
+        maxAgeSeconds: (config.maxSignatureAgeMs ?? DEFAULT_MAX_SIGNATURE_AGE_SECONDS * 1000) / 1000,
+        maxLifetimeSeconds: MAX_SIGNATURE_LIFETIME_SECONDS,
+      },
+      inFlight: new InFlightRequests(),
+      refusals,
+      nowMs: o.nowMs,
+      outboundComponents: o.outboundComponents,
+    },
+    capabilities,
+    keyRecord: o.keyRecord,
+    log: o.log,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+  });
+  return { endpoint, refusals, capabilities };
+}
