@@ -92,25 +92,24 @@ const INBOUND = join(REPO, "scripts", "bench", "inbound.ts");
 
 const PATCHES: Patch[] = [
   {
-    file: "server/app.ts",
+    file: "server/listeners.ts",
     find: `      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {
-        const peer = server?.requestIP(request)?.address ?? "";
-        const trustedProxies = config.trustedProxies ?? [];
+      if (ischedulePaths.has(path)) {`,
+    replace: `      const __t = ${T};
+      const path = new URL(request.url, "http://host.invalid").pathname;
+      if (ischedulePaths.has(path)) {`,
+  },
+  {
+    file: "server/listeners.ts",
+    find: `        const peer = server?.requestIP(request)?.address ?? "";
         return endpoint.scheduling(
           request,
           clientAddress({ peer, headers: request.headers, trustedProxies }),
-        );
-      }`,
-    replace: `      const __t = ${T};
-      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {
-        const peer = server?.requestIP(request)?.address ?? "";
-        const trustedProxies = config.trustedProxies ?? [];
+        );`,
+    replace: `        const peer = server?.requestIP(request)?.address ?? "";
         const __a = clientAddress({ peer, headers: request.headers, trustedProxies });
         __ip("handler: URL, path, client address", __t);
-        return endpoint.scheduling(request, __a);
-      }`,
+        return endpoint.scheduling(request, __a);`,
   },
   {
     file: "inbound/endpoint.ts",
@@ -128,10 +127,10 @@ const PATCHES: Patch[] = [
   },
   {
     file: "inbound/endpoint.ts",
-    find: `        o.intake,
+    find: `        o.receiver,
       );
       if (!reservation.ok) answer = reservation.answer;`,
-    replace: `        o.intake,
+    replace: `        o.receiver,
       );
       __ip("key admission (reserveKeyLookup)", __t);
       if (!reservation.ok) answer = reservation.answer;`,
@@ -164,10 +163,24 @@ const PATCHES: Patch[] = [
   {
     file: "http/read-body.ts",
     find: `    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline]);
+      const { done, value } = await Promise.race([
+        reader.read().catch((e: unknown) => {
+          throw new BodyReadError(
+            \`the body could not be read to its end (\${(e as Error)?.message ?? String(e)})\`,
+          );
+        }),
+        deadline,
+      ]);
       if (done) break;`,
     replace: `    for (;;) {
-      const __race = Promise.race([reader.read(), deadline]);
+      const __race = Promise.race([
+        reader.read().catch((e: unknown) => {
+          throw new BodyReadError(
+            \`the body could not be read to its end (\${(e as Error)?.message ?? String(e)})\`,
+          );
+        }),
+        deadline,
+      ]);
       __ip("body read", __t);
       const { done, value } = await __race;
       __t = ${T};
@@ -175,16 +188,18 @@ const PATCHES: Patch[] = [
   },
   {
     file: "http/read-body.ts",
-    find: `    clearTimeout(timer);
+    find: `  } finally {
+    clearTimeout(timer);
   }
   if (chunks.length === 1) return chunks[0]!;`,
-    replace: `    clearTimeout(timer);
+    replace: `  } finally {
+    clearTimeout(timer);
   }
   __ip("body read", __t);
   if (chunks.length === 1) return chunks[0]!;`,
   },
   {
-    file: "inbound/intake.ts",
+    file: "inbound/receive.ts",
     find: `  const h = req.headers;
   const originatorDomain = addressDomain(h.originator) ?? "";
   const bodyHash`,
@@ -194,7 +209,7 @@ const PATCHES: Patch[] = [
   const bodyHash`,
   },
   {
-    file: "inbound/intake.ts",
+    file: "inbound/receive.ts",
     find: `  let auth: Authentication;
   try {
     auth = await authenticate({`,
@@ -204,103 +219,97 @@ const PATCHES: Patch[] = [
     auth = await authenticate({`,
   },
   {
-    file: "inbound/intake.ts",
+    file: "inbound/receive.ts",
     find: `  const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
   if (!replay) return accept(req, ctx, { auth, logBase });
   const pending = ctx.inFlight.pending(replay.key);
   if (pending) return asReplay(await pending);
-  const earlier = storedAnswer(ctx.db, { key: replay.key, nowMs: ctx.nowMs() });`,
+  const earlier = storedAnswer(ctx.intake.queue, replay.key);`,
     replace: `  __t = ${T};
   const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
   if (!replay) return accept(req, ctx, { auth, logBase });
   const pending = ctx.inFlight.pending(replay.key);
   if (pending) return asReplay(await pending);
-  const earlier = storedAnswer(ctx.db, { key: replay.key, nowMs: ctx.nowMs() });
+  const earlier = storedAnswer(ctx.intake.queue, replay.key);
   __ip("replay lookup", __t);`,
   },
   {
-    file: "inbound/intake.ts",
+    file: "inbound/receive.ts",
     find: `  const { auth, logBase } = o;
   const signature =`,
-    replace: `  let __t = ${T};
+    replace: `  const __t = ${T};
   const { auth, logBase } = o;
   const signature =`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `  const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
-  let itip: ItipMessage;`,
-    replace: `  const direction = ctx.hosted(originatorDomain) ? "outbound" : "inbound";
-  __ip("intake: verdict fields", __t);
-  let itip: ItipMessage;`,
+    file: "inbound/receive.ts",
+    find: `  let itip: ItipMessage;
+  try {
+    itip = checkItip({`,
+    replace: `  __ip("intake: verdict fields", __t);
+  let itip: ItipMessage;
+  try {
+    itip = checkItip({`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `  // Route each recipient: hosted domains`,
-    replace: `  __t = ${T};
-  // Route each recipient: hosted domains`,
+    file: "intake/accept.ts",
+    find: `  // 1. Checks common to every source: the iTIP rules for the Originator and the Recipients.`,
+    replace: `  let __t = ${T};
+  // 1. Checks common to every source: the iTIP rules for the Originator and the Recipients.`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
-  const decided = await decideImmediately(ctx, message, itip, deliveries);`,
-    replace: `  message.uuid = Bun.randomUUIDv7("hex", ctx.nowMs());
+    file: "intake/accept.ts",
+    find: `  // 2. Routing.`,
+    replace: `  __ip("iTIP: rule checks", __t);
+  __t = ${T};
+  // 2. Routing.`,
+  },
+  {
+    file: "intake/accept.ts",
+    find: `  // 3. Targets that answer without I/O, before the commit.
+  const decided = await ctx.dispatcher.attemptBeforeCommit(targetMessage(message), deliveries);`,
+    replace: `  // 3. Targets that answer without I/O, before the commit.
+  const __d = ctx.dispatcher.attemptBeforeCommit(targetMessage(message), deliveries);
   __ip("routing", __t);
-  const decided = await decideImmediately(ctx, message, itip, deliveries);
+  const decided = await __d;
   __t = ${T};`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `  const stored = store(
-    ctx,
-    firstXml === undefined ? message : { ...message, responseStatus: 200, responseBody: firstXml },
-    deliveries,
-  );`,
+    file: "intake/accept.ts",
+    find: `  // 4. The commit.
+  let accepted: Accepted;
+  try {
+    accepted = ctx.queue.accept(withAnswer, deliveries);`,
     replace: `  __ip("resend keys, answer XML", __t);
-  __t = ${T};
-  const stored = store(
-    ctx,
-    firstXml === undefined ? message : { ...message, responseStatus: 200, responseBody: firstXml },
-    deliveries,
-  );
-  __ip("commit (insert rows + BEGIN/COMMIT)", __t);`,
+  // 4. The commit.
+  let accepted: Accepted;
+  try {
+    __t = ${T};
+    accepted = ctx.queue.accept(withAnswer, deliveries);
+    __ip("commit (insert rows + BEGIN/COMMIT)", __t);`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `  const byTarget = new Map<DeliveryTarget, number[]>();`,
-    replace: `  let __t = ${T};
-  const byTarget = new Map<DeliveryTarget, number[]>();`,
+    file: "delivery/dispatcher.ts",
+    find: `      const group = indexes.map((i) => deliveries[i]!);
+      const attempt = await this.#deliver(target, message, group, IMMEDIATE_TIMEOUT_MS);`,
+    replace: `      let __t = ${T};
+      const group = indexes.map((i) => deliveries[i]!);
+      const __p = this.#deliver(target, message, group, IMMEDIATE_TIMEOUT_MS);
+      __ip("target (store) + AbortSignal.timeout", __t);
+      const attempt = await __p;
+      __t = ${T};`,
   },
   {
-    file: "inbound/intake.ts",
-    find: `    const startedAt = ctx.nowMs();
-    const attempt = await target.deliver(`,
-    replace: `    const startedAt = ctx.nowMs();
-    const __p = target.deliver(`,
-  },
-  {
-    file: "inbound/intake.ts",
-    find: `      indexes.map((i) => deliveries[i]!.recipient),
-      AbortSignal.timeout(1000),
-    );`,
-    replace: `      indexes.map((i) => deliveries[i]!.recipient),
-      AbortSignal.timeout(1000),
-    );
-    __ip("target (store) + AbortSignal.timeout", __t);
-    const attempt = await __p;
-    __t = ${T};`,
-  },
-  {
-    file: "inbound/intake.ts",
-    find: `      decided.set(i, outcome);
-    });
-  }
-  return decided;`,
-    replace: `      decided.set(i, outcome);
-    });
-  }
-  __ip("target (store) + AbortSignal.timeout", __t);
-  return decided;`,
+    file: "delivery/dispatcher.ts",
+    find: `        decided.set(i, outcome);
+      });
+    }
+    return decided;`,
+    replace: `        decided.set(i, outcome);
+      });
+      __ip("target (store) + AbortSignal.timeout", __t);
+    }
+    return decided;`,
   },
   {
     file: "inbound/itip-checks.ts",
@@ -323,10 +332,12 @@ const PATCHES: Patch[] = [
   },
   {
     file: "inbound/itip-checks.ts",
-    find: `  if (recipientProblem) throw problem(recipientProblem);
+    find: `    throw new IScheduleError("max-instances", \`The recurrence has more than \${caps.maxInstances} instances.\`);
+  }
   return msg;`,
-    replace: `  if (recipientProblem) throw problem(recipientProblem);
-  __ip("iTIP: rule checks", __t);
+    replace: `    throw new IScheduleError("max-instances", \`The recurrence has more than \${caps.maxInstances} instances.\`);
+  }
+  __ip("iTIP: capabilities checks", __t);
   return msg;`,
   },
   {
@@ -364,7 +375,8 @@ const PATCHES: Patch[] = [
   const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
   let lookup = await o.keys.lookup(query);
   if (!lookup.ok) return lookup;
-  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);`,
+  const endsAt = signatureEndsAt(sig, o.lifetime, o.clockSkewSeconds);
+  let outcome = tryCandidates(sig, lookup.candidates, input, endsAt);`,
     replace: `  __ip("DKIM: header index, tag parse", __t);
   __t = ${T};
   const preliminary = checkTimesAndBody(sig, request.body, o);
@@ -387,7 +399,8 @@ const PATCHES: Patch[] = [
   let lookup = await __lookup;
   if (!lookup.ok) return lookup;
   __t = ${T};
-  let outcome = tryCandidates(sig, lookup.candidates, input, o.lifetime);
+  const endsAt = signatureEndsAt(sig, o.lifetime, o.clockSkewSeconds);
+  let outcome = tryCandidates(sig, lookup.candidates, input, endsAt);
   __ip("DKIM: SHA-256 + RSA verify", __t);`,
   },
   {
@@ -605,15 +618,19 @@ const STAGE_OF_FUNCTION: [RegExp, string][] = [
   [/^(verifyRequest)$/, "DKIM: other"],
   [/^(effectivePolicy|getPeerPolicy)$/, "auth: trust policy (2 SQL reads)"],
   [/^(authenticate)$/, "auth: other"],
-  [/^(findReplay)$/, "replay lookup"],
-  [/^(checkItip|parseItip|scanCalendar|validateValues|buildMessage)$/, "iTIP checks"],
+  [/^(findReplay|replayHolder|storedAnswer)$/, "replay lookup"],
+  [
+    /^(checkItip|parseItip|scanCalendar|validateValues|buildMessage|checkOriginator|checkRecipients)$/,
+    "iTIP checks",
+  ],
+  [/^(route|isHosted)$/, "routing"],
   [/^(scheduleResponseXml|responseItems)$/, "answer: XML"],
   [/^(insertMessage|insertDelivery|insertAttempt|claimItipKeys)$/, "commit: the INSERTs"],
-  [/^(#runNoArgs|transaction|wrapTransaction|immediate|accept)$/, "commit: BEGIN/COMMIT (WAL write)"],
-  [/^(decideImmediately|deliver)$/, "target (store) + AbortSignal.timeout"],
+  [/^(#runNoArgs|transaction|wrapTransaction|immediate)$/, "commit: BEGIN/COMMIT (WAL write)"],
+  [/^(attemptBeforeCommit|#deliver|deliver|decide)$/, "target (store) + AbortSignal.timeout"],
   [/^(log|format)$/, "log line"],
   [/^(xmlAnswer)$/, "answer: Response object"],
-  [/^(receive)$/, "intake: other"],
+  [/^(receive|accept)$/, "intake: other"],
   [/^(post|scheduling)$/, "endpoint: other"],
 ];
 

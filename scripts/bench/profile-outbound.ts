@@ -88,7 +88,7 @@ const OUTBOUND_STAGES: [RegExp, string][] = [
     /^(complete|completeLeased|insertAttempt|#complete\w*|#record\w*|transaction|wrapTransaction)$/,
     "queue: complete (commit)",
   ],
-  [/^(getMessageRow|toTargetMessage|fromRaw|parsedOnce|readStoredItip)$/, "read the stored message"],
+  [/^(getMessageRow|messageRow|targetMessage|fromRaw|parsedOnce|readStoredItip)$/, "read the stored message"],
   [/^(toDomain|viaTarget|sendGroup|planGroups|messageFacts|postSchedule|deliver)$/, "remote target logic"],
   [/^(log|format)$/, "log line"],
   [/^(#run|#attempt|#deliver|#startGroup|#fill\w*)$/, "dispatcher"],
@@ -100,49 +100,56 @@ const OUTBOUND_STAGES: [RegExp, string][] = [
 const PATCHES: Patch[] = [
   {
     file: "delivery/dispatcher.ts",
-    find: `      const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
-      if (next !== undefined && next <= this.#now())
-        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });`,
-    replace: `      const __t = ${T};
-      const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
-      if (next !== undefined && next <= this.#now())
-        leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
-      __ip("queue: next due + lease", __t);
-      const __g = ${T};`,
+    find: `    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
+    if (next !== undefined && next <= this.#now()) {
+      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+      this.#failing.delete(LEASE_FAILED);
+    }`,
+    replace: `    const __t = ${T};
+    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
+    if (next !== undefined && next <= this.#now()) {
+      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+      this.#failing.delete(LEASE_FAILED);
+    }
+    __ip("queue: next due + lease", __t);
+    const __g = ${T};`,
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `      const busy = leased.length > 0 && released.length === 0;
-      await this.#sleep(busy ? 0 : this.#idleDelay(released.length > 0));`,
-    replace: `      const busy = leased.length > 0 && released.length === 0;
-      __ip("dispatcher: grouping, starting attempts (sync part), release", __g);
-      const __s = ${T};
-      const __ms = busy ? 0 : this.#idleDelay(released.length > 0);
-      __ip("queue: next due (idle delay)", __s);
-      await this.#sleep(__ms);`,
+    find: `    const busy = leased.length > 0 && released.length === 0;
+    return busy ? 0 : this.#idleDelay(released.length > 0);`,
+    replace: `    const busy = leased.length > 0 && released.length === 0;
+    __ip("dispatcher: grouping, starting attempts (sync part), release", __g);
+    const __s = ${T};
+    const __ms = busy ? 0 : this.#idleDelay(released.length > 0);
+    __ip("queue: next due (idle delay)", __s);
+    return __ms;`,
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `      const message = getMessageRow(this.#o.db, first.messageId);`,
+    find: `      const message = this.#o.queue.messageRow(first.messageId);`,
     replace: `      const __m = ${T};
-      const message = getMessageRow(this.#o.db, first.messageId);
+      const message = this.#o.queue.messageRow(first.messageId);
       __ip("read the stored message (SELECT)", __m);`,
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `      // One transaction for the whole group: one request, one commit.
-      this.#o.queue.completeMany(`,
-    replace: `      // One transaction for the whole group: one request, one commit.
-      const __c = ${T};
-      this.#o.queue.completeMany(`,
+    find: `    // A peer writes these: a 500 KB description must not become a 500 KB reason in every row.`,
+    replace: `    const __r = ${T};
+    // A peer writes these: a 500 KB description must not become a 500 KB reason in every row.`,
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `      group.forEach((d, i) => {
-        this.#o.onRecorded?.(d, outcomes[i]!);`,
-    replace: `      __ip("queue: complete (decide, attempt row, COMMIT)", __c);
-      group.forEach((d, i) => {
-        this.#o.onRecorded?.(d, outcomes[i]!);`,
+    find: `    return { deliveryId: d.id, attempt: record, next };`,
+    replace: `    __ip("policy: decide, attempt row", __r);
+    return { deliveryId: d.id, attempt: record, next };`,
+  },
+  {
+    file: "delivery/dispatcher.ts",
+    find: `        this.#o.queue.completeMany(this.#o.owner, records);`,
+    replace: `        const __c = ${T};
+        this.#o.queue.completeMany(this.#o.owner, records);
+        __ip("queue: complete (attempt rows, COMMIT)", __c);`,
   },
   {
     file: "outbound/remote-target.ts",
