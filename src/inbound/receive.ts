@@ -193,7 +193,8 @@ async function accept(
         itip,
         originator: h.originator,
         recipients: h.recipients.map((r) => r.address),
-        stored: { ...logBase, ...signature, peerDomain: auth.peerDomain, replay: o.replay },
+        // logBase is this request's own: completed in place rather than copied.
+        stored: Object.assign(logBase, signature, { peerDomain: auth.peerDomain, replay: o.replay }),
         // Each recipient that is to get the message claims its copy (resends.ts).
         copiesUntil: o.replay?.expiresAt ?? ctx.nowMs() + TRUSTED_WINDOW_MS,
       },

@@ -171,9 +171,9 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
   o.onStored?.(stored);
 
   // 5. The attempt now, through the dispatcher.
-  const queued = [...deliveryIds]
-    .filter(([i]) => (deliveries[i]!.state ?? "queued") === "queued")
-    .map(([, id]) => id);
+  const queued = allDecided
+    ? []
+    : [...deliveryIds].filter(([i]) => (deliveries[i]!.state ?? "queued") === "queued").map(([, id]) => id);
   const finished = new Map<number, RecipientOutcome>();
   if (o.deadlineMs !== undefined && queued.length > 0) {
     const now = await ctx.dispatcher.deliverNow(queued, o.deadlineMs);
@@ -183,5 +183,5 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
     }
     if (now.finished.size < queued.length) ctx.dispatcher.poke();
   } else if (queued.length > 0) ctx.dispatcher.poke();
-  return { kind: "accepted", direction, ...stored, finished };
+  return { kind: "accepted", direction, deliveries, decided, accepted, deliveryIds, finished };
 }
