@@ -7,7 +7,6 @@ import type { Database } from "bun:sqlite";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Elysia } from "elysia";
 import { createLiveKeys } from "../console/live-keys.ts";
 import { PeerFacts } from "../console/peer-facts.ts";
 import { createPeerTrust } from "../console/peer-trust.ts";
@@ -19,7 +18,7 @@ import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
 import { cachingAddresses } from "../dns/address-cache.ts";
 import { createResolver } from "../dns/client.ts";
-import { DEFAULT_BODY_TIMEOUT_MS, idleSecondsWhileReading, UNCAPPED_AT_LISTENER } from "../http/read-body.ts";
+import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import {
   buildCapabilities,
@@ -27,11 +26,11 @@ import {
   type PublishedCapabilities,
   publish,
 } from "../inbound/capabilities.ts";
-import { createEndpoint, TEXT_HEADERS } from "../inbound/endpoint.ts";
+import { createEndpoint } from "../inbound/endpoint.ts";
 import type { IntakeContext } from "../inbound/intake.ts";
+import { startEndpointListener } from "../inbound/listener.ts";
 import { RefusalLog } from "../inbound/refusal-log.ts";
 import { InFlightRequests } from "../inbound/replays.ts";
-import { clientAddress } from "../net/client-address.ts";
 import { peerFetch } from "../net/peer-fetch.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import { createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
@@ -363,44 +362,14 @@ async function assemble(
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
 
-  const ischedulePaths = new Set(["/.well-known/ischedule", ...config.paths]);
-  const notFound = () => new Response("Not found.\n", { status: 404, headers: TEXT_HEADERS });
-  // Three kinds of path, matched by hand: the endpoint must see the raw, unparsed request.
-  const app = new Elysia().all(
-    "*",
-    ({ request, server }) => {
-      // request.url is a bare path when the Host header is empty or garbage (Bun); Host is not used here.
-      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {
-        // The endpoint times the body itself and answers 408: Elysia's 30 s idle timeout must not
-        // close the connection first (src/http/read-body.ts).
-        if (request.method === "POST") {
-          server?.timeout(request, idleSecondsWhileReading(config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS));
-        }
-        const peer = server?.requestIP(request)?.address ?? "";
-        const trustedProxies = config.trustedProxies ?? [];
-        return endpoint.scheduling(
-          request,
-          clientAddress({ peer, headers: request.headers, trustedProxies }),
-        );
-      }
-      const key = /^\/\.well-known\/domainkey\/([^/]+)\/([^/]+)$/.exec(path);
-      if (key && (request.method === "GET" || request.method === "HEAD")) {
-        return endpoint.domainKey(key[1]!, key[2]!);
-      }
-      return notFound();
-    },
-    { parse: "none" },
-  );
   const listener = listening({ flag: "--listen", ...config.listen }, () =>
-    app.listen({
-      hostname: config.listen.host,
-      port: config.listen.port,
-      tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : undefined,
-      // The endpoint's reader refuses bodies over the limit with the iSchedule error (read-body.ts).
-      maxRequestBodySize: UNCAPPED_AT_LISTENER,
-      // Elysia's default is true; never share a port with another process (ports.ts).
-      reusePort: false,
+    startEndpointListener({
+      ...config.listen,
+      tls: config.tls,
+      paths: config.paths,
+      trustedProxies: config.trustedProxies ?? [],
+      bodyTimeoutMs: config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+      endpoint,
     }),
   );
 
@@ -414,7 +383,7 @@ async function assemble(
       config,
       dns,
       ownKeys: keys,
-      endpointPort: listener.server!.port!,
+      endpointPort: listener.port,
       localTargets: config.domains.map((d) => [d, domainTargets.get(d)!.label] as const),
       imipLabel: imip?.label,
       activeAttempts: () => dispatcher.activeAttempts,
@@ -484,7 +453,7 @@ async function assemble(
   keyPublication.start();
   dispatcher.start();
   const scheme = config.tls ? "https" : "http";
-  const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.server!.port}`;
+  const url = `${scheme}://${hostForUrl(config.listen.host)}:${listener.port}`;
   const consoleUrl = api.url;
   return {
     url,
