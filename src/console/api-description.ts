@@ -55,8 +55,10 @@ export function openApiDocument(routes: readonly Route[]) {
       responses: { default: { description: "JSON; an error is { error: string }" } },
     };
     if (r.body) {
-      const content: Record<string, unknown> = { "application/json": { schema: plain(r.body.schema) } };
-      for (const type of Object.keys(r.body.decoders ?? {})) content[type] = { schema: { type: "string" } };
+      const content: Record<string, unknown> = {};
+      for (const type of r.body.types ?? ["application/json"])
+        content[type] =
+          type === "application/json" ? { schema: plain(r.body.schema) } : { schema: { type: "string" } };
       operation.requestBody = { required: true, content };
     }
     const path = openApiPath(r.path);

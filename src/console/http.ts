@@ -51,18 +51,23 @@ export interface RouteRequest<Body = unknown, Query = unknown, Params = Readonly
 }
 
 /**
- * How a route's body is read: by the capped, streaming reader (request-body.ts), never further than
- * `maxBytes`, as JSON (an object) or as one of the `decoders`' media types; the result is what the
- * schema checks.
+ * How a route's body is read: by the capped, streaming reader (src/http/read-body.ts), never further
+ * than `maxBytes`, as one JSON object (request-body.ts) unless the route reads it its own way; the
+ * result is what the schema checks.
+ *
+ * What a client is told when a field is wrong (mount.ts): the field's `error` when it has one (for
+ * any failure), else "NAME is required" (missing or null), "NAME must be a string" (or a number, a
+ * list...: another JSON type), then the field's `invalid` (a value of the right type that the schema
+ * refuses: `{ invalid: "trust must be dkim, unsigned or deny" }`).
  */
 export interface BodySpec<S extends TSchema = TSchema> {
   readonly schema: S;
-  /** Default MAX_JSON_BYTES (MAX_PUBLIC_JSON_BYTES on public routes is the route's choice). */
+  /** Default MAX_JSON_BYTES. */
   readonly maxBytes?: number;
-  /** Media types besides application/json, each with how its text becomes the value `schema` checks. */
-  readonly decoders?: Readonly<Record<string, (text: string, request: Request) => unknown>>;
-  /** What to send instead, in a 415 answer (default: "send the body as application/json"). */
-  readonly typesHint?: string;
+  /** How the route reads its body, when not as one JSON object (through the capped reader too). */
+  readonly read?: (request: Request, maxBytes: number) => Promise<unknown>;
+  /** The media types the route takes, for the API's description (default application/json). */
+  readonly types?: readonly string[];
 }
 
 type BodyOf<B> = B extends BodySpec<infer S> ? Static<S> : undefined;

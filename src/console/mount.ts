@@ -48,6 +48,7 @@ export interface ApiAppOptions {
 /** What the hooks of one request read of Elysia's context. */
 interface Hooked {
   readonly request: Request;
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 interface Handled extends Hooked {
@@ -74,6 +75,8 @@ class Refused extends Error {
 
 const NO_GUESS = { succeeded() {} };
 
+const NO_ROUTE = "no such API route (GET /api/v1/routes lists them)";
+
 /**
  * A request's path. Bun gives a bare path as request.url when the Host header is empty or not a
  * host name, which `new URL()` alone refuses; the guard then answers 403 for the Host.
@@ -95,6 +98,10 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
     const checked = guard(c.request, access, o.guard);
     if (!checked.ok) throw new Refused(checked.response);
     // On public routes: who is calling, if anyone (GET /session answers differently when signed in).
+    // Bun matches routes on the path as sent but gives request.url normalised (RFC 3986 §5.2.4): a
+    // parameter that is a dot segment (`..`, `%2e%2e`) names another path, which no route serves.
+    if (Object.values(c.params ?? {}).some((v) => v === "." || v === ".."))
+      throw new Refused(apiError(404, NO_ROUTE));
     let caller = checked.caller;
     if (access === "public") {
       const who = guard(c.request, "read", o.guard);
@@ -136,6 +143,7 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
   });
 
   for (const r of o.routes) {
+    checkable(r);
     app.route(
       r.method,
       `${API_PREFIX}${r.path}`,
@@ -195,28 +203,113 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
     // Guarded like a change, so that an unknown path reveals nothing to a stranger.
     const checked = guard(request, "change", o.guard);
     if (!checked.ok) return checked.response;
-    return apiError(404, "no such API route (GET /api/v1/routes lists them)");
+    return apiError(404, NO_ROUTE);
   }
 
   return app;
 }
 
+/** TypeBox marks a transform (decode/encode) schema with this symbol. */
+const TRANSFORM = Symbol.for("TypeBox.Transform");
+
+function hasTransform(schema: unknown): boolean {
+  if (typeof schema !== "object" || schema === null) return false;
+  if (TRANSFORM in schema) return true;
+  const s = schema as { properties?: Record<string, unknown>; items?: unknown; anyOf?: unknown[] };
+  return (
+    Object.values(s.properties ?? {}).some(hasTransform) ||
+    hasTransform(s.items) ||
+    (s.anyOf ?? []).some(hasTransform)
+  );
+}
+
 /**
- * What a client is told when a field is wrong: the field's own `error` (every query and params field
- * has one), else that it is required or what it should be, named by its path in the body.
+ * A route's schemas hold no transform, and its query and path parameters are strings (a pattern for
+ * a number): Elysia would coerce a number or boolean there through a TypeBox transform (as it does
+ * for its t.Integer, t.Numeric...), and it recognises a failed transform by its class name, which
+ * `bun build --minify` renames, so the compiled binary would let the raw value through unchecked
+ * (limit=0 reached the handler).
+ */
+function checkable(r: Route): void {
+  const where = `${r.method} ${r.path}`;
+  if ([r.body?.schema, r.query, r.params].some(hasTransform))
+    throw new TypeError(
+      `${where}: a schema with a transform (t.Integer, t.Numeric...) is not checked when minified`,
+    );
+  for (const [part, schema] of [
+    ["query", r.query],
+    ["params", r.params],
+  ] as const) {
+    for (const [name, field] of Object.entries((schema?.properties ?? {}) as Record<string, FieldSchema>)) {
+      if (field.type !== "string")
+        throw new TypeError(`${where}: ${part} field ${name} must be a string schema`);
+    }
+  }
+}
+
+/** A body field's schema, as far as the messages need it. */
+interface FieldSchema {
+  readonly type?: string;
+  readonly const?: unknown;
+  readonly anyOf?: readonly FieldSchema[];
+  readonly error?: unknown;
+  readonly invalid?: unknown;
+}
+
+/**
+ * What a client is told when the body, query or a parameter is wrong (the conventions are in
+ * http.ts, BodySpec): every query and params field has its own `error`; a body field its `error`,
+ * else that it is required, of another JSON type, or `invalid`.
  */
 function invalidMessage(e: ValidationError, route: Route | undefined): string {
-  if (typeof e.customError === "string") return e.customError;
   const where = e.valueError?.path ?? "";
   const field = where.split("/")[1];
-  if (!field) return `the ${e.type} is not valid: ${lowerFirst(e.valueError?.message ?? "unexpected value")}`;
-  const declared = (route?.body?.schema.properties as Record<string, { error?: unknown }> | undefined)?.[
-    field
-  ];
-  if (typeof declared?.error === "string") return declared.error;
-  const value = (e.value as Record<string, unknown> | undefined)?.[field];
+  const properties = route?.body?.schema.properties as Record<string, FieldSchema> | undefined;
+  const declared = e.type === "body" && field ? properties?.[field] : undefined;
+  if (!declared) {
+    if (typeof e.customError === "string") return e.customError;
+    return `the ${e.type} is not valid: ${lowerFirst(e.valueError?.message ?? "unexpected value")}`;
+  }
+  if (typeof declared.error === "string") return declared.error;
+  const value = (e.value as Record<string, unknown>)[field!];
   if (value === undefined || value === null) return `${field} is required`;
+  const expected = jsonTypes(declared);
+  if (!expected.has(jsonType(value))) return `${field} must be ${describeTypes(expected)}`;
+  if (typeof declared.invalid === "string") return declared.invalid;
   return `${where.slice(1).replaceAll("/", ".")}: ${lowerFirst(e.valueError?.message ?? "not valid")}`;
+}
+
+type JsonType = "string" | "number" | "boolean" | "array" | "object" | "null";
+
+function jsonType(value: unknown): JsonType {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  const type = typeof value;
+  return type === "string" || type === "number" || type === "boolean" ? type : "object";
+}
+
+/** The JSON types a schema takes (a union's members', a literal's own). */
+function jsonTypes(schema: FieldSchema): Set<JsonType> {
+  if (schema.anyOf) return new Set(schema.anyOf.flatMap((s) => [...jsonTypes(s)]));
+  if (schema.const !== undefined) return new Set([jsonType(schema.const)]);
+  if (schema.type === "integer") return new Set(["number"]);
+  return new Set(schema.type ? [schema.type as JsonType] : []);
+}
+
+const TYPE_NAMES: Record<JsonType, string> = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  array: "a list",
+  object: "an object",
+  null: "null",
+};
+
+function describeTypes(types: Set<JsonType>): string {
+  return [...types]
+    .filter((t) => t !== "null")
+    .map((t) => TYPE_NAMES[t])
+    .join(" or ");
 }
 
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);

@@ -20,7 +20,10 @@ function domainOf(raw: string): string {
   return normalizeDomain(raw);
 }
 
-const keyId = t.Object({ id: t.String({ pattern: "^[0-9]+$", error: "the key id must be a whole number" }) });
+function idParam(raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new RequestError(400, `"${raw}" is not a key id`);
+  return Number(raw);
+}
 
 export function keyRoutes(o: KeyRouteOptions): Route[] {
   const k = o.keys;
@@ -98,9 +101,10 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       body: {
         schema: t.Object({
           domain: t.String(),
-          type: optionalOrNull(
-            t.Union([t.Literal("rsa"), t.Literal("ed25519")]),
-            "type must be rsa or ed25519",
+          type: t.Optional(
+            t.Union([t.Literal("rsa"), t.Literal("ed25519"), t.Null()], {
+              invalid: "type must be rsa or ed25519",
+            }),
           ),
         }),
       },
@@ -120,7 +124,6 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       path: "/keys/:id/activate",
       access: "change",
       summary: "sign with a pending key once a check finds it published: {overlapDays?: 1..90}",
-      params: keyId,
       body: {
         schema: t.Object({
           overlapDays: optionalOrNull(
@@ -130,7 +133,7 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
         }),
       },
       async handle({ params, body, caller }) {
-        const id = Number(params.id);
+        const id = idParam(params.id!);
         const days = body.overlapDays ?? DEFAULT_OVERLAP_MS / 86_400_000;
         const key = k.rotation.byId(id);
         const check = await k.check(key.domain, key.selector);
@@ -149,9 +152,8 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       path: "/keys/:id/retire",
       access: "change",
       summary: "retire a retiring key now, or discard a pending one",
-      params: keyId,
       handle({ params, caller }) {
-        const key = k.rotation.retire(Number(params.id));
+        const key = k.rotation.retire(idParam(params.id!));
         o.log.log("info", "console: DKIM key retired", {
           domain: key.domain,
           selector: key.selector,

@@ -56,13 +56,25 @@ function filterOf(q: string | undefined, nowMs: number): MessageFilter {
 }
 
 const MAX_PAGE = 500;
-/** A page of the log or an inbox: how many (default 50), older than which message id (keyset paging). */
+/**
+ * A page of the log or an inbox: how many (default 50), older than which message id (keyset paging).
+ * Digits only, as strings: a query's numbers are never Elysia's coerced numbers (see mount.ts).
+ */
 const paging = {
   limit: t.Optional(
-    t.Integer({ minimum: 1, maximum: MAX_PAGE, error: `limit must be a whole number from 1 to ${MAX_PAGE}` }),
+    t.String({
+      // 1 to 500, leading zeros allowed.
+      pattern: "^0*([1-9][0-9]?|[1-4][0-9][0-9]|500)$",
+      error: `limit must be a whole number from 1 to ${MAX_PAGE}`,
+    }),
   ),
-  before: t.Optional(t.Integer({ minimum: 0, error: "before must be a message id" })),
+  before: t.Optional(t.String({ pattern: "^[0-9]+$", error: "before must be a message id" })),
 };
+/** The page's size and start as numbers. */
+const pageOf = (q: { limit?: string; before?: string }) => ({
+  limit: q.limit === undefined ? 50 : Number(q.limit),
+  beforeId: q.before === undefined ? undefined : Number(q.before),
+});
 const filterQuery = t.Optional(t.String({ error: "q must be a filter" }));
 
 /** Which deliveries an action applies to: exactly one of ids, messageId or q (with expect). */
@@ -70,13 +82,13 @@ const actionBody = t.Object({
   ids: t.Optional(
     t.Array(safeInteger({ minimum: 1 }), {
       maxItems: MAX_BULK_IDS,
-      error: `ids must be a list of at most ${MAX_BULK_IDS} delivery ids`,
+      error: `ids must be a list of ids (whole numbers from 1), not more than ${MAX_BULK_IDS} ids`,
     }),
   ),
   messageId: t.Optional(safeInteger({ error: "messageId must be a message id" })),
   q: t.Optional(t.String({ error: "q must be a filter" })),
   dryRun: t.Optional(t.Boolean({ error: "dryRun must be true or false" })),
-  expect: t.Optional(safeInteger({ minimum: 0, error: "expect must be the count you confirmed" })),
+  expect: t.Optional(safeInteger({ error: "expect must be the count you confirmed" })),
 });
 
 /** Why an action on a refused request does nothing. */
@@ -179,10 +191,7 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
         ...paging,
       }),
       handle({ query }) {
-        return json(
-          200,
-          inbox(o.db, { recipient: query.recipient, limit: query.limit ?? 50, beforeId: query.before }),
-        );
+        return json(200, inbox(o.db, { recipient: query.recipient, ...pageOf(query) }));
       },
     }),
     route({
@@ -194,7 +203,7 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       query: t.Object({ q: filterQuery, ...paging }),
       handle({ query }) {
         const filter = filterOf(query.q, o.nowMs());
-        const page = searchMessages(o.db, { filter, limit: query.limit ?? 50, beforeId: query.before });
+        const page = searchMessages(o.db, { filter, ...pageOf(query) });
         return json(200, { ...page, imipAvailable: o.plan.imipAvailable });
       },
     }),

@@ -43,10 +43,10 @@ export const STATS_WINDOW_MS = 7 * 86_400_000;
 
 const policyBody = t.Object({
   trust: t.Union([t.Literal("dkim"), t.Literal("unsigned"), t.Literal("deny")], {
-    error: "trust must be dkim, unsigned or deny",
+    invalid: "trust must be dkim, unsigned or deny",
   }),
-  allowFrom: optionalOrNull(t.String(), "allowFrom must be a string of address ranges"),
-  signers: optionalOrNull(t.String(), "signers must be a string of domains"),
+  allowFrom: optionalOrNull(t.String(), "allowFrom must be a string"),
+  signers: optionalOrNull(t.String(), "signers must be a string"),
   note: optionalOrNull(t.String(), "note must be a string"),
 });
 

@@ -1,7 +1,8 @@
 /**
  * The console as the compiled `dist/isched` serves it, in Chromium: the page, its scripts and styles
  * come out of the executable (Bun's HTML bundle, embedded by `bun build --compile`), the page signs
- * in through the API on the same listener, and nothing it asks for fails.
+ * in through the API on the same listener, and nothing it asks for fails; the API's schemas hold in
+ * the minified executable as they do from source.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,10 +55,19 @@ test("dist/isched serves the console page with its scripts and styles, and it si
   expect(b.consoleErrors).toEqual([]);
 }, 60_000);
 
-test("dist/isched answers the API beside the page: the route list, and 404 off the API", async () => {
+test("dist/isched answers the API beside the page: the route list, a query out of range, and 404 off the API", async () => {
   const routes = await served.api<{ routes: { path: string }[] }>("/routes");
   expect(routes.status).toBe(200);
   expect(routes.body.routes.map((r) => r.path)).toContain("/api/v1/overview");
+  // The schemas are checked in the minified executable too (mount.ts: no transforms).
+  for (const limit of ["0", "501", "1e2", "-5"]) {
+    const page = await served.api<{ error: string }>(`/messages?limit=${limit}`);
+    expect({ limit, status: page.status, error: page.body.error }).toEqual({
+      limit,
+      status: 400,
+      error: "limit must be a whole number from 1 to 500",
+    });
+  }
   const missing = await fetch(`${served.consoleUrl}/no-such-page`);
   expect(missing.status).toBe(404);
   expect(missing.headers.get("x-content-type-options")).toBe("nosniff");

@@ -6,6 +6,7 @@
  * unknown path 404, and both only after the caller is admitted.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rawExchange, requestBytes } from "../support/raw-http.ts";
 import { type ConsoleServer, samplePath, startConsoleServer } from "./_console.ts";
 
 interface JsonSchema {
@@ -130,7 +131,8 @@ describe("a body or query of the wrong shape", () => {
     const seen: string[] = [];
     for (const r of routes.filter((x) => x.query)) {
       for (const [field, schema] of Object.entries(r.query!.properties ?? {})) {
-        if (schema.type === "string" && !(schema as { minLength?: number }).minLength) continue;
+        const constrained = schema as { minLength?: number; pattern?: string };
+        if (schema.type === "string" && !constrained.minLength && !constrained.pattern) continue;
         const others = (r.query!.required ?? []).filter((f) => f !== field).map((f) => `${f}=x`);
         const a = await answer(await c.token(`${r.path}?${[...others, `${field}=`].join("&")}`));
         expect({ route: r.path, field, status: a.status }).toEqual({ route: r.path, field, status: 400 });
@@ -149,13 +151,23 @@ describe("a body or query of the wrong shape", () => {
     }
   });
 
+  test("a field is said to be required, of the wrong type, or not one of its values, in that order", async () => {
+    const put = async (json: unknown) =>
+      (await answer(await c.token("/api/v1/peers/peer.example/policy", { method: "PUT", json }))).body.error;
+    expect(await put({})).toBe("trust is required");
+    expect(await put({ trust: null })).toBe("trust is required");
+    expect(await put({ trust: 1 })).toBe("trust must be a string");
+    expect(await put({ trust: "maybe" })).toBe("trust must be dkim, unsigned or deny");
+    expect(await put({ trust: "deny", note: 5 })).toBe("note must be a string");
+  });
+
   test("a list of ids with a non-id in it names the list", async () => {
     const a = await answer(
       await c.token("/api/v1/deliveries/retry", { method: "POST", json: { ids: [1, 0] } }),
     );
     expect(a).toMatchObject({
       status: 400,
-      body: { error: "ids must be a list of at most 100000 delivery ids" },
+      body: { error: "ids must be a list of ids (whole numbers from 1), not more than 100000 ids" },
     });
   });
 
@@ -178,7 +190,7 @@ describe("a body or query of the wrong shape", () => {
 
   test("a path parameter the route does not take is a 400 naming it", async () => {
     const a = await answer(await c.token("/api/v1/keys/abc/retire", { method: "POST" }));
-    expect(a).toMatchObject({ status: 400, body: { error: "the key id must be a whole number" } });
+    expect(a).toMatchObject({ status: 400, body: { error: '"abc" is not a key id' } });
   });
 });
 
@@ -203,6 +215,28 @@ describe("paths and methods", () => {
     const off = await c.raw("/nothing-here");
     expect(off.status).toBe(404);
     expect(off.headers.get("content-type")).toStartWith("text/plain");
+  });
+
+  test("a path parameter that is a dot segment names no route: 404 once the caller is admitted", async () => {
+    for (const path of ["/api/v1/peers/%2e%2e", "/api/v1/messages/%2E", "/api/v1/peers/%2e%2e/policy"]) {
+      const port = Number(new URL(c.base).port);
+      const r = await rawExchange({
+        port,
+        request: requestBytes({
+          method: "GET",
+          path,
+          fields: [
+            ["Host", `127.0.0.1:${port}`],
+            ["Authorization", `Bearer ${c.isched.apiToken}`],
+          ],
+        }),
+      });
+      expect({ path, status: r.status, error: JSON.parse(r.text).error }).toEqual({
+        path,
+        status: 404,
+        error: "no such API route (GET /api/v1/routes lists them)",
+      });
+    }
   });
 
   test("HEAD on a read route answers as GET does, without a body", async () => {
