@@ -1,11 +1,12 @@
 /**
  * The JSON API under /api/v1 on the console listener: what the admin page, `isched send`,
- * `isched queue` and other programs use. Every route is in one table (GET /api/v1/routes lists it);
- * every request passes guard.ts first (same origin, then the API token or a session, then the CSRF
- * token for changes), so an unauthenticated call gets 401 and a cross-site one 403 whatever route it
- * names. Reading never changes anything.
+ * `isched queue` and other programs use. Every route is in one table (GET /api/v1/routes and
+ * /api/v1/openapi.json describe it); every request is admitted by guard.ts first (same origin, then
+ * the API token or a session, then the CSRF token for changes), so an unauthenticated call gets 401
+ * and a cross-site one 403 whatever route it names (mount.ts). Reading never changes anything.
  */
 import type { Database } from "bun:sqlite";
+import type { AnyElysia } from "elysia";
 import type { ServeConfig } from "../config/serve-config.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import type { KeyPublication } from "../keys/key-publication.ts";
@@ -16,12 +17,12 @@ import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-thro
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
-import { storageFailure } from "../store/errors.ts";
+import { openApiDocument, routeList } from "./api-description.ts";
 import { type CookieOptions, SessionStore } from "./auth.ts";
-import { guard } from "./guard.ts";
-import { API_PREFIX, apiError, createRouter, json, RequestError, type Route, requestUrl } from "./http.ts";
+import { json, type Route, route } from "./http.ts";
 import { KeysService } from "./keys-service.ts";
 import { cachedCounts, LiveFeed } from "./live.ts";
+import { apiApp } from "./mount.ts";
 import { PeerFacts } from "./peer-facts.ts";
 import { keyRoutes } from "./routes-keys.ts";
 import { messageRoutes } from "./routes-messages.ts";
@@ -70,7 +71,8 @@ export interface Api {
   readonly throttle: AttemptThrottle;
   readonly live: LiveFeed;
   readonly keys: KeysService;
-  handle(request: Request, o: { address: string; keepOpen: () => void }): Promise<Response>;
+  /** The routes on Elysia (mount.ts), for the console's listener. */
+  readonly app: AnyElysia;
   start(): void;
   stop(): void;
 }
@@ -155,23 +157,29 @@ export function createApi(o: ApiOptions): Api {
     }),
     ...(o.extraRoutes ?? []),
   ];
-  routes.push({
-    method: "GET",
-    path: "/routes",
-    access: "read",
-    summary: "this list",
-    handle: () =>
-      json(200, {
-        routes: routes.map((r) => ({
-          method: r.method,
-          path: `${API_PREFIX}${r.path}`,
-          access: r.access,
-          summary: r.summary,
-        })),
-      }),
+  routes.push(
+    route({
+      method: "GET",
+      path: "/routes",
+      access: "read",
+      summary: "this list: each route's method, path, access, and the JSON Schemas of its body and query",
+      handle: () => json(200, { routes: routeList(routes) }),
+    }),
+    route({
+      method: "GET",
+      path: "/openapi.json",
+      access: "read",
+      summary: "the same routes as an OpenAPI 3.1 document",
+      handle: () => json(200, openApiDocument(routes)),
+    }),
+  );
+  const app = apiApp({
+    routes,
+    guard: { token: o.token, sessions, cookie, loopbackOnly: o.loopbackOnly },
+    throttle,
+    trustedProxies: o.config.trustedProxies ?? [],
+    log: o.log,
   });
-  const router = createRouter(routes);
-  const guardOptions = { token: o.token, sessions, cookie, loopbackOnly: o.loopbackOnly };
 
   return {
     routes,
@@ -179,39 +187,7 @@ export function createApi(o: ApiOptions): Api {
     throttle,
     live,
     keys,
-    async handle(request, { address, keepOpen }) {
-      const url = requestUrl(request);
-      const path = url.pathname.slice(API_PREFIX.length) || "/";
-      const found = router.match(request.method, path);
-      // Unknown paths and methods are guarded like changes, so they reveal nothing to a stranger.
-      const checked = guard(request, found.route?.access ?? "change", guardOptions);
-      if (!checked.ok) return checked.response;
-      if (!found.route) {
-        if (found.methods.length > 0)
-          return json(
-            405,
-            { error: `use ${found.methods.join(" or ")}` },
-            { Allow: found.methods.join(", ") },
-          );
-        return apiError(404, "no such API route (GET /api/v1/routes lists them)");
-      }
-      let caller = checked.caller;
-      if (found.route.access === "public") caller = identify(request);
-      try {
-        return await found.route.handle({ request, url, params: found.params, caller, address, keepOpen });
-      } catch (e) {
-        if (e instanceof RequestError) return apiError(e.status, e.message, e.extra);
-        const storage = storageFailure(e);
-        if (storage !== undefined) {
-          // A full disk is not a bug: the caller may try again once the operator has made room.
-          o.log.log("error", "console API: the database cannot be written", { path, error: storage });
-          const error = `isched cannot write its database now (${storage}); try again later`;
-          return json(503, { error }, { "Retry-After": "60" });
-        }
-        o.log.log("error", "console API error", { path, error: (e as Error)?.message ?? String(e) });
-        return apiError(500, "internal error (see the server log)");
-      }
-    },
+    app,
     start() {
       keys.start();
     },
@@ -220,10 +196,4 @@ export function createApi(o: ApiOptions): Api {
       keys.stop();
     },
   };
-
-  /** On public routes: who is calling, if anyone (GET /session answers differently when signed in). */
-  function identify(request: Request) {
-    const r = guard(request, "read", guardOptions);
-    return r.ok ? r.caller : undefined;
-  }
 }

@@ -1,16 +1,12 @@
 /**
- * The console API's plumbing: a route table (method, path pattern, who may call it), JSON answers
- * with the headers every answer carries, and request-body reading with limits. Routes are data, so
- * the tests can walk all of them ("every route refuses an unauthenticated call"). Bodies are read
- * through the capped, streaming reader, so a route never holds more than its limit.
+ * The console API's route table and answers. A route is data: method, path, who may call it, one
+ * line of summary, and the schemas (Elysia's `t`, that is TypeBox: JSON Schema) of its JSON body,
+ * query and path parameters. mount.ts hands the table to Elysia, which checks every request against
+ * the schemas before the route's handler runs; api-description.ts lists the same table (GET
+ * /api/v1/routes, GET /api/v1/openapi.json); the tests walk it ("every route refuses an
+ * unauthenticated call").
  */
-import {
-  BodyReadError,
-  BodyTimeoutError,
-  BodyTooLargeError,
-  DEFAULT_BODY_TIMEOUT_MS,
-  readCappedText,
-} from "../http/read-body.ts";
+import { type Static, type TSchema, t } from "elysia";
 import type { Session } from "./auth.ts";
 
 export type Access =
@@ -21,6 +17,8 @@ export type Access =
   /** Changes something: needs the CSRF token when called with a session. */
   | "change";
 
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
 export interface Caller {
   readonly via: "session" | "token";
   readonly session?: Session;
@@ -28,35 +26,93 @@ export interface Caller {
   readonly cookieValue?: string;
 }
 
-export interface RouteRequest {
+/** A guess at a secret (route.guesses): its reservation in the throttle, settled when the route ends. */
+export interface Guess {
+  /** The guess was right: forget the address's failures. Anything else counts as a failure. */
+  succeeded(): void;
+}
+
+export interface RouteRequest<Body = unknown, Query = unknown, Params = Readonly<Record<string, string>>> {
   readonly request: Request;
-  readonly url: URL;
-  readonly params: Readonly<Record<string, string>>;
+  /** The body, read and checked against route.body; undefined on routes without a body. */
+  readonly body: Body;
+  /** The query, checked against route.query. */
+  readonly query: Query;
+  /** The path's `:name` parameters, decoded (and checked against route.params when it has one). */
+  readonly params: Params;
   /** Undefined only on public routes. */
   readonly caller: Caller | undefined;
-  /** The client's IP address. */
+  /** The client's IP address (src/net/client-address.ts). */
   readonly address: string;
   /** Lifts the idle timeout for a long-lived answer (server-sent events). */
   readonly keepOpen: () => void;
+  /** On routes that take guesses: this guess's reservation. */
+  readonly guess: Guess;
 }
 
-export interface Route {
-  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+/**
+ * How a route's body is read: by the capped, streaming reader (src/http/read-body.ts), never further
+ * than `maxBytes`, as one JSON object (request-body.ts) unless the route reads it its own way; the
+ * result is what the schema checks.
+ *
+ * What a client is told when a field is wrong (mount.ts): the field's `error` when it has one (for
+ * any failure), else "NAME is required" (missing or null), "NAME must be a string" (or a number, a
+ * list...: another JSON type), then the field's `invalid` (a value of the right type that the schema
+ * refuses: `{ invalid: "trust must be dkim, unsigned or deny" }`).
+ */
+export interface BodySpec<S extends TSchema = TSchema> {
+  readonly schema: S;
+  /** Default MAX_JSON_BYTES. */
+  readonly maxBytes?: number;
+  /** How the route reads its body, when not as one JSON object (through the capped reader too). */
+  readonly read?: (request: Request, maxBytes: number) => Promise<unknown>;
+  /** The media types the route takes, for the API's description (default application/json). */
+  readonly types?: readonly string[];
+}
+
+type BodyOf<B> = B extends BodySpec<infer S> ? Static<S> : undefined;
+type QueryOf<Q> = Q extends TSchema ? Static<Q> : Readonly<Record<string, never>>;
+type ParamsOf<P> = P extends TSchema ? Static<P> : Readonly<Record<string, string>>;
+
+export interface RouteDefinition<
+  B extends BodySpec | undefined = BodySpec | undefined,
+  Q extends TSchema | undefined = TSchema | undefined,
+  P extends TSchema | undefined = TSchema | undefined,
+> {
+  readonly method: Method;
   /** Under /api/v1, with `:name` parameters: `/messages/:id`. */
   readonly path: string;
   readonly access: Access;
   /** One line for the route list (GET /api/v1/routes). */
   readonly summary: string;
-  handle(r: RouteRequest): Response | Promise<Response>;
+  /** Without one, the route never reads its body. */
+  readonly body?: B;
+  /** Each field with an `error` message: what a client is told when the field is wrong. */
+  readonly query?: Q;
+  /** Each field with an `error` message, as for the query. */
+  readonly params?: P;
+  /**
+   * The route checks a password or token: the client's address takes a reservation in the throttle
+   * (src/net/attempt-throttle.ts) before the body is read, answered 429 while it must wait, and a
+   * guess that does not call `guess.succeeded()` (a refused body among them) counts as a failure.
+   */
+  readonly guesses?: boolean;
+  handle(r: RouteRequest<BodyOf<B>, QueryOf<Q>, ParamsOf<P>>): Response | Promise<Response>;
+}
+
+/** A route of the table, whatever its schemas. */
+export type Route = RouteDefinition;
+
+/** A route, with the handler's body, query and params typed by its schemas. */
+export function route<
+  B extends BodySpec | undefined = undefined,
+  Q extends TSchema | undefined = undefined,
+  P extends TSchema | undefined = undefined,
+>(r: RouteDefinition<B, Q, P>): Route {
+  return r as unknown as Route;
 }
 
 export const API_PREFIX = "/api/v1";
-
-/**
- * The request's URL. Bun gives a bare path as request.url when the Host header is empty or not a
- * host name, which `new URL()` alone refuses; the guard then answers 403 for the Host.
- */
-export const requestUrl = (request: Request): URL => new URL(request.url, "http://host.invalid");
 
 /** Every API answer: not cached, not sniffed, not framed, no referrer, nothing to run. */
 export const API_HEADERS: Readonly<Record<string, string>> = {
@@ -94,105 +150,19 @@ export class RequestError extends Error {
 export const MAX_JSON_BYTES = 2 * 1024 * 1024;
 /** Signing in and setting the first password: a password and a token, read before anyone is known. */
 export const MAX_PUBLIC_JSON_BYTES = 16 * 1024;
-export const BODY_TIMEOUT_MS = DEFAULT_BODY_TIMEOUT_MS;
 
-/** The body as text, read no further than `maxBytes` (src/http/read-body.ts); RequestError 413, 408 or 400. */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
-  try {
-    return await readCappedText(request, { maxBytes, timeoutMs: BODY_TIMEOUT_MS });
-  } catch (e) {
-    if (e instanceof BodyTooLargeError)
-      throw new RequestError(413, `the body is larger than ${maxBytes} bytes`);
-    if (e instanceof BodyTimeoutError)
-      throw new RequestError(408, `the body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`);
-    if (e instanceof BodyReadError) throw new RequestError(400, e.message);
-    throw e;
-  }
-}
-
-/** The JSON object in the body; RequestError (400, 408, 413, 415) otherwise. */
-export async function readJson(
-  request: Request,
-  maxBytes = MAX_JSON_BYTES,
-): Promise<Record<string, unknown>> {
-  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") throw new RequestError(415, "send the body as application/json");
-  const text = await readText(request, maxBytes);
-  let value: unknown;
-  try {
-    value = text === "" ? {} : JSON.parse(text);
-  } catch {
-    throw new RequestError(400, "the body is not JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new RequestError(400, "the body must be a JSON object");
-  return value as Record<string, unknown>;
-}
-
-export function stringField(
-  body: Record<string, unknown>,
-  name: string,
-  o: { optional: true },
-): string | undefined;
-export function stringField(body: Record<string, unknown>, name: string, o?: { optional?: false }): string;
-export function stringField(
-  body: Record<string, unknown>,
-  name: string,
-  o: { optional?: boolean } = {},
-): string | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) {
-    if (o.optional) return undefined;
-    throw new RequestError(400, `${name} is required`);
-  }
-  if (typeof v !== "string") throw new RequestError(400, `${name} must be a string`);
-  return v;
-}
-
-export function idList(body: Record<string, unknown>, name: string): number[] | undefined {
-  const v = body[name];
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x > 0))
-    throw new RequestError(400, `${name} must be a list of ids`);
-  if (v.length > 100_000) throw new RequestError(400, `${name} has more than 100000 ids`);
-  return v as number[];
-}
-
-/** Compiled route patterns, matched in order. */
-export function createRouter(routes: readonly Route[]) {
-  const compiled = routes.map((route) => {
-    const names: string[] = [];
-    const source = route.path.replace(/:([a-zA-Z]+)/g, (_, name: string) => {
-      names.push(name);
-      return "([^/]+)";
-    });
-    return { route, re: new RegExp(`^${source}$`), names };
+/**
+ * A JSON number that is a safe integer (Elysia's `t.Integer` would also take a string of digits,
+ * which suits a query but not a JSON body).
+ */
+export const safeInteger = (o: { minimum?: number; error?: string } = {}) =>
+  t.Number({
+    multipleOf: 1,
+    minimum: o.minimum ?? Number.MIN_SAFE_INTEGER,
+    maximum: Number.MAX_SAFE_INTEGER,
+    ...(o.error ? { error: o.error } : {}),
   });
-  return {
-    /** The route for a method and path (below the prefix); `methods` lists those of the path otherwise. */
-    match(
-      method: string,
-      path: string,
-    ): { route: Route; params: Record<string, string> } | { route: undefined; methods: string[] } {
-      const methods: string[] = [];
-      for (const c of compiled) {
-        const m = c.re.exec(path);
-        if (!m) continue;
-        if (c.route.method !== method && !(method === "HEAD" && c.route.method === "GET")) {
-          methods.push(c.route.method);
-          continue;
-        }
-        const params: Record<string, string> = {};
-        for (const [i, name] of c.names.entries()) {
-          try {
-            params[name] = decodeURIComponent(m[i + 1]!);
-          } catch {
-            params[name] = m[i + 1]!;
-          }
-        }
-        return { route: c.route, params };
-      }
-      return { route: undefined, methods };
-    },
-  };
-}
+
+/** An optional field that may also be null, which counts as absent (JSON clients often send null). */
+export const optionalOrNull = <S extends TSchema>(schema: S, error: string) =>
+  t.Optional(t.Union([schema, t.Null()], { error }));

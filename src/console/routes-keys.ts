@@ -2,9 +2,10 @@
  * Keys and DNS: our keys and every record to publish, the zone file, the live check, and rotation
  * (generate a pending key, activate it once a check shows it published, retire the old one).
  */
+import { t } from "elysia";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { DEFAULT_OVERLAP_MS } from "../keys/key-rotation.ts";
-import { API_HEADERS, json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import { API_HEADERS, json, optionalOrNull, RequestError, type Route, route } from "./http.ts";
 import type { KeysService } from "./keys-service.ts";
 
 export interface KeyRouteOptions {
@@ -12,20 +13,22 @@ export interface KeyRouteOptions {
   log: { log(level: "info", message: string, fields?: Record<string, string>): void };
 }
 
+const NOT_HOSTED = "domain must be one of the hosted domains";
+
+function domainOf(raw: string): string {
+  if (!isDomainName(raw)) throw new RequestError(400, NOT_HOSTED);
+  return normalizeDomain(raw);
+}
+
 function idParam(raw: string): number {
   if (!/^\d+$/.test(raw)) throw new RequestError(400, `"${raw}" is not a key id`);
   return Number(raw);
 }
 
-function domainOf(raw: string | null | undefined): string {
-  if (!raw || !isDomainName(raw)) throw new RequestError(400, "domain must be one of the hosted domains");
-  return normalizeDomain(raw);
-}
-
 export function keyRoutes(o: KeyRouteOptions): Route[] {
   const k = o.keys;
   return [
-    {
+    route({
       method: "GET",
       path: "/keys",
       access: "read",
@@ -38,14 +41,15 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
           domains: k.all(),
         });
       },
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/keys/zone",
       access: "read",
       summary: "a zone-file fragment with a domain's records: ?domain=",
-      handle({ url }) {
-        const domain = domainOf(url.searchParams.get("domain"));
+      query: t.Object({ domain: t.String({ error: NOT_HOSTED }) }),
+      handle({ query }) {
+        const domain = domainOf(query.domain);
         return new Response(k.zone(domain), {
           headers: {
             ...API_HEADERS,
@@ -54,28 +58,33 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
           },
         });
       },
-    },
-    {
+    }),
+    route({
       method: "PUT",
       path: "/keys/endpoint",
       access: "change",
       summary: "where peers reach us, for the SRV record: {url: https://HOST[:PORT]/PATH}",
-      async handle({ request }) {
-        const body = await readJson(request);
-        k.setPublicEndpoint(stringField(body, "url").trim());
+      body: { schema: t.Object({ url: t.String() }) },
+      handle({ body }) {
+        k.setPublicEndpoint(body.url.trim());
         return json(200, { publicEndpoint: { url: k.publicEndpoint().url, fromSetting: true } });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/keys/check",
       access: "change",
       summary:
         "check now what DNS and /.well-known/domainkey serve: {domain?, selector?}; answers the checks and the domains as GET /keys does",
-      async handle({ request }) {
-        const body = await readJson(request);
-        const domain = body.domain === undefined ? undefined : domainOf(stringField(body, "domain"));
-        const selector = stringField(body, "selector", { optional: true });
+      body: {
+        schema: t.Object({
+          domain: t.Optional(t.String()),
+          selector: optionalOrNull(t.String(), "selector must be a string"),
+        }),
+      },
+      async handle({ body }) {
+        const domain = body.domain === undefined ? undefined : domainOf(body.domain);
+        const selector = body.selector ?? undefined;
         if (selector !== undefined) {
           if (!domain) throw new RequestError(400, "a selector needs its domain");
           return json(200, { checks: [await k.check(domain, selector)] });
@@ -83,18 +92,25 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
         const checks = await k.checkAll(domain);
         return json(200, { checks, domains: domain ? [k.domain(domain)] : k.all() });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/keys",
       access: "change",
       summary: "make a new pending key (published, not signing yet): {domain, type: rsa|ed25519}",
-      async handle({ request, caller }) {
-        const body = await readJson(request);
-        const domain = domainOf(stringField(body, "domain"));
-        const type = stringField(body, "type", { optional: true }) ?? "rsa";
-        if (type !== "rsa" && type !== "ed25519") throw new RequestError(400, "type must be rsa or ed25519");
-        const key = k.rotation.generate(domain, type);
+      body: {
+        schema: t.Object({
+          domain: t.String(),
+          type: t.Optional(
+            t.Union([t.Literal("rsa"), t.Literal("ed25519"), t.Null()], {
+              invalid: "type must be rsa or ed25519",
+            }),
+          ),
+        }),
+      },
+      handle({ body, caller }) {
+        const domain = domainOf(body.domain);
+        const key = k.rotation.generate(domain, body.type ?? "rsa");
         o.log.log("info", "console: new pending DKIM key", {
           domain,
           selector: key.selector,
@@ -102,18 +118,23 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
         });
         return json(201, { key, domain: k.domain(domain) });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/keys/:id/activate",
       access: "change",
       summary: "sign with a pending key once a check finds it published: {overlapDays?: 1..90}",
-      async handle({ params, request, caller }) {
+      body: {
+        schema: t.Object({
+          overlapDays: optionalOrNull(
+            t.Number({ minimum: 1, maximum: 90 }),
+            "overlapDays must be a number from 1 to 90",
+          ),
+        }),
+      },
+      async handle({ params, body, caller }) {
         const id = idParam(params.id!);
-        const body = await readJson(request);
         const days = body.overlapDays ?? DEFAULT_OVERLAP_MS / 86_400_000;
-        if (typeof days !== "number" || !(days >= 1 && days <= 90))
-          throw new RequestError(400, "overlapDays must be a number from 1 to 90");
         const key = k.rotation.byId(id);
         const check = await k.check(key.domain, key.selector);
         const result = k.rotation.activate(id, check, Math.round(days * 86_400_000));
@@ -125,8 +146,8 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
         });
         return json(200, { ...result, check, domain: k.domain(key.domain) });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/keys/:id/retire",
       access: "change",
@@ -140,6 +161,6 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
         });
         return json(200, { key, domain: k.domain(key.domain) });
       },
-    },
+    }),
   ];
 }

@@ -7,6 +7,7 @@
  * 409 with the reason, so nobody takes "0 changed" for "done".
  */
 import type { Database } from "bun:sqlite";
+import { t } from "elysia";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import { deliveryStateCounts } from "../store/console-stats.ts";
 import { getDeliveryRow } from "../store/deliveries.ts";
@@ -22,7 +23,7 @@ import {
 } from "../store/message-search.ts";
 import { getMessageRow, type MessageRow } from "../store/messages.ts";
 import { FilterError, parseFilter } from "./filter.ts";
-import { apiError, idList, json, RequestError, type Route, readJson } from "./http.ts";
+import { apiError, json, RequestError, type Route, route, safeInteger } from "./http.ts";
 import { type LiveFeed, MAX_SUBSCRIBERS } from "./live.ts";
 import { ACTION_OF, messageView, type PlanContext } from "./message-view.ts";
 
@@ -41,8 +42,10 @@ export interface MessageRouteOptions {
 
 /** The most deliveries one filter-wide action may change. */
 export const MAX_BULK = 100_000;
+/** The most delivery ids one action may list. */
+const MAX_BULK_IDS = 100_000;
 
-function filterOf(q: string | null, nowMs: number): MessageFilter {
+function filterOf(q: string | undefined, nowMs: number): MessageFilter {
   try {
     return parseFilter(q ?? "", nowMs);
   } catch (e) {
@@ -52,18 +55,41 @@ function filterOf(q: string | null, nowMs: number): MessageFilter {
   }
 }
 
-function limitOf(raw: string | null, fallback: number, max: number): number {
-  if (raw === null) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max)
-    throw new RequestError(400, `limit must be a whole number from 1 to ${max}`);
-  return Number(raw);
-}
+const MAX_PAGE = 500;
+/**
+ * A page of the log or an inbox: how many (default 50), older than which message id (keyset paging).
+ * Digits only, as strings: a query's numbers are never Elysia's coerced numbers (see mount.ts).
+ */
+const paging = {
+  limit: t.Optional(
+    t.String({
+      // 1 to 500, leading zeros allowed.
+      pattern: "^0*([1-9][0-9]?|[1-4][0-9][0-9]|500)$",
+      error: `limit must be a whole number from 1 to ${MAX_PAGE}`,
+    }),
+  ),
+  before: t.Optional(t.String({ pattern: "^[0-9]+$", error: "before must be a message id" })),
+};
+/** The page's size and start as numbers. */
+const pageOf = (q: { limit?: string; before?: string }) => ({
+  limit: q.limit === undefined ? 50 : Number(q.limit),
+  beforeId: q.before === undefined ? undefined : Number(q.before),
+});
+const filterQuery = t.Optional(t.String({ error: "q must be a filter" }));
 
-function beforeOf(raw: string | null): number | undefined {
-  if (raw === null) return undefined;
-  if (!/^\d+$/.test(raw)) throw new RequestError(400, "before must be a message id");
-  return Number(raw);
-}
+/** Which deliveries an action applies to: exactly one of ids, messageId or q (with expect). */
+const actionBody = t.Object({
+  ids: t.Optional(
+    t.Array(safeInteger({ minimum: 1 }), {
+      maxItems: MAX_BULK_IDS,
+      error: `ids must be a list of ids (whole numbers from 1), not more than ${MAX_BULK_IDS} ids`,
+    }),
+  ),
+  messageId: t.Optional(safeInteger({ error: "messageId must be a message id" })),
+  q: t.Optional(t.String({ error: "q must be a filter" })),
+  dryRun: t.Optional(t.Boolean({ error: "dryRun must be true or false" })),
+  expect: t.Optional(safeInteger({ error: "expect must be the count you confirmed" })),
+});
 
 /** Why an action on a refused request does nothing. */
 function refusedSentence(m: MessageRow): string {
@@ -72,123 +98,116 @@ function refusedSentence(m: MessageRow): string {
 }
 
 export function messageRoutes(o: MessageRouteOptions): Route[] {
-  const actionRoute = (action: "retry" | "cancel" | "imip", summary: string): Route => ({
-    method: "POST",
-    path: `/deliveries/${action}`,
-    access: "change",
-    summary,
-    async handle({ request, caller }) {
-      const body = await readJson(request);
-      const ids = idList(body, "ids");
-      const messageId = body.messageId;
-      const q = body.q;
-      const given = [ids !== undefined, messageId !== undefined, q !== undefined].filter(Boolean).length;
-      if (given !== 1) throw new RequestError(400, "give exactly one of ids, messageId or q");
-      const kind = ACTION_OF[action];
-      let targets: number[];
-      if (ids !== undefined) {
-        const unknown = unknownDeliveries(o.db, ids);
-        if (unknown.length > 0)
-          return apiError(
-            404,
-            `no delivery ${unknown.slice(0, 10).join(", ")} (see the message's deliveries)`,
+  const actionRoute = (action: "retry" | "cancel" | "imip", summary: string): Route =>
+    route({
+      method: "POST",
+      path: `/deliveries/${action}`,
+      access: "change",
+      summary,
+      body: { schema: actionBody },
+      handle({ body, caller }) {
+        const { ids, messageId, q } = body;
+        const given = [ids !== undefined, messageId !== undefined, q !== undefined].filter(Boolean).length;
+        if (given !== 1) throw new RequestError(400, "give exactly one of ids, messageId or q");
+        const kind = ACTION_OF[action];
+        let targets: number[];
+        if (ids !== undefined) {
+          const unknown = unknownDeliveries(o.db, ids);
+          if (unknown.length > 0)
+            return apiError(
+              404,
+              `no delivery ${unknown.slice(0, 10).join(", ")} (see the message's deliveries)`,
+            );
+          targets = actionableDeliveries(o.db, ids, kind);
+        } else if (messageId !== undefined) {
+          const message = getMessageRow(o.db, messageId);
+          if (!message) return apiError(404, `no message ${messageId}`);
+          if (message.refusal !== null) return apiError(409, refusedSentence(message));
+          targets = actionableDeliveries(o.db, deliveryIdsOfMessage(o.db, message.id), kind);
+        } else {
+          const filter = filterOf(q, o.nowMs());
+          if (namesRefused(filter))
+            return apiError(
+              409,
+              "status:refused names requests refused at intake: they have no deliveries and are never retried, cancelled or sent by iMIP",
+            );
+          targets = deliveriesForAction(o.db, { filter, action: kind, max: MAX_BULK });
+          if (targets.length > MAX_BULK)
+            return apiError(413, `the filter names more than ${MAX_BULK} deliveries: narrow it`);
+        }
+        if (action === "imip" && !o.plan.imipAvailable)
+          return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
+        // Which deliveries of which messages, so that a caller can follow what the action leads to.
+        const deliveries = targets.slice(0, 1000).map((id) => ({
+          id,
+          messageId: getDeliveryRow(o.db, id)?.messageId ?? null,
+        }));
+        if (body.dryRun === true)
+          return json(200, { action, count: targets.length, ids: targets.slice(0, 1000), deliveries });
+        if (q !== undefined && body.expect === undefined)
+          throw new RequestError(
+            400,
+            "a filter-wide action needs expect: the count you confirmed (ask with dryRun)",
           );
-        targets = actionableDeliveries(o.db, ids, kind);
-      } else if (messageId !== undefined) {
-        if (!Number.isSafeInteger(messageId)) throw new RequestError(400, "messageId must be a message id");
-        const message = getMessageRow(o.db, messageId as number);
-        if (!message) return apiError(404, `no message ${messageId}`);
-        if (message.refusal !== null) return apiError(409, refusedSentence(message));
-        targets = actionableDeliveries(o.db, deliveryIdsOfMessage(o.db, message.id), kind);
-      } else {
-        if (typeof q !== "string") throw new RequestError(400, "q must be a filter");
-        const filter = filterOf(q, o.nowMs());
-        if (namesRefused(filter))
+        if (body.expect !== undefined && body.expect !== targets.length) {
           return apiError(
             409,
-            "status:refused names requests refused at intake: they have no deliveries and are never retried, cancelled or sent by iMIP",
+            `the set changed: ${targets.length} deliveries now, not ${body.expect}; confirm again`,
+            {
+              count: targets.length,
+            },
           );
-        targets = deliveriesForAction(o.db, { filter, action: kind, max: MAX_BULK });
-        if (targets.length > MAX_BULK)
-          return apiError(413, `the filter names more than ${MAX_BULK} deliveries: narrow it`);
-      }
-      if (action === "imip" && !o.plan.imipAvailable)
-        return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
-      // Which deliveries of which messages, so that a caller can follow what the action leads to.
-      const deliveries = targets.slice(0, 1000).map((id) => ({
-        id,
-        messageId: getDeliveryRow(o.db, id)?.messageId ?? null,
-      }));
-      if (body.dryRun === true)
-        return json(200, { action, count: targets.length, ids: targets.slice(0, 1000), deliveries });
-      if (q !== undefined && body.expect === undefined)
-        throw new RequestError(
-          400,
-          "a filter-wide action needs expect: the count you confirmed (ask with dryRun)",
-        );
-      if (body.expect !== undefined && body.expect !== targets.length) {
-        return apiError(
-          409,
-          `the set changed: ${targets.length} deliveries now, not ${body.expect}; confirm again`,
-          {
-            count: targets.length,
-          },
-        );
-      }
-      const changed =
-        kind === "retryNow"
-          ? o.queue.retryNow(targets)
-          : kind === "cancel"
-            ? o.queue.cancel(targets)
-            : o.queue.requestImip(targets);
-      if (changed > 0 && kind !== "cancel") o.poke?.();
-      o.log.log("info", `console: ${action} deliveries`, { count: changed, via: caller?.via ?? "" });
-      return json(200, { action, count: targets.length, changed });
-    },
-  });
+        }
+        const changed =
+          kind === "retryNow"
+            ? o.queue.retryNow(targets)
+            : kind === "cancel"
+              ? o.queue.cancel(targets)
+              : o.queue.requestImip(targets);
+        if (changed > 0 && kind !== "cancel") o.poke?.();
+        o.log.log("info", `console: ${action} deliveries`, { count: changed, via: caller?.via ?? "" });
+        return json(200, { action, count: targets.length, changed });
+      },
+    });
 
   return [
-    {
+    route({
       method: "GET",
       path: "/health",
       access: "read",
       summary: "the queue's counts by state",
       handle: () => json(200, { ok: true, queue: deliveryStateCounts(o.db) }),
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/inbox",
       access: "read",
       summary: "messages the store target delivered to ?recipient=, newest first (?limit=, ?before=)",
-      handle({ url }) {
-        const recipient = url.searchParams.get("recipient");
-        if (!recipient)
-          return apiError(400, "recipient is required, e.g. ?recipient=mailto:user@example.com");
-        const limit = limitOf(url.searchParams.get("limit"), 50, 500);
-        return json(
-          200,
-          inbox(o.db, { recipient, limit, beforeId: beforeOf(url.searchParams.get("before")) }),
-        );
+      query: t.Object({
+        recipient: t.String({
+          minLength: 1,
+          error: "recipient is required, e.g. ?recipient=mailto:user@example.com",
+        }),
+        ...paging,
+      }),
+      handle({ query }) {
+        return json(200, inbox(o.db, { recipient: query.recipient, ...pageOf(query) }));
       },
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/messages",
       access: "read",
       summary:
         "the message log, newest first: ?q=FILTER&limit=50&before=ID (keyset paging); imipAvailable says whether Send by iMIP can work",
-      handle({ url }) {
-        const filter = filterOf(url.searchParams.get("q"), o.nowMs());
-        const limit = limitOf(url.searchParams.get("limit"), 50, 500);
-        const page = searchMessages(o.db, {
-          filter,
-          limit,
-          beforeId: beforeOf(url.searchParams.get("before")),
-        });
+      query: t.Object({ q: filterQuery, ...paging }),
+      handle({ query }) {
+        const filter = filterOf(query.q, o.nowMs());
+        const page = searchMessages(o.db, { filter, ...pageOf(query) });
         return json(200, { ...page, imipAvailable: o.plan.imipAvailable });
       },
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/messages/:id",
       access: "read",
@@ -199,14 +218,15 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
         if (!detail) return apiError(404, `no message ${params.id}`);
         return json(200, messageView(detail, o.plan));
       },
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/events",
       access: "read",
       summary: "server-sent events: changed messages matching ?q=, and the queue counts",
-      handle({ url, request, caller, keepOpen }) {
-        const filter = filterOf(url.searchParams.get("q"), o.nowMs());
+      query: t.Object({ q: filterQuery }),
+      handle({ query, request, caller, keepOpen }) {
+        const filter = filterOf(query.q, o.nowMs());
         if (o.live.size >= MAX_SUBSCRIBERS) return apiError(503, "too many live views are open");
         keepOpen();
         const cookieValue = caller?.cookieValue;
@@ -217,7 +237,7 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
           stillAllowed: () => cookieValue === undefined || o.sessionAlive(cookieValue),
         });
       },
-    },
+    }),
     actionRoute("retry", "retry now: {ids} | {messageId} | {q, expect} (dryRun: true counts)"),
     actionRoute("cancel", "cancel: {ids} | {messageId} | {q, expect} (dryRun: true counts)"),
     actionRoute("imip", "send by iMIP now: {ids} | {messageId} | {q, expect} (dryRun: true counts)"),

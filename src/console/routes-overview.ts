@@ -9,7 +9,7 @@ import type { Problem } from "../log/health.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
 import type { AttemptOutcome } from "../store/attempts.ts";
 import { attemptsByOutcome, recentFailures } from "../store/console-stats.ts";
-import { json, type Route } from "./http.ts";
+import { json, type Route, route } from "./http.ts";
 
 export interface ListenerInfo {
   name: string;
@@ -66,7 +66,7 @@ function listenersNow(o: OverviewOptions): readonly ListenerInfo[] {
 
 export function overviewRoutes(o: OverviewOptions): Route[] {
   return [
-    {
+    route({
       method: "GET",
       path: "/overview",
       access: "read",
@@ -99,6 +99,6 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
           },
         });
       },
-    },
+    }),
   ];
 }

@@ -4,6 +4,7 @@
  * change; and "test this domain", streamed as one JSON line per step (application/x-ndjson).
  */
 import type { Database } from "bun:sqlite";
+import { t } from "elysia";
 import { hostedSignerProblem, openRelayProblem, readSignerList } from "../config/rules.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
@@ -22,7 +23,7 @@ import {
   removePeerPolicy,
   setPeerPolicy,
 } from "../store/peer-policies.ts";
-import { API_HEADERS, apiError, json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import { API_HEADERS, apiError, json, optionalOrNull, RequestError, type Route, route } from "./http.ts";
 import type { PeerFacts } from "./peer-facts.ts";
 import { type PeerTestOptions, type TestStep, testPeer } from "./peer-test.ts";
 import { describePolicy, effectivePolicy } from "./peer-trust.ts";
@@ -40,7 +41,15 @@ export interface PeerRouteOptions {
 const STATS_TTL_MS = 30_000;
 /** Traffic figures cover this window (the last message or delivery is shown whenever it was). */
 export const STATS_WINDOW_MS = 7 * 86_400_000;
-const TRUST_VALUES: readonly PolicyTrust[] = ["dkim", "unsigned", "deny"];
+
+const policyBody = t.Object({
+  trust: t.Union([t.Literal("dkim"), t.Literal("unsigned"), t.Literal("deny")], {
+    invalid: "trust must be dkim, unsigned or deny",
+  }),
+  allowFrom: optionalOrNull(t.String(), "allowFrom must be a string"),
+  signers: optionalOrNull(t.String(), "signers must be a string"),
+  note: optionalOrNull(t.String(), "note must be a string"),
+});
 
 export function peerRoutes(o: PeerRouteOptions): Route[] {
   const hosted = new Set(o.config.domains);
@@ -99,7 +108,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
   };
 
   return [
-    {
+    route({
       method: "GET",
       path: "/peers",
       access: "read",
@@ -121,8 +130,8 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           peers: peers.map((d) => peerJson(d, s)),
         });
       },
-    },
-    {
+    }),
+    route({
       method: "GET",
       path: "/peers/:domain",
       access: "read",
@@ -137,20 +146,18 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           test: lastTests.get(domain) ?? null,
         });
       },
-    },
-    {
+    }),
+    route({
       method: "PUT",
       path: "/peers/:domain/policy",
       access: "change",
       summary:
         "set our trust policy: {trust: dkim|unsigned|deny, allowFrom?: CIDRs, signers?: domains also accepted as d= for its users, note?}",
-      async handle({ params, request, caller }) {
+      body: { schema: policyBody },
+      handle({ params, body, caller }) {
         const domain = domainParam(params.domain!);
-        const body = await readJson(request);
-        const trust = stringField(body, "trust") as PolicyTrust;
-        if (!TRUST_VALUES.includes(trust))
-          throw new RequestError(400, "trust must be dkim, unsigned or deny");
-        const allowFrom = stringField(body, "allowFrom", { optional: true })?.trim() || null;
+        const trust: PolicyTrust = body.trust;
+        const allowFrom = body.allowFrom?.trim() || null;
         if (trust === "unsigned") {
           if (!allowFrom)
             throw new RequestError(
@@ -166,8 +173,8 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           const open = openRelayProblem(ranges, domain);
           if (open) throw new RequestError(400, `allowFrom: ${open}`);
         }
-        const signers = signersField(domain, trust, stringField(body, "signers", { optional: true }));
-        const note = stringField(body, "note", { optional: true })?.slice(0, 500) || null;
+        const signers = signersField(domain, trust, body.signers ?? undefined);
+        const note = body.note?.slice(0, 500) || null;
         setPeerPolicy(o.db, {
           domain,
           trust,
@@ -179,8 +186,8 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
         o.log.log("info", "console: peer policy set", { domain, trust, via: caller?.via ?? "" });
         return json(200, peerJson(domain));
       },
-    },
-    {
+    }),
+    route({
       method: "DELETE",
       path: "/peers/:domain/policy",
       access: "change",
@@ -191,17 +198,17 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
         o.log.log("info", "console: peer policy removed", { domain, via: caller?.via ?? "" });
         return json(200, peerJson(domain));
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/peers/:domain/test",
       access: "change",
       summary: "test this domain: discovery, capabilities, keys; one JSON line per step ({selector?})",
-      async handle({ params, request }) {
+      body: { schema: t.Object({ selector: optionalOrNull(t.String(), "selector must be a string") }) },
+      handle({ params, body }) {
         const domain = domainParam(params.domain!);
         if (domain === "*") throw new RequestError(400, "test a domain, not *");
-        const body = await readJson(request);
-        const asked = stringField(body, "selector", { optional: true })?.trim();
+        const asked = body.selector?.trim();
         if (asked && !/^[A-Za-z0-9._-]{1,63}$/.test(asked))
           throw new RequestError(400, `"${asked}" is not a selector`);
         const selectors = asked
@@ -237,7 +244,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           headers: { ...API_HEADERS, "Content-Type": "application/x-ndjson; charset=utf-8" },
         });
       },
-    },
+    }),
   ];
 }
 

@@ -4,7 +4,8 @@
  * (src/net/attempt-throttle.ts), so guesses sent in parallel wait their turn.
  */
 import type { Database } from "bun:sqlite";
-import type { AttemptThrottle, Refusal } from "../net/attempt-throttle.ts";
+import { t } from "elysia";
+import type { AttemptThrottle } from "../net/attempt-throttle.ts";
 import {
   adminPasswordMatches,
   type CookieOptions,
@@ -16,15 +17,8 @@ import {
   setAdminPassword,
   setupTokenMatches,
 } from "./auth.ts";
-import {
-  apiError,
-  json,
-  MAX_PUBLIC_JSON_BYTES,
-  type Route,
-  type RouteRequest,
-  readJson,
-  stringField,
-} from "./http.ts";
+import { guess } from "./guesses.ts";
+import { apiError, json, MAX_PUBLIC_JSON_BYTES, RequestError, type Route, route } from "./http.ts";
 
 export interface SessionRouteOptions {
   db: Database;
@@ -34,40 +28,13 @@ export interface SessionRouteOptions {
   log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
 }
 
-/** 429 with Retry-After: the client may try again after that many seconds. */
-function throttled(r: Refusal): Response {
-  const seconds = Math.ceil(r.waitMs / 1000);
-  const who = r.scope === "address" ? "your address" : "all addresses together";
-  return json(
-    429,
-    { error: `too many failed attempts from ${who}: wait ${seconds} s`, retryAfterSeconds: seconds },
-    { "Retry-After": String(seconds) },
-  );
-}
-
-type Outcome = "success" | "failure";
-
 /**
- * Checks one guess under a reservation taken before anything is checked, so that guesses sent at
- * once wait their turn (src/net/attempt-throttle.ts); 429 when the address, or everyone, must wait.
- * Whatever `check` throws counts as a failure.
+ * A guess's fields: anything that is not the right string is a wrong guess, answered and counted
+ * as one (401), so the schema refuses nothing here.
  */
-async function guess<T extends Response | undefined>(
-  o: SessionRouteOptions,
-  address: string,
-  check: () => Promise<[T, Outcome]>,
-): Promise<T | Response> {
-  const reservation = o.throttle.reserve(address);
-  if (!reservation.ok) return throttled(reservation);
-  let outcome: Outcome = "failure";
-  try {
-    const [response, result] = await check();
-    outcome = result;
-    return response;
-  } finally {
-    reservation.settle(outcome);
-  }
-}
+const guessField = t.Optional(t.Unknown());
+const asText = (v: unknown): string => (typeof v === "string" ? v : "");
+
 function signedIn(o: SessionRouteOptions, status = 200): Response {
   const { cookieValue, session } = o.sessions.create();
   return json(
@@ -81,44 +48,42 @@ function signedIn(o: SessionRouteOptions, status = 200): Response {
 
 export function sessionRoutes(o: SessionRouteOptions): Route[] {
   return [
-    {
+    route({
       method: "GET",
       path: "/session",
       access: "public",
       summary: "who is signed in: {signedIn, via, csrfToken} or {signedIn: false, setupNeeded}",
       // Not being signed in is an answer here, not an error: the page asks this first on every load,
       // and a 401 would show up as a failed request in the browser's console each time.
-      handle: ({ caller }: RouteRequest) => {
+      handle: ({ caller }) => {
         if (caller?.via === "token") return json(200, { signedIn: true, via: "token" });
         if (caller?.session)
           return json(200, { signedIn: true, via: "session", csrfToken: caller.session.csrfToken });
         return json(200, { signedIn: false, setupNeeded: !hasAdminPassword(o.db) });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/session",
       access: "public",
+      guesses: true,
       summary: "sign in: {password}; sets the session cookie and returns the CSRF token",
-      handle: ({ request, address }) =>
-        guess(o, address, async () => {
-          const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
-          // A missing password is a wrong one: 401, counted like any other guess.
-          const password = typeof body.password === "string" ? body.password : "";
-          if (!hasAdminPassword(o.db))
-            return [
-              apiError(409, "no password is set yet: use the setup token isched printed when it started"),
-              "failure",
-            ];
-          if (!(await adminPasswordMatches(o.db, password))) {
-            o.log.log("warn", "console sign-in failed", { address });
-            return [apiError(401, "the password is wrong"), "failure"];
-          }
-          o.log.log("info", "console sign-in", { address });
-          return [signedIn(o), "success"];
-        }),
-    },
-    {
+      body: { schema: t.Object({ password: guessField }), maxBytes: MAX_PUBLIC_JSON_BYTES },
+      async handle({ body, address, guess }) {
+        // A missing password is a wrong one: 401, counted like any other guess.
+        const password = asText(body.password);
+        if (!hasAdminPassword(o.db))
+          return apiError(409, "no password is set yet: use the setup token isched printed when it started");
+        if (!(await adminPasswordMatches(o.db, password))) {
+          o.log.log("warn", "console sign-in failed", { address });
+          return apiError(401, "the password is wrong");
+        }
+        o.log.log("info", "console sign-in", { address });
+        guess.succeeded();
+        return signedIn(o);
+      },
+    }),
+    route({
       method: "DELETE",
       path: "/session",
       access: "change",
@@ -127,52 +92,49 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         if (caller?.cookieValue) o.sessions.delete(caller.cookieValue);
         return json(200, { signedIn: false }, { "Set-Cookie": clearedSessionCookie(o.cookie) });
       },
-    },
-    {
+    }),
+    route({
       method: "POST",
       path: "/setup",
       access: "public",
+      guesses: true,
       summary: "set the first password with the one-time setup token: {token, password}",
-      handle: ({ request, address }) =>
-        guess(o, address, async () => {
-          const body = await readJson(request, MAX_PUBLIC_JSON_BYTES);
-          const token = typeof body.token === "string" ? body.token : "";
-          const password = typeof body.password === "string" ? body.password : "";
-          if (hasAdminPassword(o.db))
-            return [
-              apiError(401, "a password is already set, so the setup token is void: sign in instead"),
-              "failure",
-            ];
-          if (!setupTokenMatches(o.db, token)) {
-            o.log.log("warn", "console setup token refused", { address });
-            return [
-              apiError(
-                401,
-                "the setup token is wrong (it changes every time isched starts without a password)",
-              ),
-              "failure",
-            ];
-          }
-          // The token was right: not a failed guess, even if the password is refused.
-          const problem = passwordProblem(password);
-          if (problem) return [apiError(400, problem), "success"];
-          await setAdminPassword(o.db, password);
-          o.sessions.clear();
-          o.log.log("info", "console password set with the setup token", { address });
-          return [signedIn(o, 201), "success"];
-        }),
-    },
-    {
+      body: {
+        schema: t.Object({ token: guessField, password: guessField }),
+        maxBytes: MAX_PUBLIC_JSON_BYTES,
+      },
+      async handle({ body, address, guess }) {
+        const password = asText(body.password);
+        if (hasAdminPassword(o.db))
+          return apiError(401, "a password is already set, so the setup token is void: sign in instead");
+        if (!setupTokenMatches(o.db, asText(body.token))) {
+          o.log.log("warn", "console setup token refused", { address });
+          return apiError(
+            401,
+            "the setup token is wrong (it changes every time isched starts without a password)",
+          );
+        }
+        // The token was right: not a failed guess, even if the password is refused.
+        guess.succeeded();
+        const problem = passwordProblem(password);
+        if (problem) return apiError(400, problem);
+        await setAdminPassword(o.db, password);
+        o.sessions.clear();
+        o.log.log("info", "console password set with the setup token", { address });
+        return signedIn(o, 201);
+      },
+    }),
+    route({
       method: "PUT",
       path: "/admin/password",
       access: "change",
       summary: "change the password: {current, password} (current not needed with the API token)",
-      async handle({ request, caller, address }) {
-        const body = await readJson(request);
-        const password = stringField(body, "password");
+      body: { schema: t.Object({ password: t.String(), current: t.Optional(t.String()) }) },
+      async handle({ body, caller, address }) {
+        const { password, current } = body;
         if (caller?.via === "session") {
-          const current = stringField(body, "current");
-          const refused = await guess(o, address, async () =>
+          if (current === undefined) throw new RequestError(400, "current is required");
+          const refused = await guess(o.throttle, address, async () =>
             (await adminPasswordMatches(o.db, current))
               ? [undefined, "success"]
               : [apiError(403, "the current password is wrong"), "failure"],
@@ -186,6 +148,6 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         o.log.log("info", "console password changed", { address, via: caller?.via ?? "" });
         return caller?.via === "session" ? signedIn(o) : json(200, { changed: true });
       },
-    },
+    }),
   ];
 }

@@ -1,10 +1,11 @@
 /** Tools: "verify this request", the page's equivalent of `isched dkim verify`. */
+import { t } from "elysia";
 import { createNetworkKeyResolver } from "../dkim/network-key-resolver.ts";
 import { keyRecordFromFile, type PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { parseSignature } from "../dkim/signature.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import { parseRawRequest } from "../http/raw-request.ts";
-import { json, RequestError, type Route, readJson, stringField } from "./http.ts";
+import { json, optionalOrNull, RequestError, type Route, route } from "./http.ts";
 import { restoreLineEnds, verifySteps } from "./verify-steps.ts";
 
 export interface ToolRouteOptions {
@@ -18,21 +19,25 @@ export interface ToolRouteOptions {
 
 export function toolRoutes(o: ToolRouteOptions): Route[] {
   return [
-    {
+    route({
       method: "POST",
       path: "/tools/verify",
       access: "change",
       summary: "verify a raw signed request step by step: {request, atMs?, publicKey?}",
-      async handle({ request }) {
-        const body = await readJson(request);
-        const text = stringField(body, "request");
+      body: {
+        schema: t.Object({
+          request: t.String(),
+          atMs: optionalOrNull(t.Number(), "atMs must be a time in ms"),
+          publicKey: optionalOrNull(t.String(), "publicKey must be a string"),
+        }),
+      },
+      async handle({ body }) {
+        const text = body.request;
         if (text.trim() === "") throw new RequestError(400, "paste a raw HTTP request");
         const atMs = body.atMs ?? o.nowMs();
-        if (typeof atMs !== "number" || !Number.isFinite(atMs))
-          throw new RequestError(400, "atMs must be a time in ms");
         const { bytes, restored } = restoreLineEnds(text);
         let peerKeys = o.peerKeys;
-        const publicKey = stringField(body, "publicKey", { optional: true })?.trim();
+        const publicKey = body.publicKey?.trim();
         if (publicKey) {
           // The pasted key stands for whatever d= and s= the signature names, as `dkim verify --pub-key`.
           let sig: ReturnType<typeof parseSignature> | undefined;
@@ -71,6 +76,6 @@ export function toolRoutes(o: ToolRouteOptions): Route[] {
         });
         return json(200, await verifySteps(bytes, { keys, nowMs: atMs, allowSha1: o.allowSha1, restored }));
       },
-    },
+    }),
   ];
 }

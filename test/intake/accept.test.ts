@@ -88,7 +88,10 @@ describe("accept()", () => {
   test("a message for the store target is stored decided, with its attempt, in one transaction", async () => {
     const s = setup();
     const before = walCommits(s.path);
-    const result = await s.accept("mailto:org@peer.example", ["mailto:ann@example.com", "mailto:bob@example.com"]);
+    const result = await s.accept("mailto:org@peer.example", [
+      "mailto:ann@example.com",
+      "mailto:bob@example.com",
+    ]);
     expect(walCommits(s.path) - before).toBe(1);
     if (result.kind !== "accepted") throw new Error(result.kind);
     const detail = s.queue.getMessage(result.accepted.messageId)!;
@@ -102,7 +105,10 @@ describe("accept()", () => {
 
   test("routes each recipient by the table: local target, iSchedule for our Originator, 3.7 otherwise", async () => {
     const s = setup();
-    const ours = await s.accept("mailto:ann@example.com", ["mailto:bob@example.com", "mailto:eve@far.example"]);
+    const ours = await s.accept("mailto:ann@example.com", [
+      "mailto:bob@example.com",
+      "mailto:eve@far.example",
+    ]);
     if (ours.kind !== "accepted") throw new Error(ours.kind);
     expect(ours.direction).toBe("outbound");
     expect(
@@ -112,7 +118,10 @@ describe("accept()", () => {
       ["ischedule", "queued", NOW + HOUR],
     ]);
     // A stranger's message to someone elsewhere is not relayed.
-    const theirs = await s.accept("mailto:org@peer.example", ["mailto:ann@example.com", "mailto:eve@far.example"]);
+    const theirs = await s.accept("mailto:org@peer.example", [
+      "mailto:ann@example.com",
+      "mailto:eve@far.example",
+    ]);
     if (theirs.kind !== "accepted") throw new Error(theirs.kind);
     expect(theirs.direction).toBe("inbound");
     const refused = s.queue.getMessage(theirs.accepted.messageId)!.deliveries[1]!;
@@ -127,7 +136,11 @@ describe("accept()", () => {
   test("a recipient the iTIP method does not allow is refused before anything is stored", async () => {
     const s = setup();
     const before = walCommits(s.path);
-    const refused = s.accept("mailto:org@peer.example", ["mailto:zed@example.com"], ["mailto:ann@example.com"]);
+    const refused = s.accept(
+      "mailto:org@peer.example",
+      ["mailto:zed@example.com"],
+      ["mailto:ann@example.com"],
+    );
     expect(refused).rejects.toThrow(IScheduleError);
     await refused.catch(() => {});
     expect(walCommits(s.path)).toBe(before);

@@ -1,7 +1,7 @@
 /**
  * Request bodies are capped while they stream, on every route that reads one, in the compiled binary:
- * a 100 MB chunked body sent to the console's public routes (sign-in, setup) or to the submission
- * API is refused once it passes the route's limit, while the client is still sending, and the
+ * a 100 MB chunked body sent to the console's public routes (sign-in, setup), to a JSON route or to
+ * the submission API is refused once it passes the route's limit, while the client is still sending, and the
  * server's memory does not grow with it. The iSchedule endpoint answers any declared Content-Length
  * over its limit with its own max-content-length error element and iSchedule headers (never Bun's
  * bare 413). A body that stalls gets the route's 408 at the body deadline (the endpoint's is in the
@@ -69,6 +69,12 @@ describe("a 100 MB chunked body is refused while it streams, and the server's me
   const cases: [string, string, () => RawField[], RegExp][] = [
     ["POST /api/v1/session (public)", "/api/v1/session", () => [json], /larger than 16384 bytes/],
     ["POST /api/v1/setup (public)", "/api/v1/setup", () => [json], /larger than 16384 bytes/],
+    [
+      "POST /api/v1/keys/check (a JSON route, with the API token)",
+      "/api/v1/keys/check",
+      () => [json, ["Authorization", `Bearer ${token}`]],
+      /larger than 2097152 bytes/,
+    ],
     [
       "POST /api/v1/messages (the submission API)",
       "/api/v1/messages",
