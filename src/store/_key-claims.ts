@@ -27,8 +27,11 @@ function statementsOf(table: "replay_keys" | "itip_keys") {
 }
 
 export interface KeyClaims {
-  /** Prunes a few expired keys; call once before a transaction's claims. */
-  prune(db: Database, nowMs: number): void;
+  /**
+   * Prunes expired keys, a few by default (call once before a transaction's claims), or up to
+   * `limit` (the retention pruner's batches); returns how many went.
+   */
+  prune(db: Database, nowMs: number, limit?: number): number;
   /** Takes `key` for `messageId` unless another message holds it in force; true when taken. */
   claim(db: Database, o: { key: string; messageId: number; expiresAt: number; nowMs: number }): boolean;
   /** The message that holds `key` while it is in force. */
@@ -38,7 +41,7 @@ export interface KeyClaims {
 export function keyClaims(table: "replay_keys" | "itip_keys"): KeyClaims {
   const statements = statementsOf(table);
   return {
-    prune: (db, nowMs) => statements(db).prune.run({ now: nowMs, limit: PRUNE_PER_CLAIM }),
+    prune: (db, nowMs, limit = PRUNE_PER_CLAIM) => statements(db).prune.run({ now: nowMs, limit }).changes,
     claim: (db, o) =>
       statements(db).claim.run({ key: o.key, messageId: o.messageId, expiresAt: o.expiresAt, now: o.nowMs })
         .changes === 1,

@@ -27,13 +27,18 @@ export interface DatabaseFacts {
   readonly writtenBy?: string;
 }
 
-/** Copies the database at `from` (open, in use or not) to `to`, which must not exist. */
-export function backupDatabase(o: { from: string; to: string }): DatabaseFacts {
+/**
+ * Copies the database at `from` (open, in use or not) to `to`, which must not exist. With
+ * `autoVacuum: "incremental"` the copy gives free pages back to the file system when asked
+ * (compaction.ts): VACUUM INTO builds it with the auto_vacuum mode set on the source connection.
+ */
+export function backupDatabase(o: { from: string; to: string; autoVacuum?: "incremental" }): DatabaseFacts {
   const source = openReadOnly(o.from);
   const temporary = `${o.to}.partial-${process.pid}`;
   try {
     createPrivateFile(temporary, o.to);
     try {
+      if (o.autoVacuum === "incremental") source.run("PRAGMA auto_vacuum = INCREMENTAL");
       source.run("VACUUM INTO ?", [temporary]);
       syncFile(temporary);
       const facts = checkBackup(temporary);
@@ -125,7 +130,8 @@ function createPrivateFile(path: string, finalPath: string): void {
   }
 }
 
-function syncFile(path: string): void {
+/** fsync of a file, or of a directory (after a rename in it). */
+export function syncFile(path: string): void {
   const fd = openSync(path, "r");
   try {
     fsyncSync(fd);

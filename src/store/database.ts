@@ -11,6 +11,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { backupDatabase } from "./backup.ts";
+import { type ConversionResult, convertToIncrementalVacuum } from "./compaction.ts";
 import { acquireDataLock, type DataLock, lockPathFor } from "./data-lock.ts";
 import { StoreError } from "./errors.ts";
 import {
@@ -32,6 +33,11 @@ export interface OpenDatabaseOptions {
   readOnly?: boolean;
   /** Told where the copy went when the file was backed up before a migration. */
   onMigrationBackup?: (backupPath: string) => void;
+  /**
+   * Converts a database made before isched made them with incremental auto-vacuum (compaction.ts),
+   * so that pruning can shrink the file; told how it went. A new database is made that way anyway.
+   */
+  convertToIncrementalVacuum?: (result: ConversionResult) => void;
   /** The schema's migrations; tests give their own. */
   migrations?: readonly Migration[];
   nowMs?: () => number;
@@ -73,6 +79,8 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
   try {
     if (!memory) checkDirectory(path, readOnly);
     if (!memory && !readOnly) lock = acquireDataLock(lockPathFor(path));
+    if (lock && options.convertToIncrementalVacuum)
+      options.convertToIncrementalVacuum(convertToIncrementalVacuum(path));
     db = new LockedDatabase(path, readOnly, lock);
     configure(db, { memory, readOnly, synchronous: options.synchronous ?? "normal" });
     checkIsIsched(db);
@@ -109,6 +117,14 @@ function configure(
 ): void {
   // First, so that every later statement (even switching to WAL) waits for a busy lock.
   db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // A new file gives free pages back when asked (retention.ts's compaction): the mode can only be
+  // set before anything is written, switching to WAL included.
+  if (
+    !o.readOnly &&
+    !o.memory &&
+    db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count === 0
+  )
+    db.run("PRAGMA auto_vacuum = INCREMENTAL");
   if (!o.readOnly && !o.memory) {
     const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get()?.journal_mode;
     if (mode !== "wal")

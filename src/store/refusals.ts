@@ -33,7 +33,7 @@ export type NewRefusal = Omit<NewMessage, "body" | "refusal" | "replay" | "bodyS
 const EMPTY = new Uint8Array(0);
 
 /** What a row's metadata weighs, in SQL over `messages` (the pruning's byte count). */
-const METADATA_BYTES = `(200 + length(originator) + length(content_type) + length(coalesce(remote_message_id, ''))
+export const METADATA_BYTES = `(200 + length(originator) + length(content_type) + length(coalesce(remote_message_id, ''))
   + length(coalesce(headers, '')) + length(coalesce(dkim_reason, '')) + length(refusal)
   + length(coalesce(response_body, '')))`;
 
