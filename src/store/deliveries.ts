@@ -73,6 +73,12 @@ const COLUMNS = `id, message_id AS messageId, recipient, domain, route, target, 
   fallback_at AS fallbackAt, created_at AS createdAt, updated_at AS updatedAt, final_at AS finalAt`;
 
 const IDS = "id IN (SELECT value FROM json_each($ids))";
+/**
+ * The message still has its body: the retention pruner empties an old message's body (keeping its
+ * size in body_size, store/retention.ts), and a delivery of it must never go out again empty.
+ */
+const BODY_KEPT = `NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = deliveries.message_id
+  AND m.refusal IS NULL AND m.body_size IS NOT NULL)`;
 const SET_LEASE =
   "state = 'in-flight', lease_owner = $owner, lease_expires_at = $expiresAt, updated_at = $now";
 
@@ -143,7 +149,7 @@ const statements = perDatabase((db) => ({
     WHERE id = $id AND state = 'in-flight'`),
   retryNow: db.query<never, Bindings>(`UPDATE deliveries SET state = 'queued', next_attempt_at = $now,
       lease_breaks = 0, final_at = NULL, updated_at = $now
-    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken')`),
+    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken') AND ${BODY_KEPT}`),
   cancel: db.query<never, Bindings>(`UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL,
       lease_owner = NULL, lease_expires_at = NULL, final_at = $now, updated_at = $now
     WHERE ${IDS} AND state IN ('queued', 'in-flight', 'broken')`),
@@ -152,7 +158,7 @@ const statements = perDatabase((db) => ({
     Bindings
   >(`UPDATE deliveries SET state = 'queued', route = 'imip', target = NULL,
       next_attempt_at = $now, fallback_at = NULL, lease_breaks = 0, final_at = NULL, updated_at = $now
-    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken')`),
+    WHERE ${IDS} AND state IN ('queued', 'failed', 'broken') AND ${BODY_KEPT}`),
   // Each part counts entries of a partial index instead of scanning the table.
   countByState: db.query<{ state: DeliveryState; n: number }, []>(`
     SELECT 'queued' AS state, count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'

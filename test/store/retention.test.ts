@@ -157,6 +157,30 @@ describe("bodies are emptied after --retain-bodies", () => {
     db.close();
   });
 
+  test("a failed delivery whose body is gone can no longer be retried or sent by email (it would go out empty)", async () => {
+    const db = openDatabase(":memory:");
+    const c = new TestClock(T0);
+    const queue = new DeliveryQueue(db, queueOptions(c));
+    const failed = (uid: string) =>
+      queue.accept(
+        invitation({ uid }),
+        recipients(1, { state: "failed", attempt: attempt({ outcome: "permanent" }) }),
+      ).deliveryIds[0]!;
+    const old = [failed("old-1"), failed("old-2")];
+    c.advance(40 * DAY);
+    const young = failed("young");
+    expect((await prune(db, c.ms)).bodies!.rows).toBe(2);
+    expect(queue.retryNow([old[0]!, young])).toBe(1);
+    expect(queue.requestImip([old[1]!])).toBe(0);
+    expect(
+      old.map(
+        (id) =>
+          db.query<{ state: string }, [number]>("SELECT state FROM deliveries WHERE id = ?").get(id)!.state,
+      ),
+    ).toEqual(["failed", "failed"]);
+    db.close();
+  });
+
   test("a refusal is left to its own step (its body is already gone)", () => {
     const db = openDatabase(":memory:");
     const log = new RefusalLog(db, { nowMs: () => T0 });
