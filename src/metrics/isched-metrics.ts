@@ -180,12 +180,7 @@ export function createIschedMetrics(o: { version: string; readers?: MetricReader
        * One attempt: its latency by route and outcome, and, for a remote peer (`peer` given), its
        * outcome for that peer.
        */
-      observe: (l: {
-        route: Route;
-        outcome: AttemptOutcome;
-        seconds: number;
-        peer?: string;
-      }) => {
+      observe: (l: { route: Route; outcome: AttemptOutcome; seconds: number; peer?: string }) => {
         attemptSeconds.observe({ route: l.route, outcome: l.outcome }, l.seconds);
         if (l.peer !== undefined)
           peerAttempts.inc({ peer: peers.value(l.peer.toLowerCase()), outcome: l.outcome });

@@ -87,7 +87,9 @@ export function createReadiness(o: ReadinessOptions): Readiness {
     const time = new Date(now()).toISOString();
     const p = o.probes;
     const checks: Record<string, CheckResult[]> = {};
-    const add = (key: string, r: Omit<CheckResult, "time">) => (checks[key] ??= []).push({ ...r, time });
+    const add = (key: string, r: Omit<CheckResult, "time">) => {
+      checks[key] = [...(checks[key] ?? []), { ...r, time }];
+    };
 
     const write = await withTimeout(Promise.resolve().then(p.databaseWritable), timeoutMs);
     add(
