@@ -82,8 +82,12 @@ function errnoName(n: number): string {
 }
 
 function loadLibc(): Libc | string {
-  if (libc !== undefined) return libc;
-  if (process.platform !== "linux") return (libc = "sd_notify is for Linux");
+  libc ??= openLibc();
+  return libc;
+}
+
+function openLibc(): Libc | string {
+  if (process.platform !== "linux") return "sd_notify is for Linux";
   const symbols = {
     socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     sendto: {
@@ -98,7 +102,7 @@ function loadLibc(): Libc | string {
   for (const name of ["libc.so.6", "libc.so"]) {
     try {
       const { symbols: s } = dlopen(name, symbols);
-      libc = {
+      return {
         socket: (d, t, p) => s.socket(d, t, p),
         sendto: (fd, buf, len, flags, addr, addrlen) => Number(s.sendto(fd, buf, len, flags, addr, addrlen)),
         close: (fd) => s.close(fd),
@@ -107,12 +111,11 @@ function loadLibc(): Libc | string {
           return at === null ? 0 : read.i32(at, 0);
         },
       };
-      return libc;
     } catch (e) {
       problem = e instanceof Error ? e.message : String(e);
     }
   }
-  return (libc = `cannot load libc for sd_notify: ${problem}`);
+  return `cannot load libc for sd_notify: ${problem}`;
 }
 
 /** Sends one notification to `socket` (the value of $NOTIFY_SOCKET). */
