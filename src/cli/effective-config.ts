@@ -7,12 +7,8 @@
  */
 
 import { envName, type FlagSpec, kebab, nearest, type ParsedArgs } from "../config/flags.ts";
+import { redactSecrets } from "../text/redact.ts";
 import type { FlagTable } from "./command.ts";
-
-/** `scheme://user:password@` becomes `scheme://user:***@`, wherever it appears in the value. */
-export function redactSecrets(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):[^\s/?#]*@/gi, "$1$2:***@");
-}
 
 export interface EffectiveLine {
   readonly flag: string;
