@@ -221,34 +221,48 @@ describe(`retention over ${MESSAGES} messages received over 500 days`, () => {
         },
         shouldStop: () => stopped,
       });
-    const waits = { with: [] as number[], without: [] as number[] };
+    /** Each window's waits, by window number (odd: with the pruner). */
+    const windows: number[][] = [];
     let next = performance.now();
     for (let i = 0; performance.now() - started < phaseMs; i++) {
       next += 5;
       const wait = next - performance.now();
       if (wait > 0) await Bun.sleep(wait);
       else await new Promise((r) => setImmediate(r));
-      const on = Math.floor((next - started) / windowMs) % 2 === 1;
-      allowed = on;
-      if (on) pruning ??= startPruning();
+      const window = Math.floor((next - started) / windowMs);
+      allowed = window % 2 === 1;
+      if (allowed) pruning ??= startPruning();
       acceptOne(queue, i, 5000);
-      (on ? waits.with : waits.without).push(Math.max(0, performance.now() - next));
+      windows[window] = [...(windows[window] ?? []), Math.max(0, performance.now() - next)];
     }
     stopped = true;
     const report = (await pruning)!;
     await checkpointer.stop();
     db.close();
     const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * q)]!;
+    const of = (on: boolean) => windows.filter((w, i) => w && i % 2 === (on ? 1 : 0));
+    const waits = { with: of(true).flat(), without: of(false).flat() };
+    // The worst wait of a typical half-second: the median over windows of each window's longest wait.
+    // A checkpoint that holds writers (the WAL at its limit, whoever filled it) lands in one window;
+    // a pruner that holds requests up does so in every window it runs in.
+    const typicalWorst = (on: boolean) =>
+      p(
+        of(on).map((w) => Math.max(...w)),
+        0.5,
+      );
     const pruned = report.steps.reduce((n, s) => n + s.rows, 0);
     const longest = Math.max(...report.steps.map((s) => s.maxBatchMs));
     console.log(
       `retention: accept wait p50/p99/max without the pruner ${p(waits.without, 0.5).toFixed(1)}/${p(waits.without, 0.99).toFixed(1)}/${p(waits.without, 1).toFixed(1)} ms, ` +
-        `with ${p(waits.with, 0.5).toFixed(1)}/${p(waits.with, 0.99).toFixed(1)}/${p(waits.with, 1).toFixed(1)} ms ` +
+        `with ${p(waits.with, 0.5).toFixed(1)}/${p(waits.with, 0.99).toFixed(1)}/${p(waits.with, 1).toFixed(1)} ms; ` +
+        `a half-second's worst wait, median over windows: ${typicalWorst(false).toFixed(1)} ms without, ${typicalWorst(true).toFixed(1)} ms with ` +
         `(${waits.with.length + waits.without.length} accepts; pruner: ${pruned} rows, longest batch ${longest.toFixed(1)} ms)`,
     );
     // The pruner did real work in its windows...
     expect(pruned).toBeGreaterThan(1500);
-    // ...and a request waited at most a few milliseconds more for it, at the 99th percentile.
-    expect(p(waits.with, 0.99)).toBeLessThan(p(waits.without, 0.99) + 50);
+    // ...never in a batch long enough to hold a request up noticeably...
+    expect(longest).toBeLessThan(50);
+    // ...and a typical half-second's worst wait is at most a batch's length longer with it.
+    expect(typicalWorst(true)).toBeLessThan(typicalWorst(false) + 10);
   }, 60_000);
 });
