@@ -18,8 +18,9 @@ const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):[^\s/?#]*@/gi;
 const AUTHORIZATION =
   /\b((?:proxy-)?authorization\s*[:=]\s*"?)(bearer|basic|digest|negotiate)?(\s*)[^\s",;]+/gi;
 const COOKIE = /\b((?:set-)?cookie\s*:\s*)[^\r\n]*/gi;
-const SECRET_NAMES =
-  "(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|client[_-]?secret|auth)";
+// Names that end in one of these (`access_token`, `client_secret`, `ISCHED_SMTP_PASSWORD`); not
+// `pass` or `auth` alone, which an SMTP error or a DKIM result says without a secret after them.
+const SECRET_NAMES = "(?:password|passwd|pwd|secret|token|api[_-]?key|apikey)";
 const KEY_VALUE = new RegExp(
   `(\\b[\\w.-]*${SECRET_NAMES}["']?\\s*[=:]\\s*)("[^"]*"|'[^']*'|[^\\s&,;"']+)`,
   "gi",

@@ -44,6 +44,7 @@ describe("secrets out of text", () => {
       "v=1; a=rsa-sha256; d=example.com; s=is202611; bh=abc=; b=def=",
       "delivered to mailto:bob@example.com (2.0;Success)",
       "author: Alice; passes: 3; selector=s1",
+      "SMTP auth: 535 5.7.8 Authentication failed; dkim pass: example.com",
       "the DKIM key is202611._domainkey.example.com is not visible in DNS yet",
     ])
       expect(redactSecrets(text)).toBe(text);
