@@ -8,7 +8,7 @@
  * The report says which steps completed, overran or failed, so the caller can exit non-zero when
  * the drain was not clean.
  */
-import type { Logger } from "../server/log.ts";
+import type { Logger } from "../log/logger.ts";
 
 export interface DrainStep {
   readonly name: string;

@@ -24,10 +24,11 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { ConfigError } from "../config/errors.ts";
+import { readCertificates, readPrivateKey, readSecretFile, readTlsPair } from "../config/files.ts";
+import { parsePeerKey } from "../config/rules.ts";
 import type { PrivateKeyEntry } from "../dkim/private-exchange-source.ts";
 import { loadSigningKey } from "../dkim/sign.ts";
-import { ConfigError, parsePeerKey, readSecretFile } from "../server/config.ts";
-import { readCertificates, readPrivateKey, readTlsPair } from "../server/pem-files.ts";
 import { loadAuthFile, type SmtpAccounts } from "../smtp-intake/auth-file.ts";
 
 /** The files the running server read, as its flags name them. */

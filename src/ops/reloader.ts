@@ -9,7 +9,7 @@
  * Reloads do not overlap: a SIGHUP during one makes one more run after it (files may have changed
  * again meanwhile), and more SIGHUPs meanwhile add nothing.
  */
-import type { Logger } from "../server/log.ts";
+import type { Logger } from "../log/logger.ts";
 import { type Fingerprints, planReload, type ReloadChange, type ReloadSources } from "./reload-plan.ts";
 import type { NotifyResult } from "./sd-notify.ts";
 

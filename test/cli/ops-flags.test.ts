@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { opsFlags, opsSettings } from "../../src/cli/commands/ops-flags.ts";
-import { describeFlags, parseFlags } from "../../src/cli/flags.ts";
+import { describeFlags, parseFlags } from "../../src/config/flags.ts";
+import { opsFlags, opsSettings } from "../../src/config/ops-flags.ts";
 
 const DAY = 86_400_000;
 const parse = (argv: string[], env: Record<string, string> = {}) =>

@@ -6,10 +6,10 @@
  */
 import { readFileSync } from "node:fs";
 import { startHotTlsListener } from "../../src/acme/hot-tls-listener.ts";
+import { createLogger } from "../../src/log/logger.ts";
 import { fingerprintSources } from "../../src/ops/reload-plan.ts";
 import { createReloader } from "../../src/ops/reloader.ts";
 import { createNotifier } from "../../src/ops/sd-notify.ts";
-import { createLogger } from "../../src/server/log.ts";
 
 const [certFile, keyFile] = process.argv.slice(2) as [string, string];
 const sources = { tls: { certFile, keyFile } };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { attemptLogEvent, logAttempt } from "../../src/delivery/attempt-log.ts";
-import { createLogger, type LogFormat, type LogLevel } from "../../src/server/log.ts";
+import { createLogger, type LogFormat, type LogLevel } from "../../src/log/logger.ts";
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 

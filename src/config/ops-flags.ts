@@ -5,9 +5,9 @@
  * opsSettings() in configFromFlags.
  */
 
-import { ConfigError } from "../../server/config.ts";
-import type { LogFormat } from "../../server/log.ts";
-import type { RetentionPolicy } from "../../store/retention-policy.ts";
+import type { LogFormat } from "../log/logger.ts";
+import { type HostPort, parseListenAddress } from "../net/host-port.ts";
+import type { RetentionPolicy } from "../store/retention-policy.ts";
 import {
   DEFAULT_RETAIN_BODIES_MS,
   DEFAULT_RETAIN_MS,
@@ -15,9 +15,9 @@ import {
   parseRetain,
   parseRetainBodies,
   retentionPolicy,
-} from "../../store/retention-policy.ts";
-import { flag } from "../flags.ts";
-import { type HostPort, parseListenAddress } from "../parse-values.ts";
+} from "../store/retention-policy.ts";
+import { ConfigError } from "./errors.ts";
+import { flag } from "./flags.ts";
 
 export const opsFlags = {
   retain: flag.custom<number | undefined>(parseRetain, {
