@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { SCHEMA_VERSION } from "../../src/store/migrations.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { invitation } from "../support/isched.ts";
-import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
+import { printed, running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
 
 let dir: string;
 beforeAll(() => {
@@ -60,7 +60,8 @@ test("backup while serving, restore refused while serving, restore after: the ke
   let backupFile: string;
   let keys: string[];
   try {
-    expect(first.stdout()).toContain("New DKIM key for home.test");
+    // The new key's records follow the summary: wait for them rather than read what is there.
+    expect(await printed(first, /New DKIM key for home\.test/)).toContain("New DKIM key for home.test");
     await submit(first, data, "before-backup");
     keys = keyRecords(join(data, "isched.db"));
     expect(keys.length).toBe(1);
