@@ -10,6 +10,7 @@ import { parsePeerFlag } from "../outbound/static-routes.ts";
 import { loadAuthFile } from "../smtp-intake/auth-file.ts";
 import { ConfigError } from "./errors.ts";
 import { readCertificates, readFlagFile, readPrivateKey, readSecretFile, readTlsPair } from "./files.ts";
+import { opsSettings } from "./ops-flags.ts";
 import {
   hostedSignerProblem,
   parseDeliverRule,
@@ -116,6 +117,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     smtpUrl: f.smtp,
     imipFrom: f.imipFrom,
     sync: f.sync,
+    ops: opsSettings(f),
   };
 }
 

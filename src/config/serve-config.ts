@@ -10,6 +10,7 @@ import type { AlignmentMode, TrustRule } from "../inbound/trust-policy.ts";
 import type { Cidr } from "../net/cidr.ts";
 import type { HostPort } from "../net/host-port.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
+import type { OpsSettings } from "./ops-flags.ts";
 
 export type LocalTargetSpec =
   | { readonly kind: "store" }
@@ -119,4 +120,6 @@ export interface ServeConfig {
     readonly relay?: string;
     readonly maxSizeBytes: number;
   };
+  /** Retention, the log's form and the metrics listener (ops-flags.ts); absent: their defaults. */
+  readonly ops?: OpsSettings;
 }

@@ -13,6 +13,7 @@ import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import { parseListenAddress } from "../net/host-port.ts";
 import { formatDuration, parseDuration } from "../time/duration.ts";
 import { type FlagValues, flag } from "./flags.ts";
+import { opsFlags } from "./ops-flags.ts";
 import { DEFAULT_VERIFY_DEADLINE_MS } from "./serve-config.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
@@ -226,6 +227,7 @@ export const serveFlags = {
     help: "least important log lines shown",
     defaultValue: "info",
   }),
+  ...opsFlags,
 };
 
 export type ServeFlags = FlagValues<typeof serveFlags>;

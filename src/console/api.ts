@@ -106,7 +106,11 @@ export function createApi(o: ApiOptions): Api {
     onChecked: (domain, selector, matching) => o.keyPublication?.note(domain, selector, matching),
   });
   const peerFacts = o.peerFacts ?? new PeerFacts(o.db, nowMs);
-  const plan = { scheduleMs: o.config.retryScheduleMs, imipAvailable: o.imipLabel !== undefined };
+  const plan = {
+    scheduleMs: o.config.retryScheduleMs,
+    imipAvailable: o.imipLabel !== undefined,
+    retainBodiesMs: o.config.ops?.retention.bodiesMs,
+  };
 
   const routes: Route[] = [
     ...sessionRoutes({ db: o.db, sessions, throttle, cookie, log: o.log }),

@@ -65,6 +65,8 @@ export interface MessageView
     bodySha256: string | null;
   } | null;
   itip: { ok: true; view: ItipSummary; sequence: number } | { ok: false; error: string };
+  /** The body was emptied by retention (store/retention.ts): its size, and why, in a sentence. */
+  bodyRemoved: { bytes: number; text: string } | null;
   deliveries: DeliveryView[];
   command: string;
 }
@@ -73,6 +75,8 @@ export interface PlanContext {
   scheduleMs: readonly number[];
   /** isched can send e-mail (--smtp is set). */
   imipAvailable: boolean;
+  /** --retain-bodies: how long bodies are kept (undefined: forever), to say why one is gone. */
+  retainBodiesMs?: number;
 }
 
 export const ACTION_OF: Readonly<Record<"retry" | "cancel" | "imip", BulkAction>> = {
@@ -161,12 +165,34 @@ export function planOf(d: DeliveryRow, c: PlanContext): DeliveryPlan {
   };
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * A body retention emptied (it keeps the size in body_size and leaves an empty body), with the
+ * sentence the console shows; null for a message that still has its body, and for a refusal.
+ */
+function removedBody(
+  m: Pick<MessageRow, "body" | "bodySize" | "refusal">,
+  retainBodiesMs: number | undefined,
+): MessageView["bodyRemoved"] {
+  if (m.refusal !== null || m.body.length > 0 || m.bodySize === null || m.bodySize === 0) return null;
+  const after =
+    retainBodiesMs === undefined ? "by retention" : `after ${Math.round(retainBodiesMs / DAY_MS)} days`;
+  return {
+    bytes: m.bodySize,
+    text: `body removed ${after} (--retain-bodies); it was ${m.bodySize} bytes, what became of it is kept`,
+  };
+}
+
 export function messageView(detail: MessageDetail, c: PlanContext): MessageView {
   const m = detail.message;
   const body = Buffer.from(m.body).toString("utf8");
+  const bodyRemoved = removedBody(m, c.retainBodiesMs);
   let itip: MessageView["itip"];
   if (m.refusal !== null) {
     itip = { ok: false, error: "not kept: the request was refused, and a refusal keeps no body" };
+  } else if (bodyRemoved) {
+    itip = { ok: false, error: `not kept: ${bodyRemoved.text}` };
   } else {
     try {
       const parsed = parseItip(body);
@@ -208,6 +234,7 @@ export function messageView(detail: MessageDetail, c: PlanContext): MessageView 
         ? null
         : { reason: m.refusal, status: m.responseStatus, bodyBytes: m.bodySize, bodySha256: m.bodyHash },
     itip,
+    bodyRemoved,
     command: `isched queue show ${m.id}`,
     deliveries: detail.deliveries.map(({ leaseOwner: _o, leaseExpiresAt, ...d }) => ({
       ...d,

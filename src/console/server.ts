@@ -7,6 +7,7 @@
  */
 import page from "../../web/index.html";
 import { listenOptions } from "../http/listen-options.ts";
+import type { PlainRoute } from "../http/plain-route.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
 
@@ -20,6 +21,8 @@ export interface ConsoleListener {
 export type StartConsoleOptions = Omit<ApiOptions, "secure" | "loopbackOnly" | "listeners"> & {
   /** Listeners to show on the Overview besides the console itself. */
   listeners?: () => readonly { name: string; url: string }[];
+  /** GET routes outside the API (`/healthz`, `/readyz`, `/metrics`), each deciding who may read it. */
+  plainRoutes?: readonly PlainRoute[];
 };
 
 const hostForUrl = (host: string): string => (host.includes(":") ? `[${host}]` : host);
@@ -39,6 +42,7 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     loopbackOnly: loopback,
     listeners: () => [...(o.listeners?.() ?? []), { name: "Console and API", url }],
   });
+  for (const r of o.plainRoutes ?? []) api.app.get(r.path, (c) => r.handle(c.request as Request));
   const app = api.app.get("/", page).listen(listenOptions({ host, port, tls, idleTimeoutS: IDLE_TIMEOUT_S }));
   const server = app.server!;
   url = `${scheme}://${hostForUrl(host)}:${server.port}`;

@@ -9,7 +9,9 @@ import type { IntakeService } from "../intake/accept.ts";
 import { type Submission, type SubmitResult, submit } from "../intake/submission.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { STATUS } from "../ischedule/status.ts";
+import type { IschedMetrics } from "../metrics/isched-metrics.ts";
 import { isFinal } from "../store/delivery-states.ts";
+import { storageFailure } from "../store/errors.ts";
 import type { Intake } from "../store/messages.ts";
 
 export interface SubmissionHttpContext {
@@ -18,6 +20,8 @@ export interface SubmissionHttpContext {
   deadlineMs: number;
   /** The largest body the route reads. */
   maxBytes: number;
+  /** Counts each submission by outcome and error element. */
+  metrics?: Pick<IschedMetrics, "requests">;
 }
 
 const json = (status: number, value: unknown): Response =>
@@ -40,10 +44,17 @@ export async function handleSubmission(
       { deadlineMs: ctx.deadlineMs },
     );
   } catch (e) {
-    if (e instanceof IScheduleError)
+    const refused = e instanceof IScheduleError;
+    ctx.metrics?.requests.inc({
+      intake: "submission",
+      outcome: refused ? "refused" : storageFailure(e) !== undefined ? "unavailable" : "failed",
+      error: refused ? e.element : "other",
+    });
+    if (refused)
       return json(e.httpStatus === 413 ? 413 : 400, { error: e.publicMessage, element: e.element });
     throw e;
   }
+  ctx.metrics?.requests.inc({ intake: "submission", outcome: "accepted", error: "none" });
   // Report what the queue now says (after the first attempts and their decisions), not the raw answers.
   const stored = new Map(
     ctx.intake.queue.getMessage(result.messageId)?.deliveries.map((d) => [d.id, d]) ?? [],

@@ -23,6 +23,7 @@ import { STATUS } from "../ischedule/status.ts";
 import type { Completion, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import type { NewAttempt } from "../store/attempts.ts";
 import type { DeliveryRow, LeasedDelivery } from "../store/deliveries.ts";
+import type { AttemptRecord } from "./attempt-log.ts";
 import { decide } from "./policy.ts";
 import {
   allRecipients,
@@ -49,6 +50,11 @@ export interface DispatcherOptions {
   onRecorded?: (delivery: DeliveryRow, outcome: RecipientOutcome) => void;
   /** Told when the queue cannot be read or written (once per spell of failures). */
   onError?: (what: string, error: unknown) => void;
+  /**
+   * Told of every attempt once its outcome is recorded (the log line of attempt-log.ts, the
+   * metrics); not of a delivery put back to wait for isched's own key, which made no attempt.
+   */
+  onAttempt?: (attempt: AttemptRecord) => void;
 }
 
 export interface DeliveredNow {
@@ -93,6 +99,7 @@ export class Dispatcher {
   #wake: (() => void) | undefined;
   /** What failed on the database and has not worked since (each reported once a spell). */
   readonly #failing = new Set<string>();
+  #heartbeatMs: number | undefined;
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -227,8 +234,48 @@ export class Dispatcher {
     return this.#active;
   }
 
+  /**
+   * When the loop last went round (ms), whether or not the database let it lease; undefined before
+   * start() and after stop(). The loop wakes every 5 s at the latest, so an old heartbeat means it
+   * is stuck (/readyz, ops/health-checks.ts).
+   */
+  get heartbeatMs(): number | undefined {
+    return this.#loop ? this.#heartbeatMs : undefined;
+  }
+
+  /**
+   * Tells onAttempt of the attempts attemptBeforeCommit() made, once the intake has stored them with
+   * their message (`deliveryIds`: the delivery's id by its index in `deliveries`).
+   */
+  storedDecided(
+    messageUuid: string,
+    deliveries: readonly NewDelivery[],
+    deliveryIds: ReadonlyMap<number, number>,
+  ) {
+    if (!this.#o.onAttempt) return;
+    deliveries.forEach((d, i) => {
+      const id = deliveryIds.get(i);
+      if (!d.attempt || id === undefined || (d.state !== "delivered" && d.state !== "failed")) return;
+      this.#o.onAttempt?.({
+        messageUuid,
+        deliveryId: id,
+        recipient: d.recipient,
+        peer: d.route === "local" ? (d.attempt.target ?? d.domain) : d.domain,
+        route: d.route,
+        target: d.attempt.target,
+        outcome: d.attempt.outcome,
+        requestStatus: d.attempt.requestStatus,
+        reason: d.attempt.error ?? (d.state === "failed" ? d.lastError : undefined),
+        state: d.state,
+        attempt: 1,
+        durationMs: d.attempt.durationMs,
+      });
+    });
+  }
+
   async #run(): Promise<void> {
     while (!this.#stopping) {
+      this.#heartbeatMs = this.#now();
       let delayMs: number;
       try {
         delayMs = this.#turn();
@@ -406,23 +453,40 @@ export class Dispatcher {
         (d, i) => attempt.outcomes[i] ?? { recipient: d.recipient, requestStatus: STATUS.serviceUnavailable },
       );
       // One transaction for the whole group: one request, one commit.
-      const recorded = await this.#complete(
-        group.map((d, i) =>
-          this.#record(
-            d,
-            outcomes[i]!,
-            attempt,
-            message?.component ?? "",
-            startedAt,
-            durationMs,
-            target?.label,
-          ),
+      const records = group.map((d, i) =>
+        this.#record(
+          d,
+          outcomes[i]!,
+          attempt,
+          message?.component ?? "",
+          startedAt,
+          durationMs,
+          target?.label,
         ),
       );
+      const recorded = await this.#complete(records);
       if (recorded)
         group.forEach((d, i) => {
           this.#o.onRecorded?.(d, outcomes[i]!);
           onOutcome?.(d, outcomes[i]!);
+          const r = records[i]!;
+          if (r.next.state !== "waiting")
+            this.#o.onAttempt?.({
+              messageUuid: message?.uuid ?? "-",
+              deliveryId: d.id,
+              recipient: d.recipient,
+              peer: d.route === "local" ? (target?.label ?? d.domain) : d.domain,
+              route: d.route,
+              target: r.attempt.target,
+              outcome: r.attempt.outcome,
+              httpStatus: r.attempt.httpStatus,
+              requestStatus: r.attempt.requestStatus,
+              reason: r.attempt.error,
+              nextAttemptAtMs: r.next.state === "queued" ? r.next.nextAttemptAt : undefined,
+              state: r.next.state,
+              attempt: d.attempts + 1,
+              durationMs,
+            });
         });
     } finally {
       this.#active--;

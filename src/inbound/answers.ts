@@ -6,7 +6,7 @@
  */
 
 import type { RecipientOutcome } from "../delivery/target.ts";
-import type { IScheduleError } from "../ischedule/errors.ts";
+import type { IScheduleError, IScheduleErrorElement } from "../ischedule/errors.ts";
 import type { Recipient } from "../ischedule/headers.ts";
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { errorXml, type ScheduleResponseItem } from "../ischedule/xml-writer.ts";
@@ -19,6 +19,8 @@ export interface EndpointAnswer {
   headers?: Record<string, string>;
   /** The stored message (or the refused request's log entry), when there is one. */
   messageUuid?: string;
+  /** A refusal's error element (draft §6.1.2), for the metrics. */
+  element?: IScheduleErrorElement;
 }
 
 /** A refused request's answer: its iSchedule error element and description (draft §6.1.2). */
@@ -26,6 +28,7 @@ export function refusal(e: IScheduleError, retryAfterSeconds?: number): Endpoint
   return {
     status: e.httpStatus,
     xml: errorXml(e.element, e.publicMessage),
+    element: e.element,
     headers: retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined,
   };
 }

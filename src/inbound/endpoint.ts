@@ -10,8 +10,9 @@ import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { errorXml } from "../ischedule/xml-writer.ts";
 import type { Logger } from "../log/logger.ts";
+import type { IschedMetrics, RequestOutcome } from "../metrics/isched-metrics.ts";
 import { storageFailure } from "../store/errors.ts";
-import { refusal } from "./answers.ts";
+import { type EndpointAnswer, refusal } from "./answers.ts";
 import { TRY_AGAIN_SECONDS } from "./authenticate.ts";
 import type { PublishedCapabilities } from "./capabilities.ts";
 import { checkHeaders } from "./header-checks.ts";
@@ -25,6 +26,8 @@ export interface EndpointOptions {
   keyRecord: (domain: string, selector: string) => string | undefined;
   log: Logger;
   bodyTimeoutMs?: number;
+  /** Counts each POST by outcome and error element, and the DKIM verdicts (receive.ts). */
+  metrics?: Pick<IschedMetrics, "requests">;
 }
 
 const XML = "application/xml; charset=utf-8";
@@ -65,7 +68,7 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
   async function post(request: Request, remoteAddress: string): Promise<Response> {
     const started = performance.now();
     const caps = o.capabilities().capabilities;
-    let answer: { status: number; xml: string; headers?: Record<string, string>; messageUuid?: string };
+    let answer: EndpointAnswer;
     try {
       const headers = checkHeaders(request.headers, caps);
       const fields = [...request.headers.entries()];
@@ -100,11 +103,13 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
         answer = {
           status: 408,
           xml: errorXml("invalid-calendar-data", `The request body was not received in time (${e.message}).`),
+          element: "invalid-calendar-data",
         };
       else if (e instanceof BodyReadError)
         answer = {
           status: 400,
           xml: errorXml("invalid-calendar-data", `The request body is incomplete: ${e.message}.`),
+          element: "invalid-calendar-data",
         };
       else if (storageFailure(e) !== undefined) {
         // The database cannot be written (a full disk): nothing was stored, and the sender's retry will
@@ -142,6 +147,12 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
       originator: request.headers.get("originator"),
       message: answer.messageUuid,
       ms: Math.round(performance.now() - started),
+    });
+    const outcome = requestOutcome(answer);
+    o.metrics?.requests.inc({
+      intake: "ischedule",
+      outcome,
+      error: outcome === "accepted" || outcome === "replayed" ? "none" : (answer.element ?? "other"),
     });
     return xmlAnswer(answer.status, answer.xml, answer.headers);
   }
@@ -207,4 +218,12 @@ export function createEndpoint(o: EndpointOptions): Endpoint {
       });
     },
   };
+}
+
+/** What became of a POST, as the metrics count it (metrics/isched-metrics.ts RequestOutcome). */
+function requestOutcome(a: EndpointAnswer): RequestOutcome {
+  if (a.status === 200) return a.headers?.["iSchedule-Replay"] === "true" ? "replayed" : "accepted";
+  if (a.status === 503) return "unavailable";
+  if (a.status >= 500) return "failed";
+  return "refused";
 }

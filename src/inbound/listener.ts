@@ -12,6 +12,7 @@
  */
 import { Elysia } from "elysia";
 import { listenOptions } from "../http/listen-options.ts";
+import type { PlainRoute } from "../http/plain-route.ts";
 import { idleSecondsWhileReading } from "../http/read-body.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { clientAddress } from "../net/client-address.ts";
@@ -27,6 +28,8 @@ export interface EndpointListenerOptions {
   /** How long the endpoint waits for a body (it answers 408 after that). */
   readonly bodyTimeoutMs: number;
   readonly endpoint: Endpoint;
+  /** GET routes served beside the endpoint's (`/healthz`, `/readyz`), each answering for itself. */
+  readonly extraRoutes?: readonly PlainRoute[];
 }
 
 export interface EndpointListener {
@@ -67,6 +70,9 @@ export function startEndpointListener(o: EndpointListenerOptions): EndpointListe
       headers: TEXT_HEADERS,
     });
   });
+  for (const r of o.extraRoutes ?? []) {
+    if (!paths.has(r.path)) app.get(r.path, ({ request }) => r.handle(request), { parse: "none" });
+  }
   for (const path of paths) {
     if (/[:*]/.test(path)) continue;
     app

@@ -18,6 +18,7 @@ import { IScheduleError } from "../ischedule/errors.ts";
 import type { Recipient } from "../ischedule/headers.ts";
 import { type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
+import type { IschedMetrics } from "../metrics/isched-metrics.ts";
 import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
 import { type EndpointAnswer, type Finished, HELD, HELD_STATUS, refusal, responseItems } from "./answers.ts";
 import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
@@ -52,6 +53,8 @@ export interface ReceiverContext {
   nowMs: () => number;
   /** What isched can send to other domains, on top of what its local targets take (outbound checks). */
   outboundComponents?: readonly ComponentCapability[];
+  /** Counts each request's DKIM verdict. */
+  metrics?: Pick<IschedMetrics, "dkim">;
 }
 
 export interface ScheduleRequest {
@@ -95,6 +98,9 @@ export async function receive(req: ScheduleRequest, ctx: ReceiverContext): Promi
   } catch (e) {
     if (!(e instanceof AuthenticationError)) throw e;
     const v = e.verdict;
+    if (v) ctx.metrics?.dkim.inc(v.ok ? { result: "pass" } : { result: "fail", reason: v.reason });
+    else if (!req.fields.some(([n]) => n.toLowerCase() === "dkim-signature"))
+      ctx.metrics?.dkim.inc({ result: "none" });
     const answer = refusal(e, e.retryAfterSeconds);
     logRefusal(ctx, { ...req, bodySha256: bodyHash }, answer, {
       reason: e.publicMessage,
@@ -107,6 +113,8 @@ export async function receive(req: ScheduleRequest, ctx: ReceiverContext): Promi
     });
     return answer;
   }
+
+  ctx.metrics?.dkim.inc({ result: auth.kind === "dkim" ? "pass" : "trusted" });
 
   // A copy of a request gets its first answer (replays.ts): from the copy still being processed, or
   // from the database. Between the two checks and run() nothing awaits, so no copy slips in between.

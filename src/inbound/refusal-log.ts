@@ -77,6 +77,14 @@ export class RefusalLog {
   }
 
   /** Writes what waits and stops the window (shutdown). */
+  /**
+   * Forgets the totals it keeps between writes: retention (store/retention.ts) deleted refusals
+   * behind its back, and the next write counts them again.
+   */
+  forget(): void {
+    this.#totals = undefined;
+  }
+
   close(): void {
     clearTimeout(this.#window);
     this.#window = undefined;

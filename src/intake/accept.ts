@@ -34,7 +34,7 @@ import { isHosted, type RoutingTable, route } from "./routing.ts";
 
 export interface IntakeOptions {
   queue: DeliveryQueue;
-  dispatcher: Pick<Dispatcher, "attemptBeforeCommit" | "deliverNow" | "poke">;
+  dispatcher: Pick<Dispatcher, "attemptBeforeCommit" | "storedDecided" | "deliverNow" | "poke">;
   routes: RoutingTable;
   nowMs: () => number;
 }
@@ -168,6 +168,7 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
     if (!accepted.copies.has(d.recipient)) deliveryIds.set(i, accepted.deliveryIds[next++]!);
   });
   const stored: Stored = { ...known, accepted, deliveryIds };
+  ctx.dispatcher.storedDecided(accepted.uuid, deliveries, deliveryIds);
   o.onStored?.(stored);
 
   // 5. The attempt now, through the dispatcher.

@@ -22,7 +22,8 @@ import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
 import { openQueue, openServerDatabase, operatorProblems, type ServerDatabase } from "./database.ts";
 import { scheduleEndpoint } from "./endpoint.ts";
 import { serverKeys } from "./keys.ts";
-import { listenConsole, listenEndpoint, listenSmtp } from "./listeners.ts";
+import { listenConsole, listenEndpoint, listenMetrics, listenSmtp } from "./listeners.ts";
+import { attemptObserver, opsRoutes, serverMetrics, serverPruner, serverReadiness } from "./observability.ts";
 import { connectPeers } from "./peers.ts";
 import { deliveryTargets } from "./targets.ts";
 
@@ -39,6 +40,8 @@ export interface RunningServer {
   readonly keyPublication: KeyPublication;
   /** The SMTP intake's port, when it runs. */
   readonly smtpPort?: number;
+  /** `http://HOST:PORT` of --metrics-listen, when it runs. */
+  readonly metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -59,6 +62,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     { flag: "--listen", ...config.listen },
     { flag: "--console", ...config.console },
     ...(config.smtpIntake ? [{ flag: "--smtp-listen", ...config.smtpIntake.listen }] : []),
+    ...(config.ops?.metricsListen ? [{ flag: "--metrics-listen", ...config.ops.metricsListen }] : []),
   ]);
   prepareDataFolder(config.dataDir);
   const database = openServerDatabase({ config, log: o.log, nowMs });
@@ -77,6 +81,7 @@ async function assemble(
 ): Promise<RunningServer> {
   const { config, log, nowMs } = o;
   const queue = openQueue({ db, log, nowMs });
+  const metrics = serverMetrics({ config, db, nowMs });
 
   // Delivery: the targets and the dispatcher; outbound iSchedule waits until peers can find our key.
   const peers = connectPeers({ config, db, log, nowMs });
@@ -101,6 +106,7 @@ async function assemble(
     maxConcurrent: config.maxDeliveries,
     maxPerTarget: config.maxPerTarget,
     nowMs,
+    onAttempt: attemptObserver(log, metrics),
     onError: (what, e) =>
       log.log("error", `delivery queue: ${what}; trying again every second`, {
         error: (e as Error)?.message ?? String(e),
@@ -124,6 +130,7 @@ async function assemble(
     keyRecord: keys.live.record,
     outboundComponents: targets.remote.handles,
     log,
+    metrics,
     nowMs,
   });
   const problems = operatorProblems({
@@ -133,8 +140,23 @@ async function assemble(
     keyPublication: keys.publication,
     sinceMs: nowMs(),
   });
-  const listener = listenEndpoint(config, endpoint);
+  // Health and metrics (observability.ts): the probes look at the listeners made below.
+  const readiness = serverReadiness({
+    db,
+    nowMs,
+    dispatcherHeartbeatMs: () => dispatcher.heartbeatMs,
+    listeners: () => [
+      { name: "--listen", up: listener.up() },
+      { name: "--console", up: consoleListener.up() },
+      ...(metricsListener ? [{ name: "--metrics-listen", up: metricsListener.up() }] : []),
+    ],
+    ownKeys: () => keys.publication.states(),
+    signUnpublished: config.signUnpublished === true,
+    problems,
+  });
   const apiToken = config.apiToken ?? ensureApiToken(config.dataDir);
+  const routes = opsRoutes({ config, readiness, metrics, apiToken });
+  const listener = listenEndpoint(config, endpoint, routes.endpoint);
   const consoleListener = listenConsole({
     db,
     queue,
@@ -161,21 +183,34 @@ async function assemble(
         intake,
         deadlineMs: config.deliveryDeadlineMs,
         maxBytes: config.limits.maxContentLength,
+        metrics,
       }),
     ],
+    plainRoutes: routes.console,
     nowMs,
   });
+  const metricsListener = listenMetrics(config, routes.metrics);
   const smtp = await listenSmtp(config, {
     intake,
     canSchedule: createCanSchedule({ discovery: peers.discovery, capabilities: peers.capabilities }),
     recordRelayed: true,
     log,
+    metrics,
   });
 
   // The start-up summary says whether the keys are published: look once now, briefly.
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
   dispatcher.start();
+  const pruner = serverPruner({
+    config,
+    db,
+    log,
+    health,
+    metrics,
+    onRefusalsPruned: () => refusals.forget(),
+    nowMs,
+  });
   return {
     url: listener.url,
     consoleUrl: consoleListener.url,
@@ -186,12 +221,16 @@ async function assemble(
     problems,
     keyPublication: keys.publication,
     smtpPort: smtp?.port,
+    metricsUrl: metricsListener?.url,
     async stop() {
       keys.publication.stop();
+      // Retention first: its batches share the connection the dispatcher records outcomes on.
+      await pruner.stop();
       await smtp?.stop();
       await listener.stop();
       refusals.close();
       await consoleListener.stop();
+      await metricsListener?.stop();
       await dispatcher.stop();
       targets.smtpSender?.close();
     },

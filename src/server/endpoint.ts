@@ -16,6 +16,7 @@ import { InFlightRequests } from "../inbound/replays.ts";
 import type { IntakeService } from "../intake/accept.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import type { Logger } from "../log/logger.ts";
+import type { IschedMetrics } from "../metrics/isched-metrics.ts";
 import { capabilitiesSerial } from "../store/settings.ts";
 import type { Peers } from "./peers.ts";
 
@@ -31,6 +32,7 @@ export function scheduleEndpoint(o: {
   /** What isched can send to other domains (the remote target's), for a trusted server's messages. */
   outboundComponents: readonly ComponentCapability[];
   log: Logger;
+  metrics: IschedMetrics;
   nowMs: () => number;
 }): { endpoint: Endpoint; refusals: RefusalLog; capabilities: () => PublishedCapabilities } {
   const { config } = o;
@@ -67,11 +69,13 @@ export function scheduleEndpoint(o: {
       refusals,
       nowMs: o.nowMs,
       outboundComponents: o.outboundComponents,
+      metrics: o.metrics,
     },
     capabilities,
     keyRecord: o.keyRecord,
     log: o.log,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    metrics: o.metrics,
   });
   return { endpoint, refusals, capabilities };
 }

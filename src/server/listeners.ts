@@ -7,20 +7,31 @@ import { ConfigError } from "../config/errors.ts";
 import { type ListenAddress, listenError } from "../config/ports.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
 import { type ConsoleListener, type StartConsoleOptions, startConsole } from "../console/server.ts";
+import type { PlainRoute } from "../http/plain-route.ts";
 import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import type { Endpoint } from "../inbound/endpoint.ts";
 import { startEndpointListener } from "../inbound/listener.ts";
+import { type MetricsListenerHandle, startMetricsListener } from "../ops/metrics-listener.ts";
 import { type SmtpIntake, type SmtpIntakeOptions, startSmtpIntake } from "../smtp-intake/index.ts";
 
 export interface EndpointListener {
   /** `http[s]://HOST:PORT`, with the port the system chose for port 0. */
   readonly url: string;
   readonly port: number;
+  /** Until stop() (/readyz). */
+  readonly up: () => boolean;
   stop(): Promise<void>;
 }
 
-/** The endpoint: the iSchedule paths and `/.well-known/domainkey/D/S` (src/inbound/listener.ts). */
-export function listenEndpoint(config: ServeConfig, endpoint: Endpoint): EndpointListener {
+/**
+ * The endpoint: the iSchedule paths and `/.well-known/domainkey/D/S` (src/inbound/listener.ts), and
+ * `extraRoutes` (/healthz, /readyz).
+ */
+export function listenEndpoint(
+  config: ServeConfig,
+  endpoint: Endpoint,
+  extraRoutes: readonly PlainRoute[] = [],
+): EndpointListener {
   const listener = binding({ flag: "--listen", ...config.listen }, () =>
     startEndpointListener({
       ...config.listen,
@@ -29,18 +40,43 @@ export function listenEndpoint(config: ServeConfig, endpoint: Endpoint): Endpoin
       trustedProxies: config.trustedProxies ?? [],
       bodyTimeoutMs: config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
       endpoint,
+      extraRoutes,
     }),
   );
+  let up = true;
   return {
     url: `${config.tls ? "https" : "http"}://${hostForUrl(config.listen.host)}:${listener.port}`,
     port: listener.port,
-    stop: () => listener.stop(),
+    up: () => up,
+    stop: () => {
+      up = false;
+      return listener.stop();
+    },
   };
 }
 
 /** The console and its API (src/console/server.ts). */
-export function listenConsole(o: StartConsoleOptions): ConsoleListener {
-  return binding({ flag: "--console", ...o.config.console }, () => startConsole(o));
+export function listenConsole(o: StartConsoleOptions): ConsoleListener & { readonly up: () => boolean } {
+  const listener = binding({ flag: "--console", ...o.config.console }, () => startConsole(o));
+  let up = true;
+  return {
+    ...listener,
+    up: () => up,
+    stop: () => {
+      up = false;
+      return listener.stop();
+    },
+  };
+}
+
+/** `--metrics-listen`, when given: /metrics and the health routes on a listener of their own. */
+export function listenMetrics(
+  config: ServeConfig,
+  routes: readonly PlainRoute[],
+): MetricsListenerHandle | undefined {
+  const at = config.ops?.metricsListen;
+  if (!at) return undefined;
+  return binding({ flag: "--metrics-listen", ...at }, () => startMetricsListener({ ...at, routes }));
 }
 
 /** The SMTP intake, when `--smtp-listen` is given; a setting it cannot start with is a ConfigError. */

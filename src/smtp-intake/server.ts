@@ -25,6 +25,7 @@ import { createSmtpSender, type SmtpSendable, type SmtpSender } from "../imip/sm
 import { parseSmtpUrl, redactSmtpUrl } from "../imip/smtp-url.ts";
 import type { IntakeService } from "../intake/accept.ts";
 import type { Logger } from "../log/logger.ts";
+import type { IschedMetrics } from "../metrics/isched-metrics.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import { anyContains, type Cidr } from "../net/cidr.ts";
 import { loadAuthFile, type SmtpAccounts } from "./auth-file.ts";
@@ -57,6 +58,8 @@ export interface SmtpIntakeOptions {
   authThrottle?: AttemptThrottle;
   /** The name in the greeting and in EHLO to the smarthost. Default: the machine's name. */
   name?: string;
+  /** Counts each message's outcome (SMTP has no iSchedule error element: `none` or `other`). */
+  metrics?: Pick<IschedMetrics, "requests">;
 }
 
 export interface SmtpIntake {
@@ -74,6 +77,13 @@ const DEFAULT_CAN_SCHEDULE_TIMEOUT_MS = 30_000;
 
 /** Throws Error with a sentence for a setting that cannot work, before listening. */
 export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake> {
+  // A message's reply: 2xx accepted, 4xx try later, 5xx refused; a failure of isched's own, failed.
+  const counted = (code: number) =>
+    o.metrics?.requests.inc({
+      intake: "smtp",
+      outcome: code === 500 ? "failed" : code < 400 ? "accepted" : code < 500 ? "unavailable" : "refused",
+      error: code < 400 ? "none" : "other",
+    });
   if (!Number.isInteger(o.maxSizeBytes) || o.maxSizeBytes <= 0) {
     throw new Error(`--smtp-max-size: must be a whole number of octets above 0, not ${o.maxSizeBytes}`);
   }
@@ -204,6 +214,7 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
       });
       stream.on("end", () => {
         if (stream.sizeExceeded || size > o.maxSizeBytes) {
+          counted(552);
           log.log("info", "smtp intake refused an oversized message", {
             client: session.remoteAddress,
             octets: size,
@@ -235,8 +246,12 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
             log,
           },
         ).then(
-          (r) => (r.code < 400 ? callback(null, `${r.status} ${r.text}`) : callback(smtpError(r))),
+          (r) => {
+            counted(r.code);
+            return r.code < 400 ? callback(null, `${r.status} ${r.text}`) : callback(smtpError(r));
+          },
           (e: unknown) => {
+            counted(500);
             log.log("error", "smtp intake failed on a message", {
               client: session.remoteAddress,
               error: e instanceof Error ? e.message : String(e),

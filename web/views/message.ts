@@ -263,7 +263,9 @@ function draw(main: HTMLElement, m: MessageView, reload: () => void): void {
       : null,
     m.refusal
       ? null
-      : h("details", { class: "card" }, h("summary", null, "iCalendar body"), h("pre", null, m.body)),
+      : m.bodyRemoved
+        ? h("p", { class: "card muted" }, `iCalendar body: ${m.bodyRemoved.text}`)
+        : h("details", { class: "card" }, h("summary", null, "iCalendar body"), h("pre", null, m.body)),
   );
 }
 

@@ -12,6 +12,7 @@ import { KEY_PROBLEM, type KeyPublicationState } from "../../keys/key-publicatio
 import { publicEndpointOf } from "../../keys/public-endpoint.ts";
 import { createLogger, type LogLevel } from "../../log/logger.ts";
 import { type RunningServer, startServer } from "../../server/app.ts";
+import { DEFAULT_RETENTION, formatRetentionPeriod } from "../../store/retention-policy.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";
 import { CommandError } from "../errors.ts";
@@ -98,10 +99,21 @@ function newKeyRecords(c: ServeConfig, server: RunningServer): string {
   return `${out.join("\n")}\n`;
 }
 
+/** --retain and --retain-bodies, as the summary says them. */
+function retentionLine(c: ServeConfig): string {
+  const r = c.ops?.retention ?? DEFAULT_RETENTION;
+  return `messages ${formatRetentionPeriod(r.messagesMs)}, bodies ${formatRetentionPeriod(r.bodiesMs)}, refusals ${formatRetentionPeriod(r.refusalsMs)}`;
+}
+
 /** What the operator sees at start-up: every setting that matters, defaults included. */
 function summary(
   c: ServeConfig,
-  server: { url: string; consoleUrl: string; problems: () => readonly { id: string; text: string }[] },
+  server: {
+    url: string;
+    consoleUrl: string;
+    metricsUrl?: string;
+    problems: () => readonly { id: string; text: string }[];
+  },
   keys: readonly KeyPublicationState[],
 ): string {
   const urls = server;
@@ -115,6 +127,8 @@ function summary(
     `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer 1.1 (held) after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
+    `  retention     ${retentionLine(c)}`,
+    `  metrics       ${urls.consoleUrl}/metrics${urls.metricsUrl ? `, ${urls.metricsUrl}/metrics` : ""}; health at /healthz, /readyz`,
     ...keyLines(c, keys),
   ];
   for (const w of configurationWarnings(c)) lines.push(`warning: ${w}`);
@@ -151,7 +165,7 @@ export const serveCommand = defineCommand({
     // Whatever isched creates (the database, its WAL, the API token) is for its own user only.
     process.umask(0o077);
     const { config, access: consoleAccess } = serveSettings(parsed);
-    const log = createLogger({ level: f.logLevel as LogLevel });
+    const log = createLogger({ level: f.logLevel as LogLevel, format: config.ops?.logFormat });
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({ config, log });
