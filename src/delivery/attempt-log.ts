@@ -53,7 +53,9 @@ export interface LogEvent {
 const MAX_REASON_CHARS = 300;
 
 export function attemptLogEvent(a: AttemptRecord): LogEvent {
-  const reason = a.reason?.replace(/\s+/g, " ").trim();
+  // A peer may answer a bare request-status (`5.3;No scheduling support for user`): that is the reason.
+  const failed = a.outcome !== "delivered" && a.outcome !== "sent-imip";
+  const reason = (a.reason ?? (failed ? a.requestStatus : undefined))?.replace(/\s+/g, " ").trim();
   return {
     level: a.outcome === "permanent" ? "warn" : "info",
     message: `delivery attempt: ${a.outcome}`,

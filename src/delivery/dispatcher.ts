@@ -481,7 +481,8 @@ export class Dispatcher {
               outcome: r.attempt.outcome,
               httpStatus: r.attempt.httpStatus,
               requestStatus: r.attempt.requestStatus,
-              reason: r.attempt.error,
+              // The policy's reason (completion.error) says what a bare request-status means.
+              reason: r.attempt.error ?? r.next.error,
               nextAttemptAtMs: r.next.state === "queued" ? r.next.nextAttemptAt : undefined,
               state: r.next.state,
               attempt: d.attempts + 1,

@@ -64,13 +64,18 @@ export async function serveProcess(
     clockFrom?: string;
     /** Run the binary on a clock this many seconds ahead (positive) or behind the real one. */
     clockOffsetSeconds?: number;
+    /**
+     * With clockOffsetSeconds: the binary's clock (its timers too) runs this many times faster than
+     * the real one, so that a job due in a minute runs within seconds.
+     */
+    clockRate?: number;
   } = {},
 ): Promise<ServeProcess | ExitedServe> {
   const faketime =
     o.clockFrom !== undefined
       ? `@${o.clockFrom}`
       : o.clockOffsetSeconds !== undefined
-        ? `${o.clockOffsetSeconds < 0 ? "-" : "+"}${Math.abs(o.clockOffsetSeconds)}`
+        ? `${o.clockOffsetSeconds < 0 ? "-" : "+"}${Math.abs(o.clockOffsetSeconds)}${o.clockRate ? ` x${o.clockRate}` : ""}`
         : undefined;
   const proc = Bun.spawn([ischedBinary(), "serve", ...args], {
     stdin: "ignore",
