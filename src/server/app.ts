@@ -143,6 +143,7 @@ async function assemble(
   // Health and metrics (observability.ts): the probes look at the listeners made below.
   const readiness = serverReadiness({
     db,
+    dataDir: config.dataDir,
     nowMs,
     dispatcherHeartbeatMs: () => dispatcher.heartbeatMs,
     listeners: () => [

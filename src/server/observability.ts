@@ -76,12 +76,12 @@ export function attemptObserver(log: Logger, metrics: IschedMetrics): (a: Attemp
 }
 
 export function serverReadiness(
-  o: { db: Database; nowMs: () => number } & Omit<ReadinessProbes, "databaseWritable">,
+  o: { db: Database; dataDir: string; nowMs: () => number } & Omit<ReadinessProbes, "databaseWritable">,
 ): Readiness {
   return createReadiness({
     version: VERSION,
     nowMs: o.nowMs,
-    probes: { ...o, databaseWritable: () => probeWrite(o.db, o.nowMs()) },
+    probes: { ...o, databaseWritable: () => probeWrite(o.db, o.nowMs(), { dir: o.dataDir }) },
   });
 }
 

@@ -109,7 +109,8 @@ function removeLeftovers(path: string): void {
   for (const name of readdirSync(dir)) if (name.startsWith(prefix)) rmSync(join(dir, name), { force: true });
 }
 
-function freeBytesIn(dir: string): number {
+/** Bytes the file system holding `dir` has free for isched (not root's reserve). */
+export function freeBytesIn(dir: string): number {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
 }

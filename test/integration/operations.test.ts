@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EVENT_AND_TODO_METHODS } from "../../src/delivery/target.ts";
@@ -17,6 +17,7 @@ import { buildCapabilities } from "../../src/inbound/capabilities.ts";
 import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { capabilitiesXml, scheduleResponseXml } from "../../src/ischedule/xml-writer.ts";
 import { type Family, parseExposition } from "../metrics/_exposition.ts";
+import { runIsched } from "../support/binary-run.ts";
 import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { invitation, statuses } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
@@ -31,6 +32,18 @@ const peerKey = loadSigningKey(ED_PRIVATE, "peer.test", "s1");
 const ANN = "mailto:ann@org.test";
 const BOB = "mailto:bob@peer.test";
 
+/** serve's flags for org.test in `dataDir`, on free ports. */
+const orgArgs = (dataDir: string, console = "127.0.0.1:0") => [
+  "--domain",
+  "org.test",
+  "--data",
+  dataDir,
+  "--listen",
+  "127.0.0.1:0",
+  "--console",
+  console,
+];
+
 /** The value of one series of a parsed scrape (0 when absent). */
 function sample(families: readonly Family[], name: string, labels: Record<string, string> = {}): number {
   const base = name.replace(/_(bucket|sum|count)$/, "");
@@ -41,10 +54,14 @@ function sample(families: readonly Family[], name: string, labels: Record<string
   return s?.value ?? 0;
 }
 
-async function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+async function waitFor<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(50);
@@ -252,5 +269,217 @@ describe("logs and metrics of a running isched", () => {
     }
     // Not the metrics on the endpoint: they name peers.
     expect((await fetch(`${isched.url}/metrics`)).status).toBe(404);
+  });
+});
+
+describe("a console off loopback, under TLS", () => {
+  let ca: TestCa;
+  let isched: ServeProcess;
+  let dataDir: string;
+  let token: string;
+  let consolePort: number;
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`https://127.0.0.1:${consolePort}${path}`, { headers, tls: { ca: ca.caCertPem } });
+
+  beforeAll(async () => {
+    ca = createTestCa();
+    const cert = ca.issue(["127.0.0.1", "localhost"]);
+    dataDir = mkdtempSync(join(tmpdir(), "isched-ops-tls-"));
+    consolePort = await freePort();
+    isched = running(
+      await serveProcess([
+        ...orgArgs(dataDir, `0.0.0.0:${consolePort}`),
+        "--tls-cert",
+        cert.certFile,
+        "--tls-key",
+        cert.keyFile,
+      ]),
+    );
+    token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
+  });
+
+  afterAll(async () => {
+    await isched?.stop();
+    ca?.remove();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("/metrics needs the API token; the certificate's expiry is a gauge; health needs nothing", async () => {
+    const without = await get("/metrics");
+    expect(without.status).toBe(401);
+    expect(await without.text()).toBe(
+      "/metrics on a console that is not on loopback needs the API token (Authorization: Bearer TOKEN), or serve it with --metrics-listen\n",
+    );
+    expect((await get("/metrics", { authorization: "Bearer not-the-token" })).status).toBe(401);
+    const scraped = await get("/metrics", { authorization: `Bearer ${token}` });
+    expect(scraped.status).toBe(200);
+    const families = parseExposition(await scraped.text());
+    const notAfter = Math.floor(Date.parse(new X509Certificate(ca.issue(["x.test"]).certPem).validTo) / 1000);
+    const listen = sample(families, "isched_certificate_expiry_timestamp_seconds", { listener: "--listen" });
+    // Issued by the same CA with the same validity: within the minute between the two issues.
+    expect(Math.abs(listen - notAfter)).toBeLessThan(120);
+    expect(sample(families, "isched_certificate_expiry_timestamp_seconds", { listener: "--console" })).toBe(
+      listen,
+    );
+    expect((await get("/healthz")).status).toBe(200);
+    expect((await get("/readyz")).status).toBe(200);
+  });
+});
+
+describe("/readyz when the database takes no write", () => {
+  let fs: SmallFilesystem;
+  let isched: ServeProcess;
+
+  beforeAll(async () => {
+    fs = mountSmallFilesystem(24 * 1024 * 1024);
+    isched = running(await serveProcess([...orgArgs(join(fs.path, "data")), "--sign-unpublished"]));
+  });
+
+  afterAll(async () => {
+    await isched?.stop();
+    fs?.unmount();
+  });
+
+  test("a full disk makes /readyz 503 naming the database, /healthz stays 200, and /readyz is 200 again once there is room", async () => {
+    const ready = async () => {
+      const res = await fetch(`${isched.url}/readyz`);
+      return {
+        status: res.status,
+        report: (await res.json()) as {
+          status: string;
+          checks: Record<string, { status: string; output?: string }[]>;
+        },
+      };
+    };
+    expect((await ready()).status).toBe(200);
+    fs.fill();
+    // Answers are kept for a second: the next fresh one sees the full disk.
+    const answered = async (status: number) => {
+      const r = await ready();
+      return r.status === status ? r : undefined;
+    };
+    const failing = await waitFor(() => answered(503), 10_000, "a 503 from /readyz");
+    expect(failing.report.status).toBe("fail");
+    expect(failing.report.checks["database:writable"]).toMatchObject([
+      { status: "fail", output: "the database takes no write" },
+    ]);
+    expect((await fetch(`${isched.url}/healthz`)).status).toBe(200);
+    fs.makeRoom();
+    const back = await waitFor(() => answered(200), 10_000, "a 200 from /readyz");
+    expect(back.report.checks["database:writable"]![0]!.status).toBe("pass");
+  });
+});
+
+describe("retention in the running binary", () => {
+  let dataDir: string;
+
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "isched-ops-retain-"));
+  });
+  afterAll(() => {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const start = (o: { clockOffsetSeconds?: number; clockRate?: number } = {}) =>
+    serveProcess([...orgArgs(dataDir), "--retain-bodies", "30d"], o).then(running);
+
+  async function submit(s: ServeProcess, token: string): Promise<number> {
+    const res = await fetch(`${s.consoleUrl}/api/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "text/calendar" },
+      body: invitation({
+        uid: `keep-${crypto.randomUUID()}`,
+        organizer: "mailto:alice@org.test",
+        attendees: [ANN],
+      }),
+    });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { id: number }).id;
+  }
+
+  const message = async (s: ServeProcess, token: string, id: number) =>
+    (await (
+      await fetch(`${s.consoleUrl}/api/v1/messages/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { body: string; bodyRemoved: { bytes: number; text: string } | null; itip: { ok: boolean } };
+
+  test("a body older than --retain-bodies is emptied by the pruner, a newer one is kept, and the console says why", async () => {
+    const today = await start();
+    const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
+    let old: number;
+    try {
+      old = await submit(today, token);
+      const kept = await message(today, token, old);
+      expect(kept.bodyRemoved).toBeNull();
+      expect(kept.body).toContain("BEGIN:VCALENDAR");
+    } finally {
+      await today.stop();
+    }
+
+    // 31 days later, on a clock 30 times as fast: the pruner's first run (a minute after start) comes
+    // within seconds.
+    const later = await start({ clockOffsetSeconds: 31 * 86_400, clockRate: 30 });
+    try {
+      const fresh = await submit(later, token);
+      await waitFor(
+        () => (later.stderr().includes("retention pruned") ? true : undefined),
+        20_000,
+        "the pruner's run",
+      );
+      expect(later.stderr()).toMatch(/retention pruned bodies=1 /);
+      const pruned = await message(later, token, old);
+      expect(pruned.body).toBe("");
+      expect(pruned.itip.ok).toBe(false);
+      expect(pruned.bodyRemoved?.text).toStartWith("body removed after 30 days (--retain-bodies)");
+      expect(pruned.bodyRemoved?.bytes).toBeGreaterThan(100);
+      const notYet = await message(later, token, fresh);
+      expect(notYet.bodyRemoved).toBeNull();
+      expect(notYet.body).toContain("BEGIN:VCALENDAR");
+      const families = parseExposition(await (await fetch(`${later.consoleUrl}/metrics`)).text());
+      expect(sample(families, "isched_pruned_total", { kind: "bodies" })).toBe(1);
+    } finally {
+      await later.stop();
+    }
+  });
+});
+
+describe("the operations flags at start-up", () => {
+  test("a wrong value is one line naming its flag, exit 2, before anything is written", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "isched-ops-flags-"));
+    try {
+      for (const [args, line] of [
+        [["--retain", "3d"], "flag --retain: 3d is shorter than the least allowed, 7d"],
+        [["--retain", "400"], 'flag --retain: "400" has no unit'],
+        [["--retain", "10d", "--retain-bodies", "20d"], "--retain-bodies"],
+        [["--log-format", "xml"], "--log-format"],
+        [["--metrics-listen", "nowhere"], "--metrics-listen"],
+      ] as const) {
+        const r = await runIsched(["serve", "--data", join(dataDir, "d"), ...args]);
+        expect(r.exitCode).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain(line);
+        expect(existsSync(join(dataDir, "d"))).toBe(false);
+      }
+      const env = await runIsched(["serve", "--data", join(dataDir, "d")], {
+        env: { ISCHED_LOG_FORMAT: "yaml" },
+      });
+      expect(env.exitCode).toBe(2);
+      expect(env.stderr).toContain("ISCHED_LOG_FORMAT (--log-format)");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("isched help serve lists them with their defaults", async () => {
+    const help = await runIsched(["help", "serve"]);
+    expect(help.exitCode).toBe(0);
+    for (const f of [
+      "--retain DURATION",
+      "--retain-bodies DURATION",
+      "--log-format",
+      "--metrics-listen HOST:PORT",
+    ])
+      expect(help.stdout).toContain(f);
+    expect(help.stdout).toContain("400d");
+    expect(help.stdout).toContain("ISCHED_METRICS_LISTEN");
   });
 });

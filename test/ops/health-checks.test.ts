@@ -8,7 +8,7 @@ import {
   type ReadinessProbes,
 } from "../../src/ops/health-checks.ts";
 import { openDatabase } from "../../src/store/database.ts";
-import { PROBE_SETTING, probeWrite } from "../../src/store/health-probe.ts";
+import { MIN_FREE_BYTES, PROBE_SETTING, probeWrite } from "../../src/store/health-probe.ts";
 import { getSetting } from "../../src/store/settings.ts";
 import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
 
@@ -199,6 +199,17 @@ describe("the database probe", () => {
     });
     expect((await ro.ready()).status).toBe("fail");
     readOnly.close();
+    db.close();
+  });
+  test("fails when the data folder's file system has less room than a few messages need, before writing", () => {
+    const db = openDatabase(tempDatabasePath());
+    const room = (free: number) => ({ dir: "/data", freeBytes: () => free });
+    expect(() => probeWrite(db, T0, room(MIN_FREE_BYTES - 1))).toThrow(
+      "the file system of the database has 1048575 bytes free",
+    );
+    expect(getSetting(db, PROBE_SETTING)).toBeUndefined();
+    probeWrite(db, T0, room(MIN_FREE_BYTES));
+    expect(getSetting(db, PROBE_SETTING)).toBe(String(T0));
     db.close();
   });
 });
