@@ -32,6 +32,23 @@ export function openServerDatabase(o: {
     synchronous: o.config.sync,
     onMigrationBackup: (backup) =>
       o.log.log("warn", "copied the database before migrating its schema", { backup }),
+    // An older database gives pruned pages back to the disk only once converted (store/compaction.ts).
+    convertToIncrementalVacuum: (r) => {
+      if (r.converted)
+        o.log.log("info", "converted the database to incremental auto-vacuum", {
+          before: r.bytesBefore,
+          after: r.bytesAfter,
+          ms: Math.round(r.ms),
+        });
+      else if (r.reason !== "a new database" && r.reason !== "already converted")
+        o.log.log(
+          "warn",
+          "the database keeps its size after pruning: not converted to incremental auto-vacuum",
+          {
+            reason: r.reason,
+          },
+        );
+    },
   });
   const health = createHealth({ log: o.log, nowMs: o.nowMs });
   const checkpointer = startCheckpointer({
