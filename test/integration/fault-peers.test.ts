@@ -6,8 +6,8 @@
  * src/net/peer-fetch.ts: 10 s for the response head, 15 s in all), the 50 MB answer costs the
  * server no more memory than the 1 MiB it reads of it (its RSS, from /proc), the transient faults
  * are retried and the redirect loop goes to e-mail, and every attempt keeps a readable reason with
- * its duration, shown by the API and `isched queue show` (the server's log has no line per delivery
- * attempt yet).
+ * its duration, shown by the API and `isched queue show` (and in the attempt's log line:
+ * test/integration/operations.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
