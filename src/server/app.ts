@@ -174,6 +174,7 @@ async function assemble(
     listeners: () => [
       { name: "iSchedule endpoint", url: `${listener.url}/.well-known/ischedule` },
       ...(smtp ? [{ name: "SMTP intake", url: smtp.url }] : []),
+      ...(metricsListener ? [{ name: "Metrics", url: `${metricsListener.url}/metrics` }] : []),
     ],
     staticRoutes: config.peers ?? [],
     peerFacts: peers.facts,
