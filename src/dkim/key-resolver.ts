@@ -156,11 +156,19 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
     return entry;
   }
 
+  // Signatures of one peer bring the same q= list (signature.ts hands out one array per list), so
+  // its operator-first order is worked out once per list rather than on every request.
+  const operatorOrder = new WeakMap<readonly QueryMethod[], readonly QueryMethod[]>();
   const methodsFor = (q: Pick<KeyQuery, "methods">): readonly QueryMethod[] => {
-    if (!operatorFirst) return q.methods;
-    return sortOperatorFirst(
-      q.methods.includes("private-exchange") ? q.methods : ["private-exchange", ...q.methods],
-    );
+    if (!operatorFirst || q.methods[0] === "private-exchange") return q.methods;
+    let ordered = operatorOrder.get(q.methods);
+    if (ordered === undefined) {
+      ordered = sortOperatorFirst(
+        q.methods.includes("private-exchange") ? q.methods : ["private-exchange", ...q.methods],
+      );
+      operatorOrder.set(q.methods, ordered);
+    }
+    return ordered;
   };
 
   /** Would a lookup of `q` now wait on the network (a key not in the cache, or stale)? */

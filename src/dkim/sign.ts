@@ -3,14 +3,20 @@
  * Pure apart from the clock, which callers pass in.
  */
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import { canonicalBody, type HeaderFields, headerHashInput, indexHeaders } from "./canonicalize.ts";
+import {
+  canonicalBody,
+  type HeaderFields,
+  headerHashInput,
+  indexHeaders,
+  lowerFieldName,
+} from "./canonicalize.ts";
 import { hashChunksBase64, signHeaderInput } from "./crypto.ts";
 import { MIN_RSA_BITS } from "./key-record.ts";
 import type { QueryMethod } from "./names.ts";
 import {
   displayName,
   formatSignatureWithoutData,
-  isForbiddenSignedHeader,
+  isForbiddenLower,
   REQUIRED_SIGNED_HEADERS,
 } from "./signature.ts";
 
@@ -67,9 +73,9 @@ export function signRequest(o: SignRequestOptions): string {
   const index = indexHeaders(o.fields);
   const signedHeaders = o.signedHeaders ?? [
     ...DEFAULT_ORDER,
-    ...OPTIONAL_SIGNED_HEADERS.filter((n) => index.has(n.toLowerCase())),
+    ...OPTIONAL_SIGNED_HEADERS.filter((n) => index.has(lowerFieldName(n))),
   ];
-  const lowered = signedHeaders.map((n) => n.toLowerCase());
+  const lowered = signedHeaders.map(lowerFieldName);
   for (const required of REQUIRED_SIGNED_HEADERS) {
     if (!index.has(required))
       throw new TypeError(`cannot sign: the request has no ${displayName(required)} header`);
@@ -79,7 +85,7 @@ export function signRequest(o: SignRequestOptions): string {
   if (index.has("authorization") && !lowered.includes("authorization")) {
     throw new TypeError("cannot sign: the request has an Authorization header, which must be signed");
   }
-  const forbidden = signedHeaders.find(isForbiddenSignedHeader);
+  const forbidden = signedHeaders.find((_, i) => isForbiddenLower(lowered[i]!));
   if (forbidden) throw new TypeError(`cannot sign: ${forbidden} must not be signed`);
   const dup = lowered.find((n, i) => lowered.indexOf(n) !== i);
   if (dup) throw new TypeError(`cannot sign: ${dup} is listed twice`);

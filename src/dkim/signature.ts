@@ -3,9 +3,9 @@
  * value, and writing one. Checks that need no key and no clock live here; verify.ts does the rest.
  */
 import { isDomainName, isSameOrSubdomain, normalizeDomain } from "../dns/names.ts";
-import type { BodyCanonicalization, HeaderCanonicalization } from "./canonicalize.ts";
+import { type BodyCanonicalization, type HeaderCanonicalization, lowerFieldName } from "./canonicalize.ts";
 import { type Algorithm, QUERY_METHODS, type QueryMethod } from "./names.ts";
-import { colonList, parseTagList, stripWhitespace } from "./tag-list.ts";
+import { colonList, scanTagList, stripWhitespace, type TagSpans } from "./tag-list.ts";
 import { type DkimFail, fail } from "./verdict.ts";
 
 export interface DkimSignature {
@@ -50,10 +50,9 @@ const FORBIDDEN_SIGNED_HEADERS = new Set([
   "dkim-signature",
 ]);
 
-const isForbiddenLower = (lower: string): boolean =>
+/** True for a (lower-cased) field name that h= must not include. */
+export const isForbiddenLower = (lower: string): boolean =>
   FORBIDDEN_SIGNED_HEADERS.has(lower) || lower.startsWith("proxy-");
-
-export const isForbiddenSignedHeader = (name: string): boolean => isForbiddenLower(name.toLowerCase());
 
 const HEADER_NAME = /^[!-9;-~]+$/;
 
@@ -68,18 +67,6 @@ export interface ParseSignatureOptions {
 
 const REQUIRED_TAGS = ["v", "a", "b", "bh", "c", "d", "h", "s"] as const;
 
-// Signatures name the same few headers over and over; lower-casing them is a measurable part of
-// parsing one, so the lower-case forms are remembered (a bounded map: h= is attacker-controlled).
-const LOWER = new Map<string, string>();
-function lowerName(name: string): string {
-  let lower = LOWER.get(name);
-  if (lower === undefined) {
-    lower = name.toLowerCase();
-    if (LOWER.size < 512) LOWER.set(name, lower);
-  }
-  return lower;
-}
-
 /** A base64 value without its whitespace, or undefined when it is not base64. */
 function base64Value(raw: string): string | undefined {
   if (raw !== "" && BASE64.test(raw)) return raw;
@@ -87,17 +74,112 @@ function base64Value(raw: string): string | undefined {
   return v !== "" && BASE64.test(v) ? v : undefined;
 }
 
+/** The tags a signature uses, by name; the rest are ignored (RFC 6376 §3.2). */
+interface SignatureTags {
+  v: string | undefined;
+  a: string | undefined;
+  b: string | undefined;
+  bh: string | undefined;
+  c: string | undefined;
+  d: string | undefined;
+  h: string | undefined;
+  s: string | undefined;
+  q: string | undefined;
+  t: string | undefined;
+  x: string | undefined;
+  l: string | undefined;
+  i: string | undefined;
+}
+
+/** The known tags' values out of one scan (only these are copied out of the header). */
+function signatureTags(value: string, spans: TagSpans): SignatureTags {
+  // Every field set up front and each written by name: one object shape, no lookups by key.
+  const tags: SignatureTags = {
+    v: undefined,
+    a: undefined,
+    b: undefined,
+    bh: undefined,
+    c: undefined,
+    d: undefined,
+    h: undefined,
+    s: undefined,
+    q: undefined,
+    t: undefined,
+    x: undefined,
+    l: undefined,
+    i: undefined,
+  };
+  for (let k = 0; k < spans.count; k++) {
+    const start = spans.valueStarts[k];
+    const end = spans.valueEnds[k];
+    switch (spans.names[k]) {
+      case "v":
+        tags.v = value.slice(start, end);
+        break;
+      case "a":
+        tags.a = value.slice(start, end);
+        break;
+      case "b":
+        tags.b = value.slice(start, end);
+        break;
+      case "bh":
+        tags.bh = value.slice(start, end);
+        break;
+      case "c":
+        tags.c = value.slice(start, end);
+        break;
+      case "d":
+        tags.d = value.slice(start, end);
+        break;
+      case "h":
+        tags.h = value.slice(start, end);
+        break;
+      case "s":
+        tags.s = value.slice(start, end);
+        break;
+      case "q":
+        tags.q = value.slice(start, end);
+        break;
+      case "t":
+        tags.t = value.slice(start, end);
+        break;
+      case "x":
+        tags.x = value.slice(start, end);
+        break;
+      case "l":
+        tags.l = value.slice(start, end);
+        break;
+      case "i":
+        tags.i = value.slice(start, end);
+        break;
+    }
+  }
+  return tags;
+}
+
+/** c= as header and body canonicalisation, lower-cased; undefined parts when it has more than two. */
+function splitCanonicalization(raw: string): [header: string, body: string] | undefined {
+  if (raw === "ischedule-relaxed/simple") return ["ischedule-relaxed", "simple"];
+  const c = raw.toLowerCase();
+  const slash = c.indexOf("/");
+  if (slash === -1) return [c, "simple"];
+  if (c.indexOf("/", slash + 1) !== -1) return undefined;
+  return [c.slice(0, slash), c.slice(slash + 1)];
+}
+
+const DEFAULT_QUERY: readonly QueryMethod[] = ["dns/txt"];
+
 /** Parses and checks one DKIM-Signature value. */
 export function parseSignature(value: string, options: ParseSignatureOptions = {}): SignatureParse {
-  const parsed = parseTagList(value);
-  if (!parsed.ok)
-    return fail("malformed-signature", `The DKIM-Signature is not a valid tag list: ${parsed.error}.`);
-  const tags = parsed.tags;
+  const scanned = scanTagList(value);
+  if (typeof scanned === "string")
+    return fail("malformed-signature", `The DKIM-Signature is not a valid tag list: ${scanned}.`);
+  const tags = signatureTags(value, scanned);
   for (const t of REQUIRED_TAGS) {
-    if (!tags.has(t)) return fail("missing-tag", `The DKIM-Signature has no ${t}= tag.`);
+    if (tags[t] === undefined) return fail("missing-tag", `The DKIM-Signature has no ${t}= tag.`);
   }
-  const domainRaw = tags.get("d")!;
-  const selector = tags.get("s")!;
+  const domainRaw = tags.d!;
+  const selector = tags.s!;
   if (!isDomainName(domainRaw))
     return fail("malformed-signature", `d=${clip(domainRaw)} is not a domain name.`);
   if (!isDomainName(selector))
@@ -105,11 +187,11 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
   const domain = normalizeDomain(domainRaw);
   const ids = { domain, selector };
 
-  if (tags.get("v") !== "1") {
-    return fail("unsupported-version", `v=${clip(tags.get("v")!)} is not supported (only v=1).`, ids);
+  if (tags.v !== "1") {
+    return fail("unsupported-version", `v=${clip(tags.v!)} is not supported (only v=1).`, ids);
   }
 
-  const a = tags.get("a")!.toLowerCase();
+  const a = tags.a!.toLowerCase();
   if (a === "rsa-sha1" && !options.allowSha1) {
     return fail("sha1-not-allowed", "a=rsa-sha1 is refused (RFC 8301); sign with rsa-sha256.", ids);
   }
@@ -117,61 +199,38 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
     return fail("unsupported-algorithm", `a=${clip(a)} is not supported (rsa-sha256, ed25519-sha256).`, ids);
   }
 
-  const [hc, bc = "simple", extra] = tags.get("c")!.toLowerCase().split("/");
-  if (
-    extra !== undefined ||
-    (hc !== "ischedule-relaxed" && hc !== "relaxed") ||
-    (bc !== "simple" && bc !== "relaxed")
-  ) {
+  const canonicalization = splitCanonicalization(tags.c!);
+  const hc = canonicalization?.[0];
+  const bc = canonicalization?.[1];
+  if ((hc !== "ischedule-relaxed" && hc !== "relaxed") || (bc !== "simple" && bc !== "relaxed")) {
     return fail(
       "unsupported-canonicalization",
-      `c=${clip(tags.get("c")!)} is not supported (ischedule-relaxed/simple; relaxed also accepted).`,
+      `c=${clip(tags.c!)} is not supported (ischedule-relaxed/simple; relaxed also accepted).`,
       ids,
     );
   }
 
-  const signedHeaders = colonList(tags.get("h")!);
-  const lowered: string[] = [];
-  for (const name of signedHeaders) {
-    if (!HEADER_NAME.test(name))
-      return fail("malformed-signature", "h= contains an empty or invalid header name.", ids);
-    const lower = lowerName(name);
-    if (isForbiddenLower(lower))
-      return fail("forbidden-header-signed", `h= includes ${name}, which must not be signed.`, ids);
-    // draft §7.2.1: same-named fields are combined, so h= lists each name once.
-    if (hc === "ischedule-relaxed" && lowered.includes(lower)) {
-      return fail("header-signed-twice", `h= lists ${displayName(lower)} more than once.`, ids);
-    }
-    lowered.push(lower);
-  }
-  for (const required of REQUIRED_SIGNED_HEADERS) {
-    if (!lowered.includes(required)) {
-      return fail(
-        "required-header-not-signed",
-        `h= does not include ${displayName(required)}, which must be signed.`,
-        ids,
-      );
-    }
-  }
+  const checked = checkSignedHeaders(tags.h!, hc === "ischedule-relaxed");
+  if (!checked.ok) return { ...checked, ...ids };
+  const signedHeaders = checked.names;
 
-  const bodyHash = base64Value(tags.get("bh")!);
+  const bodyHash = base64Value(tags.bh!);
   if (bodyHash === undefined) return fail("malformed-signature", "bh= is not base64.", ids);
-  const b = base64Value(tags.get("b")!);
+  const b = base64Value(tags.b!);
   if (b === undefined) return fail("malformed-signature", "b= is empty or not base64.", ids);
 
-  const q = tags.has("q") ? colonList(tags.get("q")!) : ["dns/txt"];
-  const queryMethods = q.filter((m): m is QueryMethod => (QUERY_METHODS as readonly string[]).includes(m));
+  const queryMethods = tags.q === undefined ? DEFAULT_QUERY : supportedMethods(tags.q);
   if (queryMethods.length === 0) {
     return fail(
       "unsupported-query-method",
-      `q=${clip(tags.get("q") ?? "")} names no supported key retrieval method.`,
+      `q=${clip(tags.q ?? "")} names no supported key retrieval method.`,
       ids,
     );
   }
 
-  const timestamp = optionalNumber(tags.get("t"));
-  const expiration = optionalNumber(tags.get("x"));
-  const bodyLength = optionalNumber(tags.get("l"));
+  const timestamp = optionalNumber(tags.t);
+  const expiration = optionalNumber(tags.x);
+  const bodyLength = optionalNumber(tags.l);
   if (timestamp === null) return fail("malformed-signature", "t= is not a number of seconds.", ids);
   if (expiration === null) return fail("malformed-signature", "x= is not a number of seconds.", ids);
   if (bodyLength === null) return fail("malformed-signature", "l= is not a number of bytes.", ids);
@@ -179,7 +238,7 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
     return fail("malformed-signature", "x= is not after t=.", ids);
   }
 
-  const identity = tags.get("i");
+  const identity = tags.i;
   if (identity !== undefined) {
     const at = identity.lastIndexOf("@");
     if (at === -1 || !isSameOrSubdomain(identity.slice(at + 1), domain)) {
@@ -197,13 +256,80 @@ export function parseSignature(value: string, options: ParseSignatureOptions = {
       selector,
       signedHeaders,
       bodyHash,
-      signature: Buffer.from(b, "base64"),
+      signature: decodeBase64(b),
       queryMethods,
       timestamp,
       expiration,
       bodyLength,
     },
   };
+}
+
+/** The q= methods isched knows, in the signer's order. */
+function supportedMethods(q: string): readonly QueryMethod[] {
+  let methods = METHODS.get(q);
+  if (methods === undefined) {
+    methods = colonList(q).filter((m): m is QueryMethod => (QUERY_METHODS as readonly string[]).includes(m));
+    remember(METHODS, q, methods);
+  }
+  return methods;
+}
+
+type SignedHeadersCheck = { ok: true; names: readonly string[] } | DkimFail;
+
+/**
+ * h= as a list of names, checked: valid field names, none that must not be signed, the required
+ * ones present and, under ischedule-relaxed, none twice. A peer sends the same h= on every request,
+ * so good lists are remembered (keyed by the text and the canonicalisation that decides the
+ * duplicate rule); refusals are worked out each time.
+ */
+function checkSignedHeaders(h: string, onceEach: boolean): SignedHeadersCheck {
+  const known = (onceEach ? GOOD_H_ONCE : GOOD_H).get(h);
+  if (known !== undefined) return { ok: true, names: known };
+  const names = colonList(h);
+  const lowered: string[] = [];
+  for (const name of names) {
+    if (!HEADER_NAME.test(name))
+      return fail("malformed-signature", "h= contains an empty or invalid header name.");
+    const lower = lowerFieldName(name);
+    if (isForbiddenLower(lower))
+      return fail("forbidden-header-signed", `h= includes ${name}, which must not be signed.`);
+    // draft §7.2.1: same-named fields are combined, so h= lists each name once.
+    if (onceEach && lowered.includes(lower)) {
+      return fail("header-signed-twice", `h= lists ${displayName(lower)} more than once.`);
+    }
+    lowered.push(lower);
+  }
+  for (const required of REQUIRED_SIGNED_HEADERS) {
+    if (!lowered.includes(required)) {
+      return fail(
+        "required-header-not-signed",
+        `h= does not include ${displayName(required)}, which must be signed.`,
+      );
+    }
+  }
+  remember(onceEach ? GOOD_H_ONCE : GOOD_H, h, names);
+  return { ok: true, names };
+}
+
+// h= and q= are the signer's text: the memory for them is bounded, and forgets everything when full.
+const MAX_REMEMBERED = 256;
+const GOOD_H_ONCE = new Map<string, readonly string[]>();
+const GOOD_H = new Map<string, readonly string[]>();
+const METHODS = new Map<string, readonly QueryMethod[]>();
+
+function remember<T>(map: Map<string, T>, key: string, value: T): void {
+  if (map.size >= MAX_REMEMBERED) map.clear();
+  map.set(key, value);
+}
+
+/** b= decoded (already checked as base64); Buffer's decoder takes what the built-in one refuses. */
+function decodeBase64(b: string): Uint8Array {
+  try {
+    return Uint8Array.fromBase64(b);
+  } catch {
+    return Buffer.from(b, "base64");
+  }
 }
 
 /** undefined when absent, null when not a plain decimal number. */
@@ -242,16 +368,8 @@ export interface SignatureFields {
  * line (folding is obsolete in HTTP).
  */
 export function formatSignatureWithoutData(f: SignatureFields): string {
-  const parts = [
-    "v=1",
-    `a=${f.algorithm}`,
-    `d=${f.domain}`,
-    `s=${f.selector}`,
-    "c=ischedule-relaxed/simple",
-    `q=${f.queryMethods.join(":")}`,
-    `t=${f.timestamp}`,
-  ];
-  if (f.expiration !== undefined) parts.push(`x=${f.expiration}`);
-  parts.push(`h=${f.signedHeaders.join(":")}`, `bh=${f.bodyHash}`, "b=");
-  return parts.join("; ");
+  // One concatenation rather than a list of parts and a join: this runs for every request signed.
+  let value = `v=1; a=${f.algorithm}; d=${f.domain}; s=${f.selector}; c=ischedule-relaxed/simple; q=${f.queryMethods.join(":")}; t=${f.timestamp}`;
+  if (f.expiration !== undefined) value += `; x=${f.expiration}`;
+  return `${value}; h=${f.signedHeaders.join(":")}; bh=${f.bodyHash}; b=`;
 }

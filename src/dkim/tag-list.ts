@@ -14,8 +14,6 @@ export type TagList = ReadonlyMap<string, string>;
 
 export type TagListResult = { ok: true; tags: TagList } | { ok: false; error: string };
 
-const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
-
 // Hand-written scanning: this runs on every inbound request, and the equivalent regular expressions
 // (with their fold lookaheads) cost several times more than the RSA verification itself.
 
@@ -64,11 +62,59 @@ function validValue(s: string, start: number, end: number): boolean {
   return true;
 }
 
-/** Parses a tag list; the error names the offending tag or position. */
-export function parseTagList(text: string): TagListResult {
-  const tags = new Map<string, string>();
+/**
+ * Where the tags of one list are: tag i is `names[i]`, its value `text.slice(valueStarts[i],
+ * valueEnds[i])`. The scanner reuses one of these for every scan, so it is valid only until the next
+ * call: read what you need and let it go (nothing is copied out of the text until a caller asks).
+ */
+export interface TagSpans {
+  readonly count: number;
+  readonly names: readonly string[];
+  readonly valueStarts: readonly number[];
+  readonly valueEnds: readonly number[];
+}
+
+const spans = { count: 0, names: [] as string[], valueStarts: [] as number[], valueEnds: [] as number[] };
+
+// Duplicate names are found by comparing with the names before; past this many tags (only a
+// hostile list has them) a set keeps the check linear.
+const LINEAR_DUPLICATE_CHECK = 16;
+const seen = new Set<string>();
+
+function isDuplicate(name: string, count: number): boolean {
+  if (count < LINEAR_DUPLICATE_CHECK) {
+    for (let k = 0; k < count; k++) if (spans.names[k] === name) return true;
+    return false;
+  }
+  if (count === LINEAR_DUPLICATE_CHECK) {
+    seen.clear();
+    for (let k = 0; k < count; k++) seen.add(spans.names[k]!);
+  }
+  if (seen.has(name)) return true;
+  seen.add(name);
+  return false;
+}
+
+const isAlpha = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/** tag-name = ALPHA *ALNUMPUNC (RFC 6376 §3.2: ALNUMPUNC is ALPHA / DIGIT / "_"). */
+function isTagName(s: string, start: number, end: number): boolean {
+  if (start === end || !isAlpha(s.charCodeAt(start))) return false;
+  for (let i = start + 1; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (!isAlpha(c) && !(c >= 48 && c <= 57) && c !== 95) return false;
+  }
+  return true;
+}
+
+/**
+ * Scans a tag list in one pass without building a map or copying values: the spans of its tags, or
+ * the error that names the offending tag or position. The spans are reused by the next call.
+ */
+export function scanTagList(text: string): TagSpans | string {
   // Printable ASCII and blanks only (the usual one-line header): every value is valid as it stands.
   const plain = PRINTABLE_LINE.test(text);
+  let count = 0;
   let pos = 0;
   const length = text.length;
   while (pos <= length) {
@@ -78,25 +124,39 @@ export function parseTagList(text: string): TagListResult {
     if (from === semi) {
       // A trailing ";" (optionally followed by whitespace) is allowed; an empty spec elsewhere is not.
       if (semi === length && pos > 0) break;
-      return { ok: false, error: semi === length ? "the tag list is empty" : 'empty tag (";;")' };
+      return semi === length ? "the tag list is empty" : 'empty tag (";;")';
     }
-    const eq = text.indexOf("=", from);
-    if (eq === -1 || eq > semi) {
-      return {
-        ok: false,
-        error: `"${clip(text.slice(from, trimFwsEnd(text, from, semi)))}" is not tag=value`,
-      };
+    let eq = from;
+    while (eq < semi && text.charCodeAt(eq) !== 61 /* = */) eq++;
+    if (eq === semi) {
+      return `"${clip(text.slice(from, trimFwsEnd(text, from, semi)))}" is not tag=value`;
     }
-    const name = text.slice(from, trimFwsEnd(text, from, eq));
-    if (!NAME.test(name)) return { ok: false, error: `"${clip(name)}" is not a valid tag name` };
+    const nameEnd = trimFwsEnd(text, from, eq);
+    const name = text.slice(from, nameEnd);
+    if (!isTagName(text, from, nameEnd)) return `"${clip(name)}" is not a valid tag name`;
     const valueStart = skipFws(text, eq + 1, semi);
     const valueEnd = trimFwsEnd(text, valueStart, semi);
     if (!plain && !validValue(text, valueStart, valueEnd)) {
-      return { ok: false, error: `tag ${name}= has a character not allowed in a value` };
+      return `tag ${name}= has a character not allowed in a value`;
     }
-    if (tags.has(name)) return { ok: false, error: `tag ${name}= appears twice` };
-    tags.set(name, text.slice(valueStart, valueEnd));
+    if (isDuplicate(name, count)) return `tag ${name}= appears twice`;
+    spans.names[count] = name;
+    spans.valueStarts[count] = valueStart;
+    spans.valueEnds[count] = valueEnd;
+    count++;
     pos = semi + 1;
+  }
+  spans.count = count;
+  return spans;
+}
+
+/** Parses a tag list into a map; the error names the offending tag or position. */
+export function parseTagList(text: string): TagListResult {
+  const scanned = scanTagList(text);
+  if (typeof scanned === "string") return { ok: false, error: scanned };
+  const tags = new Map<string, string>();
+  for (let k = 0; k < scanned.count; k++) {
+    tags.set(scanned.names[k]!, text.slice(scanned.valueStarts[k], scanned.valueEnds[k]));
   }
   return { ok: true, tags };
 }

@@ -15,6 +15,7 @@ import {
 } from "../../src/outbound/discovery.ts";
 import type { PeerRoute } from "../../src/outbound/static-routes.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
+import { seeded } from "../support/seeded-random.ts";
 
 const SRV = "_ischedules._tcp";
 let dns: RunningDnsmasq;
@@ -104,18 +105,6 @@ function setup(extra: Partial<DiscoveryOptions> = {}, server = dns.server) {
 function found(d: Discovery): Extract<Discovery, { kind: "found" }> {
   if (d.kind !== "found") throw new Error(`expected found, got ${JSON.stringify(d)}`);
   return d;
-}
-
-/** mulberry32: a small seeded PRNG, so the statistics below are the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("discover() through SRV and TXT", () => {
