@@ -63,6 +63,18 @@ export function instrumentedCopy(dir: string, patches: readonly Patch[]): string
  * kernel brings up to date on every call; process.threadCpuUsage() where libc cannot be loaded.
  */
 export function threadCpuClockUs(): () => number {
+  return cpuClockUs(3 /* CLOCK_THREAD_CPUTIME_ID */);
+}
+
+/**
+ * This process's CPU time in µs, all its threads (garbage collector and JIT included) and no other
+ * process's: clock_gettime(CLOCK_PROCESS_CPUTIME_ID); process.cpuUsage() where libc cannot be loaded.
+ */
+export function processCpuClockUs(): () => number {
+  return cpuClockUs(2 /* CLOCK_PROCESS_CPUTIME_ID */);
+}
+
+function cpuClockUs(clock: 2 | 3): () => number {
   try {
     const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
     const libc = dlopen("libc.so.6", {
@@ -70,14 +82,13 @@ export function threadCpuClockUs(): () => number {
     });
     const timespec = new BigInt64Array(2);
     const at = ptr(timespec);
-    const CLOCK_THREAD_CPUTIME_ID = 3;
     return () => {
-      libc.symbols.clock_gettime(CLOCK_THREAD_CPUTIME_ID, at);
+      libc.symbols.clock_gettime(clock, at);
       return Number(timespec[0]) * 1e6 + Number(timespec[1]) / 1000;
     };
   } catch {
     return () => {
-      const u = process.threadCpuUsage();
+      const u = clock === 3 ? process.threadCpuUsage() : process.cpuUsage();
       return u.user + u.system;
     };
   }

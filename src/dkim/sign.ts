@@ -6,6 +6,7 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import {
   canonicalBody,
   type HeaderFields,
+  type HeaderIndex,
   headerHashInput,
   indexHeaders,
   lowerFieldName,
@@ -68,14 +69,19 @@ export interface SignRequestOptions {
   signedHeaders?: readonly string[];
 }
 
+/** The four required headers, then those of OPTIONAL_SIGNED_HEADERS the request has. */
+function defaultSignedHeaders(index: HeaderIndex): string[] {
+  const names: string[] = [...DEFAULT_ORDER];
+  for (const name of OPTIONAL_SIGNED_HEADERS) if (index.has(lowerFieldName(name))) names.push(name);
+  return names;
+}
+
 /** Throws TypeError when the request cannot be signed as asked (missing or forbidden headers). */
 export function signRequest(o: SignRequestOptions): string {
   const index = indexHeaders(o.fields);
-  const signedHeaders = o.signedHeaders ?? [
-    ...DEFAULT_ORDER,
-    ...OPTIONAL_SIGNED_HEADERS.filter((n) => index.has(lowerFieldName(n))),
-  ];
-  const lowered = signedHeaders.map(lowerFieldName);
+  const signedHeaders = o.signedHeaders ?? defaultSignedHeaders(index);
+  const lowered: string[] = [];
+  for (let i = 0; i < signedHeaders.length; i++) lowered.push(lowerFieldName(signedHeaders[i]!));
   for (const required of REQUIRED_SIGNED_HEADERS) {
     if (!index.has(required))
       throw new TypeError(`cannot sign: the request has no ${displayName(required)} header`);
