@@ -78,6 +78,15 @@ export const FIELDS: HeaderField[] = [
   ["Content-Length", String(BODY.length)],
 ];
 export const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
+/** h= of signRequest() for FIELDS (its default list). */
+export const SIGNED_HEADERS: readonly string[] = [
+  "Originator",
+  "Recipient",
+  "Content-Type",
+  "iSchedule-Version",
+  "iSchedule-Message-ID",
+  "User-Agent",
+];
 
 /**
  * This process's CPU time in µs (its garbage collector's threads included): time other processes
@@ -142,14 +151,7 @@ async function measure(type: "rsa" | "ed25519"): Promise<Row[]> {
   const input = Buffer.from(
     headerHashInput({
       index: indexHeaders(FIELDS),
-      signedHeaders: [
-        "Originator",
-        "Recipient",
-        "Content-Type",
-        "iSchedule-Version",
-        "iSchedule-Message-ID",
-        "User-Agent",
-      ],
+      signedHeaders: SIGNED_HEADERS,
       canonicalization: "ischedule-relaxed",
       signatureWithoutData: withoutSignatureData(value),
     }),

@@ -2,15 +2,16 @@
  * The DKIM verify path piece by piece: CPU microseconds per operation of each step verifyRequest()
  * takes, beside the whole engine and the bare primitive, on dkim.ts's 2 KB iSchedule request.
  *
- *   npx bun scripts/bench/profile-dkim.ts [--ms 300] [--rounds 5]
+ *   npx bun scripts/bench/profile-dkim.ts [--ms 300] [--rounds 5] [--sign]
  *
  * Each piece runs in a loop for --ms of this thread's CPU time (clock_gettime with
  * CLOCK_THREAD_CPUTIME_ID, so time the core spent on other processes does not count), in --rounds
  * rounds with the pieces interleaved; the table gives the median round. The pieces are the exported functions verify.ts calls, with the
  * arguments it would pass them; "engine - pieces" is what the whole costs beyond its pieces measured
  * alone (the two awaits, the verdict object, and garbage collection of everything allocated).
+ * --sign adds the same table for signRequest().
  */
-import { verify } from "node:crypto";
+import { createHash, sign, verify } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
   canonicalBody,
@@ -19,17 +20,21 @@ import {
   indexHeaders,
   withoutSignatureData,
 } from "../../src/dkim/canonicalize.ts";
-import { hashChunksBase64, verifyHeaderInput } from "../../src/dkim/crypto.ts";
+import { hashChunksBase64, signHeaderInput, verifyHeaderInput } from "../../src/dkim/crypto.ts";
 import { checkKeyForSignature } from "../../src/dkim/key-record.ts";
-import { signRequest } from "../../src/dkim/sign.ts";
-import { parseSignature } from "../../src/dkim/signature.ts";
-import { parseTagList } from "../../src/dkim/tag-list.ts";
+import { DEFAULT_QUERY_METHODS, signRequest } from "../../src/dkim/sign.ts";
+import { formatSignatureWithoutData, parseSignature } from "../../src/dkim/signature.ts";
+import { scanTagList } from "../../src/dkim/tag-list.ts";
 import { verifyRequest } from "../../src/dkim/verify.ts";
 import { threadCpuClockUs } from "./_instrument.ts";
-import { BODY, benchKeys, FIELDS, NOW } from "./dkim.ts";
+import { BODY, benchKeys, FIELDS, NOW, SIGNED_HEADERS } from "./dkim.ts";
 
 const { values: args } = parseArgs({
-  options: { ms: { type: "string", default: "300" }, rounds: { type: "string", default: "5" } },
+  options: {
+    ms: { type: "string", default: "300" },
+    rounds: { type: "string", default: "5" },
+    sign: { type: "boolean", default: false },
+  },
 });
 const MS = Number(args.ms);
 const ROUNDS = Number(args.rounds);
@@ -77,7 +82,7 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
   const pieces: [string, () => unknown][] = [
     ["header index (indexHeaders)", () => indexHeaders(signed)],
     ["DKIM-Signature parse (parseSignature)", () => parseSignature(raw)],
-    ["  of which the tag list (parseTagList)", () => parseTagList(raw)],
+    ["  of which the tag scan (scanTagList)", () => scanTagList(raw)],
     [
       "body hash (canonicalBody + SHA-256 + base64)",
       () => hashChunksBase64(canonicalBody(BODY, "simple"), "sha256"),
@@ -113,6 +118,22 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
     [type === "rsa" ? "primitive (crypto.verify sha256)" : "primitive (SHA-256 + crypto.verify)", primitive],
     ...pieces,
   ];
+  await table(`${type === "rsa" ? "rsa-sha256 (2048)" : "ed25519-sha256"} verify`, all, {
+    // The two sub-pieces are inside others: not counted again.
+    counted: (name) => !name.startsWith("  ") && !name.startsWith("header input to bytes"),
+    rest: "engine - pieces (awaits, verdict, GC)",
+  });
+}
+
+/**
+ * Runs `all` (the engine first, the primitive second, then the pieces) in ROUNDS interleaved rounds
+ * and prints the median of each, with what the engine costs beyond the pieces and the primitive.
+ */
+async function table(
+  title: string,
+  all: [string, () => unknown][],
+  o: { counted: (name: string) => boolean; rest: string },
+): Promise<void> {
   const rounds = new Map<string, number[]>();
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, fn] of all) rounds.set(name, [...(rounds.get(name) ?? []), await perOp(fn)]);
@@ -120,9 +141,7 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const engine = median(rounds.get(all[0]![0])!);
   const prim = median(rounds.get(all[1]![0])!);
-  console.log(
-    `\n${type === "rsa" ? "rsa-sha256 (2048)" : "ed25519-sha256"} verify, ${BODY.length} B body:\n`,
-  );
+  console.log(`\n${title}, ${BODY.length} B body:\n`);
   console.log("| piece | CPU µs/op (median) | range over rounds | share of engine |");
   console.log("|---|---:|---:|---:|");
   for (const [name] of all) {
@@ -131,20 +150,85 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
       `| ${name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)} | ${((median(xs) / engine) * 100).toFixed(0)}% |`,
     );
   }
-  const pieceSum = pieces
-    .filter(([n]) => !n.startsWith("  ") && !n.startsWith("header input to bytes"))
+  const pieceSum = all
+    .slice(2)
+    .filter(([n]) => o.counted(n))
     .reduce((a, [n]) => a + median(rounds.get(n)!), 0);
   console.log(
-    `| sum of the pieces (without the two sub-pieces) | ${pieceSum.toFixed(2)} | | ${((pieceSum / engine) * 100).toFixed(0)}% |`,
+    `| sum of the pieces | ${pieceSum.toFixed(2)} | | ${((pieceSum / engine) * 100).toFixed(0)}% |`,
   );
   console.log(
-    `| engine - pieces (awaits, verdict, GC) | ${(engine - pieceSum).toFixed(2)} | | ${(((engine - pieceSum) / engine) * 100).toFixed(0)}% |`,
+    `| ${o.rest} | ${(engine - pieceSum).toFixed(2)} | | ${(((engine - pieceSum) / engine) * 100).toFixed(0)}% |`,
   );
   console.log(
     `| engine - primitive (what the engine adds) | ${(engine - prim).toFixed(2)} | | engine / primitive rate: ${((prim / engine) * 100).toFixed(0)}% |`,
   );
 }
 
+/** The same for signRequest(): its pieces beside the bare signature over the header hash input. */
+async function profileSign(type: "rsa" | "ed25519"): Promise<void> {
+  const { key } = benchKeys(type);
+  const index = indexHeaders(FIELDS);
+  const signedHeaders = SIGNED_HEADERS;
+  const fields = {
+    algorithm: key.algorithm,
+    domain: key.domain,
+    selector: key.selector,
+    queryMethods: DEFAULT_QUERY_METHODS,
+    timestamp: NOW / 1000,
+    expiration: NOW / 1000 + 3600,
+    signedHeaders,
+    bodyHash: hashChunksBase64(canonicalBody(BODY, "simple"), "sha256"),
+  };
+  const value = formatSignatureWithoutData(fields);
+  const input = headerHashInput({
+    index,
+    signedHeaders,
+    canonicalization: "ischedule-relaxed",
+    signatureWithoutData: value,
+  });
+  const inputBuffer = Buffer.from(input, "latin1");
+  const signature = signHeaderInput(key.algorithm, key.privateKey, input);
+  const all: [string, () => unknown][] = [
+    ["engine (signRequest)", () => signRequest({ key, fields: FIELDS, body: BODY, nowMs: NOW })],
+    [
+      type === "rsa" ? "primitive (crypto.sign sha256)" : "primitive (SHA-256 + crypto.sign)",
+      type === "rsa"
+        ? () => sign("sha256", inputBuffer, key.privateKey)
+        : () => sign(null, createHash("sha256").update(inputBuffer).digest(), key.privateKey),
+    ],
+    ["header index (indexHeaders)", () => indexHeaders(FIELDS)],
+    [
+      "body hash (canonicalBody + SHA-256 + base64)",
+      () => hashChunksBase64(canonicalBody(BODY, "simple"), "sha256"),
+    ],
+    ["tags without b= (formatSignatureWithoutData)", () => formatSignatureWithoutData(fields)],
+    [
+      "header hash input (headerHashInput)",
+      () =>
+        headerHashInput({
+          index,
+          signedHeaders,
+          canonicalization: "ischedule-relaxed",
+          signatureWithoutData: value,
+        }),
+    ],
+    [
+      "signature (signHeaderInput: bytes, hash, sign)",
+      () => signHeaderInput(key.algorithm, key.privateKey, input),
+    ],
+    ["b= to base64", () => signature.toString("base64")],
+  ];
+  await table(`${type === "rsa" ? "rsa-sha256 (2048)" : "ed25519-sha256"} sign`, all, {
+    counted: () => true,
+    rest: "engine - pieces (header list checks, the value's concatenation, GC)",
+  });
+}
+
 console.log(`Bun ${Bun.version}; ${navigator.hardwareConcurrency} cores; --ms ${MS} --rounds ${ROUNDS}`);
 await profile("rsa");
 await profile("ed25519");
+if (args.sign) {
+  await profileSign("rsa");
+  await profileSign("ed25519");
+}
