@@ -157,9 +157,11 @@ function signatureTags(value: string, spans: TagSpans): SignatureTags {
   return tags;
 }
 
+const ISCHEDULE_SIMPLE = ["ischedule-relaxed", "simple"] as const;
+
 /** c= as header and body canonicalisation, lower-cased; undefined parts when it has more than two. */
-function splitCanonicalization(raw: string): [header: string, body: string] | undefined {
-  if (raw === "ischedule-relaxed/simple") return ["ischedule-relaxed", "simple"];
+function splitCanonicalization(raw: string): readonly [header: string, body: string] | undefined {
+  if (raw === "ischedule-relaxed/simple") return ISCHEDULE_SIMPLE;
   const c = raw.toLowerCase();
   const slash = c.indexOf("/");
   if (slash === -1) return [c, "simple"];
