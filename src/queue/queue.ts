@@ -22,6 +22,17 @@
  * in-flight delivery belongs to a dead process (the data lock allows one process per database), so
  * start-up recovery takes them all, expired or not.
  *
+ * "In a row" counts the process's deaths, not the delivery's leases. A poison delivery kills the
+ * process each time it is attempted, so every death holds it. A process killed from outside (kill -9,
+ * the OOM killer, a crash elsewhere) dies holding whatever happened to be in flight; a delivery caught
+ * so is due again only seconds later, and the deaths that come meanwhile do not hold it. Counted by its
+ * own leases instead, such a delivery gets parked once it has been caught often enough among any
+ * number of deaths: under twenty kill -9 a second or so apart, a delivery to a slow peer in flight at
+ * the 9th, 13th and 18th did. So start-up recovery first ends the breaks of every queued delivery (the
+ * death it recovers from did not hold them). A poison delivery is still parked after maxLeaseBreaks
+ * deaths; a clean restart or an unrelated crash in between gives it that many more. Expired leases
+ * recovered while the process runs (workers that die one at a time) count per delivery.
+ *
  * Crash safety rests on SQLite: every change is one transaction, WAL keeps committed transactions
  * through a process crash. The cost of a crash between a successful send and complete() is one
  * duplicate send, which the receiver drops by iSchedule-Message-ID.
@@ -39,6 +50,7 @@ import {
   type DeliveryRow,
   type DeliveryState,
   deliveriesOfMessage,
+  endBreakStreaks,
   type FinalDeliveryState,
   inFlightDeliveries,
   insertDelivery,
@@ -299,18 +311,22 @@ export class DeliveryQueue {
    * Ends abandoned leases: expired ones, or at start-up (`allInFlight`) every in-flight delivery,
    * which can only belong to a previous, dead process. Each goes back to the queue due in
    * recoveryDelayMs..2×recoveryDelayMs (spread, so that a restart does not send them all at once),
-   * or to 'broken' when its lease has now broken maxLeaseBreaks times in a row.
+   * or to 'broken' when its lease has now broken maxLeaseBreaks times in a row. At start-up the
+   * queued deliveries' breaks are forgotten first: the process died without them in flight.
    */
   recoverExpiredLeases(o: { allInFlight?: boolean } = {}): RecoveryReport {
     const now = this.#now();
     return this.#db
       .transaction((): RecoveryReport => {
         const report: RecoveryReport = { requeued: [], broken: [] };
+        if (o.allInFlight) endBreakStreaks(this.#db);
         const abandoned = inFlightDeliveries(this.#db, { expiredBy: o.allInFlight ? undefined : now });
         for (const d of abandoned) {
           const breaks = d.leaseBreaks + 1;
           if (breaks >= this.#maxLeaseBreaks) {
-            const error = `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
+            const error = o.allInFlight
+              ? `isched died with this delivery in flight the last ${breaks} times it died (last owner ${d.leaseOwner}), without an attempt being recorded: the delivery may crash it.`
+              : `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
             breakLease(this.#db, { id: d.id, nowMs: now, state: "broken", error });
             report.broken.push(d.id);
           } else {

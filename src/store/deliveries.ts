@@ -147,6 +147,11 @@ const statements = perDatabase((db) => ({
       lease_owner = NULL, lease_expires_at = NULL, lease_breaks = lease_breaks + 1, last_error = $error,
       updated_at = $now
     WHERE id = $id AND state = 'in-flight'`),
+  // Start-up recovery: a queued delivery was not in flight when the previous run died, so that death
+  // ends its run of lease breaks (queue.ts says why).
+  endBreakStreaks: db.query<never, []>(
+    "UPDATE deliveries SET lease_breaks = 0 WHERE state = 'queued' AND lease_breaks > 0",
+  ),
   retryNow: db.query<never, Bindings>(`UPDATE deliveries SET state = 'queued', next_attempt_at = $now,
       lease_breaks = 0, final_at = NULL, updated_at = $now
     WHERE ${IDS} AND state IN ('queued', 'failed', 'broken') AND ${BODY_KEPT}`),
@@ -294,6 +299,11 @@ export function releaseLeases(
 export function inFlightDeliveries(db: Database, o: { expiredBy?: number }): InFlight[] {
   const s = statements(db);
   return o.expiredBy === undefined ? s.inFlight.all() : s.expired.all({ now: o.expiredBy });
+}
+
+/** Forgets the lease breaks of every queued delivery; returns how many had some. */
+export function endBreakStreaks(db: Database): number {
+  return statements(db).endBreakStreaks.run().changes;
 }
 
 /** Ends an abandoned lease: back to the queue at `nextAttemptAt`, or to 'broken'. */

@@ -16,6 +16,12 @@
  * recorded when the kill came) is what the webhook contract allows (docs/webhook.md): it is counted,
  * and there are never more than the deliveries A found in flight at its restarts (its log says how
  * many it put back in the queue).
+ *
+ * A kill catches the deliveries in flight at that moment; none may end 'broken' (parked as a poison
+ * delivery, src/queue/queue.ts). If one does, or the queue does not drain, the test tells its story:
+ * the delivery, its attempts, and each lease a kill broke, placed among A's runs (leased how long
+ * after the run came up, killed how long after that); the summary line gives start-up and attempt
+ * times and how many leases the kills broke.
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -25,6 +31,7 @@ import { join } from "node:path";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey } from "../../src/dkim/sign.ts";
+import { DEFAULT_LEASE_MS } from "../../src/queue/queue.ts";
 import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, statuses } from "../support/isched.ts";
@@ -66,9 +73,132 @@ const key = (uid: string, recipient: string) => `${uid} ${recipient.toLowerCase(
 /** Deliveries A found in flight at its restarts and put back in the queue (from its log). */
 let recovered = 0;
 
+/** Each run of A: when it was spawned, when it came up (printed its summary), when it was killed. */
+interface Run {
+  spawnedAt: number;
+  upAt: number;
+  killedAt?: number;
+}
+const runs: Run[] = [];
+/** The leases each kill broke, by delivery id: the run that held it and when it took it. */
+const brokenLeases = new Map<number, { run: number; leasedAt: number }[]>();
+
 async function startA(): Promise<ServeProcess> {
+  const spawnedAt = Date.now();
   a = running(await serveProcess(aArgs, { timeoutMs: 20_000 }));
+  runs.push({ spawnedAt, upAt: Date.now() });
   return a;
+}
+
+function openA(): Database {
+  return new Database(join(dir, "a-data", "isched.db"), { readonly: true });
+}
+
+/** After a kill: the deliveries the dead run held, and when it leased each (the lease's expiry less its length). */
+function noteBrokenLeases(run: number): void {
+  const db = openA();
+  try {
+    const held = db
+      .query<{ id: number; expires: number }, []>(
+        "SELECT id, lease_expires_at AS expires FROM deliveries WHERE state = 'in-flight'",
+      )
+      .all();
+    for (const d of held)
+      brokenLeases.set(d.id, [
+        ...(brokenLeases.get(d.id) ?? []),
+        { run, leasedAt: d.expires - DEFAULT_LEASE_MS },
+      ]);
+  } finally {
+    db.close();
+  }
+}
+
+/** Where an instant falls among A's runs: "run 7 +340 ms after it came up" (negative: while starting). */
+function whenInRuns(at: number): string {
+  let i = runs.length - 1;
+  while (i > 0 && runs[i]!.spawnedAt > at) i--;
+  const r = runs[i]!;
+  const life = r.killedAt !== undefined && at > r.killedAt ? ` (${at - r.killedAt} ms after its kill)` : "";
+  return `run ${i + 1} ${at >= r.upAt ? "+" : ""}${at - r.upAt} ms${life}`;
+}
+
+const pct = (xs: number[], p: number) =>
+  xs.length === 0 ? 0 : [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const spread = (xs: number[]) =>
+  `p50 ${pct(xs, 0.5)} p90 ${pct(xs, 0.9)} max ${pct(xs, 1)} ms (${xs.length})`;
+
+/**
+ * The timing a broken lease depends on: how long A took to come up, how long attempts took by route,
+ * and how many leases the kills broke and how often one delivery's twice or more.
+ */
+function timings(): string {
+  const db = openA();
+  try {
+    const durations = (route: string) =>
+      db
+        .query<{ ms: number }, [string]>("SELECT duration_ms AS ms FROM attempts WHERE route = ?")
+        .all(route)
+        .map((r) => r.ms);
+    const leases = [...brokenLeases.values()];
+    const held = leases.flat().map(({ run, leasedAt }) => runs[run]!.killedAt! - leasedAt);
+    return (
+      `start-up ${spread(runs.map((r) => r.upAt - r.spawnedAt))}; ` +
+      `attempts: webhook ${spread(durations("local"))}, ischedule ${spread(durations("ischedule"))}; ` +
+      `leases broken ${held.length} (held ${spread(held)}), deliveries with 2+ ${leases.filter((l) => l.length >= 2).length}, 3+ ${leases.filter((l) => l.length >= 3).length}`
+    );
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The story of the deliveries of A that ended neither delivered nor queued (a broken one): what it
+ * was, its attempts, and each lease a kill broke, placed among the runs.
+ */
+function storyOfStuck(): string[] {
+  const db = openA();
+  try {
+    const stuck = db
+      .query<
+        {
+          id: number;
+          route: string;
+          recipient: string;
+          uid: string | null;
+          state: string;
+          attempts: number;
+          breaks: number;
+          created: number;
+          error: string | null;
+        },
+        []
+      >(
+        `SELECT d.id, d.route, d.recipient, m.uid, d.state, d.attempts, d.lease_breaks AS breaks,
+           d.created_at AS created, d.last_error AS error
+         FROM deliveries d JOIN messages m ON m.id = d.message_id
+         WHERE d.state NOT IN ('delivered', 'queued', 'in-flight')`,
+      )
+      .all();
+    return stuck.map((d) => {
+      const attempts = db
+        .query<{ started: number; ms: number; outcome: string }, [number]>(
+          "SELECT started_at AS started, duration_ms AS ms, outcome FROM attempts WHERE delivery_id = ? ORDER BY id",
+        )
+        .all(d.id)
+        .map((t) => `attempt at ${whenInRuns(t.started)} took ${t.ms} ms: ${t.outcome}`);
+      const leases = (brokenLeases.get(d.id) ?? []).map(({ run, leasedAt }) => {
+        const r = runs[run]!;
+        return `leased by run ${run + 1} (up ${r.upAt - r.spawnedAt} ms after its spawn) ${leasedAt - r.upAt} ms after it came up, killed ${r.killedAt! - leasedAt} ms later`;
+      });
+      return [
+        `delivery ${d.id} (${d.route} to ${d.recipient}, uid ${d.uid}): ${d.state}, ${d.attempts} attempts recorded, ${d.breaks} lease breaks; accepted at ${whenInRuns(d.created)}; ${d.error}`,
+        ...attempts,
+        ...leases,
+      ].join("\n  ");
+    });
+  } finally {
+    db.close();
+  }
 }
 
 /** Reads what a run of A recovered at its start (its log has long been read by the time it is killed). */
@@ -77,7 +207,11 @@ function noteRecovery(run: ServeProcess): void {
     run.stderr(),
   );
   recovered += Number(line?.[1] ?? 0);
-  // A delivery whose lease broke 3 times in a row would wait for an operator.
+  // A delivery in flight at 3 deaths of A in a row would wait for an operator (parked as poison).
+  if (Number(line?.[2] ?? 0) > 0) {
+    console.log(timings());
+    expect(storyOfStuck()).toEqual([]);
+  }
   expect(Number(line?.[2] ?? 0)).toBe(0);
 }
 
@@ -253,8 +387,10 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
     await Bun.sleep(delayMs);
     killedAfterMs.push(delayMs);
     noteRecovery(a!);
+    runs[runs.length - 1]!.killedAt = Date.now();
     a!.process.kill("SIGKILL");
     await a!.process.exited;
+    noteBrokenLeases(runs.length - 1);
     const before = [...accepted].map((x) => x.split(" ")[0]!);
     await startA();
     // Every request accepted before the kill is still there.
@@ -273,7 +409,10 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
   const apiB = api(b, b.token);
   const end = Date.now() + 60_000;
   while (!((await drained({ api: apiA })) && (await drained({ api: apiB })))) {
-    if (Date.now() > end) throw new Error("the queues did not drain within 60 s of the last restart");
+    if (Date.now() > end)
+      throw new Error(
+        `the queues did not drain within 60 s of the last restart\n${storyOfStuck().join("\n")}`,
+      );
     await Bun.sleep(200);
   }
   const drainMs = Date.now() - loadEndedAt;
@@ -307,7 +446,7 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
       `outbound accepted ${acceptedOut.length} (${unanswered.length} submissions unanswered); ` +
       `drained ${drainMs} ms after the load; repeats of one message id at A's webhook ${repeatsA} ` +
       `(${recovered} deliveries found in flight at the restarts), at B's ${repeatsB}; ` +
-      `A ${JSON.stringify(statesA)}, B ${JSON.stringify(statesB)}`,
+      `A ${JSON.stringify(statesA)}, B ${JSON.stringify(statesB)}; ${timings()}`,
   );
 
   expect(unexpected).toEqual([]);
@@ -325,6 +464,7 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
   expect(repeatsA).toBeLessThanOrEqual(recovered);
   // A submission that got no answer was delivered at most once (it may not have been stored).
   for (const uid of unanswered) expect((atB.get(key(uid, "mailto:carol@b.test"))?.size ?? 0) <= 1).toBe(true);
+  expect(storyOfStuck()).toEqual([]);
   expect(Object.keys(statesA).filter((s) => s !== "delivered" && (statesA[s] ?? 0) > 0)).toEqual([]);
   expect(Object.keys(statesB).filter((s) => s !== "delivered" && (statesB[s] ?? 0) > 0)).toEqual([]);
 }, 240_000);

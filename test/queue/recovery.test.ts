@@ -94,6 +94,59 @@ describe("recoverExpiredLeases()", () => {
     expect(queue.lease({ owner: "w", limit: 1 })).toEqual([]);
   });
 
+  test("at start-up, a delivery in flight at each of the last three deaths of the process is broken", () => {
+    // A poison delivery: each run leases it when it is due and dies holding it, with other work in flight.
+    const [poison, ...others] = queue.accept(invitation(), recipients(4)).deliveryIds as [
+      number,
+      ...number[],
+    ];
+    for (let death = 1; death <= 3; death++) {
+      clock.advance(10_000);
+      const other = others[death - 1]!;
+      queue.leaseIds(`run-${death}`, [poison, other]);
+      const expected = death < 3 ? [poison, other] : [other];
+      expect(queue.recoverExpiredLeases({ allInFlight: true })).toEqual({
+        requeued: expected,
+        broken: death < 3 ? [] : [poison],
+      });
+      expect(delivery(poison).leaseBreaks).toBe(death);
+      // The other work caught with it counts one death, and forgets it at the next that does not hold it.
+      expect(others.map((id) => delivery(id).leaseBreaks)).toEqual(
+        others.map((id) => (id === other ? 1 : 0)),
+      );
+    }
+    expect(delivery(poison)).toMatchObject({ state: "broken", leaseBreaks: 3, nextAttemptAt: null });
+    expect(delivery(poison).lastError).toContain("the last 3 times it died (last owner run-3)");
+    clock.advance(3_600_000);
+    expect(queue.lease({ owner: "w", limit: 4 }).map((d) => d.id)).toEqual(others);
+  });
+
+  test("at start-up, a death that did not hold a delivery ends its count of lease breaks", () => {
+    // kill -9 again and again: a delivery caught in flight by a kill is queued, due seconds later,
+    // while the next runs die holding other work; caught again later, it starts counting anew.
+    const ids = queue.accept(invitation(), recipients(5)).deliveryIds as number[];
+    const [caught, ...others] = ids as [number, ...number[]];
+    const die = (run: string, held: number[]) => {
+      clock.advance(1_000);
+      queue.leaseIds(run, held);
+      return queue.recoverExpiredLeases({ allInFlight: true });
+    };
+    // Caught at deaths 1, 3, 4, 6 and 8; never at two deaths in a row more than twice.
+    expect(die("run-1", [caught])).toEqual({ requeued: [caught], broken: [] });
+    die("run-2", [others[0]!]);
+    expect(delivery(caught).leaseBreaks).toBe(0);
+    die("run-3", [caught]);
+    expect(die("run-4", [caught, others[1]!])).toEqual({ requeued: [caught, others[1]!], broken: [] });
+    expect(delivery(caught).leaseBreaks).toBe(2);
+    die("run-5", []);
+    expect(delivery(caught)).toMatchObject({ state: "queued", leaseBreaks: 0 });
+    die("run-6", [caught]);
+    die("run-7", [others[2]!]);
+    expect(die("run-8", [caught])).toEqual({ requeued: [caught], broken: [] });
+    expect(delivery(caught)).toMatchObject({ state: "queued", leaseBreaks: 1 });
+    expect(queue.countByState()).toMatchObject({ queued: 5, broken: 0 });
+  });
+
   test("a recorded attempt resets the count of lease breaks", () => {
     const [id] = queue.accept(invitation(), recipients(1)).deliveryIds as [number];
     const breakOnce = () => {
