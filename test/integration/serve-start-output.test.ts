@@ -66,6 +66,8 @@ test("start-up prints the flags given, where each came from, with URL passwords 
       },
     }),
   );
+  // The flag table and its warnings follow the summary: stop only once they are out.
+  await printed(s, /ISCHED_DOMIAN is set/);
   await s.stop();
   const out = s.stdout();
   expect(out).toMatch(/\n {2}--domain +example\.org +\(flag\)\n/);
