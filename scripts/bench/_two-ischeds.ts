@@ -13,6 +13,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 export const BUN = process.execPath;
 export const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
@@ -335,16 +336,18 @@ export interface PrefillOptions {
  */
 export async function prefillOutbound(o: PrefillOptions): Promise<void> {
   const { DeliveryQueue } = await import("../../src/queue/queue.ts");
-  const { openDatabase } = await import("../../src/store/database.ts");
+  const { openDatabase } = await import("../../src/store/sqlite/database.ts");
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(join(o.dataDir, "isched.db"));
-  const queue = new DeliveryQueue(db);
+  const queue = new DeliveryQueue(createSqliteStore(db));
   const batch = o.batch ?? 100;
+  // Batched into one transaction: the SQLite store writes synchronously when called (its promise
+  // only reports the outcome), so each accept lands inside this batch.
   const fill = db.transaction((first: number) => {
     for (let i = first; i < Math.min(first + batch, o.messages); i++) {
       const recipients = o.recipients(i);
       const uid = `bench-${i}@a.test`;
-      queue.accept(
+      void queue.accept(
         {
           direction: "outbound",
           intake: "api",

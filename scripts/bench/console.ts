@@ -16,7 +16,7 @@ import type { ServeConfig } from "../../src/config/serve-config.ts";
 import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { startServer } from "../../src/server/app.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
 
 const { values } = parseArgs({
   options: {

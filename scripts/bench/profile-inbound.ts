@@ -279,13 +279,13 @@ const PATCHES: Patch[] = [
     find: `  // 4. The commit.
   let accepted: Accepted;
   try {
-    accepted = ctx.queue.accept(withAnswer, deliveries);`,
+    accepted = await ctx.queue.accept(withAnswer, deliveries);`,
     replace: `  __ip("resend keys, answer XML", __t);
   // 4. The commit.
   let accepted: Accepted;
   try {
     __t = ${T};
-    accepted = ctx.queue.accept(withAnswer, deliveries);
+    accepted = await ctx.queue.accept(withAnswer, deliveries);
     __ip("commit (insert rows + BEGIN/COMMIT)", __t);`,
   },
   {

@@ -33,9 +33,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DeliveryQueue, type NewDelivery } from "../../src/queue/queue.ts";
-import { startCheckpointer } from "../../src/store/checkpointer.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import type { NewMessage } from "../../src/store/messages.ts";
+import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import type { NewMessage } from "../../src/store/sqlite/messages.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { threadCpuClockUs } from "./_instrument.ts";
 
 const { values: args } = parseArgs({
@@ -162,7 +163,7 @@ async function measure(base: string, work: string, v: Variant, salt: number): Pr
     // The store prepares all of a table's statements at once, some of them INDEXED BY an index
     // dropped below: prepare them first (one accept), then drop; only the INSERTs run afterwards.
     const warm = request(90_000_000 + salt, 1_796_000_000_000);
-    new DeliveryQueue(db).accept(warm.message, warm.deliveries);
+    await new DeliveryQueue(createSqliteStore(db)).accept(warm.message, warm.deliveries);
     for (const index of v.dropIndexes ?? []) db.run(`DROP INDEX ${index}`);
     db.run("PRAGMA wal_autocheckpoint = 0");
     // Start from an empty WAL. With reuseWal the file keeps its size (frames overwrite cached
@@ -173,7 +174,7 @@ async function measure(base: string, work: string, v: Variant, salt: number): Pr
       // RESTART: every frame is in the database and the next writer starts at the WAL's beginning,
       // over the same file (kept whole: journal_size_limit would cut it to 64 MB).
       db.run("PRAGMA journal_size_limit = -1");
-      const preheat = new DeliveryQueue(db, { nowMs: () => 1_796_000_000_000 });
+      const preheat = new DeliveryQueue(createSqliteStore(db), { nowMs: () => 1_796_000_000_000 });
       for (let i = 0; i < REQUESTS; i++) {
         const r = request(i + 50_000_000 + salt, 1_796_000_000_000);
         preheat.accept(r.message, r.deliveries);
@@ -181,7 +182,7 @@ async function measure(base: string, work: string, v: Variant, salt: number): Pr
       db.run("PRAGMA wal_checkpoint(RESTART)");
     }
     if (v.grownBy) {
-      const grow = new DeliveryQueue(db, { nowMs: () => 1_796_000_000_000 });
+      const grow = new DeliveryQueue(createSqliteStore(db), { nowMs: () => 1_796_000_000_000 });
       for (let i = 0; i < v.grownBy; i++) {
         const r = request(i + 60_000_000 + salt * 100_000, 1_796_000_000_000);
         grow.accept(r.message, r.deliveries);
@@ -199,7 +200,7 @@ async function measure(base: string, work: string, v: Variant, salt: number): Pr
           },
         })
       : undefined;
-    const queue = new DeliveryQueue(db, { nowMs: () => 1_796_000_000_000 + salt });
+    const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => 1_796_000_000_000 + salt });
     const group = v.group ?? 1;
     const requests = Array.from({ length: REQUESTS }, (_, i) =>
       request(i + salt * 1_000_000, 1_796_000_000_000),
@@ -207,10 +208,12 @@ async function measure(base: string, work: string, v: Variant, salt: number): Pr
     const c0 = cpuUs();
     const w0 = performance.now();
     if (group === 1) {
-      for (const r of requests) queue.accept(r.message, r.deliveries);
+      for (const r of requests) await queue.accept(r.message, r.deliveries);
     } else {
+      // Batched into one transaction: the SQLite store writes synchronously when called (its promise
+      // only reports the outcome), so each accept lands inside this batch.
       const batch = db.transaction((rs: typeof requests) => {
-        for (const r of rs) queue.accept(r.message, r.deliveries);
+        for (const r of rs) void queue.accept(r.message, r.deliveries);
       });
       for (let i = 0; i < requests.length; i += group) batch.immediate(requests.slice(i, i + group));
     }
@@ -232,11 +235,13 @@ function walFramesWritten(db: Database): number {
 
 function prefill(path: string): void {
   const db = openDatabase(path);
-  const queue = new DeliveryQueue(db, { nowMs: () => 1_795_000_000_000 });
+  const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => 1_795_000_000_000 });
+  // Batched into one transaction: the SQLite store writes synchronously when called (its promise
+  // only reports the outcome), so each accept lands inside this batch.
   const fill = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
       const r = request(i, 1_795_000_000_000);
-      queue.accept(r.message, r.deliveries);
+      void queue.accept(r.message, r.deliveries);
     }
   });
   for (let i = 0; i < PREFILL; i += 1000) fill.immediate(i, Math.min(PREFILL, i + 1000));

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DeliveryQueue, type NewDelivery } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,9 +41,11 @@ const body = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\n${"X-PAD:01234
 console.log(`database ${path}; start RSS ${mb(rss())}`);
 
 const db = openDatabase(path);
-const queue = new DeliveryQueue(db);
+const queue = new DeliveryQueue(createSqliteStore(db));
 const fillStart = performance.now();
 const perTransaction = 100;
+// Batched into one transaction: the SQLite store writes synchronously when called (its promise
+// only reports the outcome), so each accept lands inside this batch.
 const fillChunk = db.transaction((first: number) => {
   for (let m = first; m < Math.min(first + perTransaction, messages); m++) {
     const deliveries: NewDelivery[] = [];
@@ -53,7 +56,7 @@ const fillChunk = db.transaction((first: number) => {
         route: "ischedule",
       });
     }
-    queue.accept(
+    void queue.accept(
       {
         direction: "outbound",
         intake: "api",
@@ -79,9 +82,9 @@ console.log(
     `file ${mb(statSync(path).size)}; RSS ${mb(rss())}`,
 );
 
-function timed<T>(fn: () => T): [T, number] {
+async function timed<T>(fn: () => Promise<T>): Promise<[Awaited<T>, number]> {
   const start = performance.now();
-  const value = fn();
+  const value = await fn();
   return [value, performance.now() - start];
 }
 
@@ -89,13 +92,15 @@ const leaseTimes: number[] = [];
 const completeTimes: number[] = [];
 let leased = 0;
 while (leased < toLease) {
-  const [got, ms] = timed(() => queue.lease({ owner: "bench", limit: Math.min(batch, toLease - leased) }));
+  const [got, ms] = await timed(() =>
+    queue.lease({ owner: "bench", limit: Math.min(batch, toLease - leased) }),
+  );
   leaseTimes.push(ms);
   if (got.length === 0) break;
   const start = performance.now();
   for (const d of got) {
     const now = Date.now();
-    queue.complete(
+    await queue.complete(
       d.id,
       "bench",
       { startedAt: now, durationMs: 1, route: d.route, outcome: "delivered", requestStatus: "2.0;Success" },
@@ -117,22 +122,24 @@ console.log(`leased and completed ${leased} in ${leaseTimes.length} batches of $
 console.log(`  lease batch:  ${stats(leaseTimes)}`);
 console.log(`  complete one: ${stats(completeTimes)}`);
 
-const [counts, countMs] = timed(() => queue.countByState());
+const [counts, countMs] = await timed(() => queue.countByState());
 console.log(`countByState ${countMs.toFixed(1)} ms: ${JSON.stringify(counts)}`);
-const [, nextDueMs] = timed(() => queue.nextDue());
+const [, nextDueMs] = await timed(() => queue.nextDue());
 console.log(`nextDue ${nextDueMs.toFixed(2)} ms`);
-const [page, pageMs] = timed(() => queue.listMessages({ limit: 50 }));
-const [, deepPageMs] = timed(() => queue.listMessages({ limit: 50, beforeId: Math.floor(messages / 2) }));
+const [page, pageMs] = await timed(() => queue.listMessages({ limit: 50 }));
+const [, deepPageMs] = await timed(() =>
+  queue.listMessages({ limit: 50, beforeId: Math.floor(messages / 2) }),
+);
 console.log(
   `listMessages first page ${pageMs.toFixed(2)} ms, middle page ${deepPageMs.toFixed(2)} ms (${page.messages.length} rows)`,
 );
-const [, detailMs] = timed(() => queue.getMessage(1));
+const [, detailMs] = await timed(() => queue.getMessage(1));
 console.log(`getMessage with ${recipients} deliveries and their attempts ${detailMs.toFixed(2)} ms`);
-const [none, routeMs] = timed(() => queue.lease({ owner: "bench", limit: batch, routes: ["imip"] }));
+const [none, routeMs] = await timed(() => queue.lease({ owner: "bench", limit: batch, routes: ["imip"] }));
 console.log(
   `lease of a route with nothing due behind the backlog ${routeMs.toFixed(1)} ms (${none.length} leased)`,
 );
-const [, recoverMs] = timed(() => queue.recoverExpiredLeases());
+const [, recoverMs] = await timed(() => queue.recoverExpiredLeases());
 console.log(`recoverExpiredLeases with nothing expired ${recoverMs.toFixed(2)} ms`);
 sample();
 

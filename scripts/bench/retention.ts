@@ -16,12 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { startCheckpointer } from "../../src/store/checkpointer.ts";
-import { convertToIncrementalVacuum } from "../../src/store/compaction.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { migrate } from "../../src/store/migrations.ts";
-import { retentionSteps, runSteps } from "../../src/store/pruner.ts";
 import { DEFAULT_RETENTION } from "../../src/store/retention-policy.ts";
+import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
+import { convertToIncrementalVacuum } from "../../src/store/sqlite/compaction.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { migrate } from "../../src/store/sqlite/migrations.ts";
+import { retentionSteps, runSteps } from "../../src/store/sqlite/pruner.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { fillVolume } from "../../test/store/_volume.ts";
 
 const { values } = parseArgs({ options: { messages: { type: "string" }, seconds: { type: "string" } } });
@@ -108,7 +109,7 @@ try {
       onProblem: (x) => x && console.log(`checkpointer: ${x}`),
     });
     await Bun.sleep(200);
-    const queue = new DeliveryQueue(db, { nowMs: () => NOW });
+    const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => NOW });
     let allowed = false;
     let stopped = false;
     const waits = { with: [] as number[], without: [] as number[] };
@@ -131,7 +132,7 @@ try {
           },
           shouldStop: () => stopped,
         });
-      queue.accept(
+      await queue.accept(
         {
           direction: "inbound",
           intake: "ischedule",

@@ -5,7 +5,7 @@
  * its attempt and the request's replay key; one IMMEDIATE transaction, WAL with synchronous=NORMAL
  * as `isched serve` runs it) in the shapes such an interface could take over bun:sqlite:
  *
- * - sync: today's call, `queue.accept(...)`.
+ * - sync: today's call, `await queue.accept(...)`.
  * - async method: `await store.accept(...)`, an async method whose body is the same synchronous
  *   transaction (no await inside it): one promise and one microtask per call.
  * - async method, 8 callers: the same with 8 concurrent callers awaiting (as the endpoint's requests
@@ -28,11 +28,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Accepted, DeliveryQueue, type NewDelivery } from "../../src/queue/queue.ts";
-import { insertAttempt } from "../../src/store/attempts.ts";
-import { startCheckpointer } from "../../src/store/checkpointer.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { insertDelivery } from "../../src/store/deliveries.ts";
-import { insertMessage, type NewMessage } from "../../src/store/messages.ts";
+import { insertAttempt } from "../../src/store/sqlite/attempts.ts";
+import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { insertDelivery } from "../../src/store/sqlite/deliveries.ts";
+import { insertMessage, type NewMessage } from "../../src/store/sqlite/messages.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { closedLoop, percentile } from "./_closed-loop.ts";
 
 const { values } = parseArgs({
@@ -92,7 +93,7 @@ function input(i: number): { message: NewMessage; deliveries: NewDelivery[] } {
 class AsyncStore {
   constructor(readonly queue: DeliveryQueue) {}
   async accept(message: NewMessage, deliveries: readonly NewDelivery[]): Promise<Accepted> {
-    return this.queue.accept(message, deliveries);
+    return await this.queue.accept(message, deliveries);
   }
 }
 
@@ -141,7 +142,7 @@ class StatementTx {
 type Variant = { name: string; callers: number; run: (i: number) => unknown };
 
 function variantsOver(db: Database): Variant[] {
-  const queue = new DeliveryQueue(db);
+  const queue = new DeliveryQueue(createSqliteStore(db));
   const asyncStore = new AsyncStore(queue);
   const statementStore = new StatementStore(db);
   const acceptByStatements = (i: number) => acceptByStatementsOn(statementStore, i);
@@ -149,9 +150,9 @@ function variantsOver(db: Database): Variant[] {
     {
       name: "sync (today)",
       callers: 1,
-      run: (i) => {
+      run: async (i) => {
         const x = input(i);
-        queue.accept(x.message, x.deliveries);
+        await queue.accept(x.message, x.deliveries);
       },
     },
     {

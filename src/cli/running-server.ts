@@ -7,7 +7,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type LockHolder, lockHolder, lockPathFor } from "../store/data-lock.ts";
+import { type LockHolder, lockHolder, lockPathFor } from "../store/sqlite/data-lock.ts";
 
 export const SERVING_FILE = "serving.json";
 

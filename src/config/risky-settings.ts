@@ -10,7 +10,7 @@
 
 import type { TrustRule } from "../inbound/trust-policy.ts";
 import { anyContains, type Cidr, parseCidrList } from "../net/cidr.ts";
-import type { PeerPolicyRow } from "../store/peer-policies.ts";
+import type { PeerPolicyRow } from "../store/store.ts";
 
 export interface RiskySetting {
   readonly id: string;

@@ -5,7 +5,6 @@
  * the API token or a session, then the CSRF token for changes), so an unauthenticated call gets 401
  * and a cross-site one 403 whatever route it names (mount.ts). Reading never changes anything.
  */
-import type { Database } from "bun:sqlite";
 import type { AnyElysia } from "elysia";
 import type { ServeConfig } from "../config/serve-config.ts";
 import type { DnsResolver } from "../dns/client.ts";
@@ -16,7 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { type AttemptThrottle, createAttemptThrottle } from "../net/attempt-throttle.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import { deliveryStateCounts } from "../store/console-stats.ts";
+import type { Store } from "../store/store.ts";
 import { openApiDocument, routeList } from "./api-description.ts";
 import { type CookieOptions, SessionStore } from "./auth.ts";
 import { json, type Route, route } from "./http.ts";
@@ -32,7 +31,7 @@ import { sessionRoutes } from "./routes-session.ts";
 import { toolRoutes } from "./routes-tools.ts";
 
 export interface ApiOptions {
-  db: Database;
+  store: Store;
   queue: DeliveryQueue;
   token: string;
   log: Logger;
@@ -59,6 +58,10 @@ export interface ApiOptions {
   problems?: () => readonly Problem[];
   /** Routes other modules add (e.g. the submission API), under the same guard. */
   extraRoutes?: readonly Route[];
+  /** After a rotation changed our keys: the running server reads them again. */
+  onKeysChanged?: () => Promise<void>;
+  /** After a peer policy changed: the risky-settings warnings read them again. */
+  onPoliciesChanged?: () => Promise<void>;
   /** Whether peers can find our signing keys yet (src/keys/key-publication.ts). */
   keyPublication?: KeyPublication;
   /** What traffic and tests learn about peers (shared with the server's outbound and inbound). */
@@ -85,14 +88,14 @@ function localBase(o: ApiOptions): string {
 
 export function createApi(o: ApiOptions): Api {
   const nowMs = o.nowMs ?? Date.now;
-  const sessions = new SessionStore(o.db, nowMs);
+  const sessions = new SessionStore(o.store, nowMs);
   const throttle = createAttemptThrottle({ nowMs });
   const cookie: CookieOptions = { secure: o.secure };
-  const counts = cachedCounts(() => deliveryStateCounts(o.db), nowMs);
-  const live = new LiveFeed({ db: o.db, counts, nowMs, intervalMs: o.liveIntervalMs });
+  const counts = cachedCounts(() => o.store.deliveryStateCounts(), nowMs);
+  const live = new LiveFeed({ store: o.store, counts, nowMs, intervalMs: o.liveIntervalMs });
   const fetchOptions = { allowPrivate: o.config.allowPrivatePeers, ca: o.config.ca };
   const keys = new KeysService({
-    db: o.db,
+    store: o.store,
     domains: o.config.domains,
     ownKeys: o.ownKeys,
     operatorKey: o.config.dkimKeyFile !== undefined,
@@ -104,8 +107,9 @@ export function createApi(o: ApiOptions): Api {
     nowMs,
     log: o.log,
     onChecked: (domain, selector, matching) => o.keyPublication?.note(domain, selector, matching),
+    onKeysChanged: o.onKeysChanged,
   });
-  const peerFacts = o.peerFacts ?? new PeerFacts(o.db, nowMs);
+  const peerFacts = o.peerFacts ?? new PeerFacts(o.store, nowMs);
   const plan = {
     scheduleMs: o.config.retryScheduleMs,
     imipAvailable: o.imipLabel !== undefined,
@@ -113,9 +117,9 @@ export function createApi(o: ApiOptions): Api {
   };
 
   const routes: Route[] = [
-    ...sessionRoutes({ db: o.db, sessions, throttle, cookie, log: o.log }),
+    ...sessionRoutes({ store: o.store, sessions, throttle, cookie, log: o.log }),
     ...overviewRoutes({
-      db: o.db,
+      store: o.store,
       queue: o.queue,
       counts,
       nowMs,
@@ -127,7 +131,7 @@ export function createApi(o: ApiOptions): Api {
       keyPublication: o.keyPublication,
     }),
     ...messageRoutes({
-      db: o.db,
+      store: o.store,
       queue: o.queue,
       live,
       plan,
@@ -137,7 +141,8 @@ export function createApi(o: ApiOptions): Api {
       log: o.log,
     }),
     ...peerRoutes({
-      db: o.db,
+      store: o.store,
+      onPolicyChanged: o.onPoliciesChanged,
       config: o.config,
       facts: peerFacts,
       test: {

@@ -10,10 +10,8 @@
  * Sessions are kept in the database, hashed (sessions.ts), so a restart signs nobody out; they
  * expire after 12 idle hours or 7 days, and a new password ends all of them.
  */
-import type { Database } from "bun:sqlite";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { clearSessions } from "../store/console-sessions.ts";
-import { getSetting, setSetting } from "../store/settings.ts";
+import type { Store } from "../store/store.ts";
 import { SESSION_MAX_MS } from "./sessions.ts";
 
 export const PASSWORD_SETTING = "console.admin-password";
@@ -39,28 +37,24 @@ export function passwordProblem(password: string): string | undefined {
   return undefined;
 }
 
-export function hasAdminPassword(db: Database): boolean {
-  return getSetting(db, PASSWORD_SETTING) !== undefined;
+export async function hasAdminPassword(store: Store): Promise<boolean> {
+  return (await store.getSetting(PASSWORD_SETTING)) !== undefined;
 }
 
 /**
  * Stores the password's argon2id hash, voids any setup token and ends every session. Throws
  * RangeError for a weak one.
  */
-export async function setAdminPassword(db: Database, password: string): Promise<void> {
+export async function setAdminPassword(store: Store, password: string): Promise<void> {
   const problem = passwordProblem(password);
   if (problem) throw new RangeError(problem);
   const hash = await Bun.password.hash(password, { algorithm: "argon2id" });
-  db.transaction(() => {
-    setSetting(db, PASSWORD_SETTING, hash);
-    db.query("DELETE FROM settings WHERE key = ?").run(SETUP_TOKEN_SETTING);
-    // Sessions outlive restarts: a password set while isched is stopped must end them too.
-    clearSessions(db);
-  }).immediate();
+  // Sessions outlive restarts: a password set while isched is stopped must end them too.
+  await store.setAdminPassword({ setting: PASSWORD_SETTING, hash, voidSettings: [SETUP_TOKEN_SETTING] });
 }
 
-export async function adminPasswordMatches(db: Database, password: string): Promise<boolean> {
-  const hash = getSetting(db, PASSWORD_SETTING);
+export async function adminPasswordMatches(store: Store, password: string): Promise<boolean> {
+  const hash = await store.getSetting(PASSWORD_SETTING);
   if (!hash || password.length > 1024) return false;
   try {
     return await Bun.password.verify(password, hash);
@@ -70,16 +64,16 @@ export async function adminPasswordMatches(db: Database, password: string): Prom
 }
 
 /** A fresh setup token (the previous one stops working); undefined when a password is set. */
-export function createSetupToken(db: Database): string | undefined {
-  if (hasAdminPassword(db)) return undefined;
+export async function createSetupToken(store: Store): Promise<string | undefined> {
+  if (await hasAdminPassword(store)) return undefined;
   const token = randomToken(24);
-  setSetting(db, SETUP_TOKEN_SETTING, sha256(token));
+  await store.setSetting(SETUP_TOKEN_SETTING, sha256(token));
   return token;
 }
 
-export function setupTokenMatches(db: Database, token: string): boolean {
-  const stored = getSetting(db, SETUP_TOKEN_SETTING);
-  return stored !== undefined && !hasAdminPassword(db) && sameSecret(sha256(token.trim()), stored);
+export async function setupTokenMatches(store: Store, token: string): Promise<boolean> {
+  const stored = await store.getSetting(SETUP_TOKEN_SETTING);
+  return stored !== undefined && !(await hasAdminPassword(store)) && sameSecret(sha256(token.trim()), stored);
 }
 
 export { SESSION_IDLE_MS, SESSION_MAX_MS, type Session, SessionStore } from "./sessions.ts";
@@ -125,14 +119,14 @@ export function readSessionCookie(header: string | null, o: CookieOptions): stri
  * `--admin-password-file`, or, with no password yet, make the setup token it prints.
  */
 export async function prepareAdminAccess(
-  db: Database,
+  store: Store,
   o: { password?: string },
 ): Promise<{ setupToken?: string }> {
   if (o.password !== undefined) {
     // Re-hashing an unchanged password at every start would end the sessions of nobody, but costs
     // an argon2 round: skip it when the stored hash already matches.
-    if (!(await adminPasswordMatches(db, o.password))) await setAdminPassword(db, o.password);
+    if (!(await adminPasswordMatches(store, o.password))) await setAdminPassword(store, o.password);
     return {};
   }
-  return { setupToken: createSetupToken(db) };
+  return { setupToken: await createSetupToken(store) };
 }

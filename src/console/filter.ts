@@ -9,8 +9,9 @@
  *
  * Every mistake is a FilterError naming the term and what would be right, with its position.
  */
+
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
-import type { FilterTerm, MessageFilter, ValueKey } from "../store/message-search.ts";
+import type { FilterTerm, MessageFilter, ValueKey } from "../store/store.ts";
 import { nearest } from "../text/suggest.ts";
 import { FILTER_KEYS, STATUS_WORDS } from "./filter-help.ts";
 

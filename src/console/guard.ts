@@ -56,7 +56,7 @@ export function crossSiteRefusal(request: Request, o: GuardOptions): Response | 
 
 export type GuardResult = { ok: true; caller: Caller | undefined } | { ok: false; response: Response };
 
-export function guard(request: Request, access: Access, o: GuardOptions): GuardResult {
+export async function guard(request: Request, access: Access, o: GuardOptions): Promise<GuardResult> {
   const refused = crossSiteRefusal(request, o);
   if (refused) return { ok: false, response: refused };
   if (access === "public") return { ok: true, caller: undefined };
@@ -67,7 +67,7 @@ export function guard(request: Request, access: Access, o: GuardOptions): GuardR
     return { ok: false, response: apiError(401, "the API token is wrong") };
   }
   const cookieValue = readSessionCookie(request.headers.get("cookie"), o.cookie);
-  const session = cookieValue ? o.sessions.get(cookieValue) : undefined;
+  const session = cookieValue ? await o.sessions.get(cookieValue) : undefined;
   if (!session || !cookieValue) {
     return {
       ok: false,

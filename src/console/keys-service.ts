@@ -4,7 +4,6 @@
  * each record, rechecked every 10 minutes while isched runs, and the sweep that retires keys after
  * their overlap.
  */
-import type { Database } from "bun:sqlite";
 import type { DnsResolver } from "../dns/client.ts";
 import {
   type DnsRecordView,
@@ -19,14 +18,14 @@ import { KeyRotation, KeyRotationError, type KeyView } from "../keys/key-rotatio
 import type { OwnKeys } from "../keys/own-keys.ts";
 import { ENDPOINT_SETTING, publicEndpointOf } from "../keys/public-endpoint.ts";
 import { checkRecord } from "../keys/record-check.ts";
-import { setSetting } from "../store/settings.ts";
+import type { Store } from "../store/store.ts";
 import { RequestError } from "./http.ts";
 
 const RECHECK_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;
 
 export interface KeysServiceOptions {
-  db: Database;
+  store: Store;
   domains: readonly string[];
   ownKeys: OwnKeys;
   operatorKey: boolean;
@@ -39,6 +38,8 @@ export interface KeysServiceOptions {
   tls: boolean;
   nowMs: () => number;
   log: { log(level: "info" | "warn", message: string, fields?: Record<string, string>): void };
+  /** After a rotation changed the keys: the running server reads them again. */
+  onKeysChanged?: () => Promise<void>;
   /** Every check's DNS verdict, so outbound signing starts as soon as a key is seen published. */
   onChecked?: (domain: string, selector: string, dnsMatching: boolean) => void;
 }
@@ -66,19 +67,24 @@ export class KeysService {
   constructor(o: KeysServiceOptions) {
     this.#o = o;
     this.rotation = new ApiKeyRotation({
-      db: o.db,
+      store: o.store,
       domains: o.domains,
       ownKeys: o.ownKeys,
       operatorKey: o.operatorKey,
       nowMs: o.nowMs,
+      onChange: o.onKeysChanged,
     });
   }
 
   start(): void {
     const recheck = setInterval(() => void this.checkAll().catch(() => {}), RECHECK_MS);
-    const sweep = setInterval(() => {
-      for (const k of this.rotation.sweep())
-        this.#o.log.log("info", "retired a DKIM key after its overlap", { key: k });
+    const sweep = setInterval(async () => {
+      try {
+        for (const k of await this.rotation.sweep())
+          this.#o.log.log("info", "retired a DKIM key after its overlap", { key: k });
+      } catch {
+        // The database is closing (shutdown), or refuses writes for now: the next sweep retries.
+      }
     }, SWEEP_MS);
     recheck.unref();
     sweep.unref();
@@ -90,38 +96,37 @@ export class KeysService {
     this.#timers = [];
   }
 
-  publicEndpoint(): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
-    return publicEndpointOf(this.#o);
+  async publicEndpoint(): Promise<{ url: string; endpoint: PublicEndpoint; fromSetting: boolean }> {
+    return publicEndpointOf({ ...this.#o, stored: await this.#o.store.getSetting(ENDPOINT_SETTING) });
   }
 
-  setPublicEndpoint(url: string): void {
+  async setPublicEndpoint(url: string): Promise<void> {
     if (!parsePublicEndpoint(url))
       throw new RequestError(
         400,
         "the public endpoint must be an https://HOST[:PORT]/PATH URL with a domain name as HOST, and no credentials or query",
       );
-    setSetting(this.#o.db, ENDPOINT_SETTING, url);
+    await this.#o.store.setSetting(ENDPOINT_SETTING, url);
   }
 
   /** The records to publish for a domain, without their checks. */
-  #records(domain: string): DnsRecordView[] {
+  async #records(domain: string): Promise<DnsRecordView[]> {
     return [
-      ...endpointRecords(domain, this.publicEndpoint().endpoint),
-      ...this.rotation
-        .keys(domain)
+      ...endpointRecords(domain, (await this.publicEndpoint()).endpoint),
+      ...(await this.rotation.keys(domain))
         .filter((k) => PUBLISHED.has(k.state))
         .map((k) => keyRecord(domain, k.selector, k.record, k.state)),
     ];
   }
 
-  domain(domain: string): DomainKeys {
+  async domain(domain: string): Promise<DomainKeys> {
     if (!this.#o.domains.includes(domain)) throw new RequestError(404, `${domain} is not a hosted domain`);
-    const keys = this.rotation.keys(domain);
+    const keys = await this.rotation.keys(domain);
     const keyCheck = (selector: string) => this.#checks.get(`${domain}|${selector}`) ?? null;
     return {
       domain,
       keys: keys.map((k) => ({ ...k, check: keyCheck(k.selector) })),
-      records: this.#records(domain).map((r) => ({
+      records: (await this.#records(domain)).map((r) => ({
         ...r,
         check:
           r.selector !== undefined
@@ -132,17 +137,17 @@ export class KeysService {
     };
   }
 
-  all(): DomainKeys[] {
-    return this.#o.domains.map((d) => this.domain(d));
+  all(): Promise<DomainKeys[]> {
+    return Promise.all(this.#o.domains.map((d) => this.domain(d)));
   }
 
-  zone(domain: string): string {
-    return zoneFile(domain, this.domain(domain).records, new Date(this.#o.nowMs()));
+  async zone(domain: string): Promise<string> {
+    return zoneFile(domain, (await this.domain(domain)).records, new Date(this.#o.nowMs()));
   }
 
   /** Checks one published key now and keeps the result. */
   async check(domain: string, selector: string): Promise<KeyCheck> {
-    const keys = this.rotation.keys(domain);
+    const keys = await this.rotation.keys(domain);
     const key = keys.find((k) => k.selector === selector);
     if (!key) throw new RequestError(404, `no key ${selector} for ${domain}`);
     const result = await checkKey({
@@ -170,11 +175,10 @@ export class KeysService {
     const out: KeyCheck[] = [];
     for (const domain of this.#o.domains) {
       if (only && domain !== only) continue;
-      const records = this.#records(domain).filter((r) => r.selector === undefined);
+      const records = (await this.#records(domain)).filter((r) => r.selector === undefined);
       const [keys] = await Promise.all([
         Promise.all(
-          this.rotation
-            .keys(domain)
+          (await this.rotation.keys(domain))
             .filter((k) => PUBLISHED.has(k.state))
             .map((k) => this.check(domain, k.selector)),
         ),
@@ -207,9 +211,9 @@ class ApiKeyRotation extends KeyRotation {
   }
 }
 
-function answered<T>(step: () => T): T {
+async function answered<T>(step: () => Promise<T>): Promise<T> {
   try {
-    return step();
+    return await step();
   } catch (e) {
     if (e instanceof KeyRotationError) throw new RequestError(e.status, e.message, e.extra);
     throw e;

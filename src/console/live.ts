@@ -6,9 +6,7 @@
  * Each subscriber then gets the changed messages that match its own filter, and the queue counts
  * when they change.
  */
-import type { Database } from "bun:sqlite";
-import { type ChangeCursor, changeCursor, changedMessages } from "../store/console-stats.ts";
-import { type LogMessageSummary, type MessageFilter, summariesOf } from "../store/message-search.ts";
+import type { ChangeCursor, LogMessageSummary, MessageFilter, Store } from "../store/store.ts";
 import { API_HEADERS } from "./http.ts";
 
 export type LiveEvent =
@@ -19,7 +17,7 @@ interface Subscriber {
   filter: MessageFilter;
   send(event: LiveEvent): void;
   /** False when the session behind it ended: the stream closes. */
-  stillAllowed(): boolean;
+  stillAllowed(): boolean | Promise<boolean>;
   close(): void;
 }
 
@@ -27,37 +25,46 @@ export const MAX_SUBSCRIBERS = 64;
 
 /** Counts at most `maxAgeMs` old: the live view and the overview ask often, the answer moves slowly. */
 export function cachedCounts(
-  count: () => Record<string, number>,
+  count: () => Promise<Record<string, number>>,
   nowMs: () => number,
   maxAgeMs = 5000,
-): () => Record<string, number> {
-  let last: { atMs: number; counts: Record<string, number> } | undefined;
+): () => Promise<Record<string, number>> {
+  let last: { atMs: number; counts: Promise<Record<string, number>> } | undefined;
   return () => {
     const now = nowMs();
-    if (!last || now - last.atMs >= maxAgeMs) last = { atMs: now, counts: count() };
+    if (!last || now - last.atMs >= maxAgeMs) {
+      const counts = count();
+      last = { atMs: now, counts };
+      // A failed count is not kept: the next caller asks again.
+      counts.catch(() => {
+        if (last?.counts === counts) last = undefined;
+      });
+    }
     return last.counts;
   };
 }
 const HEARTBEAT_MS = 15_000;
 
 export class LiveFeed {
-  readonly #db: Database;
-  readonly #counts: () => Record<string, number>;
+  readonly #store: Store;
+  readonly #counts: () => Promise<Record<string, number>>;
   readonly #now: () => number;
   readonly #intervalMs: number;
   readonly #subscribers = new Set<Subscriber>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #cursor: ChangeCursor | undefined;
+  #cursor: Promise<ChangeCursor> | undefined;
+  /** The tick in progress: ticks never overlap (each advances the cursor). */
+  #ticking: Promise<void> | undefined;
   #lastCounts = "";
 
   constructor(o: {
-    db: Database;
+    store: Store;
     /** The queue's counts by state (cached: counting a million deliveries is not free). */
-    counts: () => Record<string, number>;
+    counts: () => Promise<Record<string, number>>;
     nowMs: () => number;
     intervalMs?: number;
   }) {
-    this.#db = o.db;
+    this.#store = o.store;
     this.#counts = o.counts;
     this.#now = o.nowMs;
     this.#intervalMs = o.intervalMs ?? 1000;
@@ -70,8 +77,9 @@ export class LiveFeed {
   subscribe(s: Subscriber): () => void {
     this.#subscribers.add(s);
     if (!this.#timer) {
-      this.#cursor = changeCursor(this.#db, this.#now());
-      this.#timer = setInterval(() => this.tick(), this.#intervalMs);
+      this.#cursor = this.#store.changeCursor(this.#now());
+      this.#cursor.catch(() => {});
+      this.#timer = setInterval(() => void this.tick(), this.#intervalMs);
     }
     return () => {
       this.#subscribers.delete(s);
@@ -82,14 +90,22 @@ export class LiveFeed {
     };
   }
 
-  /** One poll; public so tests need not wait for the timer. */
-  tick(): void {
+  /** One poll; public so tests need not wait for the timer. A tick asked for during one joins it. */
+  tick(): Promise<void> {
+    this.#ticking ??= this.#tick().finally(() => {
+      this.#ticking = undefined;
+    });
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
     if (!this.#cursor) return;
     let ids: number[];
     let counts: string;
     try {
-      ids = changedMessages(this.#db, this.#cursor, { nowMs: this.#now(), overlapMs: 2000 });
-      counts = JSON.stringify(this.#counts());
+      const cursor = await this.#cursor;
+      ids = await this.#store.changedMessages(cursor, { nowMs: this.#now(), overlapMs: 2000 });
+      counts = JSON.stringify(await this.#counts());
     } catch {
       // The database is closing (shutdown): the streams end with the server.
       return;
@@ -97,12 +113,16 @@ export class LiveFeed {
     const countsChanged = counts !== this.#lastCounts;
     this.#lastCounts = counts;
     for (const s of [...this.#subscribers]) {
-      if (!s.stillAllowed()) {
-        s.close();
-        continue;
+      try {
+        if (!(await s.stillAllowed())) {
+          s.close();
+          continue;
+        }
+        if (ids.length > 0)
+          s.send({ type: "messages", messages: await this.#store.summariesOf(ids, s.filter), changed: ids });
+      } catch {
+        return;
       }
-      if (ids.length > 0)
-        s.send({ type: "messages", messages: summariesOf(this.#db, ids, s.filter), changed: ids });
       if (countsChanged) s.send({ type: "counts", counts: JSON.parse(counts) });
     }
   }
@@ -114,7 +134,11 @@ export class LiveFeed {
   }
 
   /** A text/event-stream answer that lasts until the client goes, the session ends or the server stops. */
-  stream(o: { filter: MessageFilter; signal: AbortSignal; stillAllowed: () => boolean }): Response {
+  stream(o: {
+    filter: MessageFilter;
+    signal: AbortSignal;
+    stillAllowed: () => boolean | Promise<boolean>;
+  }): Response {
     const encoder = new TextEncoder();
     let unsubscribe = () => {};
     let heartbeat: ReturnType<typeof setInterval> | undefined;

@@ -4,14 +4,20 @@
  * recipient the attempt timeline with what happens next: the next retry, attempt n of max, and when
  * (or whether) iMIP takes over, as the delivery policy would decide it.
  */
+
 import { formatRetrySchedule, LOCAL_GIVE_UP_MS } from "../delivery/policy.ts";
 import { classifyStatus } from "../ischedule/status.ts";
 import { describeItip, type ItipSummary, parseItip } from "../itip/index.ts";
 import type { MessageDetail } from "../queue/queue.ts";
-import type { AttemptRow } from "../store/attempts.ts";
-import type { DeliveryRow, DeliveryState } from "../store/deliveries.ts";
-import { ACTION_STATES, type BulkAction } from "../store/message-search.ts";
-import type { MessageFacts, MessageRow } from "../store/messages.ts";
+import { ACTION_STATES } from "../store/message-filter.ts";
+import type {
+  AttemptRow,
+  BulkAction,
+  DeliveryRow,
+  DeliveryState,
+  MessageFacts,
+  MessageRow,
+} from "../store/store.ts";
 import { formatDuration } from "../time/duration.ts";
 
 export interface DeliveryPlan {

@@ -90,12 +90,12 @@ const onContext = <C, R>(fn: (c: C) => R) => fn as unknown as (c: Record<string,
 export function apiApp(o: ApiAppOptions): AnyElysia {
   const admitted = new WeakMap<Request, Admitted>();
 
-  function admit(c: Hooked, access: Access, route: Route | undefined): Admitted {
+  async function admit(c: Hooked, access: Access, route: Route | undefined): Promise<Admitted> {
     const known = admitted.get(c.request);
     if (known) return known;
     // The routes time their bodies themselves and answer 408: Bun must not cut them off first.
     app.server?.timeout(c.request, idleSecondsWhileReading(BODY_TIMEOUT_MS));
-    const checked = guard(c.request, access, o.guard);
+    const checked = await guard(c.request, access, o.guard);
     if (!checked.ok) throw new Refused(checked.response);
     // On public routes: who is calling, if anyone (GET /session answers differently when signed in).
     // Bun matches routes on the path as sent but gives request.url normalised (RFC 3986 §5.2.4): a
@@ -104,7 +104,7 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
       throw new Refused(apiError(404, NO_ROUTE));
     let caller = checked.caller;
     if (access === "public") {
-      const who = guard(c.request, "read", o.guard);
+      const who = await guard(c.request, "read", o.guard);
       caller = who.ok ? who.caller : undefined;
     }
     const address = clientAddress({
@@ -167,13 +167,17 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
       {
         parse: r.body
           ? [
-              onContext((c: Hooked) => {
-                admit(c, r.access, r);
+              onContext(async (c: Hooked) => {
+                await admit(c, r.access, r);
                 return readRouteBody(c.request, r.body!);
               }),
             ]
           : "none",
-        transform: [onContext((c: Hooked) => void admit(c, r.access, r))],
+        transform: [
+          onContext(async (c: Hooked) => {
+            await admit(c, r.access, r);
+          }),
+        ],
         body: r.body?.schema,
         query: r.query,
         params: r.params,
@@ -188,11 +192,18 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
     app.all(
       `${API_PREFIX}${path}`,
       () => json(405, { error: `use ${allowed.join(" or ")}` }, { Allow: allowed.join(", ") }),
-      { parse: "none", transform: [onContext((c: Hooked) => void admit(c, "change", undefined))] },
+      {
+        parse: "none",
+        transform: [
+          onContext(async (c: Hooked) => {
+            await admit(c, "change", undefined);
+          }),
+        ],
+      },
     );
   }
 
-  function notFound(request: Request): Response {
+  async function notFound(request: Request): Promise<Response> {
     const path = pathOf(request);
     if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) {
       return new Response("Not found.\n", {
@@ -201,7 +212,7 @@ export function apiApp(o: ApiAppOptions): AnyElysia {
       });
     }
     // Guarded like a change, so that an unknown path reveals nothing to a stranger.
-    const checked = guard(request, "change", o.guard);
+    const checked = await guard(request, "change", o.guard);
     if (!checked.ok) return checked.response;
     return apiError(404, NO_ROUTE);
   }

@@ -1,21 +1,14 @@
 /**
- * What isched learns about a peer, kept for the peer's page (src/store/peer-facts.ts): from "test this
+ * What isched learns about a peer, kept for the peer's page (the store's peer_facts): from "test this
  * domain" and from real traffic. For traffic, the discovery service, the capabilities cache and the
  * key resolver the server uses are wrapped here, so every lookup they make is seen without their
  * code knowing: a new value is written at once, the same value is confirmed at most once a minute
  * per fact (the database is not written for every message).
  */
-import type { Database } from "bun:sqlite";
 import type { KeyCandidate, KeyResolver } from "../dkim/key-resolver.ts";
 import type { CapabilitiesCache, CapabilitiesResult } from "../outbound/capabilities-cache.ts";
 import type { Discovery, DiscoveryService } from "../outbound/discovery.ts";
-import {
-  type PeerFactKind,
-  type PeerFactRow,
-  type PeerFactSource,
-  peerFactsOf,
-  recordPeerFact,
-} from "../store/peer-facts.ts";
+import type { PeerFactKind, PeerFactRow, PeerFactSource, Store } from "../store/store.ts";
 
 export interface DiscoveryFact {
   how: "srv" | "static" | "none";
@@ -105,22 +98,23 @@ export function keyFact(candidates: readonly KeyCandidate[]): KeyFact | undefine
 }
 
 export class PeerFacts {
-  readonly #db: Database;
+  readonly #store: Store;
   readonly #now: () => number;
   /** What was last written per fact, so that an unchanged value is confirmed only now and then. */
   readonly #written = new Map<string, { value: string; atMs: number }>();
   /** Endpoint URL -> the peer domain it was discovered for (capabilities are fetched by URL). */
   readonly #domainOfUrl = new Map<string, string>();
 
-  constructor(db: Database, nowMs: () => number = Date.now) {
-    this.#db = db;
+  constructor(store: Store, nowMs: () => number = Date.now) {
+    this.#store = store;
     this.#now = nowMs;
   }
 
-  record(
+  /** Resolves once written; never rejects (what traffic learns is not worth failing a delivery for). */
+  async record(
     f: { domain: string; kind: PeerFactKind; name?: string; source: PeerFactSource },
     value: object,
-  ): void {
+  ): Promise<void> {
     const json = JSON.stringify(value);
     const key = `${f.domain}|${f.kind}|${f.name ?? ""}`;
     const now = this.#now();
@@ -128,7 +122,7 @@ export class PeerFacts {
     // A test always writes; traffic writes a change at once and a confirmation at most once a minute.
     if (f.source === "traffic" && last?.value === json && now - last.atMs < CONFIRM_EVERY_MS) return;
     try {
-      recordPeerFact(this.#db, {
+      await this.#store.recordPeerFact({
         domain: f.domain,
         kind: f.kind,
         name: f.name ?? "",
@@ -145,8 +139,8 @@ export class PeerFacts {
     this.#written.set(key, { value: json, atMs: now });
   }
 
-  of(domain: string): PeerFact[] {
-    return peerFactsOf(this.#db, domain).map(parseRow);
+  async of(domain: string): Promise<PeerFact[]> {
+    return (await this.#store.peerFactsOf(domain)).map(parseRow);
   }
 
   /** The server's discovery, recording each answer for the domain asked. */
@@ -156,7 +150,7 @@ export class PeerFacts {
         const r = await d.discover(domain);
         const fact = discoveryFact(r);
         if (fact) {
-          this.record({ domain, kind: "discovery", source: "traffic" }, fact);
+          void this.record({ domain, kind: "discovery", source: "traffic" }, fact);
           for (const t of fact.targets) this.#rememberUrl(t.url, domain);
         }
         return r;
@@ -173,7 +167,7 @@ export class PeerFacts {
         const r = await c.get(url, scheme);
         const domain = scheme?.peer ?? this.#domainOfUrl.get(url);
         const fact = capabilitiesFact(r);
-        if (domain && fact) this.record({ domain, kind: "capabilities", source: "traffic" }, fact);
+        if (domain && fact) void this.record({ domain, kind: "capabilities", source: "traffic" }, fact);
         return r;
       },
       noteSerial: (url, serial) => c.noteSerial(url, serial),
@@ -186,7 +180,8 @@ export class PeerFacts {
       lookup: async (q) => {
         const r = await k.lookup(q);
         const fact = r.ok ? keyFact(r.candidates) : undefined;
-        if (fact) this.record({ domain: q.domain, kind: "key", name: q.selector, source: "traffic" }, fact);
+        if (fact)
+          void this.record({ domain: q.domain, kind: "key", name: q.selector, source: "traffic" }, fact);
         return r;
       },
       // The place a request reserves comes with its own resolver, which the intake then uses.

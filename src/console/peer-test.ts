@@ -58,7 +58,7 @@ export async function testPeer(
   const found = await timed(() => discovery.discover(domain));
   const d = found.value;
   const learned = discoveryFact(d);
-  if (learned) o.facts?.record({ domain, kind: "discovery", source: "test" }, learned);
+  if (learned) await o.facts?.record({ domain, kind: "discovery", source: "test" }, learned);
   let endpoints: string[] = [];
   if (d.kind === "found") {
     endpoints = d.targets.map((t) => t.url);
@@ -110,7 +110,7 @@ export async function testPeer(
     const got = await timed(() => cache.get(endpoints[0]!, scheme));
     const c = got.value;
     const document = capabilitiesFact(c);
-    if (document) o.facts?.record({ domain, kind: "capabilities", source: "test" }, document);
+    if (document) await o.facts?.record({ domain, kind: "capabilities", source: "test" }, document);
     if (c.ok) {
       const caps = c.capabilities;
       push({
@@ -190,7 +190,8 @@ export async function testPeer(
         lines.push(`${source.method}: ${r.message} (${got.ms} ms)`);
       }
     }
-    if (key.found.length > 0) o.facts?.record({ domain, kind: "key", name: selector, source: "test" }, key);
+    if (key.found.length > 0)
+      await o.facts?.record({ domain, kind: "key", name: selector, source: "test" }, key);
     push({
       step: "keys",
       title: `Key for selector ${selector}`,

@@ -5,12 +5,11 @@
  * then flags); then DKIM required. The running server reads it per request (createPeerTrust), so a
  * console change applies to the next request.
  */
-import type { Database } from "bun:sqlite";
 import { readSignerList } from "../config/rules.ts";
 import { selfAndParents } from "../dns/names.ts";
 import type { TrustPolicy, TrustRule } from "../inbound/trust-policy.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
-import { getPeerPolicy, type PeerPolicyRow } from "../store/peer-policies.ts";
+import type { PeerPolicyRow, Store } from "../store/store.ts";
 
 export type PolicySource = "console" | "console *" | "--trust" | "--trust *" | "default";
 
@@ -40,16 +39,20 @@ function fromRow(row: PeerPolicyRow): TrustPolicy {
   return { mode: "unsigned", from, ...signers };
 }
 
-export function effectivePolicy(db: Database, rules: readonly TrustRule[], domain: string): EffectivePolicy {
+export async function effectivePolicy(
+  store: Store,
+  rules: readonly TrustRule[],
+  domain: string,
+): Promise<EffectivePolicy> {
   for (const d of selfAndParents(domain)) {
     const inheritedFrom = d === domain ? undefined : d;
-    const own = getPeerPolicy(db, d);
+    const own = await store.peerPolicy(d);
     if (own)
       return { policy: fromRow(own), source: "console", inheritedFrom, row: inheritedFrom ? undefined : own };
     const rule = rules.find((r) => r.domain === d);
     if (rule) return { policy: rule.policy, source: "--trust", inheritedFrom };
   }
-  const star = getPeerPolicy(db, "*");
+  const star = await store.peerPolicy("*");
   if (star) return { policy: fromRow(star), source: "console *" };
   const starRule = rules.find((r) => r.domain === "*");
   if (starRule) return { policy: starRule.policy, source: "--trust *" };
@@ -57,8 +60,11 @@ export function effectivePolicy(db: Database, rules: readonly TrustRule[], domai
 }
 
 /** For the iSchedule receiver (src/server/endpoint.ts): one indexed read per request, so a change applies to the next one. */
-export function createPeerTrust(db: Database, rules: readonly TrustRule[]): (domain: string) => TrustPolicy {
-  return (domain) => effectivePolicy(db, rules, domain).policy;
+export function createPeerTrust(
+  store: Store,
+  rules: readonly TrustRule[],
+): (domain: string) => Promise<TrustPolicy> {
+  return async (domain) => (await effectivePolicy(store, rules, domain)).policy;
 }
 
 /** A policy as the page shows it and the API returns it. */

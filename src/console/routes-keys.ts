@@ -33,12 +33,12 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       path: "/keys",
       access: "read",
       summary: "our DKIM keys per domain, each with its latest check, and every DNS record to publish",
-      handle() {
-        const endpoint = k.publicEndpoint();
+      async handle() {
+        const endpoint = await k.publicEndpoint();
         return json(200, {
           publicEndpoint: { url: endpoint.url, fromSetting: endpoint.fromSetting },
           defaultOverlapDays: DEFAULT_OVERLAP_MS / 86_400_000,
-          domains: k.all(),
+          domains: await k.all(),
         });
       },
     }),
@@ -48,9 +48,9 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       access: "read",
       summary: "a zone-file fragment with a domain's records: ?domain=",
       query: t.Object({ domain: t.String({ error: NOT_HOSTED }) }),
-      handle({ query }) {
+      async handle({ query }) {
         const domain = domainOf(query.domain);
-        return new Response(k.zone(domain), {
+        return new Response(await k.zone(domain), {
           headers: {
             ...API_HEADERS,
             "Content-Type": "text/plain; charset=utf-8",
@@ -65,9 +65,9 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       access: "change",
       summary: "where peers reach us, for the SRV record: {url: https://HOST[:PORT]/PATH}",
       body: { schema: t.Object({ url: t.String() }) },
-      handle({ body }) {
-        k.setPublicEndpoint(body.url.trim());
-        return json(200, { publicEndpoint: { url: k.publicEndpoint().url, fromSetting: true } });
+      async handle({ body }) {
+        await k.setPublicEndpoint(body.url.trim());
+        return json(200, { publicEndpoint: { url: (await k.publicEndpoint()).url, fromSetting: true } });
       },
     }),
     route({
@@ -90,7 +90,7 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
           return json(200, { checks: [await k.check(domain, selector)] });
         }
         const checks = await k.checkAll(domain);
-        return json(200, { checks, domains: domain ? [k.domain(domain)] : k.all() });
+        return json(200, { checks, domains: domain ? [await k.domain(domain)] : await k.all() });
       },
     }),
     route({
@@ -108,15 +108,15 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
           ),
         }),
       },
-      handle({ body, caller }) {
+      async handle({ body, caller }) {
         const domain = domainOf(body.domain);
-        const key = k.rotation.generate(domain, body.type ?? "rsa");
+        const key = await k.rotation.generate(domain, body.type ?? "rsa");
         o.log.log("info", "console: new pending DKIM key", {
           domain,
           selector: key.selector,
           via: caller?.via ?? "",
         });
-        return json(201, { key, domain: k.domain(domain) });
+        return json(201, { key, domain: await k.domain(domain) });
       },
     }),
     route({
@@ -135,16 +135,16 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       async handle({ params, body, caller }) {
         const id = idParam(params.id!);
         const days = body.overlapDays ?? DEFAULT_OVERLAP_MS / 86_400_000;
-        const key = k.rotation.byId(id);
+        const key = await k.rotation.byId(id);
         const check = await k.check(key.domain, key.selector);
-        const result = k.rotation.activate(id, check, Math.round(days * 86_400_000));
+        const result = await k.rotation.activate(id, check, Math.round(days * 86_400_000));
         o.log.log("info", "console: DKIM key activated", {
           domain: key.domain,
           selector: key.selector,
           retiring: result.retiring.join(","),
           via: caller?.via ?? "",
         });
-        return json(200, { ...result, check, domain: k.domain(key.domain) });
+        return json(200, { ...result, check, domain: await k.domain(key.domain) });
       },
     }),
     route({
@@ -152,14 +152,14 @@ export function keyRoutes(o: KeyRouteOptions): Route[] {
       path: "/keys/:id/retire",
       access: "change",
       summary: "retire a retiring key now, or discard a pending one",
-      handle({ params, caller }) {
-        const key = k.rotation.retire(idParam(params.id!));
+      async handle({ params, caller }) {
+        const key = await k.rotation.retire(idParam(params.id!));
         o.log.log("info", "console: DKIM key retired", {
           domain: key.domain,
           selector: key.selector,
           via: caller?.via ?? "",
         });
-        return json(200, { key, domain: k.domain(key.domain) });
+        return json(200, { key, domain: await k.domain(key.domain) });
       },
     }),
   ];

@@ -6,29 +6,17 @@
  * A request refused at intake has no delivery: an action on it, or on `status:refused`, is answered
  * 409 with the reason, so nobody takes "0 changed" for "done".
  */
-import type { Database } from "bun:sqlite";
 import { t } from "elysia";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import { deliveryStateCounts } from "../store/console-stats.ts";
-import { getDeliveryRow } from "../store/deliveries.ts";
-import { inbox } from "../store/inbox.ts";
-import {
-  actionableDeliveries,
-  deliveriesForAction,
-  deliveryIdsOfMessage,
-  type MessageFilter,
-  namesRefused,
-  searchMessages,
-  unknownDeliveries,
-} from "../store/message-search.ts";
-import { getMessageRow, type MessageRow } from "../store/messages.ts";
+import { namesRefused } from "../store/message-filter.ts";
+import type { MessageFilter, MessageRow, Store } from "../store/store.ts";
 import { FilterError, parseFilter } from "./filter.ts";
 import { apiError, json, RequestError, type Route, route, safeInteger } from "./http.ts";
 import { type LiveFeed, MAX_SUBSCRIBERS } from "./live.ts";
 import { ACTION_OF, messageView, type PlanContext } from "./message-view.ts";
 
 export interface MessageRouteOptions {
-  db: Database;
+  store: Store;
   queue: DeliveryQueue;
   live: LiveFeed;
   plan: PlanContext;
@@ -36,7 +24,7 @@ export interface MessageRouteOptions {
   /** Wakes the dispatcher after an action made deliveries due now. */
   poke?: () => void;
   /** Whether a session cookie value still signs someone in (a live view ends with its session). */
-  sessionAlive: (cookieValue: string) => boolean;
+  sessionAlive: (cookieValue: string) => Promise<boolean>;
   log: { log(level: "info", message: string, fields?: Record<string, string | number>): void };
 }
 
@@ -105,25 +93,25 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       access: "change",
       summary,
       body: { schema: actionBody },
-      handle({ body, caller }) {
+      async handle({ body, caller }) {
         const { ids, messageId, q } = body;
         const given = [ids !== undefined, messageId !== undefined, q !== undefined].filter(Boolean).length;
         if (given !== 1) throw new RequestError(400, "give exactly one of ids, messageId or q");
         const kind = ACTION_OF[action];
         let targets: number[];
         if (ids !== undefined) {
-          const unknown = unknownDeliveries(o.db, ids);
+          const unknown = await o.store.unknownDeliveries(ids);
           if (unknown.length > 0)
             return apiError(
               404,
               `no delivery ${unknown.slice(0, 10).join(", ")} (see the message's deliveries)`,
             );
-          targets = actionableDeliveries(o.db, ids, kind);
+          targets = await o.store.actionableDeliveries(ids, kind);
         } else if (messageId !== undefined) {
-          const message = getMessageRow(o.db, messageId);
+          const message = await o.store.messageRow(messageId);
           if (!message) return apiError(404, `no message ${messageId}`);
           if (message.refusal !== null) return apiError(409, refusedSentence(message));
-          targets = actionableDeliveries(o.db, deliveryIdsOfMessage(o.db, message.id), kind);
+          targets = await o.store.actionableDeliveries(await o.store.deliveryIdsOfMessage(message.id), kind);
         } else {
           const filter = filterOf(q, o.nowMs());
           if (namesRefused(filter))
@@ -131,17 +119,16 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
               409,
               "status:refused names requests refused at intake: they have no deliveries and are never retried, cancelled or sent by iMIP",
             );
-          targets = deliveriesForAction(o.db, { filter, action: kind, max: MAX_BULK });
+          targets = await o.store.deliveriesForAction({ filter, action: kind, max: MAX_BULK });
           if (targets.length > MAX_BULK)
             return apiError(413, `the filter names more than ${MAX_BULK} deliveries: narrow it`);
         }
         if (action === "imip" && !o.plan.imipAvailable)
           return apiError(409, "iMIP is off: start isched with --smtp to send by e-mail");
         // Which deliveries of which messages, so that a caller can follow what the action leads to.
-        const deliveries = targets.slice(0, 1000).map((id) => ({
-          id,
-          messageId: getDeliveryRow(o.db, id)?.messageId ?? null,
-        }));
+        const deliveries = [];
+        for (const id of targets.slice(0, 1000))
+          deliveries.push({ id, messageId: (await o.store.deliveryRow(id))?.messageId ?? null });
         if (body.dryRun === true)
           return json(200, { action, count: targets.length, ids: targets.slice(0, 1000), deliveries });
         if (q !== undefined && body.expect === undefined)
@@ -160,10 +147,10 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
         }
         const changed =
           kind === "retryNow"
-            ? o.queue.retryNow(targets)
+            ? await o.queue.retryNow(targets)
             : kind === "cancel"
-              ? o.queue.cancel(targets)
-              : o.queue.requestImip(targets);
+              ? await o.queue.cancel(targets)
+              : await o.queue.requestImip(targets);
         if (changed > 0 && kind !== "cancel") o.poke?.();
         o.log.log("info", `console: ${action} deliveries`, { count: changed, via: caller?.via ?? "" });
         return json(200, { action, count: targets.length, changed });
@@ -176,7 +163,7 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       path: "/health",
       access: "read",
       summary: "the queue's counts by state",
-      handle: () => json(200, { ok: true, queue: deliveryStateCounts(o.db) }),
+      handle: async () => json(200, { ok: true, queue: await o.store.deliveryStateCounts() }),
     }),
     route({
       method: "GET",
@@ -190,8 +177,8 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
         }),
         ...paging,
       }),
-      handle({ query }) {
-        return json(200, inbox(o.db, { recipient: query.recipient, ...pageOf(query) }));
+      async handle({ query }) {
+        return json(200, await o.store.inbox({ recipient: query.recipient, ...pageOf(query) }));
       },
     }),
     route({
@@ -201,9 +188,9 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       summary:
         "the message log, newest first: ?q=FILTER&limit=50&before=ID (keyset paging); imipAvailable says whether Send by iMIP can work",
       query: t.Object({ q: filterQuery, ...paging }),
-      handle({ query }) {
+      async handle({ query }) {
         const filter = filterOf(query.q, o.nowMs());
-        const page = searchMessages(o.db, { filter, ...pageOf(query) });
+        const page = await o.store.searchMessages({ filter, ...pageOf(query) });
         return json(200, { ...page, imipAvailable: o.plan.imipAvailable });
       },
     }),
@@ -212,9 +199,9 @@ export function messageRoutes(o: MessageRouteOptions): Route[] {
       path: "/messages/:id",
       access: "read",
       summary: "one message (by id or uuid) with its deliveries, attempts and what happens next",
-      handle({ params }) {
+      async handle({ params }) {
         const key = /^\d+$/.test(params.id!) ? Number(params.id) : params.id!;
-        const detail = o.queue.getMessage(key);
+        const detail = await o.queue.getMessage(key);
         if (!detail) return apiError(404, `no message ${params.id}`);
         return json(200, messageView(detail, o.plan));
       },

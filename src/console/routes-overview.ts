@@ -3,12 +3,10 @@
  * among them), listeners and delivery targets with their latest outcome, the queue's depth,
  * attempts by outcome over the last hour and day, and the latest failures.
  */
-import type { Database } from "bun:sqlite";
 import type { KeyPublication } from "../keys/key-publication.ts";
 import type { Problem } from "../log/health.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import type { AttemptOutcome } from "../store/attempts.ts";
-import { attemptsByOutcome, recentFailures } from "../store/console-stats.ts";
+import type { Store } from "../store/store.ts";
 import { json, type Route, route } from "./http.ts";
 
 export interface ListenerInfo {
@@ -17,10 +15,10 @@ export interface ListenerInfo {
 }
 
 export interface OverviewOptions {
-  db: Database;
+  store: Store;
   queue: DeliveryQueue;
   /** Deliveries per state (cached). */
-  counts: () => Record<string, number>;
+  counts: () => Promise<Record<string, number>>;
   nowMs: () => number;
   listeners: () => readonly ListenerInfo[];
   /** Hosted domain -> the label of its local delivery target. */
@@ -31,28 +29,6 @@ export interface OverviewOptions {
   problems?: () => readonly Problem[];
   /** Our signing keys and whether peers can find them: a key not yet in DNS holds outbound iSchedule. */
   keyPublication?: Pick<KeyPublication, "states" | "signUnpublished">;
-}
-
-interface LastAttempt {
-  outcome: AttemptOutcome;
-  startedAt: number;
-  error: string | null;
-}
-
-/** How far back "the latest attempt of a target" looks, so a silent target costs a bounded scan. */
-const RECENT_ATTEMPTS = 5000;
-
-function lastAttempt(db: Database, where: string, param: string): LastAttempt | null {
-  const newest = db.query<{ id: number | null }, []>("SELECT max(id) AS id FROM attempts").get()?.id ?? 0;
-  // CROSS JOIN keeps attempts the outer loop: a walk back over the newest rowids, never a scan of
-  // every delivery of a busy domain.
-  return (
-    db
-      .query<LastAttempt, [number, string]>(`SELECT a.outcome, a.started_at AS startedAt, a.error
-        FROM attempts a CROSS JOIN deliveries d ON d.id = a.delivery_id
-        WHERE a.id > ? AND ${where} ORDER BY a.id DESC LIMIT 1`)
-      .get(newest - RECENT_ATTEMPTS, param) ?? null
-  );
 }
 
 /** The listeners, or none while isched is still starting them (the list reads them once they exist). */
@@ -71,16 +47,17 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
       path: "/overview",
       access: "read",
       summary: "problems, listeners, targets, queue depth, attempts by outcome (hour, day), latest failures",
-      handle() {
+      async handle() {
         const now = o.nowMs();
-        const targets = o.localTargets.map(([domain, label]) => ({
-          domain,
-          label,
-          last: lastAttempt(o.db, "d.route = 'local' AND d.domain = ?", domain),
-        }));
-        if (o.imipLabel) {
-          targets.push({ domain: "*", label: o.imipLabel, last: lastAttempt(o.db, "a.route = ?", "imip") });
-        }
+        const targets = [];
+        for (const [domain, label] of o.localTargets)
+          targets.push({ domain, label, last: await o.store.lastAttempt({ route: "local", domain }) });
+        if (o.imipLabel)
+          targets.push({
+            domain: "*",
+            label: o.imipLabel,
+            last: await o.store.lastAttempt({ route: "imip" }),
+          });
         return json(200, {
           nowMs: now,
           problems: o.problems?.() ?? [],
@@ -88,11 +65,11 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
           targets,
           imip: o.imipLabel ?? null,
           activeAttempts: o.activeAttempts?.() ?? null,
-          queue: o.counts(),
-          nextDue: o.queue.nextDue() ?? null,
-          hour: attemptsByOutcome(o.db, { nowMs: now, sizeMs: 5 * 60_000, count: 12 }),
-          day: attemptsByOutcome(o.db, { nowMs: now, sizeMs: 3_600_000, count: 24 }),
-          failures: recentFailures(o.db, 10),
+          queue: await o.counts(),
+          nextDue: (await o.queue.nextDue()) ?? null,
+          hour: await o.store.attemptsByOutcome({ nowMs: now, sizeMs: 5 * 60_000, count: 12 }),
+          day: await o.store.attemptsByOutcome({ nowMs: now, sizeMs: 3_600_000, count: 24 }),
+          failures: await o.store.recentFailures(10),
           keys: {
             signUnpublished: o.keyPublication?.signUnpublished ?? false,
             domains: o.keyPublication?.states() ?? [],

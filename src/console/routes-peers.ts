@@ -3,33 +3,22 @@
  * `--peer-key`, console policies), with its traffic and our trust policy for it, which the page can
  * change; and "test this domain", streamed as one JSON line per step (application/x-ndjson).
  */
-import type { Database } from "bun:sqlite";
 import { t } from "elysia";
 import { hostedSignerProblem, openRelayProblem, readSignerList } from "../config/rules.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
 import { isDomainName, normalizeDomain } from "../dns/names.ts";
 import { type Cidr, parseCidrList } from "../net/cidr.ts";
 import type { PeerRoute } from "../outbound/static-routes.ts";
-import {
-  type InboundPeerStats,
-  inboundPeerStats,
-  type OutboundPeerStats,
-  outboundPeerStats,
-  selectorsSeen,
-} from "../store/console-stats.ts";
-import {
-  allPeerPolicies,
-  type PolicyTrust,
-  removePeerPolicy,
-  setPeerPolicy,
-} from "../store/peer-policies.ts";
+import type { InboundPeerStats, OutboundPeerStats, PolicyTrust, Store } from "../store/store.ts";
 import { API_HEADERS, apiError, json, optionalOrNull, RequestError, type Route, route } from "./http.ts";
 import type { PeerFacts } from "./peer-facts.ts";
 import { type PeerTestOptions, type TestStep, testPeer } from "./peer-test.ts";
 import { describePolicy, effectivePolicy } from "./peer-trust.ts";
 
 export interface PeerRouteOptions {
-  db: Database;
+  store: Store;
+  /** After a policy was set or removed. */
+  onPolicyChanged?: () => Promise<void>;
   config: Pick<ServeConfig, "domains" | "trust" | "peerKeys" | "peers">;
   test: PeerTestOptions;
   /** What tests and traffic learned about each peer. */
@@ -57,19 +46,22 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
   const lastTests = new Map<string, { atMs: number; steps: TestStep[] }>();
 
   // Grouping the whole log is the one costly read here; the list shows it at most 30 s old.
-  const currentStats = () => {
+  const currentStats = async () => {
     const now = o.nowMs();
     if (!stats || now - stats.atMs > STATS_TTL_MS)
       stats = {
         atMs: now,
-        inbound: inboundPeerStats(o.db, now - STATS_WINDOW_MS),
-        outbound: outboundPeerStats(o.db, now - STATS_WINDOW_MS).filter((x) => !hosted.has(x.domain)),
+        inbound: await o.store.inboundPeerStats(now - STATS_WINDOW_MS),
+        outbound: (await o.store.outboundPeerStats(now - STATS_WINDOW_MS)).filter(
+          (x) => !hosted.has(x.domain),
+        ),
       };
     return stats;
   };
 
-  const peerJson = (domain: string, s = currentStats()) => {
-    const eff = effectivePolicy(o.db, o.config.trust, domain);
+  const peerJson = async (domain: string, given?: Awaited<ReturnType<typeof currentStats>>) => {
+    const s = given ?? (await currentStats());
+    const eff = await effectivePolicy(o.store, o.config.trust, domain);
     const test = lastTests.get(domain);
     return {
       domain,
@@ -113,21 +105,21 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       path: "/peers",
       access: "read",
       summary: "every remote domain seen or configured, with traffic and trust policy",
-      handle() {
-        const s = currentStats();
+      async handle() {
+        const s = await currentStats();
         const domains = new Set<string>();
         for (const x of s.inbound) domains.add(x.domain);
         for (const x of s.outbound) domains.add(x.domain);
         for (const r of o.config.trust) domains.add(r.domain);
         for (const k of o.config.peerKeys) domains.add(k.domain);
         for (const r of o.config.peers ?? []) domains.add(r.domain);
-        for (const p of allPeerPolicies(o.db)) domains.add(p.domain);
+        for (const p of await o.store.peerPolicies()) domains.add(p.domain);
         for (const h of hosted) domains.delete(h);
         const peers = [...domains].sort((a, b) => (a === "*" ? -1 : b === "*" ? 1 : a.localeCompare(b)));
         return json(200, {
           statsAtMs: s.atMs,
           statsWindowDays: STATS_WINDOW_MS / 86_400_000,
-          peers: peers.map((d) => peerJson(d, s)),
+          peers: await Promise.all(peers.map((d) => peerJson(d, s))),
         });
       },
     }),
@@ -137,12 +129,12 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       access: "read",
       summary:
         "one peer: traffic, policy, selectors seen verifying, what tests and traffic learned (facts), the last test",
-      handle({ params }) {
+      async handle({ params }) {
         const domain = domainParam(params.domain!);
         return json(200, {
-          ...peerJson(domain),
-          selectors: selectorsSeen(o.db, domain),
-          facts: domain === "*" ? [] : o.facts.of(domain),
+          ...(await peerJson(domain)),
+          selectors: await o.store.selectorsSeen(domain),
+          facts: domain === "*" ? [] : await o.facts.of(domain),
           test: lastTests.get(domain) ?? null,
         });
       },
@@ -154,7 +146,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       summary:
         "set our trust policy: {trust: dkim|unsigned|deny, allowFrom?: CIDRs, signers?: domains also accepted as d= for its users, note?}",
       body: { schema: policyBody },
-      handle({ params, body, caller }) {
+      async handle({ params, body, caller }) {
         const domain = domainParam(params.domain!);
         const trust: PolicyTrust = body.trust;
         const allowFrom = body.allowFrom?.trim() || null;
@@ -175,7 +167,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
         }
         const signers = signersField(domain, trust, body.signers ?? undefined);
         const note = body.note?.slice(0, 500) || null;
-        setPeerPolicy(o.db, {
+        await o.store.setPeerPolicy({
           domain,
           trust,
           allowFrom: trust === "unsigned" ? allowFrom : null,
@@ -183,8 +175,9 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           note,
           updatedAt: o.nowMs(),
         });
+        await o.onPolicyChanged?.();
         o.log.log("info", "console: peer policy set", { domain, trust, via: caller?.via ?? "" });
-        return json(200, peerJson(domain));
+        return json(200, await peerJson(domain));
       },
     }),
     route({
@@ -192,11 +185,13 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       path: "/peers/:domain/policy",
       access: "change",
       summary: "remove the console's policy (back to --trust or the default)",
-      handle({ params, caller }) {
+      async handle({ params, caller }) {
         const domain = domainParam(params.domain!);
-        if (!removePeerPolicy(o.db, domain)) return apiError(404, `no console policy for ${domain}`);
+        if (!(await o.store.removePeerPolicy(domain)))
+          return apiError(404, `no console policy for ${domain}`);
+        await o.onPolicyChanged?.();
         o.log.log("info", "console: peer policy removed", { domain, via: caller?.via ?? "" });
-        return json(200, peerJson(domain));
+        return json(200, await peerJson(domain));
       },
     }),
     route({
@@ -205,7 +200,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
       access: "change",
       summary: "test this domain: discovery, capabilities, keys; one JSON line per step ({selector?})",
       body: { schema: t.Object({ selector: optionalOrNull(t.String(), "selector must be a string") }) },
-      handle({ params, body }) {
+      async handle({ params, body }) {
         const domain = domainParam(params.domain!);
         if (domain === "*") throw new RequestError(400, "test a domain, not *");
         const asked = body.selector?.trim();
@@ -213,9 +208,7 @@ export function peerRoutes(o: PeerRouteOptions): Route[] {
           throw new RequestError(400, `"${asked}" is not a selector`);
         const selectors = asked
           ? [asked]
-          : selectorsSeen(o.db, domain)
-              .slice(0, 3)
-              .map((s) => s.selector);
+          : (await o.store.selectorsSeen(domain)).slice(0, 3).map((s) => s.selector);
         const encoder = new TextEncoder();
         const atMs = o.nowMs();
         const body$ = new ReadableStream<Uint8Array>({

@@ -3,9 +3,9 @@
  * guess at a password or setup token is checked only under a reservation of the client's address
  * (src/net/attempt-throttle.ts), so guesses sent in parallel wait their turn.
  */
-import type { Database } from "bun:sqlite";
 import { t } from "elysia";
 import type { AttemptThrottle } from "../net/attempt-throttle.ts";
+import type { Store } from "../store/store.ts";
 import {
   adminPasswordMatches,
   type CookieOptions,
@@ -21,7 +21,7 @@ import { guess } from "./guesses.ts";
 import { apiError, json, MAX_PUBLIC_JSON_BYTES, RequestError, type Route, route } from "./http.ts";
 
 export interface SessionRouteOptions {
-  db: Database;
+  store: Store;
   sessions: SessionStore;
   throttle: AttemptThrottle;
   cookie: CookieOptions;
@@ -35,8 +35,8 @@ export interface SessionRouteOptions {
 const guessField = t.Optional(t.Unknown());
 const asText = (v: unknown): string => (typeof v === "string" ? v : "");
 
-function signedIn(o: SessionRouteOptions, status = 200): Response {
-  const { cookieValue, session } = o.sessions.create();
+async function signedIn(o: SessionRouteOptions, status = 200): Promise<Response> {
+  const { cookieValue, session } = await o.sessions.create();
   return json(
     status,
     { signedIn: true, via: "session", csrfToken: session.csrfToken },
@@ -55,11 +55,11 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       summary: "who is signed in: {signedIn, via, csrfToken} or {signedIn: false, setupNeeded}",
       // Not being signed in is an answer here, not an error: the page asks this first on every load,
       // and a 401 would show up as a failed request in the browser's console each time.
-      handle: ({ caller }) => {
+      handle: async ({ caller }) => {
         if (caller?.via === "token") return json(200, { signedIn: true, via: "token" });
         if (caller?.session)
           return json(200, { signedIn: true, via: "session", csrfToken: caller.session.csrfToken });
-        return json(200, { signedIn: false, setupNeeded: !hasAdminPassword(o.db) });
+        return json(200, { signedIn: false, setupNeeded: !(await hasAdminPassword(o.store)) });
       },
     }),
     route({
@@ -72,9 +72,9 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       async handle({ body, address, guess }) {
         // A missing password is a wrong one: 401, counted like any other guess.
         const password = asText(body.password);
-        if (!hasAdminPassword(o.db))
+        if (!(await hasAdminPassword(o.store)))
           return apiError(409, "no password is set yet: use the setup token isched printed when it started");
-        if (!(await adminPasswordMatches(o.db, password))) {
+        if (!(await adminPasswordMatches(o.store, password))) {
           o.log.log("warn", "console sign-in failed", { address });
           return apiError(401, "the password is wrong");
         }
@@ -88,8 +88,8 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       path: "/session",
       access: "change",
       summary: "sign out: ends this session",
-      handle({ caller }) {
-        if (caller?.cookieValue) o.sessions.delete(caller.cookieValue);
+      async handle({ caller }) {
+        if (caller?.cookieValue) await o.sessions.delete(caller.cookieValue);
         return json(200, { signedIn: false }, { "Set-Cookie": clearedSessionCookie(o.cookie) });
       },
     }),
@@ -105,9 +105,9 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
       },
       async handle({ body, address, guess }) {
         const password = asText(body.password);
-        if (hasAdminPassword(o.db))
+        if (await hasAdminPassword(o.store))
           return apiError(401, "a password is already set, so the setup token is void: sign in instead");
-        if (!setupTokenMatches(o.db, asText(body.token))) {
+        if (!(await setupTokenMatches(o.store, asText(body.token)))) {
           o.log.log("warn", "console setup token refused", { address });
           return apiError(
             401,
@@ -118,8 +118,8 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         guess.succeeded();
         const problem = passwordProblem(password);
         if (problem) return apiError(400, problem);
-        await setAdminPassword(o.db, password);
-        o.sessions.clear();
+        await setAdminPassword(o.store, password);
+        await o.sessions.clear();
         o.log.log("info", "console password set with the setup token", { address });
         return signedIn(o, 201);
       },
@@ -135,7 +135,7 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         if (caller?.via === "session") {
           if (current === undefined) throw new RequestError(400, "current is required");
           const refused = await guess(o.throttle, address, async () =>
-            (await adminPasswordMatches(o.db, current))
+            (await adminPasswordMatches(o.store, current))
               ? [undefined, "success"]
               : [apiError(403, "the current password is wrong"), "failure"],
           );
@@ -143,8 +143,8 @@ export function sessionRoutes(o: SessionRouteOptions): Route[] {
         }
         const problem = passwordProblem(password);
         if (problem) return apiError(400, problem);
-        await setAdminPassword(o.db, password);
-        o.sessions.clear();
+        await setAdminPassword(o.store, password);
+        await o.sessions.clear();
         o.log.log("info", "console password changed", { address, via: caller?.via ?? "" });
         return caller?.via === "session" ? signedIn(o) : json(200, { changed: true });
       },

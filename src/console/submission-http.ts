@@ -12,7 +12,7 @@ import { STATUS } from "../ischedule/status.ts";
 import type { IschedMetrics } from "../metrics/isched-metrics.ts";
 import { isFinal } from "../store/delivery-states.ts";
 import { storageFailure } from "../store/errors.ts";
-import type { Intake } from "../store/messages.ts";
+import type { Intake } from "../store/store.ts";
 
 export interface SubmissionHttpContext {
   intake: IntakeService;
@@ -57,7 +57,7 @@ export async function handleSubmission(
   ctx.metrics?.requests.inc({ intake: "submission", outcome: "accepted", error: "none" });
   // Report what the queue now says (after the first attempts and their decisions), not the raw answers.
   const stored = new Map(
-    ctx.intake.queue.getMessage(result.messageId)?.deliveries.map((d) => [d.id, d]) ?? [],
+    (await ctx.intake.queue.getMessage(result.messageId))?.deliveries.map((d) => [d.id, d]) ?? [],
   );
   return json(202, {
     id: result.messageId,

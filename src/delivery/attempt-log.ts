@@ -21,9 +21,10 @@
  * Never the body, never a response body (the console keeps those); the logger removes what looks
  * like a secret in any value (text/redact.ts) on top.
  */
+
 import type { LogFields, Logger, LogLevel } from "../log/logger.ts";
-import type { AttemptOutcome } from "../store/attempts.ts";
 import type { DeliveryState, Route } from "../store/delivery-states.ts";
+import type { AttemptOutcome } from "../store/store.ts";
 
 export interface AttemptRecord {
   messageUuid: string;

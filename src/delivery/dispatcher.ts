@@ -19,10 +19,10 @@
  * tries again rather than ending; an attempt whose outcome cannot be recorded keeps its outcome and
  * its lease and records it once it can, so a delivery that was made is not made again.
  */
+
 import { STATUS } from "../ischedule/status.ts";
 import type { Completion, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { NewAttempt } from "../store/attempts.ts";
-import type { DeliveryRow, LeasedDelivery } from "../store/deliveries.ts";
+import type { DeliveryRow, LeasedDelivery, NewAttempt } from "../store/store.ts";
 import type { AttemptRecord } from "./attempt-log.ts";
 import { decide } from "./policy.ts";
 import {
@@ -171,7 +171,7 @@ export class Dispatcher {
   async deliverNow(ids: readonly number[], deadlineMs: number): Promise<DeliveredNow> {
     let leased: LeasedDelivery[];
     try {
-      leased = this.#o.queue.leaseIds(this.#o.owner, ids);
+      leased = await this.#o.queue.leaseIds(this.#o.owner, ids);
       this.#failing.delete(LEASE_FAILED);
     } catch (e) {
       // They are stored and queued: the loop delivers them once the database takes writes again.
@@ -216,7 +216,7 @@ export class Dispatcher {
     this.#waiting.clear();
     this.#waitingDeliveries = 0;
     if (waiting.length > 0)
-      this.#o.queue.release(
+      await this.#o.queue.release(
         waiting.map((d) => d.id),
         this.#o.owner,
       );
@@ -278,7 +278,7 @@ export class Dispatcher {
       this.#heartbeatMs = this.#now();
       let delayMs: number;
       try {
-        delayMs = this.#turn();
+        delayMs = await this.#turn();
       } catch (e) {
         this.#failed(LEASE_FAILED, e);
         delayMs = STORAGE_RETRY_MS;
@@ -288,7 +288,7 @@ export class Dispatcher {
   }
 
   /** One turn of the loop: leases what is due and starts it; returns how long to sleep. */
-  #turn(): number {
+  async #turn(): Promise<number> {
     // Lease no more than could start soon: what is leased and cannot start waits in memory for its
     // target's next free slot (a few per target), and only the rest goes back to the queue.
     const free = this.#max - this.#active - this.#waitingDeliveries;
@@ -296,9 +296,9 @@ export class Dispatcher {
     // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
     // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
     const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
-    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
+    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;
     if (next !== undefined && next <= this.#now()) {
-      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+      leased = await this.#o.queue.lease({ owner: this.#o.owner, limit: free });
       this.#failing.delete(LEASE_FAILED);
     }
     const released: LeasedDelivery[][] = [];
@@ -309,7 +309,7 @@ export class Dispatcher {
       else released.push(group);
     }
     if (released.length > 0)
-      this.#o.queue.release(
+      await this.#o.queue.release(
         released.flat().map((d) => d.id),
         this.#o.owner,
       );
@@ -331,7 +331,7 @@ export class Dispatcher {
   async #complete(records: Parameters<DeliveryQueue["completeMany"]>[1]): Promise<boolean> {
     for (;;) {
       try {
-        this.#o.queue.completeMany(this.#o.owner, records);
+        await this.#o.queue.completeMany(this.#o.owner, records);
         this.#failing.delete(RECORD_FAILED);
         return true;
       } catch (e) {
@@ -365,9 +365,9 @@ export class Dispatcher {
     }
   }
 
-  #idleDelay(saturated: boolean): number {
+  async #idleDelay(saturated: boolean): Promise<number> {
     if (saturated) return 200;
-    const next = this.#o.queue.nextDue();
+    const next = await this.#o.queue.nextDue();
     if (next === undefined) return 5_000;
     return Math.max(10, Math.min(5_000, next - this.#now()));
   }
@@ -422,7 +422,7 @@ export class Dispatcher {
     const startedAt = this.#now();
     const t0 = performance.now();
     try {
-      const message = this.#o.queue.messageRow(first.messageId);
+      const message = await this.#o.queue.messageRow(first.messageId);
       const target = this.#o.targetFor(first);
       let attempt: TargetAttempt;
       if (!message) {

@@ -57,8 +57,7 @@
 import { classifyStatus, STATUS } from "../ischedule/status.ts";
 import { PeerFetchError } from "../net/peer-fetch.ts";
 import type { Completion } from "../queue/queue.ts";
-import type { AttemptOutcome } from "../store/attempts.ts";
-import type { DeliveryRow } from "../store/deliveries.ts";
+import type { AttemptOutcome, DeliveryRow } from "../store/store.ts";
 import { formatDuration, readDuration } from "../time/duration.ts";
 import type { RecipientOutcome } from "./target.ts";
 

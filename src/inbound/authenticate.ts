@@ -50,7 +50,7 @@ export interface AuthenticateInput {
   remoteAddress: string;
   hosted: (domain: string) => boolean;
   /** The policy for a domain: its own rule or its nearest parent's. */
-  trust: (domain: string) => TrustPolicy;
+  trust: (domain: string) => TrustPolicy | Promise<TrustPolicy>;
   /** How d= must relate to the Originator's domain (default relaxed). */
   alignment?: AlignmentMode;
   keys: KeyResolver;
@@ -62,7 +62,7 @@ export interface AuthenticateInput {
 }
 
 export async function authenticate(i: AuthenticateInput): Promise<Authentication> {
-  const policy = i.trust(i.originatorDomain);
+  const policy = await i.trust(i.originatorDomain);
   if (policy.mode === "deny") {
     throw new AuthenticationError(
       "originator-denied",
@@ -102,7 +102,7 @@ export async function authenticate(i: AuthenticateInput): Promise<Authentication
     hosted: i.hosted,
   });
   if (!aligned.ok) throw new AuthenticationError("originator-denied", aligned.reason, verdict);
-  if (verdict.domain !== i.originatorDomain && i.trust(verdict.domain).mode === "deny") {
+  if (verdict.domain !== i.originatorDomain && (await i.trust(verdict.domain)).mode === "deny") {
     throw new AuthenticationError(
       "originator-denied",
       `This server does not accept scheduling messages signed by ${verdict.domain}.`,

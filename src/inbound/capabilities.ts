@@ -77,12 +77,12 @@ export function publish(c: Capabilities): PublishedCapabilities {
 
 /**
  * The capabilities to advertise for these inputs, numbered by `serialOf` from their fingerprint
- * (a serial kept in the database moves on when the fingerprint changes: store/settings.ts).
+ * (a serial kept in the database moves on when the fingerprint changes: the store's capabilitiesSerial).
  */
-export function advertisedCapabilities(
+export async function advertisedCapabilities(
   i: CapabilityInputs,
-  serialOf: (fingerprint: string) => number,
-): PublishedCapabilities {
+  serialOf: (fingerprint: string) => number | Promise<number>,
+): Promise<PublishedCapabilities> {
   const unnumbered = buildCapabilities(i, 1);
-  return publish({ ...unnumbered, serialNumber: serialOf(capabilitiesFingerprint(unnumbered)) });
+  return publish({ ...unnumbered, serialNumber: await serialOf(capabilitiesFingerprint(unnumbered)) });
 }

@@ -8,6 +8,7 @@
  * verdict and the answer) when its headers were readable, so the log shows forgeries and mistakes:
  * its metadata only, never its body, and never with a delivery (refusals.ts).
  */
+
 import { createHash } from "node:crypto";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
 import type { SignatureLifetime } from "../dkim/verify.ts";
@@ -19,7 +20,8 @@ import type { Recipient } from "../ischedule/headers.ts";
 import { type ScheduleResponseItem, scheduleResponseXml } from "../ischedule/xml-writer.ts";
 import type { ItipMessage } from "../itip/index.ts";
 import type { IschedMetrics } from "../metrics/isched-metrics.ts";
-import { type ReplayClaim, ReplayConflictError } from "../store/replays.ts";
+import { ReplayConflictError } from "../store/errors.ts";
+import type { ReplayClaim } from "../store/store.ts";
 import { type EndpointAnswer, type Finished, HELD, HELD_STATUS, refusal, responseItems } from "./answers.ts";
 import { type Authentication, AuthenticationError, authenticate } from "./authenticate.ts";
 import { type PublishedCapabilities, unionComponents } from "./capabilities.ts";
@@ -36,7 +38,7 @@ export interface ReceiverContext {
   intake: IntakeService;
   keys: KeyResolver;
   capabilities: () => PublishedCapabilities;
-  trust: (domain: string) => TrustPolicy;
+  trust: (domain: string) => TrustPolicy | Promise<TrustPolicy>;
   /** How a signing domain must relate to the Originator's domain (signer-alignment.ts; default relaxed). */
   alignment?: AlignmentMode;
   /** How long a POST waits for its local targets before answering 1.1 (held). */
@@ -117,13 +119,16 @@ export async function receive(req: ScheduleRequest, ctx: ReceiverContext): Promi
   ctx.metrics?.dkim.inc({ result: auth.kind === "dkim" ? "pass" : "trusted" });
 
   // A copy of a request gets its first answer (replays.ts): from the copy still being processed, or
-  // from the database. Between the two checks and run() nothing awaits, so no copy slips in between.
+  // from the database. The database read awaits, so the in-flight check is made again after it:
+  // between that last check and run() nothing awaits, so no copy slips in between.
   const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
   if (!replay) return accept(req, ctx, { auth, logBase });
   const pending = ctx.inFlight.pending(replay.key);
   if (pending) return asReplay(await pending);
-  const earlier = storedAnswer(ctx.intake.queue, replay.key);
+  const earlier = await storedAnswer(ctx.intake.queue, replay.key);
   if (earlier) return asReplay(earlier);
+  const started = ctx.inFlight.pending(replay.key);
+  if (started) return asReplay(await started);
   return ctx.inFlight.run(replay.key, () => accept(req, ctx, { auth, logBase, replay }));
 }
 
@@ -230,7 +235,7 @@ async function accept(
     if (result.kind === "replay") {
       // Replays in this process wait for their first copy before this point, so a replay key taken is
       // the database's word for the rare rest (a key taken while the first copy's answer was lost).
-      const first = storedAnswer(ctx.intake.queue, result.key);
+      const first = await storedAnswer(ctx.intake.queue, result.key);
       if (!first) throw new ReplayConflictError(result.key);
       return asReplay(first);
     }
@@ -243,7 +248,7 @@ async function accept(
     if (firstXml !== undefined && result.accepted.copies.size === 0)
       return { status: 200, xml: firstXml, messageUuid };
     const xml = scheduleResponseXml(itemsOf(result, result.finished, await copies));
-    ctx.intake.queue.recordResponse({ messageId: result.accepted.messageId, status: 200, body: xml });
+    await ctx.intake.queue.recordResponse({ messageId: result.accepted.messageId, status: 200, body: xml });
     const answer = { status: 200, xml, messageUuid };
     answered?.resolve(answer);
     return answer;
@@ -270,8 +275,8 @@ async function firstItems(
   const answers = new Map<number, Promise<string | undefined>>();
   for (const id of new Set(holders.values())) {
     const pending = ctx.inFlight.pending(answerKey(id));
-    const stored = () => answerOfMessage(ctx.intake.queue, id)?.xml;
-    answers.set(id, pending ? pending.then((a) => a.xml, stored) : Promise.resolve(stored()));
+    const stored = async () => (await answerOfMessage(ctx.intake.queue, id))?.xml;
+    answers.set(id, pending ? pending.then((a) => a.xml, stored) : stored());
   }
   for (const [i, r] of recipients.entries()) {
     const holder = holders.get(r.address);
@@ -280,6 +285,6 @@ async function firstItems(
     const first = xml === undefined ? undefined : itemOf(xml, r.address);
     items.set(i, first ?? { recipient: r.address, requestStatus: HELD_STATUS, description: HELD });
   }
-  ctx.intake.queue.noteResent([...holders.values()]);
+  await ctx.intake.queue.noteResent([...holders.values()]);
   return items;
 }

@@ -11,17 +11,9 @@
  * its row waits with the others and is written at a later window, once there is room; past
  * maxPending the oldest waiting rows are dropped. The first failure of a spell is reported.
  */
-import type { Database } from "bun:sqlite";
 import { storageFailure } from "../store/errors.ts";
-import {
-  DEFAULT_REFUSAL_LIMITS,
-  insertRefusals,
-  type NewRefusal,
-  type RefusalLimits,
-  type RefusalRow,
-  type RefusalTotals,
-  refusalTotals,
-} from "../store/refusals.ts";
+import { DEFAULT_REFUSAL_LIMITS } from "../store/refusal-limits.ts";
+import type { NewRefusal, RefusalLimits, RefusalRow, RefusalTotals, Store } from "../store/store.ts";
 
 export interface RefusalLogOptions {
   limits?: RefusalLimits;
@@ -35,7 +27,7 @@ export interface RefusalLogOptions {
 }
 
 export class RefusalLog {
-  readonly #db: Database;
+  readonly #store: Store;
   readonly #limits: RefusalLimits;
   readonly #nowMs: () => number;
   readonly #windowMs: number;
@@ -45,9 +37,11 @@ export class RefusalLog {
   #totals: RefusalTotals | undefined;
   readonly #onWriteError: ((reason: string, waiting: number) => void) | undefined;
   #failing = false;
+  /** The batch being written: the next one waits for it (the totals are counted batch by batch). */
+  #writing: Promise<void> = Promise.resolve();
 
-  constructor(db: Database, o: RefusalLogOptions = {}) {
-    this.#db = db;
+  constructor(store: Store, o: RefusalLogOptions = {}) {
+    this.#store = store;
     this.#limits = o.limits ?? DEFAULT_REFUSAL_LIMITS;
     this.#nowMs = o.nowMs ?? Date.now;
     this.#windowMs = o.windowMs ?? 250;
@@ -60,55 +54,65 @@ export class RefusalLog {
     const receivedAt = r.receivedAt ?? this.#nowMs();
     const row = { ...r, receivedAt, uuid: r.uuid ?? Bun.randomUUIDv7("hex", receivedAt) };
     if (this.#window === undefined) {
-      this.#write([row]);
+      void this.#write([row]);
       this.#openWindow();
     } else {
       this.#pending.push(row);
-      if (this.#pending.length >= this.#maxPending) this.flush();
+      if (this.#pending.length >= this.#maxPending) void this.flush();
     }
     return row.uuid;
   }
 
-  /** Writes what waits. */
-  flush(): void {
+  /** Writes what waits; resolves when it is written (or kept for the next window). */
+  flush(): Promise<void> {
     const rows = this.#pending;
     this.#pending = [];
-    if (rows.length > 0) this.#write(rows);
+    return rows.length > 0 ? this.#write(rows) : this.#writing;
   }
 
   /** Writes what waits and stops the window (shutdown). */
   /**
-   * Forgets the totals it keeps between writes: retention (store/retention.ts) deleted refusals
+   * Forgets the totals it keeps between writes: retention (store/sqlite/retention.ts) deleted refusals
    * behind its back, and the next write counts them again.
    */
   forget(): void {
     this.#totals = undefined;
   }
 
-  close(): void {
+  close(): Promise<void> {
     clearTimeout(this.#window);
     this.#window = undefined;
-    this.flush();
+    return this.flush();
   }
 
   #openWindow(): void {
     this.#window = setTimeout(() => {
       this.#window = undefined;
       if (this.#pending.length === 0) return;
-      this.flush();
+      void this.flush();
       this.#openWindow();
     }, this.#windowMs);
   }
 
-  #write(rows: readonly RefusalRow[]): void {
+  #write(rows: readonly RefusalRow[]): Promise<void> {
+    this.#writing = this.#writing.then(() => this.#writeNow(rows));
+    return this.#writing;
+  }
+
+  async #writeNow(rows: readonly RefusalRow[]): Promise<void> {
     try {
       // Read once; counted by hand from then on (one process owns the database).
-      this.#totals ??= refusalTotals(this.#db);
-      this.#totals = insertRefusals(this.#db, { rows, totals: this.#totals, limits: this.#limits });
+      this.#totals ??= await this.#store.refusalTotals();
+      this.#totals = await this.#store.insertRefusals({ rows, totals: this.#totals, limits: this.#limits });
       this.#failing = false;
     } catch (e) {
+      // Not the storage (a bug): told once like a storage failure, and these rows are dropped, since
+      // writing them again would fail again.
       const reason = storageFailure(e);
-      if (reason === undefined) throw e;
+      if (reason === undefined) {
+        this.#onWriteError?.((e as Error)?.message ?? String(e), this.#pending.length);
+        return;
+      }
       // Kept for the next window; the oldest go first when too many wait.
       this.#pending = [...rows, ...this.#pending].slice(-this.#maxPending);
       if (!this.#failing) this.#onWriteError?.(reason, this.#pending.length);

@@ -3,7 +3,7 @@
  * the body's size and SHA-256, the reason, the answer, the peer's address), never its body, and it
  * never gets a delivery (store/refusals.ts), so no action of an operator can ever deliver it.
  */
-import type { Direction, DkimResult } from "../store/messages.ts";
+import type { Direction, DkimResult } from "../store/store.ts";
 import type { EndpointAnswer } from "./answers.ts";
 import type { CheckedHeaders } from "./header-checks.ts";
 import type { RefusalLog } from "./refusal-log.ts";

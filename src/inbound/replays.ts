@@ -9,10 +9,11 @@
  * bounds it), after which the signature itself is refused. A trusted unsigned request (from the
  * operator's own servers) is keyed by its Originator's domain, message id and body, for a day.
  */
+
 import type { DkimPass } from "../dkim/verdict.ts";
 import { CLOCK_SKEW_SECONDS } from "../dkim/verify.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
-import type { ReplayClaim } from "../store/replays.ts";
+import type { ReplayClaim } from "../store/store.ts";
 import type { Authentication } from "./authenticate.ts";
 import { answerOfMessage } from "./resends.ts";
 
@@ -74,10 +75,10 @@ export class InFlightRequests<A> {
  * process stopped before that (the message was stored, the answer was lost), one read from its
  * deliveries as they stand.
  */
-export function storedAnswer(
+export async function storedAnswer(
   queue: Pick<DeliveryQueue, "replayHolder" | "messageRow" | "deliveriesOf">,
   key: string,
-): { status: number; xml: string; messageUuid: string } | undefined {
-  const id = queue.replayHolder(key);
+): Promise<{ status: number; xml: string; messageUuid: string } | undefined> {
+  const id = await queue.replayHolder(key);
   return id === undefined ? undefined : answerOfMessage(queue, id);
 }

@@ -31,16 +31,16 @@ import type { DeliveryQueue } from "../queue/queue.ts";
 import { HELD, HELD_STATUS } from "./answers.ts";
 
 /** A stored message's answer: the one recorded when it was answered, or one read from its deliveries. */
-export function answerOfMessage(
+export async function answerOfMessage(
   queue: Pick<DeliveryQueue, "messageRow" | "deliveriesOf">,
   messageId: number,
-): { status: number; xml: string; messageUuid: string } | undefined {
-  const message = queue.messageRow(messageId);
+): Promise<{ status: number; xml: string; messageUuid: string } | undefined> {
+  const message = await queue.messageRow(messageId);
   if (!message) return undefined;
   if (message.responseStatus !== null && message.responseBody !== null)
     return { status: message.responseStatus, xml: message.responseBody, messageUuid: message.uuid };
   // The process stopped between storing the message and answering it: answer as things stand.
-  const items = queue.deliveriesOf(message.id).map(
+  const items = (await queue.deliveriesOf(message.id)).map(
     (d): ScheduleResponseItem =>
       d.state === "delivered" || d.state === "failed"
         ? {

@@ -20,15 +20,15 @@
  * answer complete before the commit is stored in the same transaction) and `onStored` (called right
  * after the commit, before anything awaits, so copies arriving meanwhile can wait for this answer).
  */
+
 import type { Dispatcher } from "../delivery/dispatcher.ts";
 import { type RecipientOutcome, targetMessage } from "../delivery/target.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { checkOriginator, checkRecipients, type ItipMessage } from "../itip/index.ts";
 import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import { ItipCopyError } from "../store/itip-keys.ts";
-import type { Direction, Intake, ItipColumns, NewMessage } from "../store/messages.ts";
-import { ReplayConflictError } from "../store/replays.ts";
+import { ItipCopyError, ReplayConflictError } from "../store/errors.ts";
+import type { Direction, Intake, ItipColumns, NewMessage } from "../store/store.ts";
 import { itipKeysOf } from "./copies.ts";
 import { isHosted, type RoutingTable, route } from "./routing.ts";
 
@@ -156,7 +156,7 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
   // 4. The commit.
   let accepted: Accepted;
   try {
-    accepted = ctx.queue.accept(withAnswer, deliveries);
+    accepted = await ctx.queue.accept(withAnswer, deliveries);
   } catch (e) {
     if (e instanceof ItipCopyError) return { kind: "copies", held: e.held, known };
     if (e instanceof ReplayConflictError) return { kind: "replay", key: e.key };
@@ -168,6 +168,7 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
     if (!accepted.copies.has(d.recipient)) deliveryIds.set(i, accepted.deliveryIds[next++]!);
   });
   const stored: Stored = { ...known, accepted, deliveryIds };
+  // Nothing awaits between the commit's answer and here: the caller registers what copies wait for.
   ctx.dispatcher.storedDecided(accepted.uuid, deliveries, deliveryIds);
   o.onStored?.(stored);
 

@@ -5,9 +5,10 @@
  * transaction (src/store/itip-keys.ts): a recipient whose key an earlier message holds gets no
  * delivery. Why peers send copies and what they are answered: src/inbound/resends.ts.
  */
+
 import { createHash } from "node:crypto";
 import { addressKey, type ItipMessage, revisionOf } from "../itip/index.ts";
-import type { ItipKeyClaims } from "../store/itip-keys.ts";
+import type { ItipKeyClaims } from "../store/store.ts";
 
 /**
  * The claims for these recipients' copies of `itip` from `originator`, or undefined when the message

@@ -5,11 +5,12 @@
  * none went by iSchedule. A message relayed because it could not be upgraded says why on each
  * recipient's attempt. Nothing here is delivered by isched: these deliveries are born final.
  */
+
 import { createHash } from "node:crypto";
 import { addressDomain } from "../ischedule/address.ts";
 import type { ItipMessage } from "../itip/index.ts";
 import type { DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { HeaderList } from "../store/messages.ts";
+import type { HeaderList } from "../store/store.ts";
 
 export interface RelayRecord {
   /** The message already stored for this mail's iSchedule recipients, if there was one. */
@@ -42,7 +43,10 @@ export interface UnparsedItip {
 }
 
 /** Records the relayed and refused recipients of one relayed mail. */
-export function recordRelayed(ctx: { queue: DeliveryQueue; nowMs: () => number }, r: RelayRecord): void {
+export async function recordRelayed(
+  ctx: { queue: DeliveryQueue; nowMs: () => number },
+  r: RelayRecord,
+): Promise<void> {
   const now = ctx.nowMs();
   const why =
     r.notUpgraded === undefined
@@ -92,13 +96,13 @@ export function recordRelayed(ctx: { queue: DeliveryQueue; nowMs: () => number }
   ];
   if (deliveries.length === 0) return;
   if (r.messageId !== undefined) {
-    ctx.queue.addDeliveries(r.messageId, deliveries);
+    await ctx.queue.addDeliveries(r.messageId, deliveries);
     return;
   }
   const itip = r.itip;
   const component = itip.component ?? "VCALENDAR";
   const body = Buffer.from(itip.text.replace(/\r?\n/g, "\r\n"));
-  ctx.queue.accept(
+  await ctx.queue.accept(
     {
       direction: "outbound",
       intake: "smtp",

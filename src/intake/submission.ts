@@ -6,11 +6,12 @@
  * iSchedule with an iMIP fallback time. isched only sends for its own domains: an Originator
  * elsewhere is refused, so it can never be used as an open relay.
  */
+
 import { createHash } from "node:crypto";
 import { addressDomain, isCalendarUserAddress, normalizeAddress } from "../ischedule/address.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { ItipError, type ItipMessage, parseItip } from "../itip/index.ts";
-import type { HeaderList, Intake } from "../store/messages.ts";
+import type { HeaderList, Intake } from "../store/store.ts";
 import type { IntakeService } from "./accept.ts";
 
 export interface Submission {

@@ -10,11 +10,10 @@
  * iSchedule for that domain waits; `--sign-unpublished` turns the wait off. The console's own key
  * checks (keys-service.ts) report here too, so "Check DNS now" ends a wait at once.
  */
-import type { Database } from "bun:sqlite";
 import type { SigningKey } from "../dkim/sign.ts";
 import type { DnsResolver } from "../dns/client.ts";
 import type { Logger } from "../log/logger.ts";
-import { getSetting, setSetting } from "../store/settings.ts";
+import type { Store } from "../store/store.ts";
 import { compareRecords } from "./key-check.ts";
 
 export const KEY_CHECK_INTERVAL_MS = 60_000;
@@ -47,12 +46,14 @@ export interface KeyPublication {
   check(): Promise<void>;
   /** A check made elsewhere (the console's Keys page) found the record, or not. */
   note(domain: string, selector: string, matching: boolean): void;
+  /** Reads again when the signing keys were first seen: after a rotation changed them. */
+  refresh(): Promise<void>;
   start(): void;
   stop(): void;
 }
 
 export interface KeyPublicationOptions {
-  db: Database;
+  store: Store;
   domains: readonly string[];
   dns: Pick<DnsResolver, "txt">;
   /** The key that signs for a domain now (after console rotations). */
@@ -69,16 +70,30 @@ export interface KeyPublicationOptions {
 
 const settingKey = (domain: string, selector: string) => `dkim.seen.${domain}.${selector}`;
 
-export function createKeyPublication(o: KeyPublicationOptions): KeyPublication {
+/**
+ * When each signing key was first seen is kept in the database (it outlives restarts) and in
+ * memory, read at creation and by refresh(): waitReason() is asked on every outbound attempt.
+ */
+export async function createKeyPublication(o: KeyPublicationOptions): Promise<KeyPublication> {
   const now = o.nowMs ?? Date.now;
   const looks = new Map<string, { checkedAtMs: number; problem?: string }>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let running: Promise<void> | undefined;
+  const seen = new Map<string, number>();
 
-  const seenAt = (domain: string, selector: string): number | undefined => {
-    const v = getSetting(o.db, settingKey(domain, selector));
-    return v === undefined ? undefined : Number(v);
-  };
+  const seenAt = (domain: string, selector: string): number | undefined =>
+    seen.get(settingKey(domain, selector));
+
+  async function refresh(): Promise<void> {
+    for (const domain of o.domains) {
+      const key = o.signingKey(domain);
+      if (!key) continue;
+      const name = settingKey(domain, key.selector);
+      const v = await o.store.getSetting(name);
+      if (v !== undefined) seen.set(name, Number(v));
+    }
+  }
+  await refresh();
 
   function state(domain: string): KeyPublicationState | undefined {
     const key = o.signingKey(domain);
@@ -97,9 +112,11 @@ export function createKeyPublication(o: KeyPublicationOptions): KeyPublication {
     };
   }
 
-  function markSeen(domain: string, selector: string): void {
+  async function markSeen(domain: string, selector: string): Promise<void> {
     if (seenAt(domain, selector) !== undefined) return;
-    setSetting(o.db, settingKey(domain, selector), String(now()));
+    const at = now();
+    seen.set(settingKey(domain, selector), at);
+    await o.store.setSetting(settingKey(domain, selector), String(at));
     o.log.log("info", "isched's DKIM key is visible in DNS: outbound iSchedule signs with it now", {
       domain,
       name: `${selector}._domainkey.${domain}`,
@@ -121,7 +138,7 @@ export function createKeyPublication(o: KeyPublicationOptions): KeyPublication {
         const compared = compareRecords(found, ours, []);
         if (compared.status === "matching") {
           looks.set(`${domain}|${s.selector}`, { checkedAtMs: now() });
-          markSeen(domain, s.selector);
+          await markSeen(domain, s.selector);
           return;
         }
         problem =
@@ -158,8 +175,12 @@ export function createKeyPublication(o: KeyPublicationOptions): KeyPublication {
     states: () => o.domains.map(state).filter((s): s is KeyPublicationState => s !== undefined),
     check,
     note(domain, selector, matching) {
-      if (matching && o.domains.includes(domain)) markSeen(domain, selector);
+      if (matching && o.domains.includes(domain))
+        markSeen(domain, selector).catch((e) =>
+          o.log.log("warn", "cannot keep when our DKIM key was seen in DNS", { domain, error: String(e) }),
+        );
     },
+    refresh,
     start() {
       if (timer || o.signUnpublished) return;
       timer = setInterval(() => void check(), o.intervalMs ?? KEY_CHECK_INTERVAL_MS);

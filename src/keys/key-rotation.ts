@@ -5,18 +5,10 @@
  * 7 days, beyond any signature's x= and any DNS cache), so messages signed just before the switch
  * still verify; then `retired`. A sweep retires keys whose overlap is over.
  */
-import type { Database } from "bun:sqlite";
 import { createPublicKey } from "node:crypto";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import { generateDkimKey } from "../dkim/keygen.ts";
-import {
-  allKeys,
-  type DkimKeyRow,
-  insertKey,
-  type KeyState,
-  keysOfDomain,
-  setKeyState,
-} from "../store/dkim-keys.ts";
+import type { DkimKeyRow, KeyState, Store } from "../store/store.ts";
 import type { KeyCheck } from "./key-check.ts";
 import { defaultSelector, type OwnKeys } from "./own-keys.ts";
 
@@ -54,12 +46,14 @@ export interface KeyView {
 }
 
 export interface KeyRotationOptions {
-  db: Database;
+  store: Store;
   domains: readonly string[];
   ownKeys: OwnKeys;
   /** --dkim-key was given: its key signs, and the console cannot rotate it. */
   operatorKey: boolean;
   nowMs: () => number;
+  /** After every change: the running server reads its keys again (live-keys.ts). */
+  onChange?: () => Promise<void>;
 }
 
 const view = (k: DkimKeyRow): KeyView => ({
@@ -84,7 +78,7 @@ export class KeyRotation {
   }
 
   /** Every key of every hosted domain, the operator's first, newest last. */
-  keys(domain: string): KeyView[] {
+  async keys(domain: string): Promise<KeyView[]> {
     const out: KeyView[] = [];
     if (this.#o.operatorKey) {
       const k = this.#o.ownKeys.signingKey(domain);
@@ -105,18 +99,18 @@ export class KeyRotation {
         });
       }
     }
-    for (const k of keysOfDomain(this.#o.db, domain)) out.push(view(k));
+    for (const k of await this.#o.store.keys({ domain })) out.push(view(k));
     return out;
   }
 
-  byId(id: number): DkimKeyRow {
-    const k = allKeys(this.#o.db).find((x) => x.id === id);
+  async byId(id: number): Promise<DkimKeyRow> {
+    const k = (await this.#o.store.keys()).find((x) => x.id === id);
     if (!k) throw new KeyRotationError(404, `no key ${id}`);
     return k;
   }
 
   /** A new pending key for `domain`, under a fresh selector. */
-  generate(domain: string, type: "rsa" | "ed25519"): KeyView {
+  async generate(domain: string, type: "rsa" | "ed25519"): Promise<KeyView> {
     if (!this.#o.domains.includes(domain))
       throw new KeyRotationError(400, `${domain} is not a hosted domain`);
     if (this.#o.operatorKey)
@@ -124,7 +118,7 @@ export class KeyRotation {
         409,
         "isched signs with --dkim-key: rotate that key outside isched, then restart",
       );
-    const existing = keysOfDomain(this.#o.db, domain);
+    const existing = await this.#o.store.keys({ domain });
     const pending = existing.find((k) => k.state === "pending");
     if (pending)
       throw new KeyRotationError(
@@ -137,7 +131,7 @@ export class KeyRotation {
     let selector = base;
     for (let i = 2; taken.has(selector); i++) selector = `${base}-${i}`;
     const key = generateDkimKey(type);
-    insertKey(this.#o.db, {
+    await this.#o.store.insertKey({
       domain,
       selector,
       algorithm: type === "rsa" ? "rsa-sha256" : "ed25519-sha256",
@@ -148,15 +142,20 @@ export class KeyRotation {
       createdAt: now,
       activatedAt: null,
     });
-    return view(keysOfDomain(this.#o.db, domain).find((k) => k.selector === selector)!);
+    await this.#o.onChange?.();
+    return view((await this.#o.store.keys({ domain })).find((k) => k.selector === selector)!);
   }
 
   /**
    * Makes a pending key the signing key, provided `check` (made just now) shows peers can find it;
    * the keys it replaces retire after `overlapMs`.
    */
-  activate(id: number, check: KeyCheck, overlapMs: number): { activated: KeyView; retiring: string[] } {
-    const key = this.byId(id);
+  async activate(
+    id: number,
+    check: KeyCheck,
+    overlapMs: number,
+  ): Promise<{ activated: KeyView; retiring: string[] }> {
+    const key = await this.byId(id);
     if (key.state !== "pending")
       throw new KeyRotationError(409, `key ${key.selector} is ${key.state}, not pending`);
     if (!check.verified) {
@@ -169,40 +168,34 @@ export class KeyRotation {
       );
     }
     const now = this.#o.nowMs();
-    const retiring: string[] = [];
-    this.#o.db
-      .transaction(() => {
-        for (const k of keysOfDomain(this.#o.db, key.domain)) {
-          if (k.state !== "active") continue;
-          setKeyState(this.#o.db, { id: k.id, state: "retiring", retireAfter: now + overlapMs });
-          retiring.push(k.selector);
-        }
-        setKeyState(this.#o.db, { id, state: "active", activatedAt: now });
-      })
-      .immediate();
-    return { activated: view(this.byId(id)), retiring };
+    // One transaction in the store: the domain's active keys retire and this one signs.
+    const { retiring } = await this.#o.store.activateKey({ id, nowMs: now, retireAfter: now + overlapMs });
+    await this.#o.onChange?.();
+    return { activated: view(await this.byId(id)), retiring };
   }
 
   /** Retires a retiring key now, or discards a pending one. An active key is replaced, not retired. */
-  retire(id: number): KeyView {
-    const key = this.byId(id);
+  async retire(id: number): Promise<KeyView> {
+    const key = await this.byId(id);
     if (key.state === "active")
       throw new KeyRotationError(409, "the active key signs: rotate to a new key instead");
     if (key.state === "retired") throw new KeyRotationError(409, `key ${key.selector} is already retired`);
-    setKeyState(this.#o.db, { id, state: "retired" });
-    return view(this.byId(id));
+    await this.#o.store.setKeyState({ id, state: "retired" });
+    await this.#o.onChange?.();
+    return view(await this.byId(id));
   }
 
   /** Retires the keys whose overlap has ended; returns their selectors. */
-  sweep(): string[] {
+  async sweep(): Promise<string[]> {
     const now = this.#o.nowMs();
     const done: string[] = [];
-    for (const k of allKeys(this.#o.db)) {
+    for (const k of await this.#o.store.keys()) {
       if (k.state === "retiring" && k.retireAfter !== null && k.retireAfter <= now) {
-        setKeyState(this.#o.db, { id: k.id, state: "retired" });
+        await this.#o.store.setKeyState({ id: k.id, state: "retired" });
         done.push(`${k.domain}:${k.selector}`);
       }
     }
+    if (done.length > 0) await this.#o.onChange?.();
     return done;
   }
 }

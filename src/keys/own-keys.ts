@@ -4,12 +4,11 @@
  * start and kept in the database, and its DNS record is printed for the operator to publish. The
  * records are also served at /.well-known/domainkey/<domain>/<selector> (http/well-known retrieval).
  */
-import type { Database } from "bun:sqlite";
 import { createPublicKey } from "node:crypto";
 import { formatKeyRecord, publicKeyMaterial } from "../dkim/key-record.ts";
 import { generateDkimKey } from "../dkim/keygen.ts";
 import { loadSigningKey, type SigningKey } from "../dkim/sign.ts";
-import { allKeys, insertKey, keysOfDomain } from "../store/dkim-keys.ts";
+import type { Store } from "../store/store.ts";
 
 export interface OwnKeys {
   /** The key that signs for a hosted domain. */
@@ -21,7 +20,7 @@ export interface OwnKeys {
 }
 
 export interface OwnKeysOptions {
-  db: Database;
+  store: Store;
   domains: readonly string[];
   /** The operator's key (--dkim-key, --dkim-selector), already read and checked: it signs for every domain. */
   operatorKey?: { readonly pem: string; readonly selector: string };
@@ -34,7 +33,7 @@ export function defaultSelector(nowMs: number): string {
   return `is${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
-export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
+export async function loadOwnKeys(o: OwnKeysOptions): Promise<OwnKeys> {
   const signing = new Map<string, SigningKey>();
   const records = new Map<string, string>();
   const generated: { domain: string; selector: string; record: string }[] = [];
@@ -52,10 +51,11 @@ export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
     }
   } else {
     for (const domain of o.domains) {
-      if (!keysOfDomain(o.db, domain).some((k) => k.state === "active")) {
-        const selector = uniqueSelector(o.db, domain, defaultSelector(o.nowMs));
+      const existing = await o.store.keys({ domain });
+      if (!existing.some((k) => k.state === "active")) {
+        const selector = uniqueSelector(existing, defaultSelector(o.nowMs));
         const key = generateDkimKey("rsa");
-        insertKey(o.db, {
+        await o.store.insertKey({
           domain,
           selector,
           algorithm: "rsa-sha256",
@@ -71,7 +71,7 @@ export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
     }
   }
   // Database keys are published while pending, active or retiring; only an active one signs.
-  for (const k of allKeys(o.db)) {
+  for (const k of await o.store.keys()) {
     if (k.state === "retired") continue;
     if (!records.has(`${k.domain}|${k.selector}`)) records.set(`${k.domain}|${k.selector}`, k.record);
     if (k.state === "active" && !signing.has(k.domain) && o.domains.includes(k.domain)) {
@@ -85,8 +85,8 @@ export function loadOwnKeys(o: OwnKeysOptions): OwnKeys {
   };
 }
 
-function uniqueSelector(db: Database, domain: string, base: string): string {
-  const taken = new Set(keysOfDomain(db, domain).map((k) => k.selector));
+function uniqueSelector(existing: readonly { selector: string }[], base: string): string {
+  const taken = new Set(existing.map((k) => k.selector));
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
 }

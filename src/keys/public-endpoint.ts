@@ -3,9 +3,7 @@
  * console's setting, else a guess. Also what `isched serve` prints beside a new key's TXT record and
  * what `isched doctor` expects the SRV record to name.
  */
-import type { Database } from "bun:sqlite";
 import { hostname } from "node:os";
-import { getSetting } from "../store/settings.ts";
 import { type PublicEndpoint, parsePublicEndpoint } from "./dns-records.ts";
 
 export const ENDPOINT_SETTING = "console.public-endpoint";
@@ -15,13 +13,13 @@ export const ENDPOINT_SETTING = "console.public-endpoint";
  * or the TLS port itself.
  */
 export function publicEndpointOf(o: {
-  /** Absent before the first start: then only the guess. */
-  db?: Database;
+  /** The ENDPOINT_SETTING the operator stored, if any (else only the guess). */
+  stored?: string;
   domains: readonly string[];
   tls: boolean;
   listenPort: number;
 }): { url: string; endpoint: PublicEndpoint; fromSetting: boolean } {
-  const stored = o.db ? getSetting(o.db, ENDPOINT_SETTING) : undefined;
+  const stored = o.stored;
   const parsed = stored ? parsePublicEndpoint(stored) : undefined;
   if (stored && parsed) return { url: stored, endpoint: parsed, fromSetting: true };
   // A guess: this host's name if it has a domain, on 443 behind a TLS proxy or the TLS port itself.

@@ -9,10 +9,11 @@
  * that live in the database or elsewhere (the queue, the refusal log, the certificates) are read
  * when Prometheus scrapes, through the readers given to createIschedMetrics.
  */
+
 import type { DkimFailureReason } from "../dkim/verdict.ts";
 import type { IScheduleErrorElement } from "../ischedule/errors.ts";
-import type { AttemptOutcome } from "../store/attempts.ts";
 import type { DeliveryState, FinalDeliveryState, Route } from "../store/delivery-states.ts";
+import type { AttemptOutcome } from "../store/store.ts";
 import { CappedLabel, type Collected, Registry } from "./registry.ts";
 
 /** Where a request came in. */

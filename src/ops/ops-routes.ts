@@ -21,11 +21,11 @@ export function metricsRoute(o: {
   /** The console listens on a loopback address (ignored for the metrics listener). */
   consoleLoopback: boolean;
   tokenMatches: (token: string) => boolean;
-  render: () => string;
+  render: () => string | Promise<string>;
 }): PlainRoute {
   return {
     path: "/metrics",
-    handle(request) {
+    async handle(request) {
       const access = metricsAccess({
         listener: o.listener,
         consoleLoopback: o.consoleLoopback,
@@ -41,7 +41,7 @@ export function metricsRoute(o: {
             "cache-control": "no-store",
           },
         });
-      return new Response(o.render(), {
+      return new Response(await o.render(), {
         headers: { "content-type": EXPOSITION_CONTENT_TYPE, "cache-control": "no-store" },
       });
     },

@@ -33,47 +33,32 @@
  * deaths; a clean restart or an unrelated crash in between gives it that many more. Expired leases
  * recovered while the process runs (workers that die one at a time) count per delivery.
  *
- * Crash safety rests on SQLite: every change is one transaction, WAL keeps committed transactions
- * through a process crash. The cost of a crash between a successful send and complete() is one
+ * Crash safety rests on the store (src/store/store.ts): every change is one transaction, which the
+ * database keeps through a process crash once committed (SQLite's WAL). The cost of a crash between a successful send and complete() is one
  * duplicate send, which the receiver drops by iSchedule-Message-ID.
  *
  * Reading (getMessage, messageRow, deliveriesOf, replayHolder, listMessages, countByState, nextDue)
  * never changes anything.
  */
-import type { Database } from "bun:sqlite";
-import { type AttemptRow, attemptsOfMessage, insertAttempt, type NewAttempt } from "../store/attempts.ts";
-import {
-  applyOperatorAction,
-  breakLease,
-  completeLeased,
-  countDeliveriesByState,
-  type DeliveryRow,
-  type DeliveryState,
-  deliveriesOfMessage,
-  endBreakStreaks,
-  type FinalDeliveryState,
-  inFlightDeliveries,
-  insertDelivery,
-  type LeasedDelivery,
-  leaseDue,
-  leaseIds,
-  nextDueAt,
-  postponeLeased,
-  type Route,
-  releaseLeases,
-  renewLeases,
-  wakeWaiting,
-} from "../store/deliveries.ts";
-import { claimItipKeys, ItipCopyError, noteResent } from "../store/itip-keys.ts";
-import { type LogPage, searchMessages } from "../store/message-search.ts";
-import {
-  getMessageRow,
-  insertMessage,
-  type MessageRow,
-  type NewMessage,
-  recordResponse,
-} from "../store/messages.ts";
-import { findReplay } from "../store/replays.ts";
+import type {
+  Completion,
+  CompletionItem,
+  DeliveryRow,
+  DeliveryState,
+  DeliveryToStore,
+  LeaseBreak,
+  LeasedDelivery,
+  LogPage,
+  MessageDetail,
+  MessageRow,
+  NewAttempt,
+  NewMessage,
+  RecoveryReport,
+  Route,
+  Store,
+} from "../store/store.ts";
+
+export type { Completion, DeliveryWithAttempts, MessageDetail, RecoveryReport } from "../store/store.ts";
 
 export interface DeliveryQueueOptions {
   /** The clock, in milliseconds. Default: Date.now. */
@@ -125,47 +110,16 @@ export interface Accepted {
   copies: ReadonlyMap<string, number>;
 }
 
-/** `route`/`target` change where the delivery goes next (iMIP fallback, the peer URL found). */
-interface CompletionChange {
-  requestStatus?: string;
-  error?: string;
-  route?: Route;
-  target?: string;
-}
-
-export type Completion =
-  | ({ state: FinalDeliveryState } & CompletionChange)
-  | ({ state: "queued"; nextAttemptAt: number } & CompletionChange)
-  /**
-   * The delivery waited for isched itself (its DKIM key not yet visible in DNS), so nothing was
-   * tried: back in the queue with the reason, no attempt recorded or counted.
-   */
-  | { state: "waiting"; nextAttemptAt: number; error: string };
-
-export interface RecoveryReport {
-  /** Back in the queue, due after the recovery delay. */
-  requeued: number[];
-  /** Moved to 'broken' after maxLeaseBreaks breaks in a row. */
-  broken: number[];
-}
-
-export type DeliveryWithAttempts = DeliveryRow & { attemptList: AttemptRow[] };
-
-export interface MessageDetail {
-  message: MessageRow;
-  deliveries: DeliveryWithAttempts[];
-}
-
 export class DeliveryQueue {
-  readonly #db: Database;
+  readonly #store: Store;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #leaseMs: number;
   readonly #maxLeaseBreaks: number;
   readonly #recoveryDelayMs: number;
 
-  constructor(db: Database, o: DeliveryQueueOptions = {}) {
-    this.#db = db;
+  constructor(store: Store, o: DeliveryQueueOptions = {}) {
+    this.#store = store;
     this.#now = o.nowMs ?? Date.now;
     this.#random = o.random ?? Math.random;
     this.#leaseMs = atLeast("leaseMs", o.leaseMs ?? DEFAULT_LEASE_MS, 1);
@@ -178,23 +132,16 @@ export class DeliveryQueue {
    * copy an earlier message holds gets no delivery (Accepted.copies); when that is every recipient
    * claimed, nothing is stored and ItipCopyError says who holds them.
    */
-  accept(message: NewMessage, deliveries: readonly NewDelivery[]): Accepted {
+  async accept(message: NewMessage, deliveries: readonly NewDelivery[]): Promise<Accepted> {
     const now = this.#now();
     const uuid = message.uuid ?? Bun.randomUUIDv7("hex", now);
     const receivedAt = message.receivedAt ?? now;
-    return this.#db
-      .transaction((): Accepted => {
-        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        const claims = message.itipKeys;
-        const copies = claims
-          ? claimItipKeys(this.#db, { ...claims, messageId, nowMs: receivedAt })
-          : new Map<string, number>();
-        if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
-          throw new ItipCopyError(copies);
-        const fresh = deliveries.filter((d) => !copies.has(d.recipient));
-        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };
-      })
-      .immediate();
+    const stored = await this.#store.accept({
+      message: { ...message, uuid, receivedAt },
+      deliveries: deliveries.map((d) => toStore(d, now)),
+      nowMs: now,
+    });
+    return { ...stored, uuid };
   }
 
   /**
@@ -202,50 +149,29 @@ export class DeliveryQueue {
    * the message was accepted (the SMTP intake's relayed recipients, recorded once the smarthost
    * answered).
    */
-  addDeliveries(messageId: number, deliveries: readonly NewDelivery[]): number[] {
+  addDeliveries(messageId: number, deliveries: readonly NewDelivery[]): Promise<number[]> {
     const now = this.#now();
-    return this.#db.transaction(() => this.#insertDeliveries(messageId, deliveries, now)).immediate();
-  }
-
-  #insertDeliveries(messageId: number, deliveries: readonly NewDelivery[], now: number): number[] {
-    const deliveryIds = deliveries.map((d) => {
-      const state = d.state ?? "queued";
-      return insertDelivery(this.#db, {
-        messageId,
-        recipient: d.recipient,
-        domain: d.domain,
-        route: d.route,
-        target: d.target ?? null,
-        state,
-        requestStatus: d.requestStatus ?? null,
-        lastError: d.lastError ?? null,
-        nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
-        fallbackAt: d.fallbackAt ?? null,
-        nowMs: now,
-        attempts: d.attempt && state !== "queued" ? 1 : 0,
-      });
+    return this.#store.addDeliveries({
+      messageId,
+      deliveries: deliveries.map((d) => toStore(d, now)),
+      nowMs: now,
     });
-    deliveries.forEach((d, i) => {
-      if (d.attempt && (d.state ?? "queued") !== "queued")
-        insertAttempt(this.#db, deliveryIds[i]!, d.attempt);
-    });
-    return deliveryIds;
   }
 
   /** Leases up to `limit` due deliveries (of `routes`, when given), oldest due first. */
-  lease(o: { owner: string; limit: number; routes?: readonly string[] }): LeasedDelivery[] {
+  async lease(o: { owner: string; limit: number; routes?: readonly string[] }): Promise<LeasedDelivery[]> {
     if (!Number.isInteger(o.limit) || o.limit < 0)
       throw new RangeError(`limit must be a whole number >= 0, not ${o.limit}`);
     if (o.limit === 0 || o.routes?.length === 0) return [];
     const now = this.#now();
-    return leaseDue(this.#db, { ...o, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+    return this.#store.lease({ ...o, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
   }
 
   /** Leases those of `ids` still queued, due or not: "deliver now" right after accept(). */
-  leaseIds(owner: string, ids: readonly number[]): LeasedDelivery[] {
+  async leaseIds(owner: string, ids: readonly number[]): Promise<LeasedDelivery[]> {
     if (ids.length === 0) return [];
     const now = this.#now();
-    return leaseIds(this.#db, { owner, ids, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+    return this.#store.leaseIds({ owner, ids, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
   }
 
   /**
@@ -256,55 +182,29 @@ export class DeliveryQueue {
    * operator cancelled explains what the attendee saw). So the attempts table can hold more rows
    * for a delivery than its `attempts` counter, which counts the outcomes applied.
    */
-  complete(deliveryId: number, owner: string, attempt: NewAttempt, next: Completion): boolean {
-    return this.completeMany(owner, [{ deliveryId, attempt, next }])[0]!;
+  async complete(deliveryId: number, owner: string, attempt: NewAttempt, next: Completion): Promise<boolean> {
+    return (await this.completeMany(owner, [{ deliveryId, attempt, next }]))[0]!;
   }
 
   /**
    * complete() for the deliveries of one attempt (a group sent in one request) in one transaction:
    * the same outcome as one by one, one commit instead of one per recipient.
    */
-  completeMany(
-    owner: string,
-    items: readonly { deliveryId: number; attempt: NewAttempt; next: Completion }[],
-  ): boolean[] {
-    const now = this.#now();
-    return this.#db
-      .transaction(() =>
-        items.map(({ deliveryId, attempt, next }) => {
-          if (next.state === "waiting") {
-            const { nextAttemptAt, error } = next;
-            return postponeLeased(this.#db, { id: deliveryId, owner, nowMs: now, nextAttemptAt, error });
-          }
-          const applied = completeLeased(this.#db, {
-            id: deliveryId,
-            owner,
-            nowMs: now,
-            state: next.state,
-            nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
-            requestStatus: next.requestStatus ?? null,
-            error: next.error ?? null,
-            route: next.route ?? null,
-            target: next.target ?? null,
-          });
-          insertAttempt(this.#db, deliveryId, attempt);
-          return applied;
-        }),
-      )
-      .immediate();
+  completeMany(owner: string, items: readonly CompletionItem[]): Promise<boolean[]> {
+    return this.#store.completeMany({ owner, nowMs: this.#now(), items });
   }
 
   /** Extends the leases `owner` still holds by leaseMs from now; returns the ids still held. */
-  renewLease(ids: readonly number[], owner: string): number[] {
+  async renewLease(ids: readonly number[], owner: string): Promise<number[]> {
     if (ids.length === 0) return [];
     const now = this.#now();
-    return renewLeases(this.#db, { ids, owner, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+    return this.#store.renewLeases({ ids, owner, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
   }
 
   /** Graceful shutdown: puts `owner`'s leased deliveries back, due now, no attempt counted. */
-  release(ids: readonly number[], owner: string): number {
+  async release(ids: readonly number[], owner: string): Promise<number> {
     if (ids.length === 0) return 0;
-    return releaseLeases(this.#db, { ids, owner, nowMs: this.#now() });
+    return this.#store.releaseLeases({ ids, owner, nowMs: this.#now() });
   }
 
   /**
@@ -314,118 +214,117 @@ export class DeliveryQueue {
    * or to 'broken' when its lease has now broken maxLeaseBreaks times in a row. At start-up the
    * queued deliveries' breaks are forgotten first: the process died without them in flight.
    */
-  recoverExpiredLeases(o: { allInFlight?: boolean } = {}): RecoveryReport {
+  recoverExpiredLeases(o: { allInFlight?: boolean } = {}): Promise<RecoveryReport> {
     const now = this.#now();
-    return this.#db
-      .transaction((): RecoveryReport => {
-        const report: RecoveryReport = { requeued: [], broken: [] };
-        if (o.allInFlight) endBreakStreaks(this.#db);
-        const abandoned = inFlightDeliveries(this.#db, { expiredBy: o.allInFlight ? undefined : now });
-        for (const d of abandoned) {
-          const breaks = d.leaseBreaks + 1;
-          if (breaks >= this.#maxLeaseBreaks) {
-            const error = o.allInFlight
-              ? `isched died with this delivery in flight the last ${breaks} times it died (last owner ${d.leaseOwner}), without an attempt being recorded: the delivery may crash it.`
-              : `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
-            breakLease(this.#db, { id: d.id, nowMs: now, state: "broken", error });
-            report.broken.push(d.id);
-          } else {
-            const error = `The lease of ${d.leaseOwner} expired before it recorded an attempt (the worker stopped or crashed).`;
-            const nextAttemptAt = now + Math.round(this.#recoveryDelayMs * (1 + this.#random()));
-            breakLease(this.#db, { id: d.id, nowMs: now, state: "queued", nextAttemptAt, error });
-            report.requeued.push(d.id);
-          }
+    return this.#store.recoverLeases({
+      nowMs: now,
+      expiredBy: o.allInFlight ? undefined : now,
+      // At start-up the death recovered from did not hold the queued deliveries: their runs end.
+      endStreaks: o.allInFlight === true,
+      plan: (d): LeaseBreak => {
+        const breaks = d.leaseBreaks + 1;
+        if (breaks >= this.#maxLeaseBreaks) {
+          const error = o.allInFlight
+            ? `isched died with this delivery in flight the last ${breaks} times it died (last owner ${d.leaseOwner}), without an attempt being recorded: the delivery may crash it.`
+            : `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
+          return { state: "broken", error };
         }
-        return report;
-      })
-      .immediate();
+        const error = `The lease of ${d.leaseOwner} expired before it recorded an attempt (the worker stopped or crashed).`;
+        return {
+          state: "queued",
+          nextAttemptAt: now + Math.round(this.#recoveryDelayMs * (1 + this.#random())),
+          error,
+        };
+      },
+    });
   }
 
   /** Deliveries of `route` waiting with a last error that starts with `prefix` become due now. */
-  wakeWaiting(route: Route, prefix: string): number {
-    return wakeWaiting(this.#db, { route, prefix, nowMs: this.#now() });
+  wakeWaiting(route: Route, prefix: string): Promise<number> {
+    return this.#store.wakeWaiting({ route, prefix, nowMs: this.#now() });
   }
 
   /** queued/failed/broken → queued, due now; attempts are kept, lease breaks forgotten. */
-  retryNow(ids: readonly number[]): number {
+  retryNow(ids: readonly number[]): Promise<number> {
     return this.#operator("retryNow", ids);
   }
 
   /** queued/in-flight/broken → cancelled. A worker holding a cancelled delivery loses its lease. */
-  cancel(ids: readonly number[]): number {
+  cancel(ids: readonly number[]): Promise<number> {
     return this.#operator("cancel", ids);
   }
 
   /** queued/failed/broken → queued on route 'imip' (target cleared), due now. */
-  requestImip(ids: readonly number[]): number {
+  requestImip(ids: readonly number[]): Promise<number> {
     return this.#operator("requestImip", ids);
   }
 
-  #operator(action: "retryNow" | "cancel" | "requestImip", ids: readonly number[]): number {
+  async #operator(action: "retryNow" | "cancel" | "requestImip", ids: readonly number[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return applyOperatorAction(this.#db, { action, ids, nowMs: this.#now() });
+    return this.#store.operatorAction({ action, ids, nowMs: this.#now() });
   }
 
   /** Every state with its number of deliveries (0 for none). */
-  countByState(): Record<DeliveryState, number> {
-    return countDeliveriesByState(this.#db);
+  countByState(): Promise<Record<DeliveryState, number>> {
+    return this.#store.countByState();
   }
 
   /** When the earliest queued delivery is due (possibly in the past); undefined when none is queued. */
-  nextDue(): number | undefined {
-    return nextDueAt(this.#db);
+  nextDue(): Promise<number | undefined> {
+    return this.#store.nextDueAt();
   }
 
   /** A message by id or uuid, with its deliveries and each delivery's attempts. */
-  getMessage(idOrUuid: number | string): MessageDetail | undefined {
-    return this.#db
-      .transaction((): MessageDetail | undefined => {
-        const message = getMessageRow(this.#db, idOrUuid);
-        if (!message) return undefined;
-        const byDelivery = new Map<number, AttemptRow[]>();
-        for (const a of attemptsOfMessage(this.#db, message.id)) {
-          const list = byDelivery.get(a.deliveryId);
-          if (list) list.push(a);
-          else byDelivery.set(a.deliveryId, [a]);
-        }
-        const deliveries = deliveriesOfMessage(this.#db, message.id).map((d) => ({
-          ...d,
-          attemptList: byDelivery.get(d.id) ?? [],
-        }));
-        return { message, deliveries };
-      })
-      .deferred();
+  getMessage(idOrUuid: number | string): Promise<MessageDetail | undefined> {
+    return this.#store.messageDetail(idOrUuid);
   }
 
   /** A stored message by id or uuid, without its deliveries (what a target needs to send it). */
-  messageRow(idOrUuid: number | string): MessageRow | undefined {
-    return getMessageRow(this.#db, idOrUuid);
+  messageRow(idOrUuid: number | string): Promise<MessageRow | undefined> {
+    return this.#store.messageRow(idOrUuid);
   }
 
   /** The deliveries of a message, in the order they were stored. */
-  deliveriesOf(messageId: number): DeliveryRow[] {
-    return deliveriesOfMessage(this.#db, messageId);
+  deliveriesOf(messageId: number): Promise<DeliveryRow[]> {
+    return this.#store.deliveriesOf(messageId);
   }
 
   /** The message that holds a replay key still in force (accept() claims them), if any. */
-  replayHolder(key: string): number | undefined {
-    return findReplay(this.#db, { key, nowMs: this.#now() });
+  replayHolder(key: string): Promise<number | undefined> {
+    return this.#store.replayHolder({ key, nowMs: this.#now() });
   }
 
   /** Keeps the answer a message got (the iSchedule endpoint's), for its replays and copies. */
-  recordResponse(o: { messageId: number; status: number; body: string }): void {
-    recordResponse(this.#db, o);
+  recordResponse(o: { messageId: number; status: number; body: string }): Promise<void> {
+    return this.#store.recordResponse(o);
   }
 
   /** Counts a copy sent again (a new request for an iTIP message these messages hold). */
-  noteResent(messageIds: readonly number[]): void {
-    noteResent(this.#db, { messageIds, nowMs: this.#now() });
+  noteResent(messageIds: readonly number[]): Promise<void> {
+    return this.#store.noteResent({ messageIds, nowMs: this.#now() });
   }
 
   /** Messages newest first, `limit` at a time; pass the page's nextBeforeId as `beforeId` for the next. */
-  listMessages(o: { limit: number; beforeId?: number }): LogPage {
-    return searchMessages(this.#db, { filter: [], ...o });
+  listMessages(o: { limit: number; beforeId?: number }): Promise<LogPage> {
+    return this.#store.searchMessages({ filter: [], ...o });
   }
+}
+
+/** A delivery with the queue's defaults filled in: queued, due now. */
+function toStore(d: NewDelivery, now: number): DeliveryToStore {
+  const state = d.state ?? "queued";
+  return {
+    recipient: d.recipient,
+    domain: d.domain,
+    route: d.route,
+    target: d.target ?? null,
+    state,
+    requestStatus: d.requestStatus ?? null,
+    lastError: d.lastError ?? null,
+    nextAttemptAt: state === "queued" ? (d.nextAttemptAt ?? now) : null,
+    fallbackAt: d.fallbackAt ?? null,
+    attempt: d.attempt,
+  };
 }
 
 function atLeast(name: string, value: number, min: number): number {

@@ -5,7 +5,6 @@
  * and takes it apart again on shutdown (stop accepting, let attempts finish or give their leases
  * back, close the database). Nothing here decides anything: each module does its own job.
  */
-import type { Database } from "bun:sqlite";
 import { hostname } from "node:os";
 import { checkAddressesFree } from "../config/ports.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
@@ -18,6 +17,7 @@ import type { OwnKeys } from "../keys/own-keys.ts";
 import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
+import type { Store } from "../store/store.ts";
 import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
 import { openQueue, openServerDatabase, operatorProblems, type ServerDatabase } from "./database.ts";
 import { scheduleEndpoint } from "./endpoint.ts";
@@ -30,7 +30,7 @@ import { deliveryTargets } from "./targets.ts";
 export interface RunningServer {
   readonly url: string;
   readonly consoleUrl: string;
-  readonly db: Database;
+  readonly store: Store;
   readonly keys: OwnKeys;
   readonly apiToken: string;
   readonly capabilities: () => PublishedCapabilities;
@@ -77,22 +77,24 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
 
 async function assemble(
   o: StartOptions & { nowMs: () => number },
-  { db, health }: ServerDatabase,
+  { store, health }: ServerDatabase,
 ): Promise<RunningServer> {
   const { config, log, nowMs } = o;
-  const queue = openQueue({ db, log, nowMs });
-  const metrics = serverMetrics({ config, db, nowMs });
+  const queue = await openQueue({ store, log, nowMs });
+  const metrics = serverMetrics({ config, store, nowMs });
 
   // Delivery: the targets and the dispatcher; outbound iSchedule waits until peers can find our key.
-  const peers = connectPeers({ config, db, log, nowMs });
-  const keys = serverKeys({
+  const peers = connectPeers({ config, store, log, nowMs });
+  const keys = await serverKeys({
     config,
-    db,
+    store,
     dns: peers.dns,
     log,
     onVisible: () => {
-      queue.wakeWaiting("ischedule", WAITING_FOR_KEY);
-      dispatcher.poke();
+      queue.wakeWaiting("ischedule", WAITING_FOR_KEY).then(
+        () => dispatcher.poke(),
+        (e) => log.log("error", "cannot wake the deliveries waiting for our key", { error: String(e) }),
+      );
     },
     nowMs,
   });
@@ -121,9 +123,9 @@ async function assemble(
   });
 
   // The intakes: the iSchedule endpoint, the submission API on the console, the SMTP intake.
-  const { endpoint, refusals, capabilities } = scheduleEndpoint({
+  const { endpoint, refusals, capabilities } = await scheduleEndpoint({
     config,
-    db,
+    store,
     intake,
     peers,
     localTargets: [...new Set(targets.local.values())],
@@ -133,17 +135,16 @@ async function assemble(
     metrics,
     nowMs,
   });
-  const problems = operatorProblems({
+  const { problems, refresh: policiesChanged } = await operatorProblems({
     config,
-    db,
+    store,
     health,
     keyPublication: keys.publication,
     sinceMs: nowMs(),
   });
   // Health and metrics (observability.ts): the probes look at the listeners made below.
   const readiness = serverReadiness({
-    db,
-    dataDir: config.dataDir,
+    store,
     nowMs,
     dispatcherHeartbeatMs: () => dispatcher.heartbeatMs,
     listeners: () => [
@@ -159,7 +160,7 @@ async function assemble(
   const routes = opsRoutes({ config, readiness, metrics, apiToken });
   const listener = listenEndpoint(config, endpoint, routes.endpoint);
   const consoleListener = listenConsole({
-    db,
+    store,
     queue,
     token: apiToken,
     log,
@@ -180,6 +181,8 @@ async function assemble(
     peerFacts: peers.facts,
     problems,
     keyPublication: keys.publication,
+    onKeysChanged: keys.changed,
+    onPoliciesChanged: policiesChanged,
     extraRoutes: [
       submissionRoute({
         intake,
@@ -206,7 +209,7 @@ async function assemble(
   dispatcher.start();
   const pruner = serverPruner({
     config,
-    db,
+    store,
     log,
     health,
     metrics,
@@ -216,7 +219,7 @@ async function assemble(
   return {
     url: listener.url,
     consoleUrl: consoleListener.url,
-    db,
+    store,
     keys: keys.startup,
     apiToken,
     capabilities,
@@ -230,7 +233,7 @@ async function assemble(
       await pruner.stop();
       await smtp?.stop();
       await listener.stop();
-      refusals.close();
+      await refusals.close();
       await consoleListener.stop();
       await metricsListener?.stop();
       await dispatcher.stop();

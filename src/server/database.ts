@@ -1,10 +1,9 @@
 /**
- * The database `isched serve` runs on: DATA/isched.db opened (a copy first when its schema must be
+ * The store `isched serve` runs on: DATA/isched.db opened (a copy first when its schema must be
  * migrated), with the WAL checkpointer beside it; the queue on it, with what a previous run left in
  * flight; and the problems the operator sees (src/log/health.ts): failing checkpoints, a key peers
  * cannot find yet, risky settings.
  */
-import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { riskySettings } from "../config/risky-settings.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
@@ -12,12 +11,13 @@ import { type KeyPublication, keyProblems } from "../keys/key-publication.ts";
 import { createHealth, type Health, type Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
-import { startCheckpointer } from "../store/checkpointer.ts";
-import { openDatabase } from "../store/database.ts";
-import { allPeerPolicies } from "../store/peer-policies.ts";
+import { startCheckpointer } from "../store/sqlite/checkpointer.ts";
+import { openSqliteStore, type SqliteStore } from "../store/sqlite/store.ts";
+import type { Store } from "../store/store.ts";
 
 export interface ServerDatabase {
-  readonly db: Database;
+  /** The SQLite store: retention (serverPruner) still runs on its connection. */
+  readonly store: SqliteStore;
   readonly health: Health;
   close(): Promise<void>;
 }
@@ -28,7 +28,7 @@ export function openServerDatabase(o: {
   nowMs: () => number;
 }): ServerDatabase {
   const path = join(o.config.dataDir, "isched.db");
-  const db = openDatabase(path, {
+  const store = openSqliteStore(path, {
     synchronous: o.config.sync,
     onMigrationBackup: (backup) =>
       o.log.log("warn", "copied the database before migrating its schema", { backup }),
@@ -52,7 +52,7 @@ export function openServerDatabase(o: {
   });
   const health = createHealth({ log: o.log, nowMs: o.nowMs });
   const checkpointer = startCheckpointer({
-    db,
+    db: store.db,
     path,
     onProblem: (problem) =>
       problem === undefined
@@ -60,19 +60,23 @@ export function openServerDatabase(o: {
         : health.report("checkpoints", problem),
   });
   return {
-    db,
+    store,
     health,
     async close() {
       await checkpointer.stop();
-      db.close();
+      await store.close();
     },
   };
 }
 
 /** The queue, after taking back what a previous run left in flight (a dead process's leases). */
-export function openQueue(o: { db: Database; log: Logger; nowMs: () => number }): DeliveryQueue {
-  const queue = new DeliveryQueue(o.db, { nowMs: o.nowMs });
-  const recovered = queue.recoverExpiredLeases({ allInFlight: true });
+export async function openQueue(o: {
+  store: Store;
+  log: Logger;
+  nowMs: () => number;
+}): Promise<DeliveryQueue> {
+  const queue = new DeliveryQueue(o.store, { nowMs: o.nowMs });
+  const recovered = await queue.recoverExpiredLeases({ allInFlight: true });
   if (recovered.requeued.length + recovered.broken.length > 0)
     o.log.log("warn", "recovered deliveries left in flight by a previous run", {
       requeued: recovered.requeued.length,
@@ -81,25 +85,34 @@ export function openQueue(o: { db: Database; log: Logger; nowMs: () => number })
   return queue;
 }
 
-/** What the operator must know about now: the running server's problems, then risky settings. */
-export function operatorProblems(o: {
+/**
+ * What the operator must know about now: the running server's problems, then risky settings. The
+ * console's policies are read at start and again by refresh(), which the console calls after it
+ * changed one: problems() is asked synchronously (the start-up summary, /readyz, the Overview).
+ */
+export async function operatorProblems(o: {
   config: ServeConfig;
-  db: Database;
+  store: Store;
   health: Health;
   keyPublication: KeyPublication;
   sinceMs: number;
-}): () => Problem[] {
+}): Promise<{ problems: () => Problem[]; refresh: () => Promise<void> }> {
   const { config } = o;
-  return () => [
-    ...o.health.problems(),
-    ...keyProblems(o.keyPublication, o.sinceMs),
-    // Read again each time: console policies may change them.
-    ...riskySettings({
-      trust: config.trust,
-      consolePolicies: allPeerPolicies(o.db),
-      tls: config.tls !== undefined,
-      trustedProxies: config.trustedProxies ?? [],
-      domains: config.domains,
-    }).map((r) => ({ ...r, sinceMs: o.sinceMs })),
-  ];
+  let policies = await o.store.peerPolicies();
+  return {
+    problems: () => [
+      ...o.health.problems(),
+      ...keyProblems(o.keyPublication, o.sinceMs),
+      ...riskySettings({
+        trust: config.trust,
+        consolePolicies: policies,
+        tls: config.tls !== undefined,
+        trustedProxies: config.trustedProxies ?? [],
+        domains: config.domains,
+      }).map((r) => ({ ...r, sinceMs: o.sinceMs })),
+    ],
+    async refresh() {
+      policies = await o.store.peerPolicies();
+    },
+  };
 }

@@ -4,7 +4,6 @@
  * --trust), signature limits, replay and copy tracking and refusal log, handing accepted messages to
  * the intake.
  */
-import type { Database } from "bun:sqlite";
 import { DEFAULT_VERIFY_DEADLINE_MS, type ServeConfig } from "../config/serve-config.ts";
 import { createPeerTrust } from "../console/peer-trust.ts";
 import type { DeliveryTarget } from "../delivery/target.ts";
@@ -17,12 +16,12 @@ import type { IntakeService } from "../intake/accept.ts";
 import type { ComponentCapability } from "../ischedule/capabilities.ts";
 import type { Logger } from "../log/logger.ts";
 import type { IschedMetrics } from "../metrics/isched-metrics.ts";
-import { capabilitiesSerial } from "../store/settings.ts";
+import type { Store } from "../store/store.ts";
 import type { Peers } from "./peers.ts";
 
-export function scheduleEndpoint(o: {
+export async function scheduleEndpoint(o: {
   config: ServeConfig;
-  db: Database;
+  store: Store;
   intake: IntakeService;
   peers: Peers;
   /** The local targets: the capabilities advertise what they take. */
@@ -34,19 +33,19 @@ export function scheduleEndpoint(o: {
   log: Logger;
   metrics: IschedMetrics;
   nowMs: () => number;
-}): { endpoint: Endpoint; refusals: RefusalLog; capabilities: () => PublishedCapabilities } {
+}): Promise<{ endpoint: Endpoint; refusals: RefusalLog; capabilities: () => PublishedCapabilities }> {
   const { config } = o;
-  const published = advertisedCapabilities(
+  const published = await advertisedCapabilities(
     {
       targets: o.localTargets.map((t) => t.handles),
       limits: config.limits,
       administrator: config.administrator,
       inlineAttachments: false,
     },
-    (fingerprint) => capabilitiesSerial(o.db, fingerprint),
+    (fingerprint) => o.store.capabilitiesSerial(fingerprint),
   );
   const capabilities = () => published;
-  const refusals = new RefusalLog(o.db, {
+  const refusals = new RefusalLog(o.store, {
     nowMs: o.nowMs,
     onWriteError: (error, waiting) =>
       o.log.log("error", "the refusal log cannot be written; its rows wait", { error, waiting }),
@@ -56,7 +55,7 @@ export function scheduleEndpoint(o: {
       intake: o.intake,
       keys: o.peers.keys,
       capabilities,
-      trust: createPeerTrust(o.db, config.trust),
+      trust: createPeerTrust(o.store, config.trust),
       alignment: config.alignment,
       deadlineMs: config.deliveryDeadlineMs,
       allowSha1: config.allowSha1,

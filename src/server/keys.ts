@@ -3,7 +3,6 @@
  * again from the database when the console rotates them, and watched until peers can find them in
  * DNS, when the deliveries that waited for them go.
  */
-import type { Database } from "bun:sqlite";
 import { operatorKeyOf } from "../config/from-flags.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
 import type { DnsResolver } from "../dns/client.ts";
@@ -11,6 +10,7 @@ import { createKeyPublication, type KeyPublication } from "../keys/key-publicati
 import { createLiveKeys, type LiveKeys } from "../keys/live-keys.ts";
 import { loadOwnKeys, type OwnKeys } from "../keys/own-keys.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Store } from "../store/store.ts";
 
 export interface ServerKeys {
   /** As loaded at start (with the keys made now, to print). */
@@ -18,20 +18,22 @@ export interface ServerKeys {
   /** As the console leaves them. */
   readonly live: LiveKeys;
   readonly publication: KeyPublication;
+  /** After a rotation in the console: signing, key records and publication read the keys again. */
+  changed(): Promise<void>;
 }
 
-export function serverKeys(o: {
+export async function serverKeys(o: {
   config: ServeConfig;
-  db: Database;
+  store: Store;
   dns: DnsResolver;
   log: Logger;
   /** Our key just became visible in DNS: waiting deliveries may go. */
   onVisible: () => void;
   nowMs: () => number;
-}): ServerKeys {
-  const { config, db, log, nowMs } = o;
-  const startup = loadOwnKeys({
-    db,
+}): Promise<ServerKeys> {
+  const { config, store, log, nowMs } = o;
+  const startup = await loadOwnKeys({
+    store,
     domains: config.domains,
     operatorKey: operatorKeyOf(config),
     nowMs: nowMs(),
@@ -41,9 +43,9 @@ export function serverKeys(o: {
       domain: k.domain,
       name: `${k.selector}._domainkey.${k.domain}`,
     });
-  const live = createLiveKeys({ db, startup, operatorKey: config.dkimKeyFile !== undefined });
-  const publication = createKeyPublication({
-    db,
+  const live = await createLiveKeys({ store, startup, operatorKey: config.dkimKeyFile !== undefined });
+  const publication = await createKeyPublication({
+    store,
     domains: config.domains,
     dns: o.dns,
     signingKey: live.signingKey,
@@ -53,5 +55,13 @@ export function serverKeys(o: {
     onVisible: o.onVisible,
     nowMs,
   });
-  return { startup, live, publication };
+  return {
+    startup,
+    live,
+    publication,
+    async changed() {
+      await live.refresh();
+      await publication.refresh();
+    },
+  };
 }

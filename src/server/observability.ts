@@ -3,10 +3,9 @@
  * readers of the figures that live in the database, the log line and the counts of each delivery
  * attempt (src/delivery/attempt-log.ts), /healthz and /readyz over the real probes
  * (src/ops/health-checks.ts), the routes that serve them on each listener, and the retention pruner
- * with its policy from --retain and --retain-bodies (src/store/pruner.ts), whose runs are logged and
+ * with its policy from --retain and --retain-bodies (src/store/sqlite/pruner.ts), whose runs are logged and
  * counted. The parts are built here and handed to app.ts, which only wires them.
  */
-import type { Database } from "bun:sqlite";
 import { X509Certificate } from "node:crypto";
 import type { ServeConfig } from "../config/serve-config.ts";
 import { sameSecret } from "../console/auth.ts";
@@ -18,13 +17,10 @@ import type { Logger } from "../log/logger.ts";
 import { createIschedMetrics, type IschedMetrics } from "../metrics/isched-metrics.ts";
 import { createReadiness, type Readiness, type ReadinessProbes } from "../ops/health-checks.ts";
 import { healthRoutes, metricsRoute } from "../ops/ops-routes.ts";
-import { deliveryStateCounts } from "../store/console-stats.ts";
-import { probeWrite } from "../store/health-probe.ts";
-import { type Pruner, startPruner } from "../store/pruner.ts";
-import { queueFacts } from "../store/queue-facts.ts";
-import { refusalTotals } from "../store/refusals.ts";
-import { spaceFacts } from "../store/retention.ts";
 import { DEFAULT_RETENTION } from "../store/retention-policy.ts";
+import { type Pruner, startPruner } from "../store/sqlite/pruner.ts";
+import type { SqliteStore } from "../store/sqlite/store.ts";
+import type { DeliveryState, QueueFacts, Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 
 /** The certificate the listeners serve (--tls-cert: the endpoint, and the SMTP intake's STARTTLS). */
@@ -38,26 +34,50 @@ function servedCertificates(config: ServeConfig): { listener: string; notAfterMs
   ];
 }
 
-export function serverMetrics(o: { config: ServeConfig; db: Database; nowMs: () => number }): IschedMetrics {
-  const { db } = o;
+/**
+ * The metrics, with the figures that live in the database read from the store before each scrape
+ * (`read()`, awaited by the /metrics routes): the registry's readers are synchronous.
+ */
+export function serverMetrics(o: {
+  config: ServeConfig;
+  store: Store;
+  nowMs: () => number;
+}): IschedMetrics & {
+  read(): Promise<void>;
+} {
+  const { store } = o;
   const certificates = servedCertificates(o.config);
-  return createIschedMetrics({
+  let figures:
+    | {
+        states: Readonly<Record<DeliveryState, number>>;
+        queue: QueueFacts;
+        refusals: { rows: number; bytes: number };
+        database: { bytes: number; freeBytes: number };
+      }
+    | undefined;
+  const metrics = createIschedMetrics({
     version: VERSION,
     readers: {
-      deliveryStates: () => deliveryStateCounts(db),
-      queue: () => queueFacts(db),
-      refusalLog: () => {
-        const t = refusalTotals(db);
-        return { rows: t.count, bytes: t.bytes };
-      },
+      deliveryStates: () => figures?.states ?? ({} as Record<DeliveryState, number>),
+      queue: () => figures?.queue ?? { depth: 0, oldestCreatedAtMs: undefined },
+      refusalLog: () => figures?.refusals ?? { rows: 0, bytes: 0 },
       certificates: () => certificates,
-      database: () => {
-        const s = spaceFacts(db);
-        return { bytes: s.pages * s.pageBytes, freeBytes: s.freePages * s.pageBytes };
-      },
+      database: () => figures?.database ?? { bytes: 0, freeBytes: 0 },
       nowMs: o.nowMs,
     },
   });
+  return {
+    ...metrics,
+    async read() {
+      const t = await store.refusalTotals();
+      figures = {
+        states: await store.deliveryStateCounts(),
+        queue: await store.queueFacts(),
+        refusals: { rows: t.count, bytes: t.bytes },
+        database: await store.databaseSpace(),
+      };
+    },
+  };
 }
 
 /** The dispatcher's onAttempt: one log line (attempt-log.ts) and the attempt's counts. */
@@ -76,12 +96,13 @@ export function attemptObserver(log: Logger, metrics: IschedMetrics): (a: Attemp
 }
 
 export function serverReadiness(
-  o: { db: Database; dataDir: string; nowMs: () => number } & Omit<ReadinessProbes, "databaseWritable">,
+  o: { store: Store; nowMs: () => number } & Omit<ReadinessProbes, "databaseWritable">,
 ): Readiness {
   return createReadiness({
     version: VERSION,
     nowMs: o.nowMs,
-    probes: { ...o, databaseWritable: () => probeWrite(o.db, o.nowMs(), { dir: o.dataDir }) },
+    // The store checks the room left on its file system too (a full disk takes the probe's one row).
+    probes: { ...o, databaseWritable: () => o.store.probeWrite(o.nowMs()) },
   });
 }
 
@@ -92,7 +113,7 @@ export function serverReadiness(
 export function opsRoutes(o: {
   config: ServeConfig;
   readiness: Readiness;
-  metrics: IschedMetrics;
+  metrics: IschedMetrics & { read(): Promise<void> };
   apiToken: string;
 }): { endpoint: PlainRoute[]; console: PlainRoute[]; metrics: PlainRoute[] } {
   const health = healthRoutes(o.readiness);
@@ -101,7 +122,10 @@ export function opsRoutes(o: {
       listener,
       consoleLoopback: isLoopbackHost(o.config.console.host),
       tokenMatches: (token) => sameSecret(token, o.apiToken),
-      render: () => o.metrics.render(),
+      render: async () => {
+        await o.metrics.read();
+        return o.metrics.render();
+      },
     });
   return {
     endpoint: health,
@@ -117,7 +141,8 @@ export function opsRoutes(o: {
  */
 export function serverPruner(o: {
   config: ServeConfig;
-  db: Database;
+  /** Retention is not behind the Store interface yet: it runs on the SQLite connection. */
+  store: SqliteStore;
   log: Logger;
   health: Health;
   metrics: IschedMetrics;
@@ -126,7 +151,7 @@ export function serverPruner(o: {
   nowMs: () => number;
 }): Pruner {
   return startPruner({
-    db: o.db,
+    db: o.store.db,
     policy: o.config.ops?.retention ?? DEFAULT_RETENTION,
     nowMs: o.nowMs,
     onRun: (report) => {

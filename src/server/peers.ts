@@ -4,7 +4,6 @@
  * signatures, each wrapped so that what they learn about a peer is kept for the console's peer pages
  * (src/console/peer-facts.ts).
  */
-import type { Database } from "bun:sqlite";
 import type { ServeConfig } from "../config/serve-config.ts";
 import { PeerFacts } from "../console/peer-facts.ts";
 import type { KeyResolver } from "../dkim/key-resolver.ts";
@@ -16,6 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { type PeerRequest, type PeerResponse, peerFetch } from "../net/peer-fetch.ts";
 import { type CapabilitiesCache, createCapabilitiesCache } from "../outbound/capabilities-cache.ts";
 import { createDiscovery, type DiscoveryService } from "../outbound/discovery.ts";
+import type { Store } from "../store/store.ts";
 
 export interface Peers {
   readonly dns: DnsResolver;
@@ -30,7 +30,7 @@ export interface Peers {
 
 export function connectPeers(o: {
   config: ServeConfig;
-  db: Database;
+  store: Store;
   log: Logger;
   nowMs: () => number;
 }): Peers {
@@ -49,7 +49,7 @@ export function connectPeers(o: {
     ca: config.ca,
   };
   const fetch = (req: PeerRequest) => peerFetch(req, fetchOptions);
-  const facts = new PeerFacts(o.db, nowMs);
+  const facts = new PeerFacts(o.store, nowMs);
   return {
     dns,
     fetch,

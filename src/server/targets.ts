@@ -3,12 +3,13 @@
  * hosted domains that name it), iMIP when --smtp is set, and the remote iSchedule target; and the
  * lookup the dispatcher uses to find a delivery's target from its route and domain.
  */
+
 import { ConfigError } from "../config/errors.ts";
 import { describeTarget, type LocalTargetSpec, type ServeConfig, targetFor } from "../config/serve-config.ts";
 import type { DeliveryTarget } from "../delivery/target.ts";
 import { createSmtpSender, parseSmtpUrl, redactSmtpUrl, type SmtpSender } from "../imip/index.ts";
 import { remoteIScheduleTarget } from "../outbound/remote-target.ts";
-import type { DeliveryRow } from "../store/deliveries.ts";
+import type { DeliveryRow } from "../store/store.ts";
 import { imipTarget } from "../targets/imip-target.ts";
 import { iScheduleForwardTarget } from "../targets/ischedule-forward-target.ts";
 import { storeTarget } from "../targets/store-target.ts";

@@ -177,7 +177,7 @@ export async function handleTransaction(t: Transaction, ctx: TransactionContext)
   const logged = itip ?? read.unparsed;
   if (logged && ctx.recordRelayed) {
     try {
-      recordRelayed(ctx.intake, {
+      await recordRelayed(ctx.intake, {
         messageId: submitted?.messageId,
         itip: logged,
         ...(notUpgraded !== undefined && { notUpgraded }),

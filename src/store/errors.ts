@@ -26,3 +26,36 @@ export function storageFailure(e: unknown): string | undefined {
   const code = (e as Error & { code?: unknown }).code;
   return typeof code === "string" && STORAGE_CODES.test(code) ? e.message : undefined;
 }
+
+export interface ReplayClaim {
+  key: string;
+  /** When the key stops answering for its message (ms). */
+  expiresAt: number;
+}
+
+/** A claim on a key another message holds: the caller's transaction is rolled back. */
+export class ReplayConflictError extends Error {
+  override readonly name = "ReplayConflictError";
+  constructor(readonly key: string) {
+    super("another message holds this replay key");
+  }
+}
+
+export interface ItipKeyClaims {
+  /** One per recipient whose copy is claimed; recipients without one are not deduplicated. */
+  readonly keys: readonly { readonly recipient: string; readonly key: string }[];
+  /** When the keys stop answering for their message (ms). */
+  readonly expiresAt: number;
+}
+
+/**
+ * Every recipient claimed is held by earlier messages: the whole request is a copy sent again. The
+ * caller's transaction is rolled back (nothing of the copy is stored); `held` maps each recipient to
+ * the message that holds its copy.
+ */
+export class ItipCopyError extends Error {
+  override readonly name = "ItipCopyError";
+  constructor(readonly held: ReadonlyMap<string, number>) {
+    super("every recipient's copy of this iTIP revision is held by an earlier message");
+  }
+}

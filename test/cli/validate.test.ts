@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeF
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/migrations.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { running, serveProcess } from "../support/serve-process.ts";

@@ -33,7 +33,7 @@ export async function startConsoleServer(
   o: { password?: string | null; nowMs?: () => number } = {},
 ): Promise<ConsoleServer> {
   const isched = await startIsched({ domains: ["example.com"], ...overrides }, { nowMs: o.nowMs });
-  if (o.password !== null) await setAdminPassword(isched.db, o.password ?? PASSWORD);
+  if (o.password !== null) await setAdminPassword(isched.store, o.password ?? PASSWORD);
   const base = isched.consoleUrl;
   const raw = (path: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, { redirect: "manual", ...init });

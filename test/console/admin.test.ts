@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { adminPasswordMatches, hasAdminPassword } from "../../src/console/auth.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { freePort } from "../support/ports.ts";
 import { startConsoleServer } from "./_console.ts";
 
@@ -88,7 +89,7 @@ describe("isched serve and console access", () => {
       await s.stop();
     }
     const db = openDatabase(join(data, "isched.db"));
-    expect(await adminPasswordMatches(db, "a good long password")).toBe(true);
+    expect(await adminPasswordMatches(createSqliteStore(db), "a good long password")).toBe(true);
     db.close();
   });
 
@@ -126,7 +127,7 @@ describe("isched serve and console access", () => {
     expect(status).toBe(200);
     expect(s.out).not.toContain("setup token");
     const db = openDatabase(join(data, "isched.db"));
-    expect(await adminPasswordMatches(db, "from the file 123")).toBe(true);
+    expect(await adminPasswordMatches(createSqliteStore(db), "from the file 123")).toBe(true);
     db.close();
   });
 
@@ -152,8 +153,8 @@ describe("isched admin set-password", () => {
     const r = await run(["admin", "set-password", "--data", data], "typed on stdin 42\n");
     expect(r.code).toBe(0);
     const db = openDatabase(join(data, "isched.db"));
-    expect(hasAdminPassword(db)).toBe(true);
-    expect(await adminPasswordMatches(db, "typed on stdin 42")).toBe(true);
+    expect(await hasAdminPassword(createSqliteStore(db))).toBe(true);
+    expect(await adminPasswordMatches(createSqliteStore(db), "typed on stdin 42")).toBe(true);
     db.close();
     const weak = await run(["admin", "set-password", "--data", data], "short\n");
     expect(weak.code).toBe(2);
@@ -169,7 +170,7 @@ describe("isched admin set-password", () => {
       );
       expect(r.code).toBe(0);
       expect(r.out).toContain("everyone was signed out");
-      expect(await adminPasswordMatches(c.isched.db, "changed by the CLI 1")).toBe(true);
+      expect(await adminPasswordMatches(c.isched.store, "changed by the CLI 1")).toBe(true);
       expect((await c.session(s, "/api/v1/overview")).status).toBe(401);
     } finally {
       await c.close();

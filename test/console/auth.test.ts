@@ -313,7 +313,7 @@ describe("the setup token", () => {
       const who = await c.raw("/api/v1/session");
       expect(who.status).toBe(200);
       expect(await who.json()).toEqual({ signedIn: false, setupNeeded: true });
-      const token = createSetupToken(c.isched.db)!;
+      const token = (await createSetupToken(c.isched.store))!;
       const post = (body: unknown) =>
         c.raw("/api/v1/setup", {
           method: "POST",
@@ -339,8 +339,8 @@ describe("the setup token", () => {
   test("a new token replaces the previous one", async () => {
     const c = await startConsoleServer({}, { password: null });
     try {
-      const first = createSetupToken(c.isched.db)!;
-      const second = createSetupToken(c.isched.db)!;
+      const first = (await createSetupToken(c.isched.store))!;
+      const second = (await createSetupToken(c.isched.store))!;
       const res = await c.raw("/api/v1/setup", {
         method: "POST",
         headers: { "Content-Type": "application/json", Origin: c.base },

@@ -55,7 +55,7 @@ test("an old error goes away when the browser blocks a too-short password", asyn
 });
 
 test("the right token and a good password sign in", async () => {
-  const token = createSetupToken(c.isched.db)!;
+  const token = (await createSetupToken(c.isched.store))!;
   await page.waitForTimeout(600); // the failed guess above slows this address down for 0.5 s
   await page.fill("#setup-token", token);
   await page.fill("#new-password", "a good long password");

@@ -15,7 +15,7 @@ import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey } from "../../src/dkim/sign.ts";
 import { parsePeerFlag } from "../../src/outbound/static-routes.ts";
-import { keysOfDomain } from "../../src/store/dkim-keys.ts";
+import { keysOfDomain } from "../../src/store/sqlite/dkim-keys.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
 import { DESKTOP, startBrowser, type TestBrowser } from "./_browser.ts";
 import { type ConsoleServer, PASSWORD, startConsoleServer } from "./_console.ts";
@@ -249,7 +249,9 @@ describe("the console in Chromium", () => {
     await page.click("#save-policy");
     await page.waitForSelector("#policy-now:has-text('refused')");
     expect(
-      createPeerTrust(c.isched.db, [parseTrustRule("example.org=unsigned:127.0.0.1")])("example.org"),
+      await createPeerTrust(c.isched.store, [parseTrustRule("example.org=unsigned:127.0.0.1")])(
+        "example.org",
+      ),
     ).toEqual({ mode: "deny" });
     await page.click("#test-domain");
     await page.waitForSelector("#test-steps li.step >> nth=2");

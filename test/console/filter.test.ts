@@ -3,8 +3,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { FilterError, parseFilter, parseTime } from "../../src/console/filter.ts";
 import { quoteValue } from "../../src/console/filter-help.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { deliveriesForAction, searchMessages, summariesOf } from "../../src/store/message-search.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { deliveriesForAction, searchMessages, summariesOf } from "../../src/store/sqlite/message-search.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { invitation, queueOptions, TestClock } from "../queue/_fixtures.ts";
 import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
 
@@ -76,36 +77,38 @@ describe("parseFilter", () => {
 });
 
 describe("searchMessages", () => {
-  function seed() {
+  async function seed() {
     const db = openDatabase(tempDatabasePath());
     const clock = new TestClock(NOW - 10 * 3_600_000);
-    const queue = new DeliveryQueue(db, queueOptions(clock));
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(clock));
     const ids: number[] = [];
-    const add = (
+    const add = async (
       extra: Parameters<typeof invitation>[0],
       recipients: { r: string; state?: "delivered" | "failed" }[],
     ) => {
       clock.advance(3_600_000);
       ids.push(
-        queue.accept(
-          invitation(extra),
-          recipients.map(({ r, state }) => ({
-            recipient: r,
-            domain: r.split("@")[1]!,
-            route: "ischedule",
-            state,
-          })),
+        (
+          await queue.accept(
+            invitation(extra),
+            recipients.map(({ r, state }) => ({
+              recipient: r,
+              domain: r.split("@")[1]!,
+              route: "ischedule",
+              state,
+            })),
+          )
         ).messageId,
       );
     };
-    add({ uid: "u1", organizer: "mailto:alice@example.com" }, [
+    await add({ uid: "u1", organizer: "mailto:alice@example.com" }, [
       { r: "mailto:bob@peer.example", state: "delivered" },
     ]);
-    add({ uid: "u2", method: "CANCEL" }, [
+    await add({ uid: "u2", method: "CANCEL" }, [
       { r: "mailto:bob@peer.example", state: "failed" },
       { r: "mailto:carl@other.example", state: "delivered" },
     ]);
-    add(
+    await add(
       {
         uid: "u3",
         direction: "inbound",
@@ -117,14 +120,14 @@ describe("searchMessages", () => {
       },
       [],
     );
-    add({ uid: "u4" }, [{ r: "mailto:eve@other.example" }]);
+    await add({ uid: "u4" }, [{ r: "mailto:eve@other.example" }]);
     return { db, queue, ids };
   }
   const find = (db: ReturnType<typeof openDatabase>, q: string) =>
     searchMessages(db, { filter: parseFilter(q, NOW), limit: 50 }).messages.map((m) => m.uid);
 
-  test("each key matches what it says, newest first", () => {
-    const { db } = seed();
+  test("each key matches what it says, newest first", async () => {
+    const { db } = await seed();
     expect(find(db, "")).toEqual(["u4", "u3", "u2", "u1"]);
     expect(find(db, "peer:peer.example")).toEqual(["u3", "u2", "u1"]);
     expect(find(db, "peer:other.example")).toEqual(["u4", "u2"]);
@@ -150,8 +153,8 @@ describe("searchMessages", () => {
     db.close();
   });
 
-  test("pages by id: the next page starts below the last id, with no gap or repeat", () => {
-    const { db } = seed();
+  test("pages by id: the next page starts below the last id, with no gap or repeat", async () => {
+    const { db } = await seed();
     const first = searchMessages(db, { filter: [], limit: 3 });
     expect(first.messages.map((m) => m.uid)).toEqual(["u4", "u3", "u2"]);
     const second = searchMessages(db, { filter: [], limit: 3, beforeId: first.nextBeforeId });
@@ -160,8 +163,8 @@ describe("searchMessages", () => {
     db.close();
   });
 
-  test("a page that ends with the last match has no next page", () => {
-    const { db } = seed();
+  test("a page that ends with the last match has no next page", async () => {
+    const { db } = await seed();
     const all = searchMessages(db, { filter: [], limit: 4 });
     expect(all.messages).toHaveLength(4);
     expect(all.nextBeforeId).toBeUndefined();
@@ -169,8 +172,8 @@ describe("searchMessages", () => {
     db.close();
   });
 
-  test("summaries carry the delivery states and the peers an outbound message went to", () => {
-    const { db, ids } = seed();
+  test("summaries carry the delivery states and the peers an outbound message went to", async () => {
+    const { db, ids } = await seed();
     const [m] = summariesOf(db, [ids[1]!], []);
     expect(m!.deliveryStates).toEqual({ failed: 1, delivered: 1 });
     expect(m!.domains.sort()).toEqual(["other.example", "peer.example"]);
@@ -180,8 +183,8 @@ describe("searchMessages", () => {
     db.close();
   });
 
-  test("a bulk action takes only the deliveries the filter names, in states it applies to", () => {
-    const { db } = seed();
+  test("a bulk action takes only the deliveries the filter names, in states it applies to", async () => {
+    const { db } = await seed();
     const ids = (q: string, action: "retryNow" | "cancel" | "requestImip") =>
       deliveriesForAction(db, { filter: parseFilter(q, NOW), action, max: 100 }).length;
     // u2 has a failed delivery to peer.example and a delivered one to other.example: only the first.

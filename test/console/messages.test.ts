@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseDeliverRule, parseTrustRule } from "../../src/config/rules.ts";
 import { type MessageView, planOf } from "../../src/console/message-view.ts";
-import type { LogPage } from "../../src/store/message-search.ts";
+import type { LogPage } from "../../src/store/sqlite/message-search.ts";
 import { invitation, postAsPeer } from "../support/isched.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";
 import { eventually, startWebhook, type TestWebhook } from "./_webhook.ts";

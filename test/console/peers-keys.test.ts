@@ -15,7 +15,8 @@ import type { KeyCheck } from "../../src/keys/key-check.ts";
 import { KeyRotation } from "../../src/keys/key-rotation.ts";
 import { createLiveKeys } from "../../src/keys/live-keys.ts";
 import { loadOwnKeys } from "../../src/keys/own-keys.ts";
-import { keysOfDomain } from "../../src/store/dkim-keys.ts";
+import { keysOfDomain } from "../../src/store/sqlite/dkim-keys.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";
 import { type FakeDns, startFakeDns } from "./_fake-dns.ts";
 
@@ -45,14 +46,14 @@ async function check(selector: string): Promise<KeyCheck> {
 
 describe("peers", () => {
   test("a policy set in the console is listed, read by the server's trust function, and removable", async () => {
-    const trust = createPeerTrust(c.isched.db, rules);
-    expect(trust("example.org")).toEqual({ mode: "dkim" });
+    const trust = createPeerTrust(c.isched.store, rules);
+    expect(await trust("example.org")).toEqual({ mode: "dkim" });
     const put = await c.token("/api/v1/peers/example.org/policy", {
       method: "PUT",
       json: { trust: "deny", note: "spam" },
     });
     expect(put.status).toBe(200);
-    expect(trust("example.org")).toEqual({ mode: "deny" });
+    expect(await trust("example.org")).toEqual({ mode: "deny" });
     const peers = (await (await c.token("/api/v1/peers")).json()) as {
       peers: { domain: string; policy: { mode: string; source: string } }[];
     };
@@ -71,25 +72,25 @@ describe("peers", () => {
       method: "PUT",
       json: { trust: "unsigned", allowFrom: "192.0.2.0/24" },
     });
-    const p = trust("partner.example");
+    const p = await trust("partner.example");
     expect(p.mode === "unsigned" && p.from.map((x) => x.text)).toEqual(["192.0.2.0/24"]);
     expect((await c.token("/api/v1/peers/partner.example/policy", { method: "DELETE" })).status).toBe(200);
-    const back = trust("partner.example");
+    const back = await trust("partner.example");
     expect(back.mode === "unsigned" && back.from.map((x) => x.text)).toEqual(["10.0.0.0/8"]);
   });
 
   test("a subdomain is held to its parent's policy unless it has one of its own, and the page says whose", async () => {
-    const trust = createPeerTrust(c.isched.db, rules);
-    expect(trust("cal.partner.example").mode).toBe("unsigned");
+    const trust = createPeerTrust(c.isched.store, rules);
+    expect((await trust("cal.partner.example")).mode).toBe("unsigned");
     await c.token("/api/v1/peers/spam.example/policy", { method: "PUT", json: { trust: "deny" } });
-    expect(trust("a.b.spam.example")).toEqual({ mode: "deny" });
+    expect(await trust("a.b.spam.example")).toEqual({ mode: "deny" });
     const peer = (await (await c.token("/api/v1/peers/a.b.spam.example")).json()) as {
       policy: { mode: string; source: string };
     };
     expect(peer.policy).toMatchObject({ mode: "deny", source: "console for spam.example" });
     await c.token("/api/v1/peers/ok.spam.example/policy", { method: "PUT", json: { trust: "dkim" } });
-    expect(trust("x.ok.spam.example")).toEqual({ mode: "dkim" });
-    expect(trust("spam.example")).toEqual({ mode: "deny" });
+    expect(await trust("x.ok.spam.example")).toEqual({ mode: "dkim" });
+    expect(await trust("spam.example")).toEqual({ mode: "deny" });
   });
 
   test("a policy is checked before it is stored", async () => {
@@ -108,7 +109,7 @@ describe("peers", () => {
       json: { trust: "dkim", signers: "cal.hosting.example, Mail.Hosting.Example" },
     });
     expect(put.status).toBe(200);
-    expect(createPeerTrust(c.isched.db, rules)("eu.customer.example")).toEqual({
+    expect(await createPeerTrust(c.isched.store, rules)("eu.customer.example")).toEqual({
       mode: "dkim",
       signers: {
         domains: ["cal.hosting.example", "mail.hosting.example"],
@@ -316,13 +317,20 @@ describe("keys and DNS", () => {
     expect(byName.get(old.selector)!.state).toBe("retiring");
     expect(byName.get(old.selector)!.retireAfter! - before).toBeGreaterThanOrEqual(2 * 86_400_000 - 1000);
 
-    // What the running server uses once wired to createLiveKeys: the new key signs, both are published.
-    const live = createLiveKeys({ db: c.isched.db, startup: c.isched.keys, operatorKey: false });
+    // What the running server uses: it serves both records at /.well-known/domainkey; live keys read
+    // now sign with the new key.
+    const wellKnown = (selector: string) =>
+      fetch(`${c.isched.url}/.well-known/domainkey/example.com/${selector}`);
+    expect((await wellKnown(old.selector)).status).toBe(200);
+    expect((await wellKnown(fresh.selector)).status).toBe(200);
+    const live = await createLiveKeys({ store: c.isched.store, startup: c.isched.keys, operatorKey: false });
     expect(live.signingKey("example.com")?.selector).toBe(fresh.selector);
     expect(live.record("example.com", old.selector)).toBe(old.record);
 
     const retire = await c.token(`/api/v1/keys/${old.id}/retire`, { method: "POST", json: {} });
     expect(retire.status).toBe(200);
+    expect((await wellKnown(old.selector)).status).toBe(404);
+    await live.refresh();
     expect(live.record("example.com", old.selector)).toBeUndefined();
     expect((await keysOf()).records.map((r) => r.selector)).not.toContain(old.selector);
     expect((await c.token(`/api/v1/keys/${fresh.id}/retire`, { method: "POST", json: {} })).status).toBe(409);
@@ -331,23 +339,24 @@ describe("keys and DNS", () => {
 
 describe("KeyRotation.sweep", () => {
   test("retires keys whose overlap has ended, and only those", async () => {
-    const { openDatabase } = await import("../../src/store/database.ts");
+    const { openDatabase } = await import("../../src/store/sqlite/database.ts");
     const db = openDatabase(":memory:");
     let now = Date.UTC(2026, 10, 1);
-    const ownKeys = loadOwnKeys({ db, domains: ["example.com"], nowMs: now });
+    const store = createSqliteStore(db);
+    const ownKeys = await loadOwnKeys({ store, domains: ["example.com"], nowMs: now });
     const rotation = new KeyRotation({
-      db,
+      store,
       domains: ["example.com"],
       ownKeys,
       operatorKey: false,
       nowMs: () => now,
     });
-    const next = rotation.generate("example.com", "ed25519");
+    const next = await rotation.generate("example.com", "ed25519");
     const verified = { verified: true } as KeyCheck;
-    rotation.activate(next.id!, verified, 86_400_000);
-    expect(rotation.sweep()).toEqual([]);
+    await rotation.activate(next.id!, verified, 86_400_000);
+    expect(await rotation.sweep()).toEqual([]);
     now += 86_400_000;
-    expect(rotation.sweep()).toHaveLength(1);
+    expect(await rotation.sweep()).toHaveLength(1);
     expect(keysOfDomain(db, "example.com").map((k) => k.state)).toEqual(["retired", "active"]);
     db.close();
   });

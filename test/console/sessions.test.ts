@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SESSION_IDLE_MS, SESSION_MAX_MS, SessionStore } from "../../src/console/auth.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
 import { runBinary } from "../support/cli.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console.ts";
@@ -88,37 +89,37 @@ describe("a password set while isched is stopped", () => {
 });
 
 describe("SessionStore", () => {
-  test("ends a session idle for 12 hours, or 7 days old however busy, and forgets it", () => {
+  test("ends a session idle for 12 hours, or 7 days old however busy, and forgets it", async () => {
     const db = openDatabase(tempDatabasePath());
     let now = 1_000_000;
-    const store = new SessionStore(db, () => now);
-    const idle = store.create();
-    const busy = store.create();
+    const store = new SessionStore(createSqliteStore(db), () => now);
+    const idle = await store.create();
+    const busy = await store.create();
     now += SESSION_IDLE_MS - 60_000;
-    expect(store.get(busy.cookieValue)).toBeDefined();
+    expect(await store.get(busy.cookieValue)).toBeDefined();
     now += 120_000;
-    expect(store.get(idle.cookieValue)).toBeUndefined();
+    expect(await store.get(idle.cookieValue)).toBeUndefined();
     // Kept busy, it still ends 7 days after sign-in.
     while (now < 1_000_000 + SESSION_MAX_MS - SESSION_IDLE_MS) {
       now += SESSION_IDLE_MS / 2;
-      expect(store.alive(busy.cookieValue)).toBe(true);
-      expect(store.get(busy.cookieValue)?.csrfToken).toBe(busy.session.csrfToken);
+      expect(await store.alive(busy.cookieValue)).toBe(true);
+      expect((await store.get(busy.cookieValue))?.csrfToken).toBe(busy.session.csrfToken);
     }
     now = 1_000_000 + SESSION_MAX_MS + 1;
-    expect(store.get(busy.cookieValue)).toBeUndefined();
-    expect(store.size).toBe(0);
+    expect(await store.get(busy.cookieValue)).toBeUndefined();
+    expect(await store.size()).toBe(0);
     db.close();
   });
 
-  test("a new password (clear) ends every session, in this process and the next", () => {
+  test("a new password (clear) ends every session, in this process and the next", async () => {
     const path = tempDatabasePath();
     let db = openDatabase(path);
-    const store = new SessionStore(db);
-    const a = store.create();
-    store.clear();
+    const store = new SessionStore(createSqliteStore(db));
+    const a = await store.create();
+    await store.clear();
     db.close();
     db = openDatabase(path);
-    expect(new SessionStore(db).get(a.cookieValue)).toBeUndefined();
+    expect(await new SessionStore(createSqliteStore(db)).get(a.cookieValue)).toBeUndefined();
     db.close();
   });
 });

@@ -2,7 +2,8 @@ import { expect, test } from "bun:test";
 import { Dispatcher } from "../../src/delivery/dispatcher.ts";
 import type { DeliveryTarget } from "../../src/delivery/target.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 /** A target that takes a while and counts how many attempts run at once. */
 function slowTarget(delayMs: number) {
@@ -27,9 +28,9 @@ function slowTarget(delayMs: number) {
   return { target, most: () => most, calls: () => calls };
 }
 
-function fill(queue: DeliveryQueue, messages: number, domain: string) {
+async function fill(queue: DeliveryQueue, messages: number, domain: string) {
   for (let i = 0; i < messages; i++) {
-    queue.accept(
+    await queue.accept(
       {
         direction: "outbound",
         intake: "api",
@@ -46,8 +47,8 @@ function fill(queue: DeliveryQueue, messages: number, domain: string) {
 
 test("the dispatcher keeps at most maxPerTarget attempts per target and delivers everything", async () => {
   const db = openDatabase(":memory:");
-  const queue = new DeliveryQueue(db);
-  fill(queue, 30, "peer.test");
+  const queue = new DeliveryQueue(createSqliteStore(db));
+  await fill(queue, 30, "peer.test");
   const slow = slowTarget(20);
   const d = new Dispatcher({
     queue,
@@ -60,9 +61,9 @@ test("the dispatcher keeps at most maxPerTarget attempts per target and delivers
   });
   d.start();
   const deadline = Date.now() + 10_000;
-  while (queue.countByState().delivered < 30 && Date.now() < deadline) await Bun.sleep(20);
+  while ((await queue.countByState()).delivered < 30 && Date.now() < deadline) await Bun.sleep(20);
   await d.stop();
-  expect(queue.countByState().delivered).toBe(30);
+  expect((await queue.countByState()).delivered).toBe(30);
   expect(slow.most()).toBe(3);
   expect(slow.calls()).toBe(30);
   db.close();
@@ -70,8 +71,8 @@ test("the dispatcher keeps at most maxPerTarget attempts per target and delivers
 
 test("work leased but waiting for a slot is given back on stop, due now, nothing lost", async () => {
   const db = openDatabase(":memory:");
-  const queue = new DeliveryQueue(db);
-  fill(queue, 10, "peer.test");
+  const queue = new DeliveryQueue(createSqliteStore(db));
+  await fill(queue, 10, "peer.test");
   const slow = slowTarget(300);
   const d = new Dispatcher({
     queue,
@@ -87,7 +88,7 @@ test("work leased but waiting for a slot is given back on stop, due now, nothing
   const started = Date.now() + 5000;
   while (slow.calls() < 2 && Date.now() < started) await Bun.sleep(5);
   await d.stop(5000);
-  const states = queue.countByState();
+  const states = await queue.countByState();
   expect(states["in-flight"]).toBe(0);
   expect(states.delivered + states.queued).toBe(10);
   expect(states.delivered).toBe(2);

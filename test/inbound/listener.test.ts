@@ -5,7 +5,7 @@
  * bare path), key records by GET and HEAD only, and a plain-text 404 for the rest.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { keysOfDomain } from "../../src/store/dkim-keys.ts";
+import { keysOfDomain } from "../../src/store/sqlite/dkim-keys.ts";
 import { startIsched, type TestServer } from "../support/isched.ts";
 import { rawExchange, requestBytes } from "../support/raw-http.ts";
 

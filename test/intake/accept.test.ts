@@ -11,7 +11,8 @@ import { createIntake } from "../../src/intake/accept.ts";
 import { IScheduleError } from "../../src/ischedule/errors.ts";
 import { parseItip } from "../../src/itip/index.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { storeTarget } from "../../src/targets/store-target.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
 
@@ -57,7 +58,7 @@ function walCommits(path: string): number {
 function setup() {
   const path = join(tempDir(), "isched.db");
   const db = openDatabase(path);
-  const queue = new DeliveryQueue(db, { nowMs: () => NOW });
+  const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => NOW });
   const store = storeTarget();
   const dispatcher = new Dispatcher({
     queue,
@@ -94,7 +95,7 @@ describe("accept()", () => {
     ]);
     expect(walCommits(s.path) - before).toBe(1);
     if (result.kind !== "accepted") throw new Error(result.kind);
-    const detail = s.queue.getMessage(result.accepted.messageId)!;
+    const detail = (await s.queue.getMessage(result.accepted.messageId))!;
     expect(detail.deliveries.map((d) => [d.recipient, d.state, d.attemptList.length])).toEqual([
       ["mailto:ann@example.com", "delivered", 1],
       ["mailto:bob@example.com", "delivered", 1],
@@ -112,7 +113,11 @@ describe("accept()", () => {
     if (ours.kind !== "accepted") throw new Error(ours.kind);
     expect(ours.direction).toBe("outbound");
     expect(
-      s.queue.getMessage(ours.accepted.messageId)!.deliveries.map((d) => [d.route, d.state, d.fallbackAt]),
+      (await s.queue.getMessage(ours.accepted.messageId))!.deliveries.map((d) => [
+        d.route,
+        d.state,
+        d.fallbackAt,
+      ]),
     ).toEqual([
       ["local", "delivered", null],
       ["ischedule", "queued", NOW + HOUR],
@@ -124,7 +129,7 @@ describe("accept()", () => {
     ]);
     if (theirs.kind !== "accepted") throw new Error(theirs.kind);
     expect(theirs.direction).toBe("inbound");
-    const refused = s.queue.getMessage(theirs.accepted.messageId)!.deliveries[1]!;
+    const refused = (await s.queue.getMessage(theirs.accepted.messageId))!.deliveries[1]!;
     expect([refused.state, refused.requestStatus, refused.lastError]).toEqual([
       "failed",
       "3.7;Invalid calendar user",

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/migrations.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { invitation } from "../support/isched.ts";
 import { printed, running, type ServeProcess, serveProcess } from "../support/serve-process.ts";

@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { loadSigningKey } from "../../src/dkim/sign.ts";
-import type { AttemptRow } from "../../src/store/attempts.ts";
+import type { AttemptRow } from "../../src/store/sqlite/attempts.ts";
 import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, statuses } from "../support/isched.ts";

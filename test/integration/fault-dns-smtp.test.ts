@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import type { AttemptRow } from "../../src/store/attempts.ts";
+import type { AttemptRow } from "../../src/store/sqlite/attempts.ts";
 import { type RunningDnsmasq, startDnsmasq, type TestZone } from "../support/dnsmasq.ts";
 import { type DroppingSmtp, startDroppingSmtp } from "../support/dropping-smtp.ts";
 import { type MisbehavingPeers, startMisbehavingPeers } from "../support/misbehaving-peer.ts";

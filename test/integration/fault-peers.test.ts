@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import type { AttemptRow } from "../../src/store/attempts.ts";
+import type { AttemptRow } from "../../src/store/sqlite/attempts.ts";
 import { runIsched } from "../support/binary-run.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { type MisbehavingPeers, startMisbehavingPeers } from "../support/misbehaving-peer.ts";

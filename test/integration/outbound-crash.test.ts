@@ -12,7 +12,8 @@ import type { Subprocess } from "bun";
 import { splitTxtValue } from "../../src/dkim/dns-record.ts";
 import { generateDkimKey } from "../../src/dkim/keygen.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { ischedBinary } from "../support/binary.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { invitation, startIsched, type TestServer } from "../support/isched.ts";
@@ -101,14 +102,14 @@ beforeAll(async () => {
   // 1,000 outbound messages already accepted by A (as its submission API would store them).
   mkdirSync(join(dir, "a-data"), { mode: 0o700 });
   const adb = openDatabase(join(dir, "a-data", "isched.db"));
-  const queue = new DeliveryQueue(adb);
+  const queue = new DeliveryQueue(createSqliteStore(adb));
   for (let i = 0; i < N; i++) {
     const body = invitation({
       uid: `crash-${i}`,
       organizer: "mailto:alice@a.test",
       attendees: [`mailto:user${i}@b.test`],
     });
-    queue.accept(
+    await queue.accept(
       {
         direction: "outbound",
         intake: "api",

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { LogPage } from "../../src/store/message-search.ts";
+import type { LogPage } from "../../src/store/sqlite/message-search.ts";
 import { invitation } from "../support/isched.ts";
 import { type IschedProcess, startIschedProcess } from "../support/isched-process.ts";
 

@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createIschedMetrics, DEFAULT_MAX_PEERS } from "../../src/metrics/isched-metrics.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { deliveryStateCounts } from "../../src/store/console-stats.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { queueFacts } from "../../src/store/queue-facts.ts";
+import { deliveryStateCounts } from "../../src/store/sqlite/console-stats.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { queueFacts } from "../../src/store/sqlite/queue-facts.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { invitation, queueOptions, recipients, T0, TestClock } from "../queue/_fixtures.ts";
 import { type Family, parseExposition } from "./_exposition.ts";
 
@@ -53,10 +54,10 @@ describe("isched's metrics", () => {
     expect(peers.find((s) => s.labels.peer === "other")!.value).toBe(200 - DEFAULT_MAX_PEERS);
   });
 
-  test("the queue's gauges read the database when scraped", () => {
+  test("the queue's gauges read the database when scraped", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
     const m = createIschedMetrics({
       version: "1",
       readers: {
@@ -71,10 +72,10 @@ describe("isched's metrics", () => {
     let f = parseExposition(m.render());
     expect(value(f, "isched_queue_depth")).toBe(0);
     expect(value(f, "isched_queue_oldest_age_seconds")).toBe(0);
-    queue.accept(invitation({ uid: "first" }), recipients(2));
+    await queue.accept(invitation({ uid: "first" }), recipients(2));
     c.advance(90_000);
-    queue.accept(invitation({ uid: "second" }), recipients(1));
-    queue.lease({ owner: "w", limit: 1 });
+    await queue.accept(invitation({ uid: "second" }), recipients(1));
+    await queue.lease({ owner: "w", limit: 1 });
     c.advance(30_000);
     f = parseExposition(m.render());
     expect(value(f, "isched_queue_depth")).toBe(3);

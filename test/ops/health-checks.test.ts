@@ -7,9 +7,9 @@ import {
   healthResponse,
   type ReadinessProbes,
 } from "../../src/ops/health-checks.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { MIN_FREE_BYTES, PROBE_SETTING, probeWrite } from "../../src/store/health-probe.ts";
-import { getSetting } from "../../src/store/settings.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { MIN_FREE_BYTES, PROBE_SETTING, probeWrite } from "../../src/store/sqlite/health-probe.ts";
+import { getSetting } from "../../src/store/sqlite/settings.ts";
 import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
 
 afterEach(removeTempDirs);

@@ -7,11 +7,11 @@
  */
 import { Database } from "bun:sqlite";
 import { SQL } from "bun";
-import { openDatabase } from "../../src/store/database.ts";
-import type { Migration } from "../../src/store/migrations.ts";
-import { migrate } from "../../src/store/migrations.ts";
 import { migratePostgres } from "../../src/store/postgres/migrate.ts";
 import type { PostgresMigration } from "../../src/store/postgres/migrations.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import type { Migration } from "../../src/store/sqlite/migrations.ts";
+import { migrate } from "../../src/store/sqlite/migrations.ts";
 import type { RunningPostgres } from "../support/postgres.ts";
 
 export type Param = string | number | null | Uint8Array;

@@ -4,8 +4,8 @@
  * read back.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { MIGRATIONS } from "../../src/store/migrations.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/migrations.ts";
+import { MIGRATIONS } from "../../src/store/sqlite/migrations.ts";
 import { type RunningPostgres, startPostgres } from "../support/postgres.ts";
 import { type Backend, BackendPair, insertKey, onBoth, outcome, same } from "./_backends.ts";
 

@@ -7,7 +7,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { SQL } from "bun";
 import { StoreError } from "../../src/store/errors.ts";
-import { MIGRATIONS } from "../../src/store/migrations.ts";
 import {
   MIGRATION_LOCK,
   migratePostgres,
@@ -15,6 +14,7 @@ import {
   SCHEMA_CHANNEL,
 } from "../../src/store/postgres/migrate.ts";
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from "../../src/store/postgres/migrations.ts";
+import { MIGRATIONS } from "../../src/store/sqlite/migrations.ts";
 import { VERSION } from "../../src/version.ts";
 import { type RunningPostgres, startPostgres } from "../support/postgres.ts";
 import { PostgresDatabases } from "./_backends.ts";

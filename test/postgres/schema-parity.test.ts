@@ -7,14 +7,14 @@
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { openDatabase } from "../../src/store/database.ts";
-import { MIGRATIONS, type Migration, migrate } from "../../src/store/migrations.ts";
 import { migratePostgres } from "../../src/store/postgres/migrate.ts";
 import {
   POSTGRES_MIGRATIONS,
   POSTGRES_ONLY_TABLES,
   type PostgresMigration,
 } from "../../src/store/postgres/migrations.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { MIGRATIONS, type Migration, migrate } from "../../src/store/sqlite/migrations.ts";
 import { type RunningPostgres, startPostgres } from "../support/postgres.ts";
 import { PostgresDatabases } from "./_backends.ts";
 import { postgresShape, type SchemaShape, shapeDifferences, sqliteShape } from "./_schema-shape.ts";

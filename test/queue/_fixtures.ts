@@ -1,8 +1,8 @@
 /** Messages, deliveries, attempts and a clock for the queue tests. */
 import type { Database } from "bun:sqlite";
 import type { DeliveryQueueOptions, NewDelivery } from "../../src/queue/queue.ts";
-import type { NewAttempt } from "../../src/store/attempts.ts";
-import type { NewMessage } from "../../src/store/messages.ts";
+import type { NewAttempt } from "../../src/store/sqlite/attempts.ts";
+import type { NewMessage } from "../../src/store/sqlite/messages.ts";
 
 export const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 

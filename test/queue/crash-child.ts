@@ -8,11 +8,12 @@
  */
 import { writeSync } from "node:fs";
 import { DeliveryQueue, type NewDelivery } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 const [path, round] = process.argv.slice(2) as [string, string];
 const db = openDatabase(path);
-const queue = new DeliveryQueue(db, { leaseMs: 3_600_000 });
+const queue = new DeliveryQueue(createSqliteStore(db), { leaseMs: 3_600_000 });
 const owner = `crash-child-${process.pid}`;
 writeSync(1, `ready ${process.pid}\n`);
 
@@ -23,7 +24,7 @@ for (let i = 0; ; i++) {
     domain: `peer${i % 7}.example`,
     route: r % 5 === 0 ? "imip" : "ischedule",
   }));
-  const accepted = queue.accept(
+  const accepted = await queue.accept(
     {
       direction: "inbound",
       intake: "ischedule",
@@ -41,12 +42,12 @@ for (let i = 0; ; i++) {
   // "Deliver now" for the first recipient, and a worker's batch; complete every other one and leave
   // the rest in flight, as a worker that is killed mid-attempt would.
   const leased = [
-    ...queue.leaseIds(owner, accepted.deliveryIds.slice(0, 1)),
-    ...queue.lease({ owner, limit: 4 }),
+    ...(await queue.leaseIds(owner, accepted.deliveryIds.slice(0, 1))),
+    ...(await queue.lease({ owner, limit: 4 })),
   ];
-  leased.forEach((d, k) => {
-    if (k % 2 === 1) return;
+  for (const [k, d] of leased.entries()) {
+    if (k % 2 === 1) continue;
     const attempt = { startedAt: Date.now(), durationMs: 1, route: d.route, outcome: "delivered" as const };
-    queue.complete(d.id, owner, attempt, { state: "delivered", requestStatus: "2.0;Success" });
-  });
+    await queue.complete(d.id, owner, attempt, { state: "delivered", requestStatus: "2.0;Success" });
+  }
 }

@@ -9,7 +9,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
 
 afterEach(removeTempDirs);
@@ -99,12 +100,12 @@ describe("a crash (kill -9) of a process using the queue", () => {
       expect(totals.attempts).toBe(totals.counted);
       expect(totals.attempts).toBe(totals.delivered);
 
-      const queue = new DeliveryQueue(db);
-      const before = queue.countByState();
+      const queue = new DeliveryQueue(createSqliteStore(db));
+      const before = await queue.countByState();
       expect(before["in-flight"]).toBeGreaterThan(0);
-      const report = queue.recoverExpiredLeases({ allInFlight: true });
+      const report = await queue.recoverExpiredLeases({ allInFlight: true });
       expect(report.requeued.length + report.broken.length).toBe(before["in-flight"]);
-      const after = queue.countByState();
+      const after = await queue.countByState();
       expect(after).toEqual({
         ...before,
         queued: before.queued + report.requeued.length,
@@ -121,12 +122,12 @@ describe("two processes leasing from the same file at the same time", () => {
     const path = tempDatabasePath();
     const go = `${path}.go`;
     const db = openDatabase(path);
-    const queue = new DeliveryQueue(db);
+    const queue = new DeliveryQueue(createSqliteStore(db));
     const all: number[] = [];
-    db.transaction(() => {
-      for (let m = 0; m < 50; m++) {
-        all.push(
-          ...queue.accept(
+    for (let m = 0; m < 50; m++) {
+      all.push(
+        ...(
+          await queue.accept(
             {
               direction: "outbound",
               intake: "api",
@@ -141,10 +142,10 @@ describe("two processes leasing from the same file at the same time", () => {
               domain: "p.example",
               route: "ischedule" as const,
             })),
-          ).deliveryIds,
-        );
-      }
-    })();
+          )
+        ).deliveryIds,
+      );
+    }
     db.close();
 
     const children = ["a", "b"].map((owner) =>
@@ -169,7 +170,7 @@ describe("two processes leasing from the same file at the same time", () => {
     expect([...a!, ...b!].sort((x, y) => x - y)).toEqual(all);
 
     const check = openDatabase(path);
-    const counts = new DeliveryQueue(check).countByState();
+    const counts = await new DeliveryQueue(createSqliteStore(check)).countByState();
     expect(counts).toMatchObject({ delivered: 1500, queued: 0, "in-flight": 0 });
     expect(check.query("SELECT count(*) AS n FROM attempts").get()).toEqual({ n: 1500 });
     check.close();

@@ -9,22 +9,23 @@
 import { Database } from "bun:sqlite";
 import { existsSync, writeSync } from "node:fs";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 const [path, owner, go] = process.argv.slice(2) as [string, string, string];
 const db = new Database(path, { strict: true });
 db.run("PRAGMA busy_timeout = 5000");
-const queue = new DeliveryQueue(db);
+const queue = new DeliveryQueue(createSqliteStore(db));
 writeSync(1, "ready\n");
 while (!existsSync(go)) await Bun.sleep(1);
 
 const mine: number[] = [];
 for (;;) {
-  const leased = queue.lease({ owner, limit: 1 + Math.floor(Math.random() * 5) });
+  const leased = await queue.lease({ owner, limit: 1 + Math.floor(Math.random() * 5) });
   if (leased.length === 0) break;
   for (const d of leased) {
     const now = Date.now();
     const attempt = { startedAt: now, durationMs: 0, route: d.route, outcome: "delivered" as const };
-    if (!queue.complete(d.id, owner, attempt, { state: "delivered" }))
+    if (!(await queue.complete(d.id, owner, attempt, { state: "delivered" })))
       throw new Error(`lost the lease of ${d.id}`);
     mine.push(d.id);
   }

@@ -1,7 +1,8 @@
 import type { Database } from "bun:sqlite";
 import { beforeEach, describe, expect, test } from "bun:test";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { attempt, invitation, queueOptions, recipients, T0, TestClock } from "./_fixtures.ts";
 
 let db: Database;
@@ -11,15 +12,19 @@ let queue: DeliveryQueue;
 beforeEach(() => {
   db = openDatabase(":memory:");
   clock = new TestClock();
-  queue = new DeliveryQueue(db, queueOptions(clock, { leaseMs: 60_000, maxLeaseBreaks: 1 }));
+  queue = new DeliveryQueue(
+    createSqliteStore(db),
+    queueOptions(clock, { leaseMs: 60_000, maxLeaseBreaks: 1 }),
+  );
 });
 
 /**
  * One delivery in each state: queued, in-flight, delivered, failed, sent-imip, cancelled, broken.
  * Returns their ids in that order.
  */
-function oneOfEach(): number[] {
-  const ids = queue.accept(invitation(), recipients(7, { nextAttemptAt: T0 + 3_600_000 })).deliveryIds;
+async function oneOfEach(): Promise<number[]> {
+  const ids = (await queue.accept(invitation(), recipients(7, { nextAttemptAt: T0 + 3_600_000 })))
+    .deliveryIds;
   const [, inFlight, delivered, failed, sentImip, cancelled, broken] = ids as [
     number,
     number,
@@ -29,21 +34,23 @@ function oneOfEach(): number[] {
     number,
     number,
   ];
-  queue.leaseIds("w", [delivered, failed, sentImip]);
-  queue.complete(delivered, "w", attempt(), { state: "delivered", requestStatus: "2.0;Success" });
-  queue.complete(failed, "w", attempt({ outcome: "permanent" }), {
+  await queue.leaseIds("w", [delivered, failed, sentImip]);
+  await queue.complete(delivered, "w", attempt(), { state: "delivered", requestStatus: "2.0;Success" });
+  await queue.complete(failed, "w", attempt({ outcome: "permanent" }), {
     state: "failed",
     requestStatus: "3.7;Invalid",
     error: "refused",
   });
-  queue.complete(sentImip, "w", attempt({ route: "imip", outcome: "sent-imip" }), { state: "sent-imip" });
-  queue.cancel([cancelled]);
-  queue.leaseIds("crashed", [broken]);
+  await queue.complete(sentImip, "w", attempt({ route: "imip", outcome: "sent-imip" }), {
+    state: "sent-imip",
+  });
+  await queue.cancel([cancelled]);
+  await queue.leaseIds("crashed", [broken]);
   clock.advance(60_001);
-  queue.recoverExpiredLeases();
-  queue.leaseIds("w", [inFlight]);
+  await queue.recoverExpiredLeases();
+  await queue.leaseIds("w", [inFlight]);
   clock.advance(1_000);
-  expect(stateRows().map((r) => r.state)).toEqual([
+  expect((await stateRows()).map((r) => r.state)).toEqual([
     "queued",
     "in-flight",
     "delivered",
@@ -55,8 +62,8 @@ function oneOfEach(): number[] {
   return ids;
 }
 
-function stateRows() {
-  return queue.getMessage(1)!.deliveries.map((d) => ({
+async function stateRows() {
+  return (await queue.getMessage(1))!.deliveries.map((d) => ({
     state: d.state,
     route: d.route,
     target: d.target,
@@ -68,11 +75,13 @@ function stateRows() {
 }
 
 describe("operator actions", () => {
-  test("retryNow() requeues queued, failed and broken deliveries due now, keeping their attempts", () => {
-    const ids = oneOfEach();
+  test("retryNow() requeues queued, failed and broken deliveries due now, keeping their attempts", async () => {
+    const ids = await oneOfEach();
     const now = clock.ms;
-    expect(queue.retryNow(ids)).toBe(3);
-    expect(stateRows().map((r) => [r.state, r.nextAttemptAt, r.attempts, r.finalAt, r.leaseBreaks])).toEqual([
+    expect(await queue.retryNow(ids)).toBe(3);
+    expect(
+      (await stateRows()).map((r) => [r.state, r.nextAttemptAt, r.attempts, r.finalAt, r.leaseBreaks]),
+    ).toEqual([
       ["queued", now, 0, null, 0],
       ["in-flight", T0 + 3_600_000, 0, null, 0],
       ["delivered", null, 1, T0, 0],
@@ -83,10 +92,10 @@ describe("operator actions", () => {
     ]);
   });
 
-  test("cancel() cancels what is not final yet, including a delivery a worker holds", () => {
-    const ids = oneOfEach();
-    expect(queue.cancel(ids)).toBe(3);
-    expect(stateRows().map((r) => [r.state, r.finalAt])).toEqual([
+  test("cancel() cancels what is not final yet, including a delivery a worker holds", async () => {
+    const ids = await oneOfEach();
+    expect(await queue.cancel(ids)).toBe(3);
+    expect((await stateRows()).map((r) => [r.state, r.finalAt])).toEqual([
       ["cancelled", clock.ms],
       ["cancelled", clock.ms],
       ["delivered", T0],
@@ -95,13 +104,13 @@ describe("operator actions", () => {
       ["cancelled", T0],
       ["cancelled", clock.ms],
     ]);
-    expect(queue.complete(ids[1]!, "w", attempt(), { state: "delivered" })).toBe(false);
+    expect(await queue.complete(ids[1]!, "w", attempt(), { state: "delivered" })).toBe(false);
   });
 
-  test("requestImip() moves queued, failed and broken deliveries to the imip route, due now", () => {
-    const ids = oneOfEach();
-    expect(queue.requestImip(ids)).toBe(3);
-    expect(stateRows().map((r) => [r.state, r.route, r.target, r.nextAttemptAt])).toEqual([
+  test("requestImip() moves queued, failed and broken deliveries to the imip route, due now", async () => {
+    const ids = await oneOfEach();
+    expect(await queue.requestImip(ids)).toBe(3);
+    expect((await stateRows()).map((r) => [r.state, r.route, r.target, r.nextAttemptAt])).toEqual([
       ["queued", "imip", null, clock.ms],
       ["in-flight", "ischedule", "https://peer.example/.well-known/ischedule", T0 + 3_600_000],
       ["delivered", "ischedule", "https://peer.example/.well-known/ischedule", null],
@@ -110,22 +119,22 @@ describe("operator actions", () => {
       ["cancelled", "ischedule", "https://peer.example/.well-known/ischedule", null],
       ["queued", "imip", null, clock.ms],
     ]);
-    expect(queue.lease({ owner: "mailer", limit: 10, routes: ["imip"] }).map((d) => d.id)).toEqual([
+    expect((await queue.lease({ owner: "mailer", limit: 10, routes: ["imip"] })).map((d) => d.id)).toEqual([
       ids[0]!,
       ids[3]!,
       ids[6]!,
     ]);
   });
 
-  test("an action on no ids or unknown ids changes nothing", () => {
-    oneOfEach();
-    expect(queue.retryNow([])).toBe(0);
-    expect(queue.cancel([999, 1000])).toBe(0);
-    expect(queue.requestImip([999])).toBe(0);
+  test("an action on no ids or unknown ids changes nothing", async () => {
+    await oneOfEach();
+    expect(await queue.retryNow([])).toBe(0);
+    expect(await queue.cancel([999, 1000])).toBe(0);
+    expect(await queue.requestImip([999])).toBe(0);
   });
 
-  test("countByState() counts every state, with zeros", () => {
-    expect(queue.countByState()).toEqual({
+  test("countByState() counts every state, with zeros", async () => {
+    expect(await queue.countByState()).toEqual({
       queued: 0,
       "in-flight": 0,
       delivered: 0,
@@ -134,9 +143,9 @@ describe("operator actions", () => {
       cancelled: 0,
       broken: 0,
     });
-    oneOfEach();
-    queue.accept(invitation(), recipients(2));
-    expect(queue.countByState()).toEqual({
+    await oneOfEach();
+    await queue.accept(invitation(), recipients(2));
+    expect(await queue.countByState()).toEqual({
       queued: 3,
       "in-flight": 1,
       delivered: 1,
@@ -147,34 +156,34 @@ describe("operator actions", () => {
     });
   });
 
-  test("nextDue() is the earliest due time of a queued delivery, or undefined", () => {
-    expect(queue.nextDue()).toBeUndefined();
-    queue.accept(invitation(), recipients(1, { nextAttemptAt: T0 + 500 }));
-    queue.accept(invitation(), recipients(1, { nextAttemptAt: T0 + 200 }));
-    expect(queue.nextDue()).toBe(T0 + 200);
+  test("nextDue() is the earliest due time of a queued delivery, or undefined", async () => {
+    expect(await queue.nextDue()).toBeUndefined();
+    await queue.accept(invitation(), recipients(1, { nextAttemptAt: T0 + 500 }));
+    await queue.accept(invitation(), recipients(1, { nextAttemptAt: T0 + 200 }));
+    expect(await queue.nextDue()).toBe(T0 + 200);
   });
 });
 
 describe("reading", () => {
-  test("listMessages() pages newest first by id, and the last page has no next page", () => {
-    for (let i = 1; i <= 5; i++) queue.accept(invitation({ uid: `event-${i}` }), recipients(i));
-    const first = queue.listMessages({ limit: 2 });
+  test("listMessages() pages newest first by id, and the last page has no next page", async () => {
+    for (let i = 1; i <= 5; i++) await queue.accept(invitation({ uid: `event-${i}` }), recipients(i));
+    const first = await queue.listMessages({ limit: 2 });
     expect(first.messages.map((m) => [m.id, m.uid])).toEqual([
       [5, "event-5"],
       [4, "event-4"],
     ]);
     expect(first.nextBeforeId).toBe(4);
-    const second = queue.listMessages({ limit: 2, beforeId: first.nextBeforeId });
+    const second = await queue.listMessages({ limit: 2, beforeId: first.nextBeforeId });
     expect(second.messages.map((m) => m.id)).toEqual([3, 2]);
-    const last = queue.listMessages({ limit: 2, beforeId: second.nextBeforeId });
+    const last = await queue.listMessages({ limit: 2, beforeId: second.nextBeforeId });
     expect(last.messages.map((m) => m.id)).toEqual([1]);
     expect(last.nextBeforeId).toBeUndefined();
-    expect(() => queue.listMessages({ limit: 0 })).toThrow(RangeError);
+    await expect(queue.listMessages({ limit: 0 })).rejects.toThrow(RangeError);
   });
 
-  test("listMessages() summarises each message's deliveries by state", () => {
-    oneOfEach();
-    expect(queue.listMessages({ limit: 10 }).messages[0]!.deliveryStates).toEqual({
+  test("listMessages() summarises each message's deliveries by state", async () => {
+    await oneOfEach();
+    expect((await queue.listMessages({ limit: 10 })).messages[0]!.deliveryStates).toEqual({
       queued: 1,
       "in-flight": 1,
       delivered: 1,
@@ -185,18 +194,18 @@ describe("reading", () => {
     });
   });
 
-  test("getMessage() finds a message by id or uuid, with each delivery's own attempts", () => {
-    const { messageId, uuid, deliveryIds } = queue.accept(invitation(), recipients(2));
-    queue.leaseIds("w", deliveryIds);
-    queue.complete(deliveryIds[0]!, "w", attempt({ outcome: "temporary", httpStatus: 503 }), {
+  test("getMessage() finds a message by id or uuid, with each delivery's own attempts", async () => {
+    const { messageId, uuid, deliveryIds } = await queue.accept(invitation(), recipients(2));
+    await queue.leaseIds("w", deliveryIds);
+    await queue.complete(deliveryIds[0]!, "w", attempt({ outcome: "temporary", httpStatus: 503 }), {
       state: "queued",
       nextAttemptAt: T0,
     });
-    queue.complete(deliveryIds[1]!, "w", attempt(), { state: "delivered" });
-    queue.leaseIds("w", [deliveryIds[0]!]);
-    queue.complete(deliveryIds[0]!, "w", attempt(), { state: "delivered" });
-    const byId = queue.getMessage(messageId)!;
-    expect(queue.getMessage(uuid)).toEqual(byId);
+    await queue.complete(deliveryIds[1]!, "w", attempt(), { state: "delivered" });
+    await queue.leaseIds("w", [deliveryIds[0]!]);
+    await queue.complete(deliveryIds[0]!, "w", attempt(), { state: "delivered" });
+    const byId = (await queue.getMessage(messageId))!;
+    expect(await queue.getMessage(uuid)).toEqual(byId);
     expect(byId.deliveries.map((d) => d.attemptList.map((a) => [a.deliveryId, a.httpStatus]))).toEqual([
       [
         [deliveryIds[0]!, 503],
@@ -204,18 +213,18 @@ describe("reading", () => {
       ],
       [[deliveryIds[1]!, 200]],
     ]);
-    expect(queue.getMessage(12345)).toBeUndefined();
-    expect(queue.getMessage("no-such-uuid")).toBeUndefined();
+    expect(await queue.getMessage(12345)).toBeUndefined();
+    expect(await queue.getMessage("no-such-uuid")).toBeUndefined();
   });
 
-  test("reading the queue never changes it", () => {
-    oneOfEach();
+  test("reading the queue never changes it", async () => {
+    await oneOfEach();
     const before = db.query<{ c: number }, []>("SELECT total_changes() AS c").get()!.c;
     const snapshot = db.query("SELECT * FROM deliveries ORDER BY id").all();
-    queue.getMessage(1);
-    queue.listMessages({ limit: 10 });
-    queue.countByState();
-    queue.nextDue();
+    await queue.getMessage(1);
+    await queue.listMessages({ limit: 10 });
+    await queue.countByState();
+    await queue.nextDue();
     expect(db.query<{ c: number }, []>("SELECT total_changes() AS c").get()!.c).toBe(before);
     expect(db.query("SELECT * FROM deliveries ORDER BY id").all()).toEqual(snapshot);
   });

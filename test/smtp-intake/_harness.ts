@@ -19,7 +19,8 @@ import {
   type SmtpIntakeOptions,
   startSmtpIntake,
 } from "../../src/smtp-intake/index.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { type RunningSmtpServer, type SmtpServerOptions, startSmtpServer } from "../support/smtp-server.ts";
 
 export const HOSTED = "example.com";
@@ -33,7 +34,7 @@ export interface Harness {
   asked: { domain: string; facts: ScheduleFacts }[];
   logs: string[];
   /** Every stored message with its deliveries, oldest first. */
-  queued(): MessageDetail[];
+  queued(): Promise<MessageDetail[]>;
   send(m: Sendable): Promise<SendOutcome>;
   stop(): Promise<void>;
 }
@@ -66,7 +67,7 @@ export interface HarnessOptions {
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const sink = await startSmtpServer(o.sink);
   const db = openDatabase(":memory:");
-  const queue = new DeliveryQueue(db);
+  const queue = new DeliveryQueue(createSqliteStore(db));
   const hostedDomains = new Set(o.hosted ?? [HOSTED]);
   const schedulable = new Set(o.schedulable ?? ["ischedule.example"]);
   const asked: Harness["asked"] = [];
@@ -105,9 +106,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     queue,
     asked,
     logs,
-    queued() {
-      const ids = queue.listMessages({ limit: 100 }).messages.map((m) => m.id);
-      return ids.reverse().map((id) => queue.getMessage(id)!);
+    async queued() {
+      const ids = (await queue.listMessages({ limit: 100 })).messages.map((m) => m.id);
+      return Promise.all(ids.reverse().map(async (id) => (await queue.getMessage(id))!));
     },
     send: (m) => sendThrough(intake.port, m),
     async stop() {

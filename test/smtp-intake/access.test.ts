@@ -116,7 +116,7 @@ describe("SMTP intake access", () => {
       transport: { requireTLS: true, tls: { ca: [ca.caCertPem] } },
     });
     expect(r.ok).toBe(true);
-    expect(h.queued()).toHaveLength(1);
+    expect(await h.queued()).toHaveLength(1);
   });
 
   test("without a certificate STARTTLS is not offered", async () => {
@@ -157,7 +157,7 @@ describe("SMTP intake access", () => {
     ]);
     expect(replies[1]).toMatch(/^250[- ]SIZE 4096$/m);
     expect(replies.at(-1)).toMatch(/^552 5\.3\.4 The message exceeds the limit of 4096 octets/);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(h.sink.connections()).toBe(0);
   });
 

@@ -99,7 +99,7 @@ describe("valid iMIP from other calendar systems is upgraded to iSchedule", () =
     h = await startHarness({ hosted: [domainOf(c.from)], schedulable: c.to.map(domainOf), record: true });
     const r = await h.send({ from: c.from, to: c.to, raw: Buffer.from(raw, "latin1") });
     expect(r.ok && r.response).toStartWith(`250 2.0.0 Accepted: ${c.to.length} queued for iSchedule`);
-    const [queued] = h.queued();
+    const [queued] = await h.queued();
     expect(queued!.message).toMatchObject({ method: original.method, uid: original.uid, intake: "smtp" });
     const body = asText(queued!.message.body);
     expect(recurrenceIds(body)).toEqual(recurrenceIds(sent.itipText));
@@ -167,7 +167,7 @@ describe("imperfect iMIP is relayed unchanged to every recipient, never refused"
     expect(mail!.rcptTo).toEqual([...c.to]);
     // Unchanged, in SMTP's form: lines end in CRLF on the wire (RFC 5321 §2.3.8).
     expect(Buffer.from(mail!.raw).toString("latin1")).toBe(raw.replace(/\r?\n/g, "\r\n"));
-    const [logged] = h.queued();
+    const [logged] = await h.queued();
     expect(logged!.deliveries.map((d) => [d.route, d.state])).toEqual(c.to.map(() => ["relay", "delivered"]));
     expect(logged!.deliveries[0]!.attemptList[0]!.error).toMatch(c.why);
   });
@@ -185,5 +185,5 @@ test("a PUBLISHed event (a shop's confirmation) is not scheduling: it goes on as
   expect(Buffer.from((await h.sink.waitFor(1))[0]!.raw).toString("latin1")).toBe(
     raw.replace(/\r?\n/g, "\r\n"),
   );
-  expect(h.queued()).toHaveLength(0);
+  expect(await h.queued()).toHaveLength(0);
 });

@@ -31,20 +31,20 @@ describe("SMTP intake when the smarthost fails", () => {
     expect(!first.ok && first.response).toMatch(
       /^451 4\.4\.0 The smarthost did not take the message now .*1 recipient\(s\) already handled/,
     );
-    expect(h.queued()).toHaveLength(1);
+    expect(await h.queued()).toHaveLength(1);
 
     sw.point(h.sink.port);
     const retry = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw });
     expect(retry.ok && retry.response).toBe("250 2.0.0 Accepted: 1 relayed");
-    expect(h.queued()).toHaveLength(1);
-    expect(h.queued()[0]!.deliveries).toHaveLength(1);
+    expect(await h.queued()).toHaveLength(1);
+    expect((await h.queued())[0]!.deliveries).toHaveLength(1);
     const relayed = await h.sink.waitFor(1);
     expect(relayed.map((m) => m.rcptTo)).toEqual([[CAROL]]);
 
     // A third, unrelated transaction with the same bytes starts afresh: the memory was cleared.
     const again = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw });
     expect(again.ok).toBe(true);
-    expect(h.queued()).toHaveLength(2);
+    expect(await h.queued()).toHaveLength(2);
   });
 
   test("a temporary refusal of one relay recipient: 451, and the retry mails only that recipient", async () => {
@@ -62,7 +62,9 @@ describe("SMTP intake when the smarthost fails", () => {
     const retry = await h.send({ from: "alice@example.com", to: [BOB, CAROL, DAN], raw });
     expect(retry.ok).toBe(true);
     expect((await h.sink.waitFor(1)).map((m) => m.rcptTo)).toEqual([[CAROL]]);
-    expect(h.queued().flatMap((q) => q.deliveries.map((d) => d.recipient))).toEqual([`mailto:${BOB}`]);
+    expect((await h.queued()).flatMap((q) => q.deliveries.map((d) => d.recipient))).toEqual([
+      `mailto:${BOB}`,
+    ]);
   });
 
   test("a permanent refusal gives 554 5.0.0 naming the refused recipient; the iSchedule part stays queued", async () => {
@@ -71,7 +73,7 @@ describe("SMTP intake when the smarthost fails", () => {
     expect(!r.ok && r.response).toMatch(
       /^554 5\.0\.0 The smarthost refused carol@mail-only\.example .*the other 1 recipient\(s\) got it/,
     );
-    expect(h.queued()).toHaveLength(1);
+    expect(await h.queued()).toHaveLength(1);
     expect(h.sink.messages).toHaveLength(0);
   });
 });

@@ -32,7 +32,7 @@ describe("SMTP intake routing", () => {
       /^250 2\.0\.0 Accepted: 1 queued for iSchedule \(message [0-9a-f-]+\), 1 relayed$/,
     );
 
-    const queued = h.queued();
+    const queued = await h.queued();
     expect(queued).toHaveLength(1);
     const { message, deliveries } = queued[0]!;
     expect([message.intake, message.originator, message.method, message.direction]).toEqual([
@@ -70,7 +70,7 @@ describe("SMTP intake routing", () => {
     const [got] = await h.sink.waitFor(1);
     expect(asText(got!.raw)).toBe(asText(raw));
     expect(Buffer.compare(Buffer.from(got!.raw), Buffer.from(raw))).toBe(0);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(h.asked).toHaveLength(0);
   });
 
@@ -78,7 +78,7 @@ describe("SMTP intake routing", () => {
     h = await startHarness();
     const r = await h.send({ from: "invitations-noreply@example.com", to: [BOB], raw: nextcloudMail() });
     expect(r.ok).toBe(true);
-    const queued = h.queued();
+    const queued = await h.queued();
     expect(queued.map((q) => q.deliveries.map((d) => [d.recipient, d.route]))).toEqual([
       [[`mailto:${BOB}`, "ischedule"]],
     ]);
@@ -89,7 +89,10 @@ describe("SMTP intake routing", () => {
     h = await startHarness({ schedulable: ["ischedule.example", "mail-only.example"] });
     const r = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw: cyrusMail() });
     expect(r.ok && r.response).toMatch(/^250 2\.0\.0 Accepted: 2 queued for iSchedule/);
-    expect(h.queued()[0]!.deliveries.map((d) => d.recipient)).toEqual([`mailto:${BOB}`, `mailto:${CAROL}`]);
+    expect((await h.queued())[0]!.deliveries.map((d) => d.recipient)).toEqual([
+      `mailto:${BOB}`,
+      `mailto:${CAROL}`,
+    ]);
     expect(h.sink.connections()).toBe(0);
   });
 
@@ -102,7 +105,7 @@ describe("SMTP intake routing", () => {
       raw: cyrusMail({ itip }),
     });
     expect(r.ok).toBe(true);
-    expect(h.queued()[0]!.deliveries.map((d) => d.recipient)).toEqual([`mailto:${BOB}`]);
+    expect((await h.queued())[0]!.deliveries.map((d) => d.recipient)).toEqual([`mailto:${BOB}`]);
     expect((await h.sink.waitFor(1))[0]!.rcptTo).toEqual(["dave@example.com"]);
   });
 
@@ -116,7 +119,7 @@ describe("SMTP intake routing", () => {
         /^550 5\.7\.1 The Originator mailto:mallory@elsewhere\.example is not in a domain served here/,
       ),
     ]);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(h.sink.connections()).toBe(0);
   });
 
@@ -124,7 +127,7 @@ describe("SMTP intake routing", () => {
     h = await startHarness();
     const r = await h.send({ from: "alice@elsewhere.example", to: [CAROL], raw: plainMail() });
     expect(!r.ok && [r.code, r.command, r.response.slice(0, 10)]).toEqual([550, "MAIL FROM", "550 5.7.1 "]);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(h.sink.connections()).toBe(0);
   });
 
@@ -142,7 +145,7 @@ describe("SMTP intake routing", () => {
       true,
     );
     // The log of messages shows both recipients relayed, and why the message was not upgraded.
-    const [logged] = h.queued();
+    const [logged] = await h.queued();
     expect(logged!.deliveries.map((d) => [d.recipient, d.route, d.state])).toEqual([
       [`mailto:${BOB}`, "relay", "delivered"],
       [`mailto:${CAROL}`, "relay", "delivered"],
@@ -159,7 +162,7 @@ describe("SMTP intake routing", () => {
     expect(r.ok && r.response).toMatch(
       /relayed, not upgraded to iSchedule .*method parameter CANCEL is not its METHOD REQUEST/,
     );
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
   });
 
@@ -206,7 +209,7 @@ describe("SMTP intake routing", () => {
     const raw = cyrusMail({ itip, calendarType: "Content-Type: text/calendar; charset=utf-8; method=REPLY" });
     const r = await h.send({ from: "alice@example.com", to: [BOB], raw });
     expect(r.ok && r.response).toMatch(/^250 2\.0\.0 Accepted: 1 relayed, not upgraded to iSchedule/);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect(asText((await h.sink.waitFor(1))[0]!.raw)).toBe(raw);
   });
 
@@ -223,14 +226,14 @@ describe("SMTP intake routing", () => {
     h = await startHarness({ intake: { relay: undefined } });
     const r = await h.send({ from: "alice@example.com", to: [BOB, CAROL], raw: cyrusMail() });
     expect(!r.ok && r.response.slice(0, 10)).toBe("451 4.3.5 ");
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
   });
 
   test("an undeclared .ics attachment with a METHOD from a hosted organiser goes by iSchedule", async () => {
     h = await startHarness();
     const r = await h.send({ from: "alice@example.com", to: [BOB], raw: attachedIcsMail(itipRequest()) });
     expect(r.ok).toBe(true);
-    expect(h.queued().map((q) => q.deliveries.length)).toEqual([1]);
+    expect((await h.queued()).map((q) => q.deliveries.length)).toEqual([1]);
   });
 
   test("an undeclared .ics attachment from someone else's organiser is relayed as plain mail, not refused", async () => {
@@ -238,7 +241,7 @@ describe("SMTP intake routing", () => {
     const itip = itipRequest({ organizer: "mallory@elsewhere.example" });
     const r = await h.send({ from: "alice@example.com", to: [BOB], raw: attachedIcsMail(itip) });
     expect(r.ok && r.response).toBe("250 2.0.0 Accepted: 1 relayed");
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect((await h.sink.waitFor(1))[0]!.rcptTo).toEqual([BOB]);
   });
 
@@ -252,7 +255,7 @@ describe("SMTP intake routing", () => {
     });
     const r = await h.send({ from: "alice@example.com", to: [BOB], raw: cyrusMail() });
     expect(r.ok).toBe(true);
-    expect(h.queued()).toHaveLength(0);
+    expect(await h.queued()).toHaveLength(0);
     expect((await h.sink.waitFor(1))[0]!.rcptTo).toEqual([BOB]);
   });
 });

@@ -6,9 +6,9 @@ import {
   DEFAULT_CHECKPOINT_POLICY,
   initialCheckpointState,
   planCheckpoint,
-} from "../../src/store/checkpoint-plan.ts";
-import { startCheckpointer } from "../../src/store/checkpointer.ts";
-import { openDatabase } from "../../src/store/database.ts";
+} from "../../src/store/sqlite/checkpoint-plan.ts";
+import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
 
 afterEach(removeTempDirs);

@@ -2,25 +2,26 @@ import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { type ConversionResult, convertToIncrementalVacuum } from "../../src/store/compaction.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { migrate } from "../../src/store/migrations.ts";
-import { spaceFacts } from "../../src/store/retention.ts";
+import { type ConversionResult, convertToIncrementalVacuum } from "../../src/store/sqlite/compaction.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { migrate } from "../../src/store/sqlite/migrations.ts";
+import { spaceFacts } from "../../src/store/sqlite/retention.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { attempt, invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
 
 afterEach(removeTempDirs);
 
 /** A database as isched made them before: auto_vacuum none, WAL, with `n` messages. */
-function legacyDatabase(n: number): string {
+async function legacyDatabase(n: number): Promise<string> {
   const path = tempDatabasePath();
   const db = new Database(path, { create: true, readwrite: true, strict: true });
   db.run("PRAGMA journal_mode = WAL");
   db.run("PRAGMA foreign_keys = ON");
   migrate(db);
-  const queue = new DeliveryQueue(db, queueOptions(new TestClock()));
+  const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(new TestClock()));
   for (let i = 0; i < n; i++)
-    queue.accept(
+    await queue.accept(
       invitation({ uid: `e${i}`, body: `BEGIN:VCALENDAR\r\n${"X".repeat(3000)}${i}\r\nEND:VCALENDAR\r\n` }),
       recipients(2, { state: "delivered", attempt: attempt() }),
     );
@@ -44,8 +45,8 @@ describe("incremental auto-vacuum", () => {
     db.close();
   });
 
-  test("a database made before is converted when it opens, with every row, and can shrink from then on", () => {
-    const path = legacyDatabase(300);
+  test("a database made before is converted when it opens, with every row, and can shrink from then on", async () => {
+    const path = await legacyDatabase(300);
     const before = (() => {
       const db = new Database(path, { readonly: true });
       const c = counts(db);
@@ -69,8 +70,8 @@ describe("incremental auto-vacuum", () => {
     expect(again).toEqual([{ converted: false, reason: "already converted" }]);
   });
 
-  test("without room for the copy the database is left as it was, and the reason says how much is needed", () => {
-    const path = legacyDatabase(50);
+  test("without room for the copy the database is left as it was, and the reason says how much is needed", async () => {
+    const path = await legacyDatabase(50);
     const result = convertToIncrementalVacuum(path, { freeBytes: () => 1024 * 1024 });
     expect(result.converted).toBe(false);
     expect(!result.converted && result.reason).toMatch(
@@ -82,8 +83,8 @@ describe("incremental auto-vacuum", () => {
     db.close();
   });
 
-  test("a copy left by a crash before the rename is removed, and the database converted from itself", () => {
-    const path = legacyDatabase(20);
+  test("a copy left by a crash before the rename is removed, and the database converted from itself", async () => {
+    const path = await legacyDatabase(20);
     writeFileSync(`${path}.compacting.partial-999`, "half a copy");
     writeFileSync(`${path}.compacting`, "a whole copy never renamed");
     const result = convertToIncrementalVacuum(path);

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { acquireDataLock, type LockHolder, lockPathFor } from "../../src/store/data-lock.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { acquireDataLock, type LockHolder, lockPathFor } from "../../src/store/sqlite/data-lock.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { removeTempDirs, tempDatabasePath, tempDir } from "./_temp-dir.ts";
 
 afterEach(removeTempDirs);

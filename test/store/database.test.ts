@@ -2,9 +2,14 @@ import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase } from "../../src/store/database.ts";
 import { StoreError } from "../../src/store/errors.ts";
-import { APPLICATION_ID, MIGRATIONS, type Migration, SCHEMA_VERSION } from "../../src/store/migrations.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import {
+  APPLICATION_ID,
+  MIGRATIONS,
+  type Migration,
+  SCHEMA_VERSION,
+} from "../../src/store/sqlite/migrations.ts";
 import { VERSION } from "../../src/version.ts";
 import { removeTempDirs, tempDatabasePath, tempDir } from "./_temp-dir.ts";
 

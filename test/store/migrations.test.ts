@@ -7,7 +7,7 @@ import {
   migrate,
   SCHEMA_VERSION,
   schemaVersion,
-} from "../../src/store/migrations.ts";
+} from "../../src/store/sqlite/migrations.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
 
 afterEach(removeTempDirs);

@@ -1,15 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
+import { DEFAULT_RETENTION } from "../../src/store/retention-policy.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
 import {
   DEFAULT_BATCH_SIZING,
   nextBatchRows,
   type PruneReport,
   runSteps,
   startPruner,
-} from "../../src/store/pruner.ts";
-import type { PruneStep, StepBatch } from "../../src/store/retention.ts";
-import { DEFAULT_RETENTION } from "../../src/store/retention-policy.ts";
+} from "../../src/store/sqlite/pruner.ts";
+import type { PruneStep, StepBatch } from "../../src/store/sqlite/retention.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { attempt, invitation, queueOptions, recipients, T0, TestClock } from "../queue/_fixtures.ts";
 
 const DAY = 86_400_000;
@@ -112,8 +113,11 @@ describe("the pruner", () => {
   test("runs on its schedule, reports each run, and stops", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    queue.accept(invitation({ receivedAt: T0 }), recipients(1, { state: "delivered", attempt: attempt() }));
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    await queue.accept(
+      invitation({ receivedAt: T0 }),
+      recipients(1, { state: "delivered", attempt: attempt() }),
+    );
     c.advance(401 * DAY);
     const reports: PruneReport[] = [];
     const pruner = startPruner({

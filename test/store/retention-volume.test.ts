@@ -9,13 +9,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { startCheckpointer } from "../../src/store/checkpointer.ts";
-import { convertToIncrementalVacuum } from "../../src/store/compaction.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { migrate } from "../../src/store/migrations.ts";
-import { type PruneReport, retentionSteps, runSteps } from "../../src/store/pruner.ts";
-import { DEFAULT_RESERVE_PAGES, spaceFacts } from "../../src/store/retention.ts";
 import { DEFAULT_RETENTION } from "../../src/store/retention-policy.ts";
+import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
+import { convertToIncrementalVacuum } from "../../src/store/sqlite/compaction.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { migrate } from "../../src/store/sqlite/migrations.ts";
+import { type PruneReport, retentionSteps, runSteps } from "../../src/store/sqlite/pruner.ts";
+import { DEFAULT_RESERVE_PAGES, spaceFacts } from "../../src/store/sqlite/retention.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { removeTempDirs, tempDir } from "./_temp-dir.ts";
 import { fillVolume, type VolumeFacts } from "./_volume.ts";
 
@@ -64,8 +65,8 @@ const fileBytes = (db: Database, path: string): number => {
 };
 
 /** What the endpoint stores for a request delivered at once into isched's inbox: one transaction. */
-function acceptOne(queue: DeliveryQueue, i: number, bodyBytes: number): void {
-  queue.accept(
+async function acceptOne(queue: DeliveryQueue, i: number, bodyBytes: number): Promise<void> {
+  await queue.accept(
     {
       direction: "inbound",
       intake: "ischedule",
@@ -171,14 +172,14 @@ describe(`retention over ${MESSAGES} messages received over 500 days`, () => {
   }, 60_000);
 
   test("a database made before: pruned space is used again, so new traffic does not grow the file", async () => {
-    const insert = (db: Database, n: number) => {
-      const queue = new DeliveryQueue(db, { nowMs: () => NOW });
-      for (let i = 0; i < n; i++) acceptOne(queue, i, 4000);
+    const insert = async (db: Database, n: number) => {
+      const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => NOW });
+      for (let i = 0; i < n; i++) await acceptOne(queue, i, 4000);
     };
     // The same new traffic grows a file that was not pruned (so the comparison below can fail)...
     const control = openDatabase(copy("control"));
     const controlBefore = fileBytes(control, join(folder, "control", "isched.db"));
-    insert(control, 10_000);
+    await insert(control, 10_000);
     const controlGrowth = fileBytes(control, join(folder, "control", "isched.db")) - controlBefore;
     expect(controlGrowth).toBeGreaterThan(40 * 1048576);
     control.close();
@@ -190,7 +191,7 @@ describe(`retention over ${MESSAGES} messages received over 500 days`, () => {
     expect((await pruneAll(db)).problem).toBeUndefined();
     const pruned = fileBytes(db, path);
     expect(pruned).toBe(statSync(original).size);
-    insert(db, 10_000);
+    await insert(db, 10_000);
     expect(fileBytes(db, path)).toBe(pruned);
     console.log(
       `retention: a file without incremental auto-vacuum stays at ${mb(pruned)} with 10,000 new messages (it grew by ${mb(controlGrowth)} unpruned)`,
@@ -203,7 +204,7 @@ describe(`retention over ${MESSAGES} messages received over 500 days`, () => {
     const db = openDatabase(path);
     const checkpointer = startCheckpointer({ db, path, onProblem: () => {} });
     await Bun.sleep(200);
-    const queue = new DeliveryQueue(db, { nowMs: () => NOW });
+    const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => NOW });
     // Half-second windows, alternately with and without the pruner, under the same machine load.
     const windowMs = 500;
     const phaseMs = 12_000;
@@ -232,7 +233,7 @@ describe(`retention over ${MESSAGES} messages received over 500 days`, () => {
       const window = Math.floor((next - started) / windowMs);
       allowed = window % 2 === 1;
       if (allowed) pruning ??= startPruning();
-      acceptOne(queue, i, 5000);
+      await acceptOne(queue, i, 5000);
       windows[window] = [...(windows[window] ?? []), Math.max(0, performance.now() - next)];
     }
     stopped = true;

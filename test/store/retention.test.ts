@@ -2,9 +2,10 @@ import type { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { RefusalLog } from "../../src/inbound/refusal-log.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/database.ts";
-import { getMessageRow } from "../../src/store/messages.ts";
-import { retentionSteps, runSteps } from "../../src/store/pruner.ts";
+import { DEFAULT_RETENTION, type RetentionPolicy } from "../../src/store/retention-policy.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { getMessageRow } from "../../src/store/sqlite/messages.ts";
+import { retentionSteps, runSteps } from "../../src/store/sqlite/pruner.ts";
 import {
   BODIES_CURSOR,
   bodyPruning,
@@ -15,9 +16,9 @@ import {
   type PruneStep,
   refusalPruning,
   spaceFacts,
-} from "../../src/store/retention.ts";
-import { DEFAULT_RETENTION, type RetentionPolicy } from "../../src/store/retention-policy.ts";
-import { getSetting } from "../../src/store/settings.ts";
+} from "../../src/store/sqlite/retention.ts";
+import { getSetting } from "../../src/store/sqlite/settings.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import { attempt, invitation, queueOptions, recipients, T0, TestClock } from "../queue/_fixtures.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
 
@@ -49,8 +50,8 @@ async function prune(db: Database, nowMs: number, policy: RetentionPolicy = DEFA
 }
 
 /** A message received at `receivedAt`, with `n` deliveries delivered at intake (one attempt each). */
-function delivered(queue: DeliveryQueue, o: { receivedAt: number; n?: number; uid?: string }) {
-  const accepted = queue.accept(
+async function delivered(queue: DeliveryQueue, o: { receivedAt: number; n?: number; uid?: string }) {
+  const accepted = await queue.accept(
     invitation({ receivedAt: o.receivedAt, uid: o.uid ?? `e${o.receivedAt}` }),
     recipients(o.n ?? 2, { state: "delivered", requestStatus: "2.0;Success", attempt: attempt() }),
   );
@@ -61,9 +62,9 @@ describe("bodies are emptied after --retain-bodies", () => {
   test("an old message keeps its metadata, deliveries and attempts, and the size of its body", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0 + 40 * DAY);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    const old = delivered(queue, { receivedAt: T0 });
-    const young = delivered(queue, { receivedAt: T0 + 20 * DAY });
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    const old = await delivered(queue, { receivedAt: T0 });
+    const young = await delivered(queue, { receivedAt: T0 + 20 * DAY });
     const size = getMessageRow(db, old.messageId)!.body.byteLength;
 
     const report = await prune(db, c.ms);
@@ -79,7 +80,9 @@ describe("bodies are emptied after --retain-bodies", () => {
         refusal: null,
       },
     );
-    expect(queue.getMessage(old.messageId)!.deliveries.map((d) => [d.state, d.attemptList.length])).toEqual([
+    expect(
+      (await queue.getMessage(old.messageId))!.deliveries.map((d) => [d.state, d.attemptList.length]),
+    ).toEqual([
       ["delivered", 1],
       ["delivered", 1],
     ]);
@@ -90,13 +93,13 @@ describe("bodies are emptied after --retain-bodies", () => {
   test("a message with a delivery queued or in flight keeps its body until the delivery ends, then loses it", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    const queued = queue.accept(invitation({ uid: "queued" }), recipients(1));
-    const leased = queue.accept(
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    const queued = await queue.accept(invitation({ uid: "queued" }), recipients(1));
+    const leased = await queue.accept(
       invitation({ uid: "leased" }),
       recipients(1, { route: "local", target: "store" }),
     );
-    queue.lease({ owner: "w", limit: 10, routes: ["local"] });
+    await queue.lease({ owner: "w", limit: 10, routes: ["local"] });
     const size = getMessageRow(db, queued.messageId)!.body.byteLength;
     c.advance(40 * DAY);
 
@@ -106,8 +109,8 @@ describe("bodies are emptied after --retain-bodies", () => {
     expect(JSON.parse(getSetting(db, BODIES_CURSOR)!).held).toEqual([queued.messageId, leased.messageId]);
 
     // The leased one is delivered; the queued one still waits.
-    const [d] = queue.getMessage(leased.messageId)!.deliveries;
-    queue.complete(d!.id, "w", attempt({ route: "local" }), { state: "delivered" });
+    const [d] = (await queue.getMessage(leased.messageId))!.deliveries;
+    await queue.complete(d!.id, "w", attempt({ route: "local" }), { state: "delivered" });
     expect((await prune(db, c.ms)).bodies!.rows).toBe(1);
     expect(getMessageRow(db, leased.messageId)!.body.byteLength).toBe(0);
     expect(getMessageRow(db, queued.messageId)!.body.byteLength).toBe(size);
@@ -118,13 +121,13 @@ describe("bodies are emptied after --retain-bodies", () => {
   test("a run starts where the last one stopped: emptied messages are not read again", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0 + 40 * DAY);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    for (let i = 0; i < 10; i++) delivered(queue, { receivedAt: T0 + i * 1000 });
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    for (let i = 0; i < 10; i++) await delivered(queue, { receivedAt: T0 + i * 1000 });
     expect(drain(bodyPruning(db, { beforeMs: c.ms - 30 * DAY }))).toBe(10);
     // Were the cursor lost, this batch would read five of the ten again and not be done.
     const again = bodyPruning(db, { beforeMs: c.ms - 30 * DAY }).batch(5);
     expect(again).toEqual({ rows: 0, bytes: 0, done: true });
-    delivered(queue, { receivedAt: T0 + 20_000 });
+    await delivered(queue, { receivedAt: T0 + 20_000 });
     expect(drain(bodyPruning(db, { beforeMs: c.ms - 30 * DAY }))).toBe(1);
     db.close();
   });
@@ -132,11 +135,13 @@ describe("bodies are emptied after --retain-bodies", () => {
   test(`past ${MAX_HELD} messages held back, the cursor waits at the next one instead of forgetting it`, async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
     const ids: number[] = [];
     for (let i = 0; i <= MAX_HELD; i++)
-      ids.push(queue.accept(invitation({ uid: `q${i}`, receivedAt: T0 + i }), recipients(1)).messageId);
-    const after = delivered(queue, { receivedAt: T0 + MAX_HELD + 1 });
+      ids.push(
+        (await queue.accept(invitation({ uid: `q${i}`, receivedAt: T0 + i }), recipients(1))).messageId,
+      );
+    const after = await delivered(queue, { receivedAt: T0 + MAX_HELD + 1 });
     c.advance(40 * DAY);
     const step = bodyPruning(db, { beforeMs: c.ms - 30 * DAY });
     expect(drain(step, 500)).toBe(0);
@@ -146,7 +151,7 @@ describe("bodies are emptied after --retain-bodies", () => {
     // The message after the one it could not remember keeps its body for now...
     expect(getMessageRow(db, after.messageId)!.body.byteLength).toBeGreaterThan(0);
     // ...and loses it once the held ones are gone.
-    queue.cancel(
+    await queue.cancel(
       db
         .query<{ id: number }, []>("SELECT id FROM deliveries")
         .all()
@@ -160,18 +165,20 @@ describe("bodies are emptied after --retain-bodies", () => {
   test("a failed delivery whose body is gone can no longer be retried or sent by email (it would go out empty)", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    const failed = (uid: string) =>
-      queue.accept(
-        invitation({ uid }),
-        recipients(1, { state: "failed", attempt: attempt({ outcome: "permanent" }) }),
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    const failed = async (uid: string) =>
+      (
+        await queue.accept(
+          invitation({ uid }),
+          recipients(1, { state: "failed", attempt: attempt({ outcome: "permanent" }) }),
+        )
       ).deliveryIds[0]!;
-    const old = [failed("old-1"), failed("old-2")];
+    const old = [await failed("old-1"), await failed("old-2")];
     c.advance(40 * DAY);
-    const young = failed("young");
+    const young = await failed("young");
     expect((await prune(db, c.ms)).bodies!.rows).toBe(2);
-    expect(queue.retryNow([old[0]!, young])).toBe(1);
-    expect(queue.requestImip([old[1]!])).toBe(0);
+    expect(await queue.retryNow([old[0]!, young])).toBe(1);
+    expect(await queue.requestImip([old[1]!])).toBe(0);
     expect(
       old.map(
         (id) =>
@@ -181,9 +188,9 @@ describe("bodies are emptied after --retain-bodies", () => {
     db.close();
   });
 
-  test("a refusal is left to its own step (its body is already gone)", () => {
+  test("a refusal is left to its own step (its body is already gone)", async () => {
     const db = openDatabase(":memory:");
-    const log = new RefusalLog(db, { nowMs: () => T0 });
+    const log = new RefusalLog(createSqliteStore(db), { nowMs: () => T0 });
     log.record({
       direction: "inbound",
       intake: "ischedule",
@@ -194,7 +201,7 @@ describe("bodies are emptied after --retain-bodies", () => {
       refusal: "no signature",
       bodySize: 5000,
     });
-    log.close();
+    await log.close();
     expect(drain(bodyPruning(db, { beforeMs: T0 + DAY }))).toBe(0);
     expect(count(db, "SELECT body_size AS n FROM messages")).toBe(5000);
     db.close();
@@ -205,20 +212,20 @@ describe("messages are deleted after --retain", () => {
   test("an old message goes with its deliveries and attempts; one being delivered stays", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    const done = delivered(queue, { receivedAt: T0, n: 3 });
-    const failed = queue.accept(
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    const done = await delivered(queue, { receivedAt: T0, n: 3 });
+    const failed = await queue.accept(
       invitation({ uid: "failed" }),
       recipients(1, { state: "failed", attempt: attempt({ outcome: "permanent" }) }),
     );
-    const queued = queue.accept(invitation({ uid: "queued" }), recipients(2));
-    const inFlight = queue.accept(
+    const queued = await queue.accept(invitation({ uid: "queued" }), recipients(2));
+    const inFlight = await queue.accept(
       invitation({ uid: "in-flight" }),
       recipients(1, { route: "local", target: "store" }),
     );
-    queue.lease({ owner: "w", limit: 10, routes: ["local"] });
+    await queue.lease({ owner: "w", limit: 10, routes: ["local"] });
     c.advance(401 * DAY);
-    const young = delivered(queue, { receivedAt: c.ms - DAY });
+    const young = await delivered(queue, { receivedAt: c.ms - DAY });
 
     const report = await prune(db, c.ms);
 
@@ -245,12 +252,13 @@ describe("messages are deleted after --retain", () => {
     db.close();
   });
 
-  test("messages held back at the head of the log are passed, not read again in every batch", () => {
+  test("messages held back at the head of the log are passed, not read again in every batch", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    for (let i = 0; i < 5; i++) queue.accept(invitation({ uid: `q${i}`, receivedAt: T0 + i }), recipients(1));
-    for (let i = 0; i < 5; i++) delivered(queue, { receivedAt: T0 + 10 + i });
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    for (let i = 0; i < 5; i++)
+      await queue.accept(invitation({ uid: `q${i}`, receivedAt: T0 + i }), recipients(1));
+    for (let i = 0; i < 5; i++) await delivered(queue, { receivedAt: T0 + 10 + i });
     const step = messagePruning(db, { beforeMs: T0 + 401 * DAY });
     // Five held, then five deleted, in batches of three: 0, 1 (two held passed), 3, 1.
     const batches = [step.batch(3), step.batch(3), step.batch(3), step.batch(3)];
@@ -263,8 +271,8 @@ describe("messages are deleted after --retain", () => {
   test("with --retain forever nothing is deleted, and bodies follow their own period", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0 + 5000 * DAY);
-    const queue = new DeliveryQueue(db, queueOptions(c));
-    const m = delivered(queue, { receivedAt: T0 });
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(c));
+    const m = await delivered(queue, { receivedAt: T0 });
     const report = await prune(db, c.ms, { ...DEFAULT_RETENTION, messagesMs: undefined });
     expect(report.messages).toBeUndefined();
     expect(report.bodies!.rows).toBe(1);
@@ -277,7 +285,7 @@ describe("refusal records are deleted after 7 days", () => {
   test("oldest first, younger ones kept, with the bytes their metadata weighed", async () => {
     const db = openDatabase(":memory:");
     let now = T0;
-    const log = new RefusalLog(db, { nowMs: () => now, windowMs: 1 });
+    const log = new RefusalLog(createSqliteStore(db), { nowMs: () => now, windowMs: 1 });
     for (let day = 0; day < 10; day++) {
       now = T0 + day * DAY;
       log.record({
@@ -289,9 +297,9 @@ describe("refusal records are deleted after 7 days", () => {
         contentType: "text/calendar",
         refusal: "no signature",
       });
-      log.flush();
+      await log.flush();
     }
-    log.close();
+    await log.close();
     const step = refusalPruning(db, { beforeMs: T0 + 9 * DAY - 7 * DAY });
     const first = step.batch(1);
     expect(first.rows).toBe(1);

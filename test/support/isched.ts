@@ -2,6 +2,7 @@
  * Starts a real isched server in this process for a test (temp data folder, free ports, quick
  * retries), and speaks iSchedule to it as a remote peer would: signed POSTs over real sockets.
  */
+import type { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,9 +12,12 @@ import { type SigningKey, signRequest } from "../../src/dkim/sign.ts";
 import { DEFAULT_LIMITS } from "../../src/inbound/limits.ts";
 import { createLogger, silentLogger } from "../../src/log/logger.ts";
 import { type RunningServer, startServer } from "../../src/server/app.ts";
+import type { SqliteStore } from "../../src/store/sqlite/store.ts";
 
 export interface TestServer extends RunningServer {
   readonly dataDir: string;
+  /** The SQLite connection under the server's store, for tests that look at the rows themselves. */
+  readonly db: Database;
   /** Stops the server and removes its data folder. */
   close(): Promise<void>;
 }
@@ -45,6 +49,7 @@ export async function startIsched(
   return {
     ...server,
     dataDir,
+    db: (server.store as SqliteStore).db,
     stop: server.stop,
     async close() {
       await server.stop();

@@ -1,5 +1,5 @@
 /** Attempts by outcome as stacked bars, drawn as inline SVG (no library, nothing to download). */
-import type { OutcomeBucket } from "../../src/store/console-stats.ts";
+import type { OutcomeBucket } from "../../src/store/sqlite/console-stats.ts";
 import { h, svg, utc } from "../dom.ts";
 
 export const OUTCOMES = ["delivered", "sent-imip", "pending", "temporary", "permanent", "cancelled"] as const;

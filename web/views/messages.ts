@@ -6,7 +6,7 @@
 
 import { FilterError, parseFilter } from "../../src/console/filter.ts";
 import { FILTER_HELP, quoteValue } from "../../src/console/filter-help.ts";
-import type { LogMessageSummary, LogPage } from "../../src/store/message-search.ts";
+import type { LogMessageSummary, LogPage } from "../../src/store/sqlite/message-search.ts";
 import { api } from "../api.ts";
 import { badge, breakable, errorBox, h, labelCells, replace, time } from "../dom.ts";
 import { actionButton } from "./actions.ts";

@@ -3,8 +3,8 @@
  * queue's depth, attempts by outcome, the latest failures.
  */
 
-import type { AttemptOutcome } from "../../src/store/attempts.ts";
-import type { OutcomeBucket, RecentFailure } from "../../src/store/console-stats.ts";
+import type { AttemptOutcome } from "../../src/store/sqlite/attempts.ts";
+import type { OutcomeBucket, RecentFailure } from "../../src/store/sqlite/console-stats.ts";
 import { api } from "../api.ts";
 import { badge, breakable, errorBox, h, nameCode, replace, tableBox, time } from "../dom.ts";
 import { outcomeChart } from "./chart.ts";

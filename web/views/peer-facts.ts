@@ -4,7 +4,7 @@
  * each with where it came from (a test, or real traffic) and its age.
  */
 import type { CapabilitiesFact, DiscoveryFact, KeyFact, PeerFact } from "../../src/console/peer-facts.ts";
-import type { SelectorSeen } from "../../src/store/console-stats.ts";
+import type { SelectorSeen } from "../../src/store/sqlite/console-stats.ts";
 import { h, nameCode, relative, tableBox, time } from "../dom.ts";
 
 /** "from a test, 3 min ago" (learned then, or confirmed since). */

@@ -3,7 +3,7 @@
  * edits the policy (applied by the running server to the next message) and tests the domain live.
  */
 import type { PeerFact } from "../../src/console/peer-facts.ts";
-import type { SelectorSeen } from "../../src/store/console-stats.ts";
+import type { SelectorSeen } from "../../src/store/sqlite/console-stats.ts";
 import { api } from "../api.ts";
 import { badge, breakable, errorBox, h, replace, tableBox, time } from "../dom.ts";
 import { toast } from "./actions.ts";

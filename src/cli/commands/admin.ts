@@ -13,7 +13,7 @@ import { passwordProblem, prepareAdminAccess, setAdminPassword } from "../../con
 import { ClientError, createClient, DEFAULT_SERVER, readToken } from "../../console/client.ts";
 import { isLoopbackHost } from "../../console/guard.ts";
 import type { RunningServer } from "../../server/app.ts";
-import { openDatabase } from "../../store/database.ts";
+import { openSqliteStore, type SqliteStore } from "../../store/sqlite/store.ts";
 import { defineCommand } from "../command.ts";
 import { CommandError } from "../errors.ts";
 import { describeFsError } from "../io.ts";
@@ -53,7 +53,7 @@ export async function announceConsoleAccess(
   access: ConsoleAccess,
   write: (text: string) => void = (t) => process.stdout.write(t),
 ): Promise<void> {
-  const { setupToken } = await prepareAdminAccess(server.db, access);
+  const { setupToken } = await prepareAdminAccess(server.store, access);
   if (setupToken) {
     write(
       `\nThe console has no password yet. Open ${server.consoleUrl}/ and enter this one-time setup token\n` +
@@ -106,18 +106,18 @@ export const adminSetPasswordCommand = defineCommand({
   async run({ flags }) {
     const password = await readPassword(flags.passwordFile);
     if (flags.server === undefined) {
-      let db: ReturnType<typeof openDatabase> | undefined;
+      let store: SqliteStore | undefined;
       try {
-        db = openDatabase(join(flags.data, "isched.db"));
+        store = openSqliteStore(join(flags.data, "isched.db"));
       } catch (e) {
         // isched holds the database while it runs: go through its API instead.
         if (!/in use by/.test((e as Error).message)) throw new CommandError((e as Error).message);
       }
-      if (db) {
+      if (store) {
         try {
-          await setAdminPassword(db, password);
+          await setAdminPassword(store, password);
         } finally {
-          db.close();
+          await store.close();
         }
         process.stdout.write(`The console password is set (in ${join(flags.data, "isched.db")}).\n`);
         return 0;

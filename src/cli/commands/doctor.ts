@@ -21,13 +21,14 @@ import { endpointChecks } from "../../diagnose/endpoint.ts";
 import { localTargetCheck, smtpRelayCheck } from "../../diagnose/reach.ts";
 import type { Capabilities } from "../../ischedule/capabilities.ts";
 import { parseCapabilities } from "../../ischedule/capabilities-reader.ts";
-import { publicEndpointOf } from "../../keys/public-endpoint.ts";
+import { ENDPOINT_SETTING, publicEndpointOf } from "../../keys/public-endpoint.ts";
 import { classifyAddress } from "../../net/address-policy.ts";
 import { type PeerRequest, peerFetch } from "../../net/peer-fetch.ts";
 import { createDiscovery, WELL_KNOWN_PATH } from "../../outbound/discovery.ts";
-import { openReadOnly } from "../../store/backup.ts";
-import { allKeys } from "../../store/dkim-keys.ts";
 import { StoreError } from "../../store/errors.ts";
+import { openReadOnly } from "../../store/sqlite/backup.ts";
+import { allKeys } from "../../store/sqlite/dkim-keys.ts";
+import { getSetting } from "../../store/sqlite/settings.ts";
 import { type Check, exitCodeOf, formatReport } from "../check-report.ts";
 import { defineCommand } from "../command.ts";
 import { peerAccess } from "../peer-access.ts";
@@ -145,7 +146,7 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
   };
   const listenPort = c.running ? Number(new URL(c.running.endpoint).port) : config.listen.port;
   const expected = publicEndpointOf({
-    db: c.db,
+    stored: c.db ? getSetting(c.db, ENDPOINT_SETTING) : undefined,
     domains: config.domains,
     tls: config.tls !== undefined,
     listenPort,

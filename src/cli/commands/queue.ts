@@ -9,7 +9,7 @@ import { UsageError } from "../../config/errors.ts";
 import { flag } from "../../config/flags.ts";
 import { FILTER_HELP } from "../../console/filter-help.ts";
 import type { DeliveryView, MessageView } from "../../console/message-view.ts";
-import type { LogMessageSummary, LogPage } from "../../store/message-search.ts";
+import type { LogMessageSummary, LogPage } from "../../store/store.ts";
 import { shellQuote, shellWord } from "../../text/shell.ts";
 import { defineCommand } from "../command.ts";
 import { ask, connect, connectionFlags } from "./api-connection.ts";

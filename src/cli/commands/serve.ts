@@ -9,7 +9,7 @@ import { formatRetrySchedule } from "../../delivery/policy.ts";
 import { redactSmtpUrl } from "../../imip/index.ts";
 import { endpointRecords, keyRecord } from "../../keys/dns-records.ts";
 import { KEY_PROBLEM, type KeyPublicationState } from "../../keys/key-publication.ts";
-import { publicEndpointOf } from "../../keys/public-endpoint.ts";
+import { ENDPOINT_SETTING, publicEndpointOf } from "../../keys/public-endpoint.ts";
 import { createLogger, type LogLevel } from "../../log/logger.ts";
 import { type RunningServer, startServer } from "../../server/app.ts";
 import { DEFAULT_RETENTION, formatRetentionPeriod } from "../../store/retention-policy.ts";
@@ -77,9 +77,9 @@ export function strayWarnings(parsed: Pick<ParsedArgs<typeof serveFlags>, "stray
  * endpoint is (draft §4.2), the TXT path record when the path is not the well-known one (§4.3), and
  * the key's TXT record.
  */
-function newKeyRecords(c: ServeConfig, server: RunningServer): string {
+async function newKeyRecords(c: ServeConfig, server: RunningServer): Promise<string> {
   const publicEndpoint = publicEndpointOf({
-    db: server.db,
+    stored: await server.store.getSetting(ENDPOINT_SETTING),
     domains: c.domains,
     tls: c.tls !== undefined,
     listenPort: Number(new URL(server.url).port),
@@ -175,7 +175,7 @@ export const serveCommand = defineCommand({
     }
     process.stdout.write(summary(config, server, server.keyPublication.states()));
     process.stdout.write(`${startupConfiguration(parsed)}\n`);
-    if (server.keys.generated.length > 0) process.stdout.write(newKeyRecords(config, server));
+    if (server.keys.generated.length > 0) process.stdout.write(await newKeyRecords(config, server));
     await announceConsoleAccess(server, consoleAccess);
     // Where the other commands find this server (its ports may be ones the system chose).
     const forgetServing = writeServingInfo(config.dataDir, {

@@ -5,6 +5,7 @@
  * folder and the database in it (schema, keys). The configuration is checked by the very code serve
  * runs (serveSettings, dataFolderPlan, checkAddressesFree, riskySettings), so the two cannot disagree.
  */
+
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { ConfigError, UsageError } from "../../config/errors.ts";
@@ -16,11 +17,12 @@ import type { ServeConfig } from "../../config/serve-config.ts";
 import { serveFlags } from "../../config/serve-flags.ts";
 import { finding } from "../../diagnose/check.ts";
 import { dataFolderPlan } from "../../server/data-folder.ts";
-import { type DatabaseFacts, factsOf, openReadOnly } from "../../store/backup.ts";
-import { keysOfDomain } from "../../store/dkim-keys.ts";
 import { StoreError } from "../../store/errors.ts";
-import { MIGRATIONS, newerSchema } from "../../store/migrations.ts";
-import { allPeerPolicies, type PeerPolicyRow } from "../../store/peer-policies.ts";
+import { type DatabaseFacts, factsOf, openReadOnly } from "../../store/sqlite/backup.ts";
+import { keysOfDomain } from "../../store/sqlite/dkim-keys.ts";
+import { MIGRATIONS, newerSchema } from "../../store/sqlite/migrations.ts";
+import { allPeerPolicies } from "../../store/sqlite/peer-policies.ts";
+import type { PeerPolicyRow } from "../../store/store.ts";
 import { type Check, formatReport, worst } from "../check-report.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";

@@ -21,7 +21,7 @@
 import type { SQL } from "bun";
 import { VERSION } from "../../version.ts";
 import { StoreError } from "../errors.ts";
-import { APPLICATION_ID, newerSchemaReason } from "../migrations.ts";
+import { APPLICATION_ID, newerSchemaReason } from "../sqlite/migrations.ts";
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from "./migrations.ts";
 
 /** The advisory lock migrators take: SQLite's application_id, "isch". */

@@ -16,6 +16,7 @@
  * one writer, and a request would wait for the lock instead (blocking its thread while it waits).
  */
 import type { Database } from "bun:sqlite";
+import type { RetentionPolicy } from "../retention-policy.ts";
 import {
   bodyPruning,
   compaction,
@@ -25,7 +26,6 @@ import {
   type PruneStepName,
   refusalPruning,
 } from "./retention.ts";
-import type { RetentionPolicy } from "./retention-policy.ts";
 
 export interface BatchSizing {
   /** How long one batch should take. */

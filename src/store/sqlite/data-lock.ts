@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { StoreError } from "./errors.ts";
+import { StoreError } from "../errors.ts";
 
 export interface LockHolder {
   readonly pid: number;

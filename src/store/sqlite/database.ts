@@ -10,10 +10,10 @@
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { StoreError } from "../errors.ts";
 import { backupDatabase } from "./backup.ts";
 import { type ConversionResult, convertToIncrementalVacuum } from "./compaction.ts";
 import { acquireDataLock, type DataLock, lockPathFor } from "./data-lock.ts";
-import { StoreError } from "./errors.ts";
 import {
   APPLICATION_ID,
   MIGRATIONS,

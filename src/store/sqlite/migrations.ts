@@ -9,8 +9,8 @@
  * Never edit a migration that has shipped: add a new one.
  */
 import type { Database } from "bun:sqlite";
-import { VERSION } from "../version.ts";
-import { StoreError } from "./errors.ts";
+import { VERSION } from "../../version.ts";
+import { StoreError } from "../errors.ts";
 
 export interface Migration {
   /** What the migration does, for error messages. */

@@ -11,26 +11,19 @@
  * recipients of a message alone.
  */
 import type { Database } from "bun:sqlite";
+import {
+  ACTION_STATES,
+  type BulkAction,
+  type FilterTerm,
+  type MessageFilter,
+  namesRefused,
+  type ValueKey,
+} from "../message-filter.ts";
 import type { DeliveryState } from "./deliveries.ts";
+
+export { ACTION_STATES, type BulkAction, type FilterTerm, type MessageFilter, namesRefused, type ValueKey };
+
 import type { MessageFacts, MessageRow } from "./messages.ts";
-
-export type ValueKey =
-  | "peer"
-  | "status"
-  | "method"
-  | "uid"
-  | "organizer"
-  | "originator"
-  | "recipient"
-  | "dkim"
-  | "direction";
-
-/** `status:refused` names requests refused at intake: logged with their reason, never a delivery. */
-export type FilterTerm =
-  | { readonly key: ValueKey; readonly negated: boolean; readonly values: readonly string[] }
-  | { readonly key: "before" | "after"; readonly negated: boolean; readonly atMs: number };
-
-export type MessageFilter = readonly FilterTerm[];
 
 /** A message as the log lists it: its row's columns (messages.ts) and what its deliveries add up to. */
 export interface LogMessageSummary
@@ -184,15 +177,6 @@ export function summariesOf(
     .map(fromRaw);
 }
 
-export type BulkAction = "retryNow" | "cancel" | "requestImip";
-
-/** The states each operator action applies to (the queue's own statements check them again). */
-export const ACTION_STATES: Readonly<Record<BulkAction, readonly DeliveryState[]>> = {
-  retryNow: ["queued", "failed", "broken"],
-  cancel: ["queued", "in-flight", "broken"],
-  requestImip: ["queued", "failed", "broken"],
-};
-
 /** The delivery-level part of a filter: which recipients of a matching message it names. */
 function deliveryRestrictions(filter: MessageFilter): Compiled {
   const parts: string[] = [];
@@ -263,13 +247,6 @@ export function unknownDeliveries(db: Database, ids: readonly number[]): number[
       .map((r) => r.id),
   );
   return ids.filter((id) => !known.has(id));
-}
-
-/** Does the filter name refused requests (`status:refused`, not negated)? */
-export function namesRefused(filter: MessageFilter): boolean {
-  return filter.some(
-    (t) => "values" in t && t.key === "status" && !t.negated && t.values.includes("refused"),
-  );
 }
 
 /** The delivery ids of a message (actions "per message"). */

@@ -1,6 +1,7 @@
 /** The settings table: small named values isched keeps between runs (capability serial, tokens). */
 import type { Database } from "bun:sqlite";
 import { perDatabase } from "./_per-database.ts";
+import { clearSessions } from "./console-sessions.ts";
 
 const statements = perDatabase((db) => ({
   get: db.query<{ value: string }, { key: string }>("SELECT value FROM settings WHERE key = $key"),
@@ -33,4 +34,16 @@ export function capabilitiesSerial(db: Database, fingerprint: string): number {
       return serial;
     })
     .immediate();
+}
+
+/** Stores the admin password's hash, deletes `voidSettings` and ends every session, in one transaction. */
+export function setAdminPasswordHash(
+  db: Database,
+  o: { setting: string; hash: string; voidSettings: readonly string[] },
+): void {
+  db.transaction(() => {
+    setSetting(db, o.setting, o.hash);
+    for (const key of o.voidSettings) db.query("DELETE FROM settings WHERE key = ?").run(key);
+    clearSessions(db);
+  }).immediate();
 }

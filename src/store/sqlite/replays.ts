@@ -10,21 +10,11 @@
  * message_id has no foreign key: messages with a replay key are accepted ones, which isched keeps.
  */
 import type { Database } from "bun:sqlite";
+import { type ReplayClaim, ReplayConflictError } from "../errors.ts";
 import { keyClaims } from "./_key-claims.ts";
 
-export interface ReplayClaim {
-  key: string;
-  /** When the key stops answering for its message (ms). */
-  expiresAt: number;
-}
-
-/** A claim on a key another message holds: the caller's transaction is rolled back. */
-export class ReplayConflictError extends Error {
-  override readonly name = "ReplayConflictError";
-  constructor(readonly key: string) {
-    super("another message holds this replay key");
-  }
-}
+export type { ReplayClaim };
+export { ReplayConflictError };
 
 const keys = keyClaims("replay_keys");
 

@@ -15,14 +15,14 @@ export {
   type DeliveryState,
   type FinalDeliveryState,
   type Route,
-} from "./delivery-states.ts";
+} from "../delivery-states.ts";
 
 import {
   DELIVERY_STATES,
   type DeliveryState,
   type FinalDeliveryState,
   type Route,
-} from "./delivery-states.ts";
+} from "../delivery-states.ts";
 
 export interface DeliveryRow {
   id: number;

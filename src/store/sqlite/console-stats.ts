@@ -221,3 +221,30 @@ export function changedMessages(
   cursor.sinceMs = o.nowMs;
   return [...ids].sort((a, b) => b - a);
 }
+
+export interface LastAttempt {
+  outcome: AttemptOutcome;
+  startedAt: number;
+  error: string | null;
+}
+
+/** How far back "the latest attempt of a target" looks, so a silent target costs a bounded scan. */
+const RECENT_ATTEMPTS = 5000;
+
+/** The latest attempt of the local deliveries to `domain`, or of any iMIP attempt. */
+export function lastAttempt(
+  db: Database,
+  o: { route: "local"; domain: string } | { route: "imip" },
+): LastAttempt | null {
+  const newest = db.query<{ id: number | null }, []>("SELECT max(id) AS id FROM attempts").get()?.id ?? 0;
+  const where = o.route === "local" ? "d.route = 'local' AND d.domain = ?" : "a.route = ?";
+  // CROSS JOIN keeps attempts the outer loop: a walk back over the newest rowids, never a scan of
+  // every delivery of a busy domain.
+  return (
+    db
+      .query<LastAttempt, [number, string]>(`SELECT a.outcome, a.started_at AS startedAt, a.error
+        FROM attempts a CROSS JOIN deliveries d ON d.id = a.delivery_id
+        WHERE a.id > ? AND ${where} ORDER BY a.id DESC LIMIT 1`)
+      .get(newest - RECENT_ATTEMPTS, o.route === "local" ? o.domain : "imip") ?? null
+  );
+}

@@ -6,17 +6,11 @@
  * number of rows and a number of bytes (src/inbound/refusal-log.ts writes it).
  */
 import type { Database } from "bun:sqlite";
+import { DEFAULT_REFUSAL_LIMITS, type RefusalLimits } from "../refusal-limits.ts";
 import { perDatabase } from "./_per-database.ts";
 import { type HeaderList, insertMessage, type NewMessage } from "./messages.ts";
 
-export interface RefusalLimits {
-  /** Refusals kept at most. */
-  readonly maxCount: number;
-  /** Bytes of refusal metadata kept at most (as metadataBytes counts them). */
-  readonly maxBytes: number;
-}
-
-export const DEFAULT_REFUSAL_LIMITS: RefusalLimits = { maxCount: 10_000, maxBytes: 16 * 1024 * 1024 };
+export { DEFAULT_REFUSAL_LIMITS, type RefusalLimits };
 
 /** Header bytes kept of one refused request, and of one field value. */
 export const MAX_HEADER_BYTES = 8 * 1024;

@@ -15,8 +15,8 @@
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { StoreError } from "../errors.ts";
 import { backupDatabase, factsOf, syncFile } from "./backup.ts";
-import { StoreError } from "./errors.ts";
 import { APPLICATION_ID } from "./migrations.ts";
 
 export type ConversionResult =

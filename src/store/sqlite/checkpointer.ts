@@ -63,7 +63,8 @@ const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;
  */
 function defaultWorkerUrl(): string {
   const compiled = import.meta.url.includes("/$bunfs/") || import.meta.url.includes("/~BUN/");
-  return new URL(compiled ? "./store/checkpoint-worker.ts" : "./checkpoint-worker.ts", import.meta.url).href;
+  return new URL(compiled ? "./store/sqlite/checkpoint-worker.ts" : "./checkpoint-worker.ts", import.meta.url)
+    .href;
 }
 
 export function startCheckpointer(o: CheckpointerOptions): Checkpointer {

@@ -9,27 +9,12 @@
  * taken over by the next claim, and claims prune a few expired rows each.
  */
 import type { Database } from "bun:sqlite";
+import { ItipCopyError, type ItipKeyClaims } from "../errors.ts";
 import { keyClaims } from "./_key-claims.ts";
 import { perDatabase } from "./_per-database.ts";
 
-export interface ItipKeyClaims {
-  /** One per recipient whose copy is claimed; recipients without one are not deduplicated. */
-  readonly keys: readonly { readonly recipient: string; readonly key: string }[];
-  /** When the keys stop answering for their message (ms). */
-  readonly expiresAt: number;
-}
-
-/**
- * Every recipient claimed is held by earlier messages: the whole request is a copy sent again. The
- * caller's transaction is rolled back (nothing of the copy is stored); `held` maps each recipient to
- * the message that holds its copy.
- */
-export class ItipCopyError extends Error {
-  override readonly name = "ItipCopyError";
-  constructor(readonly held: ReadonlyMap<string, number>) {
-    super("every recipient's copy of this iTIP revision is held by an earlier message");
-  }
-}
+export type { ItipKeyClaims };
+export { ItipCopyError };
 
 const keys = keyClaims("itip_keys");
 

@@ -11,7 +11,7 @@
  */
 import { Database } from "bun:sqlite";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
-import { StoreError } from "./errors.ts";
+import { StoreError } from "../errors.ts";
 import { APPLICATION_ID, schemaVersion, writtenBy } from "./migrations.ts";
 
 /** As long as a server's own connections wait for a lock (database.ts). */

@@ -1,0 +1,448 @@
+/**
+ * The Store over one bun:sqlite connection (src/store/store.ts says what each method does). Each
+ * method's body is synchronous: a statement, or a bun:sqlite transaction opened and committed
+ * inside it, so nothing is awaited between BEGIN and COMMIT, no two methods interleave on the
+ * connection and no mutex is needed. Writing transactions start IMMEDIATE (they take the write lock
+ * at BEGIN, so a busy database waits at BEGIN rather than failing on the first write); reads that
+ * must see one snapshot run DEFERRED.
+ */
+import type { Database } from "bun:sqlite";
+import { dirname } from "node:path";
+import { ItipCopyError } from "../errors.ts";
+import type {
+  AttemptRow,
+  DeliveryToStore,
+  MessageDetail,
+  RecoveryReport,
+  Store,
+  StoredMessage,
+} from "../store.ts";
+import { attemptsOfMessage, insertAttempt } from "./attempts.ts";
+import {
+  clearSessions,
+  countSessions,
+  deleteSession,
+  expireSessions,
+  getSession,
+  insertSession,
+  keepNewestSessions,
+  touchSession,
+} from "./console-sessions.ts";
+import {
+  attemptsByOutcome,
+  changeCursor,
+  changedMessages,
+  deliveryStateCounts,
+  inboundPeerStats,
+  lastAttempt,
+  outboundPeerStats,
+  recentFailures,
+  selectorsSeen,
+} from "./console-stats.ts";
+import { type OpenDatabaseOptions, openDatabase } from "./database.ts";
+import {
+  applyOperatorAction,
+  breakLease,
+  completeLeased,
+  countDeliveriesByState,
+  deliveriesOfMessage,
+  endBreakStreaks,
+  getDeliveryRow,
+  inFlightDeliveries,
+  insertDelivery,
+  leaseDue,
+  leaseIds,
+  nextDueAt,
+  postponeLeased,
+  releaseLeases,
+  renewLeases,
+  wakeWaiting,
+} from "./deliveries.ts";
+import { allKeys, insertKey, keysOfDomain, setKeyState } from "./dkim-keys.ts";
+import { probeWrite } from "./health-probe.ts";
+import { inbox } from "./inbox.ts";
+import { claimItipKeys, noteResent } from "./itip-keys.ts";
+import {
+  actionableDeliveries,
+  deliveriesForAction,
+  deliveryIdsOfMessage,
+  searchMessages,
+  summariesOf,
+  unknownDeliveries,
+} from "./message-search.ts";
+import { getMessageRow, insertMessage, recordResponse } from "./messages.ts";
+import { peerFactsOf, recordPeerFact } from "./peer-facts.ts";
+import { allPeerPolicies, getPeerPolicy, removePeerPolicy, setPeerPolicy } from "./peer-policies.ts";
+import { queueFacts } from "./queue-facts.ts";
+import { insertRefusals, refusalTotals } from "./refusals.ts";
+import { findReplay } from "./replays.ts";
+import { spaceFacts } from "./retention.ts";
+import { capabilitiesSerial, getSetting, setAdminPasswordHash, setSetting } from "./settings.ts";
+
+/** Opens (locks, migrates) the database at `path` and returns the store over it; close() closes it. */
+export function openSqliteStore(path: string, options: OpenDatabaseOptions = {}): SqliteStore {
+  return new SqliteStore(openDatabase(path, options), undefined, dirname(path));
+}
+
+/** The SQLite store over `db` (opened, locked and migrated by openDatabase). */
+export function createSqliteStore(db: Database, o: { onClose?: () => void } = {}): SqliteStore {
+  return new SqliteStore(db, o.onClose);
+}
+
+export class SqliteStore implements Store {
+  readonly backend = "sqlite";
+  /** The connection, for what only SQLite has: backups, checkpoints, compaction, retention. */
+  readonly db: Database;
+  readonly #onClose: (() => void) | undefined;
+  /** The database's folder, whose file system probeWrite checks for room. */
+  readonly #dir: string | undefined;
+
+  constructor(db: Database, onClose?: () => void, dir?: string) {
+    this.db = db;
+    this.#onClose = onClose;
+    this.#dir = dir;
+  }
+
+  async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
+    const db = this.db;
+    return db
+      .transaction((): StoredMessage => {
+        const messageId = insertMessage(db, o.message);
+        const claims = o.message.itipKeys;
+        const copies = claims
+          ? claimItipKeys(db, { ...claims, messageId, nowMs: o.message.receivedAt })
+          : new Map<string, number>();
+        if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
+          throw new ItipCopyError(copies);
+        const fresh = o.deliveries.filter((d) => !copies.has(d.recipient));
+        return { messageId, deliveryIds: this.#insertDeliveries(messageId, fresh, o.nowMs), copies };
+      })
+      .immediate();
+  }
+
+  async addDeliveries(o: { messageId: number; deliveries: readonly DeliveryToStore[]; nowMs: number }) {
+    return this.db.transaction(() => this.#insertDeliveries(o.messageId, o.deliveries, o.nowMs)).immediate();
+  }
+
+  #insertDeliveries(messageId: number, deliveries: readonly DeliveryToStore[], nowMs: number): number[] {
+    const ids = deliveries.map(({ attempt, ...d }) =>
+      insertDelivery(this.db, { ...d, messageId, nowMs, attempts: attempt && d.state !== "queued" ? 1 : 0 }),
+    );
+    deliveries.forEach((d, i) => {
+      if (d.attempt && d.state !== "queued") insertAttempt(this.db, ids[i]!, d.attempt);
+    });
+    return ids;
+  }
+
+  async lease(o: Parameters<Store["lease"]>[0]) {
+    return leaseDue(this.db, o);
+  }
+
+  async leaseIds(o: Parameters<Store["leaseIds"]>[0]) {
+    return leaseIds(this.db, o);
+  }
+
+  async completeMany(o: Parameters<Store["completeMany"]>[0]): Promise<boolean[]> {
+    const db = this.db;
+    const { owner, nowMs } = o;
+    return db
+      .transaction(() =>
+        o.items.map(({ deliveryId: id, attempt, next }) => {
+          if (next.state === "waiting") {
+            const { nextAttemptAt, error } = next;
+            return postponeLeased(db, { id, owner, nowMs, nextAttemptAt, error });
+          }
+          const applied = completeLeased(db, {
+            id,
+            owner,
+            nowMs,
+            state: next.state,
+            nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
+            requestStatus: next.requestStatus ?? null,
+            error: next.error ?? null,
+            route: next.route ?? null,
+            target: next.target ?? null,
+          });
+          insertAttempt(db, id, attempt);
+          return applied;
+        }),
+      )
+      .immediate();
+  }
+
+  async renewLeases(o: Parameters<Store["renewLeases"]>[0]) {
+    return renewLeases(this.db, o);
+  }
+
+  async releaseLeases(o: Parameters<Store["releaseLeases"]>[0]) {
+    return releaseLeases(this.db, o);
+  }
+
+  async recoverLeases(o: Parameters<Store["recoverLeases"]>[0]): Promise<RecoveryReport> {
+    const db = this.db;
+    return db
+      .transaction((): RecoveryReport => {
+        const report: RecoveryReport = { requeued: [], broken: [] };
+        if (o.endStreaks) endBreakStreaks(db);
+        for (const d of inFlightDeliveries(db, { expiredBy: o.expiredBy })) {
+          const decision = o.plan(d);
+          breakLease(db, { id: d.id, nowMs: o.nowMs, ...decision });
+          (decision.state === "broken" ? report.broken : report.requeued).push(d.id);
+        }
+        return report;
+      })
+      .immediate();
+  }
+
+  async operatorAction(o: Parameters<Store["operatorAction"]>[0]) {
+    return applyOperatorAction(this.db, o);
+  }
+
+  async wakeWaiting(o: Parameters<Store["wakeWaiting"]>[0]) {
+    return wakeWaiting(this.db, o);
+  }
+
+  async countByState() {
+    return countDeliveriesByState(this.db);
+  }
+
+  async nextDueAt() {
+    return nextDueAt(this.db);
+  }
+
+  async messageDetail(idOrUuid: number | string): Promise<MessageDetail | undefined> {
+    const db = this.db;
+    return db
+      .transaction((): MessageDetail | undefined => {
+        const message = getMessageRow(db, idOrUuid);
+        if (!message) return undefined;
+        const byDelivery = new Map<number, AttemptRow[]>();
+        for (const a of attemptsOfMessage(db, message.id)) {
+          const list = byDelivery.get(a.deliveryId);
+          if (list) list.push(a);
+          else byDelivery.set(a.deliveryId, [a]);
+        }
+        const deliveries = deliveriesOfMessage(db, message.id).map((d) => ({
+          ...d,
+          attemptList: byDelivery.get(d.id) ?? [],
+        }));
+        return { message, deliveries };
+      })
+      .deferred();
+  }
+
+  async messageRow(idOrUuid: number | string) {
+    return getMessageRow(this.db, idOrUuid);
+  }
+
+  async deliveriesOf(messageId: number) {
+    return deliveriesOfMessage(this.db, messageId);
+  }
+
+  async deliveryRow(id: number) {
+    return getDeliveryRow(this.db, id);
+  }
+
+  async replayHolder(o: { key: string; nowMs: number }) {
+    return findReplay(this.db, o);
+  }
+
+  async recordResponse(o: { messageId: number; status: number; body: string }) {
+    recordResponse(this.db, o);
+  }
+
+  async noteResent(o: { messageIds: readonly number[]; nowMs: number }) {
+    noteResent(this.db, o);
+  }
+
+  async refusalTotals() {
+    return refusalTotals(this.db);
+  }
+
+  async insertRefusals(o: Parameters<Store["insertRefusals"]>[0]) {
+    return insertRefusals(this.db, o);
+  }
+
+  async searchMessages(o: Parameters<Store["searchMessages"]>[0]) {
+    return searchMessages(this.db, o);
+  }
+
+  async summariesOf(...a: Parameters<Store["summariesOf"]>) {
+    return summariesOf(this.db, ...a);
+  }
+
+  async deliveriesForAction(o: Parameters<Store["deliveriesForAction"]>[0]) {
+    return deliveriesForAction(this.db, o);
+  }
+
+  async actionableDeliveries(...a: Parameters<Store["actionableDeliveries"]>) {
+    return actionableDeliveries(this.db, ...a);
+  }
+
+  async unknownDeliveries(ids: readonly number[]) {
+    return unknownDeliveries(this.db, ids);
+  }
+
+  async deliveryIdsOfMessage(messageId: number) {
+    return deliveryIdsOfMessage(this.db, messageId);
+  }
+
+  async deliveryStateCounts() {
+    return deliveryStateCounts(this.db);
+  }
+
+  async attemptsByOutcome(o: Parameters<Store["attemptsByOutcome"]>[0]) {
+    return attemptsByOutcome(this.db, o);
+  }
+
+  async recentFailures(limit: number) {
+    return recentFailures(this.db, limit);
+  }
+
+  async lastAttempt(o: Parameters<Store["lastAttempt"]>[0]) {
+    return lastAttempt(this.db, o);
+  }
+
+  async inboundPeerStats(sinceMs: number) {
+    return inboundPeerStats(this.db, sinceMs);
+  }
+
+  async outboundPeerStats(sinceMs: number) {
+    return outboundPeerStats(this.db, sinceMs);
+  }
+
+  async selectorsSeen(domain: string) {
+    return selectorsSeen(this.db, domain);
+  }
+
+  async inbox(o: Parameters<Store["inbox"]>[0]) {
+    return inbox(this.db, o);
+  }
+
+  async changeCursor(nowMs: number) {
+    return changeCursor(this.db, nowMs);
+  }
+
+  async changedMessages(...a: Parameters<Store["changedMessages"]>) {
+    return changedMessages(this.db, ...a);
+  }
+
+  async recordPeerFact(f: Parameters<Store["recordPeerFact"]>[0]) {
+    recordPeerFact(this.db, f);
+  }
+
+  async peerFactsOf(domain: string) {
+    return peerFactsOf(this.db, domain);
+  }
+
+  async getSetting(key: string) {
+    return getSetting(this.db, key);
+  }
+
+  async setSetting(key: string, value: string) {
+    setSetting(this.db, key, value);
+  }
+
+  async capabilitiesSerial(fingerprint: string) {
+    return capabilitiesSerial(this.db, fingerprint);
+  }
+
+  async peerPolicy(domain: string) {
+    return getPeerPolicy(this.db, domain);
+  }
+
+  async peerPolicies() {
+    return allPeerPolicies(this.db);
+  }
+
+  async setPeerPolicy(p: Parameters<Store["setPeerPolicy"]>[0]) {
+    setPeerPolicy(this.db, p);
+  }
+
+  async removePeerPolicy(domain: string) {
+    return removePeerPolicy(this.db, domain);
+  }
+
+  async keys(o: { domain?: string } = {}) {
+    return o.domain === undefined ? allKeys(this.db) : keysOfDomain(this.db, o.domain);
+  }
+
+  async insertKey(k: Parameters<Store["insertKey"]>[0]) {
+    insertKey(this.db, k);
+  }
+
+  async setKeyState(o: Parameters<Store["setKeyState"]>[0]) {
+    setKeyState(this.db, o);
+  }
+
+  async activateKey(o: { id: number; nowMs: number; retireAfter: number }) {
+    const db = this.db;
+    return db
+      .transaction(() => {
+        const target = allKeys(db).find((k) => k.id === o.id);
+        const retiring: string[] = [];
+        for (const k of target ? keysOfDomain(db, target.domain) : []) {
+          if (k.state !== "active") continue;
+          setKeyState(db, { id: k.id, state: "retiring", retireAfter: o.retireAfter });
+          retiring.push(k.selector);
+        }
+        setKeyState(db, { id: o.id, state: "active", activatedAt: o.nowMs });
+        return { retiring };
+      })
+      .immediate();
+  }
+
+  async setAdminPassword(o: Parameters<Store["setAdminPassword"]>[0]) {
+    setAdminPasswordHash(this.db, o);
+  }
+
+  async session(idHash: string) {
+    return getSession(this.db, idHash);
+  }
+
+  async insertSession(idHash: string, atMs: number) {
+    insertSession(this.db, idHash, atMs);
+  }
+
+  async touchSession(idHash: string, atMs: number) {
+    touchSession(this.db, idHash, atMs);
+  }
+
+  async deleteSession(idHash: string) {
+    deleteSession(this.db, idHash);
+  }
+
+  async expireSessions(o: { seenBefore: number; createdBefore: number }) {
+    expireSessions(this.db, o);
+  }
+
+  async countSessions() {
+    return countSessions(this.db);
+  }
+
+  async keepNewestSessions(keep: number) {
+    keepNewestSessions(this.db, keep);
+  }
+
+  async clearSessions() {
+    clearSessions(this.db);
+  }
+
+  async queueFacts() {
+    return queueFacts(this.db);
+  }
+
+  async probeWrite(nowMs: number) {
+    probeWrite(this.db, nowMs, this.#dir === undefined ? undefined : { dir: this.#dir });
+  }
+
+  async databaseSpace() {
+    const s = spaceFacts(this.db);
+    return { bytes: s.pages * s.pageBytes, freeBytes: s.freePages * s.pageBytes };
+  }
+
+  async close() {
+    if (this.#onClose) this.#onClose();
+    else this.db.close();
+  }
+}
