@@ -33,6 +33,8 @@ export interface HotTlsListenerOptions {
   maxRequestBodySize?: number;
   /** Seconds a kept-alive connection may sit idle (Bun.serve's idleTimeout). Default 10. */
   idleTimeoutS?: number;
+  /** Bun.serve's static routes (an HTML bundle), served before `fetch`. */
+  routes?: Record<string, Bun.HTMLBundle>;
 }
 
 export interface HotTlsListener {
@@ -58,6 +60,8 @@ export function startHotTlsListener(o: HotTlsListenerOptions): HotTlsListener {
       tls: { cert: tls.cert, key: tls.key },
       maxRequestBodySize: o.maxRequestBodySize,
       idleTimeout: o.idleTimeoutS ?? 10,
+      development: false,
+      ...(o.routes && { routes: o.routes }),
       async fetch(request, server) {
         const response = await o.fetch(request, server);
         return backend.retiring ? closing(response) : response;

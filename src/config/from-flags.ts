@@ -63,7 +63,16 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
   return {
     domains,
     listen: f.listen,
-    tls: f.tlsCert && f.tlsKey ? { ...readTlsPair(f.tlsCert, f.tlsKey), certFile: f.tlsCert } : undefined,
+    tls:
+      f.tlsCert && f.tlsKey
+        ? { ...readTlsPair(f.tlsCert, f.tlsKey), certFile: f.tlsCert, keyFile: f.tlsKey }
+        : undefined,
+    reloadFiles: {
+      caFile: f.caFile,
+      webhookSecretFile: f.webhookSecretFile,
+      apiTokenFile: f.apiTokenFile,
+      peerKeys: f.peerKey,
+    },
     dataDir: f.data,
     dkimKeyFile: f.dkimKey,
     dkimSelector: f.dkimSelector,

@@ -62,7 +62,21 @@ export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
 export interface ServeConfig {
   readonly domains: readonly string[];
   readonly listen: HostPort;
-  readonly tls?: { readonly cert: string; readonly key: string; readonly certFile: string };
+  readonly tls?: {
+    readonly cert: string;
+    readonly key: string;
+    readonly certFile: string;
+    /** undefined when the certificate is ACME's (DATA/acme/certificate.pem holds both). */
+    readonly keyFile?: string;
+  };
+  /** Files a reload (SIGHUP) reads again, as their flags name them (src/ops/reload-plan.ts). */
+  readonly reloadFiles?: {
+    readonly caFile?: string;
+    readonly webhookSecretFile?: string;
+    readonly apiTokenFile?: string;
+    /** `--peer-key` values as given (`DOMAIN:SELECTOR=FILE`). */
+    readonly peerKeys: readonly string[];
+  };
   readonly dataDir: string;
   readonly dkimKeyFile?: string;
   readonly dkimSelector?: string;

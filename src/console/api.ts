@@ -76,6 +76,8 @@ export interface Api {
   readonly keys: KeysService;
   /** The routes on Elysia (mount.ts), for the console's listener. */
   readonly app: AnyElysia;
+  /** The API token from now on (a reload of --api-token-file). */
+  setToken(token: string): void;
   start(): void;
   stop(): void;
 }
@@ -182,9 +184,10 @@ export function createApi(o: ApiOptions): Api {
       handle: () => json(200, openApiDocument(routes)),
     }),
   );
+  const guardOptions = { token: o.token, sessions, cookie, loopbackOnly: o.loopbackOnly };
   const app = apiApp({
     routes,
-    guard: { token: o.token, sessions, cookie, loopbackOnly: o.loopbackOnly },
+    guard: guardOptions,
     throttle,
     trustedProxies: o.config.trustedProxies ?? [],
     log: o.log,
@@ -197,6 +200,9 @@ export function createApi(o: ApiOptions): Api {
     live,
     keys,
     app,
+    setToken(token) {
+      guardOptions.token = token;
+    },
     start() {
       keys.start();
     },

@@ -6,8 +6,8 @@
  * TLS certificate, and then the session cookie is Secure.
  */
 import page from "../../web/index.html";
-import { listenOptions } from "../http/listen-options.ts";
 import type { PlainRoute } from "../http/plain-route.ts";
+import { serveApp } from "../http/serve-app.ts";
 import { type Api, type ApiOptions, createApi } from "./api.ts";
 import { isLoopbackHost } from "./guard.ts";
 
@@ -15,6 +15,8 @@ export interface ConsoleListener {
   readonly url: string;
   readonly port: number;
   readonly api: Api;
+  /** With TLS: a new certificate for new connections, without dropping any (src/http/serve-app.ts). */
+  readonly setCertificate?: (tls: { cert: string; key: string }) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -43,9 +45,10 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
     listeners: () => [...(o.listeners?.() ?? []), { name: "Console and API", url }],
   });
   for (const r of o.plainRoutes ?? []) api.app.get(r.path, (c) => r.handle(c.request as Request));
-  const app = api.app.get("/", page).listen(listenOptions({ host, port, tls, idleTimeoutS: IDLE_TIMEOUT_S }));
-  const server = app.server!;
-  url = `${scheme}://${hostForUrl(host)}:${server.port}`;
+  // Behind the TLS front the page is one of Bun's static routes (app.handle() does not serve it).
+  const app = tls ? api.app : api.app.get("/", page);
+  const served = serveApp(app, { host, port, tls, idleTimeoutS: IDLE_TIMEOUT_S, routes: { "/": page } });
+  url = `${scheme}://${hostForUrl(host)}:${served.port}`;
   if (!loopback && !tls) {
     o.log.log(
       "warn",
@@ -58,11 +61,12 @@ export function startConsole(o: StartConsoleOptions): ConsoleListener {
   api.start();
   return {
     url,
-    port: server.port!,
+    port: served.port,
     api,
+    setCertificate: served.setCertificate,
     async stop() {
       api.stop();
-      await app.stop(true);
+      await served.stop(true);
     },
   };
 }

@@ -11,9 +11,9 @@
  * values that Elysia's router would read as parameters (`:` or `*`), which are matched as written.
  */
 import { Elysia } from "elysia";
-import { listenOptions } from "../http/listen-options.ts";
 import type { PlainRoute } from "../http/plain-route.ts";
 import { idleSecondsWhileReading } from "../http/read-body.ts";
+import { type ServeAppOptions, serveApp } from "../http/serve-app.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { clientAddress } from "../net/client-address.ts";
 import { type Endpoint, TEXT_HEADERS } from "./endpoint.ts";
@@ -30,10 +30,14 @@ export interface EndpointListenerOptions {
   readonly endpoint: Endpoint;
   /** GET routes served beside the endpoint's (`/healthz`, `/readyz`), each answering for itself. */
   readonly extraRoutes?: readonly PlainRoute[];
+  /** TLS-ALPN-01 challenges answered on the endpoint's port (with `tls`). */
+  readonly alpn?: ServeAppOptions["alpn"];
 }
 
 export interface EndpointListener {
   readonly port: number;
+  /** With TLS: a new certificate for new connections, without dropping any (src/http/serve-app.ts). */
+  readonly setCertificate?: (tls: { cert: string; key: string }) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,12 +95,12 @@ export function startEndpointListener(o: EndpointListenerOptions): EndpointListe
     },
     { parse: "none" },
   );
-  app.listen(listenOptions({ host: o.host, port: o.port, tls: o.tls, idleTimeoutS: IDLE_TIMEOUT_S }));
-  const server = app.server!;
-  return {
-    port: server.port!,
-    async stop() {
-      await app.stop();
-    },
-  };
+  const served = serveApp(app, {
+    host: o.host,
+    port: o.port,
+    tls: o.tls,
+    idleTimeoutS: IDLE_TIMEOUT_S,
+    alpn: o.alpn,
+  });
+  return { port: served.port, setCertificate: served.setCertificate, stop: () => served.stop() };
 }

@@ -16,6 +16,7 @@ import { type KeyPublication, WAITING_FOR_KEY } from "../keys/key-publication.ts
 import type { OwnKeys } from "../keys/own-keys.ts";
 import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ReloadOutcome } from "../ops/reloader.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import type { Store } from "../store/store.ts";
 import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
@@ -25,6 +26,7 @@ import { serverKeys } from "./keys.ts";
 import { listenConsole, listenEndpoint, listenMetrics, listenSmtp } from "./listeners.ts";
 import { attemptObserver, opsRoutes, serverMetrics, serverPruner, serverReadiness } from "./observability.ts";
 import { connectPeers } from "./peers.ts";
+import { serverReloader } from "./reload.ts";
 import { deliveryTargets } from "./targets.ts";
 
 export interface RunningServer {
@@ -42,6 +44,8 @@ export interface RunningServer {
   readonly smtpPort?: number;
   /** `http://HOST:PORT` of --metrics-listen, when it runs. */
   readonly metricsUrl?: string;
+  /** Takes again the certificates, keys and secrets read from files (SIGHUP: src/server/reload.ts). */
+  reload(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
 }
 
@@ -203,6 +207,12 @@ async function assemble(
     metrics,
   });
 
+  const reloader = serverReloader({
+    config,
+    parts: { endpoint: listener, console: consoleListener, smtp, targets },
+    log,
+  });
+
   // The start-up summary says whether the keys are published: look once now, briefly.
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
@@ -227,6 +237,7 @@ async function assemble(
     keyPublication: keys.publication,
     smtpPort: smtp?.port,
     metricsUrl: metricsListener?.url,
+    reload: () => reloader.reload(),
     async stop() {
       keys.publication.stop();
       // Retention first: its batches share the connection the dispatcher records outcomes on.

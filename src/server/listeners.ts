@@ -20,6 +20,8 @@ export interface EndpointListener {
   readonly port: number;
   /** Until stop() (/readyz). */
   readonly up: () => boolean;
+  /** With TLS: a new certificate for new connections, without dropping any. */
+  readonly setCertificate?: (tls: { cert: string; key: string }) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function listenEndpoint(
       up = false;
       return listener.stop();
     },
+    setCertificate: listener.setCertificate,
   };
 }
 

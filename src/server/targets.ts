@@ -25,6 +25,8 @@ export interface Targets {
   /** The sender of iMIP mail, to close on shutdown. */
   readonly smtpSender?: SmtpSender;
   targetFor(delivery: Pick<DeliveryRow, "route" | "domain">): DeliveryTarget | undefined;
+  /** The webhook targets sign with this secret from now on (a reload of --webhook-secret-file). */
+  setWebhookSecret(secret: string): void;
 }
 
 export function deliveryTargets(o: {
@@ -35,6 +37,7 @@ export function deliveryTargets(o: {
   nowMs: () => number;
 }): Targets {
   const { config, nowMs } = o;
+  let webhookSecret = config.webhookSecret ?? "";
   const remote = remoteIScheduleTarget({
     discovery: o.peers.discovery,
     capabilities: o.peers.capabilities,
@@ -77,7 +80,7 @@ export function deliveryTargets(o: {
       case "webhook":
         // from-flags.ts refuses both of these at start-up; a configuration built otherwise is checked here.
         if (!config.webhookSecret) throw new ConfigError("--deliver webhook: needs --webhook-secret-file");
-        target = webhookTarget({ url: spec.url, secret: config.webhookSecret, ca: config.ca, nowMs });
+        target = webhookTarget({ url: spec.url, secret: () => webhookSecret, ca: config.ca, nowMs });
         break;
       case "imip":
         if (!imip) throw new ConfigError("--deliver imip needs --smtp");
@@ -93,6 +96,9 @@ export function deliveryTargets(o: {
     imip,
     remote,
     smtpSender,
+    setWebhookSecret(secret) {
+      webhookSecret = secret;
+    },
     targetFor(d) {
       if (d.route === "local") return local.get(d.domain);
       if (d.route === "imip") return imip;

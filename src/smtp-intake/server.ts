@@ -65,6 +65,10 @@ export interface SmtpIntakeOptions {
 export interface SmtpIntake {
   /** The port listened on (the real one when `listen.port` was 0). */
   readonly port: number;
+  /** The STARTTLS certificate for new sessions from now on (a reload). */
+  setCertificate(tls: { cert: string; key: string }): void;
+  /** The AUTH accounts from now on (a reload of --smtp-auth-file); only when started with an auth file. */
+  setAccounts(accounts: SmtpAccounts): void;
   /** Stops accepting connections, waits briefly for open ones, closes the smarthost connections. */
   stop(): Promise<void>;
 }
@@ -88,7 +92,7 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
     throw new Error(`--smtp-max-size: must be a whole number of octets above 0, not ${o.maxSizeBytes}`);
   }
   if (o.allow.length === 0) throw new Error("--smtp-allow: at least one client address or range is needed");
-  const accounts: SmtpAccounts | undefined = o.authFile === undefined ? undefined : loadAuthFile(o.authFile);
+  let accounts: SmtpAccounts | undefined = o.authFile === undefined ? undefined : loadAuthFile(o.authFile);
   const relayUrl = o.relay && parseSmtpUrl(o.relay.url, "--smtp-relay");
   const sender: SmtpSender | undefined =
     relayUrl &&
@@ -293,6 +297,12 @@ export async function startSmtpIntake(o: SmtpIntakeOptions): Promise<SmtpIntake>
 
   return {
     port: address.port,
+    setCertificate(tls) {
+      if (o.tls) server.updateSecureContext({ key: tls.key, cert: tls.cert });
+    },
+    setAccounts(next) {
+      if (accounts) accounts = next;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => {

@@ -20,7 +20,8 @@ import { USER_AGENT } from "../version.ts";
 
 export interface WebhookOptions {
   url: string;
-  secret: string;
+  /** The shared secret, or where to read the one in use now (a reload can change it). */
+  secret: string | (() => string);
   ca?: string;
   timeoutMs?: number;
   nowMs?: () => number;
@@ -77,7 +78,11 @@ export function webhookTarget(o: WebhookOptions): DeliveryTarget {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-Isched-Timestamp": String(timestamp),
-            "X-Isched-Signature": signWebhook(o.secret, timestamp, body),
+            "X-Isched-Signature": signWebhook(
+              typeof o.secret === "string" ? o.secret : o.secret(),
+              timestamp,
+              body,
+            ),
           },
           body,
           redirect: "manual",

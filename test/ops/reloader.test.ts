@@ -8,12 +8,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as tls from "node:tls";
 import { fingerprintSources } from "../../src/ops/reload-plan.ts";
 import { createReloader } from "../../src/ops/reloader.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
 import { startNotifyReceiver } from "../support/notify-receiver.ts";
-import { createTestCa, type TestCa } from "../support/pki.ts";
+import { createTestCa, peerSerial } from "../support/pki.ts";
 import { startRequestLoop } from "../support/request-loop.ts";
 
 const cleanups: (() => void)[] = [];
@@ -21,16 +20,6 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
   removeTempDirs();
 });
-
-function peerSerial(port: number, ca: TestCa): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: "127.0.0.1", port, ca: ca.caCertPem, servername: "localhost" }, () => {
-      resolve(s.getPeerCertificate().serialNumber);
-      s.end();
-    });
-    s.on("error", reject);
-  });
-}
 
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
 
@@ -90,7 +79,7 @@ describe("SIGHUP", () => {
       child.once("exit", (code) => reject(new Error(`exited ${code}: ${log.all.join("\n")}`)));
     });
     await notify.waitFor("READY=1");
-    expect(await peerSerial(port, ca)).toBe(serialOf(a.certPem));
+    expect(await peerSerial(port, ca.caCertPem)).toBe(serialOf(a.certPem));
 
     const clients = startRequestLoop({ url: `https://127.0.0.1:${port}/`, ca: ca.caCertPem, expect: "ok\n" });
     try {
@@ -100,7 +89,7 @@ describe("SIGHUP", () => {
       child.kill("SIGHUP");
       const done = await log.waitFor((l) => l.msg === "reload: now in use" && l.item === "tls");
       expect(done.level).toBe("info");
-      expect(await peerSerial(port, ca)).toBe(serialOf(b.certPem));
+      expect(await peerSerial(port, ca.caCertPem)).toBe(serialOf(b.certPem));
       await notify.waitFor("RELOADING=1");
       await notify.waitFor("STATUS=reloaded: tls");
 
@@ -112,7 +101,7 @@ describe("SIGHUP", () => {
         level: "error",
         msg: `reload refused, nothing changed: --tls-key ${keyFile}: not the private key of the certificate in --tls-cert ${certFile}`,
       });
-      expect(await peerSerial(port, ca)).toBe(serialOf(b.certPem));
+      expect(await peerSerial(port, ca.caCertPem)).toBe(serialOf(b.certPem));
       await notify.waitFor("STATUS=reload refused: --tls-key");
       await Bun.sleep(200);
     } finally {

@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { isIpAddress } from "../../src/net/address-policy.ts";
 
 export interface IssuedCert {
@@ -113,4 +114,15 @@ export function createTestCa(dir?: string, commonName = "isched test CA"): TestC
       };
     },
   };
+}
+
+/** The serial number of the certificate a TLS server on 127.0.0.1:PORT presents for `serverName`. */
+export function peerSerial(port: number, ca: string, serverName = "localhost"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: "127.0.0.1", port, ca, servername: serverName }, () => {
+      resolve(s.getPeerCertificate().serialNumber);
+      s.end();
+    });
+    s.on("error", reject);
+  });
 }

@@ -191,6 +191,8 @@ export const serveCommand = defineCommand({
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
+      // systemctl reload: certificates, keys and secrets from their files again (src/server/reload.ts).
+      process.on("SIGHUP", () => void server.reload());
     });
     return 0;
   },

@@ -1,0 +1,110 @@
+/**
+ * SIGHUP to `isched serve` (dist/isched): the endpoint's certificate is replaced from the
+ * --tls-cert/--tls-key files while clients keep sending, without a failed request; a key that is
+ * not the certificate's is refused in one log line, the certificate in use kept and the process
+ * alive; a new --api-token-file is taken (the old token stops working).
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
+import { createTestCa, peerSerial } from "../support/pki.ts";
+import { startRequestLoop } from "../support/request-loop.ts";
+import { type ServeProcess, serveProcess } from "../support/serve-process.ts";
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  removeTempDirs();
+});
+
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
+
+async function waitFor(read: () => string, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = pattern.exec(read());
+    if (m) return m[0];
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${read()}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** `isched serve` with its data in DIR/data, on free ports, with `args`. */
+async function started(dir: string, args: string[]): Promise<ServeProcess> {
+  const s = await serveProcess([
+    "--data",
+    join(dir, "data"),
+    "--listen",
+    "127.0.0.1:0",
+    "--console",
+    "127.0.0.1:0",
+    ...args,
+  ]);
+  if (!("process" in s)) throw new Error(`serve exited ${s.exitCode}:\n${s.stdout}\n${s.stderr}`);
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+describe("SIGHUP to isched serve", () => {
+  test("swaps the endpoint's certificate while clients keep sending; a wrong key changes nothing", async () => {
+    const ca = createTestCa();
+    cleanups.push(() => ca.remove());
+    const dir = tempDir();
+    const [a, b] = [ca.issue(["localhost", "127.0.0.1"]), ca.issue(["localhost", "127.0.0.1"])];
+    const certFile = join(dir, "tls.pem");
+    const keyFile = join(dir, "tls.key");
+    copyFileSync(a.certFile, certFile);
+    copyFileSync(a.keyFile, keyFile);
+    const s = await started(dir, ["--tls-cert", certFile, "--tls-key", keyFile]);
+    expect(s.url).toStartWith("https://");
+    expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(a.certPem));
+    const url = `${s.url}/.well-known/ischedule?action=capabilities`;
+    const expected = await (await fetch(url, { tls: { ca: ca.caCertPem } })).text();
+    expect(expected).toContain("<query-result");
+
+    const clients = startRequestLoop({ url, ca: ca.caCertPem, expect: expected });
+    try {
+      await Bun.sleep(300);
+      copyFileSync(b.certFile, certFile);
+      copyFileSync(b.keyFile, keyFile);
+      s.process.kill("SIGHUP");
+      await waitFor(s.stderr, /reload: now in use.*item=tls/);
+      expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(b.certPem));
+      await Bun.sleep(300);
+
+      // A key that is not the certificate's: refused in one line, the certificate in use stays.
+      copyFileSync(a.keyFile, keyFile);
+      s.process.kill("SIGHUP");
+      const refused = await waitFor(s.stderr, /.*reload refused.*/);
+      expect(refused).toContain(
+        `reload refused, nothing changed: --tls-key ${keyFile}: not the private key of the certificate in --tls-cert ${certFile}`,
+      );
+      expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(b.certPem));
+      await Bun.sleep(300);
+    } finally {
+      const { ok, failures } = await clients.stop();
+      expect(failures).toEqual([]);
+      expect(ok).toBeGreaterThan(20);
+    }
+    expect(s.process.exitCode).toBeNull();
+    expect(s.process.signalCode).toBeNull();
+  }, 60_000);
+
+  test("takes a new --api-token-file: the new token works, the old one no longer", async () => {
+    const dir = tempDir();
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "first-token-0123456789abcdef\n", { mode: 0o600 });
+    const s = await started(dir, ["--api-token-file", tokenFile]);
+    const status = async (token: string) =>
+      (await fetch(`${s.consoleUrl}/api/v1/keys`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await status("first-token-0123456789abcdef")).toBe(200);
+    writeFileSync(tokenFile, "second-token-0123456789abcdef\n");
+    s.process.kill("SIGHUP");
+    await waitFor(s.stderr, /reload: now in use.*item=api-token/);
+    expect(await status("second-token-0123456789abcdef")).toBe(200);
+    expect(await status("first-token-0123456789abcdef")).toBe(401);
+    expect(s.stderr()).not.toContain("second-token");
+  }, 60_000);
+});
