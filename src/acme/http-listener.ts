@@ -18,8 +18,8 @@ export interface AcmeHttpListenerOptions {
   challenges: HttpChallenges;
   /** The names the endpoint answers to (lower-case): only these are redirected. */
   names: readonly string[];
-  /** The HTTPS port to redirect to; 443 is left out of the URL. */
-  httpsPort: number;
+  /** The HTTPS port to redirect to (or where to read it once known); 443 is left out of the URL. */
+  httpsPort: number | (() => number);
 }
 
 export interface AcmeHttpListener {
@@ -31,7 +31,10 @@ const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
 
 export function startAcmeHttpListener(o: AcmeHttpListenerOptions): AcmeHttpListener {
   const names = new Set(o.names.map((n) => n.toLowerCase().replace(/\.$/, "")));
-  const portPart = o.httpsPort === 443 ? "" : `:${o.httpsPort}`;
+  const portPart = () => {
+    const port = typeof o.httpsPort === "number" ? o.httpsPort : o.httpsPort();
+    return port === 443 ? "" : `:${port}`;
+  };
   const server = Bun.serve({
     hostname: o.host,
     port: o.port,
@@ -49,7 +52,7 @@ export function startAcmeHttpListener(o: AcmeHttpListenerOptions): AcmeHttpListe
         });
       }
       const url = new URL(request.url, "http://host.invalid");
-      const location = `https://${name}${portPart}${url.pathname}${url.search}`;
+      const location = `https://${name}${portPart()}${url.pathname}${url.search}`;
       return new Response(`Moved to ${location}\n`, {
         status: 308,
         headers: { ...TEXT, Location: location },

@@ -4,6 +4,7 @@
  * refused, each mistake with a sentence that names its flag. `isched validate`, `doctor` and
  * `discover` run this same code, so they judge what serve would run.
  */
+import { LETS_ENCRYPT_DIRECTORY } from "../acme/client.ts";
 import { loadSigningKey } from "../dkim/sign.ts";
 import { parseSmtpUrl } from "../imip/index.ts";
 import { parsePeerFlag } from "../outbound/static-routes.ts";
@@ -18,7 +19,7 @@ import {
   parseTrustRule,
   peerRouteKeys,
 } from "./rules.ts";
-import { defaultDomain, type ServeConfig } from "./serve-config.ts";
+import { type AcmeSettings, defaultDomain, type ServeConfig } from "./serve-config.ts";
 import type { ServeFlags } from "./serve-flags.ts";
 
 /** Turns the flags into a checked configuration; every problem names its flag. */
@@ -67,6 +68,8 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
       f.tlsCert && f.tlsKey
         ? { ...readTlsPair(f.tlsCert, f.tlsKey), certFile: f.tlsCert, keyFile: f.tlsKey }
         : undefined,
+    acme: acmeSettings(f, domains),
+    acmeOverridden: f.acmeEmail !== undefined && f.tlsCert !== undefined ? true : undefined,
     reloadFiles: {
       caFile: f.caFile,
       webhookSecretFile: f.webhookSecretFile,
@@ -127,6 +130,53 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     imipFrom: f.imipFrom,
     sync: f.sync,
     ops: opsSettings(f),
+  };
+}
+
+/**
+ * --acme-email and its companions: ACME runs only with --acme-email, and not when --tls-cert/--tls-key
+ * give the certificate (they win; configurationWarnings() says so).
+ */
+function acmeSettings(f: ServeFlags, domains: readonly string[]): AcmeSettings | undefined {
+  if (f.acmeEmail === undefined) {
+    const stray: [string, boolean][] = [
+      ["--acme-directory", f.acmeDirectory !== LETS_ENCRYPT_DIRECTORY],
+      ["--hostname", f.hostname.length > 0],
+      ["--acme-challenge", f.acmeChallenge !== "http-01"],
+      ["--acme-http-listen", f.acmeHttpListen !== undefined],
+      ["--acme-ca-file", f.acmeCaFile !== undefined],
+    ];
+    const given = stray.find(([, set]) => set);
+    if (given) throw new ConfigError(`${given[0]} needs --acme-email (ACME is off without it)`);
+    return undefined;
+  }
+  if (!/^[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(f.acmeEmail))
+    throw new ConfigError(`--acme-email: "${f.acmeEmail}" is not an email address`);
+  let url: URL;
+  try {
+    url = new URL(f.acmeDirectory);
+  } catch {
+    throw new ConfigError(`--acme-directory: "${f.acmeDirectory}" is not a URL`);
+  }
+  if (url.protocol !== "https:")
+    throw new ConfigError(`--acme-directory: "${f.acmeDirectory}" is not an https:// URL (RFC 8555 §6.1)`);
+  const names = (f.hostname.length > 0 ? f.hostname : domains).map((raw) => {
+    const n = raw.toLowerCase().replace(/\.$/, "");
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(n) || /^[0-9.]+$/.test(n))
+      throw new ConfigError(`--hostname: "${raw}" is not a DNS name`);
+    return n;
+  });
+  if (f.acmeChallenge !== "http-01" && f.acmeHttpListen !== undefined)
+    throw new ConfigError("--acme-http-listen is for --acme-challenge http-01");
+  if (f.tlsCert !== undefined) return undefined;
+  return {
+    email: f.acmeEmail,
+    directoryUrl: f.acmeDirectory,
+    names: [...new Set(names)],
+    challenge: f.acmeChallenge,
+    httpListen:
+      f.acmeChallenge === "http-01" ? (f.acmeHttpListen ?? { host: f.listen.host, port: 80 }) : undefined,
+    caPem: f.acmeCaFile ? readCertificates("--acme-ca-file", f.acmeCaFile).pem : undefined,
   };
 }
 
@@ -194,7 +244,8 @@ function checkDomain(raw: string): string {
 /** Settings that work but that the operator should know about (`validate` says them too). */
 export function configurationWarnings(c: ServeConfig): string[] {
   const out: string[] = [];
-  if (!c.tls)
+  if (c.acmeOverridden) out.push("--acme-email is not used: --tls-cert/--tls-key give the certificate");
+  if (!c.tls && !c.acme)
     out.push(
       "no --tls-cert/--tls-key: the endpoint speaks plain HTTP; put a TLS proxy in front of it (draft §10.1 requires HTTPS)",
     );

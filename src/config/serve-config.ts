@@ -59,6 +59,18 @@ export function defaultDomain(): string {
 
 export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
 
+export interface AcmeSettings {
+  readonly email: string;
+  readonly directoryUrl: string;
+  /** The certificate's names (--hostname, else the domains), lower-case. */
+  readonly names: readonly string[];
+  readonly challenge: "http-01" | "tls-alpn-01";
+  /** The port-80 listener (http-01 only). */
+  readonly httpListen?: HostPort;
+  /** --acme-ca-file: trusted for the ACME server's HTTPS. */
+  readonly caPem?: string;
+}
+
 export interface ServeConfig {
   readonly domains: readonly string[];
   readonly listen: HostPort;
@@ -69,6 +81,10 @@ export interface ServeConfig {
     /** undefined when the certificate is ACME's (DATA/acme/certificate.pem holds both). */
     readonly keyFile?: string;
   };
+  /** Certificates from an ACME CA (--acme-email), when no --tls-cert/--tls-key is given. */
+  readonly acme?: AcmeSettings;
+  /** --acme-email was given with --tls-cert/--tls-key, which win. */
+  readonly acmeOverridden?: true;
   /** Files a reload (SIGHUP) reads again, as their flags name them (src/ops/reload-plan.ts). */
   readonly reloadFiles?: {
     readonly caFile?: string;

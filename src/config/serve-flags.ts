@@ -4,6 +4,7 @@
  * they judge the configuration serve would run (from-flags.ts turns the values into it).
  */
 
+import { LETS_ENCRYPT_DIRECTORY } from "../acme/client.ts";
 import { parseRetrySchedule } from "../delivery/policy.ts";
 import { DEFAULT_LOOKUP_LIMITS } from "../dkim/lookup-gate.ts";
 import { DEFAULT_MAX_SIGNATURE_AGE_SECONDS, MAX_SIGNATURE_LIFETIME_SECONDS } from "../dkim/verify.ts";
@@ -54,6 +55,33 @@ export const serveFlags = {
   listen: hostPort("address and port of the iSchedule endpoint", "127.0.0.1:8080"),
   tlsCert: flag.string({ help: "TLS certificate chain (PEM) for the endpoint", placeholder: "FILE" }),
   tlsKey: flag.string({ help: "TLS private key (PEM) for the endpoint", placeholder: "FILE" }),
+  acmeEmail: flag.string({
+    help: "get and renew the endpoint's certificate from an ACME CA (Let's Encrypt by default); the CA's mail goes here",
+    placeholder: "ADDRESS",
+  }),
+  acmeDirectory: flag.stringWithDefault({
+    help: "the ACME CA's directory URL",
+    placeholder: "URL",
+    defaultValue: LETS_ENCRYPT_DIRECTORY,
+  }),
+  hostname: flag.list({
+    help: "a name peers reach the endpoint by, for the ACME certificate [default: each --domain]",
+    placeholder: "NAME",
+  }),
+  acmeChallenge: flag.oneOf(["http-01", "tls-alpn-01"], {
+    help: "how the CA checks the names: http-01 on --acme-http-listen, or tls-alpn-01 on the endpoint's port",
+    defaultValue: "http-01",
+  }),
+  acmeHttpListen: flag.custom<ReturnType<typeof parseListenAddress> | undefined>(parseListenAddress, {
+    help: "the plain-HTTP listener for http-01 challenges; it sends everything else to https",
+    placeholder: "HOST:PORT",
+    defaultValue: undefined,
+    defaultText: "the --listen host, port 80",
+  }),
+  acmeCaFile: flag.string({
+    help: "CA certificates (PEM) trusted for the ACME server's own HTTPS (a private CA)",
+    placeholder: "FILE",
+  }),
   data: flag.stringWithDefault({
     help: "folder for the database and keys (created on first start)",
     placeholder: "DIR",

@@ -6,8 +6,10 @@
  * back, close the database). Nothing here decides anything: each module does its own job.
  */
 import { hostname } from "node:os";
+import type { CertificateStatus } from "../acme/manager.ts";
 import { checkAddressesFree } from "../config/ports.ts";
 import type { ServeConfig } from "../config/serve-config.ts";
+import { isLoopbackHost } from "../console/guard.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import type { PublishedCapabilities } from "../inbound/capabilities.ts";
@@ -19,6 +21,7 @@ import type { Logger } from "../log/logger.ts";
 import type { ReloadOutcome } from "../ops/reloader.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import type { Store } from "../store/store.ts";
+import { type ServerAcme, startAcme } from "./acme.ts";
 import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
 import { openQueue, openServerDatabase, operatorProblems, type ServerDatabase } from "./database.ts";
 import { scheduleEndpoint } from "./endpoint.ts";
@@ -44,6 +47,8 @@ export interface RunningServer {
   readonly smtpPort?: number;
   /** `http://HOST:PORT` of --metrics-listen, when it runs. */
   readonly metricsUrl?: string;
+  /** The ACME certificate's state (--acme-email): for the Overview, /readyz and doctor. */
+  readonly acme?: () => CertificateStatus;
   /** Takes again the certificates, keys and secrets read from files (SIGHUP: src/server/reload.ts). */
   reload(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
@@ -67,6 +72,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     { flag: "--console", ...config.console },
     ...(config.smtpIntake ? [{ flag: "--smtp-listen", ...config.smtpIntake.listen }] : []),
     ...(config.ops?.metricsListen ? [{ flag: "--metrics-listen", ...config.ops.metricsListen }] : []),
+    ...(config.acme?.httpListen ? [{ flag: "--acme-http-listen", ...config.acme.httpListen }] : []),
   ]);
   prepareDataFolder(config.dataDir);
   const database = openServerDatabase({ config, log: o.log, nowMs });
@@ -81,7 +87,54 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
 
 async function assemble(
   o: StartOptions & { nowMs: () => number },
+  database: ServerDatabase,
+): Promise<RunningServer> {
+  const { log, nowMs } = o;
+  // With ACME, the endpoint serves the CA's certificate as if it had come from --tls-cert.
+  let listener: { port: number } | undefined;
+  const acme = o.config.acme
+    ? await startAcme({
+        settings: o.config.acme,
+        dataDir: o.config.dataDir,
+        listen: o.config.listen,
+        httpsPort: () => listener?.port ?? o.config.listen.port,
+        health: database.health,
+        log,
+        nowMs,
+      })
+    : undefined;
+  try {
+    return await assembleParts({ ...o, config: withAcme(o.config, acme, log) }, database, acme, (l) => {
+      listener = l;
+    });
+  } catch (e) {
+    await acme?.stop();
+    throw e;
+  }
+}
+
+/** The configuration with ACME's certificate as its TLS; refuses a public endpoint without one. */
+function withAcme(config: ServeConfig, acme: ServerAcme | undefined, log: Logger): ServeConfig {
+  if (!acme) return config;
+  if (acme.tls) return { ...config, tls: acme.tls };
+  const why = acme.status().lastError?.message ?? "no certificate";
+  if (!isLoopbackHost(config.listen.host))
+    throw new Error(
+      `Cannot start: no certificate for ${config.acme!.names.join(", ")} (${why}); isched does not serve iSchedule in clear on ${config.listen.host}. Make ${config.acme!.directoryUrl} reachable, or give --tls-cert/--tls-key`,
+    );
+  log.log(
+    "warn",
+    "no certificate from the ACME CA yet: the endpoint speaks plain HTTP on loopback; isched keeps trying, and a restart after success serves HTTPS",
+    { error: why },
+  );
+  return config;
+}
+
+async function assembleParts(
+  o: StartOptions & { nowMs: () => number },
   { store, health }: ServerDatabase,
+  acme: ServerAcme | undefined,
+  onListening: (endpoint: { port: number }) => void,
 ): Promise<RunningServer> {
   const { config, log, nowMs } = o;
   const queue = await openQueue({ store, log, nowMs });
@@ -162,7 +215,8 @@ async function assemble(
   });
   const apiToken = config.apiToken ?? ensureApiToken(config.dataDir);
   const routes = opsRoutes({ config, readiness, metrics, apiToken });
-  const listener = listenEndpoint(config, endpoint, routes.endpoint);
+  const listener = listenEndpoint(config, endpoint, routes.endpoint, acme?.alpn);
+  onListening(listener);
   const consoleListener = listenConsole({
     store,
     queue,
@@ -207,6 +261,21 @@ async function assemble(
     metrics,
   });
 
+  const certificateTargets = [listener.setCertificate, consoleListener.setCertificate].filter(
+    (set) => set !== undefined,
+  );
+  acme?.start(
+    certificateTargets.length === 0
+      ? undefined
+      : (tls) => {
+          for (const set of certificateTargets)
+            set(tls).catch((e: Error) =>
+              log.log("error", "could not swap in the new certificate", { error: e?.message ?? String(e) }),
+            );
+          smtp?.setCertificate(tls);
+          log.log("info", "the new certificate is in use");
+        },
+  );
   const reloader = serverReloader({
     config,
     parts: { endpoint: listener, console: consoleListener, smtp, targets },
@@ -238,7 +307,9 @@ async function assemble(
     smtpPort: smtp?.port,
     metricsUrl: metricsListener?.url,
     reload: () => reloader.reload(),
+    acme: acme && (() => acme.status()),
     async stop() {
+      await acme?.stop();
       keys.publication.stop();
       // Retention first: its batches share the connection the dispatcher records outcomes on.
       await pruner.stop();

@@ -10,7 +10,7 @@ import { type ConsoleListener, type StartConsoleOptions, startConsole } from "..
 import type { PlainRoute } from "../http/plain-route.ts";
 import { DEFAULT_BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import type { Endpoint } from "../inbound/endpoint.ts";
-import { startEndpointListener } from "../inbound/listener.ts";
+import { type EndpointListenerOptions, startEndpointListener } from "../inbound/listener.ts";
 import { type MetricsListenerHandle, startMetricsListener } from "../ops/metrics-listener.ts";
 import { type SmtpIntake, type SmtpIntakeOptions, startSmtpIntake } from "../smtp-intake/index.ts";
 
@@ -33,6 +33,8 @@ export function listenEndpoint(
   config: ServeConfig,
   endpoint: Endpoint,
   extraRoutes: readonly PlainRoute[] = [],
+  /** TLS-ALPN-01 challenges (ACME) answered on the endpoint's port. */
+  alpn?: EndpointListenerOptions["alpn"],
 ): EndpointListener {
   const listener = binding({ flag: "--listen", ...config.listen }, () =>
     startEndpointListener({
@@ -43,6 +45,7 @@ export function listenEndpoint(
       bodyTimeoutMs: config.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
       endpoint,
       extraRoutes,
+      alpn,
     }),
   );
   let up = true;
