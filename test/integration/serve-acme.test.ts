@@ -135,6 +135,42 @@ describe("isched serve --acme-email with pebble", () => {
     expect(s.stderr()).toMatch(/info obtained a certificate .*names=isched.example.test/);
   }, 90_000);
 
+  test("--acme-challenge tls-alpn-01: validated on the endpoint's own port, at start and at renewal", async () => {
+    const data = dataDir();
+    const endpointPort = await freePort();
+    // Nothing listens on pebble's HTTP-01 port: only TLS-ALPN-01 can succeed.
+    const pebble = await startPebble({
+      httpPort: await freePort(),
+      tlsPort: endpointPort,
+      dns: dns.server,
+      certValiditySeconds: 30,
+      authzReusePercent: 0,
+    });
+    stops.push(() => pebble.stop());
+    const args = acmeArgs({
+      data,
+      endpointPort,
+      httpPort: 0,
+      directoryUrl: pebble.directoryUrl,
+      caFile: pebble.acmeCaFile,
+    });
+    args.splice(args.indexOf("--acme-http-listen"), 2, "--acme-challenge", "tls-alpn-01");
+    const s = await serving(args);
+    const root = await pebble.issuingRootPem();
+    const first = await peerSerial(endpointPort, root, NAME);
+    const url = `https://127.0.0.1:${endpointPort}/.well-known/ischedule?action=capabilities`;
+    const expected = await (await fetch(url, { tls: { ca: root, serverName: NAME } })).text();
+    const clients = startRequestLoop({ url, ca: root, serverName: NAME, expect: expected });
+    try {
+      await logged(s, /info the new certificate is in use/, 1, 40_000);
+    } finally {
+      const { ok, failures } = await clients.stop();
+      expect(failures).toEqual([]);
+      expect(ok).toBeGreaterThan(50);
+    }
+    expect(await peerSerial(endpointPort, root, NAME)).not.toBe(first);
+  }, 90_000);
+
   test("with the CA unreachable it starts with the last good certificate and logs the failure", async () => {
     const setup = { data: dataDir(), endpointPort: await freePort(), httpPort: await freePort() };
     // 45 s certificates: renewal is due 30 s after issuance, and the certificate still good for 15 s.
