@@ -73,7 +73,7 @@ export const serveFlags = {
     defaultValue: "http-01",
   }),
   acmeHttpListen: flag.custom<ReturnType<typeof parseListenAddress> | undefined>(parseListenAddress, {
-    help: "the plain-HTTP listener for http-01 challenges; it sends everything else to https",
+    help: "the plain-HTTP listener for http-01 challenges; it sends everything else to https [default: the --listen host, port 80]",
     placeholder: "HOST:PORT",
     defaultValue: undefined,
     defaultText: "the --listen host, port 80",

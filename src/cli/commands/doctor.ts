@@ -148,7 +148,7 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
   const expected = publicEndpointOf({
     stored: c.db ? getSetting(c.db, ENDPOINT_SETTING) : undefined,
     domains: config.domains,
-    tls: config.tls !== undefined,
+    tls: config.tls !== undefined || config.acme !== undefined,
     listenPort,
   });
   if (!expected.fromSetting)

@@ -81,7 +81,7 @@ async function newKeyRecords(c: ServeConfig, server: RunningServer): Promise<str
   const publicEndpoint = publicEndpointOf({
     stored: await server.store.getSetting(ENDPOINT_SETTING),
     domains: c.domains,
-    tls: c.tls !== undefined,
+    tls: c.tls !== undefined || c.acme !== undefined,
     listenPort: Number(new URL(server.url).port),
   });
   const out: string[] = [];

@@ -207,7 +207,7 @@ export const validateCommand = defineCommand({
         ...riskySettings({
           trust: config.trust,
           consolePolicies: look.policies,
-          tls: config.tls !== undefined,
+          tls: config.tls !== undefined || config.acme !== undefined,
           trustedProxies: config.trustedProxies ?? [],
           domains: config.domains,
         }).map((r) => r.text),
