@@ -60,14 +60,7 @@ export function openAcmeStore(dataDir: string): AcmeStore {
     },
     loadCertificate() {
       if (!existsSync(certificateFile)) return undefined;
-      const text = readFileSync(certificateFile, "utf8");
-      const blocks = [...text.matchAll(PEM_BLOCK)];
-      const key = blocks.find((b) => b[1]!.endsWith("PRIVATE KEY"))?.[0];
-      const chain = blocks.filter((b) => b[1] === "CERTIFICATE").map((b) => b[0]);
-      if (key === undefined || chain.length === 0) {
-        throw new Error(`${certificateFile} is damaged: it needs a private key and a certificate`);
-      }
-      return describeCertificate({ chainPem: `${chain.join("\n")}\n`, keyPem: `${key}\n` }, certificateFile);
+      return readCertificateFile(certificateFile);
     },
     saveCertificate(c) {
       const stored = describeCertificate(c, "the new certificate");
@@ -75,6 +68,18 @@ export function openAcmeStore(dataDir: string): AcmeStore {
       return stored;
     },
   };
+}
+
+/** A saved certificate file (key and chain in one), checked; throws when it is damaged. */
+export function readCertificateFile(file: string): StoredCertificate {
+  const text = readFileSync(file, "utf8");
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  const key = blocks.find((b) => b[1]!.endsWith("PRIVATE KEY"))?.[0];
+  const chain = blocks.filter((b) => b[1] === "CERTIFICATE").map((b) => b[0]);
+  if (key === undefined || chain.length === 0) {
+    throw new Error(`${file} is damaged: it needs a private key and a certificate`);
+  }
+  return describeCertificate({ chainPem: `${chain.join("\n")}\n`, keyPem: `${key}\n` }, file);
 }
 
 /**

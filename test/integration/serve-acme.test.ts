@@ -11,6 +11,7 @@ import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runIsched } from "../support/binary-run.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { type RunningPebble, startPebble } from "../support/pebble.ts";
 import { peerSerial } from "../support/pki.ts";
@@ -180,6 +181,24 @@ describe("isched serve --acme-email with pebble", () => {
     const root = await pebble.issuingRootPem();
     const serial = await peerSerial(setup.endpointPort, root, NAME);
     await first.stop();
+    // isched doctor sees the saved certificate (45 s: within 7 days of its end) and the directory.
+    const doctor = await runIsched([
+      "doctor",
+      ...args,
+      "--dns-server",
+      `127.0.0.1:${dns.server.port}`,
+      "--json",
+    ]);
+    const checks = (JSON.parse(doctor.stdout) as { checks: { id: string; status: string; detail: string }[] })
+      .checks;
+    expect(checks.find((c) => c.id === "acme-certificate")).toMatchObject({
+      status: "warn",
+      detail: expect.stringMatching(/^expires at .*, within 7 days$/),
+    });
+    expect(checks.find((c) => c.id === "acme-directory")).toMatchObject({
+      status: "pass",
+      detail: "answers",
+    });
     const caFile = join(dataDir(), "pebble-ca.pem");
     copyFileSync(pebble.acmeCaFile, caFile);
     await pebble.stop();

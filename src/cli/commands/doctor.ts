@@ -6,6 +6,7 @@
  * our private key (DNS, the well-known document, isched's own listener); then every local target,
  * the SMTP relays with their authentication, and the clock. The checks live in src/diagnose.
  */
+
 import type { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
@@ -14,6 +15,7 @@ import { flag } from "../../config/flags.ts";
 import { isPrivateDomainName } from "../../config/risky-settings.ts";
 import { describeTarget, type ServeConfig, targetFor } from "../../config/serve-config.ts";
 import { serveFlags } from "../../config/serve-flags.ts";
+import { acmeCertificateCheck, acmeDirectoryCheck } from "../../diagnose/acme-check.ts";
 import { finding } from "../../diagnose/check.ts";
 import { clockCheck, type DateSample } from "../../diagnose/clock.ts";
 import { dkimChecks, type OwnKey } from "../../diagnose/dkim.ts";
@@ -213,6 +215,11 @@ async function diagnose(c: Context, timeFrom: string | undefined): Promise<Check
   for (const spec of targets.values()) checks.push(await localTargetCheck(spec, reach));
   c.samples.push(...reach.samples.filter((s) => !/^(localhost|127\.|\[::1\])/.test(s.server)));
   if (config.smtpUrl) checks.push(await smtpRelayCheck("--smtp", config.smtpUrl, reach));
+  if (config.acme)
+    checks.push(
+      acmeCertificateCheck({ dataDir: config.dataDir, names: config.acme.names, nowMs: Date.now() }),
+      await acmeDirectoryCheck(config.acme),
+    );
   if (config.smtpIntake?.relay)
     checks.push(await smtpRelayCheck("--smtp-relay", config.smtpIntake.relay, reach));
 
