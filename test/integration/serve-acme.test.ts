@@ -8,13 +8,13 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runIsched } from "../support/binary-run.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
 import { type RunningPebble, startPebble } from "../support/pebble.ts";
-import { peerSerial } from "../support/pki.ts";
+import { createTestCa, peerSerial } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
 import { startRequestLoop } from "../support/request-loop.ts";
 import { type ServeProcess, serveProcess } from "../support/serve-process.ts";
@@ -248,6 +248,35 @@ describe("isched serve --acme-email with pebble", () => {
 });
 
 describe("--acme-* flags", () => {
+  test("--tls-cert/--tls-key win over --acme-email, with a warning", async () => {
+    const ca = createTestCa();
+    const cert = ca.issue(["localhost", "127.0.0.1"]);
+    const data = dataDir();
+    const s = await serving([
+      "--data",
+      data,
+      "--listen",
+      "127.0.0.1:0",
+      "--console",
+      "127.0.0.1:0",
+      "--acme-email",
+      "admin@example.test",
+      "--tls-cert",
+      cert.certFile,
+      "--tls-key",
+      cert.keyFile,
+    ]);
+    try {
+      expect(s.stdout()).toContain(
+        "warning: --acme-email is not used: --tls-cert/--tls-key give the certificate",
+      );
+      expect(await peerSerial(s.port, ca.caCertPem)).toBe(new X509Certificate(cert.certPem).serialNumber);
+      expect(existsSync(join(data, "acme"))).toBe(false);
+    } finally {
+      ca.remove();
+    }
+  }, 60_000);
+
   const refused = async (args: string[], env: Record<string, string> = {}) => {
     const r = await serveProcess(
       ["--data", dataDir(), "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", ...args],

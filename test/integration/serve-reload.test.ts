@@ -32,14 +32,14 @@ async function waitFor(read: () => string, pattern: RegExp, timeoutMs = 15_000):
 }
 
 /** `isched serve` with its data in DIR/data, on free ports, with `args`. */
-async function started(dir: string, args: string[]): Promise<ServeProcess> {
+async function started(dir: string, args: string[], consoleAt = "127.0.0.1:0"): Promise<ServeProcess> {
   const s = await serveProcess([
     "--data",
     join(dir, "data"),
     "--listen",
     "127.0.0.1:0",
     "--console",
-    "127.0.0.1:0",
+    consoleAt,
     ...args,
   ]);
   if (!("process" in s)) throw new Error(`serve exited ${s.exitCode}:\n${s.stdout}\n${s.stderr}`);
@@ -48,7 +48,7 @@ async function started(dir: string, args: string[]): Promise<ServeProcess> {
 }
 
 describe("SIGHUP to isched serve", () => {
-  test("swaps the endpoint's certificate while clients keep sending; a wrong key changes nothing", async () => {
+  test("swaps the endpoint's and the console's certificate while clients keep sending; a wrong key changes nothing", async () => {
     const ca = createTestCa();
     cleanups.push(() => ca.remove());
     const dir = tempDir();
@@ -57,8 +57,12 @@ describe("SIGHUP to isched serve", () => {
     const keyFile = join(dir, "tls.key");
     copyFileSync(a.certFile, certFile);
     copyFileSync(a.keyFile, keyFile);
-    const s = await started(dir, ["--tls-cert", certFile, "--tls-key", keyFile]);
+    // On a non-loopback address the console serves the endpoint's certificate.
+    const s = await started(dir, ["--tls-cert", certFile, "--tls-key", keyFile], "0.0.0.0:0");
     expect(s.url).toStartWith("https://");
+    const consolePort = Number(new URL(s.consoleUrl).port);
+    expect(s.consoleUrl).toStartWith("https://");
+    expect(await peerSerial(consolePort, ca.caCertPem)).toBe(serialOf(a.certPem));
     expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(a.certPem));
     const url = `${s.url}/.well-known/ischedule?action=capabilities`;
     const expected = await (await fetch(url, { tls: { ca: ca.caCertPem } })).text();
@@ -72,6 +76,7 @@ describe("SIGHUP to isched serve", () => {
       s.process.kill("SIGHUP");
       await waitFor(s.stderr, /reload: now in use.*item=tls/);
       expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(b.certPem));
+      expect(await peerSerial(consolePort, ca.caCertPem)).toBe(serialOf(b.certPem));
       await Bun.sleep(300);
 
       // A key that is not the certificate's: refused in one line, the certificate in use stays.
