@@ -8,6 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { dialog } from "../smtp-intake/_harness.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
 import { createTestCa, peerSerial } from "../support/pki.ts";
 import { startRequestLoop } from "../support/request-loop.ts";
@@ -111,5 +112,28 @@ describe("SIGHUP to isched serve", () => {
     expect(await status("second-token-0123456789abcdef")).toBe(200);
     expect(await status("first-token-0123456789abcdef")).toBe(401);
     expect(s.stderr()).not.toContain("second-token");
+  }, 60_000);
+
+  test("takes a new --smtp-auth-file: the new account logs in, the removed one no longer", async () => {
+    const dir = tempDir();
+    const authFile = join(dir, "accounts");
+    writeFileSync(authFile, "alice:first-password\n", { mode: 0o600 });
+    const s = await started(dir, ["--smtp-listen", "127.0.0.1:0", "--smtp-auth-file", authFile]);
+    const listening = await waitFor(s.stderr, /smtp intake listening address=127\.0\.0\.1:\d+/);
+    const port = Number(listening.split(":").at(-1));
+    const auth = async (user: string, password: string) =>
+      (
+        await dialog(port, [
+          "EHLO client.example",
+          `AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString("base64")}`,
+        ])
+      )[2]!.slice(0, 3);
+    expect(await auth("alice", "first-password")).toBe("235");
+    writeFileSync(authFile, "bob:second-password\n");
+    s.process.kill("SIGHUP");
+    await waitFor(s.stderr, /reload: now in use.*item=smtp-auth/);
+    expect(await auth("bob", "second-password")).toBe("235");
+    expect(await auth("alice", "first-password")).toBe("535");
+    expect(s.stderr()).not.toContain("second-password");
   }, 60_000);
 });
