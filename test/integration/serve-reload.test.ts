@@ -2,7 +2,9 @@
  * SIGHUP to `isched serve` (dist/isched): the endpoint's certificate is replaced from the
  * --tls-cert/--tls-key files while clients keep sending, without a failed request; a key that is
  * not the certificate's is refused in one log line, the certificate in use kept and the process
- * alive; a new --api-token-file is taken (the old token stops working).
+ * alive; the console's certificate follows; a new --api-token-file, --smtp-auth-file and
+ * --webhook-secret-file are taken (the old token and account stop working, deliveries are signed
+ * with the new secret).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
@@ -11,7 +13,9 @@ import { join } from "node:path";
 import { dialog } from "../smtp-intake/_harness.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
 import { createTestCa, peerSerial } from "../support/pki.ts";
+import { startRecordingWebhook } from "../support/recording-webhook.ts";
 import { startRequestLoop } from "../support/request-loop.ts";
+import { serveBinary, submitInvitation } from "../support/serve-binary.ts";
 import { type ServeProcess, serveProcess } from "../support/serve-process.ts";
 
 const cleanups: (() => unknown)[] = [];
@@ -135,5 +139,32 @@ describe("SIGHUP to isched serve", () => {
     expect(await auth("bob", "second-password")).toBe("235");
     expect(await auth("alice", "first-password")).toBe("535");
     expect(s.stderr()).not.toContain("second-password");
+  }, 60_000);
+
+  test("takes a new --webhook-secret-file: deliveries are signed with the new secret", async () => {
+    const dir = tempDir();
+    const secretFile = join(dir, "webhook-secret");
+    writeFileSync(secretFile, "first-webhook-secret-0123456789abcdef\n", { mode: 0o600 });
+    const webhook = startRecordingWebhook("second-webhook-secret-0123456789abcdef");
+    cleanups.push(() => webhook.stop());
+    const s = await serveBinary([
+      "--domain",
+      "example.test",
+      "--deliver",
+      `webhook:${webhook.url}`,
+      "--webhook-secret-file",
+      secretFile,
+    ]);
+    cleanups.push(() => s.stop());
+    await submitInvitation(s, { domain: "example.test", attendee: "mailto:bob@example.test" });
+    expect(webhook.badSignatures()).toBeGreaterThan(0);
+    expect(webhook.deliveries).toHaveLength(0);
+
+    writeFileSync(secretFile, "second-webhook-secret-0123456789abcdef\n");
+    process.kill(s.pid, "SIGHUP");
+    await waitFor(s.stderr, /reload: now in use.*item=webhook-secret/);
+    await submitInvitation(s, { domain: "example.test", attendee: "mailto:bob@example.test" });
+    await webhook.waitFor((d) => d.length >= 1, 15_000);
+    expect(s.stderr()).not.toContain("second-webhook-secret");
   }, 60_000);
 });
