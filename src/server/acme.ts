@@ -38,7 +38,9 @@ export interface ServerAcme {
   stop(): Promise<void>;
 }
 
-export const ACME_PROBLEM = "acme";
+/** Problem ids (log/health.ts); /readyz reports `acme:...` problems as warnings (ops/health-checks.ts). */
+const ORDER_PROBLEM = "acme:order";
+const EXPIRY_PROBLEM = "acme:expiry";
 
 export async function startAcme(o: {
   settings: AcmeSettings;
@@ -96,18 +98,15 @@ export async function startAcme(o: {
     onStatus(s) {
       if (s.state === "failing" && s.lastError)
         o.health.report(
-          ACME_PROBLEM,
+          ORDER_PROBLEM,
           `Cannot get a certificate from ${settings.directoryUrl}: ${s.lastError.message} (${s.failures} failed attempts; next ${new Date(s.nextAttemptMs ?? 0).toISOString()})`,
         );
       else if (s.state === "valid")
-        o.health.resolve(ACME_PROBLEM, "a certificate was obtained from the ACME CA");
+        o.health.resolve(ORDER_PROBLEM, "a certificate was obtained from the ACME CA");
       const end = s.certificate?.notAfterMs;
       if (end !== undefined && nearExpiry(end, o.nowMs()))
-        o.health.report(
-          `${ACME_PROBLEM}-expiry`,
-          `The certificate expires at ${new Date(end).toISOString()}`,
-        );
-      else o.health.resolve(`${ACME_PROBLEM}-expiry`, "the certificate is no longer near its end");
+        o.health.report(EXPIRY_PROBLEM, `The certificate expires at ${new Date(end).toISOString()}`);
+      else o.health.resolve(EXPIRY_PROBLEM, "the certificate is no longer near its end");
     },
   });
 

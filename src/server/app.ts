@@ -138,7 +138,9 @@ async function assembleParts(
 ): Promise<RunningServer> {
   const { config, log, nowMs } = o;
   const queue = await openQueue({ store, log, nowMs });
-  const metrics = serverMetrics({ config, store, nowMs });
+  // The certificate the listeners serve now: a reload or an ACME renewal replaces it (metrics read it).
+  let certificateInUse = config.tls?.cert;
+  const metrics = serverMetrics({ config, store, nowMs, certificatePem: () => certificateInUse });
 
   // Delivery: the targets and the dispatcher; outbound iSchedule waits until peers can find our key.
   const peers = connectPeers({ config, store, log, nowMs });
@@ -214,7 +216,8 @@ async function assembleParts(
     problems,
   });
   const apiToken = config.apiToken ?? ensureApiToken(config.dataDir);
-  const routes = opsRoutes({ config, readiness, metrics, apiToken });
+  let apiTokenInUse = apiToken;
+  const routes = opsRoutes({ config, readiness, metrics, apiToken: () => apiTokenInUse });
   const listener = listenEndpoint(config, endpoint, routes.endpoint, acme?.alpn);
   onListening(listener);
   const consoleListener = listenConsole({
@@ -273,12 +276,24 @@ async function assembleParts(
               log.log("error", "could not swap in the new certificate", { error: e?.message ?? String(e) }),
             );
           smtp?.setCertificate(tls);
+          certificateInUse = tls.cert;
           log.log("info", "the new certificate is in use");
         },
   );
   const reloader = serverReloader({
     config,
-    parts: { endpoint: listener, console: consoleListener, smtp, targets },
+    parts: {
+      endpoint: listener,
+      console: consoleListener,
+      smtp,
+      targets,
+      inUse: (tls) => {
+        certificateInUse = tls.cert;
+      },
+      tokenInUse: (token) => {
+        apiTokenInUse = token;
+      },
+    },
     log,
   });
 

@@ -23,10 +23,27 @@ import type { SqliteStore } from "../store/sqlite/store.ts";
 import type { DeliveryState, QueueFacts, Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 
-/** The certificate the listeners serve (--tls-cert: the endpoint, and the SMTP intake's STARTTLS). */
-function servedCertificates(config: ServeConfig): { listener: string; notAfterMs: number }[] {
-  if (!config.tls) return [];
-  const notAfterMs = Date.parse(new X509Certificate(config.tls.cert).validTo);
+/**
+ * The certificate the listeners serve (--tls-cert or ACME: the endpoint, the SMTP intake's STARTTLS
+ * and a console off loopback), as `certificatePem` gives it now (a reload or a renewal replaces it).
+ */
+function servedCertificates(
+  config: ServeConfig,
+  certificatePem: () => string | undefined,
+): () => { listener: string; notAfterMs: number }[] {
+  let seen: { pem: string; notAfterMs: number } | undefined;
+  return () => {
+    const pem = certificatePem();
+    if (pem === undefined) return [];
+    if (seen?.pem !== pem) seen = { pem, notAfterMs: Date.parse(new X509Certificate(pem).validTo) };
+    return listenersServing(config, seen.notAfterMs);
+  };
+}
+
+function listenersServing(
+  config: ServeConfig,
+  notAfterMs: number,
+): { listener: string; notAfterMs: number }[] {
   return [
     { listener: "--listen", notAfterMs },
     ...(config.smtpIntake ? [{ listener: "--smtp-listen", notAfterMs }] : []),
@@ -42,11 +59,13 @@ export function serverMetrics(o: {
   config: ServeConfig;
   store: Store;
   nowMs: () => number;
+  /** The certificate in use now (PEM); default the one in the configuration. */
+  certificatePem?: () => string | undefined;
 }): IschedMetrics & {
   read(): Promise<void>;
 } {
   const { store } = o;
-  const certificates = servedCertificates(o.config);
+  const certificates = servedCertificates(o.config, o.certificatePem ?? (() => o.config.tls?.cert));
   let figures:
     | {
         states: Readonly<Record<DeliveryState, number>>;
@@ -61,7 +80,7 @@ export function serverMetrics(o: {
       deliveryStates: () => figures?.states ?? ({} as Record<DeliveryState, number>),
       queue: () => figures?.queue ?? { depth: 0, oldestCreatedAtMs: undefined },
       refusalLog: () => figures?.refusals ?? { rows: 0, bytes: 0 },
-      certificates: () => certificates,
+      certificates,
       database: () => figures?.database ?? { bytes: 0, freeBytes: 0 },
       nowMs: o.nowMs,
     },
@@ -114,14 +133,15 @@ export function opsRoutes(o: {
   config: ServeConfig;
   readiness: Readiness;
   metrics: IschedMetrics & { read(): Promise<void> };
-  apiToken: string;
+  /** The API token in use now (a reload of --api-token-file replaces it). */
+  apiToken: () => string;
 }): { endpoint: PlainRoute[]; console: PlainRoute[]; metrics: PlainRoute[] } {
   const health = healthRoutes(o.readiness);
   const metrics = (listener: "console" | "metrics") =>
     metricsRoute({
       listener,
       consoleLoopback: isLoopbackHost(o.config.console.host),
-      tokenMatches: (token) => sameSecret(token, o.apiToken),
+      tokenMatches: (token) => sameSecret(token, o.apiToken()),
       render: async () => {
         await o.metrics.read();
         return o.metrics.render();

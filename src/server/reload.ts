@@ -25,6 +25,10 @@ export interface ReloadableParts {
   };
   readonly smtp?: Pick<SmtpIntake, "setCertificate" | "setAccounts">;
   readonly targets: { setWebhookSecret(secret: string): void };
+  /** Told the certificate in use once it is swapped in (the expiry metric). */
+  readonly inUse?: (tls: TlsPair) => void;
+  /** Told the API token in use (who may read /metrics). */
+  readonly tokenInUse?: (token: string) => void;
 }
 
 /** The files `config` names that a reload reads again. */
@@ -72,10 +76,14 @@ export function serverReloader(o: { config: ServeConfig; parts: ReloadableParts;
         await swap(parts.endpoint.setCertificate, pair, "endpoint");
         await swap(parts.console.setCertificate, pair, "console");
         parts.smtp?.setCertificate(pair);
+        parts.inUse?.(pair);
       },
       "webhook-secret": (c) => parts.targets.setWebhookSecret(c.secret),
       "smtp-auth": (c) => parts.smtp?.setAccounts(c.accounts),
-      "api-token": (c) => parts.console.api.setToken(c.token),
+      "api-token": (c) => {
+        parts.console.api.setToken(c.token);
+        parts.tokenInUse?.(c.token);
+      },
     },
   });
 }

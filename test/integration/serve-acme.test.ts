@@ -134,6 +134,12 @@ describe("isched serve --acme-email with pebble", () => {
     }
     expect(await peerSerial(setup.endpointPort, root, NAME)).not.toBe(first);
     expect(s.stderr()).toMatch(/info obtained a certificate .*names=isched.example.test/);
+    // The expiry metric follows the certificate in use.
+    const inUse = new X509Certificate(readFileSync(join(setup.data, "acme", "certificate.pem")));
+    const scraped = await (await fetch(`${s.consoleUrl}/metrics`)).text();
+    expect(scraped).toContain(
+      `isched_certificate_expiry_timestamp_seconds{listener="--listen"} ${Date.parse(inUse.validTo) / 1000}`,
+    );
   }, 90_000);
 
   test("--acme-challenge tls-alpn-01: validated on the endpoint's own port, at start and at renewal", async () => {
@@ -229,6 +235,18 @@ describe("isched serve --acme-email with pebble", () => {
       /warning: Cannot get a certificate from https:\/\/127\.0\.0\.1:\d+\/dir: Cannot reach/,
     );
     expect((await fetch(`${s.url}/.well-known/ischedule?action=capabilities`)).status).toBe(200);
+    // /readyz warns (200, status warn) while the orders fail.
+    const ready = await fetch(`${s.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const report = (await ready.json()) as {
+      status: string;
+      checks: Record<string, { status: string; output?: string }[]>;
+    };
+    expect(report.status).toBe("warn");
+    expect(report.checks["certificate:acme"]?.[0]).toMatchObject({
+      status: "warn",
+      output: expect.stringContaining("Cannot get a certificate from https://127.0.0.1:"),
+    });
   }, 60_000);
 
   test("on a public address without any certificate it refuses to start, in one line", async () => {

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dialog } from "../smtp-intake/_harness.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
@@ -57,7 +57,11 @@ describe("SIGHUP to isched serve", () => {
     const ca = createTestCa();
     cleanups.push(() => ca.remove());
     const dir = tempDir();
-    const [a, b] = [ca.issue(["localhost", "127.0.0.1"]), ca.issue(["localhost", "127.0.0.1"])];
+    // b lasts longer than a: the expiry metric tells them apart.
+    const [a, b] = [
+      ca.issue(["localhost", "127.0.0.1"]),
+      ca.issue(["localhost", "127.0.0.1"], { validDays: 5 }),
+    ];
     const certFile = join(dir, "tls.pem");
     const keyFile = join(dir, "tls.key");
     copyFileSync(a.certFile, certFile);
@@ -82,6 +86,17 @@ describe("SIGHUP to isched serve", () => {
       await waitFor(s.stderr, /reload: now in use.*item=tls/);
       expect(await peerSerial(s.port, ca.caCertPem)).toBe(serialOf(b.certPem));
       expect(await peerSerial(consolePort, ca.caCertPem)).toBe(serialOf(b.certPem));
+      // The expiry metric follows the certificate in use (the console is off loopback: the token).
+      const token = readFileSync(join(dir, "data", "api-token"), "utf8").trim();
+      const scraped = await (
+        await fetch(`https://127.0.0.1:${consolePort}/metrics`, {
+          headers: { authorization: `Bearer ${token}` },
+          tls: { ca: ca.caCertPem },
+        })
+      ).text();
+      expect(scraped).toContain(
+        `isched_certificate_expiry_timestamp_seconds{listener="--listen"} ${Date.parse(new X509Certificate(b.certPem).validTo) / 1000}`,
+      );
       await Bun.sleep(300);
 
       // A key that is not the certificate's: refused in one line, the certificate in use stays.

@@ -23,7 +23,7 @@ export interface TestCa {
   /** The directory holding every file of this CA. */
   dir: string;
   /** A server certificate for `names`: host names become DNS SANs, IP addresses IP SANs. */
-  issue(names: readonly string[]): IssuedCert;
+  issue(names: readonly string[], o?: { validDays?: number }): IssuedCert;
   /** Deletes the directory when createTestCa made it (a caller's own `dir` is left alone). */
   remove(): void;
 }
@@ -71,7 +71,7 @@ export function createTestCa(dir?: string, commonName = "isched test CA"): TestC
     caCertPem: readFileSync(caCertFile, "utf8"),
     caCertFile,
     dir: root,
-    issue(names) {
+    issue(names, o) {
       if (names.length === 0) throw new Error("issue() needs at least one name");
       serial += 1;
       const certFile = join(root, `server-${serial}.pem`);
@@ -88,7 +88,7 @@ export function createTestCa(dir?: string, commonName = "isched test CA"): TestC
           "-out",
           certFile,
           "-days",
-          VALID_DAYS,
+          String(o?.validDays ?? VALID_DAYS),
           "-subj",
           `/CN=${names[0]}`,
           "-CA",
