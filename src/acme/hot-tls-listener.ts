@@ -41,7 +41,7 @@ export interface HotTlsListener {
   readonly port: number;
   /** Serves `tls` to new connections; resolves when the previous backend has stopped. */
   setCertificate(tls: TlsPair): Promise<void>;
-  /** The client's address and port, as Bun.serve's requestIP() would give without the front. */
+  /** The client's address and port, as Bun.serve's requestIP() would give without the front; null when the front has no record of the connection. */
   clientAddress(request: Request, server: Server<undefined>): ClientAddress | null;
   stop(): Promise<void>;
 }
@@ -93,7 +93,9 @@ export function startHotTlsListener(o: HotTlsListenerOptions): HotTlsListener {
     clientAddress(request, server) {
       const seen = server.requestIP(request);
       if (seen === null) return null;
-      return front.clientAddress(seen.port) ?? { address: seen.address, port: seen.port };
+      // Without the front's record the address seen is the front's own loopback connection: saying
+      // "unknown" (null) keeps a `--trust D=unsigned:127.0.0.1` rule from matching a stranger.
+      return front.clientAddress(seen.port) ?? null;
     },
     async stop() {
       front.stop();
