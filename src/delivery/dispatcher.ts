@@ -22,7 +22,7 @@
 
 import { STATUS } from "../ischedule/status.ts";
 import type { Completion, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { DeliveryRow, LeasedDelivery, NewAttempt } from "../store/store.ts";
+import type { DeliveryRow, DueRow, LeasedDelivery, NewAttempt } from "../store/store.ts";
 import type { AttemptRecord } from "./attempt-log.ts";
 import { decide } from "./policy.ts";
 import {
@@ -76,6 +76,14 @@ const clipped = (text: string, max: number): string =>
   text.length > max ? `${text.slice(0, max - 3)}...` : text;
 /** Free slots worth a lease transaction while other attempts are still running. */
 const LEASE_BATCH = 4;
+/** Due deliveries a lease looks at beyond the free slots, to find some whose target has room. */
+const LEASE_WINDOW_EXTRA = 64;
+/**
+ * How often a lease moves what it looked at and left (targets at their limit) behind the rest of
+ * what is due, so that one target's long backlog at the head of the queue cannot keep the others
+ * out of every window: another target's delivery waits at most about backlog / window × this.
+ */
+const ROTATE_MS = 100;
 /** How long the loop, or an outcome waiting to be recorded, waits after the database failed. */
 const STORAGE_RETRY_MS = 1000;
 const LEASE_FAILED = "cannot lease deliveries";
@@ -100,6 +108,7 @@ export class Dispatcher {
   /** What failed on the database and has not worked since (each reported once a spell). */
   readonly #failing = new Set<string>();
   #heartbeatMs: number | undefined;
+  #rotatedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -289,18 +298,29 @@ export class Dispatcher {
 
   /** One turn of the loop: leases what is due and starts it; returns how long to sleep. */
   async #turn(): Promise<number> {
-    // Lease no more than could start soon: what is leased and cannot start waits in memory for its
-    // target's next free slot (a few per target), and only the rest goes back to the queue.
+    // Lease no more than could start soon: the global free slots, and for each target its free
+    // slots plus room in its waiting list (#fits), so nothing leased has to be given back.
     const free = this.#max - this.#active - this.#waitingDeliveries;
     let leased: LeasedDelivery[] = [];
+    let refused = 0;
     // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
     // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
     const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
     const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;
-    if (next !== undefined && next <= this.#now()) {
-      leased = await this.#o.queue.lease({ owner: this.#o.owner, limit: free });
+    const now = this.#now();
+    if (next !== undefined && next <= now) {
+      const rotate = now - this.#rotatedAtMs >= ROTATE_MS;
+      ({ leased, refused } = await this.#o.queue.leaseFitting({
+        owner: this.#o.owner,
+        limit: free,
+        window: free + LEASE_WINDOW_EXTRA,
+        fits: this.#fits(),
+        rotate,
+      }));
+      if (rotate) this.#rotatedAtMs = now;
       this.#failing.delete(LEASE_FAILED);
     }
+    // #fits counted the room; a group that finds none anyway (the global limit) is given back.
     const released: LeasedDelivery[][] = [];
     for (const group of this.#groups(leased)) {
       const key = this.#targetKey(group[0]!);
@@ -313,8 +333,31 @@ export class Dispatcher {
         released.flat().map((d) => d.id),
         this.#o.owner,
       );
-    const busy = leased.length > 0 && released.length === 0;
-    return busy ? 0 : this.#idleDelay(released.length > 0);
+    // Go round again at once only when the lease filled every free slot: more may be waiting.
+    const busy = leased.length > 0 && leased.length >= free && released.length === 0;
+    return busy ? 0 : this.#idleDelay(released.length > 0 || refused > 0);
+  }
+
+  /**
+   * For one lease: whether a due delivery fits, in due order. A target has room for as many groups
+   * (one message, one target) as it has free slots and free places in its waiting list; the
+   * deliveries of a group already taken ride along.
+   */
+  #fits(): (row: DueRow) => boolean {
+    const room = new Map<string, number>();
+    const taken = new Set<string>();
+    return (row) => {
+      const key = this.#targetKey(row);
+      const group = `${row.messageId}|${key}`;
+      if (taken.has(group)) return true;
+      const left =
+        room.get(key) ??
+        2 * this.#maxPerTarget - (this.#activeByTarget.get(key) ?? 0) - (this.#waiting.get(key)?.length ?? 0);
+      if (left <= 0) return false;
+      room.set(key, left - 1);
+      taken.add(group);
+      return true;
+    };
   }
 
   /** Reports the first failure of a spell. */
@@ -407,7 +450,7 @@ export class Dispatcher {
     return [...groups.values()];
   }
 
-  #targetKey(d: DeliveryRow): string {
+  #targetKey(d: Pick<DeliveryRow, "route" | "domain">): string {
     return d.route === "local" ? `local|${this.#o.targetFor(d)?.label ?? "none"}` : `${d.route}|${d.domain}`;
   }
 

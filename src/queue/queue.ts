@@ -46,6 +46,7 @@ import type {
   DeliveryRow,
   DeliveryState,
   DeliveryToStore,
+  DueRow,
   LeaseBreak,
   LeasedDelivery,
   LogPage,
@@ -165,6 +166,23 @@ export class DeliveryQueue {
     if (o.limit === 0 || o.routes?.length === 0) return [];
     const now = this.#now();
     return this.#store.lease({ ...o, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
+  }
+
+  /**
+   * Leases, among the `window` oldest due deliveries, up to `limit` that `fits` accepts (the
+   * dispatcher's room per target), so that nothing is leased only to be given back. With `rotate`,
+   * a full window's refused deliveries move behind the rest of what is due. `refused` counts them.
+   */
+  async leaseFitting(o: {
+    owner: string;
+    limit: number;
+    window: number;
+    fits: (row: DueRow) => boolean;
+    rotate: boolean;
+  }): Promise<{ leased: LeasedDelivery[]; refused: number }> {
+    if (o.limit <= 0 || o.window <= 0) return { leased: [], refused: 0 };
+    const now = this.#now();
+    return this.#store.leaseFitting({ ...o, nowMs: now, leaseExpiresAt: now + this.#leaseMs });
   }
 
   /** Leases those of `ids` still queued, due or not: "deliver now" right after accept(). */

@@ -33,6 +33,7 @@ import type {
 import type {
   DeliveryRow,
   DeliveryState,
+  DueRow,
   FinalDeliveryState,
   InFlight,
   LeasedDelivery,
@@ -68,6 +69,7 @@ export type {
   Direction,
   DkimKeyRow,
   DkimResult,
+  DueRow,
   FilterTerm,
   FinalDeliveryState,
   HeaderList,
@@ -196,6 +198,14 @@ export interface Store {
   }): Promise<number[]>;
   /** Up to `limit` due deliveries (of `routes`, when given), oldest due first. */
   lease(o: LeaseTerms & { limit: number; routes?: readonly string[] }): Promise<LeasedDelivery[]>;
+  /**
+   * Of the `window` oldest due deliveries, up to `limit` that `fits` accepts (called in due order,
+   * once per row, inside the transaction); with `rotate`, a full window's refused ones become due
+   * now, behind the rest. One transaction.
+   */
+  leaseFitting(
+    o: LeaseTerms & { limit: number; window: number; fits: (row: DueRow) => boolean; rotate: boolean },
+  ): Promise<{ leased: LeasedDelivery[]; refused: number }>;
   /** Those of `ids` still queued, due or not. */
   leaseIds(o: LeaseTerms & { ids: readonly number[] }): Promise<LeasedDelivery[]>;
   /** Records each attempt and applies its outcome where `owner` still holds the lease; one transaction. */

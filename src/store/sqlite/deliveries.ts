@@ -107,6 +107,12 @@ const statements = perDatabase((db) => ({
     FROM deliveries INDEXED BY deliveries_due_route
     WHERE state = 'queued' AND route = $route AND next_attempt_at <= $now
     ORDER BY next_attempt_at, id LIMIT $limit`),
+  dueHead: db.query<DueRow, Bindings>(`SELECT id, message_id AS messageId, domain, route
+    FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= $now
+    ORDER BY next_attempt_at, id LIMIT $limit`),
+  rotateDue: db.query<never, Bindings>(
+    `UPDATE deliveries SET next_attempt_at = $now, updated_at = $now WHERE ${IDS} AND state = 'queued'`,
+  ),
   leaseIds: db.query<DeliveryRow, Bindings>(
     `UPDATE deliveries SET ${SET_LEASE} WHERE ${IDS} AND state = 'queued' RETURNING ${COLUMNS}`,
   ),
@@ -227,6 +233,49 @@ export function leaseDue(
   }
   // RETURNING gives no order guarantee.
   return (rows as LeasedDelivery[]).sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
+}
+
+/** What a lease chooses by: a due delivery's message and where it goes. */
+export interface DueRow {
+  id: number;
+  messageId: number;
+  domain: string;
+  route: Route;
+}
+
+/**
+ * Leases, of the `window` oldest due deliveries, up to `limit` that `fits` accepts (called in due
+ * order, once per row), in one write transaction. With `rotate`, when the window was full, the rows
+ * `fits` refused become due now, behind the others (their order among themselves kept), so that a
+ * long backlog for one busy target cannot hide the rest of the queue from the next windows.
+ */
+export function leaseFitting(
+  db: Database,
+  o: LeaseTerms & { limit: number; window: number; fits: (row: DueRow) => boolean; rotate: boolean },
+): { leased: LeasedDelivery[]; refused: number } {
+  const s = statements(db);
+  return db
+    .transaction(() => {
+      const head = s.dueHead.all({ now: o.nowMs, limit: o.window });
+      const chosen: number[] = [];
+      const refused: number[] = [];
+      for (const row of head) {
+        if (chosen.length < o.limit && o.fits(row)) chosen.push(row.id);
+        else refused.push(row.id);
+      }
+      if (o.rotate && head.length === o.window && refused.length > 0)
+        s.rotateDue.run({ now: o.nowMs, ids: JSON.stringify(refused) });
+      if (chosen.length === 0) return { leased: [], refused: refused.length };
+      const rows = s.leaseIds.all({
+        owner: o.owner,
+        expiresAt: o.leaseExpiresAt,
+        now: o.nowMs,
+        ids: JSON.stringify(chosen),
+      }) as LeasedDelivery[];
+      rows.sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
+      return { leased: rows, refused: refused.length };
+    })
+    .immediate();
 }
 
 /** Leases those of `ids` that are still queued, due or not. */

@@ -51,6 +51,7 @@ import {
   inFlightDeliveries,
   insertDelivery,
   leaseDue,
+  leaseFitting,
   leaseIds,
   nextDueAt,
   postponeLeased,
@@ -136,6 +137,10 @@ export class SqliteStore implements Store {
 
   async lease(o: Parameters<Store["lease"]>[0]) {
     return leaseDue(this.db, o);
+  }
+
+  async leaseFitting(o: Parameters<Store["leaseFitting"]>[0]) {
+    return leaseFitting(this.db, o);
   }
 
   async leaseIds(o: Parameters<Store["leaseIds"]>[0]) {
