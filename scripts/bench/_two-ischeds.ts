@@ -187,6 +187,14 @@ export interface TwoOrgsOptions {
   bDomains?: readonly string[];
   /** DNS TTL of every record, seconds. Default 300. */
   ttl?: number;
+  /**
+   * How A trusts B's certificate. "ca-file" (default): `--ca-file` with the test CA, so peerFetch
+   * passes the default roots plus that CA with every request. "system": the way production trusts a
+   * peer with a public certificate, without the network: the test CA is put in Bun's default store
+   * (NODE_EXTRA_CA_CERTS, set in this process's environment so that every child inherits it, in
+   * place of the machine's own) and A runs without --ca-file, so peerFetch passes no CA option.
+   */
+  trust?: "ca-file" | "system";
 }
 
 export interface TwoOrgs {
@@ -230,6 +238,8 @@ export async function prepareTwoOrgs(o: TwoOrgsOptions): Promise<TwoOrgs> {
     txt: [{ name: "sel._domainkey.a.test", strings: splitTxtValue(keyA.record) }],
   });
   const certB = ca.issue(["isched.b.test"]);
+  const systemTrust = o.trust === "system";
+  if (systemTrust) process.env.NODE_EXTRA_CA_CERTS = ca.caCertFile;
   const dnsFlag = `${dns.server.host}:${dns.server.port}`;
   return {
     dir: o.dir,
@@ -255,8 +265,7 @@ export async function prepareTwoOrgs(o: TwoOrgsOptions): Promise<TwoOrgs> {
       "sel",
       "--dns-server",
       dnsFlag,
-      "--ca-file",
-      ca.caCertFile,
+      ...(systemTrust ? [] : ["--ca-file", ca.caCertFile]),
       "--allow-private-peers",
       ...(a.smtpListen ? ["--smtp-listen", a.smtpListen, "--smtp-allow", "127.0.0.1"] : []),
     ],

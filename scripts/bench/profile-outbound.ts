@@ -4,6 +4,13 @@
  *
  *   npx bun scripts/bench/profile-outbound.ts [--messages 3000] [--runs 2] [--perf]
  *                                             [--fetch-requests 2000] [--keep DIR]
+ *                                             [--baseline REF] [--trust ca-file|system]
+ *                                             [--no-instrumented] [--no-fetch]
+ *
+ * --baseline REF: each round also drains with A from REF's src/ (git archive), alternating with this
+ * tree's, for a before/after in one session. --trust system: A trusts B's certificate the way
+ * production trusts a public one (the test CA in Bun's default store, no --ca-file; see
+ * _two-ischeds.ts), instead of with --ca-file.
  *
  * 1. Drain: the outbound benchmark's set-up (scripts/bench/_two-ischeds.ts: dnsmasq with B's SRV
  *    record, a test CA, A signing with RSA-2048, `--ca-file`), --messages one-recipient messages
@@ -24,8 +31,8 @@
  *    and connections opened. A per-request TLS context would show as CPU that grows with the CA list
  *    at the same number of connections.
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -61,6 +68,9 @@ const { values: args, positionals } = parseArgs({
     perf: { type: "boolean", default: false },
     runs: { type: "string", default: "2" },
     "no-fetch": { type: "boolean", default: false },
+    "no-instrumented": { type: "boolean", default: false },
+    baseline: { type: "string" },
+    trust: { type: "string", default: "ca-file" },
     keep: { type: "string" },
     // internal
     port: { type: "string" },
@@ -100,28 +110,26 @@ const OUTBOUND_STAGES: [RegExp, string][] = [
 const PATCHES: Patch[] = [
   {
     file: "delivery/dispatcher.ts",
-    find: `    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
-    if (next !== undefined && next <= this.#now()) {
-      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
-      this.#failing.delete(LEASE_FAILED);
-    }`,
+    find: `    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;`,
     replace: `    const __t = ${T};
-    const next = worthLeasing ? this.#o.queue.nextDue() : undefined;
-    if (next !== undefined && next <= this.#now()) {
-      leased = this.#o.queue.lease({ owner: this.#o.owner, limit: free });
-      this.#failing.delete(LEASE_FAILED);
-    }
-    __ip("queue: next due + lease", __t);
+    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;`,
+  },
+  {
+    file: "delivery/dispatcher.ts",
+    find: `    // #fits counted the room; a group that finds none anyway (the global limit) is given back.`,
+    replace: `    __ip("queue: next due + lease", __t);
     const __g = ${T};`,
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `    const busy = leased.length > 0 && released.length === 0;
-    return busy ? 0 : this.#idleDelay(released.length > 0);`,
-    replace: `    const busy = leased.length > 0 && released.length === 0;
+    find: `    const busy = leased.length > 0 && leased.length >= free && released.length === 0;
+    if (waitForBatch) return HELD_BACK_MS - (now - held.atMs);
+    return busy ? 0 : this.#idleDelay(released.length > 0 || refused > 0);`,
+    replace: `    const busy = leased.length > 0 && leased.length >= free && released.length === 0;
     __ip("dispatcher: grouping, starting attempts (sync part), release", __g);
+    if (waitForBatch) return HELD_BACK_MS - (now - held.atMs);
     const __s = ${T};
-    const __ms = busy ? 0 : this.#idleDelay(released.length > 0);
+    const __ms = busy ? 0 : await this.#idleDelay(released.length > 0 || refused > 0);
     __ip("queue: next due (idle delay)", __s);
     return __ms;`,
   },
@@ -348,6 +356,8 @@ async function counts(sink: Child): Promise<{ posts: number; connections: number
 
 interface DrainProfile {
   mode: DrainMode;
+  /** Which source A ran from (this tree, or --baseline). */
+  label: string;
   messages: number;
   perSecond: number;
   /** A's CPU per message, all threads (ended ones included). */
@@ -361,7 +371,10 @@ interface DrainProfile {
   stages?: StageSums;
 }
 
-/** plain: A as shipped; instrumented: A from the instrumented copy; perf: A as shipped under perf. */
+/**
+ * plain: A from a source folder as it is (this tree's src/, or --baseline's); instrumented: A from
+ * the instrumented copy; perf: this tree's A under perf.
+ */
 type DrainMode = "plain" | "instrumented" | "perf";
 
 /**
@@ -378,7 +391,7 @@ async function drain(
   orgs: TwoOrgs,
   dir: string,
   capabilitiesFile: string,
-  o: { mode: DrainMode; src: string },
+  o: { mode: DrainMode; src: string; label: string },
 ): Promise<DrainProfile> {
   const { Database } = await import("bun:sqlite");
   const messages = Number(args.messages);
@@ -393,7 +406,7 @@ async function drain(
   const jitDir = join(dir, "jit");
   mkdirSync(jitDir, { recursive: true });
   let a: { pid: number; stop: () => Promise<void>; child: ReturnType<typeof spawn>; lines?: string[] };
-  if (o.mode === "instrumented") {
+  if (o.mode !== "perf") {
     const c = spawnRole(0, ["--role", "isched", "--root", o.src, "--", ...orgs.flagsA({ dataDir: dataA })]);
     a = {
       pid: c.child.pid!,
@@ -466,6 +479,7 @@ async function drain(
     const c = await counts(sink);
     return {
       mode: o.mode,
+      label: o.label,
       messages: n,
       perSecond: n / seconds,
       cpuUsPerMessage: (cpuMs * 1000) / n,
@@ -578,27 +592,51 @@ async function fetchVariants(orgs: TwoOrgs, capabilitiesFile: string): Promise<F
 
 // ---------------------------------------------------------------------------------------------
 
+const REPO = join(new URL(".", import.meta.url).pathname, "..", "..");
+
+/** `ref`'s src/ and web/ (git archive) in `dir`, with this tree's node_modules; returns its src/. */
+function baselineCopy(dir: string, ref: string): string {
+  mkdirSync(dir, { recursive: true });
+  const archive = spawnSync(
+    "sh",
+    ["-c", `git -C "${REPO}" archive "${ref}" src web package.json | tar -x -C "${dir}"`],
+    {
+      encoding: "utf8",
+    },
+  );
+  if (archive.status !== 0) throw new Error(`--baseline ${ref}: ${archive.stderr.trim()}`);
+  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
+  return join(dir, "src");
+}
+
 async function orchestrate(): Promise<void> {
   const dir = args.keep ?? mkdtempSync(join(tmpdir(), "isched-profile-outbound-"));
   mkdirSync(dir, { recursive: true });
   if (args.perf && !perfAvailable())
     throw new Error("--perf: perf is not installed (apt-get install linux-perf)");
-  const orgs = await prepareTwoOrgs({ dir: join(dir, `orgs-${Date.now()}`) });
+  if (args.trust !== "ca-file" && args.trust !== "system")
+    throw new Error(`--trust must be ca-file or system, not ${args.trust}`);
+  const orgs = await prepareTwoOrgs({ dir: join(dir, `orgs-${Date.now()}`), trust: args.trust });
   try {
     const capabilitiesFile = join(dir, "capabilities.json");
     await captureCapabilities(orgs, capabilitiesFile);
     const src = instrumentedCopy(join(dir, "instrumented"), PATCHES);
+    // Plain runs alternate between --baseline's source and this tree's (B A A B ...), so that a
+    // change of the machine's load during the session falls on both alike.
+    const sources = [{ label: "this tree", src: join(REPO, "src") }];
+    if (args.baseline)
+      sources.unshift({ label: args.baseline, src: baselineCopy(join(dir, "baseline"), args.baseline) });
     const drains: DrainProfile[] = [];
+    const run = (mode: DrainMode, s: { label: string; src: string }) =>
+      drain(orgs, join(dir, `drain-${mode}-${drains.length}-${Date.now()}`), capabilitiesFile, {
+        mode,
+        ...s,
+      });
     for (let i = 0; i < Number(args.runs); i++) {
-      for (const mode of ["plain", "instrumented"] as const)
-        drains.push(
-          await drain(orgs, join(dir, `drain-${mode}-${i}-${Date.now()}`), capabilitiesFile, { mode, src }),
-        );
+      for (const s of i % 2 === 0 ? sources : [...sources].reverse()) drains.push(await run("plain", s));
+      if (!args["no-instrumented"]) drains.push(await run("instrumented", { label: "this tree", src }));
     }
-    if (args.perf)
-      drains.push(
-        await drain(orgs, join(dir, `drain-perf-${Date.now()}`), capabilitiesFile, { mode: "perf", src }),
-      );
+    if (args.perf) drains.push(await run("perf", sources.at(-1)!));
     const f = args["no-fetch"] ? [] : await fetchVariants(orgs, capabilitiesFile);
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     const plain = drains.filter((d) => d.mode === "plain");
@@ -606,19 +644,21 @@ async function orchestrate(): Promise<void> {
     const lines = [
       machineLine(),
       `Command: npx bun scripts/bench/profile-outbound.ts ${process.argv.slice(2).join(" ")}`,
+      `Trust: ${args.trust === "system" ? "the test CA in Bun's default store (NODE_EXTRA_CA_CERTS), no --ca-file: no CA option per request, as with a public certificate" : "--ca-file with the test CA: the default roots plus it with every request"}`,
       "",
       `Drain of ${args.messages} one-recipient messages to the counting sink, measured from A's 50th completion:`,
       "",
-      "| A | messages/s | A's CPU µs/message (all threads) | POSTs | connections | other CPU on the machine |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| A | source | messages/s | A's CPU µs/message (all threads) | POSTs | connections | other CPU on the machine |",
+      "|---|---|---:|---:|---:|---:|---:|",
       ...drains.map(
         (d) =>
-          `| ${d.mode} | ${d.perSecond.toFixed(0)} | ${d.cpuUsPerMessage.toFixed(0)} | ${d.posts} | ${d.connections} | ${d.otherCpuPct.toFixed(0)}% |`,
+          `| ${d.mode} | ${d.label} | ${d.perSecond.toFixed(0)} | ${d.cpuUsPerMessage.toFixed(0)} | ${d.posts} | ${d.connections} | ${d.otherCpuPct.toFixed(0)}% |`,
       ),
       "",
-      "A's threads (unmodified runs), CPU µs per message:",
+      "A's threads (unmodified runs, in the order above), CPU µs per message:",
       ...[...new Set(plain.flatMap((d) => [...d.threadsUsPerMessage.keys()]))].map(
-        (t) => `- ${t}: ${plain.map((d) => (d.threadsUsPerMessage.get(t) ?? 0).toFixed(0)).join(", ")}`,
+        (t) =>
+          `- ${t}: ${plain.map((d) => `${(d.threadsUsPerMessage.get(t) ?? 0).toFixed(0)} (${d.label})`).join(", ")}`,
       ),
     ];
     if (instrumented.length > 0) {

@@ -77,13 +77,15 @@ const clipped = (text: string, max: number): string =>
 /** Free slots worth a lease transaction while other attempts are still running. */
 const LEASE_BATCH = 4;
 /** Due deliveries a lease looks at beyond the free slots, to find some whose target has room. */
-const LEASE_WINDOW_EXTRA = 64;
+const LEASE_WINDOW_EXTRA = 32;
 /**
  * How often a lease moves what it looked at and left (targets at their limit) behind the rest of
  * what is due, so that one target's long backlog at the head of the queue cannot keep the others
  * out of every window: another target's delivery waits at most about backlog / window × this.
  */
 const ROTATE_MS = 100;
+/** How long the loop waits, at most, before leasing again when due work is held back by full targets. */
+const HELD_BACK_MS = 200;
 /** How long the loop, or an outcome waiting to be recorded, waits after the database failed. */
 const STORAGE_RETRY_MS = 1000;
 const LEASE_FAILED = "cannot lease deliveries";
@@ -109,6 +111,12 @@ export class Dispatcher {
   readonly #failing = new Set<string>();
   #heartbeatMs: number | undefined;
   #rotatedAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Set when the last lease left due work behind because its targets were full: then the next lease
+   * waits for LEASE_BATCH finished attempts (or HELD_BACK_MS), so a busy peer's backlog is leased a
+   * few at a time instead of one lease transaction per finished attempt.
+   */
+  #heldBack: { atMs: number; freedSince: number } | undefined;
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -305,9 +313,13 @@ export class Dispatcher {
     let refused = 0;
     // Leasing is a write transaction: look (a read) before leasing, so an idle queue costs no commits;
     // and while attempts run, lease in batches of a few slots rather than one lease per finished attempt.
-    const worthLeasing = free > 0 && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
-    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;
     const now = this.#now();
+    const held = this.#heldBack;
+    const waitForBatch =
+      held !== undefined && held.freedSince < LEASE_BATCH && now - held.atMs < HELD_BACK_MS;
+    const worthLeasing =
+      free > 0 && !waitForBatch && (free >= Math.min(LEASE_BATCH, this.#max) || this.#active === 0);
+    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;
     if (next !== undefined && next <= now) {
       const rotate = now - this.#rotatedAtMs >= ROTATE_MS;
       ({ leased, refused } = await this.#o.queue.leaseFitting({
@@ -318,6 +330,7 @@ export class Dispatcher {
         rotate,
       }));
       if (rotate) this.#rotatedAtMs = now;
+      this.#heldBack = refused > 0 && leased.length < free ? { atMs: now, freedSince: 0 } : undefined;
       this.#failing.delete(LEASE_FAILED);
     }
     // #fits counted the room; a group that finds none anyway (the global limit) is given back.
@@ -335,6 +348,7 @@ export class Dispatcher {
       );
     // Go round again at once only when the lease filled every free slot: more may be waiting.
     const busy = leased.length > 0 && leased.length >= free && released.length === 0;
+    if (waitForBatch) return HELD_BACK_MS - (now - held.atMs);
     return busy ? 0 : this.#idleDelay(released.length > 0 || refused > 0);
   }
 
@@ -409,7 +423,7 @@ export class Dispatcher {
   }
 
   async #idleDelay(saturated: boolean): Promise<number> {
-    if (saturated) return 200;
+    if (saturated) return HELD_BACK_MS;
     const next = await this.#o.queue.nextDue();
     if (next === undefined) return 5_000;
     return Math.max(10, Math.min(5_000, next - this.#now()));
@@ -432,6 +446,7 @@ export class Dispatcher {
     p.finally(() => {
       this.#running.delete(p);
       // A slot freed up: leased work may be waiting for it, and due work in the queue.
+      if (this.#heldBack) this.#heldBack.freedSince++;
       if (!this.#stopping) this.#startWaiting();
       this.poke();
     });
