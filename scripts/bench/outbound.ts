@@ -6,7 +6,9 @@
  *    it sends them, DKIM-signed (rsa-sha256, 2048 bits), over HTTPS to isched B (`isched serve
  *    --deliver store`, pinned to CPU 1), found through SRV in dnsmasq. Beside it, the single-core
  *    RSA-2048 signing rate (crypto.sign("sha256") in a loop on CPU 0), the floor cost of each request.
- *    Target: A's drain rate at least 70% of the signing rate. Runs with the dispatcher's default
+ *    Target: A's drain rate at least 60% of the signing rate (issue 16; it was 70%). On a shared
+ *    machine A may not get its whole core, so the table also gives A's rate per CPU second of A
+ *    (messages/s divided by A's share of a core), the figure to compare when others load the machine. Runs with the dispatcher's default
  *    per-target limit (8, --max-per-peer) and with other limits (--limits), set with that flag
  *    (see _two-ischeds.ts); and, to tell A's cost from B's, the same drain into a
  *    bare receiver that verifies and stores nothing (the "sink").
@@ -19,6 +21,12 @@
  *
  *   npx bun scripts/bench/outbound.ts [--messages 3000] [--limits 4,16] [--no-sink] [--no-fanout]
  *                                     [--no-rss] [--idle 60] [--profile DIR] [--write BENCHMARKS.md]
+ *                                     [--trust system|ca-file]
+ *
+ * --trust system (default): the drain's A trusts B's certificate the way production trusts a peer's
+ * public certificate, without the network: the test CA sits in Bun's default store
+ * (NODE_EXTRA_CA_CERTS) and A runs without --ca-file, so no CA list goes with each request.
+ * --trust ca-file: A runs with --ca-file (Bun's roots plus the test CA with every request).
  *
  * --profile DIR: run A (and, in the fan-out, B) with --cpu-prof, one folder per run in DIR.
  *
@@ -59,6 +67,7 @@ const { values: args } = parseArgs({
     idle: { type: "string", default: "60" },
     "sign-seconds": { type: "string", default: "5" },
     profile: { type: "string" },
+    trust: { type: "string", default: "system" },
     write: { type: "string" },
   },
 });
@@ -282,15 +291,16 @@ function report(o: {
   const pct = (x: number) => `${Math.round(x)}%`;
   const lines = [
     machineLine(),
-    `Command: \`npx bun scripts/bench/outbound.ts${args.write ? ` --write ${args.write}` : ""}\``,
+    `Command: \`npx bun scripts/bench/outbound.ts ${process.argv.slice(2).join(" ")}\``,
+    `Trust (drain): ${args.trust === "system" ? "as production trusts a public certificate: the test CA in Bun's default store (NODE_EXTRA_CA_CERTS), A without --ca-file" : "--ca-file with the test CA"}.`,
     "",
-    `Single-core RSA-2048 signing rate (crypto.sign, CPU 0): **${Math.round(o.signRate)}/s**.`,
+    `Single-core RSA-2048 signing rate (crypto.sign, CPU 0, per CPU second): **${Math.round(o.signRate)}/s** (${Math.round(1e6 / o.signRate)} µs per signature).`,
     "",
-    `| A sends ${o.messages} messages to | per-target limit | messages/s | % of signing rate | A's CPU | receiver's CPU | delivered |`,
-    "|---|---:|---:|---:|---:|---:|---:|",
+    `| A sends ${o.messages} messages to | per-target limit | messages/s | % of signing rate | A's CPU | A's CPU µs/message | per CPU second of A: % of signing rate | receiver's CPU | delivered |`,
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...o.rows.map(
       (r) =>
-        `| ${r.receiver === "isched" ? "isched B (store)" : "bare sink (diagnosis)"} | ${r.limit}${r.limit === DEFAULT_PER_TARGET ? " (default)" : ""} | ${Math.round(r.result.perSecond)} | ${pct((r.result.perSecond / o.signRate) * 100)} | ${pct(r.result.cpuA)} | ${pct(r.result.cpuB)} | ${r.result.delivered}/${r.result.messages}${r.result.atB !== undefined ? ` (B holds ${r.result.atB})` : ""} |`,
+        `| ${r.receiver === "isched" ? "isched B (store)" : "bare sink (diagnosis)"} | ${r.limit}${r.limit === DEFAULT_PER_TARGET ? " (default)" : ""} | ${Math.round(r.result.perSecond)} | ${pct((r.result.perSecond / o.signRate) * 100)} | ${pct(r.result.cpuA)} | ${Math.round((r.result.cpuA * 1e4) / r.result.perSecond)} | ${pct((r.result.perSecond / (r.result.cpuA / 100) / o.signRate) * 100)} | ${pct(r.result.cpuB)} | ${r.result.delivered}/${r.result.messages}${r.result.atB !== undefined ? ` (B holds ${r.result.atB})` : ""} |`,
     ),
   ];
   const best = Math.max(...o.rows.filter((r) => r.receiver === "isched").map((r) => r.result.perSecond));
@@ -298,14 +308,15 @@ function report(o: {
   lines.push("");
   if (byDefault) {
     const share = (byDefault.result.perSecond / o.signRate) * 100;
+    const perCpu = share / (byDefault.result.cpuA / 100);
     lines.push(
-      `- A → isched B with the default limit: ${pct(share)} of the signing rate (target ≥ 70%: ${share >= 70 ? "met" : "missed"}).`,
+      `- A → isched B with the default limit: ${pct(share)} of the signing rate, ${pct(perCpu)} per CPU second of A (target ≥ 60%: ${share >= 60 ? "met" : "missed"}).`,
     );
   }
   if (Number.isFinite(best)) {
     const share = (best / o.signRate) * 100;
     lines.push(
-      `- Best A → isched B rate: ${pct(share)} of the signing rate (${share >= 70 ? "met" : "missed"}).`,
+      `- Best A → isched B rate: ${pct(share)} of the signing rate (${share >= 60 ? "met" : "missed"}).`,
     );
   }
   if (o.fan) {
@@ -346,7 +357,9 @@ async function main(): Promise<void> {
     const signRate = signingRate({ cpu: 0, seconds: Number(args["sign-seconds"]) });
     console.log(`  ${Math.round(signRate)} signatures/s`);
     console.log(`drain of ${messages} messages:`);
-    const orgs = await prepareTwoOrgs({ dir: join(dir, "orgs") });
+    if (args.trust !== "ca-file" && args.trust !== "system")
+      throw new Error(`--trust must be ca-file or system, not ${args.trust}`);
+    const orgs = await prepareTwoOrgs({ dir: join(dir, "orgs"), trust: args.trust });
     let rows: DrainRow[];
     try {
       rows = await drains(orgs, dir, messages);
