@@ -135,9 +135,9 @@ const PATCHES: Patch[] = [
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `      const message = this.#o.queue.messageRow(first.messageId);`,
+    find: `      const message = await this.#o.queue.messageRow(first.messageId);`,
     replace: `      const __m = ${T};
-      const message = this.#o.queue.messageRow(first.messageId);
+      const message = await this.#o.queue.messageRow(first.messageId);
       __ip("read the stored message (SELECT)", __m);`,
   },
   {
@@ -154,9 +154,9 @@ const PATCHES: Patch[] = [
   },
   {
     file: "delivery/dispatcher.ts",
-    find: `        this.#o.queue.completeMany(this.#o.owner, records);`,
+    find: `        await this.#o.queue.completeMany(this.#o.owner, records);`,
     replace: `        const __c = ${T};
-        this.#o.queue.completeMany(this.#o.owner, records);
+        await this.#o.queue.completeMany(this.#o.owner, records);
         __ip("queue: complete (attempt rows, COMMIT)", __c);`,
   },
   {
