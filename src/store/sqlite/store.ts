@@ -8,15 +8,10 @@
  */
 import type { Database } from "bun:sqlite";
 import { dirname } from "node:path";
+import { completionColumns } from "../completion.ts";
 import { ItipCopyError } from "../errors.ts";
-import type {
-  AttemptRow,
-  DeliveryToStore,
-  MessageDetail,
-  RecoveryReport,
-  Store,
-  StoredMessage,
-} from "../store.ts";
+import { withAttempts } from "../message-detail.ts";
+import type { DeliveryToStore, MessageDetail, RecoveryReport, Store, StoredMessage } from "../store.ts";
 import { attemptsOfMessage, insertAttempt } from "./attempts.ts";
 import {
   clearSessions,
@@ -157,17 +152,7 @@ export class SqliteStore implements Store {
             const { nextAttemptAt, error } = next;
             return postponeLeased(db, { id, owner, nowMs, nextAttemptAt, error });
           }
-          const applied = completeLeased(db, {
-            id,
-            owner,
-            nowMs,
-            state: next.state,
-            nextAttemptAt: next.state === "queued" ? next.nextAttemptAt : null,
-            requestStatus: next.requestStatus ?? null,
-            error: next.error ?? null,
-            route: next.route ?? null,
-            target: next.target ?? null,
-          });
+          const applied = completeLeased(db, { id, owner, nowMs, ...completionColumns(next) });
           insertAttempt(db, id, attempt);
           return applied;
         }),
@@ -221,16 +206,10 @@ export class SqliteStore implements Store {
       .transaction((): MessageDetail | undefined => {
         const message = getMessageRow(db, idOrUuid);
         if (!message) return undefined;
-        const byDelivery = new Map<number, AttemptRow[]>();
-        for (const a of attemptsOfMessage(db, message.id)) {
-          const list = byDelivery.get(a.deliveryId);
-          if (list) list.push(a);
-          else byDelivery.set(a.deliveryId, [a]);
-        }
-        const deliveries = deliveriesOfMessage(db, message.id).map((d) => ({
-          ...d,
-          attemptList: byDelivery.get(d.id) ?? [],
-        }));
+        const deliveries = withAttempts(
+          deliveriesOfMessage(db, message.id),
+          attemptsOfMessage(db, message.id),
+        );
         return { message, deliveries };
       })
       .deferred();

@@ -1,0 +1,319 @@
+/**
+ * The Store over PostgreSQL through Bun.SQL (docs/store-interface.md), for several isched nodes on
+ * one database. Each method is one statement on the pool, or one transaction (`sql.begin`) that
+ * reserves a connection, runs its statements and commits; nothing is held open across the caller's
+ * awaits. The statements are those of src/store/sqlite in PostgreSQL's form, with the fixes the
+ * races need when several nodes share the queue: leasing and lease recovery skip rows another node
+ * holds locked (FOR UPDATE SKIP LOCKED), key claims are ON CONFLICT upserts, a lease is broken only
+ * while the owner that was seen still holds it.
+ *
+ * Not every method is built yet: those that are not throw NotImplementedOnPostgres (the list is
+ * NOT_YET below and in docs/store-interface.md), so `serve` does not offer PostgreSQL yet.
+ */
+import { SQL } from "bun";
+import { completionColumns } from "../completion.ts";
+import { ItipCopyError } from "../errors.ts";
+import { withAttempts } from "../message-detail.ts";
+import type { DeliveryToStore, MessageDetail, RecoveryReport, Store, StoredMessage } from "../store.ts";
+import type { Runner } from "./_values.ts";
+import {
+  applyOperatorAction,
+  breakLease,
+  completeLeased,
+  countDeliveriesByState,
+  deliveriesOfMessage,
+  endBreakStreaks,
+  getDeliveryRow,
+  insertDelivery,
+  leaseDue,
+  leaseIds,
+  lockInFlight,
+  nextDueAt,
+  postponeLeased,
+  releaseLeases,
+  renewLeases,
+  wakeWaiting,
+} from "./deliveries.ts";
+import { claimItipKeys, keyHolder, noteResent } from "./key-claims.ts";
+import {
+  attemptsOfMessage,
+  getMessageRow,
+  insertAttempt,
+  insertMessage,
+  recordResponse,
+} from "./messages.ts";
+import { migratePostgres } from "./migrate.ts";
+import { capabilitiesSerial, getSetting, sessions, setAdminPasswordHash, setSetting } from "./settings.ts";
+
+/** A Store method the PostgreSQL store does not implement yet. */
+export class NotImplementedOnPostgres extends Error {
+  override readonly name = "NotImplementedOnPostgres";
+  constructor(readonly method: string) {
+    super(`Store.${method} is not implemented on PostgreSQL yet`);
+  }
+}
+
+/** The methods not built yet (each throws NotImplementedOnPostgres). */
+export const NOT_YET = [
+  "refusalTotals",
+  "insertRefusals",
+  "searchMessages",
+  "summariesOf",
+  "deliveriesForAction",
+  "actionableDeliveries",
+  "unknownDeliveries",
+  "deliveryIdsOfMessage",
+  "deliveryStateCounts",
+  "attemptsByOutcome",
+  "recentFailures",
+  "lastAttempt",
+  "inboundPeerStats",
+  "outboundPeerStats",
+  "selectorsSeen",
+  "inbox",
+  "changeCursor",
+  "changedMessages",
+  "recordPeerFact",
+  "peerFactsOf",
+  "peerPolicy",
+  "peerPolicies",
+  "setPeerPolicy",
+  "removePeerPolicy",
+  "keys",
+  "insertKey",
+  "setKeyState",
+  "activateKey",
+  "queueFacts",
+  "probeWrite",
+  "databaseSpace",
+] as const satisfies readonly (keyof Store)[];
+
+type NotYet = (typeof NOT_YET)[number];
+
+/** Connects to `url`, migrates the schema (under the migrators' advisory lock) and returns the store. */
+export async function openPostgresStore(
+  url: string,
+  o: { maxConnections?: number } = {},
+): Promise<PostgresStore> {
+  const sql = new SQL({ url, max: o.maxConnections ?? 10 });
+  try {
+    await migratePostgres(sql);
+  } catch (e) {
+    await sql.close({ timeout: 1 });
+    throw e;
+  }
+  return new PostgresStore(sql);
+}
+
+class PostgresStoreBase {
+  readonly backend = "postgres";
+  constructor(readonly sql: Runner) {}
+}
+
+// The methods not built yet, each one that throws, so that the class still implements Store and a
+// caller that reaches one learns which.
+for (const method of NOT_YET) {
+  Object.defineProperty(PostgresStoreBase.prototype, method, {
+    value: async () => {
+      throw new NotImplementedOnPostgres(method);
+    },
+  });
+}
+
+/** PostgresStoreBase with the unbuilt methods typed as present (they throw). */
+const Base = PostgresStoreBase as unknown as new (sql: Runner) => PostgresStoreBase & Pick<Store, NotYet>;
+
+export class PostgresStore extends Base implements Store {
+  async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
+    return this.sql.begin(async (tx): Promise<StoredMessage> => {
+      const messageId = await insertMessage(tx, o.message);
+      const claims = o.message.itipKeys;
+      const copies = claims
+        ? await claimItipKeys(tx, { ...claims, messageId, nowMs: o.message.receivedAt })
+        : new Map<string, number>();
+      if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
+        throw new ItipCopyError(copies);
+      const fresh = o.deliveries.filter((d) => !copies.has(d.recipient));
+      return { messageId, deliveryIds: await insertDeliveries(tx, messageId, fresh, o.nowMs), copies };
+    });
+  }
+
+  async addDeliveries(o: { messageId: number; deliveries: readonly DeliveryToStore[]; nowMs: number }) {
+    return this.sql.begin((tx) => insertDeliveries(tx, o.messageId, o.deliveries, o.nowMs));
+  }
+
+  lease(o: Parameters<Store["lease"]>[0]) {
+    return leaseDue(this.sql, o);
+  }
+
+  leaseIds(o: Parameters<Store["leaseIds"]>[0]) {
+    return leaseIds(this.sql, o);
+  }
+
+  async completeMany(o: Parameters<Store["completeMany"]>[0]): Promise<boolean[]> {
+    const { owner, nowMs } = o;
+    return this.sql.begin(async (tx) => {
+      const applied: boolean[] = [];
+      for (const { deliveryId: id, attempt, next } of o.items) {
+        if (next.state === "waiting") {
+          const { nextAttemptAt, error } = next;
+          applied.push(await postponeLeased(tx, { id, owner, nowMs, nextAttemptAt, error }));
+          continue;
+        }
+        applied.push(await completeLeased(tx, { id, owner, nowMs, ...completionColumns(next) }));
+        await insertAttempt(tx, id, attempt);
+      }
+      return applied;
+    });
+  }
+
+  renewLeases(o: Parameters<Store["renewLeases"]>[0]) {
+    return renewLeases(this.sql, o);
+  }
+
+  releaseLeases(o: Parameters<Store["releaseLeases"]>[0]) {
+    return releaseLeases(this.sql, o);
+  }
+
+  async recoverLeases(o: Parameters<Store["recoverLeases"]>[0]): Promise<RecoveryReport> {
+    return this.sql.begin(async (tx) => {
+      const report: RecoveryReport = { requeued: [], broken: [] };
+      if (o.endStreaks) await endBreakStreaks(tx);
+      for (const d of await lockInFlight(tx, { expiredBy: o.expiredBy })) {
+        const decision = o.plan(d);
+        const nextAttemptAt = decision.state === "queued" ? decision.nextAttemptAt : null;
+        const broke = await breakLease(tx, {
+          id: d.id,
+          leaseOwner: d.leaseOwner,
+          nowMs: o.nowMs,
+          state: decision.state,
+          nextAttemptAt,
+          error: decision.error,
+        });
+        if (broke) (decision.state === "broken" ? report.broken : report.requeued).push(d.id);
+      }
+      return report;
+    });
+  }
+
+  operatorAction(o: Parameters<Store["operatorAction"]>[0]) {
+    return applyOperatorAction(this.sql, o);
+  }
+
+  wakeWaiting(o: Parameters<Store["wakeWaiting"]>[0]) {
+    return wakeWaiting(this.sql, o);
+  }
+
+  countByState() {
+    return countDeliveriesByState(this.sql);
+  }
+
+  nextDueAt() {
+    return nextDueAt(this.sql);
+  }
+
+  /** One snapshot: a REPEATABLE READ, read-only transaction. */
+  async messageDetail(idOrUuid: number | string): Promise<MessageDetail | undefined> {
+    return this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+      const message = await getMessageRow(tx, idOrUuid);
+      if (!message) return undefined;
+      const deliveries = withAttempts(
+        await deliveriesOfMessage(tx, message.id),
+        await attemptsOfMessage(tx, message.id),
+      );
+      return { message, deliveries };
+    });
+  }
+
+  messageRow(idOrUuid: number | string) {
+    return getMessageRow(this.sql, idOrUuid);
+  }
+
+  deliveriesOf(messageId: number) {
+    return deliveriesOfMessage(this.sql, messageId);
+  }
+
+  deliveryRow(id: number) {
+    return getDeliveryRow(this.sql, id);
+  }
+
+  replayHolder(o: { key: string; nowMs: number }) {
+    return keyHolder(this.sql, "replay_keys", o);
+  }
+
+  async recordResponse(o: { messageId: number; status: number; body: string }) {
+    await recordResponse(this.sql, o);
+  }
+
+  noteResent(o: { messageIds: readonly number[]; nowMs: number }) {
+    return noteResent(this.sql, o);
+  }
+
+  getSetting(key: string) {
+    return getSetting(this.sql, key);
+  }
+
+  setSetting(key: string, value: string) {
+    return setSetting(this.sql, key, value);
+  }
+
+  capabilitiesSerial(fingerprint: string) {
+    return capabilitiesSerial(this.sql, fingerprint);
+  }
+
+  setAdminPassword(o: Parameters<Store["setAdminPassword"]>[0]) {
+    return setAdminPasswordHash(this.sql, o);
+  }
+
+  session(idHash: string) {
+    return sessions.get(this.sql, idHash);
+  }
+
+  async insertSession(idHash: string, atMs: number) {
+    await sessions.insert(this.sql, idHash, atMs);
+  }
+
+  async touchSession(idHash: string, atMs: number) {
+    await sessions.touch(this.sql, idHash, atMs);
+  }
+
+  async deleteSession(idHash: string) {
+    await sessions.delete(this.sql, idHash);
+  }
+
+  async expireSessions(o: { seenBefore: number; createdBefore: number }) {
+    await sessions.expire(this.sql, o);
+  }
+
+  countSessions() {
+    return sessions.count(this.sql);
+  }
+
+  async keepNewestSessions(keep: number) {
+    await sessions.keepNewest(this.sql, keep);
+  }
+
+  async clearSessions() {
+    await sessions.clear(this.sql);
+  }
+
+  async close() {
+    await this.sql.close({ timeout: 1 });
+  }
+}
+
+async function insertDeliveries(
+  tx: Runner,
+  messageId: number,
+  deliveries: readonly DeliveryToStore[],
+  nowMs: number,
+): Promise<number[]> {
+  const ids: number[] = [];
+  for (const { attempt, ...d } of deliveries) {
+    const decided = attempt !== undefined && d.state !== "queued";
+    ids.push(await insertDelivery(tx, { ...d, messageId, nowMs, attempts: decided ? 1 : 0 }));
+  }
+  for (const [i, d] of deliveries.entries())
+    if (d.attempt && d.state !== "queued") await insertAttempt(tx, ids[i]!, d.attempt);
+  return ids;
+}

@@ -1,0 +1,245 @@
+/**
+ * The store contract, queue path: the same cases against SQLite and PostgreSQL (_stores.ts). What
+ * the queue relies on: accept stores a message and its deliveries whole (the body byte for byte,
+ * times as integer milliseconds), lease takes due deliveries oldest first and never one twice,
+ * completion applies only under the lease it was given, renew/release/recovery/operator actions
+ * change only the rows in the state they expect, and two nodes leasing at once never share a
+ * delivery.
+ */
+import { expect, test } from "bun:test";
+import { acceptQueued, BODY, lease, message, queued, T0 } from "./_data.ts";
+import { contract } from "./_stores.ts";
+
+const ATTEMPT = { startedAt: T0 + 1_000_000, durationMs: 12, route: "local" as const };
+
+contract("store queue", (b) => {
+  test("accept stores the message byte for byte, its deliveries queued, times as numbers", async () => {
+    const store = await b.fresh();
+    const stored = await acceptQueued(store, 2, { summary: "Planning" });
+    expect(stored.deliveryIds).toHaveLength(2);
+    expect(stored.copies.size).toBe(0);
+    const row = (await store.messageRow(stored.messageId))!;
+    expect(row.body).toBeInstanceOf(Uint8Array);
+    expect([...row.body]).toEqual([...BODY]);
+    expect(row.receivedAt).toBe(T0);
+    expect(row.id).toBe(stored.messageId);
+    expect(row.bodySize).toBe(BODY.length);
+    expect(row.headers).toEqual([["Originator", "mailto:organizer@peer.example"]]);
+    expect(row.summary).toBe("Planning");
+    expect((await store.messageRow(row.uuid))?.id).toBe(stored.messageId);
+    const deliveries = await store.deliveriesOf(stored.messageId);
+    expect(deliveries.map((d) => [d.id, d.state, d.nextAttemptAt, d.createdAt, d.attempts])).toEqual([
+      [stored.deliveryIds[0]!, "queued", T0, T0, 0],
+      [stored.deliveryIds[1]!, "queued", T0 + 1, T0, 0],
+    ]);
+    expect(await store.countByState()).toMatchObject({ queued: 2, "in-flight": 0, delivered: 0 });
+    expect(await store.nextDueAt()).toBe(T0);
+  });
+
+  test("a delivery decided at intake is stored final with its attempt", async () => {
+    const store = await b.fresh();
+    const decided = { ...queued("a@example.com"), state: "delivered" as const, nextAttemptAt: null };
+    const stored = await store.accept({
+      message: message(),
+      deliveries: [{ ...decided, attempt: { ...ATTEMPT, startedAt: T0, outcome: "delivered" } }],
+      nowMs: T0,
+    });
+    const detail = (await store.messageDetail(stored.messageId))!;
+    expect(detail.deliveries).toHaveLength(1);
+    const [d] = detail.deliveries;
+    expect([d!.state, d!.attempts, d!.finalAt]).toEqual(["delivered", 1, T0]);
+    expect(d!.attemptList.map((a) => [a.deliveryId, a.startedAt, a.outcome])).toEqual([
+      [d!.id, T0, "delivered"],
+    ]);
+    expect(await store.nextDueAt()).toBeUndefined();
+  });
+
+  test("lease takes due deliveries oldest first up to the limit, and never one twice", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 5);
+    await store.addDeliveries({
+      messageId: (await acceptQueued(store, 0)).messageId,
+      deliveries: [queued("later@example.com", T0 + 10_000_000)],
+      nowMs: T0,
+    });
+    const first = await store.lease({ ...lease("node-a"), limit: 3 });
+    expect(first.map((d) => d.id)).toEqual(ids.slice(0, 3));
+    expect(first.every((d) => d.state === "in-flight" && d.leaseOwner === "node-a")).toBe(true);
+    expect(first[0]!.leaseExpiresAt).toBe(T0 + 1_060_000);
+    const second = await store.lease({ ...lease("node-b"), limit: 10 });
+    expect(second.map((d) => d.id)).toEqual(ids.slice(3));
+    expect(await store.countByState()).toMatchObject({ queued: 1, "in-flight": 5 });
+  });
+
+  test("lease of some routes takes only theirs; leaseIds takes the queued ones of its ids", async () => {
+    const store = await b.fresh();
+    const stored = await store.accept({
+      message: message(),
+      deliveries: [queued("a@example.com"), { ...queued("b@example.org"), route: "imip" }],
+      nowMs: T0,
+    });
+    const [local, imip] = stored.deliveryIds as [number, number];
+    expect((await store.lease({ ...lease("n"), limit: 10, routes: ["imip"] })).map((d) => d.id)).toEqual([
+      imip,
+    ]);
+    expect((await store.leaseIds({ ...lease("n"), ids: [local, imip] })).map((d) => d.id)).toEqual([local]);
+  });
+
+  test("completeMany applies outcomes under the lease only, and records every attempt", async () => {
+    const store = await b.fresh();
+    const { messageId, deliveryIds: ids } = await acceptQueued(store, 3);
+    const [a, c, w] = ids as [number, number, number];
+    await store.lease({ ...lease("node-a"), limit: 3 });
+    const now = T0 + 1_000_100;
+    const applied = await store.completeMany({
+      owner: "node-a",
+      nowMs: now,
+      items: [
+        {
+          deliveryId: a,
+          attempt: { ...ATTEMPT, outcome: "delivered", requestStatus: "2.0;Success" },
+          next: { state: "delivered", requestStatus: "2.0;Success" },
+        },
+        {
+          deliveryId: c,
+          attempt: { ...ATTEMPT, outcome: "temporary", error: "503" },
+          next: { state: "queued", nextAttemptAt: now + 60_000, error: "503", route: "imip", target: "mx" },
+        },
+        {
+          deliveryId: w,
+          attempt: { ...ATTEMPT, outcome: "pending" },
+          next: { state: "waiting", nextAttemptAt: now + 5, error: "key not in DNS" },
+        },
+      ],
+    });
+    expect(applied).toEqual([true, true, true]);
+    const rows = await store.deliveriesOf(messageId);
+    expect(rows.map((d) => [d.state, d.attempts, d.nextAttemptAt, d.leaseOwner, d.finalAt])).toEqual([
+      ["delivered", 1, null, null, now],
+      ["queued", 1, now + 60_000, null, null],
+      ["queued", 0, now + 5, null, null],
+    ]);
+    expect([rows[0]!.requestStatus, rows[1]!.route, rows[1]!.target, rows[2]!.lastError]).toEqual([
+      "2.0;Success",
+      "imip",
+      "mx",
+      "key not in DNS",
+    ]);
+    const detail = (await store.messageDetail(messageId))!;
+    expect(detail.deliveries.map((d) => d.attemptList.map((x) => x.outcome))).toEqual([
+      ["delivered"],
+      ["temporary"],
+      [],
+    ]);
+    // A stale owner's completion changes nothing (the attempt row alone is kept, as history).
+    await store.leaseIds({ ...lease("node-b", now + 60_000), ids: [c] });
+    const stale = await store.completeMany({
+      owner: "node-a",
+      nowMs: now + 60_001,
+      items: [{ deliveryId: c, attempt: { ...ATTEMPT, outcome: "delivered" }, next: { state: "delivered" } }],
+    });
+    expect(stale).toEqual([false]);
+    expect((await store.deliveryRow(c))?.leaseOwner).toBe("node-b");
+  });
+
+  test("renew and release act only on the owner's leases", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 2);
+    await store.lease({ ...lease("node-a"), limit: 1 });
+    await store.lease({ ...lease("node-b"), limit: 1 });
+    const later = { owner: "node-a", nowMs: T0 + 1_030_000, leaseExpiresAt: T0 + 1_090_000 };
+    expect(await store.renewLeases({ ...later, ids })).toEqual([ids[0]!]);
+    expect((await store.deliveryRow(ids[0]!))?.leaseExpiresAt).toBe(T0 + 1_090_000);
+    expect(await store.releaseLeases({ ids, owner: "node-a", nowMs: T0 + 1_040_000 })).toBe(1);
+    const released = (await store.deliveryRow(ids[0]!))!;
+    expect([released.state, released.nextAttemptAt, released.leaseOwner]).toEqual([
+      "queued",
+      T0 + 1_040_000,
+      null,
+    ]);
+    expect((await store.deliveryRow(ids[1]!))?.state).toBe("in-flight");
+  });
+
+  test("recoverLeases breaks the expired leases as the plan decides, and counts the breaks", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 3);
+    await store.lease({ ...lease("dead"), limit: 2 });
+    await store.lease({ ...lease("alive", T0 + 1_050_000), limit: 1 });
+    const seen: string[] = [];
+    const report = await store.recoverLeases({
+      nowMs: T0 + 1_070_000,
+      expiredBy: T0 + 1_070_000,
+      plan: (d) => {
+        seen.push(`${d.id}:${d.leaseOwner}:${d.leaseBreaks}`);
+        return d.id === ids[0]
+          ? { state: "broken", error: "crashed" }
+          : { state: "queued", nextAttemptAt: T0 + 2_000_000, error: "lease expired" };
+      },
+    });
+    expect(seen).toEqual([`${ids[0]}:dead:0`, `${ids[1]}:dead:0`]);
+    expect(report).toEqual({ broken: [ids[0]!], requeued: [ids[1]!] });
+    const rows = await Promise.all(ids.map((id) => store.deliveryRow(id)));
+    expect(rows.map((d) => [d!.state, d!.leaseBreaks, d!.nextAttemptAt])).toEqual([
+      ["broken", 1, null],
+      ["queued", 1, T0 + 2_000_000],
+      ["in-flight", 0, T0 + 2],
+    ]);
+    // Start-up: every in-flight lease, and the streaks of queued deliveries end first.
+    const startUp = await store.recoverLeases({
+      nowMs: T0 + 1_080_000,
+      endStreaks: true,
+      plan: () => ({ state: "queued", nextAttemptAt: T0 + 1_085_000, error: "restart" }),
+    });
+    expect(startUp).toEqual({ broken: [], requeued: [ids[2]!] });
+    expect((await store.deliveryRow(ids[1]!))?.leaseBreaks).toBe(0);
+    expect((await store.deliveryRow(ids[2]!))?.leaseBreaks).toBe(1);
+  });
+
+  test("operator actions change only deliveries in the states they accept; wakeWaiting wakes by prefix", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 3);
+    const [a, c, d] = ids as [number, number, number];
+    expect(await store.operatorAction({ action: "cancel", ids: [a], nowMs: T0 + 5 })).toBe(1);
+    expect(await store.operatorAction({ action: "retryNow", ids: [a, c], nowMs: T0 + 6 })).toBe(1);
+    expect(await store.operatorAction({ action: "requestImip", ids: [c], nowMs: T0 + 7 })).toBe(1);
+    expect([(await store.deliveryRow(a))?.state, (await store.deliveryRow(c))?.route]).toEqual([
+      "cancelled",
+      "imip",
+    ]);
+    await store.lease({ ...lease("n"), limit: 1, routes: ["local"] });
+    const t = T0 + 1_000_000;
+    await store.completeMany({
+      owner: "n",
+      nowMs: t,
+      items: [
+        {
+          deliveryId: d,
+          attempt: { ...ATTEMPT, outcome: "pending" },
+          next: { state: "waiting", nextAttemptAt: t + 90_000, error: "waiting for DNS: s1" },
+        },
+      ],
+    });
+    expect(await store.wakeWaiting({ route: "local", prefix: "waiting for", nowMs: t + 10 })).toBe(1);
+    expect((await store.deliveryRow(d))?.nextAttemptAt).toBe(t + 10);
+    expect(await store.countByState()).toMatchObject({ queued: 2, cancelled: 1 });
+  });
+
+  test("two nodes leasing at once never get the same delivery, and together lease every one", async () => {
+    const first = await b.fresh();
+    const second = await b.another(first);
+    const N = 120;
+    await acceptQueued(first, N);
+    const leaseAll = async (store: typeof first, owner: string) => {
+      const got: number[] = [];
+      for (;;) {
+        const batch = await store.lease({ ...lease(owner), limit: 7 });
+        if (batch.length === 0) return got;
+        got.push(...batch.map((d) => d.id));
+      }
+    };
+    const [a, c] = await Promise.all([leaseAll(first, "node-a"), leaseAll(second, "node-b")]);
+    expect(a.length + c.length).toBe(N);
+    expect(new Set([...a, ...c]).size).toBe(N);
+    expect(await first.countByState()).toMatchObject({ queued: 0, "in-flight": N });
+  });
+});
