@@ -43,6 +43,19 @@ import {
   recordResponse,
 } from "./messages.ts";
 import { migratePostgres } from "./migrate.ts";
+import { databaseSpace, probeWrite, queueFacts } from "./monitoring.ts";
+import {
+  activateKey,
+  allPeerPolicies,
+  getPeerPolicy,
+  insertKey,
+  keys,
+  peerFactsOf,
+  recordPeerFact,
+  removePeerPolicy,
+  setKeyState,
+  setPeerPolicy,
+} from "./peers-and-keys.ts";
 import { capabilitiesSerial, getSetting, sessions, setAdminPasswordHash, setSetting } from "./settings.ts";
 
 /** A Store method the PostgreSQL store does not implement yet. */
@@ -73,19 +86,6 @@ export const NOT_YET = [
   "inbox",
   "changeCursor",
   "changedMessages",
-  "recordPeerFact",
-  "peerFactsOf",
-  "peerPolicy",
-  "peerPolicies",
-  "setPeerPolicy",
-  "removePeerPolicy",
-  "keys",
-  "insertKey",
-  "setKeyState",
-  "activateKey",
-  "queueFacts",
-  "probeWrite",
-  "databaseSpace",
 ] as const satisfies readonly (keyof Store)[];
 
 type NotYet = (typeof NOT_YET)[number];
@@ -295,6 +295,58 @@ export class PostgresStore extends Base implements Store {
 
   async clearSessions() {
     await sessions.clear(this.sql);
+  }
+
+  recordPeerFact(f: Parameters<Store["recordPeerFact"]>[0]) {
+    return recordPeerFact(this.sql, f);
+  }
+
+  peerFactsOf(domain: string) {
+    return peerFactsOf(this.sql, domain);
+  }
+
+  peerPolicy(domain: string) {
+    return getPeerPolicy(this.sql, domain);
+  }
+
+  peerPolicies() {
+    return allPeerPolicies(this.sql);
+  }
+
+  setPeerPolicy(p: Parameters<Store["setPeerPolicy"]>[0]) {
+    return setPeerPolicy(this.sql, p);
+  }
+
+  removePeerPolicy(domain: string) {
+    return removePeerPolicy(this.sql, domain);
+  }
+
+  keys(o: { domain?: string } = {}) {
+    return keys(this.sql, o);
+  }
+
+  insertKey(k: Parameters<Store["insertKey"]>[0]) {
+    return insertKey(this.sql, k);
+  }
+
+  setKeyState(o: Parameters<Store["setKeyState"]>[0]) {
+    return setKeyState(this.sql, o);
+  }
+
+  activateKey(o: { id: number; nowMs: number; retireAfter: number }) {
+    return activateKey(this.sql, o);
+  }
+
+  queueFacts() {
+    return queueFacts(this.sql);
+  }
+
+  probeWrite(nowMs: number) {
+    return probeWrite(this.sql, nowMs);
+  }
+
+  databaseSpace() {
+    return databaseSpace(this.sql);
   }
 
   async close() {

@@ -2,7 +2,7 @@
  * The backends the store contract runs on: the same test cases against createSqliteStore (an
  * in-memory SQLite database) and PostgresStore (a fresh database on the test server of
  * test/support/postgres.ts, one server per test file). `contract(title, cases)` declares the cases
- * once per backend.
+ * once per backend; call it once per file (each call starts its own server).
  *
  * PostgreSQL is skipped, with a message saying why, only when its binaries are not installed and
  * the run is not CI; in CI (CI set, as GitHub Actions sets it) a missing server fails the file, since

@@ -142,6 +142,89 @@ contract("store claims and configuration", (b) => {
     expect(await store.countSessions()).toBe(0);
   });
 
+  test("peer policies and peer facts: upserts, and a fact's learned time kept while its value is", async () => {
+    const store = await b.fresh();
+    const policy = {
+      domain: "peer.example",
+      trust: "dkim" as const,
+      allowFrom: null,
+      signers: "a.example",
+      note: "n",
+      updatedAt: T0,
+    };
+    await store.setPeerPolicy(policy);
+    await store.setPeerPolicy({ ...policy, trust: "unsigned", allowFrom: "192.0.2.0/24", updatedAt: T0 + 1 });
+    await store.setPeerPolicy({ ...policy, domain: "a.example" });
+    expect(await store.peerPolicy("peer.example")).toEqual({
+      ...policy,
+      trust: "unsigned",
+      allowFrom: "192.0.2.0/24",
+      updatedAt: T0 + 1,
+    });
+    expect((await store.peerPolicies()).map((p) => p.domain)).toEqual(["a.example", "peer.example"]);
+    expect([await store.removePeerPolicy("a.example"), await store.removePeerPolicy("a.example")]).toEqual([
+      true,
+      false,
+    ]);
+    const fact = {
+      domain: "peer.example",
+      kind: "key" as const,
+      name: "s1",
+      value: "{}",
+      source: "traffic" as const,
+    };
+    await store.recordPeerFact({ ...fact, atMs: T0 });
+    await store.recordPeerFact({ ...fact, atMs: T0 + 10 });
+    expect((await store.peerFactsOf("peer.example")).map((f) => [f.learnedAt, f.confirmedAt])).toEqual([
+      [T0, T0 + 10],
+    ]);
+    await store.recordPeerFact({ ...fact, value: '{"v":1}', atMs: T0 + 20 });
+    expect((await store.peerFactsOf("peer.example")).map((f) => [f.learnedAt, f.confirmedAt])).toEqual([
+      [T0 + 20, T0 + 20],
+    ]);
+  });
+
+  test("keys: activation retires the domain's active key, in one step", async () => {
+    const store = await b.fresh();
+    const key = {
+      domain: "example.com",
+      algorithm: "ed25519-sha256",
+      bits: 256,
+      privateKeyPem: "PEM",
+      record: "v=DKIM1",
+    };
+    await store.insertKey({ ...key, selector: "s1", state: "active", createdAt: T0, activatedAt: T0 });
+    await store.insertKey({ ...key, selector: "s2", state: "pending", createdAt: T0 + 1, activatedAt: null });
+    const s2 = (await store.keys({ domain: "example.com" })).find((k) => k.selector === "s2")!;
+    expect(await store.activateKey({ id: s2.id, nowMs: T0 + 5, retireAfter: T0 + 100 })).toEqual({
+      retiring: ["s1"],
+    });
+    expect((await store.keys()).map((k) => [k.selector, k.state, k.activatedAt, k.retireAfter])).toEqual([
+      ["s1", "retiring", T0, T0 + 100],
+      ["s2", "active", T0 + 5, null],
+    ]);
+    const s1 = (await store.keys()).find((k) => k.selector === "s1")!;
+    await store.setKeyState({ id: s1.id, state: "retired" });
+    expect((await store.keys({ domain: "example.com" }))[0]!.state).toBe("retired");
+  });
+
+  test("monitoring: queue depth and oldest queued delivery, a probe write, the database's size", async () => {
+    const store = await b.fresh();
+    expect(await store.queueFacts()).toEqual({ depth: 0, oldestCreatedAtMs: undefined });
+    await store.accept({
+      message: message(),
+      deliveries: [queued("a@example.com"), queued("b@example.com")],
+      nowMs: T0 + 3,
+    });
+    await store.lease({ owner: "n", nowMs: T0 + 10, leaseExpiresAt: T0 + 20, limit: 1 });
+    expect(await store.queueFacts()).toEqual({ depth: 2, oldestCreatedAtMs: T0 + 3 });
+    await store.probeWrite(T0 + 30);
+    expect(await store.getSetting("health.probed-at")).toBe(String(T0 + 30));
+    const space = await store.databaseSpace();
+    expect(space.bytes).toBeGreaterThan(0);
+    expect(space.freeBytes).toBeGreaterThanOrEqual(0);
+  });
+
   test.if(b.name === "PostgreSQL")("every method not built on PostgreSQL yet says so, by name", async () => {
     const store = await b.fresh();
     for (const method of NOT_YET) {
