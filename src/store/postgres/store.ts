@@ -56,6 +56,7 @@ import {
   setKeyState,
   setPeerPolicy,
 } from "./peers-and-keys.ts";
+import { insertRefusals, refusalTotals } from "./refusals.ts";
 import { capabilitiesSerial, getSetting, sessions, setAdminPasswordHash, setSetting } from "./settings.ts";
 
 /** A Store method the PostgreSQL store does not implement yet. */
@@ -68,8 +69,6 @@ export class NotImplementedOnPostgres extends Error {
 
 /** The methods not built yet (each throws NotImplementedOnPostgres). */
 export const NOT_YET = [
-  "refusalTotals",
-  "insertRefusals",
   "searchMessages",
   "summariesOf",
   "deliveriesForAction",
@@ -247,6 +246,14 @@ export class PostgresStore extends Base implements Store {
 
   noteResent(o: { messageIds: readonly number[]; nowMs: number }) {
     return noteResent(this.sql, o);
+  }
+
+  refusalTotals() {
+    return refusalTotals(this.sql);
+  }
+
+  insertRefusals(o: Parameters<Store["insertRefusals"]>[0]) {
+    return insertRefusals(this.sql, o);
   }
 
   getSetting(key: string) {

@@ -69,6 +69,18 @@ export function cappedHeaders(headers: HeaderList): HeaderList {
 
 export type RefusalRow = NewRefusal & { uuid: string; receivedAt: number };
 
+/** A refusal as the messages row that records it: no body, its long fields cut (both backends). */
+export function refusalMessage(r: RefusalRow): NewMessage & { uuid: string; receivedAt: number } {
+  return {
+    ...r,
+    body: EMPTY,
+    originator: cut(r.originator, MAX_LINE),
+    remoteMessageId: r.remoteMessageId === undefined ? undefined : cut(r.remoteMessageId, MAX_LINE),
+    contentType: cut(r.contentType, MAX_LINE),
+    headers: r.headers ? cappedHeaders(r.headers) : undefined,
+  };
+}
+
 /**
  * Stores refusals in one transaction and, in the same one, prunes the oldest when the log is past
  * its limits (down to nine tenths of them, so that not every batch prunes). `totals` is what the
@@ -80,16 +92,7 @@ export function insertRefusals(
 ): RefusalTotals {
   return db
     .transaction((): RefusalTotals => {
-      const ids = o.rows.map((r) =>
-        insertMessage(db, {
-          ...r,
-          body: EMPTY,
-          originator: cut(r.originator, MAX_LINE),
-          remoteMessageId: r.remoteMessageId === undefined ? undefined : cut(r.remoteMessageId, MAX_LINE),
-          contentType: cut(r.contentType, MAX_LINE),
-          headers: r.headers ? cappedHeaders(r.headers) : undefined,
-        }),
-      );
+      const ids = o.rows.map((r) => insertMessage(db, refusalMessage(r)));
       const added = statements(db).bytesOf.get({ ids: JSON.stringify(ids) })?.bytes ?? 0;
       const totals = { count: o.totals.count + ids.length, bytes: o.totals.bytes + added };
       const { maxCount, maxBytes } = o.limits;

@@ -225,6 +225,34 @@ contract("store claims and configuration", (b) => {
     expect(space.freeBytes).toBeGreaterThanOrEqual(0);
   });
 
+  test("refusals are stored without a body and pruned oldest first past the limits, in one step", async () => {
+    const store = await b.fresh();
+    const refusal = (i: number) => {
+      const { body: _, ...m } = message({ receivedAt: T0 + i });
+      return { ...m, refusal: `no key for selector s${i}`, bodySize: 5000 + i };
+    };
+    const limits = { maxCount: 3, maxBytes: 1_000_000 };
+    let totals = await store.refusalTotals();
+    expect(totals).toEqual({ count: 0, bytes: 0 });
+    totals = await store.insertRefusals({ rows: [refusal(1), refusal(2)], totals, limits });
+    expect(totals).toEqual(await store.refusalTotals());
+    expect(totals.count).toBe(2);
+    totals = await store.insertRefusals({ rows: [refusal(3), refusal(4)], totals, limits });
+    // Past 3 rows: pruned to 90% of the limit (2 rows), the oldest first.
+    expect(totals).toEqual(await store.refusalTotals());
+    expect(totals.count).toBe(2);
+    const page = await store.accept({ message: message(), deliveries: [], nowMs: T0 });
+    const kept = [];
+    for (let id = 1; id < page.messageId; id++) {
+      const row = await store.messageRow(id);
+      if (row) kept.push([row.refusal, row.body.length, row.bodySize]);
+    }
+    expect(kept).toEqual([
+      ["no key for selector s3", 0, 5003],
+      ["no key for selector s4", 0, 5004],
+    ]);
+  });
+
   test.if(b.name === "PostgreSQL")("every method not built on PostgreSQL yet says so, by name", async () => {
     const store = await b.fresh();
     for (const method of NOT_YET) {
