@@ -16,6 +16,7 @@ import { ItipCopyError } from "../errors.ts";
 import { withAttempts } from "../message-detail.ts";
 import type { DeliveryToStore, MessageDetail, RecoveryReport, Store, StoredMessage } from "../store.ts";
 import type { Runner } from "./_values.ts";
+import * as reads from "./console-reads.ts";
 import {
   applyOperatorAction,
   breakLease,
@@ -72,19 +73,6 @@ export const NOT_YET = [
   "searchMessages",
   "summariesOf",
   "deliveriesForAction",
-  "actionableDeliveries",
-  "unknownDeliveries",
-  "deliveryIdsOfMessage",
-  "deliveryStateCounts",
-  "attemptsByOutcome",
-  "recentFailures",
-  "lastAttempt",
-  "inboundPeerStats",
-  "outboundPeerStats",
-  "selectorsSeen",
-  "inbox",
-  "changeCursor",
-  "changedMessages",
 ] as const satisfies readonly (keyof Store)[];
 
 type NotYet = (typeof NOT_YET)[number];
@@ -254,6 +242,58 @@ export class PostgresStore extends Base implements Store {
 
   insertRefusals(o: Parameters<Store["insertRefusals"]>[0]) {
     return insertRefusals(this.sql, o);
+  }
+
+  actionableDeliveries(...a: Parameters<Store["actionableDeliveries"]>) {
+    return reads.actionableDeliveries(this.sql, ...a);
+  }
+
+  unknownDeliveries(ids: readonly number[]) {
+    return reads.unknownDeliveries(this.sql, ids);
+  }
+
+  deliveryIdsOfMessage(messageId: number) {
+    return reads.deliveryIdsOfMessage(this.sql, messageId);
+  }
+
+  deliveryStateCounts() {
+    return reads.deliveryStateCounts(this.sql);
+  }
+
+  attemptsByOutcome(o: Parameters<Store["attemptsByOutcome"]>[0]) {
+    return reads.attemptsByOutcome(this.sql, o);
+  }
+
+  recentFailures(limit: number) {
+    return reads.recentFailures(this.sql, limit);
+  }
+
+  lastAttempt(o: Parameters<Store["lastAttempt"]>[0]) {
+    return reads.lastAttempt(this.sql, o);
+  }
+
+  inboundPeerStats(sinceMs: number) {
+    return reads.inboundPeerStats(this.sql, sinceMs);
+  }
+
+  outboundPeerStats(sinceMs: number) {
+    return reads.outboundPeerStats(this.sql, sinceMs);
+  }
+
+  selectorsSeen(domain: string) {
+    return reads.selectorsSeen(this.sql, domain);
+  }
+
+  inbox(o: Parameters<Store["inbox"]>[0]) {
+    return reads.inbox(this.sql, o);
+  }
+
+  changeCursor(nowMs: number) {
+    return reads.changeCursor(this.sql, nowMs);
+  }
+
+  changedMessages(...a: Parameters<Store["changedMessages"]>) {
+    return reads.changedMessages(this.sql, ...a);
   }
 
   getSetting(key: string) {

@@ -224,6 +224,80 @@ contract("store queue", (b) => {
     expect(await store.countByState()).toMatchObject({ queued: 2, cancelled: 1 });
   });
 
+  test("the console's reads: ids, counts, failures, peers, selectors, the inbox and the live cursor", async () => {
+    const store = await b.fresh();
+    const cursor = await store.changeCursor(T0);
+    const local = {
+      ...queued("Alice@example.com"),
+      target: "store",
+      state: "delivered" as const,
+      nextAttemptAt: null,
+    };
+    const remote = { ...queued("bob@peer.example"), route: "ischedule" as const };
+    const { messageId, deliveryIds } = await store.accept({
+      message: message({
+        peerDomain: "peer.example",
+        dkimResult: "pass",
+        dkimSelector: "s1",
+        body: "BEGIN:VCALENDAR",
+      }),
+      deliveries: [{ ...local, attempt: { ...ATTEMPT, startedAt: T0, outcome: "delivered" } }, remote],
+      nowMs: T0,
+    });
+    const [l, r] = deliveryIds as [number, number];
+    await store.lease({ ...lease("n"), limit: 1 });
+    const failedAt = T0 + 1_000_000;
+    await store.completeMany({
+      owner: "n",
+      nowMs: failedAt,
+      items: [
+        {
+          deliveryId: r,
+          attempt: { ...ATTEMPT, route: "ischedule", outcome: "temporary", error: "503", httpStatus: 503 },
+          next: { state: "queued", nextAttemptAt: failedAt + 60_000, error: "503" },
+        },
+      ],
+    });
+    expect(await store.deliveryIdsOfMessage(messageId)).toEqual([l, r]);
+    expect(await store.actionableDeliveries([l, r, 999], "cancel")).toEqual([r]);
+    expect(await store.unknownDeliveries([r, 999, l])).toEqual([999]);
+    expect(await store.deliveryStateCounts()).toMatchObject({ delivered: 1, queued: 1, failed: 0 });
+    const failures = await store.recentFailures(10);
+    expect(
+      failures.map((f) => [f.deliveryId, f.messageId, f.startedAt, f.httpStatus, f.state, f.error]),
+    ).toEqual([[r, messageId, ATTEMPT.startedAt, 503, "queued", "503"]]);
+    expect(await store.lastAttempt({ route: "local", domain: "example.com" })).toEqual({
+      outcome: "delivered",
+      startedAt: T0,
+      error: null,
+    });
+    expect(await store.lastAttempt({ route: "imip" })).toBeNull();
+    expect(await store.inboundPeerStats(T0)).toEqual([
+      { domain: "peer.example", messages: 1, dkimPass: 1, dkimFail: 0, lastAt: T0 },
+    ]);
+    expect(await store.outboundPeerStats(T0)).toEqual([
+      { domain: "example.com", deliveries: 0, delivered: 0, failed: 0, pending: 0, lastAt: T0 },
+      { domain: "peer.example", deliveries: 1, delivered: 0, failed: 0, pending: 1, lastAt: failedAt },
+    ]);
+    expect(await store.selectorsSeen("peer.example")).toEqual([
+      { selector: "s1", messages: 1, lastVerifiedAt: T0 },
+    ]);
+    const inbox = await store.inbox({ recipient: "alice@EXAMPLE.com", limit: 5 });
+    expect(inbox.items.map((i) => [i.recipient, i.body, i.receivedAt])).toEqual([
+      ["Alice@example.com", "BEGIN:VCALENDAR", T0],
+    ]);
+    expect(inbox.nextBeforeId).toBeUndefined();
+    const buckets = await store.attemptsByOutcome({ nowMs: T0 + 2_000_000, sizeMs: 1_000_000, count: 2 });
+    expect(buckets).toEqual([
+      { startMs: T0, counts: { delivered: 1 } },
+      { startMs: T0 + 1_000_000, counts: { temporary: 1 } },
+    ]);
+    expect(await store.changedMessages(cursor, { nowMs: failedAt + 1, overlapMs: 2000 })).toEqual([
+      messageId,
+    ]);
+    expect(await store.changedMessages(cursor, { nowMs: failedAt + 2, overlapMs: 2000 })).toEqual([]);
+  });
+
   test("two nodes leasing at once never get the same delivery, and together lease every one", async () => {
     const first = await b.fresh();
     const second = await b.another(first);
