@@ -6,9 +6,7 @@
  * races need when several nodes share the queue: leasing and lease recovery skip rows another node
  * holds locked (FOR UPDATE SKIP LOCKED), key claims are ON CONFLICT upserts, a lease is broken only
  * while the owner that was seen still holds it.
- *
- * Not every method is built yet: those that are not throw NotImplementedOnPostgres (the list is
- * NOT_YET below and in docs/store-interface.md), so `serve` does not offer PostgreSQL yet.
+
  */
 import { SQL } from "bun";
 import { completionColumns } from "../completion.ts";
@@ -36,6 +34,7 @@ import {
   wakeWaiting,
 } from "./deliveries.ts";
 import { claimItipKeys, keyHolder, noteResent } from "./key-claims.ts";
+import { deliveriesForAction, searchMessages, summariesOf } from "./message-search.ts";
 import {
   attemptsOfMessage,
   getMessageRow,
@@ -60,23 +59,6 @@ import {
 import { insertRefusals, refusalTotals } from "./refusals.ts";
 import { capabilitiesSerial, getSetting, sessions, setAdminPasswordHash, setSetting } from "./settings.ts";
 
-/** A Store method the PostgreSQL store does not implement yet. */
-export class NotImplementedOnPostgres extends Error {
-  override readonly name = "NotImplementedOnPostgres";
-  constructor(readonly method: string) {
-    super(`Store.${method} is not implemented on PostgreSQL yet`);
-  }
-}
-
-/** The methods not built yet (each throws NotImplementedOnPostgres). */
-export const NOT_YET = [
-  "searchMessages",
-  "summariesOf",
-  "deliveriesForAction",
-] as const satisfies readonly (keyof Store)[];
-
-type NotYet = (typeof NOT_YET)[number];
-
 /** Connects to `url`, migrates the schema (under the migrators' advisory lock) and returns the store. */
 export async function openPostgresStore(
   url: string,
@@ -92,25 +74,11 @@ export async function openPostgresStore(
   return new PostgresStore(sql);
 }
 
-class PostgresStoreBase {
+export class PostgresStore implements Store {
   readonly backend = "postgres";
+
   constructor(readonly sql: Runner) {}
-}
 
-// The methods not built yet, each one that throws, so that the class still implements Store and a
-// caller that reaches one learns which.
-for (const method of NOT_YET) {
-  Object.defineProperty(PostgresStoreBase.prototype, method, {
-    value: async () => {
-      throw new NotImplementedOnPostgres(method);
-    },
-  });
-}
-
-/** PostgresStoreBase with the unbuilt methods typed as present (they throw). */
-const Base = PostgresStoreBase as unknown as new (sql: Runner) => PostgresStoreBase & Pick<Store, NotYet>;
-
-export class PostgresStore extends Base implements Store {
   async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
     return this.sql.begin(async (tx): Promise<StoredMessage> => {
       const messageId = await insertMessage(tx, o.message);
@@ -242,6 +210,18 @@ export class PostgresStore extends Base implements Store {
 
   insertRefusals(o: Parameters<Store["insertRefusals"]>[0]) {
     return insertRefusals(this.sql, o);
+  }
+
+  searchMessages(o: Parameters<Store["searchMessages"]>[0]) {
+    return searchMessages(this.sql, o);
+  }
+
+  summariesOf(...a: Parameters<Store["summariesOf"]>) {
+    return summariesOf(this.sql, ...a);
+  }
+
+  deliveriesForAction(o: Parameters<Store["deliveriesForAction"]>[0]) {
+    return deliveriesForAction(this.sql, o);
   }
 
   actionableDeliveries(...a: Parameters<Store["actionableDeliveries"]>) {

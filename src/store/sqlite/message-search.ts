@@ -44,10 +44,27 @@ export interface LogPage {
 
 type Param = string | number;
 
-interface Compiled {
+export interface Compiled {
   where: string;
   params: Param[];
 }
+
+/**
+ * What the filter's SQL writes differently on each backend: a case-insensitive match (SQLite's
+ * COLLATE NOCASE; lower() on both sides on PostgreSQL, its expression index deliveries_recipient),
+ * and the truth values.
+ */
+export interface FilterDialect {
+  nocaseIn(column: string, count: number): string;
+  readonly false: string;
+  readonly true: string;
+}
+
+const SQLITE: FilterDialect = {
+  nocaseIn: (column, count) => `${column} COLLATE NOCASE IN (${placeholders(count)})`,
+  false: "0",
+  true: "1",
+};
 
 const SUMMARY_SQL = `SELECT m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.intake,
     m.peer_domain AS peerDomain, m.originator, m.method, m.component, m.uid, m.summary, m.organizer,
@@ -69,7 +86,7 @@ const placeholders = (n: number): string => Array.from({ length: n }, () => "?")
  * `status:delivered`, which most messages match, is a per-row probe instead, so the newest-first
  * rowid walk finds a page after a few rows rather than collecting every delivered message first.
  */
-function termSql(t: FilterTerm, below: number): Compiled {
+function termSql(t: FilterTerm, below: number, dialect: FilterDialect): Compiled {
   if ("atMs" in t) return { where: `m.received_at ${t.key === "before" ? "<" : ">="} ?`, params: [t.atMs] };
   const v = t.values;
   const list = placeholders(v.length);
@@ -101,13 +118,13 @@ function termSql(t: FilterTerm, below: number): Compiled {
     case "uid":
       return { where: `m.uid IN (${list})`, params: [...v] };
     case "organizer":
-      return { where: `m.organizer COLLATE NOCASE IN (${list})`, params: [...v] };
+      return { where: dialect.nocaseIn("m.organizer", v.length), params: [...v] };
     case "originator":
-      return { where: `m.originator COLLATE NOCASE IN (${list})`, params: [...v] };
+      return { where: dialect.nocaseIn("m.originator", v.length), params: [...v] };
     case "recipient":
       return {
         where: `m.id IN (SELECT message_id FROM deliveries
-          WHERE recipient COLLATE NOCASE IN (${list}) AND message_id < ?)`,
+          WHERE ${dialect.nocaseIn("recipient", v.length)} AND message_id < ?)`,
         params: [...v, below],
       };
     case "dkim":
@@ -122,16 +139,20 @@ function termSql(t: FilterTerm, below: number): Compiled {
  * subqueries so that SQLite lists only the candidates below it: a page deep in the log does not
  * collect (and step over) every newer match first.
  */
-export function compileFilter(filter: MessageFilter, below = Number.MAX_SAFE_INTEGER): Compiled {
+export function compileFilter(
+  filter: MessageFilter,
+  below = Number.MAX_SAFE_INTEGER,
+  dialect: FilterDialect = SQLITE,
+): Compiled {
   const parts: string[] = [];
   const params: Param[] = [];
   for (const t of filter) {
-    const c = termSql(t, below);
+    const c = termSql(t, below, dialect);
     // A NULL column (no uid, no organizer) does not match a term, so it matches the negated one.
-    parts.push(t.negated ? `NOT coalesce(${c.where}, 0)` : c.where);
+    parts.push(t.negated ? `NOT coalesce(${c.where}, ${dialect.false})` : c.where);
     params.push(...c.params);
   }
-  return { where: parts.length > 0 ? parts.join(" AND ") : "1", params };
+  return { where: parts.length > 0 ? parts.join(" AND ") : dialect.true, params };
 }
 
 function fromRaw(r: RawSummary): LogMessageSummary {
@@ -178,7 +199,7 @@ export function summariesOf(
 }
 
 /** The delivery-level part of a filter: which recipients of a matching message it names. */
-function deliveryRestrictions(filter: MessageFilter): Compiled {
+export function deliveryRestrictions(filter: MessageFilter, dialect: FilterDialect = SQLITE): Compiled {
   const parts: string[] = [];
   const params: Param[] = [];
   for (const t of filter) {
@@ -194,11 +215,11 @@ function deliveryRestrictions(filter: MessageFilter): Compiled {
       parts.push(`(m.direction = 'inbound' OR d.domain ${not}IN (${placeholders(v.length)}))`);
       params.push(...v);
     } else if (t.key === "recipient") {
-      parts.push(`d.recipient COLLATE NOCASE ${not}IN (${placeholders(v.length)})`);
+      parts.push(`${not}${dialect.nocaseIn("d.recipient", v.length)}`);
       params.push(...v);
     }
   }
-  return { where: parts.length > 0 ? parts.join(" AND ") : "1", params };
+  return { where: parts.length > 0 ? parts.join(" AND ") : dialect.true, params };
 }
 
 /**

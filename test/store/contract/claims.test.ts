@@ -3,11 +3,10 @@
  * (_stores.ts). A replay key and a recipient's iTIP key are held by one message at a time, also
  * when two nodes accept copies at once (on PostgreSQL the second claim waits on the primary key,
  * then finds it in force); the capabilities serial moves once per change of fingerprint; sessions
- * and the admin password. On PostgreSQL, the methods not built yet say so rather than answer.
+ * and the admin password.
  */
 import { expect, test } from "bun:test";
 import { ItipCopyError, ReplayConflictError } from "../../../src/store/errors.ts";
-import { NOT_YET, NotImplementedOnPostgres } from "../../../src/store/postgres/store.ts";
 import { message, queued, T0 } from "./_data.ts";
 import { contract } from "./_stores.ts";
 
@@ -251,15 +250,5 @@ contract("store claims and configuration", (b) => {
       ["no key for selector s3", 0, 5003],
       ["no key for selector s4", 0, 5004],
     ]);
-  });
-
-  test.if(b.name === "PostgreSQL")("every method not built on PostgreSQL yet says so, by name", async () => {
-    const store = await b.fresh();
-    for (const method of NOT_YET) {
-      const call = (store[method] as (...a: unknown[]) => Promise<unknown>).bind(store);
-      const e = await settled(call({}));
-      expect(e).toBeInstanceOf(NotImplementedOnPostgres);
-      expect((e as Error).message).toBe(`Store.${method} is not implemented on PostgreSQL yet`);
-    }
   });
 });

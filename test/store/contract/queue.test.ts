@@ -298,6 +298,57 @@ contract("store queue", (b) => {
     expect(await store.changedMessages(cursor, { nowMs: failedAt + 2, overlapMs: 2000 })).toEqual([]);
   });
 
+  test("the log: filtered pages newest first, summaries, and the deliveries a bulk action would change", async () => {
+    const store = await b.fresh();
+    const term = (
+      key: "recipient" | "status" | "organizer" | "method",
+      values: string[],
+      negated = false,
+    ) => ({ key, values, negated });
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const stored = await store.accept({
+        message: message({ organizer: `mailto:Org${i}@example.com`, method: i === 2 ? "CANCEL" : "REQUEST" }),
+        deliveries: [queued(`Ann${i}@a.example`), queued(`bob@b.example`)],
+        nowMs: T0,
+      });
+      ids.push(stored.messageId);
+    }
+    await store.operatorAction({
+      action: "cancel",
+      ids: (await store.deliveriesOf(ids[0]!)).map((d) => d.id),
+      nowMs: T0 + 1,
+    });
+    const first = await store.searchMessages({ filter: [], limit: 2 });
+    expect(first.messages.map((m) => m.id)).toEqual([ids[2]!, ids[1]!]);
+    expect(first.nextBeforeId).toBe(ids[1]!);
+    const second = await store.searchMessages({ filter: [], limit: 2, beforeId: first.nextBeforeId });
+    expect(
+      second.messages.map((m) => [m.id, m.domains, m.recipients, m.deliveryStates, m.receivedAt]),
+    ).toEqual([[ids[0]!, ["a.example", "b.example"], 2, { cancelled: 2 }, T0]]);
+    expect(second.nextBeforeId).toBeUndefined();
+    const byRecipient = await store.searchMessages({
+      filter: [term("recipient", ["ann1@A.EXAMPLE"])],
+      limit: 10,
+    });
+    expect(byRecipient.messages.map((m) => m.id)).toEqual([ids[1]!]);
+    const notCancel = await store.searchMessages({
+      filter: [term("method", ["CANCEL"], true), term("organizer", ["mailto:org0@EXAMPLE.com"], true)],
+      limit: 10,
+    });
+    expect(notCancel.messages.map((m) => m.id)).toEqual([ids[1]!]);
+    expect(
+      (await store.summariesOf([ids[0]!, ids[2]!], [term("status", ["queued"])])).map((m) => m.id),
+    ).toEqual([ids[2]!]);
+    const forCancel = await store.deliveriesForAction({
+      filter: [term("recipient", ["BOB@b.example"])],
+      action: "cancel",
+      max: 10,
+    });
+    const bobs = await Promise.all(ids.slice(1).map(async (id) => (await store.deliveriesOf(id))[1]!.id));
+    expect(forCancel).toEqual(bobs);
+  });
+
   test("two nodes leasing at once never get the same delivery, and together lease every one", async () => {
     const first = await b.fresh();
     const second = await b.another(first);
