@@ -1,3 +1,4 @@
-/** isched's schema on PostgreSQL, for several nodes on one database: its migrations and the migrator. */
+/** isched on PostgreSQL, for several nodes on one database: its migrations, the migrator, the store. */
 export * from "./migrate.ts";
 export * from "./migrations.ts";
+export * from "./store.ts";
