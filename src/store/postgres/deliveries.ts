@@ -10,6 +10,7 @@ import { DELIVERY_STATES, type DeliveryState } from "../delivery-states.ts";
 import type {
   DeliveryRow,
   DeliveryToStore,
+  DueRow,
   InFlight,
   LeasedDelivery,
   LeaseTerms,
@@ -100,6 +101,30 @@ export async function leaseDue(
     params,
   );
   return (leased.map(deliveryRow) as LeasedDelivery[]).sort(byDue);
+}
+
+/**
+ * The `limit` oldest due queued deliveries with where they go, locked for this transaction; rows
+ * another node holds locked (it is leasing them) are skipped, not waited for.
+ */
+export async function lockDueHead(q: Runner, o: { nowMs: number; limit: number }): Promise<DueRow[]> {
+  const head = await rows(
+    q,
+    `SELECT id, message_id AS "messageId", domain, route FROM deliveries
+      WHERE state = 'queued' AND next_attempt_at <= $1
+      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [o.nowMs, o.limit],
+  );
+  return head.map((r) => withNumbers<DueRow>(r, ["id", "messageId"]));
+}
+
+/** Makes `ids` due now, behind the rest of the queue (src/store/sqlite/deliveries.ts leaseFitting). */
+export async function rotateDue(q: Runner, o: { nowMs: number; ids: readonly number[] }): Promise<void> {
+  await changes(
+    q,
+    `UPDATE deliveries SET next_attempt_at = $1, updated_at = $1 WHERE id = ANY($2::bigint[]) AND state = 'queued'`,
+    [o.nowMs, idArray(o.ids)],
+  );
 }
 
 /** Leases those of `ids` that are still queued, due or not. */

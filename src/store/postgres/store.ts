@@ -12,7 +12,14 @@ import { SQL } from "bun";
 import { completionColumns } from "../completion.ts";
 import { ItipCopyError } from "../errors.ts";
 import { withAttempts } from "../message-detail.ts";
-import type { DeliveryToStore, MessageDetail, RecoveryReport, Store, StoredMessage } from "../store.ts";
+import type {
+  DeliveryToStore,
+  LeasedDelivery,
+  MessageDetail,
+  RecoveryReport,
+  Store,
+  StoredMessage,
+} from "../store.ts";
 import type { Runner } from "./_values.ts";
 import * as reads from "./console-reads.ts";
 import {
@@ -26,11 +33,13 @@ import {
   insertDelivery,
   leaseDue,
   leaseIds,
+  lockDueHead,
   lockInFlight,
   nextDueAt,
   postponeLeased,
   releaseLeases,
   renewLeases,
+  rotateDue,
   wakeWaiting,
 } from "./deliveries.ts";
 import { claimItipKeys, keyHolder, noteResent } from "./key-claims.ts";
@@ -99,6 +108,25 @@ export class PostgresStore implements Store {
 
   lease(o: Parameters<Store["lease"]>[0]) {
     return leaseDue(this.sql, o);
+  }
+
+  /** As on SQLite (src/store/sqlite/deliveries.ts), with the window locked FOR UPDATE SKIP LOCKED. */
+  async leaseFitting(o: Parameters<Store["leaseFitting"]>[0]) {
+    return this.sql.begin(async (tx) => {
+      const head = await lockDueHead(tx, { nowMs: o.nowMs, limit: o.window });
+      const chosen: number[] = [];
+      const refused: number[] = [];
+      for (const row of head) {
+        if (chosen.length < o.limit && o.fits(row)) chosen.push(row.id);
+        else refused.push(row.id);
+      }
+      if (o.rotate && head.length === o.window && refused.length > 0)
+        await rotateDue(tx, { nowMs: o.nowMs, ids: refused });
+      if (chosen.length === 0) return { leased: [] as LeasedDelivery[], refused: refused.length };
+      const leased = await leaseIds(tx, { ...o, ids: chosen });
+      leased.sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
+      return { leased, refused: refused.length };
+    });
   }
 
   leaseIds(o: Parameters<Store["leaseIds"]>[0]) {

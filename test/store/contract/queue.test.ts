@@ -71,6 +71,47 @@ contract("store queue", (b) => {
     expect(await store.countByState()).toMatchObject({ queued: 1, "in-flight": 5 });
   });
 
+  test("leaseFitting leases what fits of the due window, and with rotate puts a full window's refused rows behind the rest", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 6);
+    const asked: number[] = [];
+    // A window of 4: the 1st and 3rd fit; the 2nd and 4th are refused (their target is full).
+    const fits = (row: { id: number; domain: string }) => {
+      asked.push(row.id);
+      return row.id === ids[0] || row.id === ids[2];
+    };
+    const first = await store.leaseFitting({ ...lease("node-a"), limit: 10, window: 4, fits, rotate: true });
+    expect(asked).toEqual(ids.slice(0, 4));
+    expect(first.leased.map((d) => d.id)).toEqual([ids[0]!, ids[2]!]);
+    expect(first.refused).toBe(2);
+    expect(first.leased.every((d) => d.state === "in-flight" && d.leaseOwner === "node-a")).toBe(true);
+    // The refused two are due now, behind the 5th and 6th, which were due before.
+    const rest = await store.lease({ ...lease("node-b"), limit: 10 });
+    expect(rest.map((d) => d.id)).toEqual([ids[4]!, ids[5]!, ids[1]!, ids[3]!]);
+  });
+
+  test("leaseFitting without rotate, or with a window not full, leaves refused rows where they are", async () => {
+    const store = await b.fresh();
+    const { deliveryIds: ids } = await acceptQueued(store, 3);
+    const none = await store.leaseFitting({
+      ...lease("n"),
+      limit: 5,
+      window: 2,
+      fits: () => false,
+      rotate: false,
+    });
+    expect(none).toEqual({ leased: [], refused: 2 });
+    const short = await store.leaseFitting({
+      ...lease("n"),
+      limit: 5,
+      window: 10,
+      fits: () => false,
+      rotate: true,
+    });
+    expect(short).toEqual({ leased: [], refused: 3 });
+    expect((await store.lease({ ...lease("m"), limit: 10 })).map((d) => d.id)).toEqual(ids);
+  });
+
   test("lease of some routes takes only theirs; leaseIds takes the queued ones of its ids", async () => {
     const store = await b.fresh();
     const stored = await store.accept({
