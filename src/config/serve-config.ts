@@ -58,6 +58,12 @@ export function defaultDomain(): string {
 }
 
 export const DEFAULT_VERIFY_DEADLINE_MS = 10_000;
+/**
+ * How long a shutdown (SIGTERM, SIGINT) may take, everything included: under the 45 s
+ * TimeoutStopSec of docs/deploy.md's unit (and systemd's default of 90 s), so that isched closes its
+ * database itself rather than being killed.
+ */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
 
 export interface AcmeSettings {
   readonly email: string;

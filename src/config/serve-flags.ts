@@ -15,7 +15,7 @@ import { parseListenAddress } from "../net/host-port.ts";
 import { formatDuration, parseDuration } from "../time/duration.ts";
 import { type FlagValues, flag } from "./flags.ts";
 import { opsFlags } from "./ops-flags.ts";
-import { DEFAULT_VERIFY_DEADLINE_MS } from "./serve-config.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_VERIFY_DEADLINE_MS } from "./serve-config.ts";
 import { dnsServerFlag, selectorFlag } from "./shared-flags.ts";
 
 const hostPort = (help: string, def: string) =>
@@ -247,6 +247,10 @@ export const serveFlags = {
     min: 1,
     max: 1000,
   }),
+  shutdownTimeout: boundedDuration(
+    "on SIGTERM or SIGINT: stop accepting, let delivery attempts finish or give them back to the queue, and close the database, all within this time (keep it below systemd's TimeoutStopSec)",
+    { defaultMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, minMs: 1000, maxMs: 600_000 },
+  ),
   sync: flag.oneOf(["normal", "full"], {
     help: "SQLite durability: normal survives a crash, full also a power cut",
     defaultValue: "normal",

@@ -13,7 +13,10 @@
  * - the background loop drains everything else as it falls due.
  * A global limit and a per-target limit bound concurrent attempts; stop() lets attempts in progress
  * finish (up to a grace period) and releases the leases of work not started, so nothing is lost on a
- * graceful shutdown either.
+ * graceful shutdown either. An attempt still running when the grace period ends is abandoned: its
+ * request is aborted, nothing is recorded for it, and its deliveries go back to the queue, due now
+ * (if the peer had taken it, the next attempt is a resend the receiver drops by its
+ * iSchedule-Message-ID, as after a crash).
  *
  * The database may refuse writes for a while (a full disk). The loop then reports it, waits and
  * tries again rather than ending; an attempt whose outcome cannot be recorded keeps its outcome and
@@ -103,6 +106,10 @@ export class Dispatcher {
   #waitingDeliveries = 0;
   readonly #activeByTarget = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
+  /** The deliveries of each attempt in progress, to give back when the grace period ends. */
+  readonly #attempting = new Set<readonly LeasedDelivery[]>();
+  /** Aborts the requests of attempts abandoned at shutdown. */
+  readonly #abandon = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
   #loop: Promise<void> | undefined;
@@ -222,7 +229,11 @@ export class Dispatcher {
     this.#wake?.();
   }
 
-  /** Stops leasing, waits up to graceMs for attempts in progress, and returns when the loop has ended. */
+  /**
+   * Stops leasing, waits up to graceMs for attempts in progress, then abandons those still running
+   * (their deliveries back to the queue, due now, no attempt counted); resolves when the loop has
+   * ended and nothing holds a lease.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     this.poke();
@@ -245,6 +256,10 @@ export class Dispatcher {
       }),
     ]);
     clearTimeout(timer);
+    if (this.#attempting.size === 0) return;
+    const abandoned = [...this.#attempting].flat().map((d) => d.id);
+    this.#abandon.abort(new Error("isched is shutting down"));
+    await this.#o.queue.release(abandoned, this.#o.owner);
   }
 
   get activeAttempts(): number {
@@ -477,6 +492,7 @@ export class Dispatcher {
     const key = this.#targetKey(first);
     this.#active++;
     this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 0) + 1);
+    this.#attempting.add(group);
     const startedAt = this.#now();
     const t0 = performance.now();
     try {
@@ -506,6 +522,8 @@ export class Dispatcher {
       } else {
         attempt = await this.#deliver(target, targetMessage(message), group);
       }
+      // Abandoned at shutdown: its leases were given back, so its outcome is not this run's to record.
+      if (this.#abandon.signal.aborted) return;
       const durationMs = Math.round(performance.now() - t0);
       const outcomes = group.map(
         (d, i) => attempt.outcomes[i] ?? { recipient: d.recipient, requestStatus: STATUS.serviceUnavailable },
@@ -548,6 +566,7 @@ export class Dispatcher {
             });
         });
     } finally {
+      this.#attempting.delete(group);
       this.#active--;
       this.#activeByTarget.set(key, (this.#activeByTarget.get(key) ?? 1) - 1);
     }
@@ -560,9 +579,9 @@ export class Dispatcher {
     timeoutMs = this.#o.attemptTimeoutMs ?? 60_000,
   ): Promise<TargetAttempt> {
     const recipients = group.map((d) => d.recipient);
-    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#abandon.signal]);
     try {
-      return await target.deliver(message, recipients, timeout);
+      return await target.deliver(message, recipients, signal);
     } catch (e) {
       // A target that throws has a bug or met something unexpected: treat it as temporary, keep the error.
       const error = `${target.label}: ${(e as Error)?.message ?? String(e)}`;

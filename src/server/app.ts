@@ -8,7 +8,7 @@
 import { hostname } from "node:os";
 import type { CertificateStatus } from "../acme/manager.ts";
 import { checkAddressesFree } from "../config/ports.ts";
-import type { ServeConfig } from "../config/serve-config.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServeConfig } from "../config/serve-config.ts";
 import { isLoopbackHost } from "../console/guard.ts";
 import { submissionRoute } from "../console/routes-submission.ts";
 import { Dispatcher } from "../delivery/dispatcher.ts";
@@ -18,6 +18,7 @@ import { type KeyPublication, WAITING_FOR_KEY } from "../keys/key-publication.ts
 import type { OwnKeys } from "../keys/own-keys.ts";
 import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
+import { type DrainReport, type DrainStep, drain } from "../ops/drain.ts";
 import type { ReloadOutcome } from "../ops/reloader.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import type { Store } from "../store/store.ts";
@@ -51,8 +52,20 @@ export interface RunningServer {
   readonly acme?: () => CertificateStatus;
   /** Takes again the certificates, keys and secrets read from files (SIGHUP: src/server/reload.ts). */
   reload(): Promise<ReloadOutcome>;
-  stop(): Promise<void>;
+  /**
+   * Stops within `timeoutMs` (default DEFAULT_SHUTDOWN_TIMEOUT_MS): stop accepting, let attempts
+   * finish or give them back to the queue, close the database. The report says what did not finish.
+   */
+  stop(o?: { timeoutMs?: number }): Promise<DrainReport>;
 }
+
+/** The listeners' share of a shutdown: requests under way finish; a slow upload does not hold the rest. */
+const LISTENERS_STOP_MS = 5000;
+/**
+ * Kept for the last steps (leases given back, the WAL checkpointed, the database closed): 2 s, or a
+ * quarter of a shorter bound.
+ */
+const closeReserveMs = (totalMs: number) => Math.min(2000, totalMs / 4);
 
 /** How long start-up waits for the first look at DNS for our keys (the summary says "not checked" after). */
 const START_CHECK_MS = 3000;
@@ -77,18 +90,29 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   prepareDataFolder(config.dataDir);
   const database = openServerDatabase({ config, log: o.log, nowMs });
   try {
-    const server = await assemble({ ...o, nowMs }, database);
-    return { ...server, stop: () => server.stop().then(database.close) };
+    const { shutdownSteps, ...server } = await assemble({ ...o, nowMs }, database);
+    const stop = (s?: { timeoutMs?: number }) => {
+      const totalMs = s?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+      const endsAt = performance.now() + totalMs;
+      const steps = shutdownSteps(() => endsAt - closeReserveMs(totalMs) - performance.now());
+      return drain([...steps, { name: "close the database", run: database.close }], { totalMs, log: o.log });
+    };
+    return { ...server, stop };
   } catch (e) {
     await database.close();
     throw e;
   }
 }
 
+type Assembled = Omit<RunningServer, "stop"> & {
+  /** The shutdown before the database closes; attempts may run for `graceMs()` at most. */
+  shutdownSteps(graceMs: () => number): DrainStep[];
+};
+
 async function assemble(
   o: StartOptions & { nowMs: () => number },
   database: ServerDatabase,
-): Promise<RunningServer> {
+): Promise<Assembled> {
   const { log, nowMs } = o;
   // With ACME, the endpoint serves the CA's certificate as if it had come from --tls-cert.
   let listener: { port: number } | undefined;
@@ -135,7 +159,7 @@ async function assembleParts(
   { store, health }: ServerDatabase,
   acme: ServerAcme | undefined,
   onListening: (endpoint: { port: number }) => void,
-): Promise<RunningServer> {
+): Promise<Assembled> {
   const { config, log, nowMs } = o;
   const queue = await openQueue({ store, log, nowMs });
   // The certificate the listeners serve now: a reload or an ACME renewal replaces it (metrics read it).
@@ -323,18 +347,26 @@ async function assembleParts(
     metricsUrl: metricsListener?.url,
     reload: () => reloader.reload(),
     acme: acme && (() => acme.status()),
-    async stop() {
-      await acme?.stop();
-      keys.publication.stop();
+    shutdownSteps: (graceMs) => [
       // Retention first: its batches share the connection the dispatcher records outcomes on.
-      await pruner.stop();
-      await smtp?.stop();
-      await listener.stop();
-      await refusals.close();
-      await consoleListener.stop();
-      await metricsListener?.stop();
-      await dispatcher.stop();
-      targets.smtpSender?.close();
-    },
+      { name: "stop the pruner", run: () => pruner.stop() },
+      {
+        name: "stop accepting",
+        boundMs: LISTENERS_STOP_MS,
+        run: async () => {
+          keys.publication.stop();
+          await Promise.all([
+            acme?.stop(),
+            smtp?.stop(),
+            listener.stop(),
+            consoleListener.stop(),
+            metricsListener?.stop(),
+          ]);
+        },
+      },
+      { name: "close the refusal log", run: () => refusals.close() },
+      { name: "finish or give back delivery attempts", run: () => dispatcher.stop(Math.max(0, graceMs())) },
+      { name: "close the SMTP sender", run: () => targets.smtpSender?.close() },
+    ],
   };
 }

@@ -10,6 +10,7 @@ import {
 } from "../../src/ops/sd-notify.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
 import { type NotifyReceiver, startNotifyReceiver } from "../support/notify-receiver.ts";
+import { running, serveProcess } from "../support/serve-process.ts";
 
 const receivers: NotifyReceiver[] = [];
 afterEach(() => {
@@ -105,5 +106,59 @@ describe("sending to a real datagram socket (socat listening)", () => {
       expect(run.stdout).toBe('{"sent":true}\n{"sent":true}\n');
       await r.waitFor("READY=1STATUS=compiled");
     }
+  }, 60_000);
+});
+
+describe("dist/isched serve tells its supervisor (NOTIFY_SOCKET on a socat listener)", () => {
+  const serveA = async (dir: string, env: Record<string, string>) =>
+    running(
+      await serveProcess(
+        [
+          "--domain",
+          "a.test",
+          "--data",
+          join(dir, "data"),
+          "--listen",
+          "127.0.0.1:0",
+          "--console",
+          "127.0.0.1:0",
+        ],
+        { env },
+      ),
+    );
+
+  test("READY=1 with MAINPID and STATUS once it listens, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 at SIGTERM, in that order", async () => {
+    const dir = tempDir();
+    const r = await receiver({ dir });
+    // 400 ms: a ping every 200 ms.
+    const s = await serveA(dir, { NOTIFY_SOCKET: r.socket, WATCHDOG_USEC: "400000" });
+    try {
+      await r.waitFor("READY=1");
+      // READY came once the endpoint listens and the start-up summary (keys loaded) was printed.
+      expect((await fetch(`${s.url}/.well-known/ischedule?action=capabilities`)).status).toBe(200);
+      expect(s.stdout()).toContain("isched is serving a.test");
+      await r.waitFor("WATCHDOG=1WATCHDOG=1WATCHDOG=1");
+      s.process.kill("SIGTERM");
+      expect(await s.process.exited).toBe(0);
+      await r.waitFor("STOPPING=1");
+      // Datagrams arrive one after another without separators: the whole stream, in order, and
+      // nothing (no watchdog ping) after STOPPING.
+      const escaped = s.url.replace(/[.:/]/g, (c) => `\\${c}`);
+      expect(r.received()).toMatch(
+        new RegExp(
+          `^READY=1\\nMAINPID=${s.process.pid}\\nSTATUS=serving a\\.test at ${escaped}(WATCHDOG=1){3,}STOPPING=1\\nSTATUS=stopping: finishing delivery attempts and closing the database \\(20s at most\\)$`,
+        ),
+      );
+    } finally {
+      s.process.kill("SIGKILL");
+    }
+  }, 60_000);
+
+  test("without NOTIFY_SOCKET serve starts and stops as before, and logs nothing about notifications", async () => {
+    expect(process.env.NOTIFY_SOCKET).toBeUndefined();
+    const s = await serveA(tempDir(), { WATCHDOG_USEC: "400000" });
+    s.process.kill("SIGTERM");
+    expect(await s.process.exited).toBe(0);
+    expect(s.stderr()).not.toMatch(/notify/i);
   }, 60_000);
 });

@@ -22,6 +22,8 @@ export interface RecordingWebhook {
   badSignatures(): number;
   /** While set, answers wait until release() (attempts stay in flight). */
   hold(): void;
+  /** POSTs waiting for release() now. */
+  waiting(): number;
   release(): void;
   /** While set, every POST is answered 503 and not recorded. */
   refuse(on: boolean): void;
@@ -33,6 +35,7 @@ export interface RecordingWebhook {
 export function startRecordingWebhook(secret = "fault-webhook-secret-0123456789"): RecordingWebhook {
   const deliveries: WebhookDelivery[] = [];
   let bad = 0;
+  let waiting = 0;
   let refusing = false;
   let held: Promise<void> | undefined;
   let releaseHeld: (() => void) | undefined;
@@ -46,7 +49,11 @@ export function startRecordingWebhook(secret = "fault-webhook-secret-0123456789"
         bad++;
         return new Response("bad signature", { status: 401 });
       }
-      if (held) await held;
+      if (held) {
+        waiting++;
+        await held;
+        waiting--;
+      }
       if (refusing) return new Response("busy", { status: 503 });
       const body = JSON.parse(text) as WebhookRequestBody;
       deliveries.push({
@@ -65,6 +72,7 @@ export function startRecordingWebhook(secret = "fault-webhook-secret-0123456789"
     secret,
     deliveries,
     badSignatures: () => bad,
+    waiting: () => waiting,
     hold() {
       if (held) return;
       held = new Promise((resolve) => {

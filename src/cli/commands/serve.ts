@@ -11,11 +11,13 @@ import { endpointRecords, keyRecord } from "../../keys/dns-records.ts";
 import { KEY_PROBLEM, type KeyPublicationState } from "../../keys/key-publication.ts";
 import { ENDPOINT_SETTING, publicEndpointOf } from "../../keys/public-endpoint.ts";
 import { createLogger, type LogLevel } from "../../log/logger.ts";
+import { createNotifier } from "../../ops/sd-notify.ts";
 import { type RunningServer, startServer } from "../../server/app.ts";
 import { DEFAULT_RETENTION, formatRetentionPeriod } from "../../store/retention-policy.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";
 import { CommandError } from "../errors.ts";
+import { catchShutdownSignals, superviseServer } from "../lifecycle.ts";
 import { writeServingInfo } from "../running-server.ts";
 import { announceConsoleAccess, type ConsoleAccess, consoleAccessFromFlags } from "./admin.ts";
 
@@ -166,6 +168,7 @@ export const serveCommand = defineCommand({
     process.umask(0o077);
     const { config, access: consoleAccess } = serveSettings(parsed);
     const log = createLogger({ level: f.logLevel as LogLevel, format: config.ops?.logFormat });
+    const signals = catchShutdownSignals({ log });
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({ config, log });
@@ -183,17 +186,17 @@ export const serveCommand = defineCommand({
       console: server.consoleUrl,
       smtp: server.smtpPort ? `${config.smtpIntake!.listen.host}:${server.smtpPort}` : undefined,
     });
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        log.log("info", "shutting down", { signal });
-        forgetServing();
-        server.stop().then(resolve, resolve);
-      };
-      process.once("SIGINT", () => shutdown("SIGINT"));
-      process.once("SIGTERM", () => shutdown("SIGTERM"));
-      // systemctl reload: certificates, keys and secrets from their files again (src/server/reload.ts).
-      process.on("SIGHUP", () => void server.reload());
+    // systemctl reload: certificates, keys and secrets from their files again (src/server/reload.ts).
+    process.on("SIGHUP", () => void server.reload());
+    // Listening, keys loaded: READY=1 to systemd; SIGTERM or SIGINT shuts down within the bound.
+    return superviseServer({
+      signals,
+      server,
+      log,
+      notifier: createNotifier(),
+      shutdownTimeoutMs: f.shutdownTimeout,
+      status: `serving ${config.domains.join(", ")} at ${server.url}`,
+      onStopping: forgetServing,
     });
-    return 0;
   },
 });
