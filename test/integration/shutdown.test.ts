@@ -160,6 +160,23 @@ describe("SIGTERM and SIGINT: a shutdown within --shutdown-timeout", () => {
     });
   }, 30_000);
 
+  test("another program holding the database open (isched queue, sqlite3) does not leave a WAL behind", async () => {
+    const s = await start("reader");
+    const reader = new Database(join(dir, "reader", "isched.db"), { readonly: true });
+    try {
+      expect(reader.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(0);
+      // Just committed: the WAL holds it, and SQLite would leave the WAL to the last connection.
+      expect(await invite(s, "reader-1")).toMatch(/^2\.0;/);
+      const { code } = await terminate(s);
+      expect(code).toBe(0);
+      expect(statSync(join(dir, "reader", "isched.db-wal")).size).toBe(0);
+      expect(reader.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(1);
+    } finally {
+      reader.close();
+    }
+    expect(databaseIsClean("reader")).toEqual({ wal: 0, integrity: "ok" });
+  }, 30_000);
+
   test("SIGINT (Ctrl-C) shuts down the same way", async () => {
     const s = await start("sigint");
     const { code, ms } = await terminate(s, "SIGINT");

@@ -426,6 +426,14 @@ export class SqliteStore implements Store {
   }
 
   async close() {
+    // SQLite folds the WAL back and removes it when the last connection closes; with another one
+    // open (`isched queue`, a backup, an sqlite3 shell) it would leave it behind: empty it here. A
+    // reader in a transaction keeps it busy, which is no error: the WAL is committed data all the same.
+    try {
+      this.db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Read-only or already failing: closing is what matters now.
+    }
     if (this.#onClose) this.#onClose();
     else this.db.close();
   }
