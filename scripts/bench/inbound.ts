@@ -40,6 +40,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startBenchIsched } from "./_bench-isched.ts";
+import { httpRequest, invitationBody, ORIGINATOR } from "./_invitations.ts";
 import { machineBusyMs, processCpuMs } from "./_perf.ts";
 
 const { values: args } = parseArgs({
@@ -72,44 +73,6 @@ const SCRIPT = new URL(import.meta.url).pathname;
 
 // ---------------------------------------------------------------------------------------------
 // The requests
-
-const ORIGINATOR = "mailto:bernard@peer.test";
-
-function invitationBody(uid: string, attendee: string): string {
-  return [
-    "BEGIN:VCALENDAR",
-    "VERSION:2.0",
-    "PRODID:-//peer.test//bench//EN",
-    "METHOD:REQUEST",
-    "BEGIN:VEVENT",
-    `UID:${uid}`,
-    "DTSTAMP:20261125T120000Z",
-    "DTSTART:20261202T100000Z",
-    "DTEND:20261202T110000Z",
-    "SEQUENCE:0",
-    "SUMMARY:Quarterly planning",
-    "LOCATION:Room 4\\, second floor",
-    "DESCRIPTION:Agenda: budget review\\, hiring plan\\, the office move. Please bring the",
-    "  figures for your department and the list of open positions.",
-    `ORGANIZER;CN=Bernard Desruisseaux:${ORIGINATOR}`,
-    `ATTENDEE;CN=Bernard Desruisseaux;PARTSTAT=ACCEPTED;ROLE=CHAIR:${ORIGINATOR}`,
-    `ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;ROLE=REQ-PARTICIPANT:${attendee}`,
-    "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Carol:mailto:carol@peer.test",
-    "BEGIN:VALARM",
-    "ACTION:DISPLAY",
-    "DESCRIPTION:Quarterly planning starts in 15 minutes",
-    "TRIGGER:-PT15M",
-    "END:VALARM",
-    "END:VEVENT",
-    "END:VCALENDAR",
-    "",
-  ].join("\r\n");
-}
-
-function httpRequest(path: string, fields: [string, string][], body: Buffer): Buffer {
-  const head = `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join("")}Content-Length: ${body.length}\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, "latin1"), body]);
-}
 
 /** Length-prefixed request bytes, one after the other. */
 function writeRequests(file: string, requests: Buffer[]): void {
