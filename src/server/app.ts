@@ -20,6 +20,7 @@ import type { Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { type DrainReport, type DrainStep, drain } from "../ops/drain.ts";
 import type { ReloadOutcome } from "../ops/reloader.ts";
+import type { Notifier } from "../ops/sd-notify.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
 import type { Store } from "../store/store.ts";
 import { type ServerAcme, startAcme } from "./acme.ts";
@@ -73,6 +74,8 @@ const START_CHECK_MS = 3000;
 export interface StartOptions {
   config: ServeConfig;
   log: Logger;
+  /** Told RELOADING=1 and READY=1 around a reload (systemd's Type=notify; src/ops/sd-notify.ts). */
+  notifier?: Pick<Notifier, "reloading" | "ready">;
   nowMs?: () => number;
 }
 
@@ -306,6 +309,7 @@ async function assembleParts(
   );
   const reloader = serverReloader({
     config,
+    notifier: o.notifier,
     parts: {
       endpoint: listener,
       console: consoleListener,

@@ -13,6 +13,7 @@ import type { ServeConfig } from "../config/serve-config.ts";
 import type { Logger } from "../log/logger.ts";
 import { fingerprintSources, type ReloadSources } from "../ops/reload-plan.ts";
 import { createReloader, type Reloader } from "../ops/reloader.ts";
+import type { Notifier } from "../ops/sd-notify.ts";
 import type { SmtpIntake } from "../smtp-intake/index.ts";
 
 type TlsPair = { cert: string; key: string };
@@ -50,7 +51,12 @@ export function reloadSources(config: ServeConfig): ReloadSources {
   };
 }
 
-export function serverReloader(o: { config: ServeConfig; parts: ReloadableParts; log: Logger }): Reloader {
+export function serverReloader(o: {
+  config: ServeConfig;
+  parts: ReloadableParts;
+  log: Logger;
+  notifier?: Pick<Notifier, "reloading" | "ready">;
+}): Reloader {
   const { parts, log } = o;
   const sources = reloadSources(o.config);
   /** Starts the swap; waits only for the new certificate to be in use, not for old connections to end. */
@@ -70,6 +76,7 @@ export function serverReloader(o: { config: ServeConfig; parts: ReloadableParts;
     sources,
     loaded: fingerprintSources(sources),
     log,
+    notifier: o.notifier,
     appliers: {
       tls: async (c) => {
         const pair = { cert: c.cert, key: c.key };

@@ -154,6 +154,29 @@ describe("dist/isched serve tells its supervisor (NOTIFY_SOCKET on a socat liste
     }
   }, 60_000);
 
+  test("a SIGHUP is RELOADING=1 (with MONOTONIC_USEC) and then READY=1 with how the reload went", async () => {
+    const dir = tempDir();
+    const r = await receiver({ dir });
+    const s = await serveA(dir, { NOTIFY_SOCKET: r.socket });
+    try {
+      await r.waitFor("READY=1");
+      const atStart = r.received().length;
+      s.process.kill("SIGHUP");
+      await r.waitFor("STATUS=reloaded");
+      expect(r.received().slice(atStart)).toMatch(
+        new RegExp(
+          `^RELOADING=1\\nMONOTONIC_USEC=\\d+\\nSTATUS=reloading certificates, keys and secretsREADY=1\\nMAINPID=${s.process.pid}\\nSTATUS=reloaded: nothing changed$`,
+        ),
+      );
+      // Still serving after the reload.
+      expect((await fetch(`${s.url}/.well-known/ischedule?action=capabilities`)).status).toBe(200);
+      s.process.kill("SIGTERM");
+      expect(await s.process.exited).toBe(0);
+    } finally {
+      s.process.kill("SIGKILL");
+    }
+  }, 60_000);
+
   test("without NOTIFY_SOCKET serve starts and stops as before, and logs nothing about notifications", async () => {
     expect(process.env.NOTIFY_SOCKET).toBeUndefined();
     const s = await serveA(tempDir(), { WATCHDOG_USEC: "400000" });

@@ -169,9 +169,11 @@ export const serveCommand = defineCommand({
     const { config, access: consoleAccess } = serveSettings(parsed);
     const log = createLogger({ level: f.logLevel as LogLevel, format: config.ops?.logFormat });
     const signals = catchShutdownSignals({ log });
+    // One notifier for the whole life: READY, WATCHDOG, STOPPING, and RELOADING/READY around a SIGHUP.
+    const notifier = createNotifier();
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
-      server = await startServer({ config, log });
+      server = await startServer({ config, log, notifier });
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw new CommandError((e as Error)?.message ?? String(e));
@@ -193,7 +195,7 @@ export const serveCommand = defineCommand({
       signals,
       server,
       log,
-      notifier: createNotifier(),
+      notifier,
       shutdownTimeoutMs: f.shutdownTimeout,
       status: `serving ${config.domains.join(", ")} at ${server.url}`,
       onStopping: forgetServing,
