@@ -4,11 +4,13 @@
  * refused, each mistake with a sentence that names its flag. `isched validate`, `doctor` and
  * `discover` run this same code, so they judge what serve would run.
  */
+import { hostname } from "node:os";
 import { LETS_ENCRYPT_DIRECTORY } from "../acme/client.ts";
 import { loadSigningKey } from "../dkim/sign.ts";
 import { parseSmtpUrl } from "../imip/index.ts";
 import { parsePeerFlag } from "../outbound/static-routes.ts";
 import { loadAuthFile } from "../smtp-intake/auth-file.ts";
+import { parseNodeId } from "./database-flags.ts";
 import { ConfigError } from "./errors.ts";
 import { readCertificates, readFlagFile, readPrivateKey, readSecretFile, readTlsPair } from "./files.ts";
 import { opsSettings } from "./ops-flags.ts";
@@ -77,6 +79,9 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
       peerKeys: f.peerKey,
     },
     dataDir: f.data,
+    database: f.database,
+    nodeId: f.nodeId ?? defaultNodeId(),
+    leaseMs: f.leaseTime,
     dkimKeyFile: f.dkimKey,
     dkimSelector: f.dkimSelector,
     deliver,
@@ -252,4 +257,15 @@ export function configurationWarnings(c: ServeConfig): string[] {
   if (c.allowPrivatePeers)
     out.push("--allow-private-peers: remote peers may point isched at private addresses");
   return out;
+}
+
+/** The host name, as --node-id's default; one a node id cannot be asks for --node-id. */
+function defaultNodeId(): string {
+  try {
+    return parseNodeId(hostname());
+  } catch {
+    throw new ConfigError(
+      `--node-id: the host name "${hostname()}" cannot be a node name; give --node-id NAME`,
+    );
+  }
 }

@@ -100,6 +100,15 @@ export interface ServeConfig {
     readonly peerKeys: readonly string[];
   };
   readonly dataDir: string;
+  /**
+   * --database: the PostgreSQL URL everything shared is kept in (password included: never log it
+   * unredacted); undefined, SQLite in dataDir.
+   */
+  readonly database?: string;
+  /** --node-id (default: the host name): leases carry `NODE:PID`, and the nodes table a row for it. */
+  readonly nodeId?: string;
+  /** --lease-time: how long a delivery attempt's lease lasts without renewal (default 5 minutes). */
+  readonly leaseMs?: number;
   readonly dkimKeyFile?: string;
   readonly dkimSelector?: string;
   readonly deliver: readonly DeliverRule[];

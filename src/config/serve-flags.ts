@@ -12,7 +12,9 @@ import { DEFAULT_LIMITS } from "../inbound/limits.ts";
 import { toICalendarUtc } from "../ischedule/capabilities.ts";
 import { type Cidr, coversEveryAddress, parseCidrList } from "../net/cidr.ts";
 import { parseListenAddress } from "../net/host-port.ts";
+import { DEFAULT_LEASE_MS } from "../queue/queue.ts";
 import { formatDuration, parseDuration } from "../time/duration.ts";
+import { parseDatabaseUrl, parseNodeId } from "./database-flags.ts";
 import { type FlagValues, flag } from "./flags.ts";
 import { opsFlags } from "./ops-flags.ts";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_VERIFY_DEADLINE_MS } from "./serve-config.ts";
@@ -87,6 +89,22 @@ export const serveFlags = {
     placeholder: "DIR",
     defaultValue: "data",
   }),
+  database: flag.custom<string | undefined>(parseDatabaseUrl, {
+    help: "keep messages, queue, keys and settings in this PostgreSQL database instead of DATA/isched.db, so that several nodes serve together (postgres://USER:PASSWORD@HOST:PORT/DB)",
+    placeholder: "URL",
+    defaultValue: undefined,
+    defaultText: "SQLite in --data",
+  }),
+  nodeId: flag.custom<string | undefined>(parseNodeId, {
+    help: "this node's name among the nodes on one --database: its leases and heartbeat carry it",
+    placeholder: "NAME",
+    defaultValue: undefined,
+    defaultText: "the host name",
+  }),
+  leaseTime: boundedDuration(
+    "how long a delivery attempt holds its deliveries without renewing; with --database, how soon another node takes over those of a node that died",
+    { defaultMs: DEFAULT_LEASE_MS, minMs: 2000, maxMs: 3_600_000 },
+  ),
   dkimKey: flag.string({ help: "sign with this private key instead of isched's own", placeholder: "FILE" }),
   dkimSelector: selectorFlag("the selector of --dkim-key"),
   deliver: flag.list({

@@ -91,7 +91,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     ...(config.acme?.httpListen ? [{ flag: "--acme-http-listen", ...config.acme.httpListen }] : []),
   ]);
   prepareDataFolder(config.dataDir);
-  const database = openServerDatabase({ config, log: o.log, nowMs });
+  const database = await openServerDatabase({ config, log: o.log, nowMs });
   try {
     const { shutdownSteps, ...server } = await assemble({ ...o, nowMs }, database);
     const stop = (s?: { timeoutMs?: number }) => {
@@ -159,7 +159,7 @@ function withAcme(config: ServeConfig, acme: ServerAcme | undefined, log: Logger
 
 async function assembleParts(
   o: StartOptions & { nowMs: () => number },
-  { store, health }: ServerDatabase,
+  { store, sqlite, health }: ServerDatabase,
   acme: ServerAcme | undefined,
   onListening: (endpoint: { port: number }) => void,
 ): Promise<Assembled> {
@@ -329,15 +329,18 @@ async function assembleParts(
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
   dispatcher.start();
-  const pruner = serverPruner({
-    config,
-    store,
-    log,
-    health,
-    metrics,
-    onRefusalsPruned: () => refusals.forget(),
-    nowMs,
-  });
+  // Retention runs on the SQLite connection; on PostgreSQL it is not built yet (README, --database).
+  const pruner = sqlite
+    ? serverPruner({
+        config,
+        store: sqlite,
+        log,
+        health,
+        metrics,
+        onRefusalsPruned: () => refusals.forget(),
+        nowMs,
+      })
+    : undefined;
   return {
     url: listener.url,
     consoleUrl: consoleListener.url,
@@ -353,7 +356,7 @@ async function assembleParts(
     acme: acme && (() => acme.status()),
     shutdownSteps: (graceMs) => [
       // Retention first: its batches share the connection the dispatcher records outcomes on.
-      { name: "stop the pruner", run: () => pruner.stop() },
+      { name: "stop the pruner", run: async () => pruner?.stop() },
       {
         name: "stop accepting",
         boundMs: LISTENERS_STOP_MS,

@@ -1,8 +1,9 @@
 /**
  * The store `isched serve` runs on: DATA/isched.db opened (a copy first when its schema must be
- * migrated), with the WAL checkpointer beside it; the queue on it, with what a previous run left in
- * flight; and the problems the operator sees (src/log/health.ts): failing checkpoints, a key peers
- * cannot find yet, risky settings.
+ * migrated), with the WAL checkpointer beside it; or, with --database, the PostgreSQL database
+ * several nodes share (migrated under its advisory lock; no checkpointer: PostgreSQL checkpoints
+ * itself). The queue on it, with what a previous run left in flight; and the problems the operator
+ * sees (src/log/health.ts): failing checkpoints, a key peers cannot find yet, risky settings.
  */
 import { join } from "node:path";
 import { riskySettings } from "../config/risky-settings.ts";
@@ -11,22 +12,35 @@ import { type KeyPublication, keyProblems } from "../keys/key-publication.ts";
 import { createHealth, type Health, type Problem } from "../log/health.ts";
 import type { Logger } from "../log/logger.ts";
 import { DeliveryQueue } from "../queue/queue.ts";
+import { openPostgresStore, type PostgresStore } from "../store/postgres/store.ts";
 import { startCheckpointer } from "../store/sqlite/checkpointer.ts";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite/store.ts";
 import type { Store } from "../store/store.ts";
+import { redactSecrets } from "../text/redact.ts";
 
 export interface ServerDatabase {
-  /** The SQLite store: retention (serverPruner) still runs on its connection. */
-  readonly store: SqliteStore;
+  readonly store: Store;
+  /** The SQLite store, when that is the backend: retention (serverPruner) runs on its connection. */
+  readonly sqlite?: SqliteStore;
+  /** The PostgreSQL store, with --database: the nodes table and lease takeover (src/server/cluster.ts). */
+  readonly postgres?: PostgresStore;
   readonly health: Health;
   close(): Promise<void>;
 }
 
-export function openServerDatabase(o: {
+/** How long start-up waits for --database to answer before it gives up. */
+const CONNECT_TIMEOUT_S = 10;
+
+export async function openServerDatabase(o: {
   config: ServeConfig;
   log: Logger;
   nowMs: () => number;
-}): ServerDatabase {
+}): Promise<ServerDatabase> {
+  const health = createHealth({ log: o.log, nowMs: o.nowMs });
+  if (o.config.database !== undefined) {
+    const store = await openDatabaseUrl(o.config.database);
+    return { store, postgres: store, health, close: () => store.close() };
+  }
   const path = join(o.config.dataDir, "isched.db");
   const store = openSqliteStore(path, {
     synchronous: o.config.sync,
@@ -50,7 +64,6 @@ export function openServerDatabase(o: {
         );
     },
   });
-  const health = createHealth({ log: o.log, nowMs: o.nowMs });
   const checkpointer = startCheckpointer({
     db: store.db,
     path,
@@ -61,12 +74,27 @@ export function openServerDatabase(o: {
   });
   return {
     store,
+    sqlite: store,
     health,
     async close() {
       await checkpointer.stop();
       await store.close();
     },
   };
+}
+
+/**
+ * The PostgreSQL store of --database, migrated; a server that cannot be reached, refuses the login
+ * or holds a schema this isched cannot use is one line naming --database, its password redacted.
+ */
+async function openDatabaseUrl(url: string): Promise<PostgresStore> {
+  try {
+    return await openPostgresStore(url, { connectTimeoutSeconds: CONNECT_TIMEOUT_S });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const why = redactSecrets(`${err?.message ?? String(e)}${err?.code ? ` (${err.code})` : ""}`);
+    throw new Error(`--database: cannot use ${redactSecrets(url)}: ${why}`);
+  }
 }
 
 /** The queue, after taking back what a previous run left in flight (a dead process's leases). */

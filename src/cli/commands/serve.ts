@@ -14,6 +14,7 @@ import { createLogger, type LogLevel } from "../../log/logger.ts";
 import { createNotifier } from "../../ops/sd-notify.ts";
 import { type RunningServer, startServer } from "../../server/app.ts";
 import { DEFAULT_RETENTION, formatRetentionPeriod } from "../../store/retention-policy.ts";
+import { redactSecrets } from "../../text/redact.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";
 import { CommandError } from "../errors.ts";
@@ -124,12 +125,15 @@ function summary(
     `  endpoint      ${urls.url}/.well-known/ischedule${c.paths.length ? ` (also ${c.paths.join(", ")})` : ""}`,
     `  console/API   ${urls.consoleUrl}/api/v1 (token in ${c.apiToken ? "--api-token-file" : `${c.dataDir}/api-token`})`,
     `  data          ${c.dataDir}`,
+    ...(c.database
+      ? [`  database      ${redactSecrets(c.database)} (PostgreSQL; this node is ${c.nodeId})`]
+      : []),
     ...c.domains.map((d) => `  deliver       ${d} -> ${describeTarget(targetFor(c.deliver, d))}`),
     `  limits        ${c.limits.maxRecipients} recipients, ${c.limits.maxContentLength} bytes, ${c.limits.minDateTime}..${c.limits.maxDateTime}, ${c.limits.maxInstances} instances`,
     `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer 1.1 (held) after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
-    `  retention     ${retentionLine(c)}`,
+    `  retention     ${c.database ? "not applied on PostgreSQL yet: rows are kept until deleted by hand" : retentionLine(c)}`,
     `  metrics       ${urls.consoleUrl}/metrics${urls.metricsUrl ? `, ${urls.metricsUrl}/metrics` : ""}; health at /healthz, /readyz`,
     ...keyLines(c, keys),
   ];

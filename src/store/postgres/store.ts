@@ -71,9 +71,9 @@ import { capabilitiesSerial, getSetting, sessions, setAdminPasswordHash, setSett
 /** Connects to `url`, migrates the schema (under the migrators' advisory lock) and returns the store. */
 export async function openPostgresStore(
   url: string,
-  o: { maxConnections?: number } = {},
+  o: { maxConnections?: number; connectTimeoutSeconds?: number } = {},
 ): Promise<PostgresStore> {
-  const sql = new SQL({ url, max: o.maxConnections ?? 10 });
+  const sql = new SQL({ url, max: o.maxConnections ?? 10, connectionTimeout: o.connectTimeoutSeconds });
   try {
     await migratePostgres(sql);
   } catch (e) {
