@@ -231,18 +231,24 @@ export class DeliveryQueue {
    * recoveryDelayMs..2×recoveryDelayMs (spread, so that a restart does not send them all at once),
    * or to 'broken' when its lease has now broken maxLeaseBreaks times in a row. At start-up the
    * queued deliveries' breaks are forgotten first: the process died without them in flight.
+   *
+   * With several nodes on one database, start-up gives `startOfNode` (the lease owner's `NODE:`)
+   * instead of `allInFlight`: the expired leases and those of this node's earlier processes, never
+   * the unexpired leases of another node, which may be alive and attempting them.
    */
-  recoverExpiredLeases(o: { allInFlight?: boolean } = {}): Promise<RecoveryReport> {
+  recoverExpiredLeases(o: { allInFlight?: boolean; startOfNode?: string } = {}): Promise<RecoveryReport> {
     const now = this.#now();
+    const atStart = o.allInFlight === true || o.startOfNode !== undefined;
     return this.#store.recoverLeases({
       nowMs: now,
       expiredBy: o.allInFlight ? undefined : now,
+      ownerPrefix: o.startOfNode,
       // At start-up the death recovered from did not hold the queued deliveries: their runs end.
-      endStreaks: o.allInFlight === true,
+      endStreaks: atStart,
       plan: (d): LeaseBreak => {
         const breaks = d.leaseBreaks + 1;
         if (breaks >= this.#maxLeaseBreaks) {
-          const error = o.allInFlight
+          const error = atStart
             ? `isched died with this delivery in flight the last ${breaks} times it died (last owner ${d.leaseOwner}), without an attempt being recorded: the delivery may crash it.`
             : `The lease expired ${breaks} times in a row (last owner ${d.leaseOwner}) without an attempt being recorded: the delivery may crash the worker.`;
           return { state: "broken", error };

@@ -213,13 +213,15 @@ export interface Store {
   renewLeases(o: LeaseTerms & { ids: readonly number[] }): Promise<number[]>;
   releaseLeases(o: { ids: readonly number[]; owner: string; nowMs: number }): Promise<number>;
   /**
-   * Breaks the leases expired at `expiredBy` (every in-flight one when absent), each as `plan`
-   * decides, in one transaction; with `endStreaks`, first forgets the lease breaks of every queued
-   * delivery (start-up: the death recovered from did not hold them).
+   * Breaks the leases expired at `expiredBy` and those whose owner starts with `ownerPrefix` (a
+   * node's earlier, dead process: `NODE:`), or every in-flight one when neither is given, each as
+   * `plan` decides, in one transaction; with `endStreaks`, first forgets the lease breaks of every
+   * queued delivery (start-up: the death recovered from did not hold them).
    */
   recoverLeases(o: {
     nowMs: number;
     expiredBy?: number;
+    ownerPrefix?: string;
     endStreaks?: boolean;
     plan: (d: InFlight) => LeaseBreak;
   }): Promise<RecoveryReport>;

@@ -216,16 +216,22 @@ export function releaseLeases(
 }
 
 /**
- * In-flight deliveries whose lease expired at `expiredBy` (all of them when absent), locked for the
- * caller's transaction; rows another node is recovering or completing right now are skipped.
+ * In-flight deliveries whose lease expired at `expiredBy` or whose owner starts with `ownerPrefix`
+ * (all of them when neither is given), locked for the caller's transaction; rows another node is
+ * recovering or completing right now are skipped.
  */
-export async function lockInFlight(q: Runner, o: { expiredBy?: number }): Promise<InFlight[]> {
-  const expired = o.expiredBy === undefined ? "" : "AND lease_expires_at <= $1";
+export async function lockInFlight(
+  q: Runner,
+  o: { expiredBy?: number; ownerPrefix?: string },
+): Promise<InFlight[]> {
+  const any = o.expiredBy === undefined && o.ownerPrefix === undefined;
   const found = await rows(
     q,
     `SELECT id, lease_owner AS "leaseOwner", lease_breaks AS "leaseBreaks" FROM deliveries
-      WHERE state = 'in-flight' ${expired} ORDER BY id FOR UPDATE SKIP LOCKED`,
-    o.expiredBy === undefined ? [] : [o.expiredBy],
+      WHERE state = 'in-flight'
+        AND ($1 OR lease_expires_at <= $2::bigint OR starts_with(lease_owner, $3::text))
+      ORDER BY id FOR UPDATE SKIP LOCKED`,
+    [any, o.expiredBy ?? null, o.ownerPrefix ?? null],
   );
   return found.map((r) => withNumbers<InFlight>(r, ["id"]));
 }

@@ -222,6 +222,16 @@ CREATE TABLE smtp_retries (
 CREATE INDEX smtp_retries_expiry ON smtp_retries (expires_at);
 `;
 
+/**
+ * The nodes table's heartbeat (src/server/cluster.ts): the isched version each node runs, for the
+ * operator, and when it stopped cleanly, so that a node of the same name may start elsewhere at once
+ * instead of waiting for the lease time.
+ */
+const NODE_HEARTBEATS = `
+ALTER TABLE nodes ADD COLUMN version text NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN stopped_at bigint;
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -231,6 +241,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "signer alignment", up: SIGNER_ALIGNMENT },
   { name: "iTIP keys", up: ITIP_KEYS },
   { name: "several nodes on one database", up: SEVERAL_NODES },
+  { name: "node heartbeats", up: NODE_HEARTBEATS },
 ];
 
 /**

@@ -53,6 +53,7 @@ import {
 } from "./messages.ts";
 import { migratePostgres } from "./migrate.ts";
 import { databaseSpace, probeWrite, queueFacts } from "./monitoring.ts";
+import { allNodes, beat, claimNode, markStopped, type NodeRow } from "./nodes.ts";
 import {
   activateKey,
   allPeerPolicies,
@@ -162,7 +163,7 @@ export class PostgresStore implements Store {
     return this.sql.begin(async (tx) => {
       const report: RecoveryReport = { requeued: [], broken: [] };
       if (o.endStreaks) await endBreakStreaks(tx);
-      for (const d of await lockInFlight(tx, { expiredBy: o.expiredBy })) {
+      for (const d of await lockInFlight(tx, { expiredBy: o.expiredBy, ownerPrefix: o.ownerPrefix })) {
         const decision = o.plan(d);
         const nextAttemptAt = decision.state === "queued" ? decision.nextAttemptAt : null;
         const broke = await breakLease(tx, {
@@ -402,6 +403,23 @@ export class PostgresStore implements Store {
 
   databaseSpace() {
     return databaseSpace(this.sql);
+  }
+
+  // The nodes on this database (nodes.ts): not in the Store interface, since one process owns SQLite.
+  claimNode(o: Parameters<typeof claimNode>[1]) {
+    return claimNode(this.sql, o);
+  }
+
+  beat(o: Parameters<typeof beat>[1]) {
+    return beat(this.sql, o);
+  }
+
+  markStopped(o: Parameters<typeof markStopped>[1]) {
+    return markStopped(this.sql, o);
+  }
+
+  nodes(): Promise<NodeRow[]> {
+    return allNodes(this.sql);
   }
 
   async close() {

@@ -344,10 +344,22 @@ export function releaseLeases(
   return statements(db).release.run({ ids: JSON.stringify(o.ids), owner: o.owner, now: o.nowMs }).changes;
 }
 
-/** In-flight deliveries whose lease expired at `expiredBy`, or all of them when it is absent. */
-export function inFlightDeliveries(db: Database, o: { expiredBy?: number }): InFlight[] {
+/**
+ * In-flight deliveries whose lease expired at `expiredBy` or whose owner starts with `ownerPrefix`,
+ * or all of them when neither is given.
+ */
+export function inFlightDeliveries(
+  db: Database,
+  o: { expiredBy?: number; ownerPrefix?: string },
+): InFlight[] {
   const s = statements(db);
-  return o.expiredBy === undefined ? s.inFlight.all() : s.expired.all({ now: o.expiredBy });
+  if (o.ownerPrefix === undefined)
+    return o.expiredBy === undefined ? s.inFlight.all() : s.expired.all({ now: o.expiredBy });
+  const prefix = o.ownerPrefix;
+  const expired = new Set(
+    o.expiredBy === undefined ? [] : s.expired.all({ now: o.expiredBy }).map((d) => d.id),
+  );
+  return s.inFlight.all().filter((d) => expired.has(d.id) || d.leaseOwner.startsWith(prefix));
 }
 
 /** Forgets the lease breaks of every queued delivery; returns how many had some. */

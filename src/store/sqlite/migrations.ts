@@ -242,6 +242,9 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: "signer alignment", up: SIGNER_ALIGNMENT },
   { name: "iTIP keys", up: ITIP_KEYS },
   { name: "several nodes on one database", up: SEVERAL_NODES },
+  // PostgreSQL's nodes table gains each node's version and clean stop (src/store/postgres/migrations.ts);
+  // SQLite has no nodes table (one process owns the file), so the version only keeps step.
+  { name: "node heartbeats", up: () => {} },
 ];
 
 /** The schema version this code writes and understands. */

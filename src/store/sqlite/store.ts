@@ -174,7 +174,7 @@ export class SqliteStore implements Store {
       .transaction((): RecoveryReport => {
         const report: RecoveryReport = { requeued: [], broken: [] };
         if (o.endStreaks) endBreakStreaks(db);
-        for (const d of inFlightDeliveries(db, { expiredBy: o.expiredBy })) {
+        for (const d of inFlightDeliveries(db, { expiredBy: o.expiredBy, ownerPrefix: o.ownerPrefix })) {
           const decision = o.plan(d);
           breakLease(db, { id: d.id, nowMs: o.nowMs, ...decision });
           (decision.state === "broken" ? report.broken : report.requeued).push(d.id);
