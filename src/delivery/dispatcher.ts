@@ -267,6 +267,15 @@ export class Dispatcher {
   }
 
   /**
+   * The deliveries this dispatcher holds leases on now: attempts in progress (their outcomes being
+   * recorded included) and leased groups waiting for a slot. Their leases must be renewed while
+   * another node could otherwise take them over (src/server/cluster.ts).
+   */
+  heldIds(): number[] {
+    return [...this.#attempting, ...[...this.#waiting.values()].flat()].flat().map((d) => d.id);
+  }
+
+  /**
    * When the loop last went round (ms), whether or not the database let it lease; undefined before
    * start() and after stop(). The loop wakes every 5 s at the latest, so an old heartbeat means it
    * is stuck (/readyz, ops/health-checks.ts).

@@ -22,8 +22,10 @@ import { type DrainReport, type DrainStep, drain } from "../ops/drain.ts";
 import type { ReloadOutcome } from "../ops/reloader.ts";
 import type { Notifier } from "../ops/sd-notify.ts";
 import { createCanSchedule } from "../outbound/can-schedule.ts";
+import { DEFAULT_LEASE_MS } from "../queue/queue.ts";
 import type { Store } from "../store/store.ts";
 import { type ServerAcme, startAcme } from "./acme.ts";
+import { claimNodeName, leaseOwnerOf, ownerPrefixOf, runClusterNode } from "./cluster.ts";
 import { ensureApiToken, prepareDataFolder } from "./data-folder.ts";
 import { openQueue, openServerDatabase, operatorProblems, type ServerDatabase } from "./database.ts";
 import { scheduleEndpoint } from "./endpoint.ts";
@@ -159,12 +161,22 @@ function withAcme(config: ServeConfig, acme: ServerAcme | undefined, log: Logger
 
 async function assembleParts(
   o: StartOptions & { nowMs: () => number },
-  { store, sqlite, health }: ServerDatabase,
+  { store, sqlite, postgres, health }: ServerDatabase,
   acme: ServerAcme | undefined,
   onListening: (endpoint: { port: number }) => void,
 ): Promise<Assembled> {
   const { config, log, nowMs } = o;
-  const queue = await openQueue({ store, log, nowMs });
+  // Among several nodes the name is claimed first: start-up recovery takes back this node's leases.
+  const self = { id: config.nodeId ?? hostname(), host: hostname(), pid: process.pid };
+  const leaseMs = config.leaseMs ?? DEFAULT_LEASE_MS;
+  if (postgres) await claimNodeName({ store: postgres, self, leaseMs, nowMs });
+  const queue = await openQueue({
+    store,
+    log,
+    nowMs,
+    leaseMs,
+    startOfNode: postgres ? ownerPrefixOf(self.id) : undefined,
+  });
   // The certificate the listeners serve now: a reload or an ACME renewal replaces it (metrics read it).
   let certificateInUse = config.tls?.cert;
   const metrics = serverMetrics({ config, store, nowMs, certificatePem: () => certificateInUse });
@@ -190,7 +202,7 @@ async function assembleParts(
     targetFor: targets.targetFor,
     scheduleMs: config.retryScheduleMs,
     imipAvailable: targets.imip !== undefined,
-    owner: `${hostname()}:${process.pid}`,
+    owner: leaseOwnerOf(self),
     maxConcurrent: config.maxDeliveries,
     maxPerTarget: config.maxPerTarget,
     nowMs,
@@ -329,6 +341,18 @@ async function assembleParts(
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
   dispatcher.start();
+  const node = postgres
+    ? runClusterNode({
+        store: postgres,
+        queue,
+        self,
+        leaseMs,
+        heldIds: () => dispatcher.heldIds(),
+        onTakenOver: () => dispatcher.poke(),
+        log,
+        nowMs,
+      })
+    : undefined;
   // Retention runs on the SQLite connection; on PostgreSQL it is not built yet (README, --database).
   const pruner = sqlite
     ? serverPruner({
@@ -374,6 +398,7 @@ async function assembleParts(
       { name: "close the refusal log", run: () => refusals.close() },
       { name: "finish or give back delivery attempts", run: () => dispatcher.stop(Math.max(0, graceMs())) },
       { name: "close the SMTP sender", run: () => targets.smtpSender?.close() },
+      { name: "mark the node stopped", run: async () => node?.stop() },
     ],
   };
 }

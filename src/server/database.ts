@@ -97,14 +97,22 @@ async function openDatabaseUrl(url: string): Promise<PostgresStore> {
   }
 }
 
-/** The queue, after taking back what a previous run left in flight (a dead process's leases). */
+/**
+ * The queue, after taking back what a previous run left in flight (a dead process's leases): on
+ * SQLite, which one process owns, every in-flight delivery; among several nodes (`startOfNode`, the
+ * owner prefix of this node's leases), this node's and the expired ones (src/server/cluster.ts).
+ */
 export async function openQueue(o: {
   store: Store;
   log: Logger;
   nowMs: () => number;
+  leaseMs?: number;
+  startOfNode?: string;
 }): Promise<DeliveryQueue> {
-  const queue = new DeliveryQueue(o.store, { nowMs: o.nowMs });
-  const recovered = await queue.recoverExpiredLeases({ allInFlight: true });
+  const queue = new DeliveryQueue(o.store, { nowMs: o.nowMs, leaseMs: o.leaseMs });
+  const recovered = await queue.recoverExpiredLeases(
+    o.startOfNode === undefined ? { allInFlight: true } : { startOfNode: o.startOfNode },
+  );
   if (recovered.requeued.length + recovered.broken.length > 0)
     o.log.log("warn", "recovered deliveries left in flight by a previous run", {
       requeued: recovered.requeued.length,

@@ -1,0 +1,327 @@
+/**
+ * Two nodes of the compiled binary on one PostgreSQL database (test/support/postgres.ts), serving
+ * the same domain a.test with one DKIM key (published by dnsmasq) and delivering to one webhook; a
+ * remote peer, isched B (another binary on SQLite, found by SRV), for outbound. What an operator of
+ * two gateways expects:
+ * - an invitation POSTed to node 1 and another to node 2 are both stored (one database) and each
+ *   delivered to the webhook once;
+ * - the same signed request (same iSchedule-Message-ID) sent to both nodes at once becomes one
+ *   message, delivered once;
+ * - a submission queued on one node reaches the remote peer once;
+ * - a node (re)starting while the other has deliveries in flight does not take them (each is
+ *   delivered once);
+ * - kill -9 of a node with deliveries in flight: the other node does not touch them before the
+ *   lease time (--lease-time 3s), then takes them over and delivers each; one message and one
+ *   delivery per recipient in the store, all delivered.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { splitTxtValue } from "../../src/dkim/dns-record.ts";
+import { generateDkimKey } from "../../src/dkim/keygen.ts";
+import { loadSigningKey } from "../../src/dkim/sign.ts";
+import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
+import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
+import { invitation, statuses } from "../support/isched.ts";
+import { createTestCa, type TestCa } from "../support/pki.ts";
+import { freePort } from "../support/ports.ts";
+import { type RunningPostgres, startPostgres } from "../support/postgres.ts";
+import { rawExchange } from "../support/raw-http.ts";
+import { type RecordingWebhook, startRecordingWebhook } from "../support/recording-webhook.ts";
+import { type ServedBinary, serveBinary } from "../support/serve-binary.ts";
+import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
+import { signedPostBytes } from "../support/signed-post.ts";
+
+const LEASE_S = 3;
+const peerKey = loadSigningKey(ED_PRIVATE, "peer.test", "s1");
+const ANN = "mailto:ann@a.test";
+const BOB = "mailto:bob@a.test";
+
+let dir: string;
+let pg: RunningPostgres;
+let ca: TestCa;
+let dns: RunningDnsmasq;
+let hook: RecordingWebhook;
+let hookB: RecordingWebhook;
+let peer: ServedBinary;
+const nodes: Record<string, ServeProcess | undefined> = {};
+
+function nodeArgs(name: string): string[] {
+  return [
+    "--domain",
+    "a.test",
+    "--listen",
+    "127.0.0.1:0",
+    "--console",
+    "127.0.0.1:0",
+    "--data",
+    join(dir, `data-${name}`),
+    "--database",
+    pg.url,
+    "--node-id",
+    name,
+    "--lease-time",
+    `${LEASE_S}s`,
+    "--dkim-key",
+    join(dir, "a.key"),
+    "--dkim-selector",
+    "k1",
+    "--dns-server",
+    `${dns.server.host}:${dns.server.port}`,
+    "--ca-file",
+    ca.caCertFile,
+    "--allow-private-peers",
+    "--peer-key",
+    `peer.test:s1=${join(dir, "peer.pub.pem")}`,
+    "--deliver",
+    `webhook:${hook.url}`,
+    "--webhook-secret-file",
+    join(dir, "hook"),
+    "--retry",
+    "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s",
+    "--delivery-deadline",
+    "1s",
+    "--log-level",
+    "warn",
+  ];
+}
+
+async function startNode(name: string): Promise<ServeProcess> {
+  const node = running(await serveProcess(nodeArgs(name), { timeoutMs: 30_000 }));
+  nodes[name] = node;
+  return node;
+}
+
+function signedInvite(uid: string, attendees = [ANN]): Buffer {
+  return signedPostBytes({
+    key: peerKey,
+    originator: "mailto:bernard@peer.test",
+    recipients: attendees,
+    body: invitation({ uid, organizer: "mailto:bernard@peer.test", attendees }),
+  });
+}
+
+async function post(node: ServeProcess, request: Buffer) {
+  return rawExchange({ port: node.port, request, timeoutMs: 10_000 });
+}
+
+/** The webhook's deliveries of `uid`: message ids by recipient. */
+function atHook(h: RecordingWebhook, uid: string): string[] {
+  return h.deliveries
+    .filter((d) => d.uid === uid)
+    .flatMap((d) => d.recipients.map((r) => `${r} ${d.messageId}`));
+}
+
+/** One line per delivery of the messages with this UID: "state recipient". */
+async function stored(uid: string): Promise<string[]> {
+  const out = await pg.admin(
+    `SELECT d.state || ' ' || d.recipient FROM deliveries d JOIN messages m ON m.id = d.message_id
+      WHERE m.uid = '${uid}' ORDER BY d.recipient`,
+    pg.database,
+  );
+  return out === "" ? [] : out.split("\n");
+}
+
+async function messagesWith(uid: string): Promise<number> {
+  return Number(await pg.admin(`SELECT count(*) FROM messages WHERE uid = '${uid}'`, pg.database));
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "isched-cluster-"));
+  ca = createTestCa();
+  hook = startRecordingWebhook();
+  hookB = startRecordingWebhook();
+  pg = await startPostgres();
+  const keyA = generateDkimKey("rsa");
+  writeFileSync(join(dir, "a.key"), keyA.privateKeyPem, { mode: 0o600 });
+  writeFileSync(join(dir, "peer.pub.pem"), ED_PUBLIC);
+  writeFileSync(join(dir, "hook"), `${hook.secret}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, "hook-b"), `${hookB.secret}\n`, { mode: 0o600 });
+  const peerPort = await freePort();
+  dns = await startDnsmasq({
+    zones: ["a.test", "b.test"],
+    srv: [{ name: "_ischedules._tcp.b.test", target: "isched.b.test", port: peerPort }],
+    hosts: [{ name: "isched.b.test", address: "127.0.0.1" }],
+    txt: [{ name: "k1._domainkey.a.test", strings: splitTxtValue(keyA.record) }],
+  });
+  const cert = ca.issue(["isched.b.test"]);
+  peer = await serveBinary(
+    [
+      "--domain",
+      "b.test",
+      "--tls-cert",
+      cert.certFile,
+      "--tls-key",
+      cert.keyFile,
+      "--dns-server",
+      `${dns.server.host}:${dns.server.port}`,
+      "--allow-private-peers",
+      "--sign-unpublished",
+      "--deliver",
+      `webhook:${hookB.url}`,
+      "--webhook-secret-file",
+      join(dir, "hook-b"),
+      "--log-level",
+      "warn",
+    ],
+    { listen: `127.0.0.1:${peerPort}` },
+  );
+  // One after the other: the first migrates the database, the second finds it current.
+  await startNode("n1");
+  await startNode("n2");
+}, 90_000);
+
+afterAll(async () => {
+  for (const n of Object.values(nodes)) {
+    n?.process.kill("SIGKILL");
+    await n?.process.exited;
+  }
+  await peer?.stop();
+  await hook?.stop();
+  await hookB?.stop();
+  await dns?.stop();
+  await pg?.stop();
+  ca?.remove();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 30_000);
+
+describe("two nodes on one PostgreSQL", () => {
+  test("an invitation to each node: both stored in the one database, each delivered once", async () => {
+    const [one, two] = await Promise.all([
+      post(nodes.n1!, signedInvite("both-1")),
+      post(nodes.n2!, signedInvite("both-2")),
+    ]);
+    expect([one.status, two.status]).toEqual([200, 200]);
+    expect(statuses(one.text)[ANN]).toMatch(/^2\.0/);
+    expect(statuses(two.text)[ANN]).toMatch(/^2\.0/);
+    expect(await stored("both-1")).toEqual([`delivered ${ANN}`]);
+    expect(await stored("both-2")).toEqual([`delivered ${ANN}`]);
+    expect(atHook(hook, "both-1")).toHaveLength(1);
+    expect(atHook(hook, "both-2")).toHaveLength(1);
+    const seen = await pg.admin("SELECT id || ' ' || version FROM nodes ORDER BY id", pg.database);
+    expect(seen.split("\n").map((l) => l.split(" ")[0])).toEqual(["n1", "n2"]);
+  }, 30_000);
+
+  test("the same request sent to both nodes at once becomes one message, delivered once", async () => {
+    const bytes = signedInvite("twice-1", [ANN, BOB]);
+    const answers = await Promise.all([post(nodes.n1!, bytes), post(nodes.n2!, bytes)]);
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      for (const r of [ANN, BOB]) expect(statuses(a.text)[r]).toMatch(/^(2\.0|1\.1|1\.2);/);
+    }
+    await hook.waitFor((d) => d.some((x) => x.uid === "twice-1"), 10_000);
+    await Bun.sleep(1000);
+    expect(await messagesWith("twice-1")).toBe(1);
+    expect(await stored("twice-1")).toEqual([`delivered ${ANN}`, `delivered ${BOB}`]);
+    expect(atHook(hook, "twice-1").sort()).toHaveLength(2);
+    expect(new Set(atHook(hook, "twice-1").map((l) => l.split(" ")[0]))).toEqual(new Set([ANN, BOB]));
+  }, 30_000);
+
+  test("a submission queued on node 2 reaches the remote peer once", async () => {
+    const token = readFileSync(join(dir, "data-n2", "api-token"), "utf8").trim();
+    const answer = await fetch(`${nodes.n2!.consoleUrl}/api/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "text/calendar" },
+      body: invitation({
+        uid: "out-1",
+        organizer: "mailto:alice@a.test",
+        attendees: ["mailto:carol@b.test"],
+      }),
+    });
+    expect(answer.status).toBe(202);
+    await hookB.waitFor((d) => d.some((x) => x.uid === "out-1"), 20_000);
+    await until(
+      async () => (await stored("out-1"))[0] === "delivered mailto:carol@b.test",
+      10_000,
+      "delivered",
+    );
+    await Bun.sleep(1000);
+    expect(atHook(hookB, "out-1")).toHaveLength(1);
+    expect(await messagesWith("out-1")).toBe(1);
+  }, 40_000);
+
+  test("a node restarting while the other has deliveries in flight leaves them to it: each delivered once", async () => {
+    hook.hold();
+    try {
+      const answer = await post(nodes.n1!, signedInvite("held-1", [ANN, BOB]));
+      expect(answer.status).toBe(200);
+      await until(async () => hook.waiting() > 0, 10_000, "node 1 attempting");
+      const owners = await pg.admin(
+        "SELECT DISTINCT split_part(lease_owner, ':', 1) FROM deliveries WHERE state = 'in-flight'",
+        pg.database,
+      );
+      expect(owners).toBe("n1");
+      // Node 2 restarts (stopped cleanly, started again): its start-up recovery leaves node 1's leases.
+      expect(await nodes.n2!.stop()).toBe(0);
+      await startNode("n2");
+      expect(
+        await pg.admin(
+          "SELECT count(*) FROM deliveries WHERE state = 'in-flight' AND lease_owner LIKE 'n1:%'",
+          pg.database,
+        ),
+      ).toBe("2");
+    } finally {
+      hook.release();
+    }
+    await until(
+      async () => (await stored("held-1")).every((l) => l.startsWith("delivered")),
+      10_000,
+      "delivered",
+    );
+    await Bun.sleep(LEASE_S * 1000 + 500);
+    expect(atHook(hook, "held-1").sort()).toHaveLength(2);
+    expect(await stored("held-1")).toEqual([`delivered ${ANN}`, `delivered ${BOB}`]);
+  }, 40_000);
+
+  test("kill -9 of a node with deliveries in flight: the other takes them over after the lease time and delivers each", async () => {
+    hook.hold();
+    const uids = ["kill-1", "kill-2", "kill-3"];
+    let killedAt = 0;
+    try {
+      for (const uid of uids) expect((await post(nodes.n1!, signedInvite(uid))).status).toBe(200);
+      await until(
+        async () =>
+          Number(
+            await pg.admin(
+              "SELECT count(*) FROM deliveries WHERE state = 'in-flight' AND lease_owner LIKE 'n1:%'",
+              pg.database,
+            ),
+          ) === uids.length,
+        10_000,
+        "node 1 holding the three deliveries",
+      );
+      nodes.n1!.process.kill("SIGKILL");
+      await nodes.n1!.process.exited;
+      killedAt = Date.now();
+    } finally {
+      hook.release();
+    }
+    // Before the lease time, node 2 leaves them alone (node 1 might only be slow).
+    await Bun.sleep(1000);
+    const early = await pg.admin(
+      "SELECT count(*) FROM deliveries WHERE state = 'in-flight' AND lease_owner LIKE 'n1:%'",
+      pg.database,
+    );
+    if (Date.now() - killedAt < LEASE_S * 1000 - 500) expect(early).toBe(String(uids.length));
+    // After it, node 2 takes them over and delivers each.
+    for (const uid of uids)
+      await until(async () => (await stored(uid))[0] === `delivered ${ANN}`, 20_000, `${uid} delivered`);
+    const takenAfterMs = Date.now() - killedAt;
+    expect(takenAfterMs).toBeGreaterThanOrEqual(LEASE_S * 1000 - 100);
+    for (const uid of uids) {
+      expect(atHook(hook, uid).length).toBeGreaterThanOrEqual(1);
+      expect(await messagesWith(uid)).toBe(1);
+      expect(await stored(uid)).toEqual([`delivered ${ANN}`]);
+    }
+    expect(nodes.n2!.stderr()).toContain("took over deliveries whose lease expired");
+  }, 60_000);
+});
