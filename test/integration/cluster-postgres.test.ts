@@ -325,3 +325,23 @@ describe("two nodes on one PostgreSQL", () => {
     expect(nodes.n2!.stderr()).toContain("took over deliveries whose lease expired");
   }, 60_000);
 });
+
+describe("node names", () => {
+  test("a second process under a live node's name is refused in one line; a killed node's name is free again on its host", async () => {
+    // n1 was killed above (its process is gone, its heartbeat recent): on the same host it restarts at once.
+    const again = await startNode("n1");
+    expect(again.stdout()).toContain("this node is n1");
+    const r = await serveProcess(nodeArgs("n2"), { timeoutMs: 30_000 });
+    expect("exitCode" in r).toBe(true);
+    if (!("exitCode" in r)) return;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^isched: --node-id: node "n2" runs already on \S+ \(pid \d+, heartbeat \d+ s ago\)/,
+    );
+    // Both nodes still serve.
+    const answer = await post(nodes.n1!, signedInvite("after-1"));
+    expect(statuses(answer.text)[ANN]).toMatch(/^2\.0/);
+    expect(await stored("after-1")).toEqual([`delivered ${ANN}`]);
+  }, 40_000);
+});
