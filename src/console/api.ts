@@ -25,7 +25,7 @@ import { apiApp } from "./mount.ts";
 import { PeerFacts } from "./peer-facts.ts";
 import { keyRoutes } from "./routes-keys.ts";
 import { messageRoutes } from "./routes-messages.ts";
-import { type ListenerInfo, overviewRoutes } from "./routes-overview.ts";
+import { type ListenerInfo, type NodeOnOverview, overviewRoutes } from "./routes-overview.ts";
 import { peerRoutes } from "./routes-peers.ts";
 import { sessionRoutes } from "./routes-session.ts";
 import { toolRoutes } from "./routes-tools.ts";
@@ -46,6 +46,8 @@ export interface ApiOptions {
   activeAttempts?: () => number;
   /** Wakes the dispatcher after an operator action made deliveries due. */
   poke?: () => void;
+  /** The nodes sharing the database (--database), for the Overview; absent on SQLite. */
+  nodes?: () => Promise<readonly NodeOnOverview[]>;
   staticRoutes?: readonly PeerRoute[];
   /** Under TLS: Secure, __Host- cookies. */
   secure: boolean;
@@ -129,6 +131,7 @@ export function createApi(o: ApiOptions): Api {
       localTargets: o.localTargets,
       imipLabel: o.imipLabel,
       activeAttempts: o.activeAttempts,
+      nodes: o.nodes,
       problems: o.problems,
       keyPublication: o.keyPublication,
     }),

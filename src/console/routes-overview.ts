@@ -1,7 +1,8 @@
 /**
  * The Overview: what the operator must know about now (problems, a signing key not yet in DNS
  * among them), listeners and delivery targets with their latest outcome, the queue's depth,
- * attempts by outcome over the last hour and day, and the latest failures.
+ * attempts by outcome over the last hour and day, and the latest failures; with several nodes on one
+ * database, each node with its last heartbeat and the deliveries it holds in flight.
  */
 import type { KeyPublication } from "../keys/key-publication.ts";
 import type { Problem } from "../log/health.ts";
@@ -12,6 +13,21 @@ import { json, type Route, route } from "./http.ts";
 export interface ListenerInfo {
   name: string;
   url: string;
+}
+
+/** A node on the database several share (src/server/cluster.ts), as the Overview lists it. */
+export interface NodeOnOverview {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  /** Its last heartbeat (ms). */
+  seenAt: number;
+  /** When it stopped cleanly; null while it runs or after it died. */
+  stoppedAt: number | null;
+  /** Deliveries it holds in flight now. */
+  inFlight: number;
 }
 
 export interface OverviewOptions {
@@ -25,6 +41,8 @@ export interface OverviewOptions {
   localTargets: readonly (readonly [domain: string, label: string])[];
   imipLabel?: string;
   activeAttempts?: () => number;
+  /** The nodes on the database (--database); absent on SQLite (null in the answer). */
+  nodes?: () => Promise<readonly NodeOnOverview[]>;
   /** Shown above everything else until they end. */
   problems?: () => readonly Problem[];
   /** Our signing keys and whether peers can find them: a key not yet in DNS holds outbound iSchedule. */
@@ -46,7 +64,8 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
       method: "GET",
       path: "/overview",
       access: "read",
-      summary: "problems, listeners, targets, queue depth, attempts by outcome (hour, day), latest failures",
+      summary:
+        "problems, listeners, targets, queue depth, attempts by outcome (hour, day), latest failures, the nodes on a shared database",
       async handle() {
         const now = o.nowMs();
         const targets = [];
@@ -65,6 +84,7 @@ export function overviewRoutes(o: OverviewOptions): Route[] {
           targets,
           imip: o.imipLabel ?? null,
           activeAttempts: o.activeAttempts?.() ?? null,
+          nodes: o.nodes ? await o.nodes() : null,
           queue: await o.counts(),
           nextDue: (await o.queue.nextDue()) ?? null,
           hour: await o.store.attemptsByOutcome({ nowMs: now, sizeMs: 5 * 60_000, count: 12 }),

@@ -212,10 +212,33 @@ async function assembleParts(
         error: (e as Error)?.message ?? String(e),
       }),
   });
+  // Among several nodes: heartbeat, lease renewal and takeover, and work announced to the others.
+  const node = postgres
+    ? await runClusterNode({
+        store: postgres,
+        queue,
+        self,
+        leaseMs,
+        heldIds: () => dispatcher.heldIds(),
+        wake: () => dispatcher.poke(),
+        log,
+        nowMs,
+      })
+    : undefined;
+  /** Wakes this node's dispatcher and the other nodes' (new work is due). */
+  const wakeAll = () => {
+    dispatcher.poke();
+    node?.announce();
+  };
   const localLabels = new Map([...targets.local].map(([domain, t]) => [domain, t.label]));
   const intake = createIntake({
     queue,
-    dispatcher,
+    dispatcher: {
+      attemptBeforeCommit: (...a) => dispatcher.attemptBeforeCommit(...a),
+      storedDecided: (...a) => dispatcher.storedDecided(...a),
+      deliverNow: (...a) => dispatcher.deliverNow(...a),
+      poke: wakeAll,
+    },
     routes: { local: localLabels, fallbackAfterMs: config.fallbackAfterMs },
     nowMs,
   });
@@ -271,7 +294,8 @@ async function assembleParts(
     localTargets: config.domains.map((d) => [d, localLabels.get(d)!] as const),
     imipLabel: targets.imip?.label,
     activeAttempts: () => dispatcher.activeAttempts,
-    poke: () => dispatcher.poke(),
+    poke: wakeAll,
+    nodes: postgres && (() => postgres.nodes()),
     listeners: () => [
       { name: "iSchedule endpoint", url: `${listener.url}/.well-known/ischedule` },
       ...(smtp ? [{ name: "SMTP intake", url: smtp.url }] : []),
@@ -341,18 +365,6 @@ async function assembleParts(
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
   dispatcher.start();
-  const node = postgres
-    ? runClusterNode({
-        store: postgres,
-        queue,
-        self,
-        leaseMs,
-        heldIds: () => dispatcher.heldIds(),
-        onTakenOver: () => dispatcher.poke(),
-        log,
-        nowMs,
-      })
-    : undefined;
   // Retention runs on the SQLite connection; on PostgreSQL it is not built yet (README, --database).
   const pruner = sqlite
     ? serverPruner({

@@ -12,7 +12,11 @@
  *   (last seen, version), renews the leases of the deliveries it is attempting or holding for a
  *   slot, and takes over the expired leases of nodes that stopped renewing theirs (a node killed,
  *   frozen or cut off): those deliveries go back to the queue and the dispatcher is woken.
- * - A clean stop marks its row stopped, after the dispatcher has given its leases back.
+ * - Work that another node could start now is announced (NOTIFY on the queue channel): deliveries
+ *   the intake queued but did not finish, an operator's "retry now", the leases a stopping node gave
+ *   back. Every other node's dispatcher wakes at once instead of at its next look (up to 5 s idle).
+ *   When the listener reconnects, announcements made meanwhile were missed: the dispatcher wakes.
+ * - A clean stop announces the work it gave back, then marks its row stopped.
  */
 import type { Logger } from "../log/logger.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
@@ -77,23 +81,28 @@ export async function claimNodeName(o: {
 }
 
 export interface ClusterNode {
-  /** Marks the node stopped; call after the dispatcher gave its leases back. */
+  /** Tells the other nodes that deliveries are due now (best effort: they poll anyway). */
+  announce(): void;
+  /** Announces what the dispatcher gave back and marks the node stopped; call after the dispatcher stopped. */
   stop(): Promise<void>;
 }
 
-/** Starts the node's tick: heartbeat, renewal of the leases it holds, takeover of expired ones. */
-export function runClusterNode(o: {
+/**
+ * Starts the node's tick (heartbeat, renewal of the leases it holds, takeover of expired ones) and
+ * its listener for the other nodes' announcements.
+ */
+export async function runClusterNode(o: {
   store: PostgresStore;
   queue: DeliveryQueue;
   self: NodeIdentity;
   leaseMs: number;
   /** The deliveries this process holds leases on (the dispatcher's heldIds). */
   heldIds: () => number[];
-  /** Told when expired leases went back to the queue (wake the dispatcher). */
-  onTakenOver: () => void;
+  /** Wakes this node's dispatcher: expired leases went back to the queue, or another node announced work. */
+  wake: () => void;
   log: Logger;
   nowMs: () => number;
-}): ClusterNode {
+}): Promise<ClusterNode> {
   const owner = leaseOwnerOf(o.self);
   const tickMs = Math.min(MAX_TICK_MS, Math.max(250, Math.floor(o.leaseMs / 3)));
   let failing = false;
@@ -119,7 +128,7 @@ export function runClusterNode(o: {
           requeued: taken.requeued.length,
           broken: taken.broken.length,
         });
-        o.onTakenOver();
+        o.wake();
       }
       if (failing) o.log.log("info", "the node's heartbeat works again");
       failing = false;
@@ -131,15 +140,30 @@ export function runClusterNode(o: {
       failing = true;
     }
   };
+  const unlisten = await o.store.onWork(
+    (from) => {
+      if (from !== o.self.id) o.wake();
+    },
+    () => o.wake(),
+  );
+  const announce = () =>
+    o.store.announceWork(o.self.id).catch((e) =>
+      o.log.log("warn", "cannot tell the other nodes of new work (they find it within 5 s)", {
+        error: (e as Error)?.message ?? String(e),
+      }),
+    );
   const timer = setInterval(() => {
     running ??= tick().finally(() => {
       running = undefined;
     });
   }, tickMs);
   return {
+    announce: () => void announce(),
     async stop() {
       clearInterval(timer);
       await running;
+      await unlisten().catch(() => {});
+      await announce();
       await o.store.markStopped({ ...o.self, atMs: o.nowMs() });
     },
   };

@@ -82,6 +82,8 @@ function nodeArgs(name: string): string[] {
     "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s",
     "--delivery-deadline",
     "1s",
+    "--shutdown-timeout",
+    "2s",
     "--log-level",
     "warn",
   ];
@@ -280,6 +282,71 @@ describe("two nodes on one PostgreSQL", () => {
     await Bun.sleep(LEASE_S * 1000 + 500);
     expect(atHook(hook, "held-1").sort()).toHaveLength(2);
     expect(await stored("held-1")).toEqual([`delivered ${ANN}`, `delivered ${BOB}`]);
+  }, 40_000);
+
+  test("the Overview on either node lists both nodes with their last heartbeat and what each holds in flight", async () => {
+    hook.hold();
+    try {
+      expect((await post(nodes.n1!, signedInvite("overview-1", [ANN, BOB]))).status).toBe(200);
+      await until(async () => hook.waiting() > 0, 10_000, "node 1 attempting");
+      const token = readFileSync(join(dir, "data-n2", "api-token"), "utf8").trim();
+      const res = await fetch(`${nodes.n2!.consoleUrl}/api/v1/overview`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      const overview = (await res.json()) as {
+        nowMs: number;
+        nodes: { id: string; version: string; seenAt: number; stoppedAt: number | null; inFlight: number }[];
+      };
+      const version = (await Bun.file(join(import.meta.dir, "..", "..", "package.json")).json()).version;
+      expect(overview.nodes.map((n) => [n.id, n.version, n.stoppedAt, n.inFlight])).toEqual([
+        ["n1", version, null, 2],
+        ["n2", version, null, 0],
+      ]);
+      for (const n of overview.nodes) expect(overview.nowMs - n.seenAt).toBeLessThan(LEASE_S * 1000);
+    } finally {
+      hook.release();
+    }
+    await until(
+      async () => (await stored("overview-1")).every((l) => l.startsWith("delivered")),
+      10_000,
+      "delivered",
+    );
+  }, 30_000);
+
+  test("a node that stops with attempts under way gives them back and wakes the other node, which delivers them at once", async () => {
+    hook.hold();
+    let exitedAt = 0;
+    try {
+      expect((await post(nodes.n2!, signedInvite("handoff-1", [ANN, BOB]))).status).toBe(200);
+      await until(async () => hook.waiting() > 0, 10_000, "node 2 attempting");
+      // Node 1 has nothing to do: its dispatcher sleeps (it looks at the queue every 5 s when idle).
+      await Bun.sleep(300);
+      expect(await nodes.n2!.stop()).toBe(0);
+      exitedAt = Date.now();
+      await until(
+        async () =>
+          (await pg.admin(
+            `SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+              WHERE m.uid = 'handoff-1' AND d.state = 'in-flight' AND d.lease_owner LIKE 'n1:%'`,
+            pg.database,
+          )) === "2",
+        10_000,
+        "node 1 leasing what node 2 gave back",
+      );
+    } finally {
+      hook.release();
+    }
+    const pickedUpMs = Date.now() - exitedAt;
+    console.log(`node 1 leased what node 2 gave back ${pickedUpMs} ms after node 2 exited`);
+    // Announced (NOTIFY), node 1 takes them within moments, not at its next look up to 5 s later.
+    expect(pickedUpMs).toBeLessThan(700);
+    await until(
+      async () => (await stored("handoff-1")).every((l) => l.startsWith("delivered")),
+      10_000,
+      "delivered",
+    );
+    await startNode("n2");
   }, 40_000);
 
   test("kill -9 of a node with deliveries in flight: the other takes them over after the lease time and delivers each", async () => {

@@ -1,8 +1,10 @@
 /**
  * Overview: problems the operator must know about (as banners on top), listeners and targets, the
- * queue's depth, attempts by outcome, the latest failures.
+ * queue's depth, attempts by outcome, the latest failures; with several nodes on one database, the
+ * nodes with their last heartbeat and what each holds in flight.
  */
 
+import type { NodeOnOverview } from "../../src/console/routes-overview.ts";
 import type { AttemptOutcome } from "../../src/store/sqlite/attempts.ts";
 import type { OutcomeBucket, RecentFailure } from "../../src/store/sqlite/console-stats.ts";
 import { api } from "../api.ts";
@@ -25,6 +27,59 @@ interface Overview {
   hour: OutcomeBucket[];
   day: OutcomeBucket[];
   failures: RecentFailure[];
+  /** null on SQLite (one node). */
+  nodes: NodeOnOverview[] | null;
+}
+
+/**
+ * A node beats its heart every 10 s at most (src/server/cluster.ts): silent for longer than this, it
+ * is probably dead, and its deliveries go to another node once their leases expire.
+ */
+const SILENT_AFTER_MS = 30_000;
+
+function nodeState(n: NodeOnOverview, nowMs: number): HTMLElement {
+  if (n.stoppedAt !== null) return badge("stopped", undefined, "state-pending");
+  if (nowMs - n.seenAt > SILENT_AFTER_MS) return badge("silent", undefined, "state-failed");
+  return badge("running", undefined, "state-ok");
+}
+
+function nodesCard(nodes: NodeOnOverview[], nowMs: number): HTMLElement {
+  return h(
+    "div",
+    { class: "card wide", "data-card": "nodes" },
+    h("h2", null, "Nodes"),
+    tableBox(
+      h(
+        "table",
+        { class: "cards" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ["Node", "State", "Last heartbeat", "In flight", "Host", "Version"].map((c) => h("th", null, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          null,
+          nodes.map((n) =>
+            h(
+              "tr",
+              { "data-node": n.id },
+              h("td", null, nameCode(n.id)),
+              h("td", null, nodeState(n, nowMs)),
+              h("td", null, time(n.seenAt)),
+              h("td", null, String(n.inFlight)),
+              h("td", null, `${n.host} (pid ${n.pid})`),
+              h("td", null, n.version),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
@@ -166,6 +221,7 @@ function draw(main: HTMLElement, o: Overview): void {
       { class: "grid" },
       listeners,
       queue,
+      o.nodes === null ? null : nodesCard(o.nodes, o.nowMs),
       outcomeChart("Last hour", o.hour, hhmm),
       outcomeChart("Last day", o.day, hhmm),
       failures,

@@ -68,7 +68,25 @@ export async function markStopped(sql: Runner, o: { id: string; host: string; pi
   ]);
 }
 
-/** Every node that has run on this database, by name. */
-export async function allNodes(sql: Runner): Promise<NodeRow[]> {
-  return (await rows(sql, `SELECT ${COLUMNS} FROM nodes ORDER BY id`)).map(nodeRow);
+/**
+ * Every node that has run on this database, by name, with the deliveries it holds in flight now
+ * (leases carry `NODE:PID`).
+ */
+export async function allNodes(sql: Runner): Promise<(NodeRow & { inFlight: number })[]> {
+  const found = await rows(
+    sql,
+    `SELECT ${COLUMNS}, coalesce(held.n, 0)::int AS "inFlight" FROM nodes
+      LEFT JOIN (SELECT split_part(lease_owner, ':', 1) AS node, count(*) AS n FROM deliveries
+        WHERE state = 'in-flight' GROUP BY 1) held ON held.node = nodes.id
+      ORDER BY id`,
+  );
+  return found.map((r) => ({ ...nodeRow(r), inFlight: r.inFlight as number }));
+}
+
+/** The channel a node announces queued work on, so that the others' dispatchers wake (cluster.ts). */
+export const QUEUE_CHANNEL = "queue";
+
+/** Tells every node listening that deliveries are due (`payload`: the announcing node's id). */
+export async function announceWork(sql: Runner, payload: string): Promise<void> {
+  await sql.unsafe("SELECT pg_notify($1, $2)", [QUEUE_CHANNEL, payload]);
 }

@@ -53,7 +53,15 @@ import {
 } from "./messages.ts";
 import { migratePostgres } from "./migrate.ts";
 import { databaseSpace, probeWrite, queueFacts } from "./monitoring.ts";
-import { allNodes, beat, claimNode, markStopped, type NodeRow } from "./nodes.ts";
+import {
+  allNodes,
+  announceWork,
+  beat,
+  claimNode,
+  markStopped,
+  type NodeRow,
+  QUEUE_CHANNEL,
+} from "./nodes.ts";
 import {
   activateKey,
   allPeerPolicies,
@@ -418,8 +426,23 @@ export class PostgresStore implements Store {
     return markStopped(this.sql, o);
   }
 
-  nodes(): Promise<NodeRow[]> {
+  nodes(): Promise<(NodeRow & { inFlight: number })[]> {
     return allNodes(this.sql);
+  }
+
+  /** NOTIFY on the queue channel: deliveries are due (`from`: the announcing node). */
+  announceWork(from: string): Promise<void> {
+    return announceWork(this.sql, from);
+  }
+
+  /**
+   * LISTEN on the queue channel: `onWork` gets each announcement's node id; `onListening` runs once
+   * the server confirmed, and again after the listener reconnected (work announced meanwhile was
+   * missed: look at the queue). Returns the function that stops listening.
+   */
+  async onWork(onWork: (from: string) => void, onListening: () => void): Promise<() => Promise<void>> {
+    const subscription = await this.sql.listen(QUEUE_CHANNEL, onWork, onListening);
+    return () => subscription.unlisten();
   }
 
   async close() {
