@@ -7,6 +7,7 @@
 import type { KeyPublication } from "../keys/key-publication.ts";
 import type { Problem } from "../log/health.ts";
 import type { DeliveryQueue } from "../queue/queue.ts";
+import type { NodeRow } from "../store/postgres/nodes.ts";
 import type { Store } from "../store/store.ts";
 import { json, type Route, route } from "./http.ts";
 
@@ -15,20 +16,11 @@ export interface ListenerInfo {
   url: string;
 }
 
-/** A node on the database several share (src/server/cluster.ts), as the Overview lists it. */
-export interface NodeOnOverview {
-  id: string;
-  host: string;
-  pid: number;
-  version: string;
-  startedAt: number;
-  /** Its last heartbeat (ms). */
-  seenAt: number;
-  /** When it stopped cleanly; null while it runs or after it died. */
-  stoppedAt: number | null;
-  /** Deliveries it holds in flight now. */
-  inFlight: number;
-}
+/**
+ * A node on the database several share (src/server/cluster.ts), as the Overview lists it: its row
+ * in the nodes table, with the deliveries it holds in flight now.
+ */
+export type NodeOnOverview = NodeRow & { inFlight: number };
 
 export interface OverviewOptions {
   store: Store;
