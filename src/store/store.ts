@@ -1,8 +1,8 @@
 /**
  * The store: everything isched keeps in its database, behind one interface, so that the queue, the
  * intakes, the console and the key rotation never see SQL or a connection. src/store/sqlite
- * implements it (createSqliteStore), and src/store/postgres (openPostgresStore, not yet selectable
- * in serve); test/store/contract runs the same cases on both (docs/store-interface.md).
+ * implements it (createSqliteStore), and src/store/postgres (openPostgresStore, `serve --database`);
+ * test/store/contract runs the same cases on both (docs/store-interface.md).
  *
  * Every method is one whole operation: one statement, or one transaction that the implementation
  * opens and commits itself, never a transaction held open across an await. Every method is async,
