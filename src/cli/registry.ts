@@ -7,6 +7,7 @@ import { dkimSignCommand } from "./commands/dkim-sign.ts";
 import { dkimVerifyCommand } from "./commands/dkim-verify.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { keygenCommand } from "./commands/keygen.ts";
+import { migrateDataCommand } from "./commands/migrate-data.ts";
 import {
   queueCancelCommand,
   queueImipCommand,
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   adminSetPasswordCommand,
   backupCommand,
   restoreCommand,
+  migrateDataCommand,
   keygenCommand,
   dkimSignCommand,
   dkimVerifyCommand,

@@ -90,7 +90,7 @@ export async function recentFailures(q: Runner, limit: number): Promise<RecentFa
       d.message_id AS "messageId", d.recipient, a.route, a.target, a.http_status AS "httpStatus",
       a.request_status AS "requestStatus", a.error, d.state, m.summary, m.method
     FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN messages m ON m.id = d.message_id
-    WHERE a.outcome IN ('temporary', 'permanent') ORDER BY a.started_at DESC LIMIT $1`,
+    WHERE a.outcome IN ('temporary', 'permanent') ORDER BY a.started_at DESC, a.id DESC LIMIT $1`,
     [limit],
   );
   return found.map((r) =>

@@ -66,7 +66,7 @@ const statements = perDatabase((db) => ({
       a.http_status AS httpStatus, a.request_status AS requestStatus, a.error, d.state, m.summary, m.method
     FROM attempts a INDEXED BY attempts_failed
       JOIN deliveries d ON d.id = a.delivery_id JOIN messages m ON m.id = d.message_id
-    WHERE a.outcome IN ('temporary', 'permanent') ORDER BY a.started_at DESC LIMIT $limit`),
+    WHERE a.outcome IN ('temporary', 'permanent') ORDER BY a.started_at DESC, a.id DESC LIMIT $limit`),
   // Each distinct domain is found by one index seek past the previous one (a loose index scan), and
   // its figures by range seeks over the window: the cost follows the number of peers and the recent
   // traffic, not the length of the log.
