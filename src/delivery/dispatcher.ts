@@ -18,9 +18,12 @@
  * (if the peer had taken it, the next attempt is a resend the receiver drops by its
  * iSchedule-Message-ID, as after a crash).
  *
- * The database may refuse writes for a while (a full disk). The loop then reports it, waits and
- * tries again rather than ending; an attempt whose outcome cannot be recorded keeps its outcome and
- * its lease and records it once it can, so a delivery that was made is not made again.
+ * The database may be unavailable for a while (a full disk, a PostgreSQL server restarting). The
+ * loop then reports it once for the whole outage (onError), waits longer after each failure
+ * (STORAGE_RETRY_MS doubling up to STORAGE_RETRY_MAX_MS, or until new work pokes it) and tries again
+ * rather than ending, and says when it works again (onRecovered). An attempt whose outcome cannot be
+ * recorded keeps its outcome and its lease and records it once it can, so a delivery that was made
+ * is not made again.
  */
 
 import { STATUS } from "../ischedule/status.ts";
@@ -51,8 +54,10 @@ export interface DispatcherOptions {
   attemptTimeoutMs?: number;
   /** Called after each delivery's outcome is recorded (the console's live view listens). */
   onRecorded?: (delivery: DeliveryRow, outcome: RecipientOutcome) => void;
-  /** Told when the queue cannot be read or written (once per spell of failures). */
+  /** Told when the queue cannot be read or written: once per outage, at its first failure. */
   onError?: (what: string, error: unknown) => void;
+  /** Told when the queue works again after an outage, and how long it lasted. */
+  onRecovered?: (downMs: number) => void;
   /**
    * Told of every attempt once its outcome is recorded (the log line of attempt-log.ts, the
    * metrics); not of a delivery put back to wait for isched's own key, which made no attempt.
@@ -89,8 +94,13 @@ const LEASE_WINDOW_EXTRA = 32;
 const ROTATE_MS = 100;
 /** How long the loop waits, at most, before leasing again when due work is held back by full targets. */
 const HELD_BACK_MS = 200;
-/** How long the loop, or an outcome waiting to be recorded, waits after the database failed. */
-const STORAGE_RETRY_MS = 1000;
+/**
+ * How long the loop, or an outcome waiting to be recorded, waits after the database first failed;
+ * each further failure of the same outage doubles it, up to STORAGE_RETRY_MAX_MS: a database that is
+ * down for minutes costs a few attempts a minute, not one a second.
+ */
+const STORAGE_RETRY_MS = 500;
+const STORAGE_RETRY_MAX_MS = 8000;
 const LEASE_FAILED = "cannot lease deliveries";
 const RECORD_FAILED = "cannot record delivery outcomes";
 
@@ -114,8 +124,8 @@ export class Dispatcher {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
-  /** What failed on the database and has not worked since (each reported once a spell). */
-  readonly #failing = new Set<string>();
+  /** The database outage under way: since when, and how many operations failed in it. */
+  #outage: { sinceMs: number; failures: number } | undefined;
   #heartbeatMs: number | undefined;
   #rotatedAtMs = Number.NEGATIVE_INFINITY;
   /**
@@ -196,7 +206,7 @@ export class Dispatcher {
     let leased: LeasedDelivery[];
     try {
       leased = await this.#o.queue.leaseIds(this.#o.owner, ids);
-      this.#failing.delete(LEASE_FAILED);
+      this.#worked();
     } catch (e) {
       // They are stored and queued: the loop delivers them once the database takes writes again.
       this.#failed(LEASE_FAILED, e);
@@ -320,9 +330,9 @@ export class Dispatcher {
       let delayMs: number;
       try {
         delayMs = await this.#turn();
+        this.#worked();
       } catch (e) {
-        this.#failed(LEASE_FAILED, e);
-        delayMs = STORAGE_RETRY_MS;
+        delayMs = this.#failed(LEASE_FAILED, e);
       }
       await this.#sleep(delayMs);
     }
@@ -355,7 +365,6 @@ export class Dispatcher {
       }));
       if (rotate) this.#rotatedAtMs = now;
       this.#heldBack = refused > 0 && leased.length < free ? { atMs: now, freedSince: 0 } : undefined;
-      this.#failing.delete(LEASE_FAILED);
     }
     // #fits counted the room; a group that finds none anyway (the global limit) is given back.
     const released: LeasedDelivery[][] = [];
@@ -398,10 +407,22 @@ export class Dispatcher {
     };
   }
 
-  /** Reports the first failure of a spell. */
-  #failed(what: string, e: unknown): void {
-    if (!this.#failing.has(what)) this.#o.onError?.(what, e);
-    this.#failing.add(what);
+  /** Counts a failure of the database, reporting the first of an outage; how long to wait now. */
+  #failed(what: string, e: unknown): number {
+    if (this.#outage === undefined) {
+      this.#outage = { sinceMs: this.#now(), failures: 0 };
+      this.#o.onError?.(what, e);
+    }
+    const failures = ++this.#outage.failures;
+    return Math.min(STORAGE_RETRY_MAX_MS, STORAGE_RETRY_MS * 2 ** Math.min(failures - 1, 16));
+  }
+
+  /** The database answered: an outage under way is over. */
+  #worked(): void {
+    if (this.#outage === undefined) return;
+    const downMs = this.#now() - this.#outage.sinceMs;
+    this.#outage = undefined;
+    this.#o.onRecovered?.(downMs);
   }
 
   /**
@@ -413,12 +434,12 @@ export class Dispatcher {
     for (;;) {
       try {
         await this.#o.queue.completeMany(this.#o.owner, records);
-        this.#failing.delete(RECORD_FAILED);
+        this.#worked();
         return true;
       } catch (e) {
-        this.#failed(RECORD_FAILED, e);
+        const waitMs = this.#failed(RECORD_FAILED, e);
         if (this.#stopping) return false;
-        await Bun.sleep(STORAGE_RETRY_MS);
+        await Bun.sleep(waitMs);
       }
     }
   }

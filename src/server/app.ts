@@ -208,9 +208,10 @@ async function assembleParts(
     nowMs,
     onAttempt: attemptObserver(log, metrics),
     onError: (what, e) =>
-      log.log("error", `delivery queue: ${what}; trying again every second`, {
+      log.log("error", `delivery queue: ${what}; trying again, less often the longer it lasts`, {
         error: (e as Error)?.message ?? String(e),
       }),
+    onRecovered: (downMs) => log.log("info", "delivery queue works again", { afterMs: downMs }),
   });
   // Among several nodes: heartbeat, lease renewal and takeover, and work announced to the others.
   const node = postgres

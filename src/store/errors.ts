@@ -17,14 +17,38 @@ export class StoreError extends Error {
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)(_|$)/;
 
 /**
- * What went wrong, when `e` is a failure of the storage rather than a bug ("database or disk is
- * full"); undefined otherwise. Callers answer it as a temporary failure (503 and Retry-After, SMTP
- * 451), never as a 500, and log it.
+ * Bun.SQL's own codes for a PostgreSQL connection that could not be made or was lost (the server
+ * down, restarting, unreachable, or the connection timed out): the query never reached a server
+ * that could answer it.
+ */
+const POSTGRES_CONNECTION_CODES =
+  /^ERR_POSTGRES_(CONNECTION_(CLOSED|REFUSED|FAILED|TIMEOUT)|IDLE_TIMEOUT|LIFETIME_TIMEOUT)$/;
+
+/**
+ * SQLSTATEs a PostgreSQL server answers when it, not the statement, is the trouble
+ * (https://www.postgresql.org/docs/current/errcodes-appendix.html): class 08 connection exceptions,
+ * class 53 insufficient resources (disk full, out of memory, too many connections), class 58 system
+ * errors (I/O), 57P01-57P05 a server shutting down, crashed, starting up or ending an idle session,
+ * and 25006 a read-only transaction (a standby, as after a failover before promotion). Each may pass
+ * without anyone changing the request.
+ */
+const POSTGRES_UNAVAILABLE_STATES = /^(08...|53...|58...|57P0[1-5]|25006)$/;
+
+/**
+ * What went wrong, when `e` says the store is unavailable rather than that the code has a bug: a
+ * storage failure of SQLite ("database or disk is full"), or a PostgreSQL server that cannot be
+ * reached or cannot take the statement now; undefined otherwise. The one place that tells them
+ * apart for both backends: callers answer it as a temporary failure (503 and Retry-After, SMTP 451
+ * 4.3.0), never as a 500, and the dispatcher waits and tries again.
  */
 export function storageFailure(e: unknown): string | undefined {
   if (!(e instanceof Error)) return undefined;
-  const code = (e as Error & { code?: unknown }).code;
-  return typeof code === "string" && STORAGE_CODES.test(code) ? e.message : undefined;
+  const { code, errno } = e as Error & { code?: unknown; errno?: unknown };
+  if (typeof code === "string" && (STORAGE_CODES.test(code) || POSTGRES_CONNECTION_CODES.test(code)))
+    return e.message;
+  // Server errors (code ERR_POSTGRES_SERVER_ERROR) carry the SQLSTATE as a string errno; SQLite's is a number.
+  if (typeof errno === "string" && POSTGRES_UNAVAILABLE_STATES.test(errno)) return e.message;
+  return undefined;
 }
 
 export interface ReplayClaim {
