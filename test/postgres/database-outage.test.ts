@@ -186,6 +186,13 @@ test(
         expect(smtpDuring.code).toBe(451);
         expect(smtpDuring.response).toContain("4.3.0");
       }
+      // The console's API says the same: try again later, not an internal error.
+      const consoleRead = await fetch(`${isched.consoleUrl}/api/v1/messages`, {
+        headers: { Authorization: `Bearer ${isched.apiToken}` },
+      });
+      expect(consoleRead.status).toBe(503);
+      expect(consoleRead.headers.get("retry-after")).toMatch(/^\d+$/);
+
       // Nothing of the refused mail went to the smarthost either.
       expect(relay.messages.some((m) => Buffer.from(m.raw).includes("during-smtp"))).toBe(false);
 
