@@ -236,3 +236,46 @@ test(
   },
   START_MS,
 );
+
+test(
+  "PostgreSQL crashes (immediate shutdown) under a stream of inbound requests: each is answered 200 or 503, never 500, and every one answered 200 is delivered once after the restart",
+  async () => {
+    const answers = new Map<string, number>();
+    let sending = true;
+    const stream = (async () => {
+      for (let i = 0; sending; i++) {
+        const uid = `stream-${i}`;
+        answers.set(uid, (await send(inbound(uid))).status);
+        await Bun.sleep(30);
+      }
+    })();
+    try {
+      await Bun.sleep(1500);
+      await pg.kill();
+      await Bun.sleep(2500);
+    } finally {
+      await pg.start();
+    }
+    // Until a request sent after the restart has been accepted.
+    const restartedAt = answers.size;
+    await waitFor(
+      () => [...answers].slice(restartedAt).some(([, status]) => status === 200),
+      "a request accepted after the restart",
+    );
+    sending = false;
+    await stream;
+
+    const codes = [...answers.values()];
+    expect(codes.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+    expect(codes.filter((s) => s === 503).length).toBeGreaterThan(0);
+    const accepted = [...answers].filter(([, s]) => s === 200).map(([uid]) => uid);
+    expect(accepted.length).toBeGreaterThan(10);
+    await waitFor(
+      () => accepted.every((uid) => webhook.deliveries.some((d) => d.uid === uid)),
+      "every accepted request delivered",
+    );
+    for (const uid of answers.keys())
+      expect(webhook.deliveries.filter((d) => d.uid === uid).length).toBeLessThanOrEqual(1);
+  },
+  START_MS,
+);
