@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { SQL } from "bun";
+import { progressLines } from "../../src/cli/commands/migrate-data.ts";
 import {
   COPIED_TABLES,
   type CopyProgress,
@@ -76,11 +77,24 @@ test(
     const sql = new SQL({ url: await pg.createDatabase("batches"), max: 2 });
     try {
       const seen: CopyProgress[] = [];
-      const report = await copyFromSqlite({ sqlite: db, postgres: sql, onProgress: (p) => seen.push(p) });
+      // What migrate-data prints, on a clock that moves 600 ms per batch: a line every second batch.
+      let clockMs = 0;
+      const printed: string[] = [];
+      const print = progressLines({ nowMs: () => clockMs, write: (line) => printed.push(line) });
+      const report = await copyFromSqlite({
+        sqlite: db,
+        postgres: sql,
+        onProgress: (p) => {
+          seen.push(p);
+          clockMs += 600;
+          print(p);
+        },
+      });
       const messages = seen.filter((p) => p.table === "messages");
       expect(messages.length).toBeGreaterThan(1);
       expect(messages.map((p) => p.copied)).toEqual([...messages.map((p) => p.copied)].sort((a, b) => a - b));
       expect(messages.at(-1)).toEqual({ table: "messages", copied: n, total: n });
+      expect(printed).toEqual(["  messages: 2,000 of 2,500 rows (80%)\n"]);
       expect(report.counts.find((c) => c.table === "messages")).toEqual({
         table: "messages",
         sqlite: n,

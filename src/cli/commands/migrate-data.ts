@@ -52,6 +52,26 @@ function hidden(text: string, url: URL): string {
   return password.length >= 3 ? redacted.split(password).join("***") : redacted;
 }
 
+/**
+ * The copy's progress as lines ("  messages: 12,000 of 50,000 rows (24%)"), one per
+ * PROGRESS_INTERVAL_MS at most, so a long copy shows it is moving and a short one prints none.
+ */
+export function progressLines(o: {
+  nowMs: () => number;
+  write: (line: string) => void;
+}): (p: CopyProgress) => void {
+  let lastMs = o.nowMs();
+  return (p) => {
+    const now = o.nowMs();
+    if (p.copied >= p.total || now - lastMs < PROGRESS_INTERVAL_MS) return;
+    lastMs = now;
+    const n = (v: number) => v.toLocaleString("en-US");
+    o.write(
+      `  ${p.table}: ${n(p.copied)} of ${n(p.total)} rows (${Math.floor((p.copied / p.total) * 100)}%)\n`,
+    );
+  };
+}
+
 function table(counts: readonly TableCount[]): string {
   const width = Math.max(...counts.map((c) => c.table.length), "table".length);
   const n = (v: number) => v.toLocaleString("en-US");
@@ -101,21 +121,15 @@ export const migrateDataCommand = defineCommand({
       throw new CommandError(`no database at ${from} (give --from, isched's data folder)`);
 
     let t0 = performance.now();
-    let lastProgressMs = t0;
-    // Once both sides are checked, before the first write.
+    // Once both sides are checked, before the first row.
     const started = () => {
       process.stdout.write(`Copying ${from} to ${shown}\n`);
-      t0 = lastProgressMs = performance.now();
+      t0 = performance.now();
     };
-    const progress = (p: CopyProgress) => {
-      const now = performance.now();
-      if (p.copied >= p.total || now - lastProgressMs < PROGRESS_INTERVAL_MS) return;
-      lastProgressMs = now;
-      const pct = Math.floor((p.copied / p.total) * 100);
-      process.stdout.write(
-        `  ${p.table}: ${p.copied.toLocaleString("en-US")} of ${p.total.toLocaleString("en-US")} rows (${pct}%)\n`,
-      );
-    };
+    const progress = progressLines({
+      nowMs: () => performance.now(),
+      write: (line) => process.stdout.write(line),
+    });
     let report: CopyReport;
     try {
       report = await copyInstallation({
