@@ -352,6 +352,7 @@ test(
     const down = await runIsched(["migrate-data", "--from", data, "--to", closed]);
     expect(down.exitCode).toBe(1);
     expect(down.stderr.trim().split("\n")).toHaveLength(1);
+    expect(down.stderr).toContain("(connection refused)");
     expect(down.stderr + down.stdout).not.toContain(pg.password);
 
     const usage = await runIsched(["migrate-data", "--from", data]);

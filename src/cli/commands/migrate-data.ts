@@ -53,6 +53,18 @@ function hidden(text: string, url: URL): string {
 }
 
 /**
+ * Why the copy failed: the error's message, with Bun.SQL's code when the connection is the trouble
+ * ("Failed to connect" alone does not say that the server refused it).
+ */
+function reason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as Error & { code?: unknown }).code;
+  if (typeof code === "string" && /^ERR_POSTGRES_CONNECTION_/.test(code))
+    return `${e.message} (${code.slice("ERR_POSTGRES_".length).toLowerCase().replace(/_/g, " ")})`;
+  return e.message;
+}
+
+/**
  * The copy's progress as lines ("  messages: 12,000 of 50,000 rows (24%)"), one per
  * PROGRESS_INTERVAL_MS at most, so a long copy shows it is moving and a short one prints none.
  */
@@ -143,8 +155,7 @@ export const migrateDataCommand = defineCommand({
     } catch (e) {
       if (e instanceof SourceInUseError)
         throw new CommandError(`refusing to copy ${flags.from}: ${e.message}; stop that isched first`);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new CommandError(`cannot copy ${flags.from} to ${shown}: ${hidden(why, url)}`);
+      throw new CommandError(`cannot copy ${flags.from} to ${shown}: ${hidden(reason(e), url)}`);
     }
     const ms = Math.round(performance.now() - t0);
     const total = report.counts.reduce((n, c) => n + c.sqlite, 0);
