@@ -15,7 +15,9 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { PASSWORD_SETTING } from "../../src/console/auth.ts";
 import { loadSigningKey } from "../../src/dkim/sign.ts";
+import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/migrations.ts";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/migrations.ts";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { runIsched } from "../support/binary-run.ts";
@@ -311,17 +313,18 @@ test(
     Bun.spawnSync(["mkdir", "-p", old]);
     copyFileSync(join(data, "isched.db"), join(old, "isched.db"));
     const db = new Database(join(old, "isched.db"));
-    db.run("PRAGMA user_version = 7");
+    db.run(`PRAGMA user_version = ${SCHEMA_VERSION - 1}`);
     db.close();
     const r1 = await runIsched(["migrate-data", "--from", old, "--to", await pg.createDatabase("oldsqlite")]);
     expect(r1.exitCode).toBe(1);
     expect(r1.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r1.stderr).toContain("its schema is older (schema 7");
+    expect(r1.stderr).toContain(`its schema is older (schema ${SCHEMA_VERSION - 1}`);
 
     // PostgreSQL one migration behind, and one ahead.
+    const writes = POSTGRES_MIGRATIONS.length;
     for (const [name, version, says] of [
-      ["oldpg", 7, "has schema 7 and this isched writes schema 8"],
-      ["newpg", 9, "written by"],
+      ["oldpg", writes - 1, `has schema ${writes - 1} and this isched writes schema ${writes}`],
+      ["newpg", writes + 1, "written by isched 9.9.9"],
     ] as const) {
       const url = await pg.createDatabase(name);
       const store = await openPostgresStore(url);
