@@ -39,6 +39,8 @@ let pg: RunningPostgres;
 let dir: string;
 let data: string;
 let webhook: RecordingWebhook;
+/** The database the first test copied into. */
+let copiedUrl: string;
 
 const serveArgs = () => [
   "--domain",
@@ -196,6 +198,7 @@ test(
   "an installation with traffic, copied: every table's count printed and equal, and the PostgreSQL store reads back what SQLite held",
   async () => {
     const url = await pg.createDatabase("copied");
+    copiedUrl = url;
     const r = await runIsched(["migrate-data", "--from", data, "--to", url]);
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
@@ -253,6 +256,62 @@ test(
     } finally {
       sqlite.close();
       await postgres.close();
+    }
+  },
+  START_MS,
+);
+
+test(
+  "serve --database on the copy: it keeps the copied DKIM key (makes no new one), the copied console password signs in, and the API lists the copied messages",
+  async () => {
+    const s = running(
+      // Without --admin-password-file: the password that signs in is the one copied.
+      await serveProcess(
+        [
+          ...serveArgs().filter(
+            (a, i, all) => a !== "--admin-password-file" && all[i - 1] !== "--admin-password-file",
+          ),
+          "--database",
+          copiedUrl,
+          "--node-id",
+          "moved",
+        ],
+        { timeoutMs: 30_000 },
+      ),
+    );
+    try {
+      expect(s.stdout()).not.toContain("New DKIM key");
+      expect(s.stdout()).not.toContain("setup token");
+      expect(s.stdout() + s.stderr()).not.toContain(pg.password);
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        const res = await fetch(`${s.consoleUrl}/api/v1/session`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ password: PASSWORD }),
+        });
+        status = res.status;
+        if (status !== 200) await Bun.sleep(100 + Number(res.headers.get("retry-after") ?? 0) * 1000);
+      }
+      expect(status).toBe(200);
+      const token = readFileSync(join(data, "api-token"), "utf8").trim();
+      const res = await fetch(`${s.consoleUrl}/api/v1/messages?limit=100`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { messages: { uid: string | null }[] };
+      // The six copied (the refused one keeps no UID) and the one the first test stored after the copy.
+      expect(page.messages).toHaveLength(7);
+      expect(page.messages.flatMap((m) => (m.uid === null ? [] : [m.uid])).sort()).toEqual([
+        "delivered-1",
+        "delivered-2",
+        "delivered-3",
+        "queued-1",
+        "queued-2",
+      ]);
+      expect(await pg.admin("SELECT count(*) FROM dkim_keys", "copied")).toBe("1");
+    } finally {
+      expect(await s.stop()).toBe(0);
     }
   },
   START_MS,
