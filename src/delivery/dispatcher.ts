@@ -22,8 +22,8 @@
  * loop then reports it once for the whole outage (onError), waits longer after each failure
  * (STORAGE_RETRY_MS doubling up to STORAGE_RETRY_MAX_MS, or until new work pokes it) and tries again
  * rather than ending, and says when it works again (onRecovered). An attempt whose outcome cannot be
- * recorded keeps its outcome and its lease and records it once it can, so a delivery that was made
- * is not made again.
+ * recorded keeps its outcome and its lease and records it once it can (at once when another
+ * operation finds the database back), so a delivery that was made is not made again.
  */
 
 import { STATUS } from "../ischedule/status.ts";
@@ -126,6 +126,8 @@ export class Dispatcher {
   #wake: (() => void) | undefined;
   /** The database outage under way: since when, and how many operations failed in it. */
   #outage: { sinceMs: number; failures: number } | undefined;
+  /** Outcomes waiting to be recorded, woken as soon as the database answers again. */
+  readonly #recordWaiters = new Set<() => void>();
   #heartbeatMs: number | undefined;
   #rotatedAtMs = Number.NEGATIVE_INFINITY;
   /**
@@ -423,6 +425,7 @@ export class Dispatcher {
     const downMs = this.#now() - this.#outage.sinceMs;
     this.#outage = undefined;
     this.#o.onRecovered?.(downMs);
+    for (const wake of this.#recordWaiters) wake();
   }
 
   /**
@@ -439,9 +442,22 @@ export class Dispatcher {
       } catch (e) {
         const waitMs = this.#failed(RECORD_FAILED, e);
         if (this.#stopping) return false;
-        await Bun.sleep(waitMs);
+        await this.#untilRecordRetry(waitMs);
       }
     }
+  }
+
+  /** Waits `ms`, or less when the database answers another operation in the meantime. */
+  #untilRecordRetry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#recordWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#recordWaiters.add(done);
+    });
   }
 
   #hasSlot(key: string): boolean {
