@@ -318,7 +318,7 @@ test(
 );
 
 test(
-  "a target that already holds data is refused in one line; --replace empties it and copies again",
+  "a target that already holds data is refused in one line; --replace empties it and copies again, once no node runs there",
   async () => {
     const url = await pg.createDatabase("twice");
     expect((await runIsched(["migrate-data", "--from", data, "--to", url])).exitCode).toBe(0);
@@ -328,6 +328,17 @@ test(
     expect(again.stderr).toContain("already holds data (6 messages");
     expect(again.stderr).toContain("--replace");
     expect(again.stderr + again.stdout).not.toContain(pg.password);
+    // Not while a node may run on it: its heartbeat is recent and it has not stopped.
+    await pg.admin(
+      `INSERT INTO nodes (id, host, pid, version, started_at, seen_at) VALUES ('n1', 'h1', 1, '', ${Date.now()}, ${Date.now()})`,
+      "twice",
+    );
+    const live = await runIsched(["migrate-data", "--from", data, "--to", url, "--replace"]);
+    expect(live.exitCode).toBe(1);
+    expect(live.stderr.trim().split("\n")).toHaveLength(1);
+    expect(live.stderr).toContain("nodes may still run on the PostgreSQL database (n1 on h1, heartbeat");
+    expect(await pg.admin("SELECT count(*) FROM messages", "twice")).toBe("6");
+    await pg.admin(`UPDATE nodes SET stopped_at = ${Date.now()}`, "twice");
     const replaced = await runIsched(["migrate-data", "--from", data, "--to", url, "--replace"]);
     expect(replaced.stderr).toBe("");
     expect(replaced.exitCode).toBe(0);

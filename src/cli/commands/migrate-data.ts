@@ -117,7 +117,7 @@ export const migrateDataCommand = defineCommand({
     from: flag.string({ help: "the data folder of the SQLite installation", placeholder: "DIR", env: false }),
     to: flag.string({ help: "the PostgreSQL database to copy into", placeholder: "URL", env: false }),
     replace: flag.bool({
-      help: "empty isched's tables in the target first (its data is lost), instead of refusing",
+      help: "empty isched's tables in the target first (its data is lost; refused while a node runs there)",
       env: false,
     }),
   },

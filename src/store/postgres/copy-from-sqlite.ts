@@ -83,6 +83,7 @@ export interface CopyOptions {
   onProgress?: (p: CopyProgress) => void;
   /** Called once both sides are checked, before the first row is copied. */
   onStart?: () => void;
+  nowMs?: () => number;
 }
 
 export interface CopyReport {
@@ -183,6 +184,7 @@ export async function copyFromSqlite(o: CopyOptions): Promise<CopyReport> {
           `the PostgreSQL database already holds data (${held.map((h) => `${h.rows} ${h.table}`).join(", ")}); ` +
             "give an empty database, or --replace to empty isched's tables there first",
         );
+      await refuseLiveNodes(tx, (o.nowMs ?? Date.now)());
       const all = [...COPIED_TABLES.map((t) => t.name), ...NODE_TABLES];
       await tx.unsafe(`TRUNCATE ${all.join(", ")} RESTART IDENTITY`);
     }
@@ -247,6 +249,31 @@ async function checkColumns(db: Database, pg: Runner): Promise<void> {
         `the PostgreSQL table ${name} lacks the column${lacking.length > 1 ? "s" : ""} ${lacking.join(", ")}`,
       );
   }
+}
+
+/**
+ * A node that beat its heart this recently and has not stopped cleanly may be running: emptying the
+ * tables under it would lose what it accepts. Nodes beat every 10 s at most (src/server/cluster.ts).
+ */
+const LIVE_NODE_MS = 60_000;
+
+/** Refuses `replace` while a node may still run on the target. */
+async function refuseLiveNodes(q: Runner, nowMs: number): Promise<void> {
+  const live = await rows(
+    q,
+    "SELECT id, host, seen_at FROM nodes WHERE stopped_at IS NULL AND seen_at > $1 ORDER BY id",
+    [nowMs - LIVE_NODE_MS],
+  );
+  if (live.length === 0) return;
+  const named = live
+    .map(
+      (n) =>
+        `${n.id} on ${n.host}, heartbeat ${Math.max(0, Math.round((nowMs - Number(n.seen_at)) / 1000))} s ago`,
+    )
+    .join("; ");
+  throw new StoreError(
+    `isched nodes may still run on the PostgreSQL database (${named}): stop every node before replacing its data`,
+  );
 }
 
 /** The copied tables (and the nodes' own) that hold rows in the target. */
