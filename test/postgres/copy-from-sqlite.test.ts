@@ -94,7 +94,9 @@ test(
       expect(messages.length).toBeGreaterThan(1);
       expect(messages.map((p) => p.copied)).toEqual([...messages.map((p) => p.copied)].sort((a, b) => a - b));
       expect(messages.at(-1)).toEqual({ table: "messages", copied: n, total: n });
-      expect(printed).toEqual(["  messages: 2,000 of 2,500 rows (80%)\n"]);
+      // Batches of 50 rows, then 1,000 (bodies this small fit): 50, 1,050, 2,050, 2,500.
+      expect(messages.map((p) => p.copied)).toEqual([50, 1050, 2050, 2500]);
+      expect(printed).toEqual(["  messages: 1,050 of 2,500 rows (42%)\n"]);
       expect(report.counts.find((c) => c.table === "messages")).toEqual({
         table: "messages",
         sqlite: n,

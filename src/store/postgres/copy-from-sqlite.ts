@@ -57,8 +57,14 @@ const NODE_TABLES = ["nodes", "smtp_retries"] as const;
 /** Rows per INSERT at most, and parameters (PostgreSQL allows 65,535 per statement). */
 const MAX_BATCH_ROWS = 1000;
 const MAX_PARAMETERS = 30_000;
-/** An INSERT is sent once its rows hold this many bytes of values (message bodies). */
+/**
+ * An INSERT is sent once its rows hold this many bytes of values (message bodies), and a batch read
+ * from SQLite holds about this many: the first batch of a table is small (FIRST_BATCH_ROWS), the next
+ * ones sized by the bytes per row seen so far, so that a table of large bodies never has a thousand
+ * of them in memory at once.
+ */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+const FIRST_BATCH_ROWS = 50;
 
 export interface TableCount {
   readonly table: string;
@@ -306,18 +312,22 @@ async function copyTable(
       ORDER BY ${order} LIMIT ?`,
   );
   let copied = 0;
+  let bytes = 0;
+  let limit = Math.min(FIRST_BATCH_ROWS, batchRows);
   let last: Row | undefined;
   for (;;) {
     const batch =
       last === undefined
-        ? first.all(batchRows)
-        : after.all(...keys.map((k) => last![k] as SQLQueryBindings), batchRows);
+        ? first.all(limit)
+        : after.all(...keys.map((k) => last![k] as SQLQueryBindings), limit);
     if (batch.length === 0) break;
     await insertRows(tx, table.name, columns, batch);
     copied += batch.length;
+    for (const row of batch) bytes += rowBytes(row, columns);
     last = batch[batch.length - 1];
     onProgress?.({ table: table.name, copied, total });
-    if (batch.length < batchRows) break;
+    if (batch.length < limit) break;
+    limit = Math.max(1, Math.min(batchRows, Math.floor(MAX_BATCH_BYTES / Math.max(1, bytes / copied))));
   }
   if (table.identity)
     await rows(
