@@ -15,78 +15,28 @@
  *   delivery per recipient in the store, all delivered.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { splitTxtValue } from "../../src/dkim/dns-record.ts";
-import { generateDkimKey } from "../../src/dkim/keygen.ts";
-import { loadSigningKey } from "../../src/dkim/sign.ts";
-import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
-import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
+import { type ClusterWorld, startClusterWorld } from "../support/cluster.ts";
 import { invitation, statuses } from "../support/isched.ts";
-import { createTestCa, type TestCa } from "../support/pki.ts";
-import { freePort } from "../support/ports.ts";
-import { type RunningPostgres, startPostgres } from "../support/postgres.ts";
+import type { RunningPostgres } from "../support/postgres.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { type RecordingWebhook, startRecordingWebhook } from "../support/recording-webhook.ts";
-import { type ServedBinary, serveBinary } from "../support/serve-binary.ts";
+import type { RecordingWebhook } from "../support/recording-webhook.ts";
 import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
-import { signedPostBytes } from "../support/signed-post.ts";
 
 const LEASE_S = 3;
-const peerKey = loadSigningKey(ED_PRIVATE, "peer.test", "s1");
 const ANN = "mailto:ann@a.test";
 const BOB = "mailto:bob@a.test";
 
+let world: ClusterWorld;
 let dir: string;
 let pg: RunningPostgres;
-let ca: TestCa;
-let dns: RunningDnsmasq;
 let hook: RecordingWebhook;
 let hookB: RecordingWebhook;
-let peer: ServedBinary;
 const nodes: Record<string, ServeProcess | undefined> = {};
 
 function nodeArgs(name: string): string[] {
-  return [
-    "--domain",
-    "a.test",
-    "--listen",
-    "127.0.0.1:0",
-    "--console",
-    "127.0.0.1:0",
-    "--data",
-    join(dir, `data-${name}`),
-    "--database",
-    pg.url,
-    "--node-id",
-    name,
-    "--lease-time",
-    `${LEASE_S}s`,
-    "--dkim-key",
-    join(dir, "a.key"),
-    "--dkim-selector",
-    "k1",
-    "--dns-server",
-    `${dns.server.host}:${dns.server.port}`,
-    "--ca-file",
-    ca.caCertFile,
-    "--allow-private-peers",
-    "--peer-key",
-    `peer.test:s1=${join(dir, "peer.pub.pem")}`,
-    "--deliver",
-    `webhook:${hook.url}`,
-    "--webhook-secret-file",
-    join(dir, "hook"),
-    "--retry",
-    "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s",
-    "--delivery-deadline",
-    "1s",
-    "--shutdown-timeout",
-    "2s",
-    "--log-level",
-    "warn",
-  ];
+  return world.nodeArgs(name, { leaseSeconds: LEASE_S });
 }
 
 async function startNode(name: string): Promise<ServeProcess> {
@@ -96,12 +46,7 @@ async function startNode(name: string): Promise<ServeProcess> {
 }
 
 function signedInvite(uid: string, attendees = [ANN]): Buffer {
-  return signedPostBytes({
-    key: peerKey,
-    originator: "mailto:bernard@peer.test",
-    recipients: attendees,
-    body: invitation({ uid, organizer: "mailto:bernard@peer.test", attendees }),
-  });
+  return world.signedInvite(uid, attendees);
 }
 
 async function post(node: ServeProcess, request: Buffer) {
@@ -138,45 +83,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "isched-cluster-"));
-  ca = createTestCa();
-  hook = startRecordingWebhook();
-  hookB = startRecordingWebhook();
-  pg = await startPostgres();
-  const keyA = generateDkimKey("rsa");
-  writeFileSync(join(dir, "a.key"), keyA.privateKeyPem, { mode: 0o600 });
-  writeFileSync(join(dir, "peer.pub.pem"), ED_PUBLIC);
-  writeFileSync(join(dir, "hook"), `${hook.secret}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, "hook-b"), `${hookB.secret}\n`, { mode: 0o600 });
-  const peerPort = await freePort();
-  dns = await startDnsmasq({
-    zones: ["a.test", "b.test"],
-    srv: [{ name: "_ischedules._tcp.b.test", target: "isched.b.test", port: peerPort }],
-    hosts: [{ name: "isched.b.test", address: "127.0.0.1" }],
-    txt: [{ name: "k1._domainkey.a.test", strings: splitTxtValue(keyA.record) }],
-  });
-  const cert = ca.issue(["isched.b.test"]);
-  peer = await serveBinary(
-    [
-      "--domain",
-      "b.test",
-      "--tls-cert",
-      cert.certFile,
-      "--tls-key",
-      cert.keyFile,
-      "--dns-server",
-      `${dns.server.host}:${dns.server.port}`,
-      "--allow-private-peers",
-      "--sign-unpublished",
-      "--deliver",
-      `webhook:${hookB.url}`,
-      "--webhook-secret-file",
-      join(dir, "hook-b"),
-      "--log-level",
-      "warn",
-    ],
-    { listen: `127.0.0.1:${peerPort}` },
-  );
+  world = await startClusterWorld();
+  ({ dir, pg, hook, hookB } = world);
   // One after the other: the first migrates the database, the second finds it current.
   await startNode("n1");
   await startNode("n2");
@@ -187,13 +95,7 @@ afterAll(async () => {
     n?.process.kill("SIGKILL");
     await n?.process.exited;
   }
-  await peer?.stop();
-  await hook?.stop();
-  await hookB?.stop();
-  await dns?.stop();
-  await pg?.stop();
-  ca?.remove();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.stop();
 }, 30_000);
 
 describe("two nodes on one PostgreSQL", () => {
