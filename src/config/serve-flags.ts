@@ -260,7 +260,7 @@ export const serveFlags = {
   }),
   maxDeliveries: flag.int({ help: "delivery attempts at once", defaultValue: 32, min: 1, max: 1000 }),
   maxPerPeer: flag.int({
-    help: "delivery attempts at once to one peer domain or local target",
+    help: "delivery attempts at once to one peer domain or local target (from all the nodes together on PostgreSQL)",
     defaultValue: 8,
     min: 1,
     max: 1000,

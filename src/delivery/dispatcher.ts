@@ -28,7 +28,7 @@
 
 import { STATUS } from "../ischedule/status.ts";
 import type { Completion, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
-import type { DeliveryRow, DueRow, LeasedDelivery, NewAttempt } from "../store/store.ts";
+import type { DeliveryRow, DueRow, HeldInFlight, LeasedDelivery, NewAttempt } from "../store/store.ts";
 import type { AttemptRecord } from "./attempt-log.ts";
 import { decide } from "./policy.ts";
 import {
@@ -391,22 +391,46 @@ export class Dispatcher {
    * For one lease: whether a due delivery fits, in due order. A target has room for as many groups
    * (one message, one target) as it has free slots and free places in its waiting list; the
    * deliveries of a group already taken ride along.
+   *
+   * Where other processes lease from the same queue (nodes on one PostgreSQL), what they hold in
+   * flight for the target counts too: while another holds any, all of them together hold at most
+   * maxPerTarget (no waiting list beyond it), so the peer never sees more attempts at once than
+   * --max-per-peer from the whole cluster. A process alone with the target keeps its waiting list:
+   * the others take none while it holds maxPerTarget or more, and it starts no more than
+   * maxPerTarget itself. The store leases one process at a time, so the count stays true.
    */
-  #fits(): (row: DueRow) => boolean {
+  #fits(): (row: DueRow, heldElsewhere: readonly HeldInFlight[]) => boolean {
     const room = new Map<string, number>();
     const taken = new Set<string>();
-    return (row) => {
+    let elsewhere: Map<string, number> | undefined;
+    return (row, held) => {
       const key = this.#targetKey(row);
       const group = `${row.messageId}|${key}`;
       if (taken.has(group)) return true;
-      const left =
-        room.get(key) ??
-        2 * this.#maxPerTarget - (this.#activeByTarget.get(key) ?? 0) - (this.#waiting.get(key)?.length ?? 0);
+      elsewhere ??= this.#byTarget(held);
+      const left = room.get(key) ?? this.#room(key, elsewhere.get(key) ?? 0);
       if (left <= 0) return false;
       room.set(key, left - 1);
       taken.add(group);
       return true;
     };
+  }
+
+  /** Groups a target can still take: `heldElsewhere` of them are held by other processes. */
+  #room(key: string, heldElsewhere: number): number {
+    const here = (this.#activeByTarget.get(key) ?? 0) + (this.#waiting.get(key)?.length ?? 0);
+    if (heldElsewhere === 0) return 2 * this.#maxPerTarget - here;
+    return this.#maxPerTarget - heldElsewhere - here;
+  }
+
+  /** What other processes hold in flight, by this dispatcher's target key. */
+  #byTarget(held: readonly HeldInFlight[]): Map<string, number> {
+    const byKey = new Map<string, number>();
+    for (const h of held) {
+      const key = this.#targetKey(h);
+      byKey.set(key, (byKey.get(key) ?? 0) + h.messages);
+    }
+    return byKey;
   }
 
   /** Counts a failure of the database, reporting the first of an outage; how long to wait now. */

@@ -47,6 +47,7 @@ import type {
   DeliveryState,
   DeliveryToStore,
   DueRow,
+  HeldInFlight,
   LeaseBreak,
   LeasedDelivery,
   LogPage,
@@ -170,14 +171,15 @@ export class DeliveryQueue {
 
   /**
    * Leases, among the `window` oldest due deliveries, up to `limit` that `fits` accepts (the
-   * dispatcher's room per target), so that nothing is leased only to be given back. With `rotate`,
+   * dispatcher's room per target, which counts what other nodes hold: `heldElsewhere`), so that
+   * nothing is leased only to be given back. With `rotate`,
    * a full window's refused deliveries move behind the rest of what is due. `refused` counts them.
    */
   async leaseFitting(o: {
     owner: string;
     limit: number;
     window: number;
-    fits: (row: DueRow) => boolean;
+    fits: (row: DueRow, heldElsewhere: readonly HeldInFlight[]) => boolean;
     rotate: boolean;
   }): Promise<{ leased: LeasedDelivery[]; refused: number }> {
     if (o.limit <= 0 || o.window <= 0) return { leased: [], refused: 0 };

@@ -35,6 +35,7 @@ import type {
   DeliveryState,
   DueRow,
   FinalDeliveryState,
+  HeldInFlight,
   InFlight,
   LeasedDelivery,
   LeaseTerms,
@@ -73,6 +74,7 @@ export type {
   FilterTerm,
   FinalDeliveryState,
   HeaderList,
+  HeldInFlight,
   InboundPeerStats,
   InboxItem,
   InFlight,
@@ -200,11 +202,18 @@ export interface Store {
   lease(o: LeaseTerms & { limit: number; routes?: readonly string[] }): Promise<LeasedDelivery[]>;
   /**
    * Of the `window` oldest due deliveries, up to `limit` that `fits` accepts (called in due order,
-   * once per row, inside the transaction); with `rotate`, a full window's refused ones become due
-   * now, behind the rest. One transaction.
+   * once per row, inside the transaction, with what other lease owners hold in flight); with
+   * `rotate`, a full window's refused ones become due now, behind the rest. One transaction, and
+   * one at a time among all the processes on the database, so that a limit `fits` checks against
+   * `heldElsewhere` holds across them (nobody leases between the count and the lease).
    */
   leaseFitting(
-    o: LeaseTerms & { limit: number; window: number; fits: (row: DueRow) => boolean; rotate: boolean },
+    o: LeaseTerms & {
+      limit: number;
+      window: number;
+      fits: (row: DueRow, heldElsewhere: readonly HeldInFlight[]) => boolean;
+      rotate: boolean;
+    },
   ): Promise<{ leased: LeasedDelivery[]; refused: number }>;
   /** Those of `ids` still queued, due or not. */
   leaseIds(o: LeaseTerms & { ids: readonly number[] }): Promise<LeasedDelivery[]>;

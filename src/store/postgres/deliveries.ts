@@ -11,6 +11,7 @@ import type {
   DeliveryRow,
   DeliveryToStore,
   DueRow,
+  HeldInFlight,
   InFlight,
   LeasedDelivery,
   LeaseTerms,
@@ -116,6 +117,29 @@ export async function lockDueHead(q: Runner, o: { nowMs: number; limit: number }
     [o.nowMs, o.limit],
   );
   return head.map((r) => withNumbers<DueRow>(r, ["id", "messageId"]));
+}
+
+/**
+ * Waits for the other nodes' leasing transactions to end, and keeps them waiting until this one
+ * commits, so that what heldElsewhere() counts is still true when this one leases: two nodes that
+ * counted at once could each take the last free slots of a peer.
+ */
+export async function serializeLeasing(q: Runner): Promise<void> {
+  await rows(q, "SELECT pg_advisory_xact_lock($1)", [LEASING_LOCK]);
+}
+
+/** The advisory lock of leaseFitting ("leas"). */
+const LEASING_LOCK = 0x6c656173;
+
+/** Messages with deliveries in flight under an owner other than `owner`, by route and domain. */
+export async function heldElsewhere(q: Runner, owner: string): Promise<HeldInFlight[]> {
+  const held = await rows(
+    q,
+    `SELECT route, domain, count(DISTINCT message_id)::int AS messages FROM deliveries
+      WHERE state = 'in-flight' AND lease_owner <> $1 GROUP BY route, domain`,
+    [owner],
+  );
+  return held as unknown as HeldInFlight[];
 }
 
 /** Makes `ids` due now, behind the rest of the queue (src/store/sqlite/deliveries.ts leaseFitting). */

@@ -30,6 +30,7 @@ import {
   deliveriesOfMessage,
   endBreakStreaks,
   getDeliveryRow,
+  heldElsewhere,
   insertDelivery,
   leaseDue,
   leaseIds,
@@ -40,6 +41,7 @@ import {
   releaseLeases,
   renewLeases,
   rotateDue,
+  serializeLeasing,
   wakeWaiting,
 } from "./deliveries.ts";
 import { claimItipKeys, keyHolder, noteResent } from "./key-claims.ts";
@@ -119,14 +121,20 @@ export class PostgresStore implements Store {
     return leaseDue(this.sql, o);
   }
 
-  /** As on SQLite (src/store/sqlite/deliveries.ts), with the window locked FOR UPDATE SKIP LOCKED. */
+  /**
+   * As on SQLite (src/store/sqlite/deliveries.ts), with the window locked FOR UPDATE SKIP LOCKED,
+   * and one node at a time (serializeLeasing): `fits` sees what the other nodes hold in flight, and
+   * none of them leases before this lease commits, so a per-peer limit holds across the nodes.
+   */
   async leaseFitting(o: Parameters<Store["leaseFitting"]>[0]) {
     return this.sql.begin(async (tx) => {
+      await serializeLeasing(tx);
       const head = await lockDueHead(tx, { nowMs: o.nowMs, limit: o.window });
+      const elsewhere = head.length === 0 ? [] : await heldElsewhere(tx, o.owner);
       const chosen: number[] = [];
       const refused: number[] = [];
       for (const row of head) {
-        if (chosen.length < o.limit && o.fits(row)) chosen.push(row.id);
+        if (chosen.length < o.limit && o.fits(row, elsewhere)) chosen.push(row.id);
         else refused.push(row.id);
       }
       if (o.rotate && head.length === o.window && refused.length > 0)

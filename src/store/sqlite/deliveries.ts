@@ -107,6 +107,13 @@ const statements = perDatabase((db) => ({
     FROM deliveries INDEXED BY deliveries_due_route
     WHERE state = 'queued' AND route = $route AND next_attempt_at <= $now
     ORDER BY next_attempt_at, id LIMIT $limit`),
+  // Few rows (what is in flight now), through the partial index on in-flight leases.
+  heldElsewhere: db.query<
+    HeldInFlight,
+    Bindings
+  >(`SELECT route, domain, count(DISTINCT message_id) AS messages
+    FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in-flight' AND lease_owner <> $owner
+    GROUP BY route, domain`),
   dueHead: db.query<DueRow, Bindings>(`SELECT id, message_id AS messageId, domain, route
     FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= $now
     ORDER BY next_attempt_at, id LIMIT $limit`),
@@ -235,6 +242,17 @@ export function leaseDue(
   return (rows as LeasedDelivery[]).sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
 }
 
+/**
+ * What lease owners other than the one leasing hold in flight, for one route and domain: the number
+ * of messages (an attempt carries one message to one target) with deliveries in flight. With
+ * PostgreSQL these are the other nodes' (and a dead process's until its leases are taken over).
+ */
+export interface HeldInFlight {
+  route: Route;
+  domain: string;
+  messages: number;
+}
+
 /** What a lease chooses by: a due delivery's message and where it goes. */
 export interface DueRow {
   id: number;
@@ -251,16 +269,22 @@ export interface DueRow {
  */
 export function leaseFitting(
   db: Database,
-  o: LeaseTerms & { limit: number; window: number; fits: (row: DueRow) => boolean; rotate: boolean },
+  o: LeaseTerms & {
+    limit: number;
+    window: number;
+    fits: (row: DueRow, heldElsewhere: readonly HeldInFlight[]) => boolean;
+    rotate: boolean;
+  },
 ): { leased: LeasedDelivery[]; refused: number } {
   const s = statements(db);
   return db
     .transaction(() => {
       const head = s.dueHead.all({ now: o.nowMs, limit: o.window });
+      const elsewhere = head.length === 0 ? [] : s.heldElsewhere.all({ owner: o.owner });
       const chosen: number[] = [];
       const refused: number[] = [];
       for (const row of head) {
-        if (chosen.length < o.limit && o.fits(row)) chosen.push(row.id);
+        if (chosen.length < o.limit && o.fits(row, elsewhere)) chosen.push(row.id);
         else refused.push(row.id);
       }
       if (o.rotate && head.length === o.window && refused.length > 0)
