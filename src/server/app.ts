@@ -366,18 +366,19 @@ async function assembleParts(
   await Promise.race([keys.publication.check(), Bun.sleep(START_CHECK_MS)]);
   keys.publication.start();
   dispatcher.start();
-  // Retention runs on the SQLite connection; on PostgreSQL it is not built yet (README, --database).
-  const pruner = sqlite
-    ? serverPruner({
-        config,
-        store: sqlite,
-        log,
-        health,
-        metrics,
-        onRefusalsPruned: () => refusals.forget(),
-        nowMs,
-      })
-    : undefined;
+  // Retention runs on the SQLite connection, or on PostgreSQL by one node at a time.
+  const pruned = sqlite ?? postgres;
+  const pruner =
+    pruned &&
+    serverPruner({
+      config,
+      store: pruned,
+      log,
+      health,
+      metrics,
+      onRefusalsPruned: () => refusals.forget(),
+      nowMs,
+    });
   return {
     url: listener.url,
     consoleUrl: consoleListener.url,

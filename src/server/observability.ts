@@ -17,8 +17,10 @@ import type { Logger } from "../log/logger.ts";
 import { createIschedMetrics, type IschedMetrics } from "../metrics/isched-metrics.ts";
 import { createReadiness, type Readiness, type ReadinessProbes } from "../ops/health-checks.ts";
 import { healthRoutes, metricsRoute } from "../ops/ops-routes.ts";
+import { postgresRetentionSteps, takePruningLock } from "../store/postgres/retention.ts";
+import { PostgresStore } from "../store/postgres/store.ts";
 import { DEFAULT_RETENTION } from "../store/retention-policy.ts";
-import { type Pruner, startPruner } from "../store/sqlite/pruner.ts";
+import { type PrunedDatabase, type Pruner, startPruner } from "../store/sqlite/pruner.ts";
 import type { SqliteStore } from "../store/sqlite/store.ts";
 import type { DeliveryState, QueueFacts, Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
@@ -161,8 +163,11 @@ export function opsRoutes(o: {
  */
 export function serverPruner(o: {
   config: ServeConfig;
-  /** Retention is not behind the Store interface yet: it runs on the SQLite connection. */
-  store: SqliteStore;
+  /**
+   * Retention is not behind the Store interface: it runs on the SQLite connection, or on
+   * PostgreSQL's pool with its own steps, one node at a time (src/store/postgres/retention.ts).
+   */
+  store: SqliteStore | PostgresStore;
   log: Logger;
   health: Health;
   metrics: IschedMetrics;
@@ -170,9 +175,17 @@ export function serverPruner(o: {
   onRefusalsPruned: () => void;
   nowMs: () => number;
 }): Pruner {
+  const policy = o.config.ops?.retention ?? DEFAULT_RETENTION;
+  const store = o.store;
+  const database: PrunedDatabase =
+    store instanceof PostgresStore
+      ? {
+          steps: (nowMs) => postgresRetentionSteps(store.sql, { policy, nowMs }),
+          runLock: () => takePruningLock(store.sql),
+        }
+      : { db: store.db, policy };
   return startPruner({
-    db: o.store.db,
-    policy: o.config.ops?.retention ?? DEFAULT_RETENTION,
+    ...database,
     nowMs: o.nowMs,
     onRun: (report) => {
       for (const step of report.steps)

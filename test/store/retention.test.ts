@@ -13,8 +13,8 @@ import {
   keyPruning,
   MAX_HELD,
   messagePruning,
-  type PruneStep,
   refusalPruning,
+  type SqlitePruneStep,
   spaceFacts,
 } from "../../src/store/sqlite/retention.ts";
 import { getSetting } from "../../src/store/sqlite/settings.ts";
@@ -29,7 +29,7 @@ const DAY = 86_400_000;
 const count = (db: Database, sql: string): number => db.query<{ n: number }, []>(sql).get()!.n;
 
 /** Runs a step to its end without pausing; returns the rows it pruned. */
-function drain(step: PruneStep, limit = 3): number {
+function drain(step: SqlitePruneStep, limit = 3): number {
   let rows = 0;
   for (let i = 0; i < 10_000; i++) {
     const b = step.batch(limit);

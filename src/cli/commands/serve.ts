@@ -133,7 +133,7 @@ function summary(
     `  retry         ${formatRetrySchedule(c.retryScheduleMs)}; answer 1.1 (held) after ${c.deliveryDeadlineMs} ms`,
     `  iMIP          ${c.smtpUrl ? redactSmtpUrl(c.smtpUrl) : "off (no --smtp)"}`,
     `  SMTP intake   ${c.smtpIntake ? `${c.smtpIntake.listen.host}:${c.smtpIntake.listen.port}, relay ${c.smtpIntake.relay ? redactSmtpUrl(c.smtpIntake.relay) : "none"}` : "off (no --smtp-listen)"}`,
-    `  retention     ${c.database ? "not applied on PostgreSQL yet: rows are kept until deleted by hand" : retentionLine(c)}`,
+    `  retention     ${retentionLine(c)}${c.database ? " (pruned by one node at a time)" : ""}`,
     `  metrics       ${urls.consoleUrl}/metrics${urls.metricsUrl ? `, ${urls.metricsUrl}/metrics` : ""}; health at /healthz, /readyz`,
     ...keyLines(c, keys),
   ];

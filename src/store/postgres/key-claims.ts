@@ -13,12 +13,13 @@ const PRUNE_PER_CLAIM = 16;
 
 type Table = "replay_keys" | "itip_keys";
 
-function prune(q: Runner, table: Table, nowMs: number): Promise<number> {
+/** Deletes up to `limit` expired keys (a few before each claim; the pruner's batches); how many went. */
+export function pruneKeys(q: Runner, table: Table, nowMs: number, limit = PRUNE_PER_CLAIM): Promise<number> {
   return changes(
     q,
     `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE expires_at <= $1
       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-    [nowMs, PRUNE_PER_CLAIM],
+    [nowMs, limit],
   );
 }
 
@@ -54,7 +55,7 @@ export async function claimReplayKey(
   q: Runner,
   o: ReplayClaim & { messageId: number; nowMs: number },
 ): Promise<void> {
-  await prune(q, "replay_keys", o.nowMs);
+  await pruneKeys(q, "replay_keys", o.nowMs);
   if (!(await claim(q, "replay_keys", o))) throw new ReplayConflictError(o.key);
 }
 
@@ -66,7 +67,7 @@ export async function claimItipKeys(
   q: Runner,
   o: ItipKeyClaims & { messageId: number; nowMs: number },
 ): Promise<Map<string, number>> {
-  await prune(q, "itip_keys", o.nowMs);
+  await pruneKeys(q, "itip_keys", o.nowMs);
   const held = new Map<string, number>();
   for (const { recipient, key } of o.keys) {
     if (await claim(q, "itip_keys", { key, messageId: o.messageId, expiresAt: o.expiresAt, nowMs: o.nowMs }))

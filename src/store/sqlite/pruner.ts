@@ -25,6 +25,8 @@ import {
   type PruneStep,
   type PruneStepName,
   refusalPruning,
+  type SqlitePruneStep,
+  type StepBatch,
 } from "./retention.ts";
 
 export interface BatchSizing {
@@ -69,6 +71,8 @@ export interface StepReport {
 export interface PruneReport {
   readonly startedAtMs: number;
   readonly steps: readonly StepReport[];
+  /** The run was not made: another node on the database was making one (PostgreSQL). */
+  readonly skipped?: boolean;
   /** The run was stopped (shutdown) before every step was done. */
   readonly stopped: boolean;
   /** Why a step failed; the run ends there and the next one starts over. */
@@ -99,7 +103,7 @@ export const DEFAULT_MAX_ROWS_PER_SECOND = 500;
 export function retentionSteps(
   db: Database,
   o: { policy: RetentionPolicy; nowMs: number; reservePages?: number },
-): PruneStep[] {
+): SqlitePruneStep[] {
   const { policy, nowMs } = o;
   return [
     refusalPruning(db, { beforeMs: nowMs - policy.refusalsMs }),
@@ -138,9 +142,9 @@ export async function runSteps(
       if (pause !== undefined) await sleep(pause);
       if (stop()) return result({ stopped: true });
       const start = elapsed();
-      let batch: ReturnType<PruneStep["batch"]>;
+      let batch: StepBatch;
       try {
-        batch = step.batch(limit);
+        batch = await step.batch(limit);
       } catch (e) {
         return result({
           stopped: false,
@@ -162,15 +166,25 @@ export async function runSteps(
   return result({ stopped: false });
 }
 
-export interface PrunerOptions extends Omit<RunOptions, "shouldStop"> {
-  db: Database;
-  policy: RetentionPolicy;
+/**
+ * What a run prunes: SQLite's steps on `db` for `policy`, or (PostgreSQL) the steps `steps` makes
+ * for a run at its time, made only while `runLock` gives this node the run.
+ */
+export type PrunedDatabase =
+  | { db: Database; policy: RetentionPolicy; reservePages?: number }
+  | {
+      steps: (nowMs: number) => readonly PruneStep[];
+      runLock: () => Promise<{ release(): Promise<void> } | undefined>;
+    };
+
+export type PrunerOptions = Omit<RunOptions, "shouldStop"> & PrunedDatabase & PrunerSchedule;
+
+interface PrunerSchedule {
   nowMs?: () => number;
   /** Between two runs. Default one hour. */
   intervalMs?: number;
   /** Before the first run, so that start-up is not slowed down. Default one minute. */
   firstRunAfterMs?: number;
-  reservePages?: number;
   /** After each run (the server logs what went, and counts it). */
   onRun?: (report: PruneReport) => void;
   /** A sentence when a run fails; undefined when one succeeds again. */
@@ -185,6 +199,34 @@ export interface Pruner {
 }
 
 export const DEFAULT_PRUNE_INTERVAL_MS = 3_600_000;
+
+/** One run's steps, under the run lock where there is one (a failure to take it is the run's problem). */
+async function runOnce(
+  o: PrunerOptions,
+  run: { startedAtMs: number; shouldStop: () => boolean },
+): Promise<PruneReport> {
+  if ("db" in o) {
+    const steps = retentionSteps(o.db, {
+      policy: o.policy,
+      nowMs: run.startedAtMs,
+      reservePages: o.reservePages,
+    });
+    return runSteps(steps, { ...o, ...run });
+  }
+  let lock: Awaited<ReturnType<typeof o.runLock>>;
+  try {
+    lock = await o.runLock();
+  } catch (e) {
+    const problem = `pruning could not start: ${e instanceof Error ? e.message : String(e)}`;
+    return { startedAtMs: run.startedAtMs, steps: [], stopped: false, problem };
+  }
+  if (!lock) return { startedAtMs: run.startedAtMs, steps: [], stopped: false, skipped: true };
+  try {
+    return await runSteps(o.steps(run.startedAtMs), { ...o, ...run });
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
 
 export function startPruner(o: PrunerOptions): Pruner {
   const now = o.nowMs ?? Date.now;
@@ -203,12 +245,7 @@ export function startPruner(o: PrunerOptions): Pruner {
     clearTimeout(timer);
     running ??= (async () => {
       const startedAtMs = now();
-      const steps = retentionSteps(o.db, {
-        policy: o.policy,
-        nowMs: startedAtMs,
-        reservePages: o.reservePages,
-      });
-      const report = await runSteps(steps, { ...o, startedAtMs, shouldStop: () => stopped });
+      const report = await runOnce(o, { startedAtMs, shouldStop: () => stopped });
       if (report.problem !== undefined) {
         failing = true;
         o.onProblem?.(report.problem);

@@ -43,9 +43,14 @@ export interface StepBatch {
   readonly deliveries?: number;
 }
 
-/** One kind of pruning in one run: call `batch` until it says done. */
+/** One kind of pruning in one run: call `batch` until it says done (PostgreSQL's answer later). */
 export interface PruneStep {
   readonly name: PruneStepName;
+  batch(limit: number): StepBatch | Promise<StepBatch>;
+}
+
+/** SQLite's steps answer at once (bun:sqlite is synchronous). */
+export interface SqlitePruneStep extends PruneStep {
   batch(limit: number): StepBatch;
 }
 
@@ -60,7 +65,8 @@ export const BODIES_CURSOR = "retention.bodies";
 const ACTIVE = `EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'in-flight'))`;
 const IDS = "(SELECT value FROM json_each($ids))";
 
-type Row = { id: number; at: number; held: number };
+/** A message a step passes: `held` 1 while one of its deliveries is queued or in flight. */
+export type Row = { id: number; at: number; held: number };
 
 const statements = perDatabase((db) => ({
   oldRefusals: db.query<{ id: number; at: number; bytes: number }, { limit: number }>(
@@ -101,7 +107,7 @@ const statements = perDatabase((db) => ({
 const ids = (list: readonly number[]): string => JSON.stringify(list);
 
 /** Refused requests received before `beforeMs`, oldest first. */
-export function refusalPruning(db: Database, o: { beforeMs: number }): PruneStep {
+export function refusalPruning(db: Database, o: { beforeMs: number }): SqlitePruneStep {
   const s = statements(db);
   return {
     name: "refusals",
@@ -125,7 +131,7 @@ export function refusalPruning(db: Database, o: { beforeMs: number }): PruneStep
 }
 
 /** Messages received before `beforeMs`, with their deliveries and attempts; never one being delivered. */
-export function messagePruning(db: Database, o: { beforeMs: number }): PruneStep {
+export function messagePruning(db: Database, o: { beforeMs: number }): SqlitePruneStep {
   const s = statements(db);
   // A cursor for this run only: what it passes is being delivered, and is looked at again next run.
   let at = Number.MIN_SAFE_INTEGER;
@@ -148,7 +154,7 @@ export function messagePruning(db: Database, o: { beforeMs: number }): PruneStep
   };
 }
 
-interface BodiesCursor {
+export interface BodiesCursor {
   /** The last message passed, in (received_at, id) order. */
   at: number;
   id: number;
@@ -157,7 +163,11 @@ interface BodiesCursor {
 }
 
 function readCursor(db: Database): BodiesCursor {
-  const raw = getSetting(db, BODIES_CURSOR);
+  return parseBodiesCursor(getSetting(db, BODIES_CURSOR));
+}
+
+/** The bodies step's cursor as the settings table keeps it (JSON), or the start. */
+export function parseBodiesCursor(raw: string | undefined): BodiesCursor {
   if (raw === undefined) return { at: Number.MIN_SAFE_INTEGER, id: 0, held: [] };
   const v = JSON.parse(raw) as Partial<BodiesCursor>;
   return {
@@ -167,8 +177,30 @@ function readCursor(db: Database): BodiesCursor {
   };
 }
 
+/**
+ * Moves `cursor` past `rows` (in (received_at, id) order), remembering those being delivered
+ * (`held` 1); stops before one it cannot remember (MAX_HELD). Returns the rows passed.
+ */
+export function passMessages<R extends Row>(cursor: BodiesCursor, rows: readonly R[]): R[] {
+  const passed: R[] = [];
+  for (const r of rows) {
+    if (r.held === 1) {
+      // Too many to remember: wait here, and look again next run.
+      if (cursor.held.length >= MAX_HELD) break;
+      cursor.held.push(r.id);
+    }
+    passed.push(r);
+  }
+  const last = passed.at(-1);
+  if (last) {
+    cursor.at = last.at;
+    cursor.id = last.id;
+  }
+  return passed;
+}
+
 /** Empties the bodies of messages received before `beforeMs`; never one being delivered. */
-export function bodyPruning(db: Database, o: { beforeMs: number }): PruneStep {
+export function bodyPruning(db: Database, o: { beforeMs: number }): SqlitePruneStep {
   const s = statements(db);
   // First the messages held back last time (each looked at once per run), then onwards from the cursor.
   let heldChecked = 0;
@@ -194,21 +226,8 @@ export function bodyPruning(db: Database, o: { beforeMs: number }): PruneStep {
             return { ...done, done: false };
           }
           const rows = s.oldMessages.all({ at: cursor.at, id: cursor.id, before: o.beforeMs, limit });
-          const passed: Row[] = [];
-          for (const r of rows) {
-            if (r.held === 1) {
-              // Too many to remember: wait here, and look again next run.
-              if (cursor.held.length >= MAX_HELD) break;
-              cursor.held.push(r.id);
-              heldChecked++;
-            }
-            passed.push(r);
-          }
-          const last = passed.at(-1);
-          if (last) {
-            cursor.at = last.at;
-            cursor.id = last.id;
-          }
+          const passed = passMessages(cursor, rows);
+          heldChecked += passed.filter((r) => r.held === 1).length;
           const done = empty(passed.filter((r) => r.held === 0).map((r) => r.id));
           if (passed.length > 0) setSetting(db, BODIES_CURSOR, JSON.stringify(cursor));
           return { ...done, done: passed.length < limit };
@@ -221,7 +240,7 @@ export function bodyPruning(db: Database, o: { beforeMs: number }): PruneStep {
 export function keyPruning(
   db: Database,
   o: { table: "replay_keys" | "itip_keys"; nowMs: number },
-): PruneStep {
+): SqlitePruneStep {
   const keys = keyClaims(o.table);
   return {
     name: o.table === "replay_keys" ? "replay-keys" : "itip-keys",
@@ -257,7 +276,7 @@ export function spaceFacts(db: Database): SpaceFacts {
  * `PRAGMA incremental_vacuum(N)` is one transaction that moves pages from the end of the file into
  * free slots and cuts the file). Does nothing on a database without incremental auto-vacuum.
  */
-export function compaction(db: Database, o: { reservePages?: number } = {}): PruneStep {
+export function compaction(db: Database, o: { reservePages?: number } = {}): SqlitePruneStep {
   const reserve = o.reservePages ?? DEFAULT_RESERVE_PAGES;
   return {
     name: "compaction",
