@@ -1,7 +1,8 @@
 /**
- * accept(), the one way into the queue, on a real database file: what each recipient is routed to,
- * and what a message for the store target costs (one transaction: the message, its deliveries and
- * the store's attempt, counted in the WAL's commit frames).
+ * accept(), the one way into the queue: what each recipient is routed to, on both backends
+ * (test/support/store-backends.ts), and what a message for the store target costs on a SQLite file
+ * (one transaction: the message, its deliveries and the store's attempt, counted in the WAL's commit
+ * frames).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -13,8 +14,10 @@ import { parseItip } from "../../src/itip/index.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import type { Store } from "../../src/store/store.ts";
 import { storeTarget } from "../../src/targets/store-target.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
+import { onBothBackends } from "../support/store-backends.ts";
 
 afterEach(removeTempDirs);
 
@@ -55,10 +58,8 @@ function walCommits(path: string): number {
   return commits;
 }
 
-function setup() {
-  const path = join(tempDir(), "isched.db");
-  const db = openDatabase(path);
-  const queue = new DeliveryQueue(createSqliteStore(db), { nowMs: () => NOW });
+function setup(over: Store) {
+  const queue = new DeliveryQueue(over, { nowMs: () => NOW });
   const store = storeTarget();
   const dispatcher = new Dispatcher({
     queue,
@@ -82,18 +83,23 @@ function setup() {
       recipients,
       stored: { contentType: "text/calendar", body: invitation(originator, attendees), dkimResult: "pass" },
     });
-  return { path, db, queue, accept };
+  return { queue, accept };
 }
 
-describe("accept()", () => {
-  test("a message for the store target is stored decided, with its attempt, in one transaction", async () => {
-    const s = setup();
-    const before = walCommits(s.path);
+/** setup() on a SQLite file, whose WAL counts the commits. */
+function onSqliteFile() {
+  const path = join(tempDir(), "isched.db");
+  const db = openDatabase(path);
+  return { path, db, ...setup(createSqliteStore(db)) };
+}
+
+onBothBackends("accept()", (b) => {
+  test("a message for the store target is stored decided, with its attempt", async () => {
+    const s = setup(await b.fresh());
     const result = await s.accept("mailto:org@peer.example", [
       "mailto:ann@example.com",
       "mailto:bob@example.com",
     ]);
-    expect(walCommits(s.path) - before).toBe(1);
     if (result.kind !== "accepted") throw new Error(result.kind);
     const detail = (await s.queue.getMessage(result.accepted.messageId))!;
     expect(detail.deliveries.map((d) => [d.recipient, d.state, d.attemptList.length])).toEqual([
@@ -101,11 +107,10 @@ describe("accept()", () => {
       ["mailto:bob@example.com", "delivered", 1],
     ]);
     expect(detail.deliveries[0]!.attemptList[0]).toMatchObject({ target: "store", outcome: "delivered" });
-    s.db.close();
   });
 
   test("routes each recipient by the table: local target, iSchedule for our Originator, 3.7 otherwise", async () => {
-    const s = setup();
+    const s = setup(await b.fresh());
     const ours = await s.accept("mailto:ann@example.com", [
       "mailto:bob@example.com",
       "mailto:eve@far.example",
@@ -135,11 +140,44 @@ describe("accept()", () => {
       "3.7;Invalid calendar user",
       "far.example is not a domain served here; isched does not relay",
     ]);
+  });
+
+  test("a recipient the iTIP method does not allow is refused before anything is stored", async () => {
+    const store = await b.fresh();
+    const s = setup(store);
+    const refused = s.accept(
+      "mailto:org@peer.example",
+      ["mailto:zed@example.com"],
+      ["mailto:ann@example.com"],
+    );
+    expect(refused).rejects.toThrow(IScheduleError);
+    await refused.catch(() => {});
+    expect(await b.rows(store, "SELECT id FROM messages")).toEqual([]);
+  });
+});
+
+// SQLite only: the WAL of a database file counts the transactions.
+describe("accept() on a SQLite file", () => {
+  test("a message for the store target is stored decided, with its attempt, in one transaction", async () => {
+    const s = onSqliteFile();
+    const before = walCommits(s.path);
+    const result = await s.accept("mailto:org@peer.example", [
+      "mailto:ann@example.com",
+      "mailto:bob@example.com",
+    ]);
+    expect(walCommits(s.path) - before).toBe(1);
+    if (result.kind !== "accepted") throw new Error(result.kind);
+    const detail = (await s.queue.getMessage(result.accepted.messageId))!;
+    expect(detail.deliveries.map((d) => [d.recipient, d.state, d.attemptList.length])).toEqual([
+      ["mailto:ann@example.com", "delivered", 1],
+      ["mailto:bob@example.com", "delivered", 1],
+    ]);
+    expect(detail.deliveries[0]!.attemptList[0]).toMatchObject({ target: "store", outcome: "delivered" });
     s.db.close();
   });
 
   test("a recipient the iTIP method does not allow is refused before anything is stored", async () => {
-    const s = setup();
+    const s = onSqliteFile();
     const before = walCommits(s.path);
     const refused = s.accept(
       "mailto:org@peer.example",

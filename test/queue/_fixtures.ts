@@ -1,5 +1,4 @@
 /** Messages, deliveries, attempts and a clock for the queue tests. */
-import type { Database } from "bun:sqlite";
 import type { DeliveryQueueOptions, NewDelivery } from "../../src/queue/queue.ts";
 import type { NewAttempt } from "../../src/store/sqlite/attempts.ts";
 import type { NewMessage } from "../../src/store/sqlite/messages.ts";
@@ -56,8 +55,4 @@ export function attempt(extra: Partial<NewAttempt> = {}): NewAttempt {
     outcome: "delivered",
     ...extra,
   };
-}
-
-export function stateOf(db: Database, id: number): string {
-  return db.query<{ state: string }, [number]>("SELECT state FROM deliveries WHERE id = ?").get(id)!.state;
 }

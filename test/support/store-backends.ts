@@ -1,0 +1,171 @@
+/**
+ * One suite, two backends: `onBothBackends(title, cases)` declares a file's test cases twice, in a
+ * describe named "TITLE (SQLite)" over createSqliteStore (an in-memory database) and one named
+ * "TITLE (PostgreSQL)" over openPostgresStore on the real server of test/support/postgres.ts. The
+ * store contract (test/store/contract) and the queue, intake, delivery and console suites use it.
+ *
+ * Cost: one PostgreSQL server per call (start it once per file), one database per call, created
+ * and migrated by the first fresh(). Every later fresh() empties that database (every table but
+ * schema_meta, sequences restarted, so ids start at 1 as on a new SQLite file) after closing the
+ * stores the previous test opened: a few milliseconds instead of a CREATE DATABASE per test. The
+ * server runs with fsync off, since these suites test what the store does, not what survives a
+ * crash (the crash tests start their own server with PostgreSQL's defaults).
+ *
+ * PostgreSQL is skipped, with a message saying why, only when its binaries are not installed and
+ * the run is not CI; in CI (CI set, as GitHub Actions sets it) a missing server fails the file, since
+ * scripts/install-test-deps.sh installs it there.
+ */
+import type { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { POSTGRES_BIN, type RunningPostgres, startPostgres } from "./postgres.ts";
+
+const START_MS = 60_000;
+
+export type BackendName = "SQLite" | "PostgreSQL";
+export type Param = string | number | null | Uint8Array;
+
+export interface StoreBackend {
+  readonly name: BackendName;
+  /** A store over an empty, migrated database (on PostgreSQL the previous test's stores are closed). */
+  fresh(): Promise<Store>;
+  /**
+   * Another store on the same database as `store` (another connection, as another node has): on
+   * SQLite, which one process owns, the same store.
+   */
+  another(store: Store): Promise<Store>;
+  /**
+   * Runs `text` on `store`'s database beneath the Store interface, for a test that checks what is
+   * stored (a row count, a column the interface does not return). Placeholders are `$1, $2, ...`;
+   * integers come back as numbers on both backends.
+   */
+  rows<T = Record<string, unknown>>(store: Store, text: string, params?: readonly Param[]): Promise<T[]>;
+  /** The error message of a statement refused by a constraint of that kind, as each backend words it. */
+  refused(kind: "unique" | "check"): RegExp;
+}
+
+const postgresMissing =
+  !existsSync(join(POSTGRES_BIN, "postgres")) && !process.env.CI
+    ? `PostgreSQL 15 is not installed (${POSTGRES_BIN}); scripts/install-test-deps.sh installs it`
+    : undefined;
+
+const REFUSED: Record<BackendName, Record<"unique" | "check", RegExp>> = {
+  SQLite: { unique: /UNIQUE constraint failed/, check: /CHECK constraint failed/ },
+  PostgreSQL: {
+    unique: /duplicate key value violates unique constraint/,
+    check: /violates check constraint/,
+  },
+};
+
+function sqliteBackend(opened: Store[]): StoreBackend {
+  const databases = new WeakMap<Store, Database>();
+  return {
+    name: "SQLite",
+    fresh: async () => {
+      const db = openDatabase(":memory:");
+      const store = createSqliteStore(db);
+      databases.set(store, db);
+      opened.push(store);
+      return store;
+    },
+    another: async (store) => store,
+    rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
+      const db = databases.get(store);
+      if (!db) throw new Error("rows(): not a store of this backend's fresh()");
+      return db.query(text.replace(/\$(\d+)/g, "?$1")).all(...params) as T[];
+    },
+    refused: (kind) => REFUSED.SQLite[kind],
+  };
+}
+
+/** Integers come back from PostgreSQL's bigint columns as strings: numbers, as SQLite gives them. */
+function numbers(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row))
+    out[k] = typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : v;
+  return out;
+}
+
+function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: string): StoreBackend {
+  let url: string | undefined;
+  const open = async () => {
+    const store = await openPostgresStore(url!, { maxConnections: 4 });
+    opened.push(store);
+    return store;
+  };
+  return {
+    name: "PostgreSQL",
+    fresh: async () => {
+      for (const s of opened.splice(0)) await s.close();
+      if (url === undefined) {
+        url = await pg().createDatabase(database);
+        return open();
+      }
+      const store = await open();
+      await empty(store as PostgresStore);
+      return store;
+    },
+    another: async () => open(),
+    rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
+      const rows = (await (store as PostgresStore).sql.unsafe(text, [...params])) as Record<
+        string,
+        unknown
+      >[];
+      return rows.map(numbers) as T[];
+    },
+    refused: (kind) => REFUSED.PostgreSQL[kind],
+  };
+}
+
+/** Deletes every row but the schema's version and restarts every sequence, in one transaction. */
+async function empty(store: PostgresStore): Promise<void> {
+  await store.sql.begin(async (tx) => {
+    const tables = await tx.unsafe(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_meta'",
+    );
+    // Children first is not needed: every foreign key cascades (ON DELETE CASCADE).
+    for (const { tablename } of tables as { tablename: string }[])
+      await tx.unsafe(`DELETE FROM "${tablename}"`);
+    const sequences = await tx.unsafe("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'");
+    for (const { sequencename } of sequences as { sequencename: string }[])
+      await tx.unsafe(`ALTER SEQUENCE "${sequencename}" RESTART`);
+  });
+}
+
+/** Declares `cases` once per backend, each in a describe named "TITLE (BACKEND)". */
+export function onBothBackends(title: string, cases: (b: StoreBackend) => void): void {
+  describe(`${title} (SQLite)`, () => {
+    const opened: Store[] = [];
+    afterAll(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+    cases(sqliteBackend(opened));
+  });
+  if (postgresMissing) {
+    console.warn(`"${title}" on PostgreSQL skipped: ${postgresMissing}`);
+    describe.skip(`${title} (PostgreSQL: ${postgresMissing})`, () => {});
+    return;
+  }
+  describe(`${title} (PostgreSQL)`, () => {
+    let pg: RunningPostgres | undefined;
+    const opened: Store[] = [];
+    beforeAll(async () => {
+      pg = await startPostgres({ settings: { fsync: "off" } });
+    }, START_MS);
+    afterAll(async () => {
+      for (const s of opened.splice(0)) await s.close();
+      await pg?.stop();
+    });
+    const database = title
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "_")
+      .replace(/^[^a-z_]+/, "")
+      .slice(0, 40);
+    cases(postgresBackend(() => pg!, opened, database || "suite"));
+  });
+}
