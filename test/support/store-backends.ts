@@ -5,7 +5,7 @@
  * store contract (test/store/contract) and the queue, intake, delivery and console suites use it.
  *
  * Cost: one PostgreSQL server per call (start it once per file), one database per call, created
- * and migrated by the first fresh(). Every later fresh() empties that database (every table but
+ * and migrated by the first fresh(), and one per serverDatabase() (a server migrates its own). Every later fresh() empties that database (every table but
  * schema_meta, sequences restarted, so ids start at 1 as on a new SQLite file) after closing the
  * stores the previous test opened: a few milliseconds instead of a CREATE DATABASE per test. The
  * server runs with fsync off, since these suites test what the store does, not what survives a
@@ -45,6 +45,12 @@ export interface StoreBackend {
    * integers come back as numbers on both backends.
    */
   rows<T = Record<string, unknown>>(store: Store, text: string, params?: readonly Param[]): Promise<T[]>;
+  /**
+   * The `database` of a server's config (startIsched, startConsoleServer) over a database of its
+   * own: undefined on SQLite (the server opens the file in its data folder), on PostgreSQL the URL
+   * of a new, empty database (created on each call, since servers of one test may run side by side).
+   */
+  serverDatabase(): Promise<string | undefined>;
   /** The error message of a statement refused by a constraint of that kind, as each backend words it. */
   refused(kind: "unique" | "check"): RegExp;
 }
@@ -74,6 +80,7 @@ function sqliteBackend(opened: Store[]): StoreBackend {
       return store;
     },
     another: async (store) => store,
+    serverDatabase: async () => undefined,
     rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
       const db = databases.get(store);
       if (!db) throw new Error("rows(): not a store of this backend's fresh()");
@@ -93,6 +100,7 @@ function numbers(row: Record<string, unknown>): Record<string, unknown> {
 
 function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: string): StoreBackend {
   let url: string | undefined;
+  let servers = 0;
   const open = async () => {
     const store = await openPostgresStore(url!, { maxConnections: 4 });
     opened.push(store);
@@ -111,6 +119,7 @@ function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: s
       return store;
     },
     another: async () => open(),
+    serverDatabase: () => pg().createDatabase(`${database}_server_${++servers}`),
     rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
       const rows = (await (store as PostgresStore).sql.unsafe(text, [...params])) as Record<
         string,
