@@ -59,6 +59,7 @@ async function serve(args: string[], until: RegExp): Promise<{ out: string; stop
   };
 }
 
+// SQLite only: `serve --data` without --database, read back from the data folder's database file.
 describe("isched serve and console access", () => {
   test("without a password it prints a one-time setup token, which sets the first password", async () => {
     const data = tempDir();
@@ -146,6 +147,7 @@ describe("isched serve and console access", () => {
   });
 });
 
+// SQLite only: `admin set-password --data` writes the data folder's database file (it has no --database).
 describe("isched admin set-password", () => {
   test("writes the hash into the database when isched is not running", async () => {
     const data = tempDir();

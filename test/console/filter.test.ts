@@ -3,11 +3,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { FilterError, parseFilter, parseTime } from "../../src/console/filter.ts";
 import { quoteValue } from "../../src/console/filter-help.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
-import { openDatabase } from "../../src/store/sqlite/database.ts";
-import { deliveriesForAction, searchMessages, summariesOf } from "../../src/store/sqlite/message-search.ts";
-import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import type { Store } from "../../src/store/store.ts";
 import { invitation, queueOptions, TestClock } from "../queue/_fixtures.ts";
-import { removeTempDirs, tempDatabasePath } from "../store/_temp-dir.ts";
+import { removeTempDirs } from "../store/_temp-dir.ts";
+import { onBothBackends } from "../support/store-backends.ts";
 
 afterEach(removeTempDirs);
 
@@ -76,11 +75,11 @@ describe("parseFilter", () => {
   });
 });
 
-describe("searchMessages", () => {
+onBothBackends("searchMessages", (b) => {
   async function seed() {
-    const db = openDatabase(tempDatabasePath());
+    const store = await b.fresh();
     const clock = new TestClock(NOW - 10 * 3_600_000);
-    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(clock));
+    const queue = new DeliveryQueue(store, queueOptions(clock));
     const ids: number[] = [];
     const add = async (
       extra: Parameters<typeof invitation>[0],
@@ -121,78 +120,72 @@ describe("searchMessages", () => {
       [],
     );
     await add({ uid: "u4" }, [{ r: "mailto:eve@other.example" }]);
-    return { db, queue, ids };
+    return { store, queue, ids };
   }
-  const find = (db: ReturnType<typeof openDatabase>, q: string) =>
-    searchMessages(db, { filter: parseFilter(q, NOW), limit: 50 }).messages.map((m) => m.uid);
+  const find = async (store: Store, q: string) =>
+    (await store.searchMessages({ filter: parseFilter(q, NOW), limit: 50 })).messages.map((m) => m.uid);
 
   test("each key matches what it says, newest first", async () => {
-    const { db } = await seed();
-    expect(find(db, "")).toEqual(["u4", "u3", "u2", "u1"]);
-    expect(find(db, "peer:peer.example")).toEqual(["u3", "u2", "u1"]);
-    expect(find(db, "peer:other.example")).toEqual(["u4", "u2"]);
-    expect(find(db, "status:failed")).toEqual(["u2"]);
-    expect(find(db, "status:queued,failed")).toEqual(["u4", "u2"]);
-    expect(find(db, "-status:delivered")).toEqual(["u4", "u3"]);
-    expect(find(db, "status:refused")).toEqual(["u3"]);
-    expect(find(db, "method:CANCEL")).toEqual(["u2"]);
-    expect(find(db, "-method:cancel")).toEqual(["u4", "u3", "u1"]);
-    expect(find(db, "uid:u3")).toEqual(["u3"]);
-    expect(find(db, "organizer:ALICE@example.com")).toEqual(["u4", "u2", "u1"]);
-    expect(find(db, "recipient:carl@other.example")).toEqual(["u2"]);
-    expect(find(db, "dkim:pass direction:in")).toEqual(["u3"]);
-    expect(find(db, "direction:out -uid:u4")).toEqual(["u2", "u1"]);
-    expect(find(db, `after:${new Date(NOW - 8 * 3_600_000 + 60_000).toISOString().slice(0, 16)}`)).toEqual([
-      "u4",
-      "u3",
-    ]);
-    expect(find(db, `before:${new Date(NOW - 7 * 3_600_000).toISOString().slice(0, 16)}`)).toEqual([
+    const { store } = await seed();
+    expect(await find(store, "")).toEqual(["u4", "u3", "u2", "u1"]);
+    expect(await find(store, "peer:peer.example")).toEqual(["u3", "u2", "u1"]);
+    expect(await find(store, "peer:other.example")).toEqual(["u4", "u2"]);
+    expect(await find(store, "status:failed")).toEqual(["u2"]);
+    expect(await find(store, "status:queued,failed")).toEqual(["u4", "u2"]);
+    expect(await find(store, "-status:delivered")).toEqual(["u4", "u3"]);
+    expect(await find(store, "status:refused")).toEqual(["u3"]);
+    expect(await find(store, "method:CANCEL")).toEqual(["u2"]);
+    expect(await find(store, "-method:cancel")).toEqual(["u4", "u3", "u1"]);
+    expect(await find(store, "uid:u3")).toEqual(["u3"]);
+    expect(await find(store, "organizer:ALICE@example.com")).toEqual(["u4", "u2", "u1"]);
+    expect(await find(store, "recipient:carl@other.example")).toEqual(["u2"]);
+    expect(await find(store, "dkim:pass direction:in")).toEqual(["u3"]);
+    expect(await find(store, "direction:out -uid:u4")).toEqual(["u2", "u1"]);
+    expect(
+      await find(store, `after:${new Date(NOW - 8 * 3_600_000 + 60_000).toISOString().slice(0, 16)}`),
+    ).toEqual(["u4", "u3"]);
+    expect(await find(store, `before:${new Date(NOW - 7 * 3_600_000).toISOString().slice(0, 16)}`)).toEqual([
       "u2",
       "u1",
     ]);
-    db.close();
   });
 
   test("pages by id: the next page starts below the last id, with no gap or repeat", async () => {
-    const { db } = await seed();
-    const first = searchMessages(db, { filter: [], limit: 3 });
+    const { store } = await seed();
+    const first = await store.searchMessages({ filter: [], limit: 3 });
     expect(first.messages.map((m) => m.uid)).toEqual(["u4", "u3", "u2"]);
-    const second = searchMessages(db, { filter: [], limit: 3, beforeId: first.nextBeforeId });
+    const second = await store.searchMessages({ filter: [], limit: 3, beforeId: first.nextBeforeId });
     expect(second.messages.map((m) => m.uid)).toEqual(["u1"]);
     expect(second.nextBeforeId).toBeUndefined();
-    db.close();
   });
 
   test("a page that ends with the last match has no next page", async () => {
-    const { db } = await seed();
-    const all = searchMessages(db, { filter: [], limit: 4 });
+    const { store } = await seed();
+    const all = await store.searchMessages({ filter: [], limit: 4 });
     expect(all.messages).toHaveLength(4);
     expect(all.nextBeforeId).toBeUndefined();
-    expect(searchMessages(db, { filter: [], limit: 3 }).nextBeforeId).toBeDefined();
-    db.close();
+    expect((await store.searchMessages({ filter: [], limit: 3 })).nextBeforeId).toBeDefined();
   });
 
   test("summaries carry the delivery states and the peers an outbound message went to", async () => {
-    const { db, ids } = await seed();
-    const [m] = summariesOf(db, [ids[1]!], []);
+    const { store, ids } = await seed();
+    const [m] = await store.summariesOf([ids[1]!], []);
     expect(m!.deliveryStates).toEqual({ failed: 1, delivered: 1 });
     expect(m!.domains.sort()).toEqual(["other.example", "peer.example"]);
-    expect(summariesOf(db, [ids[1]!, ids[0]!], parseFilter("status:failed", NOW)).map((x) => x.id)).toEqual([
-      ids[1]!,
-    ]);
-    db.close();
+    expect(
+      (await store.summariesOf([ids[1]!, ids[0]!], parseFilter("status:failed", NOW))).map((x) => x.id),
+    ).toEqual([ids[1]!]);
   });
 
   test("a bulk action takes only the deliveries the filter names, in states it applies to", async () => {
-    const { db } = await seed();
-    const ids = (q: string, action: "retryNow" | "cancel" | "requestImip") =>
-      deliveriesForAction(db, { filter: parseFilter(q, NOW), action, max: 100 }).length;
+    const { store } = await seed();
+    const ids = async (q: string, action: "retryNow" | "cancel" | "requestImip") =>
+      (await store.deliveriesForAction({ filter: parseFilter(q, NOW), action, max: 100 })).length;
     // u2 has a failed delivery to peer.example and a delivered one to other.example: only the first.
-    expect(ids("status:failed", "retryNow")).toBe(1);
-    expect(ids("uid:u2", "retryNow")).toBe(1);
-    expect(ids("peer:other.example", "retryNow")).toBe(1); // u4's queued one; u2's is delivered
-    expect(ids("peer:other.example", "cancel")).toBe(1);
-    expect(ids("", "retryNow")).toBe(2);
-    db.close();
+    expect(await ids("status:failed", "retryNow")).toBe(1);
+    expect(await ids("uid:u2", "retryNow")).toBe(1);
+    expect(await ids("peer:other.example", "retryNow")).toBe(1); // u4's queued one; u2's is delivered
+    expect(await ids("peer:other.example", "cancel")).toBe(1);
+    expect(await ids("", "retryNow")).toBe(2);
   });
 });

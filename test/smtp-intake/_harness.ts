@@ -1,10 +1,10 @@
 /**
  * The SMTP intake with real sockets all round: nodemailer as the calendar server's mail client, the
  * intake on 127.0.0.1, and the SMTP test server (test/support/smtp-server.ts) as the smarthost. The
- * queue is the real one on an in-memory database, so tests see what was committed; `canSchedule`
+ * queue is the real one on the store given (test/support/store-backends.ts) or an in-memory SQLite
+ * database, so tests see what was committed; `canSchedule`
  * is a stand-in that says yes for the domains given and records what it was asked.
  */
-import type { Database } from "bun:sqlite";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
@@ -21,6 +21,7 @@ import {
 } from "../../src/smtp-intake/index.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import type { Store } from "../../src/store/store.ts";
 import { type RunningSmtpServer, type SmtpServerOptions, startSmtpServer } from "../support/smtp-server.ts";
 
 export const HOSTED = "example.com";
@@ -28,7 +29,6 @@ export const HOSTED = "example.com";
 export interface Harness {
   intake: SmtpIntake;
   sink: RunningSmtpServer;
-  db: Database;
   queue: DeliveryQueue;
   /** What canSchedule was asked, in order. */
   asked: { domain: string; facts: ScheduleFacts }[];
@@ -62,12 +62,14 @@ export interface HarnessOptions {
   hosted?: readonly string[];
   /** Log relayed iMIP recipients in the queue, as `isched serve` does (recordRelayed). */
   record?: boolean;
+  /** The queue's store (its owner closes it); default a SQLite database in memory, closed by stop(). */
+  store?: Store;
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const sink = await startSmtpServer(o.sink);
-  const db = openDatabase(":memory:");
-  const queue = new DeliveryQueue(createSqliteStore(db));
+  const own = o.store === undefined ? createSqliteStore(openDatabase(":memory:")) : undefined;
+  const queue = new DeliveryQueue(o.store ?? own!);
   const hostedDomains = new Set(o.hosted ?? [HOSTED]);
   const schedulable = new Set(o.schedulable ?? ["ischedule.example"]);
   const asked: Harness["asked"] = [];
@@ -102,7 +104,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   return {
     intake,
     sink,
-    db,
     queue,
     asked,
     logs,
@@ -114,11 +115,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async stop() {
       await intake.stop();
       await sink.stop();
-      try {
-        db.close();
-      } catch {
-        // A test may have closed it already.
-      }
+      await own?.close();
     },
   };
 }
