@@ -54,6 +54,7 @@ describe("isched's metrics", () => {
     expect(peers.find((s) => s.labels.peer === "other")!.value).toBe(200 - DEFAULT_MAX_PEERS);
   });
 
+  // SQLite only: the gauges' readers here are the SQLite store's synchronous queries.
   test("the queue's gauges read the database when scraped", async () => {
     const db = openDatabase(":memory:");
     const c = new TestClock(T0);
