@@ -169,6 +169,7 @@ describe("/readyz", () => {
   });
 });
 
+// SQLite only: the probe's SQLite form, against a file's write lock, read-only mode and free space.
 describe("the database probe", () => {
   test("writes to a real database file; fails while another connection holds the write lock, or on a read-only one", async () => {
     const path = tempDatabasePath();

@@ -15,13 +15,12 @@
  * the run is not CI; in CI (CI set, as GitHub Actions sets it) a missing server fails the file, since
  * scripts/install-test-deps.sh installs it there.
  */
-import type { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
-import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import { createSqliteStore, type SqliteStore } from "../../src/store/sqlite/store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { POSTGRES_BIN, type RunningPostgres, startPostgres } from "./postgres.ts";
 
@@ -40,8 +39,9 @@ export interface StoreBackend {
    */
   another(store: Store): Promise<Store>;
   /**
-   * Runs `text` on `store`'s database beneath the Store interface, for a test that checks what is
-   * stored (a row count, a column the interface does not return). Placeholders are `$1, $2, ...`;
+   * Runs `text` on `store`'s database (this backend's, a fresh() one or a server's) beneath the
+   * Store interface, for a test that checks what is stored (a row count, a column the interface
+   * does not return). Placeholders are `$1, $2, ...`;
    * integers come back as numbers on both backends.
    */
   rows<T = Record<string, unknown>>(store: Store, text: string, params?: readonly Param[]): Promise<T[]>;
@@ -69,21 +69,17 @@ const REFUSED: Record<BackendName, Record<"unique" | "check", RegExp>> = {
 };
 
 function sqliteBackend(opened: Store[]): StoreBackend {
-  const databases = new WeakMap<Store, Database>();
   return {
     name: "SQLite",
     fresh: async () => {
-      const db = openDatabase(":memory:");
-      const store = createSqliteStore(db);
-      databases.set(store, db);
+      const store = createSqliteStore(openDatabase(":memory:"));
       opened.push(store);
       return store;
     },
     another: async (store) => store,
     serverDatabase: async () => undefined,
     rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
-      const db = databases.get(store);
-      if (!db) throw new Error("rows(): not a store of this backend's fresh()");
+      const { db } = store as SqliteStore;
       return db.query(text.replace(/\$(\d+)/g, "?$1")).all(...params) as T[];
     },
     refused: (kind) => REFUSED.SQLite[kind],
