@@ -4,12 +4,14 @@
  * "TITLE (PostgreSQL)" over openPostgresStore on the real server of test/support/postgres.ts. The
  * store contract (test/store/contract) and the queue, intake, delivery and console suites use it.
  *
- * Cost: one PostgreSQL server per call (start it once per file), one database per call, created
- * and migrated by the first fresh(), and one per serverDatabase() (a server migrates its own). Every later fresh() empties that database (every table but
- * schema_meta, sequences restarted, so ids start at 1 as on a new SQLite file) after closing the
- * stores the previous test opened: a few milliseconds instead of a CREATE DATABASE per test. The
- * server runs with fsync off, since these suites test what the store does, not what survives a
- * crash (the crash tests start their own server with PostgreSQL's defaults).
+ * Cost: one PostgreSQL server for the whole `bun test` run (started by the first file that needs
+ * it, 2-3 s), and per describe one database, a copy of one migrated at start, made by the first
+ * fresh(). Every later fresh() empties that database (every table but schema_meta, sequences
+ * restarted, so ids start at 1 as on a new SQLite file) after closing the stores the previous test
+ * opened: a few milliseconds instead of a CREATE DATABASE per test. serverDatabase() makes another
+ * copy for each server a test starts. The server runs with fsync off, since these suites test what
+ * the store does, not what survives a crash (the crash tests start their own server with
+ * PostgreSQL's defaults).
  *
  * PostgreSQL is skipped, with a message saying why, only when its binaries are not installed and
  * the run is not CI; in CI (CI set, as GitHub Actions sets it) a missing server fails the file, since
@@ -94,9 +96,36 @@ function numbers(row: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: string): StoreBackend {
+/**
+ * The suite's PostgreSQL server, shared by every file of one `bun test` process (which runs the
+ * files one after another): started by the first describe that needs it, shut down when the
+ * process exits (test/support/postgres.ts's exit hook). Its databases are copies of one migrated
+ * at start (CREATE DATABASE ... TEMPLATE), each under a name of its own.
+ */
+interface SharedPostgres {
+  readonly pg: RunningPostgres;
+  newDatabase(prefix: string): Promise<string>;
+}
+
+let shared: Promise<SharedPostgres> | undefined;
+
+async function startShared(): Promise<SharedPostgres> {
+  const pg = await startPostgres({ settings: { fsync: "off" } });
+  const template = "isched_migrated";
+  await (await openPostgresStore(await pg.createDatabase(template), { maxConnections: 1 })).close();
+  let made = 0;
+  return {
+    pg,
+    async newDatabase(prefix) {
+      const name = `${prefix}_${++made}`;
+      await pg.admin(`CREATE DATABASE ${name} OWNER ${pg.user} TEMPLATE ${template}`);
+      return pg.urlFor(name);
+    },
+  };
+}
+
+function postgresBackend(server: () => SharedPostgres, opened: Store[], prefix: string): StoreBackend {
   let url: string | undefined;
-  let servers = 0;
   const open = async () => {
     const store = await openPostgresStore(url!, { maxConnections: 4 });
     opened.push(store);
@@ -107,7 +136,7 @@ function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: s
     fresh: async () => {
       for (const s of opened.splice(0)) await s.close();
       if (url === undefined) {
-        url = await pg().createDatabase(database);
+        url = await server().newDatabase(prefix);
         return open();
       }
       const store = await open();
@@ -115,7 +144,7 @@ function postgresBackend(pg: () => RunningPostgres, opened: Store[], database: s
       return store;
     },
     another: async () => open(),
-    serverDatabase: () => pg().createDatabase(`${database}_server_${++servers}`),
+    serverDatabase: () => server().newDatabase(`${prefix}_server`),
     rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
       const rows = (await (store as PostgresStore).sql.unsafe(text, [...params])) as Record<
         string,
@@ -157,20 +186,20 @@ export function onBothBackends(title: string, cases: (b: StoreBackend) => void):
     return;
   }
   describe(`${title} (PostgreSQL)`, () => {
-    let pg: RunningPostgres | undefined;
+    let server: SharedPostgres | undefined;
     const opened: Store[] = [];
     beforeAll(async () => {
-      pg = await startPostgres({ settings: { fsync: "off" } });
+      shared ??= startShared();
+      server = await shared;
     }, START_MS);
     afterAll(async () => {
       for (const s of opened.splice(0)) await s.close();
-      await pg?.stop();
     });
-    const database = title
+    const prefix = title
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, "_")
       .replace(/^[^a-z_]+/, "")
-      .slice(0, 40);
-    cases(postgresBackend(() => pg!, opened, database || "suite"));
+      .slice(0, 30);
+    cases(postgresBackend(() => server!, opened, prefix || "suite"));
   });
 }
