@@ -19,6 +19,7 @@ import {
 } from "../support/isched.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
 import { type RunningSmtpServer, startSmtpServer } from "../support/smtp-server.ts";
+import { onBothBackends } from "../support/store-backends.ts";
 
 const PEER = generateDkimKey("rsa");
 const peerKey = loadSigningKey(PEER.privateKeyPem, "wk-peer.test", "k1");
@@ -73,24 +74,9 @@ beforeAll(async () => {
     ],
     hosts: [{ name: "keys.wk-peer.test", address: "127.0.0.1" }],
   });
-  isched = await startIsched({
-    domains: ["hooks.test", "boxes.test", "mail.test"],
-    deliver: [
-      { domain: "hooks.test", target: { kind: "webhook", url: `http://127.0.0.1:${webhook.port}/isched` } },
-      { domain: "boxes.test", target: { kind: "store" } },
-      { domain: "mail.test", target: { kind: "imip" } },
-    ],
-    webhookSecret: SECRET,
-    smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
-    imipFrom: "isched@mail.test",
-    dnsServer: dns.server,
-    ca: ca.caCertPem,
-  });
-  endpoint = `${isched.url}/.well-known/ischedule`;
 });
 
 afterAll(async () => {
-  await isched?.close();
   await dns?.stop();
   await smtp?.stop();
   webhook?.stop(true);
@@ -101,122 +87,147 @@ afterAll(async () => {
 const send = (recipients: string[], body: string) =>
   postAsPeer({ url: endpoint, key: peerKey, originator: "mailto:bernard@wk-peer.test", recipients, body });
 
-describe("webhook target", () => {
-  test("gets HMAC-signed JSON with the iTIP body, and its per-recipient answer is relayed", async () => {
-    const r = await send(
-      ["mailto:ann@hooks.test", "mailto:ghost@hooks.test"],
-      invitation({
+onBothBackends("local targets", (b) => {
+  beforeAll(async () => {
+    isched = await startIsched({
+      domains: ["hooks.test", "boxes.test", "mail.test"],
+      deliver: [
+        { domain: "hooks.test", target: { kind: "webhook", url: `http://127.0.0.1:${webhook.port}/isched` } },
+        { domain: "boxes.test", target: { kind: "store" } },
+        { domain: "mail.test", target: { kind: "imip" } },
+      ],
+      webhookSecret: SECRET,
+      smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
+      imipFrom: "isched@mail.test",
+      dnsServer: dns.server,
+      ca: ca.caCertPem,
+      database: await b.serverDatabase(),
+    });
+    endpoint = `${isched.url}/.well-known/ischedule`;
+  });
+  afterAll(async () => {
+    await isched?.close();
+  });
+
+  describe("webhook target", () => {
+    test("gets HMAC-signed JSON with the iTIP body, and its per-recipient answer is relayed", async () => {
+      const r = await send(
+        ["mailto:ann@hooks.test", "mailto:ghost@hooks.test"],
+        invitation({
+          uid: "wh-1",
+          organizer: "mailto:bernard@wk-peer.test",
+          attendees: ["mailto:ann@hooks.test", "mailto:ghost@hooks.test"],
+        }),
+      );
+      expect(r.status).toBe(200);
+      expect(statuses(r.text)).toEqual({
+        "mailto:ann@hooks.test": "2.0;Success",
+        "mailto:ghost@hooks.test": "3.7;Invalid calendar user",
+      });
+      const call = webhookCalls.at(-1)!;
+      expect(call.signatureOk).toBe(true);
+      expect(call.body).toMatchObject({
+        method: "REQUEST",
+        component: "VEVENT",
         uid: "wh-1",
-        organizer: "mailto:bernard@wk-peer.test",
-        attendees: ["mailto:ann@hooks.test", "mailto:ghost@hooks.test"],
-      }),
-    );
-    expect(r.status).toBe(200);
-    expect(statuses(r.text)).toEqual({
-      "mailto:ann@hooks.test": "2.0;Success",
-      "mailto:ghost@hooks.test": "3.7;Invalid calendar user",
+        dkim: { result: "pass", domain: "wk-peer.test" },
+      });
+      expect(String(call.body.calendar)).toContain("UID:wh-1");
+      // The peer published its key only at /.well-known/domainkey (no TXT record): the log says so.
+      const [{ r: reason } = { r: undefined }] = await b.rows<{ r: string }>(
+        isched.store,
+        "SELECT dkim_reason AS r FROM messages WHERE uid = 'wh-1'",
+      );
+      expect(reason).toBe("verified with the key from http/well-known (2048 bits)");
     });
-    const call = webhookCalls.at(-1)!;
-    expect(call.signatureOk).toBe(true);
-    expect(call.body).toMatchObject({
-      method: "REQUEST",
-      component: "VEVENT",
-      uid: "wh-1",
-      dkim: { result: "pass", domain: "wk-peer.test" },
+
+    test("answers free/busy with the webhook's VFREEBUSY reply", async () => {
+      const r = await send(
+        ["mailto:ann@hooks.test"],
+        freeBusyRequest({
+          uid: "wh-fb",
+          organizer: "mailto:bernard@wk-peer.test",
+          attendees: ["mailto:ann@hooks.test"],
+        }),
+      );
+      expect(statuses(r.text)).toEqual({ "mailto:ann@hooks.test": "2.0;Success" });
+      expect(r.text).toContain("FREEBUSY;FBTYPE=BUSY:20261202T090000Z/20261202T100000Z");
     });
-    expect(String(call.body.calendar)).toContain("UID:wh-1");
-    // The peer published its key only at /.well-known/domainkey (no TXT record): the log says so.
-    const reason = isched.db
-      .query<{ r: string }, []>("SELECT dkim_reason AS r FROM messages WHERE uid = 'wh-1'")
-      .get()?.r;
-    expect(reason).toBe("verified with the key from http/well-known (2048 bits)");
   });
 
-  test("answers free/busy with the webhook's VFREEBUSY reply", async () => {
-    const r = await send(
-      ["mailto:ann@hooks.test"],
-      freeBusyRequest({
-        uid: "wh-fb",
-        organizer: "mailto:bernard@wk-peer.test",
-        attendees: ["mailto:ann@hooks.test"],
-      }),
-    );
-    expect(statuses(r.text)).toEqual({ "mailto:ann@hooks.test": "2.0;Success" });
-    expect(r.text).toContain("FREEBUSY;FBTYPE=BUSY:20261202T090000Z/20261202T100000Z");
-  });
-});
-
-describe("store target", () => {
-  test("keeps the invitation in isched's inbox, readable through the API with the token", async () => {
-    const r = await send(
-      ["mailto:bob@boxes.test"],
-      invitation({
+  describe("store target", () => {
+    test("keeps the invitation in isched's inbox, readable through the API with the token", async () => {
+      const r = await send(
+        ["mailto:bob@boxes.test"],
+        invitation({
+          uid: "st-1",
+          organizer: "mailto:bernard@wk-peer.test",
+          attendees: ["mailto:bob@boxes.test"],
+        }),
+      );
+      expect(statuses(r.text)).toEqual({ "mailto:bob@boxes.test": "2.0;Success" });
+      const url = `${isched.consoleUrl}/api/v1/inbox?recipient=${encodeURIComponent("mailto:bob@boxes.test")}`;
+      expect((await fetch(url)).status).toBe(401);
+      const res = await fetch(url, { headers: { Authorization: `Bearer ${isched.apiToken}` } });
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as {
+        items: { uid: string; body: string; dkimResult: string; originator: string }[];
+      };
+      expect(page.items[0]).toMatchObject({
         uid: "st-1",
-        organizer: "mailto:bernard@wk-peer.test",
-        attendees: ["mailto:bob@boxes.test"],
-      }),
-    );
-    expect(statuses(r.text)).toEqual({ "mailto:bob@boxes.test": "2.0;Success" });
-    const url = `${isched.consoleUrl}/api/v1/inbox?recipient=${encodeURIComponent("mailto:bob@boxes.test")}`;
-    expect((await fetch(url)).status).toBe(401);
-    const res = await fetch(url, { headers: { Authorization: `Bearer ${isched.apiToken}` } });
-    expect(res.status).toBe(200);
-    const page = (await res.json()) as {
-      items: { uid: string; body: string; dkimResult: string; originator: string }[];
-    };
-    expect(page.items[0]).toMatchObject({
-      uid: "st-1",
-      dkimResult: "pass",
-      originator: "mailto:bernard@wk-peer.test",
+        dkimResult: "pass",
+        originator: "mailto:bernard@wk-peer.test",
+      });
+      expect(page.items[0]!.body).toContain("BEGIN:VCALENDAR");
     });
-    expect(page.items[0]!.body).toContain("BEGIN:VCALENDAR");
+
+    test("a free/busy query for a store-only user answers 5.3: the store cannot compute free/busy", async () => {
+      const r = await send(
+        ["mailto:bob@boxes.test"],
+        freeBusyRequest({
+          uid: "st-fb",
+          organizer: "mailto:bernard@wk-peer.test",
+          attendees: ["mailto:bob@boxes.test"],
+        }),
+      );
+      expect(statuses(r.text)).toEqual({ "mailto:bob@boxes.test": "5.3;No scheduling support for user" });
+    });
   });
 
-  test("a free/busy query for a store-only user answers 5.3: the store cannot compute free/busy", async () => {
-    const r = await send(
-      ["mailto:bob@boxes.test"],
-      freeBusyRequest({
-        uid: "st-fb",
-        organizer: "mailto:bernard@wk-peer.test",
-        attendees: ["mailto:bob@boxes.test"],
-      }),
-    );
-    expect(statuses(r.text)).toEqual({ "mailto:bob@boxes.test": "5.3;No scheduling support for user" });
+  describe("iMIP target", () => {
+    test("emails the invitation to the local user through a real SMTP server", async () => {
+      const before = smtp.messages.length;
+      const r = await send(
+        ["mailto:carol@mail.test"],
+        invitation({
+          uid: "im-1",
+          organizer: "mailto:bernard@wk-peer.test",
+          attendees: ["mailto:carol@mail.test"],
+          summary: "Budget review",
+        }),
+      );
+      expect(statuses(r.text)).toEqual({ "mailto:carol@mail.test": "1.1;Sent" });
+      await smtp.waitFor(before + 1, 5000);
+      const m = smtp.messages[before]!;
+      expect(m.mailFrom).toBe("isched@mail.test");
+      expect(m.rcptTo).toEqual(["carol@mail.test"]);
+      const parsed = await simpleParser(Buffer.from(m.raw));
+      expect(parsed.subject).toBe("Invitation: Budget review");
+      expect(parsed.replyTo?.text).toBe("bernard@wk-peer.test");
+      const calendar = parsed.attachments.find((a) => a.contentType === "text/calendar");
+      expect(calendar?.content.toString()).toContain("UID:im-1");
+    });
   });
-});
 
-describe("iMIP target", () => {
-  test("emails the invitation to the local user through a real SMTP server", async () => {
-    const before = smtp.messages.length;
-    const r = await send(
-      ["mailto:carol@mail.test"],
-      invitation({
-        uid: "im-1",
-        organizer: "mailto:bernard@wk-peer.test",
-        attendees: ["mailto:carol@mail.test"],
-        summary: "Budget review",
-      }),
-    );
-    expect(statuses(r.text)).toEqual({ "mailto:carol@mail.test": "1.1;Sent" });
-    await smtp.waitFor(before + 1, 5000);
-    const m = smtp.messages[before]!;
-    expect(m.mailFrom).toBe("isched@mail.test");
-    expect(m.rcptTo).toEqual(["carol@mail.test"]);
-    const parsed = await simpleParser(Buffer.from(m.raw));
-    expect(parsed.subject).toBe("Invitation: Budget review");
-    expect(parsed.replyTo?.text).toBe("bernard@wk-peer.test");
-    const calendar = parsed.attachments.find((a) => a.contentType === "text/calendar");
-    expect(calendar?.content.toString()).toContain("UID:im-1");
+  test("isched's own key record is served at /.well-known/domainkey for http/well-known retrieval", async () => {
+    const [{ selector }] = (await b.rows<{ selector: string }>(
+      isched.store,
+      "SELECT selector FROM dkim_keys WHERE domain = 'hooks.test'",
+    )) as [{ selector: string }];
+    const res = await fetch(`${isched.url}/.well-known/domainkey/hooks.test/${selector}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toStartWith("text/plain");
+    expect(await res.text()).toMatch(/^v=DKIM1; k=rsa; h=sha256; s=ischedule; p=MII[A-Za-z0-9+/=]+\r\n$/);
+    expect((await fetch(`${isched.url}/.well-known/domainkey/hooks.test/nope`)).status).toBe(404);
   });
-});
-
-test("isched's own key record is served at /.well-known/domainkey for http/well-known retrieval", async () => {
-  const selector = isched.db
-    .query<{ selector: string }, []>("SELECT selector FROM dkim_keys WHERE domain = 'hooks.test'")
-    .get()!.selector;
-  const res = await fetch(`${isched.url}/.well-known/domainkey/hooks.test/${selector}`);
-  expect(res.status).toBe(200);
-  expect(res.headers.get("content-type")).toStartWith("text/plain");
-  expect(await res.text()).toMatch(/^v=DKIM1; k=rsa; h=sha256; s=ischedule; p=MII[A-Za-z0-9+/=]+\r\n$/);
-  expect((await fetch(`${isched.url}/.well-known/domainkey/hooks.test/nope`)).status).toBe(404);
 });
