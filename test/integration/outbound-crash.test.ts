@@ -3,6 +3,7 @@
  * queued deliveries to isched B over HTTPS; A is killed with SIGKILL while deliveries are in flight,
  * then started again. Every message reaches B, and B holds each exactly once (the stable
  * iSchedule-Message-ID lets it drop a duplicate sent just before the kill).
+ * SQLite only: A's queue is filled in its data folder's file (PostgreSQL: fault-kill9-postgres.test.ts).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -5,6 +5,7 @@
  * with only some of them, and no attempt without its delivery update; start-up recovery must put
  * every in-flight delivery back in the queue. Eight rounds on the same file, each also taking over
  * the stale data lock the killed child left behind.
+ * SQLite only: a database file's transactions and data lock (PostgreSQL's: fault-kill9-postgres.test.ts).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
