@@ -34,19 +34,16 @@ import { loadSigningKey } from "../../src/dkim/sign.ts";
 import { DEFAULT_LEASE_MS } from "../../src/queue/queue.ts";
 import { ED_PRIVATE, ED_PUBLIC } from "../support/dkim-fixtures.ts";
 import { type RunningDnsmasq, startDnsmasq } from "../support/dnsmasq.ts";
-import { invitation, statuses } from "../support/isched.ts";
+import { drained, MixedLoad, REMOTE_USER, tally } from "../support/mixed-load.ts";
 import { createTestCa, type TestCa } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
-import { rawExchange } from "../support/raw-http.ts";
 import { type RecordingWebhook, startRecordingWebhook } from "../support/recording-webhook.ts";
 import { type ServedBinary, serveBinary } from "../support/serve-binary.ts";
 import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
-import { signedPostBytes } from "../support/signed-post.ts";
 
 const KILLS = 20;
 const INBOUND_WORKERS = 4;
 const OUTBOUND_WORKERS = 2;
-const LOCAL_USERS = ["mailto:ann@a.test", "mailto:bob@a.test"];
 const peerKey = loadSigningKey(ED_PRIVATE, "peer.test", "s1");
 
 let dir: string;
@@ -59,16 +56,7 @@ let a: ServeProcess | undefined;
 let aArgs: string[];
 let token: string;
 const ports = { a: 0, console: 0, b: 0 };
-
-/** What A answered as accepted: "uid recipient". */
-const accepted = new Set<string>();
-/** Submissions that got no answer (A died meanwhile): they may or may not have been stored. */
-const unanswered: string[] = [];
-const unexpected: string[] = [];
-let inboundResends = 0;
-let stopLoad = false;
-
-const key = (uid: string, recipient: string) => `${uid} ${recipient.toLowerCase()}`;
+let load: MixedLoad;
 
 /** Deliveries A found in flight at its restarts and put back in the queue (from its log). */
 let recovered = 0;
@@ -229,66 +217,6 @@ function uidsInA(): Set<string> {
   }
 }
 
-/** A peer's sender: a new invitation, then the same bytes again until A answers. */
-async function inboundWorker(w: number): Promise<void> {
-  for (let n = 0; !stopLoad; n++) {
-    const uid = `in-${w}-${n}`;
-    const body = invitation({ uid, organizer: "mailto:bernard@peer.test", attendees: LOCAL_USERS });
-    const bytes = signedPostBytes({
-      key: peerKey,
-      originator: "mailto:bernard@peer.test",
-      recipients: LOCAL_USERS,
-      body,
-    });
-    for (let tries = 0; ; tries++) {
-      if (tries > 0) inboundResends++;
-      const answer = await rawExchange({ port: ports.a, request: bytes, timeoutMs: 10_000 }).catch(
-        () => undefined,
-      );
-      if (answer === undefined || answer.status === 503) {
-        await Bun.sleep(100);
-        continue;
-      }
-      if (answer.status !== 200)
-        unexpected.push(`${uid}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`);
-      const got = statuses(answer.text);
-      for (const r of LOCAL_USERS) {
-        const status = got[r] ?? "";
-        if (/^(2\.0|1\.1|1\.2);/.test(status)) accepted.add(key(uid, r));
-        else unexpected.push(`${uid} ${r}: ${status || "no status"}`);
-      }
-      break;
-    }
-  }
-}
-
-/** An organiser's calendar server submitting invitations for b.test through A's API. */
-async function outboundWorker(w: number): Promise<void> {
-  for (let n = 0; !stopLoad; n++) {
-    const uid = `out-${w}-${n}`;
-    const answer = await fetch(`http://127.0.0.1:${ports.console}/api/v1/messages`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "text/calendar" },
-      body: invitation({ uid, organizer: "mailto:alice@a.test", attendees: ["mailto:carol@b.test"] }),
-      signal: AbortSignal.timeout(10_000),
-    }).catch(() => undefined);
-    if (answer === undefined) {
-      unanswered.push(uid);
-      await Bun.sleep(100);
-      continue;
-    }
-    if (answer.status === 202) accepted.add(key(uid, "mailto:carol@b.test"));
-    else unexpected.push(`${uid}: HTTP ${answer.status} ${(await answer.text()).slice(0, 200)}`);
-  }
-}
-
-async function drained(s: { api: (path: string) => Promise<Response> }): Promise<boolean> {
-  const res = await s.api("/overview");
-  if (res.status !== 200) return false;
-  const overview = (await res.json()) as { queue: Record<string, number> };
-  return (overview.queue.queued ?? 0) === 0 && (overview.queue["in-flight"] ?? 0) === 0;
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "isched-kill9-"));
   ca = createTestCa();
@@ -361,11 +289,12 @@ beforeAll(async () => {
   ];
   await startA();
   token = readFileSync(join(dir, "a-data", "api-token"), "utf8").trim();
+  load = new MixedLoad({ endpointPort: ports.a, consolePort: ports.console, token: () => token, peerKey });
 }, 60_000);
 
 afterAll(async () => {
-  stopLoad = true;
   a?.process.kill("SIGKILL");
+  await load?.stop();
   await a?.process.exited;
   await b?.stop();
   await hookA?.stop();
@@ -377,10 +306,7 @@ afterAll(async () => {
 
 test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted is lost, nothing delivered twice, the queues drain`, async () => {
   const started = Date.now();
-  const load = Promise.all([
-    ...Array.from({ length: INBOUND_WORKERS }, (_, w) => inboundWorker(w)),
-    ...Array.from({ length: OUTBOUND_WORKERS }, (_, w) => outboundWorker(w)),
-  ]);
+  load.start({ inbound: INBOUND_WORKERS, outbound: OUTBOUND_WORKERS });
   const killedAfterMs: number[] = [];
   for (let k = 0; k < KILLS; k++) {
     const delayMs = 200 + Math.floor(Math.random() * 1300);
@@ -391,15 +317,14 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
     a!.process.kill("SIGKILL");
     await a!.process.exited;
     noteBrokenLeases(runs.length - 1);
-    const before = [...accepted].map((x) => x.split(" ")[0]!);
+    const before = load.acceptedUids();
     await startA();
     // Every request accepted before the kill is still there.
     const held = uidsInA();
     const lost = before.filter((uid) => !held.has(uid));
     expect({ kill: k + 1, lost }).toEqual({ kill: k + 1, lost: [] });
   }
-  stopLoad = true;
-  await load;
+  await load.stop();
   const loadEndedAt = Date.now();
   noteRecovery(a!);
 
@@ -408,7 +333,7 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
   const apiA = api({ consoleUrl: `http://127.0.0.1:${ports.console}` }, token);
   const apiB = api(b, b.token);
   const end = Date.now() + 60_000;
-  while (!((await drained({ api: apiA })) && (await drained({ api: apiB })))) {
+  while (!((await drained(apiA)) && (await drained(apiB)))) {
     if (Date.now() > end)
       throw new Error(
         `the queues did not drain within 60 s of the last restart\n${storyOfStuck().join("\n")}`,
@@ -423,33 +348,21 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
   const statesA = await states(apiA);
   const statesB = await states(apiB);
 
-  const atA = new Map<string, Set<string>>();
-  const atB = new Map<string, Set<string>>();
-  const note = (into: Map<string, Set<string>>, hook: RecordingWebhook) => {
-    for (const d of hook.deliveries)
-      for (const r of d.recipients) {
-        const k = key(d.uid ?? "", r);
-        into.set(k, new Set([...(into.get(k) ?? []), d.messageId]));
-      }
-  };
-  note(atA, hookA);
-  note(atB, hookB);
-  const postsOf = (hook: RecordingWebhook) => hook.deliveries.reduce((n, d) => n + d.recipients.length, 0);
-  const repeatsA = postsOf(hookA) - atA.size;
-  const repeatsB = postsOf(hookB) - atB.size;
+  const { at: atA, repeats: repeatsA } = tally(hookA);
+  const { at: atB, repeats: repeatsB } = tally(hookB);
 
-  const acceptedIn = [...accepted].filter((k) => k.startsWith("in-"));
-  const acceptedOut = [...accepted].filter((k) => k.startsWith("out-"));
+  const acceptedIn = [...load.accepted].filter((k) => k.startsWith("in-"));
+  const acceptedOut = [...load.accepted].filter((k) => k.startsWith("out-"));
   console.log(
     `${KILLS} kills (after ${killedAfterMs.join(", ")} ms) in ${Math.round((loadEndedAt - started) / 1000)} s; ` +
-      `inbound accepted ${acceptedIn.length} (${inboundResends} requests sent again after no answer), ` +
-      `outbound accepted ${acceptedOut.length} (${unanswered.length} submissions unanswered); ` +
+      `inbound accepted ${acceptedIn.length} (${load.inboundResends} requests sent again after no answer), ` +
+      `outbound accepted ${acceptedOut.length} (${load.unanswered.length} submissions unanswered); ` +
       `drained ${drainMs} ms after the load; repeats of one message id at A's webhook ${repeatsA} ` +
       `(${recovered} deliveries found in flight at the restarts), at B's ${repeatsB}; ` +
       `A ${JSON.stringify(statesA)}, B ${JSON.stringify(statesB)}; ${timings()}`,
   );
 
-  expect(unexpected).toEqual([]);
+  expect(load.unexpected).toEqual([]);
   expect(acceptedIn.length).toBeGreaterThan(50);
   expect(acceptedOut.length).toBeGreaterThan(20);
   // Nothing accepted is lost.
@@ -463,7 +376,7 @@ test(`${KILLS} kill -9 under mixed inbound and outbound load: nothing accepted i
   expect(repeatsB).toBe(0);
   expect(repeatsA).toBeLessThanOrEqual(recovered);
   // A submission that got no answer was delivered at most once (it may not have been stored).
-  for (const uid of unanswered) expect((atB.get(key(uid, "mailto:carol@b.test"))?.size ?? 0) <= 1).toBe(true);
+  for (const uid of load.unanswered) expect((atB.get(`${uid} ${REMOTE_USER}`)?.size ?? 0) <= 1).toBe(true);
   expect(storyOfStuck()).toEqual([]);
   expect(Object.keys(statesA).filter((s) => s !== "delivered" && (statesA[s] ?? 0) > 0)).toEqual([]);
   expect(Object.keys(statesB).filter((s) => s !== "delivered" && (statesB[s] ?? 0) > 0)).toEqual([]);

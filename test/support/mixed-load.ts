@@ -45,7 +45,7 @@ export class MixedLoad {
     ]);
   }
 
-  /** Ends the load once each worker's request in progress is answered. */
+  /** Ends the load once each worker's request in progress is answered (or, with A down, given up). */
   async stop(): Promise<void> {
     this.#stop = true;
     await this.#running;
@@ -75,6 +75,8 @@ export class MixedLoad {
           timeoutMs: 10_000,
         }).catch(() => undefined);
         if (answer === undefined || answer.status === 503) {
+          // Stopped: a request never answered was never accepted, so nothing is owed for it.
+          if (this.#stop) return;
           await Bun.sleep(100);
           continue;
         }
