@@ -16,7 +16,10 @@ import type { SqliteStore } from "../../src/store/sqlite/store.ts";
 
 export interface TestServer extends RunningServer {
   readonly dataDir: string;
-  /** The SQLite connection under the server's store, for tests that look at the rows themselves. */
+  /**
+   * The SQLite connection under the server's store, for tests that look at the rows themselves;
+   * undefined on a server started with `database` (PostgreSQL): use StoreBackend.rows() there.
+   */
   readonly db: Database;
   /** Stops the server and removes its data folder. */
   close(): Promise<void>;
