@@ -18,6 +18,7 @@
  * scripts/install-test-deps.sh installs it there.
  */
 import { afterAll, beforeAll, describe } from "bun:test";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
@@ -111,6 +112,7 @@ let shared: Promise<SharedPostgres> | undefined;
 
 async function startShared(): Promise<SharedPostgres> {
   const pg = await startPostgres({ settings: { fsync: "off" } });
+  reapWhenDone(pg);
   const template = "isched_migrated";
   await (await openPostgresStore(await pg.createDatabase(template), { maxConnections: 1 })).close();
   let made = 0;
@@ -122,6 +124,22 @@ async function startShared(): Promise<SharedPostgres> {
       return pg.urlFor(name);
     },
   };
+}
+
+/**
+ * `bun test` ends its process without an "exit" event, so postgres.ts's exit hook does not run for
+ * a server still up at the end of the run, and nothing else knows which file is the last: a small
+ * shell, detached, waits for this process to end, then shuts the shared server down at once (SIGQUIT
+ * to the postmaster: its data is thrown away) and removes its folder.
+ */
+function reapWhenDone(pg: RunningPostgres): void {
+  const script = [
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done`,
+    `pid=$(head -n 1 '${pg.dir}/data/postmaster.pid' 2>/dev/null) && kill -QUIT "$pid" 2>/dev/null`,
+    `n=0; while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done`,
+    `rm -rf '${pg.dir}'`,
+  ].join("\n");
+  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
 }
 
 function postgresBackend(server: () => SharedPostgres, opened: Store[], prefix: string): StoreBackend {
