@@ -44,8 +44,8 @@ export interface StoreBackend {
   /**
    * Runs `text` on `store`'s database (this backend's, a fresh() one or a server's) beneath the
    * Store interface, for a test that checks what is stored (a row count, a column the interface
-   * does not return). Placeholders are `$1, $2, ...`;
-   * integers come back as numbers on both backends.
+   * does not return). Placeholders are `$1, $2, ...`; integers come back as numbers on both
+   * backends (on PostgreSQL any all-digit string does: do not select digit-only text with it).
    */
   rows<T = Record<string, unknown>>(store: Store, text: string, params?: readonly Param[]): Promise<T[]>;
   /**
@@ -99,9 +99,9 @@ function numbers(row: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * The suite's PostgreSQL server, shared by every file of one `bun test` process (which runs the
- * files one after another): started by the first describe that needs it, shut down when the
- * process exits (test/support/postgres.ts's exit hook). Its databases are copies of one migrated
- * at start (CREATE DATABASE ... TEMPLATE), each under a name of its own.
+ * files one after another): started by the first describe that needs it, shut down once the
+ * process has ended (reapWhenDone). Its databases are copies of one migrated at start (CREATE
+ * DATABASE ... TEMPLATE), each under a name of its own.
  */
 interface SharedPostgres {
   readonly pg: RunningPostgres;
