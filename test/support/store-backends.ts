@@ -5,8 +5,8 @@
  * store contract (test/store/contract) and the queue, intake, delivery and console suites use it.
  *
  * Cost: one PostgreSQL server for the whole `bun test` run (started by the first file that needs
- * it, 2-3 s), and per describe one database, a copy of one migrated at start, made by the first
- * fresh(). Every later fresh() empties that database (every table but schema_meta, sequences
+ * it, 2-3 s), and per describe one database, a copy of one migrated at start, made in the
+ * describe's beforeAll. Every fresh() empties that database (every table but schema_meta, sequences
  * restarted, so ids start at 1 as on a new SQLite file) after closing the stores the previous test
  * opened: a few milliseconds instead of a CREATE DATABASE per test. serverDatabase() makes another
  * copy for each server a test starts. The server runs with fsync off, since these suites test what
@@ -115,6 +115,10 @@ async function startShared(): Promise<SharedPostgres> {
   reapWhenDone(pg);
   const template = "isched_migrated";
   await (await openPostgresStore(await pg.createDatabase(template), { maxConnections: 1 })).close();
+  // The migrating session may outlive close() by a few milliseconds, and CREATE DATABASE waits
+  // for a template's sessions to end.
+  const sessions = `SELECT count(*) FROM pg_stat_activity WHERE datname = '${template}'`;
+  for (let i = 0; i < 100 && (await pg.admin(sessions)) !== "0"; i++) await Bun.sleep(50);
   let made = 0;
   return {
     pg,
@@ -129,7 +133,7 @@ async function startShared(): Promise<SharedPostgres> {
 /**
  * `bun test` ends its process without an "exit" event, so postgres.ts's exit hook does not run for
  * a server still up at the end of the run, and nothing else knows which file is the last: a small
- * shell, detached, waits for this process to end, then shuts the shared server down at once (SIGQUIT
+ * shell waits for this process to end, then shuts the shared server down at once (SIGQUIT
  * to the postmaster: its data is thrown away) and removes its folder.
  */
 function reapWhenDone(pg: RunningPostgres): void {
@@ -139,13 +143,17 @@ function reapWhenDone(pg: RunningPostgres): void {
     `n=0; while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done`,
     `rm -rf '${pg.dir}'`,
   ].join("\n");
-  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
+  // Started from a shell that exits at once, in a session of its own: bun test kills the processes a
+  // test (or hook) leaves running when it times out, and the reaper must survive that.
+  spawn("sh", ["-c", 'setsid sh -c "$0" </dev/null >/dev/null 2>&1 &', script], { stdio: "ignore" });
 }
 
-function postgresBackend(server: () => SharedPostgres, opened: Store[], prefix: string): StoreBackend {
-  let url: string | undefined;
+function postgresBackend(
+  o: { server: () => SharedPostgres; url: () => string; prefix: string },
+  opened: Store[],
+): StoreBackend {
   const open = async () => {
-    const store = await openPostgresStore(url!, { maxConnections: 4 });
+    const store = await openPostgresStore(o.url(), { maxConnections: 4 });
     opened.push(store);
     return store;
   };
@@ -153,16 +161,12 @@ function postgresBackend(server: () => SharedPostgres, opened: Store[], prefix: 
     name: "PostgreSQL",
     fresh: async () => {
       for (const s of opened.splice(0)) await s.close();
-      if (url === undefined) {
-        url = await server().newDatabase(prefix);
-        return open();
-      }
       const store = await open();
       await empty(store as PostgresStore);
       return store;
     },
     another: async () => open(),
-    serverDatabase: () => server().newDatabase(`${prefix}_server`),
+    serverDatabase: () => o.server().newDatabase(`${o.prefix}_server`),
     rows: async <T>(store: Store, text: string, params: readonly Param[] = []) => {
       const rows = (await (store as PostgresStore).sql.unsafe(text, [...params])) as Record<
         string,
@@ -204,20 +208,24 @@ export function onBothBackends(title: string, cases: (b: StoreBackend) => void):
     return;
   }
   describe(`${title} (PostgreSQL)`, () => {
+    const prefix =
+      title
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, "_")
+        .replace(/^[^a-z_]+/, "")
+        .slice(0, 30) || "suite";
     let server: SharedPostgres | undefined;
+    let url: string | undefined;
     const opened: Store[] = [];
+    // The describe's database is made here, under the hook's time limit rather than a test's.
     beforeAll(async () => {
       shared ??= startShared();
       server = await shared;
+      url = await server.newDatabase(prefix);
     }, START_MS);
     afterAll(async () => {
       for (const s of opened.splice(0)) await s.close();
     });
-    const prefix = title
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, "_")
-      .replace(/^[^a-z_]+/, "")
-      .slice(0, 30);
-    cases(postgresBackend(() => server!, opened, prefix || "suite"));
+    cases(postgresBackend({ server: () => server!, url: () => url!, prefix }, opened));
   });
 }
