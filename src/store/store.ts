@@ -186,7 +186,10 @@ export interface Store {
   /**
    * Stores a message (its replay key and iTIP keys claimed) and its deliveries in one transaction.
    * Throws ReplayConflictError for a replay key in force, ItipCopyError when every claimed
-   * recipient's copy is held by an earlier message (nothing stored then).
+   * recipient's copy is held by an earlier message (nothing stored then). Resolves only once the
+   * message is committed; an implementation may commit accepts that arrive together in one
+   * transaction (SQLite does: sqlite/group-commit.ts), each one all or nothing and claiming its keys
+   * in arrival order, as if each had its own.
    */
   accept(o: {
     message: NewMessage & { uuid: string; receivedAt: number };

@@ -18,10 +18,23 @@ afterEach(removeTempDirs);
 
 const CHILD = join(import.meta.dir, "crash-child.ts");
 const LEASE_CHILD = join(import.meta.dir, "lease-child.ts");
+const BATCH_CHILD = join(import.meta.dir, "crash-batch-child.ts");
 
-/** Runs the child until it has reported `killAfter` accepted messages, then kills it with SIGKILL. */
-async function runAndKill(path: string, round: number, killAfter: number): Promise<Map<string, number>> {
-  const child = Bun.spawn([process.execPath, CHILD, path, String(round)], { stdout: "pipe", stderr: "pipe" });
+/**
+ * Runs the child until it has reported `killAfter` accepted messages, then kills it with SIGKILL.
+ * The accepted messages' uuids with their numbers of deliveries; `replays` gets the replay keys the
+ * child reported refused.
+ */
+async function runAndKill(
+  path: string,
+  round: number,
+  killAfter: number,
+  o: { child?: string; replays?: Set<string> } = {},
+): Promise<Map<string, number>> {
+  const child = Bun.spawn([process.execPath, o.child ?? CHILD, path, String(round)], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const accepted = new Map<string, number>();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -31,6 +44,8 @@ async function runAndKill(path: string, round: number, killAfter: number): Promi
     for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
       const m = /^accepted (\S+) (\d+)$/.exec(buffer.slice(0, nl));
       if (m) accepted.set(m[1]!, Number(m[2]));
+      const replay = /^replay (\S+)$/.exec(buffer.slice(0, nl));
+      if (replay) o.replays?.add(replay[1]!);
       buffer = buffer.slice(nl + 1);
     }
     if (!killed && accepted.size >= killAfter) {
@@ -113,6 +128,35 @@ describe("a crash (kill -9) of a process using the queue", () => {
         "in-flight": 0,
         broken: before.broken + report.broken.length,
       });
+      db.close();
+    }
+  }, 60_000);
+});
+
+describe("a crash (kill -9) of a process whose accepts share transactions (group commit)", () => {
+  test("loses no answered message, stores each whole, and keeps every refused replay's key with one stored message", async () => {
+    const path = tempDatabasePath();
+    const killAfter = [40, 150, 90, 300, 60];
+    for (const [i, threshold] of killAfter.entries()) {
+      const replays = new Set<string>();
+      const reported = await runAndKill(path, i + 1, threshold, { child: BATCH_CHILD, replays });
+      const db = openDatabase(path);
+      expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+      const messages = db
+        .query<{ uuid: string; summary: string; n: number }, []>(
+          `SELECT m.uuid, m.summary, count(d.id) AS n FROM messages m
+           LEFT JOIN deliveries d ON d.message_id = m.id GROUP BY m.id`,
+        )
+        .all();
+      for (const m of messages) expect(`deliveries=${m.n}`).toBe(m.summary);
+      const stored = new Map(messages.map((m) => [m.uuid, m.n]));
+      for (const [uuid, n] of reported) expect(stored.get(uuid)).toBe(n);
+      // The replays the child was told of: their key is held by a message that was stored.
+      expect(replays.size).toBeGreaterThan(0);
+      const holder = db.query<{ n: number }, [string]>(
+        "SELECT count(*) AS n FROM replay_keys k JOIN messages m ON m.id = k.message_id WHERE k.key = ?",
+      );
+      for (const key of replays) expect({ key, n: holder.get(key)!.n }).toEqual({ key, n: 1 });
       db.close();
     }
   }, 60_000);

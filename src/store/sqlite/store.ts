@@ -55,6 +55,7 @@ import {
   wakeWaiting,
 } from "./deliveries.ts";
 import { allKeys, insertKey, keysOfDomain, setKeyState } from "./dkim-keys.ts";
+import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import { probeWrite } from "./health-probe.ts";
 import { inbox } from "./inbox.ts";
 import { claimItipKeys, noteResent } from "./itip-keys.ts";
@@ -76,13 +77,22 @@ import { spaceFacts } from "./retention.ts";
 import { capabilitiesSerial, getSetting, setAdminPasswordHash, setSetting } from "./settings.ts";
 
 /** Opens (locks, migrates) the database at `path` and returns the store over it; close() closes it. */
-export function openSqliteStore(path: string, options: OpenDatabaseOptions = {}): SqliteStore {
-  return new SqliteStore(openDatabase(path, options), undefined, dirname(path));
+export function openSqliteStore(
+  path: string,
+  options: OpenDatabaseOptions & { groupCommit?: GroupCommitOptions } = {},
+): SqliteStore {
+  return new SqliteStore(openDatabase(path, options), {
+    dir: dirname(path),
+    groupCommit: options.groupCommit,
+  });
 }
 
 /** The SQLite store over `db` (opened, locked and migrated by openDatabase). */
-export function createSqliteStore(db: Database, o: { onClose?: () => void } = {}): SqliteStore {
-  return new SqliteStore(db, o.onClose);
+export function createSqliteStore(
+  db: Database,
+  o: { onClose?: () => void; groupCommit?: GroupCommitOptions } = {},
+): SqliteStore {
+  return new SqliteStore(db, o);
 }
 
 export class SqliteStore implements Store {
@@ -93,27 +103,34 @@ export class SqliteStore implements Store {
   /** The database's folder, whose file system probeWrite checks for room. */
   readonly #dir: string | undefined;
 
-  constructor(db: Database, onClose?: () => void, dir?: string) {
+  /** Accepts arriving together share one transaction (group-commit.ts). */
+  readonly #accepts: GroupCommit;
+
+  constructor(
+    db: Database,
+    o: { onClose?: () => void; dir?: string; groupCommit?: GroupCommitOptions } = {},
+  ) {
     this.db = db;
-    this.#onClose = onClose;
-    this.#dir = dir;
+    this.#onClose = o.onClose;
+    this.#dir = o.dir;
+    this.#accepts = new GroupCommit(db, o.groupCommit);
   }
 
+  /** Resolves once the transaction it shares with the accepts that arrived with it has committed. */
   async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
     const db = this.db;
-    return db
-      .transaction((): StoredMessage => {
-        const messageId = insertMessage(db, o.message);
-        const claims = o.message.itipKeys;
-        const copies = claims
-          ? claimItipKeys(db, { ...claims, messageId, nowMs: o.message.receivedAt })
-          : new Map<string, number>();
-        if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
-          throw new ItipCopyError(copies);
-        const fresh = o.deliveries.filter((d) => !copies.has(d.recipient));
-        return { messageId, deliveryIds: this.#insertDeliveries(messageId, fresh, o.nowMs), copies };
-      })
-      .immediate();
+    const { body } = o.message;
+    return this.#accepts.run((): StoredMessage => {
+      const messageId = insertMessage(db, o.message);
+      const claims = o.message.itipKeys;
+      const copies = claims
+        ? claimItipKeys(db, { ...claims, messageId, nowMs: o.message.receivedAt })
+        : new Map<string, number>();
+      if (claims && claims.keys.length > 0 && copies.size === claims.keys.length)
+        throw new ItipCopyError(copies);
+      const fresh = o.deliveries.filter((d) => !copies.has(d.recipient));
+      return { messageId, deliveryIds: this.#insertDeliveries(messageId, fresh, o.nowMs), copies };
+    }, body.length);
   }
 
   async addDeliveries(o: { messageId: number; deliveries: readonly DeliveryToStore[]; nowMs: number }) {
@@ -426,6 +443,8 @@ export class SqliteStore implements Store {
   }
 
   async close() {
+    // Accepts still waiting for their batch are committed (and answered) first.
+    this.#accepts.flush();
     // SQLite folds the WAL back and removes it when the last connection closes; with another one
     // open (`isched queue`, a backup, an sqlite3 shell) it would leave it behind: empty it here. A
     // reader in a transaction keeps it busy, which is no error: the WAL is committed data all the same.

@@ -1,0 +1,175 @@
+/**
+ * Group commit in the SQLite store (src/store/sqlite/group-commit.ts): accepts made together share
+ * one transaction, each answered once it has committed, each all or nothing on its own, and claiming
+ * its replay and iTIP keys in the order the accepts were made.
+ */
+import type { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { DeliveryQueue } from "../../src/queue/queue.ts";
+import { ItipCopyError, ReplayConflictError } from "../../src/store/errors.ts";
+import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { createSqliteStore } from "../../src/store/sqlite/store.ts";
+import { invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
+import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
+
+afterEach(removeTempDirs);
+
+const count = (db: Database, sql: string): number => db.query<{ n: number }, []>(sql).get()!.n;
+
+/** WAL frames written since the last TRUNCATE checkpoint. */
+function walFrames(db: Database): number {
+  return db.query<{ log: number }, []>("PRAGMA wal_checkpoint(PASSIVE)").get()!.log;
+}
+
+function setUp() {
+  const db = openDatabase(tempDatabasePath());
+  const clock = new TestClock();
+  const store = createSqliteStore(db);
+  return { db, clock, store, queue: new DeliveryQueue(store, queueOptions(clock)) };
+}
+
+describe("group commit", () => {
+  test("sixteen accepts made together write under a third of the WAL frames of sixteen made one by one", async () => {
+    const { db, queue } = setUp();
+    const one = (i: number) =>
+      queue.accept(
+        invitation({ uid: `event-${i}`, direction: "inbound", intake: "ischedule" }),
+        recipients(1),
+      );
+    await one(-1);
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    for (let i = 0; i < 16; i++) await one(i);
+    const alone = walFrames(db);
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    const together = await Promise.all(Array.from({ length: 16 }, (_, i) => one(100 + i)));
+    const grouped = walFrames(db);
+    expect(together.map((a) => a.deliveryIds.length)).toEqual(Array(16).fill(1));
+    expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(33);
+    expect(alone).toBeGreaterThanOrEqual(16 * 5);
+    expect(grouped * 3).toBeLessThan(alone);
+    db.close();
+  });
+
+  test("each accept is answered only once its batch has committed: a second connection sees it then", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(new TestClock()));
+    const reader = openDatabase(path, { readOnly: true });
+    const seen: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        queue.accept(invitation({ uid: `event-${i}` }), recipients(2)).then((a) => {
+          seen.push(count(reader, `SELECT count(*) AS n FROM deliveries WHERE message_id = ${a.messageId}`));
+        }),
+      ),
+    );
+    expect(seen).toEqual(Array(8).fill(2));
+    reader.close();
+    db.close();
+  });
+
+  test("two accepts of one replay key in one batch: the first is stored, the second refused as a replay, the rest stored", async () => {
+    const { db, clock, queue } = setUp();
+    const replay = { key: "dkim\npeer.example\nmsg-1\nBH", expiresAt: clock.ms + 60_000 };
+    const results = await Promise.allSettled([
+      queue.accept(invitation({ uid: "before" }), recipients(1)),
+      queue.accept(invitation({ uid: "first", replay }), recipients(2)),
+      queue.accept(invitation({ uid: "second", replay }), recipients(2)),
+      queue.accept(invitation({ uid: "after" }), recipients(1)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    const refused = results[2] as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(ReplayConflictError);
+    expect((refused.reason as ReplayConflictError).key).toBe(replay.key);
+    const first = (results[1] as PromiseFulfilledResult<{ messageId: number }>).value;
+    expect(await queue.replayHolder(replay.key)).toBe(first.messageId);
+    expect(db.query("SELECT uid FROM messages ORDER BY id").all()).toEqual([
+      { uid: "before" },
+      { uid: "first" },
+      { uid: "after" },
+    ]);
+    expect(count(db, "SELECT count(*) AS n FROM deliveries")).toBe(4);
+    db.close();
+  });
+
+  test("a copy held by an earlier accept of the same batch is refused as a copy; a failing accept fails alone", async () => {
+    const { db, clock, queue } = setUp();
+    const itipKeys = (key: string) => ({
+      keys: [{ recipient: "mailto:user0@peer.example", key }],
+      expiresAt: clock.ms + 60_000,
+    });
+    const results = await Promise.allSettled([
+      queue.accept(invitation({ uid: "a", itipKeys: itipKeys("copy-key") }), recipients(1)),
+      queue.accept(invitation({ uid: "a-again", itipKeys: itipKeys("copy-key") }), recipients(1)),
+      // Two deliveries to one recipient break deliveries' UNIQUE (message_id, recipient).
+      queue.accept(invitation({ uid: "broken" }), [...recipients(1), ...recipients(1)]),
+      queue.accept(invitation({ uid: "b" }), recipients(3)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled"]);
+    const copy = (results[1] as PromiseRejectedResult).reason as ItipCopyError;
+    expect(copy).toBeInstanceOf(ItipCopyError);
+    const a = (results[0] as PromiseFulfilledResult<{ messageId: number }>).value;
+    expect([...copy.held]).toEqual([["mailto:user0@peer.example", a.messageId]]);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toContain("UNIQUE");
+    expect(db.query("SELECT uid FROM messages ORDER BY id").all()).toEqual([{ uid: "a" }, { uid: "b" }]);
+    expect(count(db, "SELECT count(*) AS n FROM deliveries")).toBe(4);
+    expect(count(db, "SELECT count(*) AS n FROM itip_keys")).toBe(1);
+    db.close();
+  });
+
+  test("an error that ends the whole transaction rejects every accept of the batch and stores none", async () => {
+    const { db, queue } = setUp();
+    // RAISE(ROLLBACK) ends the transaction as SQLITE_FULL or an I/O error would.
+    db.run(`CREATE TEMP TRIGGER fail_all BEFORE INSERT ON messages WHEN NEW.uid = 'doom'
+      BEGIN SELECT RAISE(ROLLBACK, 'the disk is full'); END`);
+    const results = await Promise.allSettled(
+      ["a", "doom", "c"].map((uid) => queue.accept(invitation({ uid }), recipients(1))),
+    );
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const r of results)
+      expect(String((r as PromiseRejectedResult).reason)).toContain("the disk is full");
+    expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(0);
+    expect(db.inTransaction).toBe(false);
+    // The next batch commits as usual.
+    await Promise.all(["d", "e"].map((uid) => queue.accept(invitation({ uid }), recipients(1))));
+    expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(2);
+    db.close();
+  });
+
+  test("a batch commits as soon as it holds maxWrites accepts, without waiting for the end of the turn", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const queue = new DeliveryQueue(
+      createSqliteStore(db, { groupCommit: { maxWrites: 4 } }),
+      queueOptions(new TestClock()),
+    );
+    const reader = openDatabase(path, { readOnly: true });
+    const committed = () => count(reader, "SELECT count(*) AS n FROM messages");
+    const pending: Promise<unknown>[] = [];
+    const seen: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      pending.push(queue.accept(invitation({ uid: `e${i}` }), recipients(1)));
+      seen.push(committed());
+    }
+    // The queue's accept() is async: each call reaches the store synchronously, before it returns.
+    expect(seen).toEqual([0, 0, 0, 4, 4, 4, 4, 8, 8, 8]);
+    await Promise.all(pending);
+    expect(committed()).toBe(10);
+    reader.close();
+    db.close();
+  });
+
+  test("close() commits the accepts still waiting for their batch before it closes", async () => {
+    const path = tempDatabasePath();
+    const store = createSqliteStore(openDatabase(path));
+    const queue = new DeliveryQueue(store, queueOptions(new TestClock()));
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      queue.accept(invitation({ uid: `e${i}` }), recipients(1)),
+    );
+    await store.close();
+    expect((await Promise.all(pending)).length).toBe(5);
+    const db = openDatabase(path);
+    expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(5);
+    db.close();
+  });
+});
