@@ -17,12 +17,7 @@ export {
   type Route,
 } from "../delivery-states.ts";
 
-import {
-  DELIVERY_STATES,
-  type DeliveryState,
-  type FinalDeliveryState,
-  type Route,
-} from "../delivery-states.ts";
+import type { DeliveryState, FinalDeliveryState, Route } from "../delivery-states.ts";
 
 export interface DeliveryRow {
   id: number;
@@ -177,14 +172,6 @@ const statements = perDatabase((db) => ({
   >(`UPDATE deliveries SET state = 'queued', route = 'imip', target = NULL,
       next_attempt_at = $now, fallback_at = NULL, lease_breaks = 0, final_at = NULL, updated_at = $now
     WHERE ${IDS} AND state IN ('queued', 'failed', 'broken') AND ${BODY_KEPT}`),
-  // Each part counts entries of a partial index instead of scanning the table.
-  countByState: db.query<{ state: DeliveryState; n: number }, []>(`
-    SELECT 'queued' AS state, count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'
-    UNION ALL
-    SELECT 'in-flight', count(*) FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in-flight'
-    UNION ALL
-    SELECT state, count(*) FROM deliveries INDEXED BY deliveries_done
-      WHERE state NOT IN ('queued', 'in-flight') GROUP BY state`),
   nextDue: db.query<{ due: number | null }, []>(
     "SELECT min(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'",
   ),
@@ -412,12 +399,6 @@ export function applyOperatorAction(
   o: { action: OperatorAction; ids: readonly number[]; nowMs: number },
 ): number {
   return statements(db)[o.action].run({ ids: JSON.stringify(o.ids), now: o.nowMs }).changes;
-}
-
-export function countDeliveriesByState(db: Database): Record<DeliveryState, number> {
-  const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
-  for (const { state, n } of statements(db).countByState.all()) counts[state] = n;
-  return counts;
 }
 
 /** When the earliest queued delivery is due, or undefined when nothing is queued. */

@@ -39,7 +39,6 @@ import {
   applyOperatorAction,
   breakLease,
   completeLeased,
-  countDeliveriesByState,
   deliveriesOfMessage,
   endBreakStreaks,
   getDeliveryRow,
@@ -210,7 +209,7 @@ export class SqliteStore implements Store {
   }
 
   async countByState() {
-    return countDeliveriesByState(this.db);
+    return deliveryStateCounts(this.db);
   }
 
   async nextDueAt() {
