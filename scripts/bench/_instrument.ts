@@ -9,7 +9,8 @@
  * work. Patches whose anchor text is not found exactly once stop the copy with their files and first
  * lines, so a change in src/ shows up as an error, never as a silently missing stage.
  */
-import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** One insertion of timers: `find` must occur exactly once in `file` (relative to src/). */
@@ -17,6 +18,8 @@ export interface Patch {
   file: string;
   find: string;
   replace: string;
+  /** Skipped when `file` does not exist (a file only some of the measured trees have). */
+  ifFileExists?: boolean;
 }
 
 /** The expression that starts a span, for use inside `replace` texts. */
@@ -28,17 +31,21 @@ export interface StageSums {
 
 const REPO = join(new URL(".", import.meta.url).pathname, "..", "..");
 
-/** Copies src/ and web/ into `dir` with the patches applied; returns the copy's src folder. */
-export function instrumentedCopy(dir: string, patches: readonly Patch[]): string {
+/**
+ * Copies src/ and web/ (of this tree, or of the folder `from`, such as a baselineCopy) into `dir` with
+ * the patches applied; returns the copy's src folder.
+ */
+export function instrumentedCopy(dir: string, patches: readonly Patch[], from = REPO): string {
   rmSync(dir, { recursive: true, force: true });
-  cpSync(join(REPO, "src"), join(dir, "src"), { recursive: true });
-  cpSync(join(REPO, "web"), join(dir, "web"), { recursive: true });
+  cpSync(join(from, "src"), join(dir, "src"), { recursive: true });
+  cpSync(join(from, "web"), join(dir, "web"), { recursive: true });
   symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
-  cpSync(join(REPO, "package.json"), join(dir, "package.json"));
+  cpSync(join(from, "package.json"), join(dir, "package.json"));
   const texts = new Map<string, string>();
   const stale: string[] = [];
   for (const p of patches) {
     const path = join(dir, "src", p.file);
+    if (p.ifFileExists && !existsSync(path)) continue;
     const text = texts.get(path) ?? readFileSync(path, "utf8");
     const at = text.indexOf(p.find);
     if (at === -1 || text.indexOf(p.find, at + 1) !== -1) {
@@ -56,6 +63,24 @@ export function instrumentedCopy(dir: string, patches: readonly Patch[]): string
     "declare const __ip: (stage: string, t: number) => void;\ndeclare const __now: () => number;";
   for (const [path, text] of texts) writeFileSync(path, `${declarations}\n${text}`);
   return join(dir, "src");
+}
+
+/**
+ * `ref`'s src/, web/ and package.json (git archive) in `dir`, with this tree's node_modules, for
+ * measuring another commit (--baseline) in the same run; returns the folder.
+ */
+export function baselineCopy(dir: string, ref: string): string {
+  mkdirSync(dir, { recursive: true });
+  const archive = spawnSync(
+    "sh",
+    ["-c", `git -C "${REPO}" archive "${ref}" src web package.json | tar -x -C "${dir}"`],
+    {
+      encoding: "utf8",
+    },
+  );
+  if (archive.status !== 0) throw new Error(`--baseline ${ref}: ${archive.stderr.trim()}`);
+  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
+  return dir;
 }
 
 /**
@@ -101,13 +126,13 @@ function cpuClockUs(clock: 2 | 3): () => number {
 export function installProbes(): StageSums {
   const sums: StageSums = {};
   // Timestamps live in a small ring: each is used within the synchronous stretch that took it.
-  const wall = new Float64Array(64);
-  const cpu = new Float64Array(64);
+  const wall = new Float64Array(256);
+  const cpu = new Float64Array(256);
   let slot = 0;
   const cpuNow = threadCpuClockUs();
   const probes = globalThis as unknown as { __now: () => number; __ip: (s: string, t: number) => void };
   probes.__now = () => {
-    slot = (slot + 1) & 63;
+    slot = (slot + 1) & 255;
     wall[slot] = performance.now();
     cpu[slot] = cpuNow();
     return slot;

@@ -8,9 +8,12 @@
  *
  *   npx bun scripts/bench/inbound.ts [--seconds 10] [--warmup 2] [--concurrency 16] [--no-cyrus]
  *                                    [--sign-rate 1500] [--profile DIR] [--write BENCHMARKS.md]
+ *                                    [--baseline REF]
  *
  * --sign-rate: requests per second of run time to pre-sign for isched (it must not run out);
- * --profile DIR: run isched with --cpu-prof, profiles written to DIR.
+ * --profile DIR: run isched with --cpu-prof, profiles written to DIR;
+ * --baseline REF: isched from REF's sources (git archive) measured too, at saturation and at its own
+ * half saturation, before this tree's isched (the verdict gives this tree's rate as a multiple of it).
  *
  * How it runs (2 cores): every server (isched as `isched serve` would start it, the bare handler,
  * Cyrus's master and its httpd children) is pinned to CPU 0 with taskset; the load
@@ -40,6 +43,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startBenchIsched } from "./_bench-isched.ts";
+import { baselineCopy } from "./_instrument.ts";
 import { httpRequest, invitationBody, ORIGINATOR } from "./_invitations.ts";
 import { machineBusyMs, processCpuMs } from "./_perf.ts";
 
@@ -52,6 +56,7 @@ const { values: args } = parseArgs({
     "no-cyrus": { type: "boolean", default: false },
     "sign-rate": { type: "string", default: "1500" },
     write: { type: "string" },
+    baseline: { type: "string" },
     // internal
     key: { type: "string" },
     out: { type: "string" },
@@ -65,6 +70,7 @@ const { values: args } = parseArgs({
     cycle: { type: "boolean", default: false },
     data: { type: "string" },
     profile: { type: "string" },
+    root: { type: "string" },
   },
 });
 
@@ -172,7 +178,12 @@ function bareRole(): void {
 
 /** --role isched: the benchmarked isched (_bench-isched.ts) on --port. Stops on SIGTERM. */
 async function ischedRole(): Promise<void> {
-  const server = await startBenchIsched({ port: Number(args.port), dataDir: args.data!, keyFile: args.key! });
+  const server = await startBenchIsched({
+    port: Number(args.port),
+    dataDir: args.data!,
+    keyFile: args.key!,
+    src: args.root,
+  });
   process.once("SIGTERM", async () => {
     await server.stop();
     process.exit(0);
@@ -528,9 +539,17 @@ async function orchestrate(): Promise<void> {
     // isched with the store target and the peer's key (private-exchange); a fresh database each run.
     const ischedPort = await freePort();
     let run = 0;
-    const startIsched = async () => {
+    // The isched trees measured: --baseline's first, then this one (the verdict's).
+    const trees: { label: string; root?: string }[] = [{ label: "" }];
+    if (args.baseline)
+      trees.unshift({
+        label: `, ${args.baseline}`,
+        root: join(baselineCopy(join(dir, "baseline"), args.baseline), "src"),
+      });
+    const startIsched = async (root?: string) => {
       const profile = args.profile ? ["--cpu-prof", `--cpu-prof-dir=${args.profile}`] : [];
       const argv = [BUN, ...profile, SCRIPT, "--role", "isched", "--port", String(ischedPort)];
+      if (root) argv.push("--root", root);
       argv.push("--key", join(dir, "peer.pub"), "--data", join(dir, `data-${run++}`));
       // Its log (one info line per request) goes to /dev/null, as cheap as a log file.
       const child = spawn("taskset", ["-c", "0", ...argv], { stdio: ["ignore", "pipe", "ignore"] });
@@ -543,16 +562,22 @@ async function orchestrate(): Promise<void> {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
     };
-    let isched = await startIsched();
-    const saturation = await measure({ port: ischedPort, requests: saturationRequests }, () => [isched.pid!]);
-    rows.push({
-      server: "isched serve (store)",
-      load: `closed loop, ${args.concurrency} connections`,
-      ...saturation,
-    });
-    await stopIsched(isched);
-    isched = await startIsched();
-    const halfRate = saturation.result.rps / 2;
+    // Each run has a fresh database, so the trees can be sent the same requests.
+    const halfRates: number[] = [];
+    for (const tree of trees) {
+      const isched = await startIsched(tree.root);
+      const saturation = await measure({ port: ischedPort, requests: saturationRequests }, () => [
+        isched.pid!,
+      ]);
+      rows.push({
+        server: `isched serve (store)${tree.label}`,
+        load: `closed loop, ${args.concurrency} connections`,
+        ...saturation,
+      });
+      halfRates.push(saturation.result.rps / 2);
+      await stopIsched(isched);
+    }
+    const halfRate = halfRates.at(-1)!;
     // The floor of the fixed-rate figures: loopback, the generator's 1 ms timer, a trivial server.
     rows.push({
       server: "bare Bun.serve + 1 RSA verify",
@@ -563,14 +588,17 @@ async function orchestrate(): Promise<void> {
       )),
     });
     bare.kill("SIGKILL");
-    rows.push({
-      server: "isched serve (store)",
-      load: `fixed rate ${Math.round(halfRate)}/s (half of saturation)`,
-      ...(await measure({ port: ischedPort, requests: halfRateRequests, rate: halfRate }, () => [
-        isched.pid!,
-      ])),
-    });
-    await stopIsched(isched);
+    for (const [k, tree] of trees.entries()) {
+      const isched = await startIsched(tree.root);
+      rows.push({
+        server: `isched serve (store)${tree.label}`,
+        load: `fixed rate ${Math.round(halfRates[k]!)}/s (half of saturation)`,
+        ...(await measure({ port: ischedPort, requests: halfRateRequests, rate: halfRates[k]! }, () => [
+          isched.pid!,
+        ])),
+      });
+      await stopIsched(isched);
+    }
 
     if (!args["no-cyrus"]) {
       const { startCyrus } = await import("../../test/support/cyrus.ts");
@@ -617,8 +645,14 @@ function report(rows: Row[]): void {
   const cores = navigator.hardwareConcurrency;
   const command = `npx bun scripts/bench/inbound.ts ${process.argv.slice(2).join(" ")}`.trim();
   const bare = rows.find((r) => r.server.startsWith("bare") && r.load.startsWith("closed"))!.result;
-  const saturation = rows.find((r) => r.server.startsWith("isched") && r.load.startsWith("closed"))!.result;
-  const half = rows.find((r) => r.server.startsWith("isched") && r.load.startsWith("fixed"))!.result;
+  // This tree's rows are named without a suffix (--baseline's end in ", REF").
+  const saturation = rows.find(
+    (r) => r.server === "isched serve (store)" && r.load.startsWith("closed"),
+  )!.result;
+  const half = rows.find((r) => r.server === "isched serve (store)" && r.load.startsWith("fixed"))!.result;
+  const before = rows.find(
+    (r) => r.server.startsWith("isched serve (store), ") && r.load.startsWith("closed"),
+  );
   const ms = (v: number) => v.toFixed(2);
   const table = [
     "| server | load | requests/s | ok | p50 ms | p90 ms | p99 ms | max ms | server CPU | other CPU |",
@@ -632,6 +666,11 @@ function report(rows: Row[]): void {
   const verdict = [
     `isched / bare: ${(ratio * 100).toFixed(0)}% (target ≥ 50%: ${ratio >= 0.5 ? "met" : "missed"})`,
     `isched p99 at half saturation: ${ms(half.p99)} ms (target < 25 ms: ${half.p99 < 25 ? "met" : "missed"})`,
+    ...(before
+      ? [
+          `isched / ${before.server.slice("isched serve (store), ".length)}: ${(saturation.rps / before.result.rps).toFixed(2)}x`,
+        ]
+      : []),
   ];
   const text = [
     `Machine: ${cpu}, ${cores} cores; Bun ${Bun.version}; ${new Date().toISOString().slice(0, 10)}.`,

@@ -4,6 +4,7 @@
  *
  *   npx bun scripts/bench/profile-inbound.ts [--seconds 8] [--warmup 3] [--concurrency 16] [--runs 2]
  *                                            [--perf] [--cpu-prof] [--sign-rate 2500] [--keep DIR]
+ *                                            [--baseline REF]
  *   npx bun scripts/bench/profile-inbound.ts --analyse DIR    (the perf tables again, from a --keep DIR)
  *
  * How it works. The same load as scripts/bench/inbound.ts (its signer and load-generator roles are
@@ -29,6 +30,13 @@
  *    function; each sample is put in a stage by the innermost known function on its stack, and
  *    kernel time by its system call.
  *
+ * --baseline REF: every run is also made with REF's src/ (git archive), unmodified and instrumented
+ * with the same patches, alternating with this tree's, so that both are measured in one invocation.
+ *
+ * Bytes written: the main thread's write() bytes per request (/proc/PID/task/PID/io wchar): the WAL
+ * frames of the commits, the answer on the socket and the log line on stderr; the checkpointer, a
+ * thread of its own, is not in it. The WAL file's growth is no measure while checkpoints truncate it.
+ *
  * The machine is shared: run it when it is quiet, use --runs to repeat, and read the "other CPU"
  * line (busy time of other processes during the run) before trusting a figure.
  */
@@ -38,6 +46,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
@@ -48,7 +57,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { freePort } from "../../test/support/ports.ts";
 import { startBenchIsched } from "./_bench-isched.ts";
-import { installProbes, instrumentedCopy, type Patch, type StageSums, T } from "./_instrument.ts";
+import {
+  baselineCopy,
+  installProbes,
+  instrumentedCopy,
+  type Patch,
+  type StageSums,
+  T,
+} from "./_instrument.ts";
 import {
   analysePerf,
   cpuProfileTop,
@@ -73,6 +89,7 @@ const { values: args } = parseArgs({
     analyse: { type: "string" },
     "sign-rate": { type: "string", default: "2500" },
     keep: { type: "string" },
+    baseline: { type: "string" },
     // internal
     root: { type: "string" },
     port: { type: "string" },
@@ -92,24 +109,25 @@ const INBOUND = join(REPO, "scripts", "bench", "inbound.ts");
 
 const PATCHES: Patch[] = [
   {
-    file: "server/listeners.ts",
-    find: `      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {`,
-    replace: `      const __t = ${T};
-      const path = new URL(request.url, "http://host.invalid").pathname;
-      if (ischedulePaths.has(path)) {`,
-  },
-  {
-    file: "server/listeners.ts",
-    find: `        const peer = server?.requestIP(request)?.address ?? "";
-        return endpoint.scheduling(
-          request,
-          clientAddress({ peer, headers: request.headers, trustedProxies }),
-        );`,
-    replace: `        const peer = server?.requestIP(request)?.address ?? "";
-        const __a = clientAddress({ peer, headers: request.headers, trustedProxies });
-        __ip("handler: URL, path, client address", __t);
-        return endpoint.scheduling(request, __a);`,
+    file: "inbound/listener.ts",
+    find: `    if (request.method === "POST") app.server?.timeout(request, idleSecondsWhileReading(o.bodyTimeoutMs));
+    return o.endpoint.scheduling(
+      request,
+      clientAddress({
+        peer: app.server?.requestIP(request)?.address ?? "",
+        headers: request.headers,
+        trustedProxies: o.trustedProxies,
+      }),
+    );`,
+    replace: `    const __t = ${T};
+    if (request.method === "POST") app.server?.timeout(request, idleSecondsWhileReading(o.bodyTimeoutMs));
+    const __a = clientAddress({
+      peer: app.server?.requestIP(request)?.address ?? "",
+      headers: request.headers,
+      trustedProxies: o.trustedProxies,
+    });
+    __ip("handler: idle timeout, client address", __t);
+    return o.endpoint.scheduling(request, __a);`,
   },
   {
     file: "inbound/endpoint.ts",
@@ -145,14 +163,25 @@ const PATCHES: Patch[] = [
     file: "inbound/endpoint.ts",
     find: `      ms: Math.round(performance.now() - started),
     });
-    return xmlAnswer(answer.status, answer.xml, answer.headers);`,
+    const outcome = requestOutcome(answer);`,
     replace: `      ms: Math.round(performance.now() - started),
     });
     __ip("log line", __tl);
-    const __tr = ${T};
+    const outcome = requestOutcome(answer);`,
+  },
+  {
+    file: "inbound/endpoint.ts",
+    find: `    return xmlAnswer(answer.status, answer.xml, answer.headers);
+  }
+
+  function get(`,
+    replace: `    const __tr = ${T};
     const __r = xmlAnswer(answer.status, answer.xml, answer.headers);
     __ip("answer: Response object", __tr);
-    return __r;`,
+    return __r;
+  }
+
+  function get(`,
   },
   {
     file: "http/read-body.ts",
@@ -224,14 +253,15 @@ const PATCHES: Patch[] = [
   if (!replay) return accept(req, ctx, { auth, logBase });
   const pending = ctx.inFlight.pending(replay.key);
   if (pending) return asReplay(await pending);
-  const earlier = storedAnswer(ctx.intake.queue, replay.key);`,
+  const earlier = await storedAnswer(ctx.intake.queue, replay.key);`,
     replace: `  __t = ${T};
   const replay = replayKeyOf({ auth, messageId: h.messageId, bodySha256: bodyHash, nowMs: ctx.nowMs() });
   if (!replay) return accept(req, ctx, { auth, logBase });
   const pending = ctx.inFlight.pending(replay.key);
   if (pending) return asReplay(await pending);
-  const earlier = storedAnswer(ctx.intake.queue, replay.key);
-  __ip("replay lookup", __t);`,
+  const __e = storedAnswer(ctx.intake.queue, replay.key);
+  __ip("replay lookup", __t);
+  const earlier = await __e;`,
   },
   {
     file: "inbound/receive.ts",
@@ -285,8 +315,11 @@ const PATCHES: Patch[] = [
   let accepted: Accepted;
   try {
     __t = ${T};
-    accepted = await ctx.queue.accept(withAnswer, deliveries);
-    __ip("commit (insert rows + BEGIN/COMMIT)", __t);`,
+    // The call runs the whole transaction when the store commits each accept alone; with group
+    // commit it only queues the accept, and the batch's transaction is timed on its own (below).
+    const __a = ctx.queue.accept(withAnswer, deliveries);
+    __ip("commit: the accept call (alone: INSERTs + BEGIN/COMMIT; grouped: queueing it)", __t);
+    accepted = await __a;`,
   },
   {
     file: "delivery/dispatcher.ts",
@@ -342,10 +375,11 @@ const PATCHES: Patch[] = [
   },
   {
     file: "inbound/authenticate.ts",
-    find: `  const policy = i.trust(i.originatorDomain);`,
+    find: `  const policy = await i.trust(i.originatorDomain);`,
     replace: `  let __t = ${T};
-  const policy = i.trust(i.originatorDomain);
+  const __p = i.trust(i.originatorDomain);
   __ip("auth: trust policy (2 SQL reads)", __t);
+  const policy = await __p;
   __t = ${T};`,
   },
   {
@@ -404,19 +438,36 @@ const PATCHES: Patch[] = [
   __ip("DKIM: SHA-256 + RSA verify", __t);`,
   },
   {
-    file: "queue/queue.ts",
-    find: `        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        const claims = message.itipKeys;`,
-    replace: `        const __t = ${T};
-        const messageId = insertMessage(this.#db, { ...message, uuid, receivedAt });
-        const claims = message.itipKeys;`,
+    file: "store/sqlite/store.ts",
+    find: `const messageId = insertMessage(db, o.message);`,
+    replace: `const __t = ${T};
+        const messageId = insertMessage(db, o.message);`,
   },
   {
-    file: "queue/queue.ts",
-    find: `        return { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };`,
-    replace: `        const __r = { messageId, uuid, deliveryIds: this.#insertDeliveries(messageId, fresh, now), copies };
-        __ip("  of which: the INSERTs and resend claims", __t);
+    file: "store/sqlite/store.ts",
+    find: `return { messageId, deliveryIds: this.#insertDeliveries(messageId, fresh, o.nowMs), copies };`,
+    replace: `const __r = { messageId, deliveryIds: this.#insertDeliveries(messageId, fresh, o.nowMs), copies };
+        __ip("  of which: the INSERTs and key claims", __t);
         return __r;`,
+  },
+  {
+    // Group commit (only in trees that have it): the batch's transaction, once per batch; its sum
+    // divided by the requests is the commit's cost per request.
+    file: "store/sqlite/group-commit.ts",
+    ifFileExists: true,
+    find: `    let outcomes: Outcome[];
+    try {`,
+    replace: `    let outcomes: Outcome[];
+    const __t = ${T};
+    try {`,
+  },
+  {
+    file: "store/sqlite/group-commit.ts",
+    ifFileExists: true,
+    find: `    // In arrival order, so callers continue in the order their writes were made.`,
+    replace: `    __ip("commit: the batch's transaction (savepoints, INSERTs, BEGIN/COMMIT)", __t);
+    __ip(\`  batches of \${batch.length <= 1 ? "1" : batch.length <= 4 ? "2-4" : batch.length <= 8 ? "5-8" : batch.length <= 16 ? "9-16" : "17+"} (count = batches)\`, __t);
+    // In arrival order, so callers continue in the order their writes were made.`,
   },
 ];
 
@@ -534,6 +585,8 @@ interface RunResult {
   /** Busy ms of everything else on the machine during the measured seconds. */
   otherMs: number;
   walBytes?: number;
+  /** write() bytes of the server's main thread in the window (WAL frames, answers, log lines). */
+  mainWrittenBytes: number;
   stages?: StageSums;
 }
 
@@ -565,6 +618,7 @@ async function run(
   const wal = o.dataDir ? join(o.dataDir, "isched.db-wal") : undefined;
   const walStart = wal && existsSync(wal) ? statSync(wal).size : 0;
   const threadsStart = threadCpuMs(s.child.pid!);
+  const writtenStart = mainThreadWrittenBytes(s.child.pid!);
   const cpuStart = processCpuMs(s.child.pid!);
   const busyStart = machineBusyMs();
   const loadCpuStart = threadCpuMs(load.pid!);
@@ -572,6 +626,7 @@ async function run(
   const toMs = Date.now();
   const busy = machineBusyMs() - busyStart;
   const threadsEnd = threadCpuMs(s.child.pid!);
+  const writtenEnd = mainThreadWrittenBytes(s.child.pid!);
   const cpuMs = processCpuMs(s.child.pid!) - cpuStart;
   const loadCpu = sum(threadCpuMs(load.pid!)) - sum(loadCpuStart);
   const walEnd = wal && existsSync(wal) ? statSync(wal).size : 0;
@@ -591,8 +646,19 @@ async function run(
     toMs,
     otherMs: Math.max(0, busy - cpuMs - loadCpu),
     walBytes: wal && walEnd >= walStart ? walEnd - walStart : undefined,
+    mainWrittenBytes: writtenEnd - writtenStart,
     stages,
   };
+}
+
+/** Bytes the process's main thread has passed to write()/pwrite() so far (wchar). */
+function mainThreadWrittenBytes(pid: number): number {
+  try {
+    const io = readFileSync(`/proc/${pid}/task/${pid}/io`, "utf8");
+    return Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 function sum(m: Map<string, number>): number {
@@ -650,11 +716,26 @@ async function orchestrate(): Promise<void> {
     const runs = Number(args.runs);
     const seconds = Number(args.seconds);
     const warmup = Number(args.warmup);
-    const src = instrumentedCopy(join(dir, "instrumented"), PATCHES);
+    // The trees measured: this one, and --baseline's (each unmodified and instrumented).
+    const trees = [
+      {
+        label: "this tree",
+        plain: join(REPO, "src"),
+        instrumented: instrumentedCopy(join(dir, "instrumented"), PATCHES),
+      },
+    ];
+    if (args.baseline) {
+      const root = baselineCopy(join(dir, "baseline"), args.baseline);
+      trees.unshift({
+        label: `--baseline ${args.baseline}`,
+        plain: join(root, "src"),
+        instrumented: instrumentedCopy(join(dir, "baseline-instrumented"), PATCHES, root),
+      });
+    }
     // Fresh requests for every isched run (unmodified and instrumented, --runs times, perf once),
     // at up to --sign-rate requests/s. Every run has its own database, so a --keep folder's requests from
     // an earlier invocation with the same --seconds and --warmup are used again.
-    const ischedRuns = runs * 2 + (args.perf ? 1 : 0) + (args["cpu-prof"] ? 1 : 0);
+    const ischedRuns = runs * 2 * trees.length + (args.perf ? 1 : 0) + (args["cpu-prof"] ? 1 : 0);
     const perRun = Number(args["sign-rate"]) * (seconds + warmup + 1);
     const files = Array.from({ length: ischedRuns }, (_, i) => join(dir, `requests-${perRun}-${i}.bin`));
     if (!existsSync(join(dir, "peer.key"))) {
@@ -696,18 +777,22 @@ async function orchestrate(): Promise<void> {
       const r = await run(s, { requests: files[fileIndex++]!, dataDir: data });
       return { s, r };
     };
-    const plain: RunResult[] = [];
-    const instrumented: RunResult[] = [];
+    const results = trees.map(() => ({ plain: [] as RunResult[], instrumented: [] as RunResult[] }));
     for (let i = 0; i < runs; i++) {
-      const a = await ischedRun(join(REPO, "src"), "plain");
-      await stop(a.s);
-      plain.push(a.r);
-      const b = await ischedRun(src, "instrumented");
-      await stop(b.s);
-      instrumented.push(b.r);
-      console.log(
-        `run ${i + 1}: unmodified ${a.r.load.rps.toFixed(0)}/s, instrumented ${b.r.load.rps.toFixed(0)}/s`,
-      );
+      // Alternating (B A A B ...), so that a change of the machine's load falls on both trees alike.
+      const order = trees.map((_, k) => k);
+      if (i % 2 === 1) order.reverse();
+      for (const k of order) {
+        const a = await ischedRun(trees[k]!.plain, "plain");
+        await stop(a.s);
+        results[k]!.plain.push(a.r);
+        const b = await ischedRun(trees[k]!.instrumented, "instrumented");
+        await stop(b.s);
+        results[k]!.instrumented.push(b.r);
+        console.log(
+          `run ${i + 1}, ${trees[k]!.label}: unmodified ${a.r.load.rps.toFixed(0)}/s, instrumented ${b.r.load.rps.toFixed(0)}/s`,
+        );
+      }
     }
     const floors: { label: string; r: RunResult }[] = [];
     for (const kind of ["bun", "elysia"]) {
@@ -724,7 +809,14 @@ async function orchestrate(): Promise<void> {
     if (args.perf) perfSummary = await perfRun(dir, files[fileIndex++]!);
     let cpuProfile: string[] | undefined;
     if (args["cpu-prof"]) cpuProfile = await cpuProfileRun(dir, files[fileIndex++]!);
-    report({ plain, instrumented, floors, perf: perfSummary, cpuProfile });
+    for (const [k, tree] of trees.entries())
+      report({
+        tree: tree.label,
+        ...results[k]!,
+        floors: k === trees.length - 1 ? floors : [],
+        perf: k === trees.length - 1 ? perfSummary : undefined,
+        cpuProfile: k === trees.length - 1 ? cpuProfile : undefined,
+      });
   } finally {
     for (const s of started) await stop(s);
     if (!args.keep) rmSync(dir, { recursive: true, force: true });
@@ -780,6 +872,7 @@ async function perfRun(dir: string, requests: string): Promise<PerfSummary> {
 }
 
 function report(o: {
+  tree: string;
   plain: RunResult[];
   instrumented: RunResult[];
   floors: { label: string; r: RunResult }[];
@@ -789,21 +882,22 @@ function report(o: {
   const seconds = Number(args.seconds);
   const fmt = (v: number, d = 0) => v.toFixed(d);
   const lines: string[] = [];
+  lines.push(`## ${o.tree}`, "");
   lines.push(
     `Machine: ${navigator.hardwareConcurrency} cores; Bun ${Bun.version}; ${new Date().toISOString()}`,
   );
   lines.push(`Command: npx bun scripts/bench/profile-inbound.ts ${process.argv.slice(2).join(" ")}`);
   lines.push("");
   lines.push(
-    "| run | requests/s | p50 ms | p99 ms | server CPU µs/request (all threads) | main thread | other threads | WAL file growth, bytes/request | other CPU on the machine |",
+    "| run | requests/s | p50 ms | p99 ms | server CPU µs/request (all threads) | main thread | other threads | main thread write() bytes/request | WAL file growth, bytes/request | other CPU on the machine |",
   );
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   const row = (label: string, r: RunResult) => {
     const n = r.load.completed;
     const all = (r.cpuMs * 1000) / n;
     const main = ((r.threads.get("main thread") ?? 0) * 1000) / n;
     lines.push(
-      `| ${label} | ${fmt(r.load.rps)} | ${fmt(r.load.p50, 2)} | ${fmt(r.load.p99, 2)} | ${fmt(all)} | ${fmt(main)} | ${fmt(all - main)} | ${r.walBytes === undefined ? "-" : fmt(r.walBytes / n)} | ${fmt((r.otherMs / (seconds * 1000)) * 100)}% |`,
+      `| ${label} | ${fmt(r.load.rps)} | ${fmt(r.load.p50, 2)} | ${fmt(r.load.p99, 2)} | ${fmt(all)} | ${fmt(main)} | ${fmt(all - main)} | ${fmt(r.mainWrittenBytes / n)} | ${r.walBytes === undefined ? "-" : fmt(r.walBytes / n)} | ${fmt((r.otherMs / (seconds * 1000)) * 100)}% |`,
     );
   };
   for (const [i, r] of o.plain.entries()) row(`isched, unmodified (${i + 1})`, r);
@@ -822,13 +916,15 @@ function report(o: {
   // The stage table: each instrumented run's CPU sums per request, then the mean over runs; the
   // reference is the server's CPU per request, all threads, in the same run.
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const stages = new Map<string, { cpu: number[]; wall: number[] }>();
+  const stages = new Map<string, { cpu: number[]; wall: number[]; count: number[] }>();
   for (const r of o.instrumented) {
     const n = r.stages?.["header checks"]?.count ?? r.load.completed;
     for (const [k, v] of Object.entries(r.stages ?? {})) {
-      const e = stages.get(k) ?? { cpu: [], wall: [] };
+      const e = stages.get(k) ?? { cpu: [], wall: [], count: [] };
       e.cpu.push(v.cpuUs / n);
       e.wall.push(v.wallUs / n);
+      // Counted stages (group commit's batches by size): how many per 1,000 requests.
+      e.count.push((v.count / n) * 1000);
       stages.set(k, e);
     }
   }
@@ -848,6 +944,12 @@ function report(o: {
   lines.push("| stage | CPU µs/request (each run) | mean | share | wall µs (mean) |");
   lines.push("|---|---:|---:|---:|---:|");
   for (const [k, v] of stages) {
+    if (k.includes("(count = batches)")) {
+      lines.push(
+        `| ${k.replace("(count = batches)", "per 1,000 requests")} | ${v.count.map((x) => fmt(x, 1)).join(", ")} | | | |`,
+      );
+      continue;
+    }
     lines.push(
       `| ${k} | ${v.cpu.map((x) => fmt(x, 1)).join(", ")} | ${fmt(mean(v.cpu), 1)} | ${share(mean(v.cpu))} | ${fmt(mean(v.wall), 1)} |`,
     );
