@@ -159,6 +159,27 @@ describe("group commit", () => {
     db.close();
   });
 
+  test("a batch also commits once the bodies it holds reach maxBytes", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const queue = new DeliveryQueue(
+      createSqliteStore(db, { groupCommit: { maxBytes: 100 } }),
+      queueOptions(new TestClock()),
+    );
+    const reader = openDatabase(path, { readOnly: true });
+    const seen: number[] = [];
+    const pending = ["a", "b", "c", "d", "e"].map((uid) => {
+      const accepted = queue.accept(invitation({ uid, body: "x".repeat(60) }), recipients(1));
+      seen.push(count(reader, "SELECT count(*) AS n FROM messages"));
+      return accepted;
+    });
+    expect(seen).toEqual([0, 2, 2, 4, 4]);
+    await Promise.all(pending);
+    expect(count(reader, "SELECT count(*) AS n FROM messages")).toBe(5);
+    reader.close();
+    db.close();
+  });
+
   test("close() commits the accepts still waiting for their batch before it closes", async () => {
     const path = tempDatabasePath();
     const store = createSqliteStore(openDatabase(path));
