@@ -348,15 +348,15 @@ export async function prefillOutbound(o: PrefillOptions): Promise<void> {
   const { openDatabase } = await import("../../src/store/sqlite/database.ts");
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(join(o.dataDir, "isched.db"));
-  const queue = new DeliveryQueue(createSqliteStore(db));
   const batch = o.batch ?? 100;
-  // Batched into one transaction: the SQLite store writes synchronously when called (its promise
-  // only reports the outcome), so each accept lands inside this batch.
-  const fill = db.transaction((first: number) => {
-    for (let i = first; i < Math.min(first + batch, o.messages); i++) {
+  // `batch` accepts made together are one transaction (the store's group commit).
+  const queue = new DeliveryQueue(createSqliteStore(db, { groupCommit: { maxWrites: batch } }));
+  const fill = (first: number) =>
+    Array.from({ length: Math.min(first + batch, o.messages) - first }, (_, k) => {
+      const i = first + k;
       const recipients = o.recipients(i);
       const uid = `bench-${i}@a.test`;
-      void queue.accept(
+      return queue.accept(
         {
           direction: "outbound",
           intake: "api",
@@ -375,9 +375,8 @@ export async function prefillOutbound(o: PrefillOptions): Promise<void> {
           ...(o.nextAttemptAt !== undefined ? { nextAttemptAt: o.nextAttemptAt } : {}),
         })),
       );
-    }
-  });
-  for (let first = 0; first < o.messages; first += batch) fill.immediate(first);
+    });
+  for (let first = 0; first < o.messages; first += batch) await Promise.all(fill(first));
   db.close();
 }
 
