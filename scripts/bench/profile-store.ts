@@ -2,11 +2,12 @@
  * What the accept transaction of one inbound request costs in SQLite, piece by piece: CPU (this
  * thread's, clock_gettime(CLOCK_THREAD_CPUTIME_ID)) and wall time per request, and the WAL it
  * writes, for the message, delivery and attempt rows the `store` target commits for one
- * invitation, written with the queue's own accept() on a database made by openDatabase() (the real
+ * invitation, with its replay key and iTIP copy key claimed, written with the queue's own accept() on a database made by openDatabase() (the real
  * schema).
  *
  *   npx bun scripts/bench/profile-store.ts [--requests 3000] [--prefill 20000] [--dir DIR]
  *                                          [--only TEXT]   (the variants whose name contains TEXT)
+ *                                          [--baseline REF]
  *
  * Variants, each on a fresh copy of the same pre-filled database (--prefill messages, like a server
  * that has run for a while), WAL checkpoints off during the measurement so that the WAL's growth is
@@ -25,6 +26,9 @@
  * - the WAL already 2 GB long before the measurement (what a server under steady load reached in
  *   about 20 s before checkpoints truncated the WAL).
  *
+ * --baseline REF: the first variant (one request per transaction, every index) is also measured with
+ * REF's sources (git archive: its queue, store and schema, on a database it pre-fills itself).
+ *
  * The folder (default: a temporary one under /tmp) must be on the disk the server would use.
  */
 
@@ -33,12 +37,30 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DeliveryQueue, type NewDelivery } from "../../src/queue/queue.ts";
+import type { DeliveryQueue, NewDelivery } from "../../src/queue/queue.ts";
 import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
-import { openDatabase } from "../../src/store/sqlite/database.ts";
 import type { NewMessage } from "../../src/store/sqlite/messages.ts";
-import { createSqliteStore } from "../../src/store/sqlite/store.ts";
-import { threadCpuClockUs } from "./_instrument.ts";
+import { baselineCopy, threadCpuClockUs } from "./_instrument.ts";
+
+/** The queue, store and schema a variant runs on: this tree's, or --baseline's. */
+interface Sources {
+  DeliveryQueue: typeof import("../../src/queue/queue.ts").DeliveryQueue;
+  openDatabase: typeof import("../../src/store/sqlite/database.ts").openDatabase;
+  createSqliteStore: typeof import("../../src/store/sqlite/store.ts").createSqliteStore;
+}
+
+async function sourcesIn(src: string): Promise<Sources> {
+  const { DeliveryQueue } = (await import(
+    join(src, "queue/queue.ts")
+  )) as typeof import("../../src/queue/queue.ts");
+  const { openDatabase } = (await import(
+    join(src, "store/sqlite/database.ts")
+  )) as typeof import("../../src/store/sqlite/database.ts");
+  const { createSqliteStore } = (await import(
+    join(src, "store/sqlite/store.ts")
+  )) as typeof import("../../src/store/sqlite/store.ts");
+  return { DeliveryQueue, openDatabase, createSqliteStore };
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -46,6 +68,7 @@ const { values: args } = parseArgs({
     prefill: { type: "string", default: "20000" },
     dir: { type: "string" },
     only: { type: "string" },
+    baseline: { type: "string" },
   },
 });
 
@@ -58,6 +81,7 @@ function request(i: number, nowMs: number): { message: NewMessage; deliveries: N
   const id = `bench-${nowMs.toString(36)}-${i}`;
   const body = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//peer.test//bench//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:${id}@peer.test\r\n${"X".repeat(700)}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`;
   const b64 = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("base64");
+  const bodyHash = b64(32);
   const headers: [string, string][] = [
     ["cache-control", "no-cache, no-transform"],
     ["content-length", String(body.length)],
@@ -89,8 +113,15 @@ function request(i: number, nowMs: number): { message: NewMessage; deliveries: N
       organizer: "mailto:bernard@peer.test",
       contentType: "text/calendar; component=VEVENT; method=REQUEST",
       body,
-      bodyHash: b64(32),
+      bodyHash,
       headers,
+      // The endpoint's claims: the replay key (signing domain, message id, body hash) and the
+      // recipient's copy of this iTIP revision (a SHA-256, src/intake/copies.ts).
+      replay: { key: ["dkim", "peer.test", id, bodyHash].join("\n"), expiresAt: nowMs + 3_600_000 },
+      itipKeys: {
+        keys: [{ recipient: "mailto:ann@org.test", key: b64(32) }],
+        expiresAt: nowMs + 3_600_000,
+      },
       dkimResult: "pass",
       dkimDomain: "peer.test",
       dkimSelector: "s1",
@@ -140,6 +171,8 @@ interface Variant {
   grownBy?: number;
   /** Run the server's checkpointer (src/store/checkpointer.ts: a worker thread, PASSIVE every second). */
   checkpointer?: boolean;
+  /** --baseline's sources instead of this tree's. */
+  baseline?: boolean;
 }
 
 /**
@@ -157,7 +190,13 @@ const SECONDARY = [
   "attempts_started",
 ];
 
-async function measure(base: string, work: string, v: Variant, salt: number): Promise<Measured> {
+async function measure(
+  o: { base: string; work: string; sources: Sources },
+  v: Variant,
+  salt: number,
+): Promise<Measured> {
+  const { base, work } = o;
+  const { DeliveryQueue, openDatabase, createSqliteStore } = o.sources;
   for (const suffix of ["", "-wal", "-shm"]) rmSync(`${work}${suffix}`, { force: true });
   copyFileSync(base, work);
   const db = openDatabase(work, { synchronous: v.sync === "full" ? "full" : "normal" });
@@ -247,7 +286,10 @@ async function acceptAll(
     await Promise.all(requests.slice(i, i + together).map((r) => queue.accept(r.message, r.deliveries)));
 }
 
-async function prefill(path: string): Promise<void> {
+async function prefill(
+  path: string,
+  { DeliveryQueue, openDatabase, createSqliteStore }: Sources,
+): Promise<void> {
   const db = openDatabase(path);
   const queue = new DeliveryQueue(createSqliteStore(db, { groupCommit: { maxWrites: 1000 } }), {
     nowMs: () => 1_795_000_000_000,
@@ -263,13 +305,20 @@ async function prefill(path: string): Promise<void> {
 
 const dir = args.dir ?? mkdtempSync(join(tmpdir(), "isched-profile-store-"));
 mkdirSync(dir, { recursive: true });
+const here = await sourcesIn(join(import.meta.dir, "..", "..", "src"));
+const baseline = args.baseline
+  ? await sourcesIn(join(baselineCopy(join(dir, "baseline"), args.baseline), "src"))
+  : undefined;
 const base = join(dir, "base.db");
+const baselineBase = join(dir, "baseline-base.db");
 const work = join(dir, "work.db");
 try {
   console.log(`pre-filling ${PREFILL} messages...`);
-  await prefill(base);
+  await prefill(base, here);
+  if (baseline) await prefill(baselineBase, baseline);
   const variants: Variant[] = [
-    { name: "today: synchronous=NORMAL, all indexes" },
+    { name: "this tree, one request per transaction: synchronous=NORMAL, every index" },
+    ...(baseline ? [{ name: `${args.baseline}: synchronous=NORMAL, all its indexes`, baseline: true }] : []),
     { name: "synchronous=FULL", sync: "full" },
     { name: "synchronous=OFF", sync: "off" },
     ...SECONDARY.map((i) => ({ name: `without ${i}`, dropIndexes: [i] })),
@@ -278,6 +327,9 @@ try {
     { name: "today, the WAL already 2 GB long (about 26,000 commits)", grownBy: 26_000 },
     { name: "today, with the server's checkpointer running", checkpointer: true },
     ...[2, 4, 8, 16, 32, 64].map((g) => ({ name: `group commit, ${g} requests per transaction`, group: g })),
+    // What each index costs once commits are grouped: an index whose new entries all land on one
+    // leaf (time-ordered keys) costs a frame per batch, one with scattered keys a leaf per request.
+    ...SECONDARY.map((i) => ({ name: `group commit of 16, without ${i}`, group: 16, dropIndexes: [i] })),
     {
       name: `group commit of 16, without the ${SECONDARY.length} secondary indexes`,
       group: 16,
@@ -291,14 +343,18 @@ try {
     },
   ];
   if (args.only) {
-    const keep = variants.filter((v, i) => i === 0 || v.name.includes(args.only!));
+    const keep = variants.filter((v, i) => i === 0 || v.baseline || v.name.includes(args.only!));
     variants.splice(0, variants.length, ...keep);
   }
   // Each variant twice, interleaved, so a change in the machine's load shows as a spread.
   const results = new Map<string, Measured[]>();
   for (let round = 0; round < 2; round++) {
     for (const [k, v] of variants.entries()) {
-      const m = await measure(base, work, v, round * 100 + k + 1);
+      const m = await measure(
+        v.baseline ? { base: baselineBase, work, sources: baseline! } : { base, work, sources: here },
+        v,
+        round * 100 + k + 1,
+      );
       results.set(v.name, [...(results.get(v.name) ?? []), m]);
     }
   }
@@ -326,7 +382,7 @@ try {
 }
 
 function sqliteVersion(): string {
-  const db = openDatabase(":memory:");
+  const db = here.openDatabase(":memory:");
   try {
     return db.query<{ v: string }, []>("SELECT sqlite_version() AS v").get()!.v;
   } finally {
