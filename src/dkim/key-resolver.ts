@@ -175,9 +175,16 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
   function needsNetwork(q: Pick<KeyQuery, "domain" | "selector" | "methods">): boolean {
     const t = now();
     for (const method of methodsFor(q)) {
-      if (!sources.has(method) || method === "private-exchange") continue;
+      if (!sources.has(method)) continue;
       const entry = cache.get(`${method}|${q.domain}|${q.selector}`);
-      if (entry === undefined || entry.expiresAtMs <= t) return true;
+      const fresh = entry !== undefined && entry.expiresAtMs > t;
+      // Operator keys are read from memory, and one found there ends the lookup (lookup() below):
+      // a request signed with one never waits on the network, whatever else q= lists.
+      if (method === "private-exchange") {
+        if (fresh && entry.kind === "found") return false;
+        continue;
+      }
+      if (!fresh) return true;
       if (entry.kind === "found") return false;
     }
     return false;
