@@ -70,6 +70,7 @@ export function instrumentedCopy(dir: string, patches: readonly Patch[], from = 
  * measuring another commit (--baseline) in the same run; returns the folder.
  */
 export function baselineCopy(dir: string, ref: string): string {
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const archive = spawnSync(
     "sh",
