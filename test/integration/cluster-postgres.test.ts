@@ -130,6 +130,18 @@ describe("two nodes on one PostgreSQL", () => {
     expect(new Set(atHook(hook, "twice-1").map((l) => l.split(" ")[0]))).toEqual(new Set([ANN, BOB]));
   }, 30_000);
 
+  test("twenty invitations at once from a peer whose key is configured (--peer-key): each accepted, none told to try again", async () => {
+    // Each request stays open through its PostgreSQL commit: many are open at once, more than the
+    // eight key lookups per peer that may wait on the network; none of them needs the network.
+    const uids = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    const answers = await Promise.all(uids.map((uid) => post(nodes.n1!, signedInvite(uid))));
+    expect(answers.map((a) => `${a.status} ${statuses(a.text)[ANN]}`)).toEqual(
+      uids.map(() => "200 2.0;Success"),
+    );
+    const stored = await pg.admin("SELECT count(*) FROM messages WHERE uid LIKE 'burst-%'", pg.database);
+    expect(Number(stored)).toBe(20);
+  }, 30_000);
+
   test("a submission queued on node 2 reaches the remote peer once", async () => {
     const token = readFileSync(join(dir, "data-n2", "api-token"), "utf8").trim();
     const answer = await fetch(`${nodes.n2!.consoleUrl}/api/v1/messages`, {
