@@ -205,14 +205,28 @@ interface CpuMeter {
     nodes: number[];
     postgres: number;
     postgresBy: Map<string, number>;
+    /** Of the nodes' and PostgreSQL's, the part in the kernel (system time). */
+    nodesKernel: number;
+    postgresKernel: number;
     helpers: number;
     machine: number;
     wallMs: number;
   };
 }
 
+/** System (kernel) CPU ms of a process so far, all threads; of PostgreSQL's tree with `tree`. */
+function kernelMs(pid: number, tree = false): number {
+  const f = statFields(pid);
+  if (!f) return 0;
+  let ticks = Number(f[12]) + (tree ? Number(f[14]) : 0);
+  if (tree) for (const child of childrenOf(pid)) ticks += Number(statFields(child)?.[12] ?? 0);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
 function cpuMeter(o: { nodes: readonly Proc[]; postmaster?: number; helpers: readonly number[] }): CpuMeter {
   const sample = () => ({
+    nodesKernel: o.nodes.reduce((sum, n) => sum + kernelMs(n.pid), 0),
+    postgresKernel: o.postmaster ? kernelMs(o.postmaster, true) : 0,
     nodes: o.nodes.map((n) => processCpuMs(n.pid)),
     postgresBy: o.postmaster ? postgresCpuMs(o.postmaster) : new Map<string, number>(),
     helpers: o.helpers.reduce((sum, pid) => sum + processCpuMs(pid), 0),
@@ -231,6 +245,8 @@ function cpuMeter(o: { nodes: readonly Proc[]; postmaster?: number; helpers: rea
         nodes: now.nodes.map((ms, i) => ms - first.nodes[i]!),
         postgres: [...postgresBy.values()].reduce((a, b) => a + b, 0),
         postgresBy,
+        nodesKernel: now.nodesKernel - first.nodesKernel,
+        postgresKernel: now.postgresKernel - first.postgresKernel,
         helpers: now.helpers - first.helpers,
         machine: now.machine - first.machine,
         wallMs: now.at - first.at,
@@ -624,7 +640,9 @@ function report(inRows: InboundRow[], outRows: OutboundRow[], pgSettings: string
       .filter(([, ms]) => Math.abs(ms) >= 0.5)
       .sort((a, b) => b[1] - a[1])
       .map(([kind, ms]) => `${kind} ${us(ms, served)}`)
-      .join(", ")}`;
+      .join(
+        ", ",
+      )}; in the kernel: ${us(r.cpu.postgresKernel, served)} of PostgreSQL's, ${us(r.cpu.nodesKernel, served)} of the nodes'`;
   const pgRows = [
     ...inRows.filter((r) => r.cpu.postgres > 0).map((r) => byKind("Inbound", r, r.completed)),
     ...outRows.filter((r) => r.cpu.postgres > 0).map((r) => byKind("Outbound", r, r.delivered)),
