@@ -511,7 +511,7 @@ async function outbound(f: Fixtures, config: Configuration): Promise<OutboundRow
       await waitForPort(port);
     }
     const statements = url && args.statements ? await statementsSince(f, databaseOf(url)) : undefined;
-    const meter = cpuMeter({ nodes, postmaster: url ? f.postmaster() : undefined, helpers: [b.pid] });
+    let meter = cpuMeter({ nodes, postmaster: url ? f.postmaster() : undefined, helpers: [b.pid] });
     const now = Date.now();
     let finalCount: () => Promise<number>;
     let span: () => Promise<{ first: number; last: number; delivered: number }>;
@@ -531,6 +531,11 @@ async function outbound(f: Fixtures, config: Configuration): Promise<OutboundRow
       const db = sqlite!();
       db.run("PRAGMA busy_timeout = 5000");
       db.run("UPDATE deliveries SET next_attempt_at = ? WHERE state = 'queued'", [now]);
+      // Without NOTIFY an idle SQLite node looks at its queue again within 5 s: the meter starts
+      // when it has leased its first deliveries, not over its idle wait.
+      const queued = db.query("SELECT count(*) AS n FROM deliveries WHERE state = 'queued'");
+      while ((queued.get() as { n: number }).n === messages) await Bun.sleep(5);
+      meter = cpuMeter({ nodes, helpers: [b.pid] });
       finalCount = async () => (db.query(FINAL).get() as { n: number }).n;
       span = async () => db.query(SPAN).get() as { first: number; last: number; delivered: number };
     }
