@@ -8,9 +8,12 @@
  * each node has a core of its own.
  *
  *   npx bun scripts/bench/cluster.ts [--nodes 1,2,3] [--seconds 10] [--warmup 2] [--concurrency 16]
- *                                    [--messages 3000] [--sign-rate 1200] [--scale-cores] [--no-sqlite]
+ *                                    [--messages 3000] [--sign-rate 2000] [--scale-cores] [--no-sqlite]
  *                                    [--no-inbound] [--no-outbound] [--statements]
- *                                    [--pg SETTING=VALUE ...]
+ *                                    [--pg SETTING=VALUE ...] [--write BENCHMARKS.md [--marker NAME]]
+ *
+ * --write: the report replaces the text between the two `<!-- NAME -->` lines of the file
+ * (--marker, default cluster-figures).
  *
  * Inbound: the generators of inbound.ts (its `--role sign` and `--role load`): 1.2 KB invitations to
  * org.test, each signed (rsa-sha256, 2048 bits) with its own iSchedule-Message-ID and UID, pre-signed
@@ -70,7 +73,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SQL } from "bun";
 import { machineBusyMs, processCpuMs } from "./_perf.ts";
-import { machineLine, prefillOutbound, prepareTwoOrgs, type TwoOrgs, waitForPort } from "./_two-ischeds.ts";
+import {
+  machineLine,
+  prefillOutbound,
+  prepareTwoOrgs,
+  replaceBetweenMarkers,
+  type TwoOrgs,
+  waitForPort,
+} from "./_two-ischeds.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -79,13 +89,15 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "2" },
     concurrency: { type: "string", default: "16" },
     messages: { type: "string", default: "3000" },
-    "sign-rate": { type: "string", default: "1200" },
+    "sign-rate": { type: "string", default: "2000" },
     "scale-cores": { type: "boolean", default: false },
     "no-sqlite": { type: "boolean", default: false },
     "no-inbound": { type: "boolean", default: false },
     "no-outbound": { type: "boolean", default: false },
     pg: { type: "string", multiple: true, default: [] },
     statements: { type: "boolean", default: false },
+    write: { type: "string" },
+    marker: { type: "string", default: "cluster-figures" },
     keep: { type: "boolean", default: false },
   },
 });
@@ -761,7 +773,9 @@ async function main(): Promise<void> {
         outRows.push(row);
       }
     }
-    console.log(`\n${report(inRows, outRows, pgSettings)}`);
+    const text = report(inRows, outRows, pgSettings);
+    console.log(`\n${text}`);
+    if (args.write) replaceBetweenMarkers(args.write, args.marker!, text);
   } finally {
     await fixtures.orgs?.stop();
     await pg.stop();
