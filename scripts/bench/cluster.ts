@@ -610,9 +610,7 @@ function perNodeCore(cpu: ReturnType<CpuMeter["read"]>, served: number): number 
 function report(inRows: InboundRow[], outRows: OutboundRow[], pgSettings: string): string {
   const lines: string[] = [];
   lines.push(machineLine().replace(/\.$/, `; ${new Date().toISOString().slice(11, 16)} UTC.`));
-  lines.push(
-    `Command: \`npx bun scripts/bench/cluster.ts ${process.argv.slice(2).join(" ")}\``.replace(" `", "`"),
-  );
+  lines.push(`Command: \`${["npx bun scripts/bench/cluster.ts", ...process.argv.slice(2)].join(" ")}\``);
   lines.push(
     `Cores: ${args["scale-cores"] ? `n nodes on min(n, ${CORES}) cores: every process of a configuration (nodes, PostgreSQL, generators, B) pinned to CPUs 0..k-1 with taskset` : "every process placed by the kernel (no pinning)"}. PostgreSQL 15: ${pgSettings}.`,
     "",
