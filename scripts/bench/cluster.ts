@@ -8,7 +8,7 @@
  * each node has a core of its own.
  *
  *   npx bun scripts/bench/cluster.ts [--nodes 1,2,3] [--seconds 10] [--warmup 2] [--concurrency 16]
- *                                    [--messages 3000] [--sign-rate 2000] [--scale-cores] [--no-sqlite]
+ *                                    [--messages 3000] [--sign-rate 3200] [--scale-cores] [--no-sqlite]
  *                                    [--no-inbound] [--no-outbound] [--statements]
  *                                    [--pg SETTING=VALUE ...] [--write BENCHMARKS.md [--marker NAME]]
  *
@@ -89,7 +89,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "2" },
     concurrency: { type: "string", default: "16" },
     messages: { type: "string", default: "3000" },
-    "sign-rate": { type: "string", default: "2000" },
+    "sign-rate": { type: "string", default: "3200" },
     "scale-cores": { type: "boolean", default: false },
     "no-sqlite": { type: "boolean", default: false },
     "no-inbound": { type: "boolean", default: false },
