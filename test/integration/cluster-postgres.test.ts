@@ -10,6 +10,8 @@
  * - a submission queued on one node reaches the remote peer once;
  * - a node (re)starting while the other has deliveries in flight does not take them (each is
  *   delivered once);
+ * - the console's live view on node 2 shows a message node 1 accepted, and a cancel made on node
+ *   2's console stops the delivery node 1 holds (node 1's live view and API show it cancelled);
  * - kill -9 of a node with deliveries in flight: the other node does not touch them before the
  *   lease time (--lease-time 3s), then takes them over and delivers each; one message and one
  *   delivery per recipient in the store, all delivered.
@@ -72,6 +74,75 @@ async function stored(uid: string): Promise<string[]> {
 
 async function messagesWith(uid: string): Promise<number> {
   return Number(await pg.admin(`SELECT count(*) FROM messages WHERE uid = '${uid}'`, pg.database));
+}
+
+/** A console API request to `node` with its API token. */
+function api(node: ServeProcess, name: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const token = readFileSync(join(dir, `data-${name}`, "api-token"), "utf8").trim();
+  return fetch(`${node.consoleUrl}${path}`, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+  });
+}
+
+/** What the live view's `messages` events carry of a message. */
+interface LiveMessage {
+  id: number;
+  uid: string | null;
+  deliveryStates: Record<string, number>;
+}
+
+/** One message with its deliveries, as `node`'s console API shows it. */
+async function messageOn(
+  node: ServeProcess,
+  name: string,
+  id: number,
+): Promise<{ deliveries: { id: number; recipient: string; state: string }[] }> {
+  const res = await api(node, name, `/api/v1/messages/${id}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { deliveries: { id: number; recipient: string; state: string }[] };
+}
+
+/** `node`'s live view (GET /api/v1/events?q=): the messages its events carried so far. */
+async function liveEvents(node: ServeProcess, name: string, q: string) {
+  const controller = new AbortController();
+  const res = await api(node, name, `/api/v1/events?q=${encodeURIComponent(q)}`, {
+    signal: controller.signal,
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toContain("text/event-stream");
+  const seen: LiveMessage[] = [];
+  let text = "";
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += value;
+        let end = text.indexOf("\n\n");
+        while (end >= 0) {
+          const event = text.slice(0, end);
+          text = text.slice(end + 2);
+          if (event.startsWith("event: messages\n")) {
+            const data = event.slice(event.indexOf("data: ") + 6);
+            seen.push(...(JSON.parse(data) as { messages: LiveMessage[] }).messages);
+          }
+          end = text.indexOf("\n\n");
+        }
+      }
+    } catch {
+      // Aborted: the test closed the stream.
+    }
+  })();
+  return {
+    /** The first message the stream carried that passes `check`, waiting up to `timeoutMs`. */
+    async message(check: (m: LiveMessage) => boolean, timeoutMs: number): Promise<LiveMessage> {
+      await until(async () => seen.some(check), timeoutMs, `a live event on ${name}'s console`);
+      return seen.find(check)!;
+    },
+    close: () => controller.abort(),
+  };
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -226,6 +297,53 @@ describe("two nodes on one PostgreSQL", () => {
       10_000,
       "delivered",
     );
+  }, 30_000);
+
+  test("live updates on one node's console show a message accepted by the other node, and a cancel made on one node's console stops a delivery the other node holds", async () => {
+    // Node 2's live view, filtered to this UID: the poller behind it reads the shared database,
+    // so a message node 1 accepts shows up here although node 2 never saw the request.
+    const uid = "live-cross-1";
+    const feed2 = await liveEvents(nodes.n2!, "n2", `uid:${uid}`);
+    const feed1 = await liveEvents(nodes.n1!, "n1", `uid:${uid}`);
+    let messageId = 0;
+    hook.hold();
+    try {
+      const postedAt = Date.now();
+      expect((await post(nodes.n1!, signedInvite(uid))).status).toBe(200);
+      const shown = await feed2.message((m) => m.uid === uid, 5000);
+      const shownAfterMs = Date.now() - postedAt;
+      messageId = shown.id;
+      console.log(`node 2's live view showed node 1's message ${shownAfterMs} ms after node 1 accepted it`);
+      // Node 1 holds its delivery (the webhook answers nothing yet); node 2's operator cancels it.
+      await until(async () => hook.waiting() > 0, 10_000, "node 1 attempting");
+      const held = await messageOn(nodes.n1!, "n1", shown.id);
+      expect(held.deliveries.map((d) => [d.recipient, d.state])).toEqual([[ANN, "in-flight"]]);
+      expect(
+        await pg.admin(
+          `SELECT split_part(lease_owner, ':', 1) FROM deliveries WHERE id = ${held.deliveries[0]!.id}`,
+          pg.database,
+        ),
+      ).toBe("n1");
+      const cancel = await api(nodes.n2!, "n2", "/api/v1/deliveries/cancel", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ messageId: shown.id }),
+      });
+      expect(cancel.status).toBe(200);
+      expect(((await cancel.json()) as { changed: number }).changed).toBe(1);
+      // Node 1's own live view shows the cancel node 2 made.
+      await feed1.message((m) => m.id === shown.id && m.deliveryStates.cancelled === 1, 5000);
+    } finally {
+      hook.release();
+      feed1.close();
+      feed2.close();
+    }
+    // Node 1's attempt comes back after the cancel: the delivery stays cancelled, as node 1's API says.
+    await until(async () => hook.deliveries.some((d) => d.uid === uid), 10_000, "node 1's attempt answered");
+    await Bun.sleep(500);
+    const after = await messageOn(nodes.n1!, "n1", messageId);
+    expect(after.deliveries.map((d) => [d.recipient, d.state])).toEqual([[ANN, "cancelled"]]);
+    expect(await stored(uid)).toEqual([`cancelled ${ANN}`]);
   }, 30_000);
 
   test("a node that stops with attempts under way gives them back and wakes the other node, which delivers them at once", async () => {
