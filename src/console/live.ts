@@ -174,7 +174,11 @@ export class LiveFeed {
         // A comment line now and then keeps proxies from closing an idle stream.
         heartbeat = setInterval(() => write(": keep-alive\n\n"), HEARTBEAT_MS);
         write(`retry: 3000\nevent: ready\ndata: {}\n\n`);
-        write(`event: counts\ndata: ${JSON.stringify({ type: "counts", counts: this.#counts() })}\n\n`);
+        // The counts are a promise: sent when they are read (a failed count waits for the poller's next).
+        this.#counts().then(
+          (counts) => write(`event: counts\ndata: ${JSON.stringify({ type: "counts", counts })}\n\n`),
+          () => {},
+        );
       },
       cancel: () => {
         closed = true;

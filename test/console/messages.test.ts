@@ -198,6 +198,28 @@ onBothBackends("console messages", (b) => {
       expect(events.join()).not.toContain('"uid":"other@example.org"');
     });
 
+    test("the live stream starts with the queue's counts by state", async () => {
+      await sendInvitation("live-counts@example.org");
+      const controller = new AbortController();
+      const res = await c.token("/api/v1/events?q=", { signal: controller.signal });
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const first = (async () => {
+        while (!/event: counts\ndata: .*\n\n/.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+      })();
+      await Promise.race([first, Bun.sleep(5000)]);
+      controller.abort();
+      const data = /event: counts\ndata: (.*)\n\n/.exec(text)?.[1];
+      expect(data).toBeDefined();
+      const counts = (JSON.parse(data!) as { counts: Record<string, number> }).counts;
+      // At least the delivery of the invitation just sent (it was an empty object: a promise serialised).
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    });
+
     test("the submission API (isched send) takes the API token, and the message is in the log", async () => {
       const res = await c.token("/api/v1/messages", {
         method: "POST",
