@@ -38,7 +38,8 @@ import { drained, MixedLoad, REMOTE_USER, tally } from "../support/mixed-load.ts
 import { createTestCa, type TestCa } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
 import { type RecordingWebhook, startRecordingWebhook } from "../support/recording-webhook.ts";
-import { type ServedBinary, serveBinary } from "../support/serve-binary.ts";
+import { serveRemotePeer } from "../support/remote-peer.ts";
+import type { ServedBinary } from "../support/serve-binary.ts";
 import { running, type ServeProcess, serveProcess } from "../support/serve-process.ts";
 
 const KILLS = 20;
@@ -234,28 +235,13 @@ beforeAll(async () => {
     hosts: [{ name: "isched.b.test", address: "127.0.0.1" }],
     txt: [{ name: "k1._domainkey.a.test", strings: splitTxtValue(keyA.record) }],
   });
-  const cert = ca.issue(["isched.b.test"]);
-  b = await serveBinary(
-    [
-      "--domain",
-      "b.test",
-      "--tls-cert",
-      cert.certFile,
-      "--tls-key",
-      cert.keyFile,
-      "--dns-server",
-      `${dns.server.host}:${dns.server.port}`,
-      "--allow-private-peers",
-      "--sign-unpublished",
-      "--deliver",
-      `webhook:${hookB.url}`,
-      "--webhook-secret-file",
-      join(dir, "hook-b"),
-      "--log-level",
-      "warn",
-    ],
-    { listen: `127.0.0.1:${ports.b}` },
-  );
+  b = await serveRemotePeer({
+    ca,
+    dns,
+    webhookUrl: hookB.url,
+    webhookSecretFile: join(dir, "hook-b"),
+    port: ports.b,
+  });
   aArgs = [
     "--domain",
     "a.test",

@@ -18,7 +18,8 @@ import { createTestCa, type TestCa } from "./pki.ts";
 import { freePort } from "./ports.ts";
 import { type RunningPostgres, startPostgres } from "./postgres.ts";
 import { type RecordingWebhook, startRecordingWebhook } from "./recording-webhook.ts";
-import { type ServedBinary, serveBinary } from "./serve-binary.ts";
+import { serveRemotePeer } from "./remote-peer.ts";
+import type { ServedBinary } from "./serve-binary.ts";
 import { signedPostBytes } from "./signed-post.ts";
 
 export interface ClusterWorld {
@@ -59,28 +60,13 @@ export async function startClusterWorld(): Promise<ClusterWorld> {
     hosts: [{ name: "isched.b.test", address: "127.0.0.1" }],
     txt: [{ name: "k1._domainkey.a.test", strings: splitTxtValue(keyA.record) }],
   });
-  const cert = ca.issue(["isched.b.test"]);
-  const peer = await serveBinary(
-    [
-      "--domain",
-      "b.test",
-      "--tls-cert",
-      cert.certFile,
-      "--tls-key",
-      cert.keyFile,
-      "--dns-server",
-      `${dns.server.host}:${dns.server.port}`,
-      "--allow-private-peers",
-      "--sign-unpublished",
-      "--deliver",
-      `webhook:${hookB.url}`,
-      "--webhook-secret-file",
-      join(dir, "hook-b"),
-      "--log-level",
-      "warn",
-    ],
-    { listen: `127.0.0.1:${peerPort}` },
-  );
+  const peer = await serveRemotePeer({
+    ca,
+    dns,
+    webhookUrl: hookB.url,
+    webhookSecretFile: join(dir, "hook-b"),
+    port: peerPort,
+  });
   return {
     dir,
     pg,
