@@ -4,8 +4,10 @@ import { DEFAULT_RETENTION } from "../../src/store/retention-policy.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
 import {
   DEFAULT_BATCH_SIZING,
+  MAX_PACE_ROWS_PER_SECOND,
   nextBatchRows,
   type PruneReport,
+  runPace,
   runSteps,
   startPruner,
 } from "../../src/store/sqlite/pruner.ts";
@@ -160,5 +162,62 @@ describe("the pruner", () => {
     expect(problems[1]).toBeUndefined();
     await pruner.stop();
     db.close();
+  });
+});
+
+describe("the pace", () => {
+  test("keeps to the floor on a first run, whatever its backlog", () => {
+    expect(runPace({ floorRowsPerSecond: 500 })).toBe(500);
+  });
+
+  test("follows rows that arrive faster than the floor, at twice their rate, up to the most", () => {
+    // 83,400 rows due over the minute since the last run started: 1,390 a second.
+    expect(runPace({ floorRowsPerSecond: 500, last: { rows: 83_400, sinceMs: 60_000 } })).toBe(2780);
+    // Fewer than the floor's half: the floor.
+    expect(runPace({ floorRowsPerSecond: 500, last: { rows: 600, sinceMs: 3_600_000 } })).toBe(500);
+    expect(runPace({ floorRowsPerSecond: 500, last: { rows: 10_000_000, sinceMs: 60_000 } })).toBe(
+      MAX_PACE_ROWS_PER_SECOND,
+    );
+  });
+
+  test("a pruner whose rows arrive faster than 500 a second speeds up from its third run", async () => {
+    const paces: (number | undefined)[] = [];
+    let t = T0;
+    // Each run finds 1,000 rows due; runs start a second apart on this clock.
+    const pruner = startPruner({
+      steps: () => [fakeStep(1000, [])],
+      runLock: async () => ({ release: async () => {} }),
+      nowMs: () => (t += 1000),
+      firstRunAfterMs: 60_000,
+      sleep: async () => {},
+      onRun: (r) => paces.push(r.rowsPerSecond),
+    });
+    for (let i = 0; i < 4; i++) await pruner.runNow();
+    await pruner.stop();
+    expect(paces).toEqual([500, 500, 2000, 2000]);
+  });
+});
+
+describe("a slow batch", () => {
+  test("is told with its step, rows and time; a quick one is not", async () => {
+    const slow: { step: string; rows: number; ms: number }[] = [];
+    let t = 0;
+    const times = [1, 250, 2];
+    const step: PruneStep = {
+      name: "bodies",
+      batch(limit) {
+        // Each batch "takes" the next of `times`.
+        t += times.shift()!;
+        return { rows: limit, bytes: 0, done: times.length === 0 };
+      },
+    };
+    await runSteps([step], {
+      startedAtMs: T0,
+      sizing: { targetMs: 2, minRows: 16, maxRows: 16, startRows: 16 },
+      elapsed: () => t,
+      sleep: async () => {},
+      onSlowBatch: (b) => slow.push({ step: b.step, rows: b.rows, ms: b.ms }),
+    });
+    expect(slow).toEqual([{ step: "bodies", rows: 16, ms: 250 }]);
   });
 });

@@ -6,13 +6,15 @@
  * The database connection is the one requests use, and bun:sqlite is synchronous: while a batch
  * runs, a request waits for it. So a batch is kept short, about `targetMs` (2 ms; the rows of the
  * next batch follow the time the last one took: nextBatchRows), and the pruner sleeps between two
- * (at least 20 ms), which lets whatever arrived meanwhile run first. It also keeps to 500 rows a
- * second: each row writes about a page to the WAL, and a WAL that fills faster meets its TRUNCATE
+ * (at least 20 ms), which lets whatever arrived meanwhile run first. It also keeps to a pace in rows
+ * a second: each row writes about a page to the WAL, and a WAL that fills faster meets its TRUNCATE
  * checkpoint sooner, which holds every writer back while it syncs (measured on 50,000 messages: at
  * 4,000 rows a second an accept's p99 went from 2 to 70 ms, at 500 it stays within a millisecond
- * of the p99 without the pruner; test/store/retention-volume.test.ts). A backlog (the first run on
- * a database a year old: 100,000 rows take about 3.5 minutes) is worked through in the background,
- * never in one long transaction. A second connection in another thread would not help: SQLite has
+ * of the p99 without the pruner; test/store/retention-volume.test.ts). The pace is 500 rows a
+ * second unless the rows arrive faster: then it follows them (runPace), since a pruner slower than
+ * the arrivals never catches up and the disk fills. A backlog (the first run on a database a year
+ * old: 100,000 rows take about 3.5 minutes) is worked through in the background, never in one long
+ * transaction. A second connection in another thread would not help: SQLite has
  * one writer, and a request would wait for the lock instead (blocking its thread while it waits).
  */
 import type { Database } from "bun:sqlite";
@@ -70,6 +72,8 @@ export interface StepReport {
 
 export interface PruneReport {
   readonly startedAtMs: number;
+  /** The pace the run kept to, in rows a second (runPace). */
+  readonly rowsPerSecond?: number;
   readonly steps: readonly StepReport[];
   /** The run was not made: another node on the database was making one (PostgreSQL). */
   readonly skipped?: boolean;
@@ -86,7 +90,8 @@ export interface RunOptions {
   /**
    * The most rows (pages, for compaction) a second, over a run: each row writes about a page to the
    * WAL, and a WAL that fills faster is checkpointed more often, a TRUNCATE checkpoint holding every
-   * writer back while it syncs (checkpoint-plan.ts). Default 500.
+   * writer back while it syncs (checkpoint-plan.ts). Default 500; startPruner's runs take it as
+   * the floor of runPace.
    */
   maxRowsPerSecond?: number;
   /** Waits between batches (tests run without waiting). */
@@ -94,10 +99,31 @@ export interface RunOptions {
   /** Milliseconds, for measuring batches: performance.now by default. */
   elapsed?: () => number;
   shouldStop?: () => boolean;
+  /** Told of a batch that took SLOW_BATCH_MS or longer: requests waited that long for it. */
+  onSlowBatch?: (b: { step: PruneStepName; rows: number; limit: number; ms: number }) => void;
 }
+
+/** A batch this long is worth a log line: requests waited for it (the aim is targetMs). */
+export const SLOW_BATCH_MS = 100;
 
 export const DEFAULT_PAUSE_MS = 20;
 export const DEFAULT_MAX_ROWS_PER_SECOND = 500;
+/** The fastest pace runPace sets: 8 times the usual, where the WAL's checkpoints are felt (above). */
+export const MAX_PACE_ROWS_PER_SECOND = 4000;
+
+/**
+ * The pace of the next run, in rows a second: at least `floorRowsPerSecond`, and twice the rate at
+ * which the last run's rows had arrived (its rows over the time since the run before it started:
+ * rows become due at the rate they arrived, one retention period earlier), so that a run takes at
+ * most about half of the time between two; never above MAX_PACE_ROWS_PER_SECOND. A first run (no
+ * last one) keeps to the floor: its backlog is years of history, not the arrival rate.
+ */
+export function runPace(o: { floorRowsPerSecond: number; last?: { rows: number; sinceMs: number } }): number {
+  const { last, floorRowsPerSecond: floor } = o;
+  if (!last || last.sinceMs <= 0) return floor;
+  const arriving = (last.rows * 1000) / last.sinceMs;
+  return Math.max(floor, Math.min(MAX_PACE_ROWS_PER_SECOND, Math.ceil(2 * arriving)));
+}
 
 /** The steps of one run, in order, for `policy` at `nowMs`. */
 export function retentionSteps(
@@ -129,6 +155,7 @@ export async function runSteps(
   const reports: StepReport[] = [];
   const result = (extra: { stopped: boolean; problem?: string }): PruneReport => ({
     startedAtMs: o.startedAtMs,
+    rowsPerSecond: 1000 / rowMs,
     steps: reports,
     ...extra,
   });
@@ -152,6 +179,7 @@ export async function runSteps(
         });
       }
       const ms = elapsed() - start;
+      if (ms >= SLOW_BATCH_MS) o.onSlowBatch?.({ step: step.name, rows: batch.rows, limit, ms });
       r.rows += batch.rows;
       r.bytes += batch.bytes;
       r.deliveries += batch.deliveries ?? 0;
@@ -234,6 +262,9 @@ export function startPruner(o: PrunerOptions): Pruner {
   let failing = false;
   let running: Promise<PruneReport> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // The last completed run's rows and when the run before it started (runPace).
+  let last: { rows: number; sinceMs: number } | undefined;
+  let lastStartedAtMs: number | undefined;
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -245,7 +276,16 @@ export function startPruner(o: PrunerOptions): Pruner {
     clearTimeout(timer);
     running ??= (async () => {
       const startedAtMs = now();
-      const report = await runOnce(o, { startedAtMs, shouldStop: () => stopped });
+      const maxRowsPerSecond = runPace({
+        floorRowsPerSecond: o.maxRowsPerSecond ?? DEFAULT_MAX_ROWS_PER_SECOND,
+        last,
+      });
+      const report = await runOnce({ ...o, maxRowsPerSecond }, { startedAtMs, shouldStop: () => stopped });
+      if (!report.skipped && report.problem === undefined && !report.stopped) {
+        const rows = report.steps.reduce((n, s) => n + (s.name === "compaction" ? 0 : s.rows), 0);
+        if (lastStartedAtMs !== undefined) last = { rows, sinceMs: startedAtMs - lastStartedAtMs };
+        lastStartedAtMs = startedAtMs;
+      }
       if (report.problem !== undefined) {
         failing = true;
         o.onProblem?.(report.problem);
