@@ -5,6 +5,7 @@
  *
  *   npx bun scripts/bench/soak.ts [--minutes 60] [--window 60] [--saturation-seconds 20]
  *                                 [--concurrency 16] [--rate-fraction 0.5] [--pin] [--out FILE.json]
+ *                                 [--log FILE (isched's log; /dev/null without)]
  *
  * First a short closed loop (16 keep-alive connections, each sending its next request as soon as the
  * last is answered) finds the saturation rate on a fresh database; then a fresh isched gets
@@ -15,27 +16,25 @@
  * them would take longer than the run. isched verifies ed25519 faster than RSA, so the saturation
  * rate here is higher than inbound.ts's.
  *
- * Retention: `serve` runs its pruner with its own policy, whose shortest --retain is 7 days: with
- * it nothing expires within an hour. So a second pruner (src/store/sqlite/pruner.ts, the same code) runs
- * beside isched on the same database, in its own process (pinned to isched's core with --pin), with a policy compressed to fit the run
- * (bodies emptied after --retain-bodies-minutes, messages deleted after --retain-minutes; every
- * --prune-every seconds), so that within the run the database reaches the steady state where
- * retention deletes as much as arrives. Two differences from the pruner inside isched: its batches are IMMEDIATE transactions of another
- * process, so a request that meets one waits in SQLite's busy handler (sleeps of up to 100 ms)
- * rather than for the batch alone, which makes the p99 with retention pessimistic; and it keeps to
- * the shipped pace (500 rows a second), which at a few hundred messages a second is less than
- * emptying bodies and deleting messages takes together.
+ * Retention: `serve` runs its own pruner (src/store/sqlite/pruner.ts, on the connection requests
+ * use, at its own pace), with a policy compressed to fit the run through ISCHED_BENCHMARK_RETENTION
+ * (src/store/retention-policy.ts; --retain is at least 7 days, so nothing would expire within an
+ * hour): bodies emptied after --retain-bodies-minutes, messages deleted after --retain-minutes, a
+ * run every --prune-every seconds, so that within the run the database reaches the steady state
+ * where retention deletes as much as arrives. What each window pruned comes from isched's
+ * /metrics (isched_pruned_total).
  *
- * --pin (2 cores): isched and the pruner on CPU 0, the load generator on CPU 1, as inbound.ts does.
+ * --pin (2 cores): isched on CPU 0, the load generator on CPU 1, as inbound.ts does.
  * Without it the kernel places them: on a machine other work shares, a pinned isched gets only its
  * share of one core.
- * Internal roles: --role load | prune.
+ * Internal role: --role load.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   statSync,
@@ -65,6 +64,8 @@ const { values: args } = parseArgs({
     "retain-bodies-minutes": { type: "string", default: "3" },
     "prune-every": { type: "string", default: "60" },
     out: { type: "string" },
+    /** isched's log (both streams) to this file instead of /dev/null. */
+    log: { type: "string" },
     // internal
     port: { type: "string" },
     key: { type: "string" },
@@ -271,39 +272,6 @@ async function loadRole(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The pruner beside isched
-
-/** --role prune: the server's pruner on --db with the compressed policy; one JSON line a run. */
-async function pruneRole(): Promise<void> {
-  const { Database } = await import("bun:sqlite");
-  const { startPruner } = await import("../../src/store/sqlite/pruner.ts");
-  const { BUSY_TIMEOUT_MS } = await import("../../src/store/sqlite/database.ts");
-  const db = new Database(args.db!);
-  db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const everyMs = Number(args["prune-every"]) * 1000;
-  startPruner({
-    db,
-    policy: {
-      messagesMs: Number(args["retain-minutes"]) * 60_000,
-      bodiesMs: Number(args["retain-bodies-minutes"]) * 60_000,
-      refusalsMs: 7 * 86_400_000,
-    },
-    intervalMs: everyMs,
-    firstRunAfterMs: everyMs,
-    onRun: (r) =>
-      console.log(
-        JSON.stringify(
-          Object.fromEntries(
-            r.steps.map((s) => [s.name, { rows: s.rows, maxBatchMs: +s.maxBatchMs.toFixed(1) }]),
-          ),
-        ),
-      ),
-    onProblem: (p) => p && console.error(`prune: ${p}`),
-  });
-  await new Promise(() => {});
-}
-
-// ---------------------------------------------------------------------------------------------
 // The orchestrator
 
 /** JSON lines from a child's stdout, as they come. */
@@ -330,6 +298,8 @@ interface Sample {
   messages: number;
   /** Pages in use (the file less its free list), in bytes. */
   usedBytes: number;
+  /** isched_pruned_total by kind so far. */
+  pruned: Record<string, number>;
 }
 
 async function orchestrate(): Promise<void> {
@@ -350,12 +320,18 @@ async function orchestrate(): Promise<void> {
   writeFileSync(join(dir, "peer.pub"), key.publicKeyPem);
 
   const port = await freePort();
-  const startIsched = async (data: string) => {
+  const consolePort = await freePort();
+  const startIsched = async (data: string, env: Record<string, string> = {}) => {
     const argv = [binary, "serve", "--domain", "org.test", "--listen", `127.0.0.1:${port}`];
-    argv.push("--console", "127.0.0.1:0", "--data", data, "--deliver", "store");
+    argv.push("--console", `127.0.0.1:${consolePort}`, "--data", data, "--deliver", "store");
     argv.push("--peer-key", `peer.test:s1=${join(dir, "peer.pub")}`);
     // Its log (one line a request) goes to /dev/null, as cheap as a log file.
-    const child = spawnOn(0, argv, ["ignore", "ignore", "ignore"]);
+    const [command, ...rest] = [...on(0), ...argv];
+    const log = args.log ? openSync(args.log, "a") : "ignore";
+    const child = spawn(command!, rest, {
+      stdio: ["ignore", log, log],
+      env: { ...process.env, ...env },
+    });
     children.push(child);
     await waitForPort(port);
     return child;
@@ -402,23 +378,16 @@ async function orchestrate(): Promise<void> {
     `saturation: ${saturation.rps.toFixed(0)} requests/s; soak at ${rate.toFixed(0)}/s for ${minutes} min`,
   );
 
-  // 2. The soak: a fresh database, half the rate, the pruner beside it.
+  // 2. The soak: a fresh database, half the rate, retention compressed to fit the run.
   const data = join(dir, "data");
-  isched = await startIsched(data);
+  const retention = `bodies=${args["retain-bodies-minutes"]}m,messages=${args["retain-minutes"]}m,every=${args["prune-every"]}s`;
+  isched = await startIsched(data, { ISCHED_BENCHMARK_RETENTION: retention });
   const dbPath = join(data, "isched.db");
-  const pruner = spawnOn(
-    0,
-    [BUN, SCRIPT, "--role", "prune", "--db", dbPath, ...pruneArgs()],
-    ["ignore", "pipe", "inherit"],
-  );
-  children.push(pruner);
-  const pruneRuns: Record<string, unknown>[] = [];
-  jsonLines(pruner, (v) => pruneRuns.push(v));
   const { Database } = await import("bun:sqlite");
   const startedAt = performance.now();
   const busyStart = machineBusyMs();
   const cpuStart = processCpuMs(isched.pid!);
-  const sample = (): Sample => {
+  const sample = async (): Promise<Sample> => {
     // A connection a sample, closed at once: a reader left open would hold checkpoints back.
     const reader = new Database(dbPath, { readonly: true });
     reader.run("PRAGMA busy_timeout = 5000");
@@ -435,6 +404,7 @@ async function orchestrate(): Promise<void> {
       db: fileBytes(dbPath),
       messages: facts.messages,
       usedBytes: (facts.pages - facts.free) * facts.size,
+      pruned: await prunedTotals(consolePort),
     };
   };
   const rows: { window: WindowReport; sample: Sample; maxWal: number }[] = [];
@@ -443,35 +413,43 @@ async function orchestrate(): Promise<void> {
     maxWal = Math.max(maxWal, fileBytes(`${dbPath}-wal`));
   }, 1000);
   let soak: LoadSummary | undefined;
+  // Samples in the order of their windows (each reads /metrics, so it is awaited in turn).
+  let sampling = Promise.resolve();
+  const sampled = async (w: WindowReport): Promise<void> => {
+    const s = await sample();
+    rows.push({ window: w, sample: s, maxWal });
+    maxWal = 0;
+    console.log(
+      `${(s.atS / 60).toFixed(1)} min: ${w.answered} answered (${w.ok} ok), p99 ${w.p99.toFixed(1)} ms, RSS ${mb(s.rss)} MB, WAL ${mb(s.wal)} MB, db ${mb(s.db)} MB, ${s.messages} messages, pruned so far ${JSON.stringify(s.pruned)}`,
+    );
+  };
   await runLoad({ seconds: minutes * 60, rate, prefix: `soak-${Date.now()}` }, (v) => {
     if (v.kind === "summary") soak = v as unknown as LoadSummary;
-    else {
-      const s = sample();
-      rows.push({ window: v as unknown as WindowReport, sample: s, maxWal });
-      maxWal = 0;
-      const w = v as unknown as WindowReport;
-      console.log(
-        `${(s.atS / 60).toFixed(1)} min: ${w.answered} answered (${w.ok} ok), p99 ${w.p99.toFixed(1)} ms, RSS ${mb(s.rss)} MB, WAL ${mb(s.wal)} MB, db ${mb(s.db)} MB, ${s.messages} messages`,
-      );
-    }
+    else sampling = sampling.then(() => sampled(v as unknown as WindowReport));
   });
+  await sampling;
   clearInterval(walWatch);
   const wallMs = performance.now() - startedAt;
   const serverCpu = processCpuMs(isched.pid!) - cpuStart;
   const otherCpu = machineBusyMs() - busyStart - serverCpu - (soak?.cpuMs ?? 0);
-  pruner.kill("SIGKILL");
   const stopped = await stopIsched(isched);
-  report({ saturation, rate, soak: soak!, rows, pruneRuns, wallMs, serverCpu, otherCpu, stopped });
-  if (args.out) writeFileSync(args.out, JSON.stringify({ saturation, rate, soak, rows, pruneRuns }, null, 1));
+  report({ saturation, rate, soak: soak!, rows, retention, wallMs, serverCpu, otherCpu, stopped });
+  if (args.out) writeFileSync(args.out, JSON.stringify({ saturation, rate, soak, rows, retention }, null, 1));
   if (args.keep) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }
 
-function pruneArgs(): string[] {
-  return ["retain-minutes", "retain-bodies-minutes", "prune-every"].flatMap((k) => [
-    `--${k}`,
-    args[k as "prune-every"]!,
-  ]);
+/** isched_pruned_total by kind, from isched's /metrics (the console's, open on loopback). */
+async function prunedTotals(consolePort: number): Promise<Record<string, number>> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${consolePort}/metrics`)).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^isched_pruned_total\{kind="([^"]+)"\} (\S+)$/gm))
+      out[m[1]!] = Number(m[2]);
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 function report(o: {
@@ -479,7 +457,7 @@ function report(o: {
   rate: number;
   soak: LoadSummary;
   rows: { window: WindowReport; sample: Sample; maxWal: number }[];
-  pruneRuns: Record<string, unknown>[];
+  retention: string;
   wallMs: number;
   serverCpu: number;
   otherCpu: number;
@@ -510,7 +488,7 @@ function report(o: {
       ? `- RSS: at five minutes ${mb(baseline.rss)} MB, at the end ${mb(last.rss)} MB`
       : "- RSS: the run was shorter than five minutes",
     `- SIGTERM after the load: exit ${o.stopped.code} in ${o.stopped.ms} ms`,
-    `- pruner runs: ${o.pruneRuns.length}; last: ${JSON.stringify(o.pruneRuns.at(-1) ?? {})}`,
+    `- retention (ISCHED_BENCHMARK_RETENTION=${o.retention}), rows pruned by the end: ${JSON.stringify(o.rows.at(-1)?.sample.pruned ?? {})}`,
   ];
   console.log(`\n${lines.join("\n")}`);
 }
@@ -518,9 +496,6 @@ function report(o: {
 switch (args.role) {
   case "load":
     await loadRole();
-    break;
-  case "prune":
-    await pruneRole();
     break;
   default:
     await orchestrate();

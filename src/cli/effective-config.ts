@@ -7,6 +7,7 @@
  */
 
 import { envName, type FlagSpec, kebab, nearest, type ParsedArgs } from "../config/flags.ts";
+import { BENCHMARK_RETENTION_VARIABLE } from "../store/retention-policy.ts";
 import { redactSecrets } from "../text/redact.ts";
 import type { FlagTable } from "./command.ts";
 
@@ -58,13 +59,14 @@ export function formatEffective(lines: readonly EffectiveLine[], heading: string
 
 /**
  * ISCHED_* variables in `env` that are no flag's twin in any command: a typing mistake there would
- * otherwise be ignored in silence. ISCHED_DEBUG (stack traces) is not a flag but is known.
+ * otherwise be ignored in silence. ISCHED_DEBUG (stack traces) and BENCHMARK_RETENTION_VARIABLE
+ * (store/retention-policy.ts) are not flags but are known.
  */
 export function strayVariables(
   env: Readonly<Record<string, string | undefined>>,
   tables: readonly FlagTable[],
 ): { name: string; hint?: string }[] {
-  const known = new Set(["ISCHED_DEBUG"]);
+  const known = new Set(["ISCHED_DEBUG", BENCHMARK_RETENTION_VARIABLE]);
   for (const table of tables)
     for (const [key, s] of Object.entries(table)) if (s.env) known.add(envName(key));
   return Object.keys(env)

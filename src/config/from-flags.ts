@@ -134,7 +134,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     smtpUrl: f.smtp,
     imipFrom: f.imipFrom,
     sync: f.sync,
-    ops: opsSettings(f),
+    ops: opsSettings({ ...f, env: process.env }),
   };
 }
 

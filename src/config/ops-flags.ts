@@ -9,9 +9,11 @@ import type { LogFormat } from "../log/logger.ts";
 import { type HostPort, parseListenAddress } from "../net/host-port.ts";
 import type { RetentionPolicy } from "../store/retention-policy.ts";
 import {
+  BENCHMARK_RETENTION_VARIABLE,
   DEFAULT_RETAIN_BODIES_MS,
   DEFAULT_RETAIN_MS,
   formatRetentionPeriod,
+  parseBenchmarkRetention,
   parseRetain,
   parseRetainBodies,
   retentionPolicy,
@@ -45,6 +47,10 @@ export const opsFlags = {
 
 export interface OpsSettings {
   readonly retention: RetentionPolicy;
+  /** Between two pruner runs; undefined: the pruner's hour. */
+  readonly pruneIntervalMs?: number;
+  /** Set when BENCHMARK_RETENTION_VARIABLE replaced --retain and --retain-bodies: its value. */
+  readonly benchmarkRetention?: string;
   readonly logFormat: LogFormat;
   readonly metricsListen: HostPort | undefined;
 }
@@ -55,6 +61,8 @@ export function opsSettings(f: {
   retainBodies: number | undefined;
   logFormat: string;
   metricsListen: HostPort | undefined;
+  /** The process's environment, for BENCHMARK_RETENTION_VARIABLE. */
+  env?: Readonly<Record<string, string | undefined>>;
 }): OpsSettings {
   let retention: RetentionPolicy;
   try {
@@ -62,5 +70,19 @@ export function opsSettings(f: {
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
-  return { retention, logFormat: f.logFormat === "json" ? "json" : "text", metricsListen: f.metricsListen };
+  const logFormat = f.logFormat === "json" ? "json" : "text";
+  const bench = f.env?.[BENCHMARK_RETENTION_VARIABLE];
+  if (bench === undefined || bench === "") return { retention, logFormat, metricsListen: f.metricsListen };
+  try {
+    const { policy, intervalMs } = parseBenchmarkRetention(bench);
+    return {
+      retention: policy,
+      pruneIntervalMs: intervalMs,
+      benchmarkRetention: bench,
+      logFormat,
+      metricsListen: f.metricsListen,
+    };
+  } catch (e) {
+    throw new ConfigError(`${BENCHMARK_RETENTION_VARIABLE}: ${(e as Error).message}`);
+  }
 }

@@ -184,9 +184,11 @@ export function serverPruner(o: {
           runLock: () => takePruningLock(store.sql),
         }
       : { db: store.db, policy };
+  const intervalMs = o.config.ops?.pruneIntervalMs;
   return startPruner({
     ...database,
     nowMs: o.nowMs,
+    ...(intervalMs === undefined ? {} : { intervalMs, firstRunAfterMs: Math.min(60_000, intervalMs) }),
     onRun: (report) => {
       for (const step of report.steps)
         if (step.rows > 0) o.metrics.pruned.add({ kind: step.name, rows: step.rows });
@@ -196,8 +198,17 @@ export function serverPruner(o: {
         o.log.log("info", "retention pruned", {
           ...Object.fromEntries(removed.map((s) => [s.name, s.rows])),
           ms: Math.round(report.steps.reduce((sum, s) => sum + s.busyMs, 0)),
+          maxBatchMs: Math.round(Math.max(...report.steps.map((s) => s.maxBatchMs)) * 10) / 10,
+          rowsPerSecond: report.rowsPerSecond,
         });
     },
+    onSlowBatch: (b) =>
+      o.log.log("warn", "a pruning batch held the database", {
+        step: b.step,
+        rows: b.rows,
+        limit: b.limit,
+        ms: Math.round(b.ms),
+      }),
     onProblem: (problem) =>
       problem === undefined
         ? o.health.resolve("retention", "retention works again")

@@ -96,3 +96,40 @@ export function retentionPolicy(o: {
     );
   return { bodiesMs: bodies, messagesMs: messages, refusalsMs: RETAIN_REFUSALS_MS };
 }
+
+/**
+ * The variable that compresses retention for a benchmark (scripts/bench/soak.ts): within an hour's
+ * run nothing reaches --retain's least 7 days, so a soak could not watch the pruner keep up with
+ * arrivals. `bodies=3m,messages=10m,every=60s`: bodies emptied after 3 minutes, messages deleted
+ * after 10, a run every minute. Not a flag and not in `--help`: messages kept this briefly lose
+ * the replay protection of their keys (MIN_RETAIN_MS), which no deployment wants.
+ */
+export const BENCHMARK_RETENTION_VARIABLE = "ISCHED_BENCHMARK_RETENTION";
+
+/** The policy and run interval of BENCHMARK_RETENTION_VARIABLE; an Error naming what is wrong. */
+export function parseBenchmarkRetention(raw: string): { policy: RetentionPolicy; intervalMs: number } {
+  const parts = new Map<string, number>();
+  for (const item of raw.split(",")) {
+    const [key, value, extra] = item.trim().split("=");
+    const ms = value === undefined ? undefined : readDuration(value.trim());
+    if (
+      !key ||
+      extra !== undefined ||
+      ms === undefined ||
+      ms <= 0 ||
+      !["bodies", "messages", "every"].includes(key)
+    )
+      throw new Error(`"${item.trim()}" is not bodies=DURATION, messages=DURATION or every=DURATION`);
+    parts.set(key, ms);
+  }
+  const bodiesMs = parts.get("bodies");
+  const messagesMs = parts.get("messages");
+  const intervalMs = parts.get("every");
+  if (bodiesMs === undefined || messagesMs === undefined || intervalMs === undefined)
+    throw new Error("needs bodies=, messages= and every= (for example bodies=3m,messages=10m,every=60s)");
+  if (bodiesMs > messagesMs) throw new Error("bodies= is longer than messages=");
+  return {
+    policy: { bodiesMs, messagesMs, refusalsMs: Math.min(RETAIN_REFUSALS_MS, messagesMs) },
+    intervalMs,
+  };
+}

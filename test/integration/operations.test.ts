@@ -440,6 +440,31 @@ describe("retention in the running binary", () => {
       await later.stop();
     }
   });
+  test("ISCHED_BENCHMARK_RETENTION compresses the policy for a benchmark: bodies go within seconds, and start-up says so", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "isched-ops-bench-retain-"));
+    const s = await serveProcess(orgArgs(dir), {
+      env: { ISCHED_BENCHMARK_RETENTION: "bodies=1s,messages=1h,every=1s" },
+    }).then(running);
+    try {
+      expect(s.stdout()).toContain(
+        "retention     bodies=1s,messages=1h,every=1s from ISCHED_BENCHMARK_RETENTION, for benchmarks only",
+      );
+      expect(s.stderr()).not.toContain("is no flag's variable");
+      const token = readFileSync(join(dir, "api-token"), "utf8").trim();
+      const id = await submit(s, token);
+      await waitFor(
+        () => (/retention pruned bodies=1 /.test(s.stderr()) ? true : undefined),
+        15_000,
+        "a pruner run that empties the body",
+      );
+      const pruned = await message(s, token, id);
+      expect(pruned.body).toBe("");
+      expect(pruned.bodyRemoved?.bytes).toBeGreaterThan(100);
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("the operations flags at start-up", () => {
@@ -464,6 +489,14 @@ describe("the operations flags at start-up", () => {
       });
       expect(env.exitCode).toBe(2);
       expect(env.stderr).toContain("ISCHED_LOG_FORMAT (--log-format)");
+      const bench = await runIsched(["serve", "--data", join(dataDir, "d")], {
+        env: { ISCHED_BENCHMARK_RETENTION: "bodies=3m" },
+      });
+      expect(bench.exitCode).toBe(2);
+      expect(bench.stderr.trim()).toBe(
+        "isched: ISCHED_BENCHMARK_RETENTION: needs bodies=, messages= and every= (for example bodies=3m,messages=10m,every=60s)",
+      );
+      expect(existsSync(join(dataDir, "d"))).toBe(false);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -13,7 +13,11 @@ import { ENDPOINT_SETTING, publicEndpointOf } from "../../keys/public-endpoint.t
 import { createLogger, type LogLevel } from "../../log/logger.ts";
 import { createNotifier } from "../../ops/sd-notify.ts";
 import { type RunningServer, startServer } from "../../server/app.ts";
-import { DEFAULT_RETENTION, formatRetentionPeriod } from "../../store/retention-policy.ts";
+import {
+  BENCHMARK_RETENTION_VARIABLE,
+  DEFAULT_RETENTION,
+  formatRetentionPeriod,
+} from "../../store/retention-policy.ts";
 import { redactSecrets } from "../../text/redact.ts";
 import { defineCommand } from "../command.ts";
 import { effectiveLines, formatEffective } from "../effective-config.ts";
@@ -105,6 +109,8 @@ async function newKeyRecords(c: ServeConfig, server: RunningServer): Promise<str
 /** --retain and --retain-bodies, as the summary says them. */
 function retentionLine(c: ServeConfig): string {
   const r = c.ops?.retention ?? DEFAULT_RETENTION;
+  if (c.ops?.benchmarkRetention !== undefined)
+    return `${c.ops.benchmarkRetention} from ${BENCHMARK_RETENTION_VARIABLE}, for benchmarks only: messages this brief lose their replay protection`;
   return `messages ${formatRetentionPeriod(r.messagesMs)}, bodies ${formatRetentionPeriod(r.bodiesMs)}, refusals ${formatRetentionPeriod(r.refusalsMs)}`;
 }
 
