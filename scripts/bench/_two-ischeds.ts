@@ -13,7 +13,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 
 export const BUN = process.execPath;
 export const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
@@ -337,6 +336,12 @@ export interface PrefillOptions {
   batch?: number;
   /** A shared body instead of one invitation per message (much faster for large fills). */
   body?: (i: number) => string;
+  /**
+   * The src/ folder of the isched that will drain the queue (default: this tree's): the database
+   * gets its schema, and each message what its intake stores with it (the iTIP send facts, when
+   * that source keeps them).
+   */
+  src?: string;
 }
 
 /**
@@ -344,8 +349,17 @@ export interface PrefillOptions {
  * message, one `ischedule` delivery per recipient (what outbound-crash.test.ts does).
  */
 export async function prefillOutbound(o: PrefillOptions): Promise<void> {
-  const { DeliveryQueue } = await import("../../src/queue/queue.ts");
-  const { openDatabase } = await import("../../src/store/sqlite/database.ts");
+  const src = o.src ?? join(import.meta.dir, "..", "..", "src");
+  const { DeliveryQueue } = await import(join(src, "queue/queue.ts"));
+  const { openDatabase } = await import(join(src, "store/sqlite/database.ts"));
+  const { createSqliteStore } = await import(join(src, "store/sqlite/store.ts"));
+  const { parseItip } = await import(join(src, "itip/index.ts"));
+  const facts: { sendFactsOf?: (itip: unknown) => unknown; storableSendFacts?: (f: unknown) => string } =
+    await import(join(src, "outbound/message-facts.ts"));
+  const sendFacts = (body: string): { sendFacts?: string } =>
+    facts.sendFactsOf && facts.storableSendFacts
+      ? { sendFacts: facts.storableSendFacts(facts.sendFactsOf(parseItip(body))) }
+      : {};
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(join(o.dataDir, "isched.db"));
   const batch = o.batch ?? 100;
@@ -356,6 +370,7 @@ export async function prefillOutbound(o: PrefillOptions): Promise<void> {
       const i = first + k;
       const recipients = o.recipients(i);
       const uid = `bench-${i}@a.test`;
+      const body = o.body ? o.body(i) : invitation({ uid, attendees: recipients });
       return queue.accept(
         {
           direction: "outbound",
@@ -366,7 +381,8 @@ export async function prefillOutbound(o: PrefillOptions): Promise<void> {
           uid,
           summary: "Quarterly planning",
           contentType: "text/calendar; method=REQUEST; component=VEVENT",
-          body: o.body ? o.body(i) : invitation({ uid, attendees: recipients }),
+          body,
+          ...sendFacts(body),
         },
         recipients.map((recipient) => ({
           recipient,

@@ -169,9 +169,16 @@ const PATCHES: Patch[] = [
   },
   {
     file: "outbound/remote-target.ts",
-    find: `    const read = itip();`,
+    find: `    const kept = readSendFacts(message.sendFacts);`,
+    replace: `    const __k = ${T};
+    const kept = readSendFacts(message.sendFacts);
+    __ip("iTIP facts kept at intake (read)", __k);`,
+  },
+  {
+    file: "outbound/remote-target.ts",
+    find: `    const read = kept === undefined ? itip() : undefined;`,
     replace: `    const __r = ${T};
-    const read = itip();
+    const read = kept === undefined ? itip() : undefined;
     __ip("stored iTIP (parsed once, cached)", __r);`,
   },
   {
@@ -189,8 +196,8 @@ const PATCHES: Patch[] = [
             url,
             originator: message.originator,
             recipients: group,
-            method: read.itip.method,
-            component: read.itip.component,
+            method: sending.method,
+            component: sending.component,
             body,
             messageId,
             userAgent,
@@ -203,8 +210,8 @@ const PATCHES: Patch[] = [
             url,
             originator: message.originator,
             recipients: group,
-            method: read.itip.method,
-            component: read.itip.component,
+            method: sending.method,
+            component: sending.component,
             body,
             messageId,
             userAgent,
@@ -397,7 +404,13 @@ async function drain(
   const messages = Number(args.messages);
   mkdirSync(dir, { recursive: true });
   const dataA = join(dir, "a-data");
-  await prefillOutbound({ dataDir: dataA, messages, recipients: (i) => [`mailto:user${i}@b.test`] });
+  // With the source A runs from: its schema, and what its intake stores with each message.
+  await prefillOutbound({
+    dataDir: dataA,
+    messages,
+    recipients: (i) => [`mailto:user${i}@b.test`],
+    src: o.src,
+  });
   const sink = spawnRole(1, [
     ...["--role", "sink", "--port", String(orgs.portB), "--cert", orgs.certB.certFile],
     ...["--key", orgs.certB.keyFile, "--capabilities", capabilitiesFile],

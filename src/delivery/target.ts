@@ -22,6 +22,11 @@ export interface TargetMessage {
   /** The verified signing domain of an inbound message, if any. */
   readonly dkimDomain: string | null;
   readonly dkimResult: string;
+  /**
+   * The iTIP facts a sender checks against a receiver, kept at intake (src/outbound/message-facts.ts
+   * ItipSendFacts, as JSON); null when the message has none, and the body is parsed instead.
+   */
+  readonly sendFacts: string | null;
 }
 
 /** What a target gets of a message, stored or about to be (the intake asks before its commit). */
@@ -36,6 +41,7 @@ export function targetMessage(m: {
   readonly summary?: string | null;
   readonly dkimDomain?: string | null;
   readonly dkimResult?: string;
+  readonly sendFacts?: string | null;
 }): TargetMessage {
   return {
     uuid: m.uuid,
@@ -48,6 +54,7 @@ export function targetMessage(m: {
     summary: m.summary ?? null,
     dkimDomain: m.dkimDomain ?? null,
     dkimResult: m.dkimResult ?? "none",
+    sendFacts: m.sendFacts ?? null,
   };
 }
 

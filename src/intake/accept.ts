@@ -26,6 +26,7 @@ import { type RecipientOutcome, targetMessage } from "../delivery/target.ts";
 import { addressDomain } from "../ischedule/address.ts";
 import { IScheduleError } from "../ischedule/errors.ts";
 import { checkOriginator, checkRecipients, type ItipMessage } from "../itip/index.ts";
+import { sendFactsOf, storableSendFacts } from "../outbound/message-facts.ts";
 import type { Accepted, DeliveryQueue, NewDelivery } from "../queue/queue.ts";
 import { ItipCopyError, ReplayConflictError } from "../store/errors.ts";
 import type { Direction, Intake, ItipColumns, NewMessage } from "../store/store.ts";
@@ -137,6 +138,9 @@ async function accept(ctx: IntakeOptions, a: Arrival, o: AcceptOptions): Promise
     uid: a.itip.uid,
     summary: a.itip.summary,
     organizer: a.itip.organizer?.address,
+    // What a remote receiver's capabilities are checked against on each send, without parsing the
+    // body again; an inbound message goes to local targets, which do not check them.
+    ...(direction === "outbound" ? { sendFacts: storableSendFacts(sendFactsOf(a.itip)) } : {}),
   };
 
   // 3. Targets that answer without I/O, before the commit.

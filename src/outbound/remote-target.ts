@@ -41,7 +41,13 @@ import { USER_AGENT } from "../version.ts";
 import type { CapabilitiesCache, CapabilitiesResult } from "./capabilities-cache.ts";
 import { type Discovery, type DiscoveryService, SRV_SERVICE } from "./discovery.ts";
 import { planGroups } from "./fit.ts";
-import { messageFacts, readStoredItip, type StoredItip } from "./message-facts.ts";
+import {
+  messageFacts,
+  readSendFacts,
+  readStoredItip,
+  type StoredItip,
+  storedMessageFacts,
+} from "./message-facts.ts";
 import { MovedEndpoints, postSchedule, untilAborted } from "./post-schedule.ts";
 import { readAnswer } from "./read-answer.ts";
 import type { PeerScheme } from "./redirects.ts";
@@ -137,12 +143,16 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
       else settle(recipients, { ...outcomeOf("try-later"), description: found.reason });
       return;
     }
-    const read = itip();
-    if ("problem" in read) {
-      a.errors.push(read.problem);
-      settle(recipients, { ...outcomeOf("unreadable-message"), description: read.problem });
-      return;
-    }
+    // The facts kept at intake answer the capabilities checks without parsing the body; a message
+    // without them is parsed now, and one that cannot be read is isched's own problem, sent nowhere.
+    const kept = readSendFacts(message.sendFacts);
+    const unreadable = (rs: readonly string[], problem: string): void => {
+      a.errors.push(problem);
+      settle(rs, { ...outcomeOf("unreadable-message"), description: problem });
+    };
+    const read = kept === undefined ? itip() : undefined;
+    if (read !== undefined && "problem" in read) return unreadable(recipients, read.problem);
+    const sending = read?.itip ?? message;
     let key: SigningKey | undefined;
     if (signs(found, domain, o.peerRoutes)) {
       const originatorDomain = addressDomain(message.originator) ?? "";
@@ -178,11 +188,19 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
         failures.push({ reason: caps.reason, kind: caps.temporary ? "temporary" : "no-service" });
         return pending;
       }
-      const facts = messageFacts({
-        itip: read.itip,
-        sizeBytes: message.body.byteLength,
-        maxInstances: caps.capabilities.maxInstances,
-      });
+      const sizeBytes = message.body.byteLength;
+      const { maxInstances } = caps.capabilities;
+      const { component, method } = sending;
+      let facts = kept && storedMessageFacts({ component, method, sizeBytes, sendFacts: kept, maxInstances });
+      if (!facts) {
+        // A bounded recurrence and a receiver with max-instances: only the parsed message counts them.
+        const parsed = itip();
+        if ("problem" in parsed) {
+          unreadable(pending, parsed.problem);
+          return [];
+        }
+        facts = messageFacts({ itip: parsed.itip, sizeBytes, maxInstances });
+      }
       const plan = planGroups({ recipients: pending, capabilities: caps.capabilities, message: facts });
       for (const r of plan.refused) {
         const via = { target: caps.url };
@@ -200,9 +218,10 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
       group: readonly string[],
     ): Promise<"answered" | "unreachable"> => {
       let body = message.body;
-      if (read.itip.component === "VFREEBUSY") {
+      if (sending.component === "VFREEBUSY") {
         try {
-          body = Buffer.from(restrictFreeBusyAttendees(read.text, group));
+          const text = read?.text ?? new TextDecoder().decode(message.body);
+          body = Buffer.from(restrictFreeBusyAttendees(text, group));
         } catch (err) {
           // draft §6.1: a free/busy Recipient list must equal the ATTENDEEs; a stranger cannot be asked.
           settle(group, { ...outcomeOf("not-a-recipient"), description: messageOf(err) });
@@ -220,8 +239,8 @@ export function remoteIScheduleTarget(o: RemoteIScheduleTargetOptions): Delivery
             url,
             originator: message.originator,
             recipients: group,
-            method: read.itip.method,
-            component: read.itip.component,
+            method: sending.method,
+            component: sending.component,
             body,
             messageId,
             userAgent,

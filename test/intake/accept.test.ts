@@ -11,6 +11,7 @@ import { Dispatcher } from "../../src/delivery/dispatcher.ts";
 import { createIntake } from "../../src/intake/accept.ts";
 import { IScheduleError } from "../../src/ischedule/errors.ts";
 import { parseItip } from "../../src/itip/index.ts";
+import { readSendFacts } from "../../src/outbound/message-facts.ts";
 import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { createSqliteStore } from "../../src/store/sqlite/store.ts";
@@ -140,6 +141,23 @@ onBothBackends("accept()", (b) => {
       "3.7;Invalid calendar user",
       "far.example is not a domain served here; isched does not relay",
     ]);
+  });
+
+  test("an outbound message keeps the facts a receiver's capabilities are checked against; inbound none", async () => {
+    const s = setup(await b.fresh());
+    const ours = await s.accept("mailto:ann@example.com", ["mailto:eve@far.example"]);
+    if (ours.kind !== "accepted") throw new Error(ours.kind);
+    const row = (await s.queue.messageRow(ours.accepted.messageId))!;
+    // What the remote iSchedule target checks on each send instead of parsing the body again.
+    expect(readSendFacts(row.sendFacts)).toEqual({
+      inlineAttachment: false,
+      externalAttachment: false,
+      scheduled: { firstStart: "20261202T100000Z", lastEnd: "20261202T110000Z" },
+      bounded: false,
+    });
+    const theirs = await s.accept("mailto:org@peer.example", ["mailto:ann@example.com"]);
+    if (theirs.kind !== "accepted") throw new Error(theirs.kind);
+    expect((await s.queue.messageRow(theirs.accepted.messageId))!.sendFacts).toBeNull();
   });
 
   test("a recipient the iTIP method does not allow is refused before anything is stored", async () => {

@@ -1,7 +1,14 @@
 /** The facts a sender checks against a receiver's capabilities (message-facts.ts). */
 import { describe, expect, test } from "bun:test";
 import { parseItip } from "../../src/itip/index.ts";
-import { messageFacts, readStoredItip } from "../../src/outbound/message-facts.ts";
+import {
+  messageFacts,
+  readSendFacts,
+  readStoredItip,
+  sendFactsOf,
+  storableSendFacts,
+  storedMessageFacts,
+} from "../../src/outbound/message-facts.ts";
 
 const crlf = (...lines: string[]): string => `${lines.join("\r\n")}\r\n`;
 const event = (...extra: string[]) =>
@@ -58,5 +65,44 @@ describe("readStoredItip()", () => {
     expect("problem" in read && read.problem).toStartWith(
       "the stored message m-1 is not a readable iTIP message",
     );
+  });
+});
+
+describe("the send facts kept at intake", () => {
+  const stored = (itip: ReturnType<typeof event>) => readSendFacts(storableSendFacts(sendFactsOf(itip)))!;
+
+  test("give the same facts as the parsed message wherever no instances are counted", () => {
+    for (const extra of [[], ["ATTACH:https://files.example.org/a.pdf"], ["RRULE:FREQ=WEEKLY"]]) {
+      const itip = event(...extra);
+      for (const maxInstances of [undefined, 5]) {
+        const fromStored = storedMessageFacts({
+          component: "VEVENT",
+          method: "REQUEST",
+          sizeBytes: 512,
+          sendFacts: stored(itip),
+          maxInstances,
+        });
+        expect(fromStored).toEqual(messageFacts({ itip, sizeBytes: 512, maxInstances }));
+      }
+    }
+  });
+
+  test("leave a bounded recurrence to the parsed message when the receiver has max-instances", () => {
+    const sendFacts = stored(event("RRULE:FREQ=DAILY;COUNT=10"));
+    const m = { component: "VEVENT", method: "REQUEST", sizeBytes: 1, sendFacts };
+    expect(storedMessageFacts({ ...m, maxInstances: 5 })).toBeUndefined();
+    expect(storedMessageFacts(m)?.instances).toBeUndefined();
+  });
+
+  test("are not used when missing or not of their shape (the body is parsed instead)", () => {
+    for (const bad of [
+      null,
+      "",
+      "not json",
+      "[]",
+      '{"inlineAttachment":true}',
+      '{"inlineAttachment":false,"externalAttachment":false,"bounded":false,"scheduled":{}}',
+    ])
+      expect(readSendFacts(bad)).toBeUndefined();
   });
 });

@@ -20,6 +20,7 @@ import { parseItip } from "../../src/itip/index.ts";
 import { type PeerFetchOptions, type PeerRequest, peerFetch } from "../../src/net/peer-fetch.ts";
 import { type CapabilitiesCache, createCapabilitiesCache } from "../../src/outbound/capabilities-cache.ts";
 import { createDiscovery } from "../../src/outbound/discovery.ts";
+import { sendFactsOf, storableSendFacts } from "../../src/outbound/message-facts.ts";
 import { remoteIScheduleTarget } from "../../src/outbound/remote-target.ts";
 import type { PeerRoute } from "../../src/outbound/static-routes.ts";
 import { keysFor, RSA_PRIVATE, RSA_PUBLIC } from "../support/dkim-fixtures.ts";
@@ -48,6 +49,13 @@ const CAPS: Capabilities = {
   maxRecipients: 2,
 };
 const NO_TODO: Capabilities = { ...CAPS, components: CAPS.components.filter((c) => c.name !== "VTODO") };
+// A receiver with every restriction the iTIP body decides (draft §9.2.1.5, §9.2.1.8 to §9.2.1.10).
+const STRICT: Capabilities = {
+  ...CAPS,
+  attachments: { inline: false, external: false },
+  maxDateTime: "20270101T000000Z",
+  maxInstances: 3,
+};
 
 interface Post {
   path: string;
@@ -104,6 +112,7 @@ const ENDPOINTS: Record<string, [Capabilities, PostHandler]> = {
   "/down": [CAPS, () => new Response("busy", { status: 503, headers: { "Retry-After": "120" } })],
   "/badsig": [CAPS, success],
   "/notodo": [NO_TODO, success],
+  "/strict": [STRICT, success],
   "/slow": [
     CAPS,
     async (p, r) => {
@@ -133,6 +142,7 @@ const DOMAINS = [
   "down",
   "badsig",
   "notodo",
+  "strict",
   "slow",
   "partial",
   "refuse",
@@ -296,6 +306,7 @@ function message(component: "VEVENT" | "VTODO" | "VFREEBUSY", attendees: readonl
     summary: "Planning",
     dkimDomain: null,
     dkimResult: "trusted",
+    sendFacts: null,
   };
 }
 
@@ -557,6 +568,81 @@ describe("failures", () => {
     expect(attempt.outcomes[0]!.requestStatus).toBe("5.2;Invalid calendar service");
     expect(attempt.outcomes[0]!.description).toBe("isched has no DKIM key for example.org to sign with");
     expect(postRequests()).toEqual([]);
+  });
+});
+
+describe("the receiver's restrictions on the iTIP body (draft §5)", () => {
+  /** An event for one recipient, with `extra` lines in its VEVENT and the facts intake keeps of it. */
+  const eventWith = (to: readonly string[], kept: "kept" | "parsed", ...extra: string[]): TargetMessage => {
+    const base = message("VEVENT", to);
+    const text = new TextDecoder()
+      .decode(base.body)
+      .replace("END:VEVENT", [...extra, "END:VEVENT"].join("\r\n"));
+    const withDates = text.replace(/DTSTART:\S+\r\nDTEND:\S+/, (d) =>
+      extra.some((l) => l.startsWith("DTSTART")) ? "" : d,
+    );
+    const body = Buffer.from(withDates.replace(/\r\n\r\n/g, "\r\n"));
+    const sendFacts = kept === "kept" ? storableSendFacts(sendFactsOf(parseItip(withDates))) : null;
+    return { ...base, body, sendFacts };
+  };
+  const cases: [string, string[], string | undefined][] = [
+    [
+      "an external attachment",
+      ["ATTACH:https://files.example.org/a.pdf"],
+      "the peer does not accept external (URI) attachments",
+    ],
+    [
+      "a meeting after max-date-time",
+      ["DTSTART:20280301T090000Z", "DTEND:20280301T100000Z"],
+      "the first instance of the message starts at 20280301T090000Z, after the maximum 20270101T000000Z",
+    ],
+    [
+      "five daily instances (max-instances 3)",
+      ["RRULE:FREQ=DAILY;COUNT=5"],
+      "the message has 4 instances; the peer accepts at most 3",
+    ],
+    ["a daily meeting with no end (not counted)", ["RRULE:FREQ=DAILY"], undefined],
+  ];
+  for (const [what, extra, refusal] of cases) {
+    test(`${what}: ${refusal ? "refused" : "sent"} alike with the facts kept at intake and without`, async () => {
+      for (const kept of ["parsed", "kept"] as const) {
+        const to = people("strict.test", 1);
+        const before = postsTo("/strict").length;
+        const attempt = await setup().target.deliver(eventWith(to, kept, ...extra), to, signal());
+        if (refusal === undefined) {
+          expect(attempt.outcomes[0]!.requestStatus).toBe("2.0;Success");
+          expect(postsTo("/strict").length).toBe(before + 1);
+        } else {
+          expect(attempt.outcomes[0]).toMatchObject({
+            requestStatus: "5.2;Invalid calendar service",
+            reroute: "imip",
+            description: refusal,
+          });
+          expect(postsTo("/strict").length).toBe(before);
+        }
+      }
+    });
+  }
+
+  test("the facts kept at intake answer the checks: the stored body is not parsed again to send it", async () => {
+    const to = people("strict.test", 1);
+    // Kept facts that say what the body does not (an external attachment): the check reads the facts.
+    const plain = eventWith(to, "parsed");
+    const facts = {
+      ...sendFactsOf(parseItip(new TextDecoder().decode(plain.body))),
+      externalAttachment: true,
+    };
+    const before = postsTo("/strict").length;
+    const attempt = await setup().target.deliver(
+      { ...plain, sendFacts: storableSendFacts(facts) },
+      to,
+      signal(),
+    );
+    expect(attempt.outcomes[0]).toMatchObject({
+      requestStatus: "5.2;Invalid calendar service",
+      description: "the peer does not accept external (URI) attachments",
+    });
+    expect(postsTo("/strict").length).toBe(before);
   });
 });
 

@@ -13,7 +13,8 @@ const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS "receivedAt", m.direction, m
   m.content_type AS "contentType", m.body, m.body_hash AS "bodyHash", m.headers, m.dkim_domain AS "dkimDomain",
   m.dkim_selector AS "dkimSelector", m.dkim_reason AS "dkimReason", m.signer_rule AS "signerRule",
   m.response_status AS "responseStatus", m.response_body AS "responseBody", m.refusal,
-  coalesce(m.body_size, octet_length(m.body)) AS "bodySize", m.resends, m.last_resent_at AS "lastResentAt"`;
+  coalesce(m.body_size, octet_length(m.body)) AS "bodySize", m.resends, m.last_resent_at AS "lastResentAt",
+  m.send_facts AS "sendFacts"`;
 
 const MESSAGE_INT8 = ["id", "receivedAt", "bodySize", "lastResentAt"] as const;
 
@@ -35,9 +36,9 @@ export async function insertMessage(
     `INSERT INTO messages (uuid, received_at, direction, intake, peer_address, peer_domain, remote_message_id,
       originator, method, component, uid, summary, organizer, content_type, body, body_hash, headers,
       dkim_result, dkim_domain, dkim_selector, dkim_reason, signer_rule, response_status, response_body,
-      refusal, body_size)
+      refusal, body_size, send_facts)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-      $22, $23, $24, $25, $26)
+      $22, $23, $24, $25, $26, $27)
     RETURNING id`,
     [
       m.uuid,
@@ -66,6 +67,7 @@ export async function insertMessage(
       m.responseBody ?? null,
       m.refusal ?? null,
       m.bodySize ?? null,
+      m.sendFacts ?? null,
     ],
   );
   const id = Number(r!.id);

@@ -242,6 +242,15 @@ const LEAN_ACCEPT = `
 DROP INDEX deliveries_done;
 `;
 
+/**
+ * The iTIP facts a sender checks against a receiver's capabilities (attachments, scheduled span,
+ * whether the recurrence is bounded: src/outbound/message-facts.ts), kept at intake as JSON so that
+ * each send does not parse the stored body again. NULL for messages stored before: those are parsed.
+ */
+const SEND_FACTS = `
+ALTER TABLE messages ADD COLUMN send_facts text;
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -253,6 +262,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: "several nodes on one database", up: SEVERAL_NODES },
   { name: "node heartbeats", up: NODE_HEARTBEATS },
   { name: "lean accepted-message write", up: LEAN_ACCEPT },
+  { name: "send facts kept at intake", up: SEND_FACTS },
 ];
 
 /**

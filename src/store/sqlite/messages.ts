@@ -55,6 +55,8 @@ export interface NewMessage {
   refusal?: string;
   /** Bytes of the body as received, when the body itself is not kept. */
   bodySize?: number;
+  /** The iTIP facts a sender checks against a receiver (src/outbound/message-facts.ts), as JSON. */
+  sendFacts?: string;
 }
 
 /** One stored message as the delivery side reads it (the console's list is in message-search.ts). */
@@ -91,6 +93,8 @@ export interface MessageRow {
   /** Copies of this message its peer sent again (under new message ids), answered from this one. */
   resends: number;
   lastResentAt: number | null;
+  /** The iTIP facts kept at intake for sending (NewMessage.sendFacts); null when none were. */
+  sendFacts: string | null;
 }
 
 /** The columns that come from the iTIP message itself. */
@@ -107,7 +111,8 @@ const ROW_COLUMNS = `m.id, m.uuid, m.received_at AS receivedAt, m.direction, m.i
   m.uid, m.summary, m.organizer, m.dkim_result AS dkimResult, m.remote_message_id AS remoteMessageId,
   m.content_type AS contentType, m.body, m.body_hash AS bodyHash, m.headers, m.dkim_domain AS dkimDomain, m.dkim_selector AS dkimSelector,
   m.dkim_reason AS dkimReason, m.signer_rule AS signerRule, m.response_status AS responseStatus, m.response_body AS responseBody,
-  m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize, m.resends, m.last_resent_at AS lastResentAt`;
+  m.refusal, coalesce(m.body_size, length(m.body)) AS bodySize, m.resends, m.last_resent_at AS lastResentAt,
+  m.send_facts AS sendFacts`;
 
 type RawRow = Omit<MessageRow, "headers"> & { headers: string | null };
 type Bindings = Record<string, string | number | Uint8Array | null>;
@@ -116,10 +121,11 @@ const statements = perDatabase((db) => ({
   insert: db.query<never, Bindings>(`INSERT INTO messages (uuid, received_at, direction, intake, peer_address,
       peer_domain, remote_message_id, originator, method, component, uid, summary, organizer, content_type, body,
       body_hash, headers, dkim_result, dkim_domain, dkim_selector, dkim_reason, signer_rule, response_status,
-      response_body, refusal, body_size)
+      response_body, refusal, body_size, send_facts)
     VALUES ($uuid, $receivedAt, $direction, $intake, $peerAddress, $peerDomain, $remoteMessageId, $originator,
       $method, $component, $uid, $summary, $organizer, $contentType, $body, $bodyHash, $headers, $dkimResult,
-      $dkimDomain, $dkimSelector, $dkimReason, $signerRule, $responseStatus, $responseBody, $refusal, $bodySize)`),
+      $dkimDomain, $dkimSelector, $dkimReason, $signerRule, $responseStatus, $responseBody, $refusal, $bodySize,
+      $sendFacts)`),
   byId: db.query<RawRow, { id: number }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.id = $id`),
   byUuid: db.query<RawRow, { uuid: string }>(`SELECT ${ROW_COLUMNS} FROM messages m WHERE m.uuid = $uuid`),
   response: db.query<never, { id: number; status: number; body: string | null }>(
@@ -161,6 +167,7 @@ export function insertMessage(db: Database, m: NewMessage & { uuid: string; rece
     responseBody: m.responseBody ?? null,
     refusal: m.refusal ?? null,
     bodySize: m.bodySize ?? null,
+    sendFacts: m.sendFacts ?? null,
   });
   const id = Number(result.lastInsertRowid);
   if (m.replay) claimReplayKey(db, { ...m.replay, messageId: id, nowMs: m.receivedAt });

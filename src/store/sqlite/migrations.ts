@@ -243,6 +243,15 @@ const LEAN_ACCEPT = `
 DROP INDEX deliveries_done;
 `;
 
+/**
+ * The iTIP facts a sender checks against a receiver's capabilities (attachments, scheduled span,
+ * whether the recurrence is bounded: src/outbound/message-facts.ts), kept at intake as JSON so that
+ * each send does not parse the stored body again. NULL for messages stored before: those are parsed.
+ */
+const SEND_FACTS = `
+ALTER TABLE messages ADD COLUMN send_facts TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: "initial schema", up: SCHEMA_V1 },
   { name: "replay keys", up: REPLAY_KEYS },
@@ -256,6 +265,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // SQLite has no nodes table (one process owns the file), so the version only keeps step.
   { name: "node heartbeats", up: () => {} },
   { name: "lean accepted-message write", up: LEAN_ACCEPT },
+  { name: "send facts kept at intake", up: SEND_FACTS },
 ];
 
 /** The schema version this code writes and understands. */
