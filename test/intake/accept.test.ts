@@ -5,7 +5,6 @@
  * frames).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Dispatcher } from "../../src/delivery/dispatcher.ts";
 import { createIntake } from "../../src/intake/accept.ts";
@@ -18,6 +17,7 @@ import { createSqliteStore } from "../../src/store/sqlite/store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { storeTarget } from "../../src/targets/store-target.ts";
 import { removeTempDirs, tempDir } from "../store/_temp-dir.ts";
+import { walCommits } from "../store/_wal.ts";
 import { onBothBackends } from "../support/store-backends.ts";
 
 afterEach(removeTempDirs);
@@ -43,20 +43,6 @@ function invitation(organizer: string, attendees: readonly string[]): string {
     "END:VCALENDAR",
     "",
   ].join("\r\n");
-}
-
-/** Committed transactions in the WAL so far: frames that end a commit, of the WAL's current salt. */
-function walCommits(path: string): number {
-  const wal = readFileSync(`${path}-wal`);
-  if (wal.byteLength < 32) return 0;
-  const pageSize = wal.readUInt32BE(8);
-  const salt = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
-  let commits = 0;
-  for (let at = 32; at + 24 + pageSize <= wal.byteLength; at += 24 + pageSize) {
-    if (wal.readUInt32BE(at + 8) !== salt[0] || wal.readUInt32BE(at + 12) !== salt[1]) break;
-    if (wal.readUInt32BE(at + 4) !== 0) commits++;
-  }
-  return commits;
 }
 
 function setup(over: Store) {

@@ -1,6 +1,6 @@
 /**
  * Group commit in the SQLite store (src/store/sqlite/group-commit.ts): accepts made together share
- * one transaction, each answered once it has committed, each all or nothing on its own, and claiming
+ * one transaction (and so do the outcomes of attempts that finish together), each answered once it has committed, each all or nothing on its own, and claiming
  * its replay and iTIP keys in the order the accepts were made.
  */
 import type { Database } from "bun:sqlite";
@@ -9,8 +9,9 @@ import { DeliveryQueue } from "../../src/queue/queue.ts";
 import { ItipCopyError, ReplayConflictError } from "../../src/store/errors.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
 import { createSqliteStore } from "../../src/store/sqlite/store.ts";
-import { invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
+import { attempt, invitation, queueOptions, recipients, TestClock } from "../queue/_fixtures.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
+import { walCommits } from "./_wal.ts";
 
 afterEach(removeTempDirs);
 
@@ -47,6 +48,40 @@ describe("group commit", () => {
     expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(33);
     expect(alone).toBeGreaterThanOrEqual(16 * 5);
     expect(grouped * 3).toBeLessThan(alone);
+    db.close();
+  });
+
+  test("sixteen attempts' outcomes recorded together are one commit, each answered once a second connection sees it", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(new TestClock()));
+    const reader = openDatabase(path, { readOnly: true });
+    const commits = () => walCommits(path);
+    for (let i = 0; i < 32; i++) await queue.accept(invitation({ uid: `event-${i}` }), recipients(1));
+    const leased = await queue.lease({ owner: "w", limit: 32 });
+    expect(leased).toHaveLength(32);
+    const record = (d: { id: number }) =>
+      queue
+        .complete(d.id, "w", attempt(), { state: "delivered", requestStatus: "2.0;Success" })
+        .then((applied) => {
+          // The outcome is durable before the caller acts on it: another connection reads it.
+          const state = reader
+            .query<{ state: string }, [number]>("SELECT state FROM deliveries WHERE id = ?")
+            .get(d.id);
+          return [applied, state?.state];
+        });
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    const alone: unknown[] = [];
+    for (const d of leased.slice(0, 16)) alone.push(await record(d));
+    const aloneCommits = commits();
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    const together = await Promise.all(leased.slice(16).map(record));
+    const togetherCommits = commits();
+    expect([...alone, ...together]).toEqual(Array(32).fill([true, "delivered"]));
+    expect(count(db, "SELECT count(*) AS n FROM attempts")).toBe(32);
+    expect(aloneCommits).toBe(16);
+    expect(togetherCommits).toBe(1);
+    reader.close();
     db.close();
   });
 

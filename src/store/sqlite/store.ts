@@ -102,8 +102,11 @@ export class SqliteStore implements Store {
   /** The database's folder, whose file system probeWrite checks for room. */
   readonly #dir: string | undefined;
 
-  /** Accepts arriving together share one transaction (group-commit.ts). */
-  readonly #accepts: GroupCommit;
+  /**
+   * Accepts and attempts' outcomes arriving together share one transaction (group-commit.ts); each
+   * caller goes on only once it has committed.
+   */
+  readonly #writes: GroupCommit;
 
   constructor(
     db: Database,
@@ -112,14 +115,14 @@ export class SqliteStore implements Store {
     this.db = db;
     this.#onClose = o.onClose;
     this.#dir = o.dir;
-    this.#accepts = new GroupCommit(db, o.groupCommit);
+    this.#writes = new GroupCommit(db, o.groupCommit);
   }
 
   /** Resolves once the transaction it shares with the accepts that arrived with it has committed. */
   async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
     const db = this.db;
     const { body } = o.message;
-    return this.#accepts.run((): StoredMessage => {
+    return this.#writes.run((): StoredMessage => {
       const messageId = insertMessage(db, o.message);
       const claims = o.message.itipKeys;
       const copies = claims
@@ -158,22 +161,27 @@ export class SqliteStore implements Store {
     return leaseIds(this.db, o);
   }
 
+  /**
+   * Resolves once the outcomes are committed, in the transaction they share with the other writes
+   * that arrived in the same turn of the event loop (attempts that finished together: one commit
+   * instead of one each). The dispatcher releases nothing and starts nothing that depends on them
+   * before then, so a crash can lose only outcomes nobody has acted on: their leases expire and the
+   * deliveries are tried again (at least once).
+   */
   async completeMany(o: Parameters<Store["completeMany"]>[0]): Promise<boolean[]> {
     const db = this.db;
     const { owner, nowMs } = o;
-    return db
-      .transaction(() =>
-        o.items.map(({ deliveryId: id, attempt, next }) => {
-          if (next.state === "waiting") {
-            const { nextAttemptAt, error } = next;
-            return postponeLeased(db, { id, owner, nowMs, nextAttemptAt, error });
-          }
-          const applied = completeLeased(db, { id, owner, nowMs, ...completionColumns(next) });
-          insertAttempt(db, id, attempt);
-          return applied;
-        }),
-      )
-      .immediate();
+    return this.#writes.run(() =>
+      o.items.map(({ deliveryId: id, attempt, next }) => {
+        if (next.state === "waiting") {
+          const { nextAttemptAt, error } = next;
+          return postponeLeased(db, { id, owner, nowMs, nextAttemptAt, error });
+        }
+        const applied = completeLeased(db, { id, owner, nowMs, ...completionColumns(next) });
+        insertAttempt(db, id, attempt);
+        return applied;
+      }),
+    );
   }
 
   async renewLeases(o: Parameters<Store["renewLeases"]>[0]) {
@@ -443,7 +451,7 @@ export class SqliteStore implements Store {
 
   async close() {
     // Accepts still waiting for their batch are committed (and answered) first.
-    this.#accepts.flush();
+    this.#writes.flush();
     // SQLite folds the WAL back and removes it when the last connection closes; with another one
     // open (`isched queue`, a backup, an sqlite3 shell) it would leave it behind: empty it here. A
     // reader in a transaction keeps it busy, which is no error: the WAL is committed data all the same.
