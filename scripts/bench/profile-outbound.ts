@@ -155,9 +155,24 @@ const PATCHES: Patch[] = [
   {
     file: "delivery/dispatcher.ts",
     find: `        await this.#o.queue.completeMany(this.#o.owner, records);`,
+    // The synchronous part only: the store's group commit writes the batch at the end of the turn
+    // (timed below), and what runs meanwhile is not the completion's.
     replace: `        const __c = ${T};
-        await this.#o.queue.completeMany(this.#o.owner, records);
-        __ip("queue: complete (attempt rows, COMMIT)", __c);`,
+        const __p = this.#o.queue.completeMany(this.#o.owner, records);
+        __ip("queue: complete (sync part)", __c);
+        await __p;`,
+  },
+  {
+    file: "store/sqlite/group-commit.ts",
+    find: `    let outcomes: Outcome[];`,
+    replace: `    const __f = ${T};
+    let outcomes: Outcome[];`,
+  },
+  {
+    file: "store/sqlite/group-commit.ts",
+    find: `    // In arrival order, so callers continue in the order their writes were made.`,
+    replace: `    __ip("queue: group commit (attempt rows, COMMIT)", __f);
+    // In arrival order, so callers continue in the order their writes were made.`,
   },
   {
     file: "outbound/remote-target.ts",
@@ -404,12 +419,13 @@ async function drain(
   const messages = Number(args.messages);
   mkdirSync(dir, { recursive: true });
   const dataA = join(dir, "a-data");
-  // With the source A runs from: its schema, and what its intake stores with each message.
+  // With the source A runs from (its schema, what its intake stores with each message); the
+  // instrumented copy's probes exist only in A's process: its fill is this tree's, the same code.
   await prefillOutbound({
     dataDir: dataA,
     messages,
     recipients: (i) => [`mailto:user${i}@b.test`],
-    src: o.src,
+    ...(o.mode === "plain" ? { src: o.src } : {}),
   });
   const sink = spawnRole(1, [
     ...["--role", "sink", "--port", String(orgs.portB), "--cert", orgs.certB.certFile],
