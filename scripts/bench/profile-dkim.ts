@@ -8,7 +8,7 @@
  * CLOCK_THREAD_CPUTIME_ID, so time the core spent on other processes does not count), in --rounds
  * rounds with the pieces interleaved; the table gives the median round. The pieces are the exported functions verify.ts calls, with the
  * arguments it would pass them; "engine - pieces" is what the whole costs beyond its pieces measured
- * alone (the two awaits, the verdict object, and garbage collection of everything allocated).
+ * alone (the promise, the verdict object, and garbage collection of everything allocated).
  * --sign adds the same table for signRequest().
  */
 import { createHash, sign, verify } from "node:crypto";
@@ -98,7 +98,7 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
           signatureWithoutData: withoutSignatureData(raw),
         }),
     ],
-    ["key from the warm cache (await lookup)", () => resolver.lookup(query)],
+    ["key from the warm cache (KeyResolver.cached)", () => resolver.cached?.(query)],
     ["key checks (checkKeyForSignature)", () => checkKeyForSignature(key, sig.algorithm)],
     ["header input to bytes (Buffer.from latin1)", () => Buffer.from(input, "latin1")],
     [
@@ -121,7 +121,7 @@ async function profile(type: "rsa" | "ed25519"): Promise<void> {
   await table(`${type === "rsa" ? "rsa-sha256 (2048)" : "ed25519-sha256"} verify`, all, {
     // The two sub-pieces are inside others: not counted again.
     counted: (name) => !name.startsWith("  ") && !name.startsWith("header input to bytes"),
-    rest: "engine - pieces (awaits, verdict, GC)",
+    rest: "engine - pieces (promise, verdict, GC)",
   });
 }
 

@@ -5,7 +5,7 @@
  * code knowing: a new value is written at once, the same value is confirmed at most once a minute
  * per fact (the database is not written for every message).
  */
-import type { KeyCandidate, KeyResolver } from "../dkim/key-resolver.ts";
+import type { KeyCandidate, KeyLookup, KeyResolver } from "../dkim/key-resolver.ts";
 import type { CapabilitiesCache, CapabilitiesResult } from "../outbound/capabilities-cache.ts";
 import type { Discovery, DiscoveryService } from "../outbound/discovery.ts";
 import type { PeerFactKind, PeerFactRow, PeerFactSource, Store } from "../store/store.ts";
@@ -176,14 +176,22 @@ export class PeerFacts {
 
   /** The inbound key resolver, recording each selector's key as it was found. */
   watchKeys(k: KeyResolver): KeyResolver {
+    const noted = (q: { domain: string; selector: string }, r: KeyLookup): KeyLookup => {
+      const fact = r.ok ? keyFact(r.candidates) : undefined;
+      if (fact)
+        void this.record({ domain: q.domain, kind: "key", name: q.selector, source: "traffic" }, fact);
+      return r;
+    };
+    const cached = k.cached?.bind(k);
     return {
-      lookup: async (q) => {
-        const r = await k.lookup(q);
-        const fact = r.ok ? keyFact(r.candidates) : undefined;
-        if (fact)
-          void this.record({ domain: q.domain, kind: "key", name: q.selector, source: "traffic" }, fact);
-        return r;
-      },
+      lookup: async (q) => noted(q, await k.lookup(q)),
+      // A key from the warm cache is recorded like one looked up (the verification then needs no await).
+      cached:
+        cached &&
+        ((q) => {
+          const r = cached(q);
+          return r === undefined ? undefined : noted(q, r);
+        }),
       // The place a request reserves comes with its own resolver, which the intake then uses.
       reserve: (q) => {
         const r = k.reserve(q);

@@ -53,6 +53,12 @@ export type KeyReservation =
 export interface KeyResolver {
   lookup(query: KeyQuery): Promise<KeyLookup>;
   /**
+   * The key from the cache alone, without waiting: what lookup() would answer when every source it
+   * would consult has a fresh entry and one of them has the key; undefined otherwise (ask lookup()).
+   * A verification with a warm cache then costs no promise and no turn of the event loop.
+   */
+  cached?(query: Omit<KeyQuery, "refresh" | "signal">): KeyLookup | undefined;
+  /**
    * Before a request's body is read: when its key is not in the cache, a place among the lookups
    * that may wait on the network, or why there is none. So a request that would wait for a key
    * never buffers its body past the limits.
@@ -190,6 +196,19 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
     return false;
   }
 
+  /** The found key when every method before it answers from a fresh entry (see KeyResolver.cached). */
+  function cached(q: Omit<KeyQuery, "refresh" | "signal">): KeyLookup | undefined {
+    const t = now();
+    for (const method of methodsFor(q)) {
+      if (!sources.has(method)) continue;
+      const entry = cache.get(`${method}|${q.domain}|${q.selector}`);
+      if (entry === undefined || entry.expiresAtMs <= t) return undefined;
+      if (entry.kind === "found") return { ok: true, candidates: entry.candidates, fromCache: true };
+    }
+    // Absent everywhere: lookup() words the refusal.
+    return undefined;
+  }
+
   /** `placeHeld`: the caller reserved a place for this request, so the gate is not asked again. */
   async function lookup(q: KeyQuery, placeHeld: boolean): Promise<KeyLookup> {
     const ids = { domain: q.domain, selector: q.selector };
@@ -242,12 +261,14 @@ export function createKeyResolver(o: KeyResolverOptions): KeyResolver {
 
   const resolver: KeyResolver = {
     lookup: (q) => lookup(q, false),
+    cached,
     reserve(q) {
       if (!needsNetwork(q)) return { ok: true, keys: resolver, release() {} };
       const place = gate.enter(q.domain);
       if (!place.ok) return place;
       const held: KeyResolver = {
         lookup: (query) => lookup(query, true),
+        cached,
         reserve: () => ({ ok: true, keys: held, release() {} }),
       };
       return { ok: true, keys: held, release: place.leave };

@@ -22,7 +22,7 @@ import {
 } from "./canonicalize.ts";
 import { hashChunksBase64, hashOf, verifyHeaderInput } from "./crypto.ts";
 import { checkKeyForSignature } from "./key-record.ts";
-import type { KeyCandidate, KeyResolver } from "./key-resolver.ts";
+import type { KeyCandidate, KeyQuery, KeyResolver } from "./key-resolver.ts";
 import { type DkimSignature, parseSignature } from "./signature.ts";
 import { type DkimFail, type DkimVerdict, fail } from "./verdict.ts";
 
@@ -80,7 +80,38 @@ export function signatureEndsAt(
   return Math.min(expiry, sig.timestamp + lifetime.maxLifetimeSeconds);
 }
 
-export async function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
+/**
+ * Verifies a request's signature. With the key in the resolver's warm cache (KeyResolver.cached) and
+ * a signature that verifies, the whole check runs synchronously: no await, so no turn of the event
+ * loop per request. Everything else (a key to fetch, a mismatch with a cached key) takes lookup().
+ */
+export function verifyRequest(request: SignedRequest, o: VerifyOptions): Promise<DkimVerdict> {
+  try {
+    const prepared = prepare(request, o);
+    if (!("input" in prepared)) return Promise.resolve(prepared);
+    const hit = o.keys.cached?.(prepared.query);
+    if (hit?.ok) {
+      const outcome = tryCandidates(prepared, hit.candidates);
+      if (outcome.ok) return Promise.resolve(outcome);
+      return withKeyLookup(prepared, o, outcome);
+    }
+    return withKeyLookup(prepared, o);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** What the signature check needs once the checks that need no key have passed. */
+interface Prepared {
+  readonly sig: DkimSignature;
+  /** The header hash input. */
+  readonly input: string;
+  readonly query: Omit<KeyQuery, "refresh">;
+  readonly endsAt: number | undefined;
+}
+
+/** Every check that needs no key, then the header hash input; a refusal when one fails. */
+function prepare(request: SignedRequest, o: VerifyOptions): Prepared | DkimFail {
   const index = indexHeaders(request.fields);
   const values = index.get("dkim-signature");
   if (!values || values.length === 0)
@@ -110,18 +141,29 @@ export async function verifyRequest(request: SignedRequest, o: VerifyOptions): P
     canonicalization: sig.headerCanonicalization,
     signatureWithoutData: withoutSignatureData(raw),
   });
-
   const query = { domain: sig.domain, selector: sig.selector, methods: sig.queryMethods, signal: o.signal };
-  let lookup = await o.keys.lookup(query);
-  if (!lookup.ok) return lookup;
-  const endsAt = signatureEndsAt(sig, o.lifetime, o.clockSkewSeconds);
-  let outcome = tryCandidates(sig, lookup.candidates, input, endsAt);
-  if (!outcome.ok && lookup.fromCache) {
-    lookup = await o.keys.lookup({ ...query, refresh: true });
+  return { sig, input, query, endsAt: signatureEndsAt(sig, o.lifetime, o.clockSkewSeconds) };
+}
+
+/**
+ * The key through lookup(), and a mismatch with a cached key retried once with a fresh key (key
+ * rotation). `cachedRefusal`: the outcome with the cached key already tried, so only the retry is left.
+ */
+async function withKeyLookup(
+  p: Prepared,
+  o: VerifyOptions,
+  cachedRefusal?: DkimVerdict,
+): Promise<DkimVerdict> {
+  let outcome = cachedRefusal;
+  if (outcome === undefined) {
+    const lookup = await o.keys.lookup(p.query);
     if (!lookup.ok) return lookup;
-    if (!lookup.fromCache) outcome = tryCandidates(sig, lookup.candidates, input, endsAt);
+    outcome = tryCandidates(p, lookup.candidates);
+    if (outcome.ok || !lookup.fromCache) return outcome;
   }
-  return outcome;
+  const fresh = await o.keys.lookup({ ...p.query, refresh: true });
+  if (!fresh.ok) return fresh;
+  return fresh.fromCache ? outcome : tryCandidates(p, fresh.candidates);
 }
 
 function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOptions): DkimFail | undefined {
@@ -178,7 +220,6 @@ function checkTimesAndBody(sig: DkimSignature, body: Uint8Array, o: VerifyOption
   return undefined;
 }
 
-/** Verifies against each usable candidate; reports the first refusal when none verifies. */
 /** c= as verified, without building the same four strings on every request. */
 function canonicalizationName(sig: DkimSignature): string {
   const relaxedBody = sig.bodyCanonicalization === "relaxed";
@@ -187,12 +228,9 @@ function canonicalizationName(sig: DkimSignature): string {
   return relaxedBody ? "relaxed/relaxed" : "relaxed/simple";
 }
 
-function tryCandidates(
-  sig: DkimSignature,
-  candidates: readonly KeyCandidate[],
-  input: string,
-  endsAt: number | undefined,
-): DkimVerdict {
+/** Verifies against each usable candidate; reports the first refusal when none verifies. */
+function tryCandidates(p: Prepared, candidates: readonly KeyCandidate[]): DkimVerdict {
+  const { sig, input, endsAt } = p;
   let firstRefusal: DkimFail | undefined;
   let sawUsableKey = false;
   for (const c of candidates) {
