@@ -6,11 +6,14 @@
  *                                             [--fetch-requests 2000] [--keep DIR]
  *                                             [--baseline REF] [--trust ca-file|system]
  *                                             [--no-instrumented] [--no-fetch]
+ *                                             [--receiver sink|isched]
  *
  * --baseline REF: each round also drains with A from REF's src/ (git archive), alternating with this
  * tree's, for a before/after in one session. --trust system: A trusts B's certificate the way
  * production trusts a public one (the test CA in Bun's default store, no --ca-file; see
- * _two-ischeds.ts), instead of with --ca-file.
+ * _two-ischeds.ts), instead of with --ca-file. --receiver isched: the drains send to a real isched B
+ * (the store target, on CPU 1) instead of the counting sink, which leaves POSTs and connections
+ * uncounted; the fetch client's figures (2.) still use the sink.
  *
  * 1. Drain: the outbound benchmark's set-up (scripts/bench/_two-ischeds.ts: dnsmasq with B's SRV
  *    record, a test CA, A signing with RSA-2048, `--ca-file`), --messages one-recipient messages
@@ -57,6 +60,7 @@ import {
   spawnIsched,
   type TwoOrgs,
   waitFor,
+  waitForPort,
 } from "./_two-ischeds.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -71,6 +75,7 @@ const { values: args, positionals } = parseArgs({
     "no-instrumented": { type: "boolean", default: false },
     baseline: { type: "string" },
     trust: { type: "string", default: "ca-file" },
+    receiver: { type: "string", default: "sink" },
     keep: { type: "string" },
     // internal
     port: { type: "string" },
@@ -108,17 +113,35 @@ const OUTBOUND_STAGES: [RegExp, string][] = [
 // The instrumented copy (see _instrument.ts): synchronous stretches of the sending path
 
 const PATCHES: Patch[] = [
+  // The synchronous parts only (the SQLite store answers within the call): a span across the
+  // awaits would take in the microtasks of other attempts that run meanwhile.
   {
     file: "delivery/dispatcher.ts",
     find: `    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;`,
     replace: `    const __t = ${T};
-    const next = worthLeasing ? await this.#o.queue.nextDue() : undefined;`,
+    const __n = worthLeasing ? this.#o.queue.nextDue() : undefined;
+    __ip("queue: next due (sync part)", __t);
+    const next = await __n;`,
+  },
+  {
+    file: "delivery/dispatcher.ts",
+    find: `      ({ leased, refused } = await this.#o.queue.leaseFitting({`,
+    replace: `      const __l = ${T};
+      const __lp = this.#o.queue.leaseFitting({`,
+  },
+  {
+    file: "delivery/dispatcher.ts",
+    find: `        rotate,
+      }));`,
+    replace: `        rotate,
+      });
+      __ip("queue: lease (sync part)", __l);
+      ({ leased, refused } = await __lp);`,
   },
   {
     file: "delivery/dispatcher.ts",
     find: `    // #fits counted the room; a group that finds none anyway (the global limit) is given back.`,
-    replace: `    __ip("queue: next due + lease", __t);
-    const __g = ${T};`,
+    replace: `    const __g = ${T};`,
   },
   {
     file: "delivery/dispatcher.ts",
@@ -137,8 +160,9 @@ const PATCHES: Patch[] = [
     file: "delivery/dispatcher.ts",
     find: `      const message = await this.#o.queue.messageRow(first.messageId);`,
     replace: `      const __m = ${T};
-      const message = await this.#o.queue.messageRow(first.messageId);
-      __ip("read the stored message (SELECT)", __m);`,
+      const __mp = this.#o.queue.messageRow(first.messageId);
+      __ip("read the stored message (SELECT; sync part)", __m);
+      const message = await __mp;`,
   },
   {
     file: "delivery/dispatcher.ts",
@@ -427,11 +451,20 @@ async function drain(
     recipients: (i) => [`mailto:user${i}@b.test`],
     ...(o.mode === "plain" ? { src: o.src } : {}),
   });
-  const sink = spawnRole(1, [
-    ...["--role", "sink", "--port", String(orgs.portB), "--cert", orgs.certB.certFile],
-    ...["--key", orgs.certB.keyFile, "--capabilities", capabilitiesFile],
-  ]);
-  await sink.firstLine;
+  // --receiver isched: a real isched B (store target) on CPU 1, whose POSTs and connections go uncounted.
+  const receiver =
+    args.receiver === "isched"
+      ? spawnIsched({ cpu: 1, flags: orgs.flagsB({ dataDir: join(dir, "b-data") }) })
+      : undefined;
+  const sink = receiver
+    ? undefined
+    : spawnRole(1, [
+        ...["--role", "sink", "--port", String(orgs.portB), "--cert", orgs.certB.certFile],
+        ...["--key", orgs.certB.keyFile, "--capabilities", capabilitiesFile],
+      ]);
+  if (sink) await sink.firstLine;
+  else await waitForPort(orgs.portB);
+  const receiverPid = receiver?.pid ?? sink!.child.pid!;
   const jitDir = join(dir, "jit");
   mkdirSync(jitDir, { recursive: true });
   let a: { pid: number; stop: () => Promise<void>; child: ReturnType<typeof spawn>; lines?: string[] };
@@ -470,7 +503,7 @@ async function drain(
     const threads0 = threadCpuMs(a.pid);
     const cpu0 = processCpuMs(a.pid);
     const busy0 = machineBusyMs();
-    const sink0 = processCpuMs(sink.child.pid!);
+    const sink0 = processCpuMs(receiverPid);
     let perf: Promise<void> | undefined;
     const perfData = join(dir, "perf.data");
     if (o.mode === "perf") perf = recordPerf({ pid: a.pid, seconds: 4, out: perfData });
@@ -487,7 +520,7 @@ async function drain(
     const threads1 = threadCpuMs(a.pid);
     const cpuMs = processCpuMs(a.pid) - cpu0;
     const busy = machineBusyMs() - busy0;
-    const sinkMs = processCpuMs(sink.child.pid!) - sink0;
+    const sinkMs = processCpuMs(receiverPid) - sink0;
     let stages: StageSums | undefined;
     if (a.lines) {
       const before = a.lines.length;
@@ -505,7 +538,7 @@ async function drain(
     const n = messages - first;
     const threadsUsPerMessage = new Map<string, number>();
     for (const [k, v] of threads1) threadsUsPerMessage.set(k, ((v - (threads0.get(k) ?? 0)) * 1000) / n);
-    const c = await counts(sink);
+    const c = sink ? await counts(sink) : { posts: Number.NaN, connections: Number.NaN };
     return {
       mode: o.mode,
       label: o.label,
@@ -523,7 +556,8 @@ async function drain(
     };
   } finally {
     await a.stop();
-    sink.child.kill("SIGKILL");
+    sink?.child.kill("SIGKILL");
+    await receiver?.stop();
   }
 }
 
@@ -645,6 +679,8 @@ async function orchestrate(): Promise<void> {
     throw new Error("--perf: perf is not installed (apt-get install linux-perf)");
   if (args.trust !== "ca-file" && args.trust !== "system")
     throw new Error(`--trust must be ca-file or system, not ${args.trust}`);
+  if (args.receiver !== "sink" && args.receiver !== "isched")
+    throw new Error(`--receiver must be sink or isched, not ${args.receiver}`);
   const orgs = await prepareTwoOrgs({ dir: join(dir, `orgs-${Date.now()}`), trust: args.trust });
   try {
     const capabilitiesFile = join(dir, "capabilities.json");
@@ -675,7 +711,7 @@ async function orchestrate(): Promise<void> {
       `Command: npx bun scripts/bench/profile-outbound.ts ${process.argv.slice(2).join(" ")}`,
       `Trust: ${args.trust === "system" ? "the test CA in Bun's default store (NODE_EXTRA_CA_CERTS), no --ca-file: no CA option per request, as with a public certificate" : "--ca-file with the test CA: the default roots plus it with every request"}`,
       "",
-      `Drain of ${args.messages} one-recipient messages to the counting sink, measured from A's 50th completion:`,
+      `Drain of ${args.messages} one-recipient messages to ${args.receiver === "isched" ? "isched B (store target; POSTs and connections not counted)" : "the counting sink"}, measured from A's 50th completion:`,
       "",
       "| A | source | messages/s | A's CPU µs/message (all threads) | POSTs | connections | other CPU on the machine |",
       "|---|---|---:|---:|---:|---:|---:|",
