@@ -717,7 +717,7 @@ async function orchestrate(): Promise<void> {
       "|---|---|---:|---:|---:|---:|---:|",
       ...drains.map(
         (d) =>
-          `| ${d.mode} | ${d.label} | ${d.perSecond.toFixed(0)} | ${d.cpuUsPerMessage.toFixed(0)} | ${d.posts} | ${d.connections} | ${d.otherCpuPct.toFixed(0)}% |`,
+          `| ${d.mode} | ${d.label} | ${d.perSecond.toFixed(0)} | ${d.cpuUsPerMessage.toFixed(0)} | ${Number.isNaN(d.posts) ? "-" : d.posts} | ${Number.isNaN(d.connections) ? "-" : d.connections} | ${d.otherCpuPct.toFixed(0)}% |`,
       ),
       "",
       "A's threads (unmodified runs, in the order above), CPU µs per message:",
