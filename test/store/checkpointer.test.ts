@@ -35,8 +35,23 @@ describe("planCheckpoint()", () => {
     expect(planCheckpoint(a.state, { dataVersion: 2, walBytes: 4096, nowMs: 200 }).mode).toBe("none");
   });
 
-  test("a WAL at the limit gets a TRUNCATE checkpoint even while writers keep committing", () => {
-    expect(planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, nowMs: 100 }).mode).toBe("truncate");
+  test("a WAL written to the limit gets a RESTART checkpoint even while writers keep committing", () => {
+    expect(planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, nowMs: 100 }).mode).toBe("restart");
+    // The file stays at its size after a RESTART; what counts is what was written since.
+    expect(
+      planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, walUsedBytes: 4096 * 10, nowMs: 100 }).mode,
+    ).toBe("passive");
+    expect(
+      planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, walUsedBytes: LIMIT, nowMs: 100 }).mode,
+    ).toBe("restart");
+  });
+
+  test("a WAL restarted at the limit and then quiet is still truncated", () => {
+    const quiet = DEFAULT_CHECKPOINT_POLICY.quietMs;
+    const a = planCheckpoint(s0, { dataVersion: 2, walBytes: LIMIT, nowMs: 0 });
+    const restarted = afterTruncate(a.state, true, 0, "restart");
+    const b = planCheckpoint(restarted, { dataVersion: 2, walBytes: LIMIT, walUsedBytes: 0, nowMs: quiet });
+    expect(b.mode).toBe("truncate");
   });
 
   test("a quiet WAL is truncated once", () => {
@@ -48,10 +63,10 @@ describe("planCheckpoint()", () => {
     expect(planCheckpoint(c, { dataVersion: 2, walBytes: 0, nowMs: quiet + 100 }).mode).toBe("none");
   });
 
-  test("after a TRUNCATE that could not complete, the next waits longer each time", () => {
+  test("after a RESTART that could not complete, the next waits longer each time", () => {
     let s = afterTruncate(s0, false, 1000);
     expect(planCheckpoint(s, { dataVersion: 1, walBytes: LIMIT, nowMs: 1400 }).mode).toBe("none");
-    expect(planCheckpoint(s, { dataVersion: 1, walBytes: LIMIT, nowMs: 1500 }).mode).toBe("truncate");
+    expect(planCheckpoint(s, { dataVersion: 1, walBytes: LIMIT, nowMs: 1500 }).mode).toBe("restart");
     s = afterTruncate(s, false, 1500);
     expect(s.retryAtMs).toBe(2500);
     s = afterTruncate(s, false, 2500);

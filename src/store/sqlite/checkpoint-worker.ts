@@ -21,6 +21,11 @@ let db: Database | undefined;
 let timer: ReturnType<typeof setInterval> | undefined;
 let state: CheckpointState = initialCheckpointState(Date.now());
 let failing = false;
+/**
+ * Frames written to the WAL since it last started over, as the last checkpoint counted them
+ * (undefined before the first); 0 after a RESTART or TRUNCATE that completed.
+ */
+let usedFrames: number | undefined;
 
 const tell = (m: FromCheckpointWorker) => self.postMessage(m);
 
@@ -33,9 +38,11 @@ function walBytes(path: string): number {
 }
 
 /** [busy, log, checkpointed] of PRAGMA wal_checkpoint: busy is 1 when it could not complete. */
-function checkpoint(mode: "PASSIVE" | "TRUNCATE"): boolean {
-  const row = db!.query<{ busy: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get();
-  return row?.busy === 0;
+function checkpoint(mode: "PASSIVE" | "RESTART" | "TRUNCATE"): boolean {
+  const row = db!.query<{ busy: number; log: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get();
+  const ok = row?.busy === 0;
+  if (row) usedFrames = mode !== "PASSIVE" && ok ? 0 : row.log;
+  return ok;
 }
 
 function round(path: string, policy: CheckpointPolicy): void {
@@ -43,12 +50,19 @@ function round(path: string, policy: CheckpointPolicy): void {
   let problem: string | undefined;
   try {
     const dataVersion = db!.query<{ data_version: number }, []>("PRAGMA data_version").get()!.data_version;
-    const plan = planCheckpoint(state, { dataVersion, walBytes: walBytes(path), nowMs: now }, policy);
+    const pageBytes = db!.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    const seen = {
+      dataVersion,
+      walBytes: walBytes(path),
+      walUsedBytes: usedFrames === undefined ? undefined : usedFrames * pageBytes,
+      nowMs: now,
+    };
+    const plan = planCheckpoint(state, seen, policy);
     state = plan.state;
     if (plan.mode === "passive") checkpoint("PASSIVE");
-    if (plan.mode !== "truncate") return;
-    const ok = checkpoint("TRUNCATE");
-    state = afterTruncate(state, ok, now);
+    if (plan.mode !== "truncate" && plan.mode !== "restart") return;
+    const ok = checkpoint(plan.mode === "restart" ? "RESTART" : "TRUNCATE");
+    state = afterTruncate(state, ok, now, plan.mode);
     if (!ok)
       problem =
         "a reader keeps an old snapshot of the database open (a long query, a backup, another program)";
@@ -81,7 +95,8 @@ self.onmessage = (event: MessageEvent<ToCheckpointWorker>) => {
   }
   try {
     db = new Database(m.path, { readwrite: true });
-    // How long a TRUNCATE checkpoint may wait for the writer and for readers; writers wait as long.
+    // How long a RESTART or TRUNCATE checkpoint may wait for the writer and for readers; writers
+    // wait as long.
     db.run(`PRAGMA busy_timeout = ${m.busyTimeoutMs}`);
     db.query("PRAGMA data_version").get();
   } catch (e) {
