@@ -7,8 +7,8 @@
  * runs, a request waits for it. So a batch is kept short, about `targetMs` (2 ms; the rows of the
  * next batch follow the time the last one took: nextBatchRows), and the pruner sleeps between two
  * (at least 20 ms), which lets whatever arrived meanwhile run first. It also keeps to a pace in rows
- * a second: each row writes about a page to the WAL, and a WAL that fills faster meets its TRUNCATE
- * checkpoint sooner, which holds every writer back while it syncs (measured on 50,000 messages: at
+ * a second: each row writes about a page to the WAL, and a WAL that fills faster meets its blocking
+ * checkpoint (checkpoint-plan.ts) sooner, which holds every writer back while it syncs (measured on 50,000 messages: at
  * 4,000 rows a second an accept's p99 went from 2 to 70 ms, at 500 it stays within a millisecond
  * of the p99 without the pruner; test/store/retention-volume.test.ts). The pace is 500 rows a
  * second unless the rows arrive faster: then it follows them (runPace), since a pruner slower than
@@ -89,7 +89,7 @@ export interface RunOptions {
   pauseMs?: number;
   /**
    * The most rows (pages, for compaction) a second, over a run: each row writes about a page to the
-   * WAL, and a WAL that fills faster is checkpointed more often, a TRUNCATE checkpoint holding every
+   * WAL, and a WAL that fills faster is checkpointed more often, a blocking checkpoint holding every
    * writer back while it syncs (checkpoint-plan.ts). Default 500; startPruner's runs take it as
    * the floor of runPace.
    */
