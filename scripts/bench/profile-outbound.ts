@@ -34,12 +34,19 @@
  *    and connections opened. A per-request TLS context would show as CPU that grows with the CA list
  *    at the same number of connections.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { installProbes, instrumentedCopy, type Patch, type StageSums, T } from "./_instrument.ts";
+import {
+  baselineCopy,
+  installProbes,
+  instrumentedCopy,
+  type Patch,
+  type StageSums,
+  T,
+} from "./_instrument.ts";
 import {
   analysePerf,
   formatPerf,
@@ -657,21 +664,6 @@ async function fetchVariants(orgs: TwoOrgs, capabilitiesFile: string): Promise<F
 
 const REPO = join(new URL(".", import.meta.url).pathname, "..", "..");
 
-/** `ref`'s src/ and web/ (git archive) in `dir`, with this tree's node_modules; returns its src/. */
-function baselineCopy(dir: string, ref: string): string {
-  mkdirSync(dir, { recursive: true });
-  const archive = spawnSync(
-    "sh",
-    ["-c", `git -C "${REPO}" archive "${ref}" src web package.json | tar -x -C "${dir}"`],
-    {
-      encoding: "utf8",
-    },
-  );
-  if (archive.status !== 0) throw new Error(`--baseline ${ref}: ${archive.stderr.trim()}`);
-  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
-  return join(dir, "src");
-}
-
 async function orchestrate(): Promise<void> {
   const dir = args.keep ?? mkdtempSync(join(tmpdir(), "isched-profile-outbound-"));
   mkdirSync(dir, { recursive: true });
@@ -690,7 +682,10 @@ async function orchestrate(): Promise<void> {
     // change of the machine's load during the session falls on both alike.
     const sources = [{ label: "this tree", src: join(REPO, "src") }];
     if (args.baseline)
-      sources.unshift({ label: args.baseline, src: baselineCopy(join(dir, "baseline"), args.baseline) });
+      sources.unshift({
+        label: args.baseline,
+        src: join(baselineCopy(join(dir, "baseline"), args.baseline), "src"),
+      });
     const drains: DrainProfile[] = [];
     const run = (mode: DrainMode, s: { label: string; src: string }) =>
       drain(orgs, join(dir, `drain-${mode}-${drains.length}-${Date.now()}`), capabilitiesFile, {
