@@ -67,6 +67,7 @@ export async function openServerDatabase(o: {
   const checkpointer = startCheckpointer({
     db: store.db,
     path,
+    writes: { hold: () => store.holdWrites(), release: () => store.releaseWrites() },
     onProblem: (problem) =>
       problem === undefined
         ? health.resolve("checkpoints", "WAL checkpoints complete again")

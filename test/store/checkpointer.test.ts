@@ -9,7 +9,9 @@ import {
 } from "../../src/store/sqlite/checkpoint-plan.ts";
 import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
 import { openDatabase } from "../../src/store/sqlite/database.ts";
+import { GroupCommit } from "../../src/store/sqlite/group-commit.ts";
 import { removeTempDirs, tempDatabasePath } from "./_temp-dir.ts";
+import { walCommits } from "./_wal.ts";
 
 afterEach(removeTempDirs);
 
@@ -89,6 +91,86 @@ describe("startCheckpointer()", () => {
     await checkpointer.stop();
     db.close();
     expect(problems).toEqual([]);
+  }, 20_000);
+
+  test("at the WAL limit, writes are held while the WAL starts over, then commit: the WAL holds only what came after", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    db.run("CREATE TABLE filler (x BLOB)");
+    const writes = new GroupCommit(db);
+    const events: string[] = [];
+    let heldWrite: Promise<unknown> | undefined;
+    const checkpointer = startCheckpointer({
+      db,
+      path,
+      onProblem: () => {},
+      tickMs: 10,
+      policy: { ...DEFAULT_CHECKPOINT_POLICY, walLimitBytes: 256 * 1024 },
+      writes: {
+        hold: () => {
+          events.push("hold");
+          writes.hold();
+          // A request's write arriving while held.
+          heldWrite ??= writes
+            .run(() => db.run("INSERT INTO filler VALUES (randomblob(3000))"))
+            .then(() => events.push("held write committed"));
+        },
+        release: () => {
+          events.push("release");
+          writes.release();
+        },
+      },
+    });
+    await waitFor(() => autocheckpoint(db) === 0, 5000);
+    // Writes keep coming, a few per turn of the event loop, as requests do.
+    const end = Date.now() + 15_000;
+    while (!events.includes("release") && Date.now() < end) {
+      await Promise.all(
+        Array.from({ length: 4 }, () =>
+          writes.run(() => db.run("INSERT INTO filler VALUES (randomblob(3000))")),
+        ),
+      );
+    }
+    await heldWrite;
+    expect(events.slice(0, 3)).toEqual(["hold", "release", "held write committed"]);
+    // The writes made while held committed once released, in the WAL started over: far fewer
+    // commits than the hundred-odd it took to reach the limit.
+    await writes.run(() => db.run("INSERT INTO filler VALUES (1)"));
+    expect(walCommits(path)).toBeLessThan(10);
+    await checkpointer.stop();
+    db.close();
+  }, 30_000);
+
+  test("a hold the worker never ends lasts maxHoldMs, then the held writes commit", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    db.run("CREATE TABLE t (x)");
+    const writes = new GroupCommit(db);
+    let heldAt = 0;
+    let write: Promise<unknown> | undefined;
+    const checkpointer = startCheckpointer({
+      db,
+      path,
+      onProblem: () => {},
+      maxHoldMs: 300,
+      workerUrl: new URL("./_hold-forever-worker.ts", import.meta.url).href,
+      writes: {
+        hold: () => {
+          writes.hold();
+          heldAt = Date.now();
+          write = writes.run(() => db.run("INSERT INTO t VALUES (1)"));
+        },
+        release: () => writes.release(),
+      },
+    });
+    await waitFor(() => write !== undefined, 5000);
+    await write;
+    const waitedMs = Date.now() - heldAt;
+    expect(waitedMs).toBeGreaterThanOrEqual(290);
+    expect(waitedMs).toBeLessThan(3000);
+    expect(db.query<{ n: number }, []>("SELECT count(*) AS n FROM t").get()!.n).toBe(1);
+    await checkpointer.stop();
+    db.close();
   }, 20_000);
 
   test("a worker that cannot start is reported, and the connection checkpoints on commit again", async () => {

@@ -215,6 +215,47 @@ describe("group commit", () => {
     db.close();
   });
 
+  test("accepts made while writes are held wait, unanswered and unstored, and commit together once released", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const store = createSqliteStore(db);
+    const queue = new DeliveryQueue(store, queueOptions(new TestClock()));
+    const reader = openDatabase(path, { readOnly: true });
+    store.holdWrites();
+    let answered = 0;
+    const commitsBefore = walCommits(path);
+    const pending = Array.from({ length: 6 }, (_, i) =>
+      queue.accept(invitation({ uid: `held-${i}` }), recipients(1)).then(() => answered++),
+    );
+    // Several turns of the event loop: a batch would have committed at the end of the first.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    await Bun.sleep(20);
+    expect(answered).toBe(0);
+    expect(count(reader, "SELECT count(*) AS n FROM messages")).toBe(0);
+    store.releaseWrites();
+    await Promise.all(pending);
+    expect(answered).toBe(6);
+    expect(count(reader, "SELECT count(*) AS n FROM messages")).toBe(6);
+    expect(walCommits(path) - commitsBefore).toBe(1);
+    reader.close();
+    db.close();
+  });
+
+  test("close() commits accepts still held before it closes", async () => {
+    const path = tempDatabasePath();
+    const store = createSqliteStore(openDatabase(path));
+    const queue = new DeliveryQueue(store, queueOptions(new TestClock()));
+    store.holdWrites();
+    const pending = Array.from({ length: 3 }, (_, i) =>
+      queue.accept(invitation({ uid: `h${i}` }), recipients(1)),
+    );
+    await store.close();
+    expect((await Promise.all(pending)).length).toBe(3);
+    const db = openDatabase(path);
+    expect(count(db, "SELECT count(*) AS n FROM messages")).toBe(3);
+    db.close();
+  });
+
   test("close() commits the accepts still waiting for their batch before it closes", async () => {
     const path = tempDatabasePath();
     const store = createSqliteStore(openDatabase(path));

@@ -45,9 +45,21 @@ function checkpoint(mode: "PASSIVE" | "RESTART" | "TRUNCATE"): boolean {
   return ok;
 }
 
+/** How long a RESTART waits for the main thread to hold its writes before it goes ahead without. */
+const HOLD_ANSWER_MS = 1000;
+/** The main thread holds its writes when asked (checkpointer.ts). */
+let holdWrites = false;
+/** When this worker asked the main thread to hold its writes for a RESTART, while it waits. */
+let holdAskedAtMs: number | undefined;
+
 function round(path: string, policy: CheckpointPolicy): void {
   const now = Date.now();
-  let problem: string | undefined;
+  if (holdAskedAtMs !== undefined) {
+    if (now - holdAskedAtMs < HOLD_ANSWER_MS) return;
+    // No answer (the main thread is busy for that long): go ahead, and let writers wait.
+    holdAskedAtMs = undefined;
+  }
+  let plan: ReturnType<typeof planCheckpoint>;
   try {
     const dataVersion = db!.query<{ data_version: number }, []>("PRAGMA data_version").get()!.data_version;
     const pageBytes = db!.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
@@ -57,12 +69,31 @@ function round(path: string, policy: CheckpointPolicy): void {
       walUsedBytes: usedFrames === undefined ? undefined : usedFrames * pageBytes,
       nowMs: now,
     };
-    const plan = planCheckpoint(state, seen, policy);
+    plan = planCheckpoint(state, seen, policy);
     state = plan.state;
     if (plan.mode === "passive") checkpoint("PASSIVE");
-    if (plan.mode !== "truncate" && plan.mode !== "restart") return;
-    const ok = checkpoint(plan.mode === "restart" ? "RESTART" : "TRUNCATE");
-    state = afterTruncate(state, ok, now, plan.mode);
+    if (plan.mode === "restart" && holdWrites) {
+      // Copy what can be copied without the writer lock first, so that the hold is short.
+      checkpoint("PASSIVE");
+      holdAskedAtMs = now;
+      tell({ type: "hold" });
+      return;
+    }
+  } catch (e) {
+    state = afterTruncate(state, false, now);
+    report(path, policy, e instanceof Error ? e.message : String(e));
+    return;
+  }
+  if (plan.mode === "truncate" || plan.mode === "restart") blocking(path, policy, plan.mode);
+}
+
+/** A RESTART or TRUNCATE checkpoint, which holds the writer lock and waits for readers. */
+function blocking(path: string, policy: CheckpointPolicy, mode: "restart" | "truncate"): void {
+  const now = Date.now();
+  let problem: string | undefined;
+  try {
+    const ok = checkpoint(mode === "restart" ? "RESTART" : "TRUNCATE");
+    state = afterTruncate(state, ok, now, mode);
     if (!ok)
       problem =
         "a reader keeps an old snapshot of the database open (a long query, a backup, another program)";
@@ -70,6 +101,11 @@ function round(path: string, policy: CheckpointPolicy): void {
     state = afterTruncate(state, false, now);
     problem = e instanceof Error ? e.message : String(e);
   }
+  report(path, policy, problem);
+}
+
+/** Tells the main thread when checkpoints start failing (`problem`) and when they work again. */
+function report(path: string, policy: CheckpointPolicy, problem: string | undefined): void {
   if (problem === undefined && failing && state.failures === 0) {
     failing = false;
     tell({ type: "recovered", walBytes: walBytes(path) });
@@ -80,8 +116,19 @@ function round(path: string, policy: CheckpointPolicy): void {
   }
 }
 
+let started: { path: string; policy: CheckpointPolicy } | undefined;
+
 self.onmessage = (event: MessageEvent<ToCheckpointWorker>) => {
   const m = event.data;
+  if (m.type === "held") {
+    // The main thread holds its writes: nobody holds the writer lock, so the RESTART need not wait.
+    if (holdAskedAtMs !== undefined && started) {
+      holdAskedAtMs = undefined;
+      blocking(started.path, started.policy, "restart");
+    }
+    tell({ type: "release" });
+    return;
+  }
   if (m.type === "stop") {
     clearInterval(timer);
     try {
@@ -103,6 +150,8 @@ self.onmessage = (event: MessageEvent<ToCheckpointWorker>) => {
     tell({ type: "failed", problem: e instanceof Error ? e.message : String(e) });
     return;
   }
+  holdWrites = m.holdWrites;
+  started = { path: m.path, policy: m.policy };
   tell({ type: "ready" });
   timer = setInterval(() => round(m.path, m.policy), m.tickMs);
 };

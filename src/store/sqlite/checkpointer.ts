@@ -11,6 +11,15 @@
  * them back if the worker fails to start or dies, so the WAL never goes unchecked. Either failure,
  * and checkpoints that keep failing, are reported through `onProblem` (the server logs them and the
  * console shows them); so is the recovery.
+ *
+ * Starting the WAL over (the RESTART at the WAL limit, checkpoint-plan.ts) needs SQLite's writer
+ * lock. A writer that finds it taken sleeps in SQLite's busy handler in steps of 1, 2, 5, 10 and
+ * 15 ms, and bun:sqlite is synchronous, so the thread that answers requests stopped for 18-33 ms
+ * about once a second under a steady load (the p99). With `writes` given, the worker asks first:
+ * this thread holds the group commit's writes (they queue, unanswered), says so, the worker copies
+ * what is left and starts the WAL over without waiting for anybody, and the writes are released
+ * and commit together. Requests go on being read and checked meanwhile. A hold lasts at most
+ * `maxHoldMs`, whatever the worker does.
  */
 import type { Database } from "bun:sqlite";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "./checkpoint-plan.ts";
@@ -22,7 +31,10 @@ export type ToCheckpointWorker =
       tickMs: number;
       busyTimeoutMs: number;
       policy: CheckpointPolicy;
+      /** Ask the main thread to hold its writes before a RESTART ("hold", then "held"). */
+      holdWrites: boolean;
     }
+  | { type: "held" }
   | { type: "stop" };
 
 export type FromCheckpointWorker =
@@ -30,6 +42,10 @@ export type FromCheckpointWorker =
   | { type: "failed"; problem: string }
   | { type: "failing"; problem: string; walBytes: number }
   | { type: "recovered"; walBytes: number }
+  /** The worker is about to start the WAL over: hold writes, then answer "held". */
+  | { type: "hold" }
+  /** The WAL was started over (or could not be): writes may go on. */
+  | { type: "release" }
   | { type: "stopped" };
 
 export interface CheckpointerOptions {
@@ -42,6 +58,10 @@ export interface CheckpointerOptions {
   /** How long a TRUNCATE checkpoint may hold writers back. */
   busyTimeoutMs?: number;
   policy?: CheckpointPolicy;
+  /** The group commit's writes, held while the worker starts the WAL over (see above). */
+  writes?: { hold(): void; release(): void };
+  /** The longest a hold lasts (the worker did not say it was done). */
+  maxHoldMs?: number;
   /** How long the worker may take to open its connection. */
   startTimeoutMs?: number;
   /** The worker's module (tests point it elsewhere to see a failed start). */
@@ -74,7 +94,15 @@ export function startCheckpointer(o: CheckpointerOptions): Checkpointer {
   let stopped = false;
   let fellBack = false;
   let onStopped: (() => void) | undefined;
+  let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  const release = () => {
+    if (holdTimer === undefined) return;
+    clearTimeout(holdTimer);
+    holdTimer = undefined;
+    o.writes?.release();
+  };
   const fallBack = (problem: string) => {
+    release();
     worker?.terminate();
     worker = undefined;
     if (stopped || fellBack) return;
@@ -124,6 +152,17 @@ export function startCheckpointer(o: CheckpointerOptions): Checkpointer {
       case "recovered":
         o.onProblem(undefined);
         break;
+      case "hold":
+        if (o.writes && !stopped && holdTimer === undefined) {
+          o.writes.hold();
+          holdTimer = setTimeout(release, o.maxHoldMs ?? 500);
+        }
+        // Answered even when not held, so that the worker goes on.
+        worker?.postMessage({ type: "held" } satisfies ToCheckpointWorker);
+        break;
+      case "release":
+        release();
+        break;
       case "stopped":
         onStopped?.();
         break;
@@ -135,6 +174,7 @@ export function startCheckpointer(o: CheckpointerOptions): Checkpointer {
     tickMs: o.tickMs ?? 100,
     busyTimeoutMs: o.busyTimeoutMs ?? 500,
     policy: o.policy ?? DEFAULT_CHECKPOINT_POLICY,
+    holdWrites: o.writes !== undefined,
   };
   worker.postMessage(start);
   return {
@@ -142,6 +182,7 @@ export function startCheckpointer(o: CheckpointerOptions): Checkpointer {
       new Promise<void>((resolve) => {
         stopped = true;
         clearTimeout(startTimer);
+        release();
         const running = worker;
         if (!running) return resolve();
         const done = () => {

@@ -18,6 +18,10 @@
  * second sees it held, exactly as two transactions in a row would. When the transaction itself fails
  * (BEGIN, COMMIT, or an error after which SQLite rolled the whole transaction back, such as a full
  * disk), nothing of the batch is stored and every write in it is rejected with that error.
+ *
+ * While the checkpointer starts the WAL over (checkpointer.ts), writes are held: they queue here and
+ * commit together when released, instead of the thread that answers requests sleeping in SQLite's
+ * busy handler (1, 2, 5, 10, 15 ms steps) until the checkpoint lets go of the writer lock.
  */
 import type { Database } from "bun:sqlite";
 
@@ -46,6 +50,8 @@ export class GroupCommit {
   #pending: PendingWrite[] = [];
   #pendingBytes = 0;
   #scheduled = false;
+  /** Writes are held (hold()): they wait for release(). */
+  #held = false;
   /** Runs one write: in a SAVEPOINT when called inside the batch's transaction. */
   readonly #one: (work: () => unknown) => unknown;
   readonly #batch: { immediate: (batch: readonly PendingWrite[]) => Outcome[] };
@@ -88,10 +94,29 @@ export class GroupCommit {
     return promise;
   }
 
-  /** Commits what is waiting now (close() calls it, so nothing waiting is dropped). */
+  /**
+   * Holds writes: from now on they wait, uncommitted and unanswered, until release(). For the
+   * moment the checkpointer holds SQLite's writer lock, so that this thread goes on answering
+   * requests meanwhile instead of waiting for the lock.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Ends a hold: what waited commits now, together. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.flush();
+  }
+
+  /**
+   * Commits what is waiting now, unless writes are held (close() releases and calls it, so nothing
+   * waiting is dropped).
+   */
   flush(): void {
     const batch = this.#pending;
-    if (batch.length === 0) return;
+    if (batch.length === 0 || this.#held) return;
     this.#pending = [];
     this.#pendingBytes = 0;
     let outcomes: Outcome[];

@@ -118,6 +118,18 @@ export class SqliteStore implements Store {
     this.#writes = new GroupCommit(db, o.groupCommit);
   }
 
+  /**
+   * The writes the group commit gathers (accepts, attempts' outcomes) wait until released: the
+   * checkpointer holds them while it starts the WAL over (checkpointer.ts).
+   */
+  holdWrites(): void {
+    this.#writes.hold();
+  }
+
+  releaseWrites(): void {
+    this.#writes.release();
+  }
+
   /** Resolves once the transaction it shares with the accepts that arrived with it has committed. */
   async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
     const db = this.db;
@@ -451,6 +463,7 @@ export class SqliteStore implements Store {
 
   async close() {
     // Accepts still waiting for their batch are committed (and answered) first.
+    this.#writes.release();
     this.#writes.flush();
     // SQLite folds the WAL back and removes it when the last connection closes; with another one
     // open (`isched queue`, a backup, an sqlite3 shell) it would leave it behind: empty it here. A
