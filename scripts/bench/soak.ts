@@ -5,6 +5,7 @@
  *
  *   npx bun scripts/bench/soak.ts [--minutes 60] [--window 60] [--saturation-seconds 20]
  *                                 [--concurrency 16] [--rate-fraction 0.5] [--pin] [--out FILE.json]
+ *                                 [--signature-seconds 60]
  *                                 [--log FILE (isched's log; /dev/null without)]
  *
  * First a short closed loop (16 keep-alive connections, each sending its next request as soon as the
@@ -23,6 +24,13 @@
  * run every --prune-every seconds, so that within the run the database reaches the steady state
  * where retention deletes as much as arrives. What each window pruned comes from isched's
  * /metrics (isched_pruned_total).
+ *
+ * Signatures: each carries x= --signature-seconds (60) after t=. isched keeps a request's replay
+ * key and its iTIP copy keys while its signature could be replayed: x= plus the 5-minute clock skew
+ * it allows on x=, plus the same on t= (src/inbound/replays.ts), so those two tables stop growing
+ * 11 minutes into the run. With isched's own default life of an hour (what `isched` signs with)
+ * they would grow for 70 minutes, longer than the run: run 7 measured that as 24 MB a minute. The
+ * summary gives p99 and bytes per stored message from the minute every table is steady.
  *
  * --pin (2 cores): isched on CPU 0, the load generator on CPU 1, as inbound.ts does.
  * Without it the kernel places them: on a machine other work shares, a pinned isched gets only its
@@ -63,6 +71,7 @@ const { values: args } = parseArgs({
     "retain-minutes": { type: "string", default: "10" },
     "retain-bodies-minutes": { type: "string", default: "3" },
     "prune-every": { type: "string", default: "60" },
+    "signature-seconds": { type: "string", default: "60" },
     out: { type: "string" },
     /** isched's log (both streams) to this file instead of /dev/null. */
     log: { type: "string" },
@@ -139,7 +148,10 @@ async function loadRole(): Promise<void> {
       ["Cache-Control", "no-cache, no-transform"],
       ["User-Agent", "isched-soak/1.0"],
     ];
-    fields.unshift(["DKIM-Signature", signRequest({ key, fields, body, nowMs: Date.now() })]);
+    fields.unshift([
+      "DKIM-Signature",
+      signRequest({ key, fields, body, nowMs: Date.now(), expireSeconds: Number(args["signature-seconds"]) }),
+    ]);
     return httpRequest("/.well-known/ischedule", fields, body);
   };
 
@@ -348,6 +360,7 @@ async function orchestrate(): Promise<void> {
     onLine: (v: Record<string, unknown>) => void,
   ) => {
     const argv = [BUN, SCRIPT, "--role", "load", "--port", String(port), "--key", join(dir, "peer.key")];
+    argv.push("--signature-seconds", args["signature-seconds"]!);
     argv.push(
       "--concurrency",
       args.concurrency!,
@@ -484,6 +497,7 @@ function report(o: {
     ...table,
     "",
     `- p99: first five minutes ${o.soak.firstP99.toFixed(1)} ms, last five minutes ${o.soak.lastP99.toFixed(1)} ms`,
+    ...steadyLines(o.rows),
     baseline && last
       ? `- RSS: at five minutes ${mb(baseline.rss)} MB, at the end ${mb(last.rss)} MB`
       : "- RSS: the run was shorter than five minutes",
@@ -491,6 +505,29 @@ function report(o: {
     `- retention (ISCHED_BENCHMARK_RETENTION=${o.retention}), rows pruned by the end: ${JSON.stringify(o.rows.at(-1)?.sample.pruned ?? {})}`,
   ];
   console.log(`\n${lines.join("\n")}`);
+}
+
+/**
+ * The minute from which every table is in its steady state: messages after --retain-minutes, and
+ * the replay and iTIP keys, which isched keeps for a signature's life (x=) plus the clock skew it
+ * allows on x= and again on t= (5 minutes each: src/inbound/replays.ts), after that.
+ */
+function steadyMinute(): number {
+  const keysS = Number(args["signature-seconds"]) + 1 + 2 * 300;
+  return Math.ceil(Math.max(keysS / 60, Number(args["retain-minutes"])) + 1);
+}
+
+/** p99 and bytes per stored message once steady, against the end. */
+function steadyLines(rows: { window: WindowReport; sample: Sample }[]): string[] {
+  const from = steadyMinute();
+  const steady = rows.filter((r) => r.sample.atS >= from * 60 - 5);
+  if (steady.length < 2) return [`- steady state (from minute ${from}): the run ended before it`];
+  const p99s = steady.map((r) => r.window.p99).sort((a, b) => a - b);
+  const perMessage = steady.map((r) => r.sample.usedBytes / Math.max(1, r.sample.messages));
+  const lastFive = steady.slice(-5).map((r) => r.window.p99);
+  return [
+    `- steady state, from minute ${from} (messages past --retain-minutes, replay and iTIP keys past x= + 10 min): p99 of each minute ${p99s[0]!.toFixed(1)}-${p99s.at(-1)!.toFixed(1)} ms (minute ${from}: ${steady[0]!.window.p99.toFixed(1)}, last five minutes' median ${lastFive.sort((a, b) => a - b)[Math.floor(lastFive.length / 2)]!.toFixed(1)}); used bytes per stored message ${Math.min(...perMessage).toFixed(0)}-${Math.max(...perMessage).toFixed(0)} (minute ${from}: ${perMessage[0]!.toFixed(0)}, end: ${perMessage.at(-1)!.toFixed(0)})`,
+  ];
 }
 
 switch (args.role) {
