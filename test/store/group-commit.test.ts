@@ -1,6 +1,6 @@
 /**
  * Group commit in the SQLite store (src/store/sqlite/group-commit.ts): accepts made together share
- * one transaction (and so do the outcomes of attempts that finish together), each answered once it has committed, each all or nothing on its own, and claiming
+ * one transaction (and so do the outcomes of attempts that finish together, and the lease made meanwhile), each answered once it has committed, each all or nothing on its own, and claiming
  * its replay and iTIP keys in the order the accepts were made.
  */
 import type { Database } from "bun:sqlite";
@@ -80,6 +80,42 @@ describe("group commit", () => {
     expect([...alone, ...together]).toEqual(Array(32).fill([true, "delivered"]));
     expect(count(db, "SELECT count(*) AS n FROM attempts")).toBe(32);
     expect(aloneCommits).toBe(16);
+    expect(togetherCommits).toBe(1);
+    reader.close();
+    db.close();
+  });
+
+  test("a lease made while attempts' outcomes are recorded shares their commit, and is answered only once a second connection sees it in flight", async () => {
+    const path = tempDatabasePath();
+    const db = openDatabase(path);
+    const queue = new DeliveryQueue(createSqliteStore(db), queueOptions(new TestClock()));
+    const reader = openDatabase(path, { readOnly: true });
+    const inFlightOf = (owner: string): number =>
+      reader
+        .query<{ n: number }, [string]>(
+          "SELECT count(*) AS n FROM deliveries WHERE state = 'in-flight' AND lease_owner = ?",
+        )
+        .get(owner)!.n;
+    for (let i = 0; i < 32; i++) await queue.accept(invitation({ uid: `event-${i}` }), recipients(1));
+    const sent = await queue.lease({ owner: "w", limit: 16 });
+    const done = (d: { id: number }) =>
+      queue.complete(d.id, "w", attempt(), { state: "delivered", requestStatus: "2.0;Success" });
+    // What the dispatcher does as a drain goes on: leases the next due while the last outcomes are recorded.
+    const next = () =>
+      queue
+        .leaseFitting({ owner: "w", limit: 8, window: 8, fits: () => true, rotate: false })
+        .then(({ leased }) => [leased.length, inFlightOf("w")]);
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    for (const d of sent.slice(0, 4)) await done(d);
+    const alone = await next();
+    const aloneCommits = walCommits(path);
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    const [together] = await Promise.all([next(), ...sent.slice(4, 8).map(done)]);
+    const togetherCommits = walCommits(path);
+    // Leased once committed: the 8 leased, beside the 8 of `sent` still in flight (and then 4 fewer).
+    expect(alone).toEqual([8, 12 + 8]);
+    expect(together).toEqual([8, 8 + 16]);
+    expect(aloneCommits).toBe(5);
     expect(togetherCommits).toBe(1);
     reader.close();
     db.close();

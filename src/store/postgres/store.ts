@@ -11,6 +11,7 @@
 import { SQL } from "bun";
 import { completionColumns } from "../completion.ts";
 import { ItipCopyError } from "../errors.ts";
+import { splitWindow } from "../lease-window.ts";
 import { withAttempts } from "../message-detail.ts";
 import type {
   DeliveryToStore,
@@ -131,12 +132,11 @@ export class PostgresStore implements Store {
       await serializeLeasing(tx);
       const head = await lockDueHead(tx, { nowMs: o.nowMs, limit: o.window });
       const elsewhere = head.length === 0 ? [] : await heldElsewhere(tx, o.owner);
-      const chosen: number[] = [];
-      const refused: number[] = [];
-      for (const row of head) {
-        if (chosen.length < o.limit && o.fits(row, elsewhere)) chosen.push(row.id);
-        else refused.push(row.id);
-      }
+      const { chosen, refused } = splitWindow(head, {
+        limit: o.limit,
+        heldElsewhere: elsewhere,
+        fits: o.fits,
+      });
       if (o.rotate && head.length === o.window && refused.length > 0)
         await rotateDue(tx, { nowMs: o.nowMs, ids: refused });
       if (chosen.length === 0) return { leased: [] as LeasedDelivery[], refused: refused.length };

@@ -1,13 +1,14 @@
 /**
  * The deliveries table: one row per recipient of a message, carrying the queue state in real
  * columns (state, due time, lease, attempt count, last status). Each function here is one statement
- * (or, for route-filtered leasing, one transaction); src/queue/queue.ts composes them into
- * transactions and supplies the clock.
+ * (or, for route-filtered leasing, one transaction; leaseFitting runs in its caller's); the store
+ * (store.ts) composes them into transactions and src/queue/queue.ts supplies the clock.
  *
  * Sets of ids are bound as one JSON array (`json_each`), so a statement is prepared once whatever
  * the number of ids.
  */
 import type { Database } from "bun:sqlite";
+import { splitWindow } from "../lease-window.ts";
 import { perDatabase } from "./_per-database.ts";
 
 export {
@@ -250,9 +251,12 @@ export interface DueRow {
 
 /**
  * Leases, of the `window` oldest due deliveries, up to `limit` that `fits` accepts (called in due
- * order, once per row), in one write transaction. With `rotate`, when the window was full, the rows
- * `fits` refused become due now, behind the others (their order among themselves kept), so that a
- * long backlog for one busy target cannot hide the rest of the queue from the next windows.
+ * order, once per row). With `rotate`, when the window was full, the rows `fits` refused become due
+ * now, behind the others (their order among themselves kept), so that a long backlog for one busy
+ * target cannot hide the rest of the queue from the next windows.
+ *
+ * Runs inside the caller's write transaction (the store's group commit), which SQLite holds alone:
+ * no other connection leases between the reads that choose and the UPDATE that leases.
  */
 export function leaseFitting(
   db: Database,
@@ -264,29 +268,20 @@ export function leaseFitting(
   },
 ): { leased: LeasedDelivery[]; refused: number } {
   const s = statements(db);
-  return db
-    .transaction(() => {
-      const head = s.dueHead.all({ now: o.nowMs, limit: o.window });
-      const elsewhere = head.length === 0 ? [] : s.heldElsewhere.all({ owner: o.owner });
-      const chosen: number[] = [];
-      const refused: number[] = [];
-      for (const row of head) {
-        if (chosen.length < o.limit && o.fits(row, elsewhere)) chosen.push(row.id);
-        else refused.push(row.id);
-      }
-      if (o.rotate && head.length === o.window && refused.length > 0)
-        s.rotateDue.run({ now: o.nowMs, ids: JSON.stringify(refused) });
-      if (chosen.length === 0) return { leased: [], refused: refused.length };
-      const rows = s.leaseIds.all({
-        owner: o.owner,
-        expiresAt: o.leaseExpiresAt,
-        now: o.nowMs,
-        ids: JSON.stringify(chosen),
-      }) as LeasedDelivery[];
-      rows.sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
-      return { leased: rows, refused: refused.length };
-    })
-    .immediate();
+  const head = s.dueHead.all({ now: o.nowMs, limit: o.window });
+  const elsewhere = head.length === 0 ? [] : s.heldElsewhere.all({ owner: o.owner });
+  const { chosen, refused } = splitWindow(head, { limit: o.limit, heldElsewhere: elsewhere, fits: o.fits });
+  if (o.rotate && head.length === o.window && refused.length > 0)
+    s.rotateDue.run({ now: o.nowMs, ids: JSON.stringify(refused) });
+  if (chosen.length === 0) return { leased: [], refused: refused.length };
+  const rows = s.leaseIds.all({
+    owner: o.owner,
+    expiresAt: o.leaseExpiresAt,
+    now: o.nowMs,
+    ids: JSON.stringify(chosen),
+  }) as LeasedDelivery[];
+  rows.sort((a, b) => a.nextAttemptAt! - b.nextAttemptAt! || a.id - b.id);
+  return { leased: rows, refused: refused.length };
 }
 
 /** Leases those of `ids` that are still queued, due or not. */

@@ -103,8 +103,8 @@ export class SqliteStore implements Store {
   readonly #dir: string | undefined;
 
   /**
-   * Accepts and attempts' outcomes arriving together share one transaction (group-commit.ts); each
-   * caller goes on only once it has committed.
+   * Accepts, attempts' outcomes and the dispatcher's leases arriving together share one transaction
+   * (group-commit.ts); each caller goes on only once it has committed.
    */
   readonly #writes: GroupCommit;
 
@@ -165,8 +165,14 @@ export class SqliteStore implements Store {
     return leaseDue(this.db, o);
   }
 
+  /**
+   * Resolves with the leased deliveries once they are committed, in the transaction shared with the
+   * outcomes and accepts of the same turn (a drain leases as attempts finish: one commit for both
+   * instead of one each). Nothing is sent before then, so a crash loses at most a lease nobody acted
+   * on, exactly as when the lease committed alone.
+   */
   async leaseFitting(o: Parameters<Store["leaseFitting"]>[0]) {
-    return leaseFitting(this.db, o);
+    return this.#writes.run(() => leaseFitting(this.db, o));
   }
 
   async leaseIds(o: Parameters<Store["leaseIds"]>[0]) {
