@@ -159,9 +159,9 @@ const PATCHES: Patch[] = [
     __ip("dispatcher: grouping, starting attempts (sync part), release", __g);
     if (waitForBatch) return HELD_BACK_MS - (now - held.atMs);
     const __s = ${T};
-    const __ms = busy ? 0 : await this.#idleDelay(released.length > 0 || refused > 0);
-    __ip("queue: next due (idle delay)", __s);
-    return __ms;`,
+    const __mp = busy ? 0 : this.#idleDelay(released.length > 0 || refused > 0);
+    __ip("queue: next due (idle delay; sync part)", __s);
+    return await __mp;`,
   },
   {
     file: "delivery/dispatcher.ts",
@@ -202,7 +202,7 @@ const PATCHES: Patch[] = [
   {
     file: "store/sqlite/group-commit.ts",
     find: `    // In arrival order, so callers continue in the order their writes were made.`,
-    replace: `    __ip("queue: group commit (attempt rows, COMMIT)", __f);
+    replace: `    __ip("queue: group commit (leases, attempt rows, COMMIT)", __f);
     // In arrival order, so callers continue in the order their writes were made.`,
   },
   {
