@@ -45,7 +45,7 @@ function checkpoint(mode: "PASSIVE" | "RESTART" | "TRUNCATE"): boolean {
   return ok;
 }
 
-/** How long a RESTART waits for the main thread to hold its writes before it goes ahead without. */
+/** How long a RESTART waits for the main thread to say it holds its writes before asking again. */
 const HOLD_ANSWER_MS = 1000;
 /** The main thread holds its writes when asked (checkpointer.ts). */
 let holdWrites = false;
@@ -56,7 +56,7 @@ function round(path: string, policy: CheckpointPolicy): void {
   const now = Date.now();
   if (holdAskedAtMs !== undefined) {
     if (now - holdAskedAtMs < HOLD_ANSWER_MS) return;
-    // No answer (the main thread is busy for that long): go ahead, and let writers wait.
+    // No answer (the main thread was busy that long, or it is stopping): plan again, which asks again.
     holdAskedAtMs = undefined;
   }
   let plan: ReturnType<typeof planCheckpoint>;
