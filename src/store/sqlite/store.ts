@@ -119,7 +119,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The writes the group commit gathers (accepts, attempts' outcomes) wait until released: the
+   * The writes the group commit gathers (accepts, attempts' outcomes, leases) wait until released: the
    * checkpointer holds them while it starts the WAL over (checkpointer.ts).
    */
   holdWrites(): void {
