@@ -3,8 +3,12 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import {
   afterTruncate,
+  CAUGHT_UP_FRAMES,
+  catchUp,
   DEFAULT_CHECKPOINT_POLICY,
   initialCheckpointState,
+  MAX_CATCH_UP_PASSES,
+  type PassiveResult,
   planCheckpoint,
 } from "../../src/store/sqlite/checkpoint-plan.ts";
 import { startCheckpointer } from "../../src/store/sqlite/checkpointer.ts";
@@ -74,6 +78,52 @@ describe("planCheckpoint()", () => {
     s = afterTruncate(s, false, 2500);
     expect(s.retryAtMs).toBe(4500);
     expect(afterTruncate(s, true, 4500).failures).toBe(0);
+  });
+});
+
+describe("catchUp()", () => {
+  /** Passes that copy `copied[i]` frames each, the writer adding 10 frames between two. */
+  const passes = (copied: number[]) => {
+    let log = 1000;
+    let checkpointed = 0;
+    let i = 0;
+    return (): PassiveResult | undefined => {
+      if (i >= copied.length) return undefined;
+      checkpointed += copied[i++]!;
+      log += 10;
+      return { log, checkpointed };
+    };
+  };
+
+  test("passes until one copied fewer than CAUGHT_UP_FRAMES frames", () => {
+    const r = catchUp(passes([2800, 300, CAUGHT_UP_FRAMES - 1, 999]));
+    expect(r.passes).toBe(3);
+    expect(r.last!.checkpointed).toBe(2800 + 300 + CAUGHT_UP_FRAMES - 1);
+  });
+
+  test("never more than MAX_CATCH_UP_PASSES, however much each copies", () => {
+    expect(catchUp(passes(Array(20).fill(5000))).passes).toBe(MAX_CATCH_UP_PASSES);
+  });
+
+  test("stops when a pass does not answer", () => {
+    expect(catchUp(passes([2800])).passes).toBe(2);
+    expect(catchUp(passes([])).last).toBeUndefined();
+  });
+
+  test("reads SQLite's own answer: on a WAL nobody writes to, the second pass copies nothing", () => {
+    const db = openDatabase(tempDatabasePath());
+    try {
+      db.run("CREATE TABLE t (x TEXT)");
+      for (let i = 0; i < 50; i++) db.run("INSERT INTO t VALUES (?)", ["x".repeat(3000)]);
+      const r = catchUp(
+        () => db.query<PassiveResult, []>("PRAGMA wal_checkpoint(PASSIVE)").get() ?? undefined,
+      );
+      expect(r.passes).toBe(2);
+      expect(r.last!.log).toBeGreaterThan(50);
+      expect(r.last!.checkpointed).toBe(r.last!.log);
+    } finally {
+      db.close();
+    }
   });
 });
 

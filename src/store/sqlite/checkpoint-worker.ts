@@ -10,7 +10,9 @@ import {
   afterTruncate,
   type CheckpointPolicy,
   type CheckpointState,
+  catchUp,
   initialCheckpointState,
+  type PassiveResult,
   planCheckpoint,
 } from "./checkpoint-plan.ts";
 import type { FromCheckpointWorker, ToCheckpointWorker } from "./checkpointer.ts";
@@ -73,8 +75,12 @@ function round(path: string, policy: CheckpointPolicy): void {
     state = plan.state;
     if (plan.mode === "passive") checkpoint("PASSIVE");
     if (plan.mode === "restart" && holdWrites) {
-      // Copy what can be copied without the writer lock first, so that the hold is short.
-      checkpoint("PASSIVE");
+      // Copy what can be copied without the writer lock first, until little is left, so that the
+      // hold is short (checkpoint-plan.ts, catchUp).
+      const { last } = catchUp(
+        () => db!.query<PassiveResult, []>("PRAGMA wal_checkpoint(PASSIVE)").get() ?? undefined,
+      );
+      if (last) usedFrames = last.log;
       holdAskedAtMs = now;
       tell({ type: "hold" });
       return;
