@@ -183,7 +183,7 @@ export function serverPruner(o: {
           steps: (nowMs) => postgresRetentionSteps(store.sql, { policy, nowMs }),
           runLock: () => takePruningLock(store.sql),
         }
-      : { db: store.db, policy };
+      : { db: store.db, policy, writes: (work) => store.writeInBatch(work) };
   const intervalMs = o.config.ops?.pruneIntervalMs;
   return startPruner({
     ...database,

@@ -165,6 +165,65 @@ describe("the pruner", () => {
   });
 });
 
+describe("the pruner beside the group commit", () => {
+  test("its batches share the accepts' transaction, so they wait while writes are held", async () => {
+    const db = openDatabase(":memory:");
+    const store = createSqliteStore(db);
+    const c = new TestClock(T0);
+    const queue = new DeliveryQueue(store, queueOptions(c));
+    await queue.accept(
+      invitation({ receivedAt: T0 }),
+      recipients(1, { state: "delivered", attempt: attempt() }),
+    );
+    c.advance(401 * DAY);
+    const pruner = startPruner({
+      db,
+      policy: DEFAULT_RETENTION,
+      writes: (work) => store.writeInBatch(work),
+      nowMs: c.nowMs,
+      firstRunAfterMs: 60_000,
+      pauseMs: 0,
+    });
+    // As the checkpointer does while it starts the WAL over.
+    store.holdWrites();
+    let report: PruneReport | undefined;
+    const run = pruner.runNow().then((r) => (report = r));
+    await Bun.sleep(50);
+    expect(report).toBeUndefined();
+    expect(db.query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 1 });
+    store.releaseWrites();
+    await run;
+    expect(report!.problem).toBeUndefined();
+    expect(report!.steps.find((s) => s.name === "messages")!.rows).toBe(1);
+    expect(db.query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 0 });
+    await pruner.stop();
+    db.close();
+  });
+
+  test("a batch that fails in the shared transaction fails the run, not the accepts beside it", async () => {
+    const db = openDatabase(":memory:");
+    const store = createSqliteStore(db);
+    const pruner = startPruner({
+      db,
+      policy: DEFAULT_RETENTION,
+      writes: (work) => store.writeInBatch(work),
+      firstRunAfterMs: 60_000,
+      pauseMs: 0,
+    });
+    db.run("ALTER TABLE replay_keys RENAME TO replay_keys_away");
+    const queue = new DeliveryQueue(store, queueOptions(new TestClock(T0)));
+    store.holdWrites();
+    const run = pruner.runNow();
+    const accepted = queue.accept(invitation({ receivedAt: T0 }), recipients(1));
+    store.releaseWrites();
+    const [report] = await Promise.all([run, accepted]);
+    expect(report.problem).toStartWith("pruning replay-keys failed: ");
+    expect(db.query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 1 });
+    await pruner.stop();
+    db.close();
+  });
+});
+
 describe("the pace", () => {
   test("keeps to the floor on a first run, whatever its backlog", () => {
     expect(runPace({ floorRowsPerSecond: 500 })).toBe(500);

@@ -178,7 +178,7 @@ export async function runSteps(
           problem: `pruning ${step.name} failed: ${e instanceof Error ? e.message : String(e)}`,
         });
       }
-      const ms = elapsed() - start;
+      const ms = batch.busyMs ?? elapsed() - start;
       if (ms >= SLOW_BATCH_MS) o.onSlowBatch?.({ step: step.name, rows: batch.rows, limit, ms });
       r.rows += batch.rows;
       r.bytes += batch.bytes;
@@ -199,7 +199,7 @@ export async function runSteps(
  * for a run at its time, made only while `runLock` gives this node the run.
  */
 export type PrunedDatabase =
-  | { db: Database; policy: RetentionPolicy; reservePages?: number }
+  | { db: Database; policy: RetentionPolicy; reservePages?: number; writes?: BatchedWrites }
   | {
       steps: (nowMs: number) => readonly PruneStep[];
       runLock: () => Promise<{ release(): Promise<void> } | undefined>;
@@ -228,6 +228,31 @@ export interface Pruner {
 
 export const DEFAULT_PRUNE_INTERVAL_MS = 3_600_000;
 
+/**
+ * Runs synchronous statements in the group commit's next transaction (SqliteStore.writeInBatch,
+ * group-commit.ts), resolving once it has committed.
+ */
+export type BatchedWrites = <T>(work: () => T) => Promise<T>;
+
+/**
+ * `step` with each batch made through `writes`: in the transaction the accepts of the moment share,
+ * and so held with them while the checkpointer starts the WAL over. A batch made beside the group
+ * commit during that hold waits for SQLite's writer lock in its busy handler, on the thread that
+ * answers requests: the hold (10-60 ms) becomes a stall of every request (measured in the soak,
+ * BENCHMARKS.md). Its busyMs is the time its statements took, not its wait for the batch's turn.
+ */
+export function batchedStep(step: SqlitePruneStep, writes: BatchedWrites): PruneStep {
+  return {
+    name: step.name,
+    batch: (limit) =>
+      writes(() => {
+        const start = performance.now();
+        const batch = step.batch(limit);
+        return { ...batch, busyMs: performance.now() - start };
+      }),
+  };
+}
+
 /** One run's steps, under the run lock where there is one (a failure to take it is the run's problem). */
 async function runOnce(
   o: PrunerOptions,
@@ -239,7 +264,8 @@ async function runOnce(
       nowMs: run.startedAtMs,
       reservePages: o.reservePages,
     });
-    return runSteps(steps, { ...o, ...run });
+    const { writes } = o;
+    return runSteps(writes ? steps.map((s) => batchedStep(s, writes)) : steps, { ...o, ...run });
   }
   let lock: Awaited<ReturnType<typeof o.runLock>>;
   try {

@@ -41,6 +41,11 @@ export interface StepBatch {
   readonly done: boolean;
   /** Deliveries deleted with their messages (ON DELETE CASCADE, with their attempts). */
   readonly deliveries?: number;
+  /**
+   * How long the batch's own statements took, when the batch also waited for its turn (pruner.ts's
+   * batches in the group commit): what requests waited for it. Unset: the time the call took.
+   */
+  readonly busyMs?: number;
 }
 
 /** One kind of pruning in one run: call `batch` until it says done (PostgreSQL's answer later). */

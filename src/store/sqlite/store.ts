@@ -130,6 +130,14 @@ export class SqliteStore implements Store {
     this.#writes.release();
   }
 
+  /**
+   * Runs `work` (synchronous statements) in the group commit's next transaction, with the accepts of
+   * the moment, and held with them (the retention pruner's batches: pruner.ts, batchedStep).
+   */
+  writeInBatch<T>(work: () => T): Promise<T> {
+    return this.#writes.run(work);
+  }
+
   /** Resolves once the transaction it shares with the accepts that arrived with it has committed. */
   async accept(o: Parameters<Store["accept"]>[0]): Promise<StoredMessage> {
     const db = this.db;
