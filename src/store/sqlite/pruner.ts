@@ -16,6 +16,8 @@
  * old: 100,000 rows take about 3.5 minutes) is worked through in the background, never in one long
  * transaction. A second connection in another thread would not help: SQLite has
  * one writer, and a request would wait for the lock instead (blocking its thread while it waits).
+ * `serve` runs each batch inside the group commit's transaction (`writes`, batchedStep), so that
+ * the checkpointer's hold, which holds the accepts, holds the batches too.
  */
 import type { Database } from "bun:sqlite";
 import type { RetentionPolicy } from "../retention-policy.ts";
