@@ -124,7 +124,7 @@ export const MAX_CATCH_UP_PASSES = 5;
  * what the writer wrote during the one before, and copying is several times faster than writing,
  * so what is left shrinks from a whole tick's frames (100 ms of commits) to about a millisecond's,
  * and the hold, in which the RESTART copies the rest, is that much shorter (measured with
- * fixed-rate.sh at 1,300 requests a second: a hold's median 13-23 ms with one pass, 2-3 ms with
+ * fixed-rate.sh at 1,300 requests a second: a hold's median 9-23 ms with one pass, 2-4 ms with
  * this; BENCHMARKS.md). Returns the last pass's answer and the passes made; stops early when a pass
  * fails to answer.
  */
