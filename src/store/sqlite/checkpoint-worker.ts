@@ -39,13 +39,20 @@ function walBytes(path: string): number {
   }
 }
 
-/** [busy, log, checkpointed] of PRAGMA wal_checkpoint: busy is 1 when it could not complete. */
-function checkpoint(mode: "PASSIVE" | "RESTART" | "TRUNCATE"): boolean {
-  const row = db!.query<{ busy: number; log: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get();
-  const ok = row?.busy === 0;
-  if (row) usedFrames = mode !== "PASSIVE" && ok ? 0 : row.log;
-  return ok;
+/**
+ * Runs PRAGMA wal_checkpoint(mode) and keeps usedFrames; its answer is [busy, log, checkpointed],
+ * busy being 1 when it could not complete.
+ */
+function checkpointAnswer(
+  mode: "PASSIVE" | "RESTART" | "TRUNCATE",
+): (PassiveResult & { busy: number }) | undefined {
+  const row = db!.query<PassiveResult & { busy: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get();
+  if (row) usedFrames = mode !== "PASSIVE" && row.busy === 0 ? 0 : row.log;
+  return row ?? undefined;
 }
+
+/** A checkpoint that completed. */
+const checkpoint = (mode: "PASSIVE" | "RESTART" | "TRUNCATE"): boolean => checkpointAnswer(mode)?.busy === 0;
 
 /** How long a RESTART waits for the main thread to say it holds its writes before asking again. */
 const HOLD_ANSWER_MS = 1000;
@@ -77,10 +84,7 @@ function round(path: string, policy: CheckpointPolicy): void {
     if (plan.mode === "restart" && holdWrites) {
       // Copy what can be copied without the writer lock first, until little is left, so that the
       // hold is short (checkpoint-plan.ts, catchUp).
-      const { last } = catchUp(
-        () => db!.query<PassiveResult, []>("PRAGMA wal_checkpoint(PASSIVE)").get() ?? undefined,
-      );
-      if (last) usedFrames = last.log;
+      catchUp(() => checkpointAnswer("PASSIVE"));
       holdAskedAtMs = now;
       tell({ type: "hold" });
       return;
