@@ -34,8 +34,14 @@ export interface CheckpointPolicy {
   readonly failuresBeforeAlarm: number;
 }
 
+/**
+ * 16 MB: the smaller the WAL when it starts over, the less there is to sync in the checkpoints
+ * around it. Measured with fixed-rate.sh at 1,300 requests a second (half saturation), p99 of the
+ * 10 s windows before pruning starts: 64 MB 9.8-21.2 ms (median 13.8), 16 MB 6.2-13.5 (median 7.6),
+ * 8 MB 5.2-15.3 (median 7.9), 256 MB 53-66 (BENCHMARKS.md, "p99 at half saturation").
+ */
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
-  walLimitBytes: 64 * 1024 * 1024,
+  walLimitBytes: 16 * 1024 * 1024,
   quietMs: 2000,
   failuresBeforeAlarm: 3,
 };
