@@ -35,10 +35,12 @@ export interface CheckpointPolicy {
 }
 
 /**
- * 16 MB: the smaller the WAL when it starts over, the less there is to sync in the checkpoints
- * around it. Measured with fixed-rate.sh at 1,300 requests a second (half saturation), p99 of the
- * 10 s windows before pruning starts: 64 MB 9.8-21.2 ms (median 13.8), 16 MB 6.2-13.5 (median 7.6),
- * 8 MB 5.2-15.3 (median 7.9), 256 MB 53-66 (BENCHMARKS.md, "p99 at half saturation").
+ * 16 MB: four times as many holds as at 64 MB, but each one shorter (at 1,300 requests a second:
+ * 1.7 ms at the median and 7.9 at p90, against 2.7 and 12.7), and the p99 follows the long ones.
+ * fixed-rate.sh at that rate (half saturation), p99 of the 10 s windows before the first metadata
+ * pruning: 64 MB median 11.6 ms (3 runs), 16 MB 7.5 (4 runs), 8 MB 6.7, 256 MB 58. The cost: at
+ * saturation 3-8% fewer requests a second, the worker's extra passes sharing a pinned core
+ * (BENCHMARKS.md, "p99 at half saturation", fourth pass).
  */
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
   walLimitBytes: 16 * 1024 * 1024,
